@@ -1,0 +1,22 @@
+/**
+ * An error whose message is meant for the user who ran the docker command.
+ * The protocol layer sends `message` back to Docker verbatim; anything else
+ * thrown below the protocol layer is reported as an internal error.
+ */
+export class PluginError extends Error {
+  constructor(message: string, readonly code: PluginErrorCode = "invalid") {
+    super(message);
+    this.name = "PluginError";
+  }
+}
+
+export type PluginErrorCode =
+  | "invalid" // the request is malformed or names something impossible
+  | "not-found" // the request names a network/endpoint/pool this plugin does not know
+  | "exhausted" // no free address
+  | "conflict" // the address or name is taken
+  | "unavailable"; // a dependency (metadata, kernel) failed; retrying may help
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,30 @@
+/**
+ * What the plugin knows about the VM's NICs, whichever metadata source it came
+ * from (IMDS, the wireserver, or a static file). Addresses are dotted IPv4
+ * strings; subnets are canonical CIDRs ("10.0.0.0/24"); MACs are lower case
+ * with colons ("00:0d:3a:f8:a1:b2").
+ */
+export interface IpConfig {
+  address: string;
+  isPrimary: boolean;
+  /** Public IP reported for this ipconfig ("" when none or not reported). */
+  publicIp: string;
+}
+
+export interface NicSubnet {
+  cidr: string;
+  ipConfigs: IpConfig[];
+}
+
+export interface NicInfo {
+  mac: string;
+  isPrimary: boolean;
+  subnets: NicSubnet[];
+}
+
+export interface MetadataSource {
+  /** A short name for logs and errors: "imds", "wireserver", "file:/path". */
+  readonly name: string;
+  /** Fetch the current NIC data; throws on network or format errors. */
+  fetch(): Promise<NicInfo[]>;
+}
