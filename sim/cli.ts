@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+/**
+ * npm run sim -- up [topology.json] | status [--json] | exec VM -- CMD... | down
+ *                 | ipconfig add|remove VM IP [--public-ip IP] | counters [--json]
+ */
+import { Command } from "commander";
+import { Simulator } from "./simulator";
+import { loadTopology } from "./topology";
+
+function fail(err: unknown): never {
+  process.stderr.write(`sim: ${(err as Error).message}\n`);
+  process.exit(1);
+}
+
+function printStatus(sim: Simulator, json: boolean): void {
+  const st = sim.status();
+  if (json) {
+    process.stdout.write(`${JSON.stringify(st, null, 2)}\n`);
+    return;
+  }
+  if (!st.up) {
+    process.stdout.write("the simulator is down\n");
+    return;
+  }
+  const rows = [["VM", "DOCKER_HOST", "DOCKERD", "NIC MAC", "PRIMARY", "SECONDARY IPCONFIGS"]];
+  for (const vm of st.vms) {
+    const pub = (ip: string) => (vm.publicIps[ip] ? `${ip}(${vm.publicIps[ip]})` : ip);
+    rows.push([vm.name, vm.dockerHost, vm.running ? `up (pid ${vm.dockerdPid})` : "down", vm.mac, pub(vm.primary), vm.secondaries.map(pub).join(",")]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()}\n`);
+  if (st.upSeconds !== undefined) process.stdout.write(`up in ${st.upSeconds.toFixed(2)} s; state in ${st.dir}\n`);
+}
+
+async function main(): Promise<void> {
+  const program = new Command("sim").description("A simulated Azure VNet with real dockerd VMs, in network namespaces").showHelpAfterError().enablePositionalOptions();
+
+  program
+    .command("up [topology]")
+    .description("bring the simulated network up (built-in topology unless a file is given)")
+    .action(async (file?: string) => {
+      const sim = new Simulator();
+      await sim.up(loadTopology(file));
+      printStatus(sim, false);
+      process.stdout.write("use a VM: npm run sim -- exec vm1 -- docker ps\n");
+    });
+
+  program
+    .command("status")
+    .option("--json", "machine-readable output")
+    .action((opts: { json?: boolean }) => printStatus(new Simulator(), Boolean(opts.json)));
+
+  program
+    .command("exec <vm> <command...>")
+    .description("run a command in a VM (network and mount namespace, with its DOCKER_HOST)")
+    .passThroughOptions()
+    .action(async (vm: string, command: string[]) => {
+      const sim = new Simulator();
+      const [cmd, ...args] = command[0] === "--" ? command.slice(1) : command;
+      const r = await sim.exec(vm, cmd, args, { allowFailure: true, timeoutMs: 600_000 });
+      process.stdout.write(r.stdout);
+      process.stderr.write(r.stderr);
+      process.exitCode = r.code;
+    });
+
+  program
+    .command("down")
+    .description("tear everything down (idempotent; also after a failed up)")
+    .action(async () => {
+      await new Simulator().down();
+      process.stdout.write("the simulator is down\n");
+    });
+
+  const ipconfig = program.command("ipconfig").description("change a VM NIC's ipconfigs at run time");
+  ipconfig
+    .command("add <vm> <address>")
+    .option("--public-ip <ip>", "give the ipconfig a public IP")
+    .action(async (vm: string, address: string, opts: { publicIp?: string }) => new Simulator().addIpConfig(vm, address, opts.publicIp));
+  ipconfig.command("remove <vm> <address>").action(async (vm: string, address: string) => new Simulator().removeIpConfig(vm, address));
+
+  program
+    .command("counters")
+    .description("packets the fabric dropped (spoofed MAC/IP, undeliverable, no public IP, NSG)")
+    .action(async () => {
+      process.stdout.write(`${JSON.stringify(await new Simulator().dropCounters(), null, 2)}\n`);
+    });
+
+  await program.parseAsync(process.argv);
+}
+
+main().catch(fail);

@@ -1,0 +1,122 @@
+/**
+ * The Azure fabric in its own network namespace: one link per VM NIC, the
+ * internet and on-premises hosts, the platform addresses, and the packet rules
+ * of ../shared/docs/azure.md §2 (see fabric-rules.ts).
+ */
+import { Address4 } from "ip-address";
+import { Topology, Vm, ipConfigsOf } from "./topology";
+import { ip, inNetns, run } from "./exec";
+import {
+  FABRIC_INET_PORT, FABRIC_MAC, FABRIC_NS, FABRIC_ONPREM_PORT, FABRIC_SINK, IMDS_IP, INET_GATEWAY, INET_NS, ONPREM_NS,
+  WIRESERVER_IP, fabricPort, vmNs,
+} from "./names";
+import { fullRuleset, updateRuleset } from "./fabric-rules";
+
+export const NIC_MTU = 1500;
+
+/** Write a sysctl inside a namespace (never the machine's own). */
+export async function nsSysctl(ns: string, key: string, value: string): Promise<void> {
+  await inNetns(ns, "sysctl", ["-q", "-w", `${key}=${value}`]);
+}
+
+export async function createNamespace(ns: string): Promise<void> {
+  await ip("", ["netns", "add", ns]);
+  await ip(ns, ["link", "set", "lo", "up"]);
+  // IPv6 is not simulated; keeping it off keeps router solicitations and
+  // link-local chatter out of the packet counters.
+  await nsSysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1");
+  await nsSysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1");
+}
+
+function prefixOf(cidr: string): number {
+  return new Address4(cidr).subnetMask;
+}
+
+/** A /24 around a host address, for the point-to-point-ish edge links. */
+function edgeNetwork(host: string): string {
+  return `${host.split(".").slice(0, 3).join(".")}.1`;
+}
+
+export async function buildFabric(topo: Topology): Promise<void> {
+  await createNamespace(FABRIC_NS);
+  await nsSysctl(FABRIC_NS, "net.ipv4.ip_forward", "1");
+  await nsSysctl(FABRIC_NS, "net.ipv4.conf.all.rp_filter", "0");
+  await nsSysctl(FABRIC_NS, "net.ipv4.conf.default.rp_filter", "0");
+  for (const addr of [IMDS_IP, WIRESERVER_IP, topo.vnet.gateway]) {
+    await ip(FABRIC_NS, ["addr", "add", `${addr}/32`, "dev", "lo"]);
+  }
+  // Traffic for VNet addresses that are no ipconfig is routed here and dropped
+  // (and counted), after the fabric has answered ARP for it as Azure does.
+  await ip(FABRIC_NS, ["link", "add", FABRIC_SINK, "type", "veth", "peer", "name", `${FABRIC_SINK}-end`]);
+  await ip(FABRIC_NS, ["link", "set", FABRIC_SINK, "up"]);
+  await ip(FABRIC_NS, ["link", "set", `${FABRIC_SINK}-end`, "up"]);
+  await ip(FABRIC_NS, ["route", "add", topo.vnet.addressSpace, "dev", FABRIC_SINK]);
+
+  await buildEdgeHost(INET_NS, FABRIC_INET_PORT, topo.internet.hostAddress, INET_GATEWAY);
+  await buildEdgeHost(ONPREM_NS, FABRIC_ONPREM_PORT, topo.onPrem.hostAddress, edgeNetwork(topo.onPrem.hostAddress));
+  await ip(FABRIC_NS, ["route", "replace", topo.onPrem.cidr, "dev", FABRIC_ONPREM_PORT]);
+  // The internet is everywhere else.
+  await ip(FABRIC_NS, ["route", "add", "default", "via", topo.internet.hostAddress, "dev", FABRIC_INET_PORT]);
+}
+
+/** A host outside the VNet (internet or on-premises) behind a fabric port. */
+async function buildEdgeHost(ns: string, port: string, hostAddress: string, gateway: string): Promise<void> {
+  await createNamespace(ns);
+  await ip(FABRIC_NS, ["link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns]);
+  await ip(FABRIC_NS, ["addr", "add", `${gateway}/24`, "dev", port]);
+  await ip(FABRIC_NS, ["link", "set", port, "up"]);
+  await ip(ns, ["addr", "add", `${hostAddress}/24`, "dev", "eth0"]);
+  await ip(ns, ["link", "set", "eth0", "up"]);
+  await ip(ns, ["route", "add", "default", "via", gateway]);
+}
+
+/** The VM's NIC: eth0 in the VM with only the primary address, as Azure's DHCP configures it. */
+export async function plugVm(topo: Topology, vm: Vm): Promise<void> {
+  const ns = vmNs(vm.name);
+  const port = fabricPort(vm.name);
+  await createNamespace(ns);
+  await ip(FABRIC_NS, [
+    "link", "add", port, "address", FABRIC_MAC, "mtu", String(NIC_MTU), "type", "veth",
+    "peer", "name", "eth0", "address", vm.nic.mac, "mtu", String(NIC_MTU), "netns", ns,
+  ]);
+  // The fabric answers every ARP request the VM sends, except for its own
+  // primary address (whose route points back at the asking port).
+  await nsSysctl(FABRIC_NS, `net.ipv4.conf.${port}.proxy_arp`, "1");
+  await nsSysctl(FABRIC_NS, `net.ipv4.neigh.${port}.proxy_delay`, "0");
+  await ip(FABRIC_NS, ["link", "set", port, "up"]);
+  await ip(ns, ["addr", "add", `${vm.nic.primary.address}/${prefixOf(topo.vnet.subnet)}`, "dev", "eth0"]);
+  await ip(ns, ["link", "set", "eth0", "up"]);
+  await ip(ns, ["route", "add", "default", "via", topo.vnet.gateway]);
+  for (const ipc of ipConfigsOf(vm)) await routeIpConfig(vm, ipc.address);
+}
+
+/** Deliver packets for an ipconfig address to its VM's NIC (with the NIC's MAC, no ARP). */
+export async function routeIpConfig(vm: Vm, address: string): Promise<void> {
+  const port = fabricPort(vm.name);
+  await ip(FABRIC_NS, ["route", "replace", `${address}/32`, "dev", port]);
+  await ip(FABRIC_NS, ["neigh", "replace", address, "lladdr", vm.nic.mac, "dev", port, "nud", "permanent"]);
+}
+
+export async function unrouteIpConfig(vm: Vm, address: string): Promise<void> {
+  const port = fabricPort(vm.name);
+  await ip(FABRIC_NS, ["route", "del", `${address}/32`, "dev", port], { allowFailure: true });
+  await ip(FABRIC_NS, ["neigh", "del", address, "dev", port], { allowFailure: true });
+  // Flows to the removed address must not live on in conntrack.
+  await inNetns(FABRIC_NS, "conntrack", ["-D", "-d", address], { allowFailure: true });
+  await inNetns(FABRIC_NS, "conntrack", ["-D", "-s", address], { allowFailure: true });
+}
+
+export async function applyFabricRules(topo: Topology, full: boolean): Promise<void> {
+  const args = full ? [] : ["--noflush"];
+  await inNetns(FABRIC_NS, "iptables-restore", ["-w", "5", ...args], { input: full ? fullRuleset(topo) : updateRuleset(topo) });
+}
+
+/** Packet counter of a chain's single DROP rule in the fabric. */
+export async function dropCount(table: "raw" | "filter", chain: string): Promise<number> {
+  const out = await inNetns(FABRIC_NS, "iptables", ["-w", "5", "-t", table, "-L", chain, "-n", "-v", "-x"]);
+  const rule = out.stdout.split("\n").slice(2).find((l) => /^\s*\d+\s+\d+\s+DROP\b/.test(l));
+  if (!rule) throw new Error(`no DROP rule in fabric chain ${chain}`);
+  return Number(rule.trim().split(/\s+/)[0]);
+}
+
+export { run };

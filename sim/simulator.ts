@@ -1,0 +1,390 @@
+/**
+ * The simulated Azure network as a library: bring it up from a topology, look
+ * at it, run commands in its VMs, change it at run time, tear it down.
+ * `sim/cli.ts` is a thin command line over this class.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { Topology, Vm, ipConfigsOf, parseTopology } from "./topology";
+import { RunOptions, RunResult, ip, isAlive, run, spawnDetached, waitFor } from "./exec";
+import { FABRIC_NS, INET_NS, NS_PREFIX, ONPREM_NS, vmNs } from "./names";
+import { applyFabricRules, buildFabric, dropCount, plugVm, routeIpConfig, unrouteIpConfig } from "./fabric";
+import { dropChains } from "./fabric-rules";
+import { VmPaths, busyboxTarball, dockerHost, importBusybox, cgroupPids, killAndWait, removeCgroups, startDockerd, stopDockerd, vmPaths } from "./vm";
+
+export const DEFAULT_SIM_DIR = "/tmp/azure-vnet-sim";
+
+/** What the simulator remembers between commands (and after a crash). */
+interface SimState {
+  topology: Topology;
+  /** Host paths the simulator had to create, removed again by down(). */
+  created: { runNetnsMount: boolean; runNetnsDir: boolean; varLibAzureVnet: boolean };
+  namespaces: string[];
+  dockerdPids: Record<string, number>;
+  platformPid?: number;
+  upSeconds?: number;
+}
+
+export interface VmStatus {
+  name: string;
+  dockerHost: string;
+  dockerdPid: number | undefined;
+  running: boolean;
+  mac: string;
+  primary: string;
+  secondaries: string[];
+  publicIps: Record<string, string>;
+}
+
+export interface SimStatus {
+  up: boolean;
+  dir: string;
+  vms: VmStatus[];
+  platformPid?: number;
+  upSeconds?: number;
+}
+
+export type EdgeHost = "inet" | "onprem" | "fabric";
+const EDGE_NS: Record<EdgeHost, string> = { inet: INET_NS, onprem: ONPREM_NS, fabric: FABRIC_NS };
+
+export interface DropCounters {
+  spoofedMac: Record<string, number>;
+  spoofedIp: Record<string, number>;
+  undeliverable: number;
+  noPublicIp: number;
+  nsg: number;
+}
+
+function isMountPoint(path: string): boolean {
+  try {
+    return readFileSync("/proc/self/mountinfo", "utf8").split("\n").some((l) => l.split(" ")[4] === path);
+  } catch {
+    return false;
+  }
+}
+
+export class Simulator {
+  readonly dir: string;
+  private state: SimState | undefined;
+
+  constructor(dir: string = process.env.AZSIM_DIR || DEFAULT_SIM_DIR) {
+    this.dir = resolve(dir);
+    this.state = this.readState();
+  }
+
+  private get stateFile(): string {
+    return join(this.dir, "sim.json");
+  }
+
+  private readState(): SimState | undefined {
+    try {
+      return JSON.parse(readFileSync(this.stateFile, "utf8")) as SimState;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private writeState(): void {
+    if (!this.state) return;
+    mkdirSync(this.dir, { recursive: true });
+    writeFileSync(`${this.stateFile}.tmp`, JSON.stringify(this.state, null, 2));
+    renameSync(`${this.stateFile}.tmp`, this.stateFile);
+  }
+
+  private requireState(): SimState {
+    if (!this.state) throw new Error(`the simulator is not up (no ${this.stateFile}); run: npm run sim -- up`);
+    return this.state;
+  }
+
+  get topology(): Topology {
+    return this.requireState().topology;
+  }
+
+  vm(name: string): Vm {
+    const vm = this.topology.vms.find((v) => v.name === name);
+    if (!vm) throw new Error(`no VM named ${name}; the VMs are ${this.topology.vms.map((v) => v.name).join(", ")}`);
+    return vm;
+  }
+
+  paths(name: string): VmPaths {
+    this.vm(name);
+    return vmPaths(this.dir, name);
+  }
+
+  dockerEnv(name: string): NodeJS.ProcessEnv {
+    return { ...process.env, DOCKER_HOST: dockerHost(this.paths(name)) };
+  }
+
+  get platformDir(): string {
+    return join(this.dir, "platform");
+  }
+
+  /** Bring the whole network up. Fails if it is already up. */
+  async up(topology: Topology): Promise<void> {
+    if (this.state) throw new Error(`the simulator is already up (state in ${this.stateFile}); run: npm run sim -- down`);
+    const t0 = process.hrtime.bigint();
+    const created = {
+      runNetnsDir: !existsSync("/run/netns"),
+      runNetnsMount: !isMountPoint("/run/netns"),
+      varLibAzureVnet: !existsSync("/var/lib/azure-vnet"),
+    };
+    this.state = { topology, created, namespaces: [], dockerdPids: {} };
+    this.writeState();
+    try {
+      this.state.namespaces.push(FABRIC_NS, INET_NS, ONPREM_NS, ...topology.vms.map((v) => vmNs(v.name)));
+      this.writeState();
+      await buildFabric(topology);
+      for (const vm of topology.vms) await plugVm(topology, vm);
+      await applyFabricRules(topology, true);
+      await this.startPlatform();
+      // The mount point every VM binds its own plugin state directory over.
+      mkdirSync("/var/lib/azure-vnet", { recursive: true });
+      const tarball = await busyboxTarball(this.dir);
+      await Promise.all(
+        topology.vms.map(async (vm) => {
+          await this.startVmDocker(vm.name);
+          await importBusybox(this.paths(vm.name), tarball);
+        }),
+      );
+      this.state.upSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      this.writeState();
+    } catch (err) {
+      throw new Error(`sim up failed: ${(err as Error).message}\n(run \`npm run sim -- down\` to clean up)`);
+    }
+  }
+
+  private async startPlatform(): Promise<void> {
+    const st = this.requireState();
+    mkdirSync(this.platformDir, { recursive: true });
+    writeFileSync(join(this.platformDir, "topology.json"), JSON.stringify(st.topology, null, 2));
+    if (!existsSync(join(this.platformDir, "knobs.json"))) writeFileSync(join(this.platformDir, "knobs.json"), "{}\n");
+    const ready = join(this.platformDir, "ready");
+    rmSync(ready, { force: true });
+    const main = resolve(__dirname, "platform", "main.js");
+    const logFd = openSync(join(this.platformDir, "platform.log"), "a");
+    try {
+      st.platformPid = spawnDetached("ip", ["netns", "exec", FABRIC_NS, process.execPath, main, "--state-dir", this.platformDir, "--ready-file", ready], logFd);
+    } finally {
+      closeSync(logFd);
+    }
+    this.writeState();
+    const pid = st.platformPid;
+    await waitFor("the platform endpoints (IMDS, wireserver, DNS)", () => {
+      if (!isAlive(pid)) throw new Error(`the platform process exited; see ${join(this.platformDir, "platform.log")}`);
+      return existsSync(ready);
+    }, 15_000);
+  }
+
+  /** Start (or restart after stopDocker) a VM's dockerd. */
+  async startVmDocker(name: string, extraArgs: string[] = []): Promise<void> {
+    const st = this.requireState();
+    const pid = await startDockerd(name, this.paths(name), extraArgs);
+    st.dockerdPids[name] = pid;
+    this.writeState();
+  }
+
+  /** Stop a VM's dockerd. With keepContainers, only the daemon is signalled (as systemd does on restart). */
+  async stopVmDocker(name: string, opts: { keepContainers?: boolean } = {}): Promise<void> {
+    const st = this.requireState();
+    const pid = st.dockerdPids[name];
+    if (pid === undefined) return;
+    if (opts.keepContainers) await killAndWait(pid, 20_000);
+    else await stopDockerd(this.paths(name), pid);
+    delete st.dockerdPids[name];
+    this.writeState();
+  }
+
+  dockerdPid(name: string): number {
+    const pid = this.requireState().dockerdPids[name];
+    if (pid === undefined || !isAlive(pid)) throw new Error(`dockerd of ${name} is not running`);
+    return pid;
+  }
+
+  /** Run a program in a VM's network, mount and UTS namespace with that VM's DOCKER_HOST. */
+  exec(name: string, cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    const pid = this.dockerdPid(name);
+    return run("nsenter", ["-t", String(pid), "-n", "-m", "-u", "--", cmd, ...args], { ...opts, env: { ...this.dockerEnv(name), ...opts.env } });
+  }
+
+  /** Start a long-lived program in a VM (e.g. the plugin); returns its pid. The caller stops it. */
+  spawnInVm(name: string, cmd: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): number {
+    const pid = this.dockerdPid(name);
+    const fd = openSync(logFile, "a");
+    try {
+      return spawnDetached("nsenter", ["-t", String(pid), "-n", "-m", "-u", "--", cmd, ...args], fd, { env: { ...this.dockerEnv(name), ...env } });
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Run a program on the internet host, the on-premises host, or in the fabric. */
+  execEdge(host: EdgeHost, cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
+    this.requireState();
+    return run("ip", ["netns", "exec", EDGE_NS[host], cmd, ...args], opts);
+  }
+
+  spawnEdge(host: EdgeHost, cmd: string, args: string[], logFile: string): number {
+    this.requireState();
+    const fd = openSync(logFile, "a");
+    try {
+      return spawnDetached("ip", ["netns", "exec", EDGE_NS[host], cmd, ...args], fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Add a secondary ipconfig to a VM's NIC, as `az network nic ip-config create` does. */
+  async addIpConfig(vmName: string, address: string, publicIp?: string): Promise<void> {
+    const st = this.requireState();
+    const next = structuredClone(st.topology);
+    const vm = next.vms.find((v) => v.name === vmName);
+    if (!vm) throw new Error(`no VM named ${vmName}`);
+    vm.nic.secondaries.push(publicIp ? { address, publicIp } : { address });
+    const topo = parseTopology(next);
+    await routeIpConfig(vm, address);
+    await this.commitTopology(topo);
+  }
+
+  /** Remove a secondary ipconfig from a VM's NIC. */
+  async removeIpConfig(vmName: string, address: string): Promise<void> {
+    const st = this.requireState();
+    const next = structuredClone(st.topology);
+    const vm = next.vms.find((v) => v.name === vmName);
+    if (!vm) throw new Error(`no VM named ${vmName}`);
+    const before = vm.nic.secondaries.length;
+    vm.nic.secondaries = vm.nic.secondaries.filter((s) => s.address !== address);
+    if (vm.nic.secondaries.length === before) throw new Error(`${address} is not a secondary ipconfig of ${vmName}`);
+    const topo = parseTopology(next);
+    await this.commitTopology(topo);
+    await unrouteIpConfig(vm, address);
+  }
+
+  /** Metadata answers, routes and anti-spoofing change together. */
+  private async commitTopology(topo: Topology): Promise<void> {
+    const st = this.requireState();
+    await applyFabricRules(topo, false);
+    st.topology = topo;
+    this.writeState();
+    const file = join(this.platformDir, "topology.json");
+    writeFileSync(`${file}.tmp`, JSON.stringify(topo, null, 2));
+    renameSync(`${file}.tmp`, file);
+  }
+
+  async dropCounters(): Promise<DropCounters> {
+    const topo = this.topology;
+    const perVm = async (chain: (vm: string) => string) =>
+      Object.fromEntries(await Promise.all(topo.vms.map(async (vm) => [vm.name, await dropCount("raw", chain(vm.name))] as const)));
+    return {
+      spoofedMac: await perVm(dropChains.spoofedMac),
+      spoofedIp: await perVm(dropChains.spoofedIp),
+      undeliverable: await dropCount("filter", dropChains.undeliverable),
+      noPublicIp: await dropCount("filter", dropChains.noPublicIp),
+      nsg: await dropCount("filter", dropChains.nsg),
+    };
+  }
+
+  status(): SimStatus {
+    if (!this.state) return { up: false, dir: this.dir, vms: [] };
+    const st = this.state;
+    return {
+      up: true,
+      dir: this.dir,
+      platformPid: st.platformPid,
+      upSeconds: st.upSeconds,
+      vms: st.topology.vms.map((vm) => {
+        const pid = st.dockerdPids[vm.name];
+        return {
+          name: vm.name,
+          dockerHost: dockerHost(vmPaths(this.dir, vm.name)),
+          dockerdPid: pid,
+          running: pid !== undefined && isAlive(pid),
+          mac: vm.nic.mac,
+          primary: vm.nic.primary.address,
+          secondaries: vm.nic.secondaries.map((s) => s.address),
+          publicIps: Object.fromEntries(ipConfigsOf(vm).filter((i) => i.publicIp).map((i) => [i.address, i.publicIp as string])),
+        };
+      }),
+    };
+  }
+
+  /**
+   * Tear everything down. Idempotent, and works after a crashed `up`: it acts
+   * on what the state file recorded plus any namespace carrying the
+   * simulator's prefix, and only kills processes inside those namespaces.
+   */
+  async down(): Promise<void> {
+    const st = this.state;
+    if (st) {
+      await Promise.all(
+        Object.entries(st.dockerdPids).map(async ([name, pid]) => {
+          if (isAlive(pid) && readComm(pid) === "dockerd") await stopDockerd(vmPaths(this.dir, name), pid);
+        }),
+      );
+    }
+    const listed = (await ip("", ["netns", "list"], { allowFailure: true })).stdout
+      .split("\n")
+      .map((l) => l.split(" ")[0])
+      .filter((n) => n.startsWith(NS_PREFIX));
+    const namespaces = [...new Set([...(st?.namespaces ?? []), ...listed])];
+    for (const ns of namespaces) await emptyAndDeleteNamespace(ns);
+    for (const vm of st?.topology.vms ?? []) {
+      // Container processes live in namespaces of their own; their cgroup names them.
+      for (const pid of cgroupPids(vm.name)) await killAndWait(pid, 2_000);
+      removeCgroups(vm.name);
+    }
+    if (st?.created.varLibAzureVnet) tryRmdir("/var/lib/azure-vnet");
+    if (st?.created.runNetnsMount && isMountPoint("/run/netns") && isEmptyDir("/run/netns")) {
+      await run("umount", ["/run/netns"], { allowFailure: true });
+    }
+    if (st?.created.runNetnsDir) tryRmdir("/run/netns");
+    rmSync(this.stateFile, { force: true });
+    this.state = undefined;
+  }
+}
+
+function readComm(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "";
+  }
+}
+
+function isEmptyDir(path: string): boolean {
+  try {
+    return readdirSync(path).length === 0;
+  } catch {
+    return false;
+  }
+}
+
+function tryRmdir(path: string): void {
+  try {
+    rmdirSync(path);
+  } catch {
+    /* not empty or already gone */
+  }
+}
+
+/** Kill whatever still runs in one of our namespaces (by pid), then delete it. */
+async function emptyAndDeleteNamespace(ns: string): Promise<void> {
+  if (!existsSync(`/run/netns/${ns}`)) return;
+  for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+    const pids = await namespacePids(ns);
+    if (!pids.length) break;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* gone */
+      }
+    }
+    await waitFor(`processes in ${ns} to exit`, async () => (await namespacePids(ns)).length === 0, 5_000).catch(() => undefined);
+  }
+  await ip("", ["netns", "del", ns], { allowFailure: true });
+}
+
+async function namespacePids(ns: string): Promise<number[]> {
+  const out = await ip("", ["netns", "pids", ns], { allowFailure: true });
+  return out.stdout.split(/\s+/).filter(Boolean).map(Number).filter((p) => p !== process.pid);
+}

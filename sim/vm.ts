@@ -1,0 +1,206 @@
+/**
+ * A simulated VM's Docker engine: dockerd in the VM's network namespace and
+ * in a private mount and UTS namespace of its own (recipe: testbed.md §1), so
+ * docker0, iptables, /run/docker/plugins and /etc/docker never touch the
+ * machine's own and several VMs run side by side.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { join, resolve } from "node:path";
+import { isAlive, run, sleep, spawnDetached, waitFor } from "./exec";
+import { WIRESERVER_IP, vmNs } from "./names";
+
+export const BUSYBOX_IMAGE = "local/busybox";
+
+export interface VmPaths {
+  dir: string;
+  socket: string;
+  pidFile: string;
+  log: string;
+  /** Where the VM's /run/docker/plugins lives on the machine. */
+  plugins: string;
+  /** Where the VM's /var/lib/azure-vnet lives on the machine. */
+  pluginState: string;
+}
+
+export function vmPaths(baseDir: string, name: string): VmPaths {
+  const dir = join(baseDir, name);
+  return {
+    dir,
+    socket: join(dir, "docker.sock"),
+    pidFile: join(dir, "dockerd.pid"),
+    log: join(dir, "dockerd.log"),
+    plugins: join(dir, "plugins"),
+    pluginState: join(dir, "var-lib-azure-vnet"),
+  };
+}
+
+export function dockerHost(paths: VmPaths): string {
+  return `unix://${paths.socket}`;
+}
+
+/** GET /_ping on the VM's Docker socket. */
+export function pingDocker(socket: string): Promise<boolean> {
+  return new Promise((resolvePing) => {
+    const req = request({ socketPath: socket, path: "/_ping", method: "GET", timeout: 1000 }, (res) => {
+      res.resume();
+      resolvePing(res.statusCode === 200);
+    });
+    req.on("error", () => resolvePing(false));
+    req.on("timeout", () => {
+      req.destroy();
+      resolvePing(false);
+    });
+    req.end();
+  });
+}
+
+function innerScript(): string {
+  // dist/sim/vm.js -> sim/vm-inner.sh in the source tree.
+  const candidates = [resolve(__dirname, "../../sim/vm-inner.sh"), resolve(__dirname, "vm-inner.sh")];
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) throw new Error(`vm-inner.sh not found (looked in ${candidates.join(", ")})`);
+  return found;
+}
+
+/** Start dockerd for a VM; resolves once it answers /_ping. Returns its pid. */
+export async function startDockerd(name: string, paths: VmPaths, extraArgs: string[] = []): Promise<number> {
+  for (const sub of ["data", "exec", "plugins", "etc-docker/plugins", "var-lib-azure-vnet"]) mkdirSync(join(paths.dir, sub), { recursive: true });
+  writeFileSync(join(paths.dir, "resolv.conf"), `nameserver ${WIRESERVER_IP}\nsearch internal.cloudapp.net\n`);
+  if (existsSync(paths.pidFile)) {
+    const old = Number(readFileSync(paths.pidFile, "utf8"));
+    if (old && isAlive(old)) throw new Error(`dockerd for ${name} is already running (pid ${old})`);
+  }
+  const logFd = openSync(paths.log, "a");
+  let pid: number;
+  try {
+    pid = spawnDetached(
+      "nsenter",
+      [`--net=/run/netns/${vmNs(name)}`, "unshare", "--mount", "--uts", "--propagation", "slave", "--", innerScript(), name, paths.dir],
+      logFd,
+      { env: { ...process.env, DOCKERD_EXTRA_ARGS: extraArgs.join(" ") } },
+    );
+  } finally {
+    closeSync(logFd);
+  }
+  try {
+    await waitFor(`dockerd of ${name}`, async () => {
+      if (!isAlive(pid)) throw new Error(`dockerd of ${name} exited; see ${paths.log}:\n${tail(paths.log)}`);
+      return pingDocker(paths.socket);
+    }, 20_000);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${tail(paths.log)}`);
+  }
+  return pid;
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, "utf8").split("\n").slice(-15).join("\n");
+  } catch {
+    return "";
+  }
+}
+
+/** Stop dockerd by pid: containers first (so shims exit cleanly), then TERM, then KILL. */
+export async function stopDockerd(paths: VmPaths, pid: number): Promise<void> {
+  if (!isAlive(pid)) return;
+  const env = { ...process.env, DOCKER_HOST: dockerHost(paths) };
+  const ids = await run("docker", ["ps", "-aq"], { env, allowFailure: true, timeoutMs: 20_000 });
+  const list = ids.stdout.split(/\s+/).filter(Boolean);
+  if (list.length) await run("docker", ["rm", "-f", ...list], { env, allowFailure: true, timeoutMs: 60_000 });
+  const plugins = await run("docker", ["plugin", "ls", "-q"], { env, allowFailure: true, timeoutMs: 10_000 });
+  for (const p of plugins.stdout.split(/\s+/).filter(Boolean)) {
+    await run("docker", ["plugin", "disable", "-f", p], { env, allowFailure: true, timeoutMs: 30_000 });
+  }
+  await killAndWait(pid, 15_000);
+}
+
+export async function killAndWait(pid: number, graceMs: number): Promise<void> {
+  if (!isAlive(pid)) return;
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+  if (isAlive(pid)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+    while (isAlive(pid)) await sleep(20);
+  }
+}
+
+/** Remove the empty cgroup folders dockerd made under --cgroup-parent /docker-NAME. */
+export function removeCgroups(name: string): void {
+  for (const dir of cgroupDirs(name)) removeTree(dir);
+}
+
+function cgroupDirs(name: string): string[] {
+  const root = "/sys/fs/cgroup";
+  const candidates = [join(root, `docker-${name}`)];
+  for (const ctl of readdirSync(root)) candidates.push(join(root, ctl, `docker-${name}`));
+  return candidates.filter((d) => existsSync(d));
+}
+
+/** Processes in the VM's container cgroups: all started by its dockerd, so ours to stop. */
+export function cgroupPids(name: string): number[] {
+  const pids = new Set<number>();
+  const walk = (dir: string) => {
+    try {
+      for (const l of readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n")) if (l.trim()) pids.add(Number(l));
+      for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) walk(join(dir, e.name));
+    } catch {
+      /* vanished meanwhile */
+    }
+  };
+  for (const dir of cgroupDirs(name)) walk(dir);
+  return [...pids];
+}
+
+function removeTree(dir: string): void {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch {
+    return;
+  }
+  if (!st.isDirectory()) return;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) removeTree(join(dir, entry.name));
+  }
+  try {
+    rmdirSync(dir);
+  } catch {
+    /* still in use or not empty: left for the kernel to report */
+  }
+}
+
+/** A busybox rootfs tarball made from the machine's busybox-static (no registry here). */
+export async function busyboxTarball(baseDir: string): Promise<string> {
+  const tarball = join(baseDir, "busybox.tar");
+  if (existsSync(tarball)) return tarball;
+  const rootfs = join(baseDir, "busybox-rootfs");
+  mkdirSync(join(rootfs, "bin"), { recursive: true });
+  for (const d of ["etc", "tmp", "proc", "sys", "dev", "root"]) mkdirSync(join(rootfs, d), { recursive: true });
+  const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((p) => existsSync(p));
+  if (!busybox) throw new Error("busybox not found: apt-get install busybox-static");
+  await run("cp", [busybox, join(rootfs, "bin", "busybox")]);
+  const applets = (await run(busybox, ["--list"])).stdout.split("\n").filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== "busybox");
+  for (const applet of applets) {
+    const link = join(rootfs, "bin", applet);
+    if (!existsSync(link)) symlinkSync("busybox", link);
+  }
+  await run("tar", ["-C", rootfs, "-cf", `${tarball}.tmp`, "."]);
+  await run("mv", [`${tarball}.tmp`, tarball]);
+  return tarball;
+}
+
+export async function importBusybox(paths: VmPaths, tarball: string): Promise<void> {
+  const env = { ...process.env, DOCKER_HOST: dockerHost(paths) };
+  await run("docker", ["import", "-c", 'CMD ["/bin/sh"]', tarball, BUSYBOX_IMAGE], { env, timeoutMs: 60_000 });
+}
