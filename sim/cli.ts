@@ -6,6 +6,7 @@
 import { Command } from "commander";
 import { Simulator } from "./simulator";
 import { loadTopology } from "./topology";
+import { parseKnobs } from "./platform/knobs";
 
 function fail(err: unknown): never {
   process.stderr.write(`sim: ${(err as Error).message}\n`);
@@ -77,6 +78,11 @@ async function main(): Promise<void> {
     .option("--public-ip <ip>", "give the ipconfig a public IP")
     .action(async (vm: string, address: string, opts: { publicIp?: string }) => new Simulator().addIpConfig(vm, address, opts.publicIp));
   ipconfig.command("remove <vm> <address>").action(async (vm: string, address: string) => new Simulator().removeIpConfig(vm, address));
+
+  program
+    .command("knobs <json>")
+    .description(`platform fault knobs, e.g. '{"imds":{"status":500},"wireserver":{"down":true}}'; '{}' clears them`)
+    .action((json: string) => new Simulator().setKnobs(parseKnobs(JSON.parse(json))));
 
   program
     .command("counters")

@@ -7,6 +7,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, 
 import { join, resolve } from "node:path";
 import { Topology, Vm, ipConfigsOf, parseTopology } from "./topology";
 import { RunOptions, RunResult, ip, isAlive, run, spawnDetached, waitFor } from "./exec";
+import { Knobs, writeKnobs } from "./platform/knobs";
 import { FABRIC_NS, INET_NS, NS_PREFIX, ONPREM_NS, vmNs } from "./names";
 import { applyFabricRules, buildFabric, dropCount, plugVm, routeIpConfig, unrouteIpConfig } from "./fabric";
 import { dropChains } from "./fabric-rules";
@@ -268,6 +269,12 @@ export class Simulator {
     const file = join(this.platformDir, "topology.json");
     writeFileSync(`${file}.tmp`, JSON.stringify(topo, null, 2));
     renameSync(`${file}.tmp`, file);
+  }
+
+  /** Fault knobs of the platform endpoints (latency, HTTP status, malformed bodies, down). */
+  setKnobs(knobs: Knobs): void {
+    this.requireState();
+    writeKnobs(this.platformDir, knobs);
   }
 
   async dropCounters(): Promise<DropCounters> {
