@@ -1,0 +1,172 @@
+import { isAbsolute } from "node:path";
+import { isIP } from "node:net";
+import { Command, CommanderError } from "commander";
+import { z } from "zod";
+
+export const METADATA_SOURCES = ["auto", "imds", "wireserver", "file"] as const;
+export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
+export const LOG_FORMATS = ["json", "text"] as const;
+
+export type MetadataSourceKind = (typeof METADATA_SOURCES)[number];
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+export type ListenAddress = { kind: "tcp"; host: string; port: number } | { kind: "unix"; path: string };
+
+/** Everything `azure-vnet-plugin serve` needs, validated. */
+export interface ServeConfig {
+  socket: string;
+  stateDir: string;
+  metadataSource: MetadataSourceKind;
+  /** Set whenever given; required when metadataSource is "file". */
+  metadataFile: string | undefined;
+  /** Base URLs without a trailing slash. */
+  imdsUrl: string;
+  wireserverUrl: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  metricsListen: ListenAddress | undefined;
+}
+
+/** A configuration problem the user must fix; one line per problem. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join("\n"));
+    this.name = "ConfigError";
+  }
+}
+
+type Key = keyof ServeConfig;
+
+interface Setting {
+  key: Key;
+  flag: string;
+  arg: string;
+  env: string;
+  default?: string;
+  help: string;
+}
+
+/** One row per setting: its flag, its environment variable and its default. */
+const SETTINGS: readonly Setting[] = [
+  { key: "socket", flag: "--socket", arg: "path", env: "AZURE_VNET_SOCKET", default: "/run/docker/plugins/azure-vnet.sock", help: "unix socket Docker connects to" },
+  { key: "stateDir", flag: "--state-dir", arg: "dir", env: "AZURE_VNET_STATE_DIR", default: "/var/lib/azure-vnet", help: "directory for the state checkpoint" },
+  { key: "metadataSource", flag: "--metadata-source", arg: "source", env: "AZURE_VNET_METADATA_SOURCE", default: "auto", help: `where NIC addresses come from: ${METADATA_SOURCES.join("|")}` },
+  { key: "metadataFile", flag: "--metadata-file", arg: "path", env: "AZURE_VNET_METADATA_FILE", help: "JSON file of NIC addresses (required with --metadata-source=file)" },
+  { key: "imdsUrl", flag: "--imds-url", arg: "url", env: "AZURE_VNET_IMDS_URL", default: "http://169.254.169.254", help: "Azure Instance Metadata Service base URL" },
+  { key: "wireserverUrl", flag: "--wireserver-url", arg: "url", env: "AZURE_VNET_WIRESERVER_URL", default: "http://168.63.129.16", help: "Azure wireserver base URL" },
+  { key: "logLevel", flag: "--log-level", arg: "level", env: "LOG_LEVEL", default: "info", help: LOG_LEVELS.join("|") },
+  { key: "logFormat", flag: "--log-format", arg: "format", env: "LOG_FORMAT", default: "text", help: LOG_FORMATS.join("|") },
+  { key: "metricsListen", flag: "--metrics-listen", arg: "addr", env: "AZURE_VNET_METRICS_LISTEN", help: 'serve metrics on "host:port" or "unix:/path" (off unless set)' },
+];
+
+/** Adds the serve flags to `cmd`; defaults are applied later so env can sit between. */
+export function registerServeOptions(cmd: Command): Command {
+  for (const s of SETTINGS) {
+    const dflt = s.default === undefined ? "" : `; default ${s.default}`;
+    cmd.option(`${s.flag} <${s.arg}>`, `${s.help} (env ${s.env}${dflt})`);
+  }
+  return cmd;
+}
+
+/** Parses serve's arguments (without node, script or "serve") and `env`. Pure. */
+export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv): ServeConfig {
+  const cmd = registerServeOptions(new Command("serve"))
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+  try {
+    cmd.parse(argv, { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) throw new ConfigError([err.message.replace(/^error: /, "")]);
+    throw err;
+  }
+  return resolveServeConfig(cmd.opts(), env);
+}
+
+const absolutePath = z.string().refine(isAbsolute, "must be an absolute path");
+
+/** Case-insensitive choice, because LOG_LEVEL=INFO is a common spelling. */
+function choice<const V extends readonly [string, ...string[]]>(values: V) {
+  return z
+    .string()
+    .transform((s) => s.toLowerCase())
+    .pipe(z.enum(values, { error: `must be one of ${values.join(", ")}` }));
+}
+
+const baseUrl = z
+  .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" })
+  .transform((u) => u.replace(/\/+$/, ""));
+
+const fieldSchema = z.object({
+  // sun_path holds 108 bytes including the terminating NUL.
+  socket: absolutePath.refine((p) => Buffer.byteLength(p) <= 107, "is longer than 107 bytes, the limit for a unix socket path"),
+  stateDir: absolutePath,
+  metadataSource: choice(METADATA_SOURCES),
+  metadataFile: absolutePath.optional(),
+  imdsUrl: baseUrl,
+  wireserverUrl: baseUrl,
+  logLevel: choice(LOG_LEVELS),
+  logFormat: choice(LOG_FORMATS),
+  metricsListen: z
+    .string()
+    .transform((text, ctx) => {
+      const parsed = parseListenAddress(text);
+      if (typeof parsed === "string") {
+        ctx.addIssue({ code: "custom", message: parsed, input: text });
+        return z.NEVER;
+      }
+      return parsed;
+    })
+    .optional(),
+});
+
+/** Applies flag > environment > default to already-parsed flag values, then validates. */
+export function resolveServeConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): ServeConfig {
+  const raw: Partial<Record<Key, string>> = {};
+  const origin: Partial<Record<Key, string>> = {};
+  for (const s of SETTINGS) {
+    const fromFlag = flags[s.key];
+    // An empty variable counts as unset: managed-plugin config.json declares
+    // its variables with "" as the value.
+    const fromEnv = env[s.env] === "" ? undefined : env[s.env];
+    if (typeof fromFlag === "string") [raw[s.key], origin[s.key]] = [fromFlag, s.flag];
+    else if (fromEnv !== undefined) [raw[s.key], origin[s.key]] = [fromEnv, s.env];
+    else [raw[s.key], origin[s.key]] = [s.default, `the default of ${s.flag}`];
+  }
+
+  const problems: string[] = [];
+  const result = fieldSchema.safeParse(raw);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const key = issue.path[0] as Key;
+      problems.push(`invalid value ${JSON.stringify(raw[key])} for ${origin[key]}: ${issue.message}`);
+    }
+  }
+  if (raw.metadataSource?.toLowerCase() === "file" && raw.metadataFile === undefined) {
+    problems.push(
+      `${origin.metadataSource} is "file" but no file was given: set --metadata-file or AZURE_VNET_METADATA_FILE to the JSON file of NIC addresses`,
+    );
+  }
+  if (!result.success || problems.length > 0) throw new ConfigError(problems);
+  // Optional in the schema, but always present (possibly undefined) in ServeConfig.
+  const { metadataFile, metricsListen, ...rest } = result.data;
+  return { ...rest, metadataFile, metricsListen };
+}
+
+/** Returns the address, or a sentence saying what is wrong with `text`. */
+export function parseListenAddress(text: string): ListenAddress | string {
+  const expected = 'expected "host:port" (e.g. 127.0.0.1:9417, [::1]:9417) or "unix:/absolute/path"';
+  if (text.startsWith("unix:")) {
+    const path = text.slice("unix:".length);
+    return isAbsolute(path) ? { kind: "unix", path } : `the unix socket path must be absolute; ${expected}`;
+  }
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  if (!m) return expected;
+  const host = m[1] ?? m[2];
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return `port ${m[3]} is outside 1-65535`;
+  if (m[1] !== undefined && isIP(host) !== 6) return `${host} is not an IPv6 address; ${expected}`;
+  const hostname = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i;
+  if (m[2] !== undefined && isIP(host) === 0 && !hostname.test(host)) return `${host} is not an IP address or host name; ${expected}`;
+  return { kind: "tcp", host, port };
+}

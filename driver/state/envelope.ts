@@ -1,0 +1,111 @@
+import { createHash } from "node:crypto";
+
+/** What a checkpoint file holds around the caller's document. */
+export interface Envelope {
+  schema: number;
+  writtenAt: string;
+  bootId: string;
+  /** sha256 (hex) of canonicalJson(data): catches torn or hand-damaged files. */
+  checksum: string;
+  data: unknown;
+}
+
+/**
+ * JSON with object keys sorted at every level, so the checksum does not
+ * depend on key order (a hand edit or another serialiser may reorder keys).
+ */
+export function canonicalJson(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (text === undefined) throw new TypeError("state document is not JSON-serialisable");
+  return JSON.stringify(sortKeys(JSON.parse(text)));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value === null || typeof value !== "object") return value;
+  const sorted: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) sorted[key] = sortKeys((value as Record<string, unknown>)[key]);
+  return sorted;
+}
+
+export function checksumOf(data: unknown): string {
+  return createHash("sha256").update(canonicalJson(data)).digest("hex");
+}
+
+/**
+ * `canonicalData` is canonicalJson() of the document, taken when save() was
+ * called, so what is written is that snapshot even if the caller mutates its
+ * object while the write waits in the queue.
+ */
+export function encodeEnvelope(schema: number, bootId: string, writtenAt: Date, canonicalData: string): string {
+  const envelope: Envelope = {
+    schema,
+    writtenAt: writtenAt.toISOString(),
+    bootId,
+    checksum: createHash("sha256").update(canonicalData).digest("hex"),
+    data: JSON.parse(canonicalData),
+  };
+  return JSON.stringify(envelope, null, 2) + "\n";
+}
+
+export type DecodeResult = { ok: true; envelope: Envelope } | { ok: false; problem: string };
+
+/**
+ * Parses and checks a checkpoint file's bytes; never throws. A schema above
+ * `newestSchema` is reported as such before the checksum is looked at, since
+ * a newer version may checksum differently.
+ */
+export function decodeEnvelope(bytes: Buffer, newestSchema = Infinity): DecodeResult {
+  if (bytes.length === 0) return bad("is empty (0 bytes)");
+  if (bytes.every((b) => b === 0)) {
+    return bad(`is zero-filled (${bytes.length} NUL bytes): its data never reached the disk before a crash`);
+  }
+  const text = bytes.toString("utf8");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    return bad(
+      endsEarly(text, err) ? `is truncated (${bytes.length} bytes)` : `is not JSON (${(err as Error).message})`,
+    );
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return bad("is not a JSON object");
+  const env = parsed as Record<string, unknown>;
+  if (!Number.isInteger(env.schema)) return bad("has no integer \"schema\" field");
+  if ((env.schema as number) > newestSchema) {
+    return bad(`has schema ${env.schema}, newer than ${newestSchema} which this plugin understands (written by a newer version)`);
+  }
+  if (typeof env.checksum !== "string") return bad("has no \"checksum\" field");
+  if (!("data" in env)) return bad("has no \"data\" field");
+  const actual = checksumOf(env.data);
+  if (actual !== env.checksum) {
+    return bad(`fails its checksum (stored ${short(env.checksum)}, computed ${short(actual)}): it was damaged or edited`);
+  }
+  return {
+    ok: true,
+    envelope: {
+      schema: env.schema as number,
+      writtenAt: typeof env.writtenAt === "string" ? env.writtenAt : "",
+      bootId: typeof env.bootId === "string" ? env.bootId : "",
+      checksum: env.checksum,
+      data: env.data,
+    },
+  };
+}
+
+/** The parser ran out of input rather than meeting a wrong character: a cut-off file. */
+function endsEarly(text: string, err: unknown): boolean {
+  if (!text.trimStart().startsWith("{")) return false;
+  const message = String(err);
+  if (/end of JSON input/i.test(message)) return true;
+  const at = /at position (\d+)/.exec(message);
+  return at !== null && Number(at[1]) >= text.trimEnd().length;
+}
+
+function bad(problem: string): DecodeResult {
+  return { ok: false, problem };
+}
+
+function short(hash: string): string {
+  return hash.length > 12 ? hash.slice(0, 12) + "…" : hash;
+}
