@@ -1,0 +1,278 @@
+import { errorMessage, PluginError } from "../errors";
+import type {
+  AddressSpaces,
+  IpamCapabilities,
+  IpamDriver,
+  ReleaseAddressRequest,
+  RequestAddressRequest,
+  RequestAddressResponse,
+  RequestPoolRequest,
+  RequestPoolResponse,
+} from "../protocol/types";
+import { Allocator } from "./allocator";
+import { type Clock, systemClock } from "./clock";
+import type { IpamState } from "./ipam-state";
+import { formatCidr, formatIpv4, parseCidr, parseIpv4, subnetGateway } from "./ipv4";
+import { normaliseMac } from "./mac";
+import type { NicInfo } from "./metadata";
+import type { MetadataCache, MetadataSnapshot } from "./metadata-cache";
+import { AsyncMutex } from "../state/mutex";
+import { allSubnets } from "./nic-model";
+import { checkAddressSpace, choosePool } from "./pool-choice";
+import { GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE, parsePoolId } from "./pool-id";
+import { validatePoolOptions } from "./pool-options";
+import { buildReport, type IpamReport } from "./pool-report";
+
+export interface AddressManagerOptions {
+  metadata: MetadataCache;
+  /** Changed in place; the caller persists it inside its checkpoint. */
+  state: IpamState;
+  /** Saves `state`; called after every change and before the reply to Docker. */
+  persist: () => Promise<void>;
+  /** Hand out only this NIC's ipconfigs (any MAC spelling); default: every NIC. */
+  nicMac?: string;
+  /** Metadata older than this is refreshed before allocating. */
+  refreshMs?: number;
+  clock?: Clock;
+  /**
+   * How long after RequestPool an address request without options counts as
+   * an --aux-address (Docker sends those during network create, shaped like
+   * a container's --ip). `networkCreated` ends the window for certain.
+   */
+  auxWindowMs?: number;
+}
+
+/** What the network layer needs to know about a pool. */
+export interface PoolInfo {
+  subnet: string;
+  gateway: string;
+  prefixLength: number;
+  primaryAddress: string;
+  nicMac: string;
+  subPool?: string;
+}
+
+const GATEWAY_REQUEST = "com.docker.network.gateway";
+/** Docker 29+ names the container in endpoint requests; aux requests never carry it. */
+const ENDPOINT_NAME = "com.docker.network.endpoint.name";
+
+/**
+ * The IPAM driver: one pool per NIC subnet, containers get the NIC's
+ * secondary ipconfigs. Every change runs under one lock together with its
+ * persist, so no address is handed out twice or without being saved.
+ */
+export class AddressManager implements IpamDriver {
+  private readonly mutex = new AsyncMutex();
+  private readonly metadata: MetadataCache;
+  private readonly state: IpamState;
+  private readonly persist: () => Promise<void>;
+  private readonly nicMac: string | undefined;
+  private readonly refreshMs: number;
+  private readonly clock: Clock;
+  private readonly auxWindowMs: number;
+  /** Newest metadata seen; concurrent callers may finish fetching out of order. */
+  private latest: MetadataSnapshot | undefined;
+  /** PoolID -> clock time until which option-less address requests are aux addresses. */
+  private readonly auxWindows = new Map<string, number>();
+
+  constructor(options: AddressManagerOptions) {
+    this.metadata = options.metadata;
+    this.state = options.state;
+    this.persist = options.persist;
+    this.refreshMs = options.refreshMs ?? 10_000;
+    this.clock = options.clock ?? systemClock;
+    this.auxWindowMs = options.auxWindowMs ?? 5_000;
+    if (options.nicMac !== undefined) {
+      this.nicMac = normaliseMac(options.nicMac);
+      if (!this.nicMac) throw new Error(`"${options.nicMac}" is not a MAC address`);
+    }
+  }
+
+  getCapabilities(): IpamCapabilities {
+    return { RequiresMACAddress: false, RequiresRequestReplay: false };
+  }
+
+  getDefaultAddressSpaces(): AddressSpaces {
+    return { LocalDefaultAddressSpace: LOCAL_ADDRESS_SPACE, GlobalDefaultAddressSpace: GLOBAL_ADDRESS_SPACE };
+  }
+
+  async requestPool(req: RequestPoolRequest): Promise<RequestPoolResponse> {
+    if (req.V6) throw new PluginError("IPv6 is not supported yet");
+    const addressSpace = checkAddressSpace(req.AddressSpace);
+    const options = validatePoolOptions(req.Options);
+    await this.refresh();
+    return this.transact((allocator) => {
+      const choice = choosePool(
+        { addressSpace, pool: (req.Pool ?? "").trim(), subPool: (req.SubPool ?? "").trim() },
+        this.usableNics(),
+        this.state,
+      );
+      const poolId = allocator.grantPool(choice.key, choice.nic, options, choice.auto);
+      this.auxWindows.set(poolId, this.clock.now() + this.auxWindowMs);
+      return { PoolID: poolId, Pool: choice.key.subnet };
+    });
+  }
+
+  async releasePool(req: { PoolID: string }): Promise<void> {
+    await this.transact((allocator) => {
+      allocator.releasePool(req.PoolID);
+      if (!this.state.pools[req.PoolID]) this.auxWindows.delete(req.PoolID);
+    }, false);
+  }
+
+  async requestAddress(req: RequestAddressRequest): Promise<RequestAddressResponse> {
+    const options = req.Options ?? {};
+    const isGateway = options.RequestAddressType === GATEWAY_REQUEST;
+    const requested = stripPrefixLength(req.Address ?? "");
+    // A gateway answer is arithmetic on the subnet; everything else needs the NIC's ipconfigs.
+    if (!isGateway || !this.state.pools[req.PoolID]) await this.refresh();
+    return this.transact((allocator) => {
+      const pool = allocator.poolOrAdopt(req.PoolID, this.usableNics());
+      // Any address request means Docker kept the pool it was given.
+      delete pool.unconfirmedAutoPick;
+      const prefix = (parseCidr(pool.subnet) as { prefix: number }).prefix;
+      if (isGateway) return { Address: `${allocator.gateway(pool, requested)}/${prefix}` };
+      if (requested && parseIpv4(requested) === undefined) {
+        throw new PluginError(`"${req.Address}" is not an IPv4 address`);
+      }
+      const name = options[ENDPOINT_NAME];
+      if (requested && !name && this.inAuxWindow(req.PoolID)) {
+        allocator.reserveAux(req.PoolID, pool, requested);
+        return { Address: `${requested}/${prefix}` };
+      }
+      this.auxWindows.delete(req.PoolID);
+      const address = requested
+        ? allocator.claim(req.PoolID, pool, requested, name)
+        : allocator.allocateLowest(req.PoolID, pool, name);
+      return { Address: `${address}/${prefix}` };
+    });
+  }
+
+  async releaseAddress(req: ReleaseAddressRequest): Promise<void> {
+    const address = stripPrefixLength(req.Address ?? "");
+    await this.transact((allocator) => allocator.releaseAddress(req.PoolID, address), false);
+  }
+
+  /**
+   * Docker sends CreateNetwork after the gateway and aux requests, so once
+   * the network layer has it, an option-less address request is a container.
+   */
+  networkCreated(ipamData: { AddressSpace: string; Pool: string }): void {
+    for (const poolId of this.auxWindows.keys()) {
+      const key = parsePoolId(poolId);
+      if (key && key.addressSpace === ipamData.AddressSpace && key.subnet === ipamData.Pool) {
+        this.auxWindows.delete(poolId);
+      }
+    }
+  }
+
+  poolInfo(poolId: string): PoolInfo | undefined {
+    const pool = this.state.pools[poolId];
+    if (!pool) return undefined;
+    const cidr = parseCidr(pool.subnet) as { network: number; prefix: number };
+    return {
+      subnet: pool.subnet,
+      gateway: formatIpv4(subnetGateway(cidr)),
+      prefixLength: cidr.prefix,
+      primaryAddress: pool.primaryAddress,
+      nicMac: pool.nicMac,
+      ...(pool.subPool && { subPool: pool.subPool }),
+    };
+  }
+
+  /** CreateNetwork carries the address space and subnet, not the PoolID. */
+  poolInfoBySubnet(addressSpace: string, subnet: string): PoolInfo | undefined {
+    const cidr = parseCidr(subnet);
+    const wanted = cidr ? formatCidr(cidr) : subnet;
+    const match = Object.entries(this.state.pools).find(
+      ([, pool]) => pool.addressSpace === addressSpace && pool.subnet === wanted,
+    );
+    return match && this.poolInfo(match[0]);
+  }
+
+  /** Every subnet of every NIC of this VM (the ranges containers reach without NAT). */
+  async vnetPrefixes(): Promise<string[]> {
+    await this.refresh();
+    return allSubnets(this.nics());
+  }
+
+  /** Pools with their free, used and flagged addresses, for a status command. */
+  async report(): Promise<IpamReport> {
+    let error: string | undefined;
+    try {
+      await this.refresh();
+    } catch (err) {
+      error = errorMessage(err);
+    }
+    return this.transact(() => buildReport(this.state, this.latest, error));
+  }
+
+  private async refresh(): Promise<void> {
+    const snapshot = await this.metadata.get({ maxAgeMs: this.refreshMs });
+    if (!this.latest || snapshot.fetchedAt >= this.latest.fetchedAt) this.latest = snapshot;
+  }
+
+  private nics(): NicInfo[] {
+    return this.latest?.nics ?? [];
+  }
+
+  private usableNics(): NicInfo[] {
+    const all = this.nics();
+    if (!this.nicMac) return all;
+    const chosen = all.filter((nic) => nic.mac === this.nicMac);
+    if (chosen.length === 0) {
+      throw new PluginError(
+        `NIC ${this.nicMac}, which this plugin is configured to use, is not among this VM's NICs ` +
+          `(${all.map((n) => n.mac).join(", ") || "none reported"})`,
+        "unavailable",
+      );
+    }
+    return chosen;
+  }
+
+  /**
+   * Runs one change under the lock, persists it if anything changed, and puts
+   * the state back as it was if the change or the persist fails. Flags are
+   * first brought up to date with the newest metadata, except for releases,
+   * which do not read metadata.
+   */
+  private transact<T>(change: (allocator: Allocator) => T, reconcile = true): Promise<T> {
+    return this.mutex.runExclusive(async () => {
+      const before = JSON.stringify(this.state);
+      let result: T;
+      try {
+        const allocator = new Allocator(this.state, this.nics());
+        if (reconcile && this.latest) allocator.reconcile();
+        result = change(allocator);
+      } catch (err) {
+        this.restore(before);
+        throw err;
+      }
+      if (JSON.stringify(this.state) === before) return result;
+      try {
+        await this.persist();
+      } catch (err) {
+        this.restore(before);
+        throw new PluginError(`could not save the plugin state, so nothing was changed: ${errorMessage(err)}`, "unavailable");
+      }
+      return result;
+    });
+  }
+
+  /** In place, because the caller holds a reference to the same object. */
+  private restore(json: string): void {
+    const saved = JSON.parse(json) as IpamState;
+    for (const key of Object.keys(this.state)) delete (this.state as unknown as Record<string, unknown>)[key];
+    Object.assign(this.state, saved);
+  }
+
+  private inAuxWindow(poolId: string): boolean {
+    const until = this.auxWindows.get(poolId);
+    return until !== undefined && this.clock.now() <= until;
+  }
+}
+
+/** Docker sends plain addresses; tolerate a "/len" suffix from other clients. */
+function stripPrefixLength(address: string): string {
+  return address.trim().replace(/\/\d{1,2}$/, "");
+}

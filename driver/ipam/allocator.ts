@@ -1,0 +1,181 @@
+import { PluginError } from "../errors";
+import type { IpamState, PoolRecord } from "./ipam-state";
+import { addressInCidr, formatIpv4, parseCidr, parseIpv4, subnetGateway } from "./ipv4";
+import * as text from "./messages";
+import type { NicInfo } from "./metadata";
+import { allIpConfigAddresses, findNic, findSubnet, primaryAddress, secondaryAddresses } from "./nic-model";
+import { formatPoolId, parsePoolId, type PoolKey } from "./pool-id";
+
+/**
+ * The rules that change IpamState, given the NIC list of the moment. All
+ * synchronous: the AddressManager runs them under its lock and persists after.
+ */
+export class Allocator {
+  constructor(
+    private readonly state: IpamState,
+    private readonly nics: readonly NicInfo[],
+  ) {}
+
+  /** Flags in-use addresses whose ipconfig left the NIC, and clears the flag when it returns. */
+  reconcile(): void {
+    const secondaries = new Map<string, Set<string>>();
+    for (const pool of Object.values(this.state.pools)) {
+      const nic = findNic(this.nics, pool.nicMac);
+      const primary = nic && primaryAddress(nic, pool.subnet);
+      if (primary) pool.primaryAddress = primary;
+      const key = `${pool.nicMac} ${pool.subnet}`;
+      if (!secondaries.has(key)) secondaries.set(key, new Set(secondaryAddresses(this.nics, pool.nicMac, pool.subnet)));
+    }
+    for (const [address, record] of Object.entries(this.state.addresses)) {
+      const pool = this.state.pools[record.poolId];
+      if (!pool) {
+        // Only a damaged checkpoint leaves these; nothing would ever release them.
+        delete this.state.addresses[address];
+        continue;
+      }
+      if (secondaries.get(`${pool.nicMac} ${pool.subnet}`)?.has(address)) delete record.flagged;
+      else record.flagged = true;
+    }
+  }
+
+  /** Adds a reference to the pool (creating it) and returns its PoolID. */
+  grantPool(key: PoolKey, nic: NicInfo, options: Record<string, string>, auto: boolean): string {
+    const poolId = formatPoolId(key);
+    const pool = this.state.pools[poolId];
+    if (pool) pool.refCount += 1;
+    else this.state.pools[poolId] = newPoolRecord(key, nic, options);
+    if (auto) this.state.pools[poolId].unconfirmedAutoPick = true;
+    return poolId;
+  }
+
+  /** Drops one reference; at zero the pool and its addresses go. */
+  releasePool(poolId: string): void {
+    const pool = this.state.pools[poolId];
+    if (!pool) return;
+    pool.refCount -= 1;
+    // Docker releases the pools it rejected in its overlap loop this way.
+    delete pool.unconfirmedAutoPick;
+    if (pool.refCount > 0) return;
+    delete this.state.pools[poolId];
+    for (const [address, record] of Object.entries(this.state.addresses)) {
+      if (record.poolId === poolId) delete this.state.addresses[address];
+    }
+  }
+
+  /**
+   * A PoolID spells out the pool, so one missing from the state (a lost or
+   * damaged checkpoint) is rebuilt rather than failing every container.
+   */
+  poolOrAdopt(poolId: string, usable: readonly NicInfo[]): PoolRecord {
+    const existing = this.state.pools[poolId];
+    if (existing) return existing;
+    const key = parsePoolId(poolId);
+    const nic = key && usable.find((n) => findSubnet(n, key.subnet));
+    if (!key || !nic) {
+      throw new PluginError(
+        `unknown pool "${poolId}": this plugin has no record of it; remove the network and create it again`,
+        "not-found",
+      );
+    }
+    this.state.pools[poolId] = newPoolRecord(key, nic, {});
+    return this.state.pools[poolId];
+  }
+
+  /** Azure's gateway, whatever was asked; a different --gateway cannot work in Azure. */
+  gateway(pool: PoolRecord, requested: string): string {
+    const gateway = formatIpv4(subnetGateway(parseCidr(pool.subnet) as { network: number; prefix: number }));
+    if (requested && parseIpv4(requested) !== parseIpv4(gateway)) {
+      throw new PluginError(text.gatewayMismatch(pool.subnet, gateway));
+    }
+    return gateway;
+  }
+
+  /** Aux addresses are accepted; only free ipconfigs inside the range are actually held back. */
+  reserveAux(poolId: string, pool: PoolRecord, address: string): void {
+    if (!addressInCidr(pool.subnet, address)) {
+      throw new PluginError(`--aux-address ${address} is outside the subnet ${pool.subnet}`);
+    }
+    if (!pool.auxAddresses.includes(address)) pool.auxAddresses.push(address);
+    if (!this.rangeSecondaries(pool).includes(address)) return;
+    const holder = this.state.addresses[address];
+    if (!holder) this.state.addresses[address] = { poolId, kind: "aux" };
+    else if (holder.kind === "endpoint") {
+      throw new PluginError(`${address} is already in use by a container; choose another --aux-address`, "conflict");
+    }
+  }
+
+  /** A container's --ip: must be a free secondary ipconfig of the pool's NIC, inside its range. */
+  claim(poolId: string, pool: PoolRecord, address: string, name: string | undefined): string {
+    if (!addressInCidr(pool.subnet, address)) {
+      throw new PluginError(`${address} is not inside ${pool.subnet}, the subnet of this network`);
+    }
+    if (pool.subPool && !addressInCidr(pool.subPool, address)) {
+      throw new PluginError(`${address} is outside this network's --ip-range ${pool.subPool}`);
+    }
+    const isPrimary = this.nics.some((nic) =>
+      nic.subnets.some((s) => s.ipConfigs.some((c) => c.isPrimary && c.address === address)),
+    );
+    if (isPrimary) throw new PluginError(`${address} is the VM's primary address and cannot be given to a container`);
+    const secondaries = secondaryAddresses(this.nics, pool.nicMac, pool.subnet);
+    if (!secondaries.includes(address)) {
+      throw new PluginError(text.notAnIpConfig(address, pool.nicMac, pool.subnet, secondaries));
+    }
+    const holder = this.state.addresses[address];
+    if (holder?.kind === "aux") throw new PluginError(`${address} is reserved by --aux-address`, "conflict");
+    if (holder) throw new PluginError(`${address} is already in use by another container`, "conflict");
+    this.state.addresses[address] = { poolId, kind: "endpoint", ...(name && { name }) };
+    return address;
+  }
+
+  /** The lowest free secondary ipconfig, so the choice is predictable. */
+  allocateLowest(poolId: string, pool: PoolRecord, name: string | undefined): string {
+    const candidates = this.rangeSecondaries(pool);
+    const free = candidates.find((address) => !this.state.addresses[address]);
+    if (!free) {
+      const range = pool.subPool ?? pool.subnet;
+      const held = Object.entries(this.state.addresses).filter(([address]) => addressInCidr(range, address));
+      throw new PluginError(
+        text.exhausted({
+          nicMac: pool.nicMac,
+          subnet: pool.subnet,
+          subPool: pool.subPool,
+          primaryAddress: pool.primaryAddress,
+          secondaries: candidates,
+          inUse: candidates.length,
+          flagged: held.filter(([, record]) => record.flagged).length,
+          taken: new Set([...allIpConfigAddresses(this.nics), ...Object.keys(this.state.addresses)]),
+        }),
+        "exhausted",
+      );
+    }
+    this.state.addresses[free] = { poolId, kind: "endpoint", ...(name && { name }) };
+    return free;
+  }
+
+  /** Idempotent: anything unknown, or held for another pool, is left alone. */
+  releaseAddress(poolId: string, address: string): void {
+    const pool = this.state.pools[poolId];
+    if (!pool) return;
+    if (this.state.addresses[address]?.poolId === poolId) delete this.state.addresses[address];
+    if (pool.auxAddresses.includes(address)) pool.auxAddresses = pool.auxAddresses.filter((a) => a !== address);
+  }
+
+  /** Secondary ipconfigs of the pool's NIC inside its subnet and --ip-range. */
+  private rangeSecondaries(pool: PoolRecord): string[] {
+    const all = secondaryAddresses(this.nics, pool.nicMac, pool.subnet);
+    return pool.subPool ? all.filter((address) => addressInCidr(pool.subPool as string, address)) : all;
+  }
+}
+
+function newPoolRecord(key: PoolKey, nic: NicInfo, options: Record<string, string>): PoolRecord {
+  return {
+    addressSpace: key.addressSpace,
+    subnet: key.subnet,
+    ...(key.subPool && { subPool: key.subPool }),
+    nicMac: nic.mac,
+    primaryAddress: primaryAddress(nic, key.subnet) ?? "",
+    refCount: 1,
+    options,
+    auxAddresses: [],
+  };
+}

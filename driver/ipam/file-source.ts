@@ -1,0 +1,63 @@
+import { readFile } from "node:fs/promises";
+import { z } from "zod";
+import { booleanish, cidrText, documentToNics, macText } from "./interfaces-document";
+import type { MetadataSource, NicInfo } from "./metadata";
+import { MetadataSourceError, validate } from "./source-error";
+
+/** The wireserver's shape as JSON, as the earlier Microsoft plugin read it (Azure Stack, tests). */
+const fileSchema = z.object({
+  Interfaces: z.array(
+    z.object({
+      MacAddress: macText,
+      IsPrimary: booleanish,
+      IPSubnets: z.array(
+        z.object({
+          Prefix: cidrText,
+          IPAddresses: z.array(z.object({ Address: z.ipv4(), IsPrimary: booleanish })),
+        }),
+      ),
+    }),
+  ),
+});
+
+/** NIC data from a JSON file, for hosts without IMDS or the wireserver. */
+export class FileSource implements MetadataSource {
+  readonly name: string;
+
+  constructor(readonly path: string) {
+    this.name = `file:${path}`;
+  }
+
+  async fetch(): Promise<NicInfo[]> {
+    let text: string;
+    try {
+      text = await readFile(this.path, "utf8");
+    } catch (err) {
+      throw new MetadataSourceError(this.name, `cannot read the file: ${(err as Error).message}`);
+    }
+    return parseInterfacesJson(text, this.name);
+  }
+}
+
+export function parseInterfacesJson(text: string, source: string): NicInfo[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new MetadataSourceError(source, `not valid JSON: ${(err as Error).message}`);
+  }
+  const data = validate(source, fileSchema, json);
+  return documentToNics(
+    {
+      interfaces: data.Interfaces.map((nic) => ({
+        mac: nic.MacAddress,
+        isPrimary: nic.IsPrimary,
+        subnets: nic.IPSubnets.map((subnet) => ({
+          prefix: subnet.Prefix,
+          addresses: subnet.IPAddresses.map((a) => ({ address: a.Address, isPrimary: a.IsPrimary })),
+        })),
+      })),
+    },
+    source,
+  );
+}

@@ -1,0 +1,111 @@
+import { z } from "zod";
+import { describeHttpFailure, httpGet } from "./http-get";
+import { canonicalCidr } from "./ipv4";
+import { normaliseMac } from "./mac";
+import type { IpConfig, MetadataSource, NicInfo, NicSubnet } from "./metadata";
+import { subnetContaining } from "./nic-model";
+import { MetadataSourceError, validate } from "./source-error";
+
+export const IMDS_BASE_URL = "http://169.254.169.254";
+const IMDS_PATH = "/metadata/instance/network?api-version=2021-02-01";
+
+export interface ImdsSourceOptions {
+  /** Tests point this at a loopback server; production uses the link-local IMDS address. */
+  baseUrl?: string;
+  timeoutMs?: number;
+}
+
+const mac = z.string().refine((value) => normaliseMac(value) !== undefined, "not a MAC address");
+const prefix = z
+  .union([z.string().regex(/^\d{1,2}$/), z.number().int()])
+  .transform(Number)
+  .refine((value) => value >= 0 && value <= 32, "prefix must be 0-32");
+
+const imdsSchema = z.object({
+  interface: z
+    .array(
+      z.object({
+        macAddress: mac,
+        ipv4: z.object({
+          ipAddress: z.array(
+            z.object({
+              privateIpAddress: z.ipv4(),
+              // Basic-SKU public IPs only; Standard-SKU ones come back as "".
+              publicIpAddress: z.union([z.literal(""), z.ipv4()]).optional(),
+            }),
+          ),
+          subnet: z.array(z.object({ address: z.ipv4(), prefix })),
+        }),
+      }),
+    )
+    .min(1, "the VM has no network interfaces"),
+});
+
+type ImdsInterface = z.output<typeof imdsSchema>["interface"][number];
+
+/** The Azure Instance Metadata Service, the documented source of the VM's ipconfigs. */
+export class ImdsSource implements MetadataSource {
+  readonly name = "imds";
+  readonly url: string;
+  private readonly timeoutMs: number;
+
+  constructor(options: ImdsSourceOptions = {}) {
+    this.url = (options.baseUrl ?? IMDS_BASE_URL).replace(/\/+$/, "") + IMDS_PATH;
+    this.timeoutMs = options.timeoutMs ?? 3000;
+  }
+
+  async fetch(): Promise<NicInfo[]> {
+    let result;
+    try {
+      // IMDS refuses requests without this header (and proxied ones), which
+      // keeps it from being reached by a forged request through a proxy.
+      result = await httpGet(this.url, { headers: { Metadata: "true" }, timeoutMs: this.timeoutMs });
+    } catch (err) {
+      throw new MetadataSourceError(this.name, `GET ${this.url} failed: ${(err as Error).message}`);
+    }
+    if (result.status !== 200) throw new MetadataSourceError(this.name, describeHttpFailure(result));
+    return parseImdsNetwork(result.body, this.name);
+  }
+}
+
+/** Parses the body of /metadata/instance/network into the plugin's NIC model. */
+export function parseImdsNetwork(body: string, source = "imds"): NicInfo[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (err) {
+    throw new MetadataSourceError(source, `response is not valid JSON: ${(err as Error).message}`);
+  }
+  const data = validate(source, imdsSchema, json);
+  const nics = data.interface.map((nic, index) => toNicInfo(nic, index === 0, source));
+  const seen = new Set<string>();
+  for (const nic of nics) {
+    if (seen.has(nic.mac)) throw new MetadataSourceError(source, `interface ${nic.mac} is listed twice`);
+    seen.add(nic.mac);
+  }
+  return nics;
+}
+
+function toNicInfo(nic: ImdsInterface, isPrimary: boolean, source: string): NicInfo {
+  const macText = normaliseMac(nic.macAddress) as string;
+  const subnets: NicSubnet[] = [];
+  for (const entry of nic.ipv4.subnet) {
+    const cidr = canonicalCidr(`${entry.address}/${entry.prefix}`) as string;
+    if (!subnets.some((s) => s.cidr === cidr)) subnets.push({ cidr, ipConfigs: [] });
+  }
+  const seen = new Set<string>();
+  nic.ipv4.ipAddress.forEach((entry, index) => {
+    const address = entry.privateIpAddress;
+    if (seen.has(address)) throw new MetadataSourceError(source, `interface ${macText}: ${address} is listed twice`);
+    seen.add(address);
+    const home = subnetContaining(subnets, address);
+    if (!home) {
+      const listed = subnets.map((s) => s.cidr).join(", ") || "none";
+      throw new MetadataSourceError(source, `interface ${macText}: ${address} is in none of its subnets (${listed})`);
+    }
+    // IMDS lists the primary ipconfig first.
+    const ipConfig: IpConfig = { address, isPrimary: index === 0, publicIp: entry.publicIpAddress ?? "" };
+    home.ipConfigs.push(ipConfig);
+  });
+  return { mac: macText, isPrimary, subnets };
+}

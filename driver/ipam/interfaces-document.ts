@@ -1,0 +1,61 @@
+import { z } from "zod";
+import { canonicalCidr, cidrContains, parseCidr, parseIpv4 } from "./ipv4";
+import { normaliseMac } from "./mac";
+import type { NicInfo } from "./metadata";
+import { MetadataSourceError } from "./source-error";
+
+/**
+ * The "Interfaces" model shared by the wireserver (as XML) and the static
+ * file (as JSON): interfaces, each with subnets, each with addresses.
+ */
+export interface InterfacesDocument {
+  interfaces: {
+    mac: string;
+    isPrimary: boolean;
+    subnets: { prefix: string; addresses: { address: string; isPrimary: boolean }[] }[];
+  }[];
+}
+
+/** XML attributes are strings, JSON may hold either; both spell booleans "true"/"false". */
+export const booleanish = z
+  .union([z.boolean(), z.enum(["true", "false", "True", "False", "TRUE", "FALSE"])])
+  .optional()
+  .transform((value) => value === true || (typeof value === "string" && value.toLowerCase() === "true"));
+
+export const macText = z.string().refine((value) => normaliseMac(value) !== undefined, "not a MAC address");
+export const cidrText = z.string().refine((value) => canonicalCidr(value) !== undefined, "not an IPv4 CIDR");
+
+/** Checks what a schema cannot (addresses inside their prefix, no duplicates) and builds NicInfo. */
+export function documentToNics(doc: InterfacesDocument, source: string): NicInfo[] {
+  if (doc.interfaces.length === 0) throw new MetadataSourceError(source, "the VM has no network interfaces");
+  const macs = new Set<string>();
+  const nics = doc.interfaces.map((entry): NicInfo => {
+    const mac = normaliseMac(entry.mac) as string;
+    if (macs.has(mac)) throw new MetadataSourceError(source, `interface ${mac} is listed twice`);
+    macs.add(mac);
+    const seen = new Set<string>();
+    const cidrs = new Set<string>();
+    const subnets = entry.subnets.map((subnet) => {
+      const cidr = parseCidr(subnet.prefix) as { network: number; prefix: number };
+      const text = canonicalCidr(subnet.prefix) as string;
+      if (cidrs.has(text)) throw new MetadataSourceError(source, `interface ${mac}: subnet ${text} is listed twice`);
+      cidrs.add(text);
+      const ipConfigs = subnet.addresses.map(({ address, isPrimary }) => {
+        if (!cidrContains(cidr, parseIpv4(address) as number)) {
+          throw new MetadataSourceError(source, `interface ${mac}: ${address} is outside its subnet ${text}`);
+        }
+        if (seen.has(address)) throw new MetadataSourceError(source, `interface ${mac}: ${address} is listed twice`);
+        seen.add(address);
+        return { address, isPrimary, publicIp: "" };
+      });
+      return { cidr: text, ipConfigs };
+    });
+    // Without a primary the VM's own address would be offered to containers;
+    // take the first one, as IMDS does by position.
+    const all = subnets.flatMap((s) => s.ipConfigs);
+    if (all.length > 0 && !all.some((c) => c.isPrimary)) all[0].isPrimary = true;
+    return { mac, isPrimary: entry.isPrimary, subnets };
+  });
+  if (!nics.some((n) => n.isPrimary)) nics[0].isPrimary = true;
+  return nics;
+}

@@ -1,0 +1,64 @@
+import { cidrContains, compareIpv4, parseCidr, parseIpv4 } from "./ipv4";
+import type { NicInfo, NicSubnet } from "./metadata";
+
+/** Queries over the normalised NIC list that pools and sources both need. */
+
+export function findNic(nics: readonly NicInfo[], mac: string): NicInfo | undefined {
+  return nics.find((nic) => nic.mac === mac);
+}
+
+export function findSubnet(nic: NicInfo | undefined, cidr: string): NicSubnet | undefined {
+  return nic?.subnets.find((subnet) => subnet.cidr === cidr);
+}
+
+/** The primary NIC: the one flagged so, else the first. */
+export function primaryNic(nics: readonly NicInfo[]): NicInfo | undefined {
+  return nics.find((nic) => nic.isPrimary) ?? nics[0];
+}
+
+/**
+ * The VM's own address on a NIC, preferring the primary ipconfig in the given
+ * subnet (a NIC can carry more than one subnet), else the NIC's primary.
+ */
+export function primaryAddress(nic: NicInfo, cidr?: string): string | undefined {
+  const inSubnet = findSubnet(nic, cidr ?? "")?.ipConfigs.find((c) => c.isPrimary);
+  return (inSubnet ?? nic.subnets.flatMap((s) => s.ipConfigs).find((c) => c.isPrimary))?.address;
+}
+
+/** The subnet a container may get addresses from: the NIC's first subnet holding its primary address. */
+export function defaultSubnet(nic: NicInfo): NicSubnet | undefined {
+  return nic.subnets.find((s) => s.ipConfigs.some((c) => c.isPrimary)) ?? nic.subnets[0];
+}
+
+/** Secondary ipconfig addresses of one NIC in one subnet, ascending. */
+export function secondaryAddresses(nics: readonly NicInfo[], mac: string, cidr: string): string[] {
+  const subnet = findSubnet(findNic(nics, mac), cidr);
+  const addresses = subnet?.ipConfigs.filter((c) => !c.isPrimary).map((c) => c.address) ?? [];
+  return addresses.sort(compareIpv4);
+}
+
+/** Every address that is some NIC's ipconfig (primary or not). */
+export function allIpConfigAddresses(nics: readonly NicInfo[]): Set<string> {
+  return new Set(nics.flatMap((nic) => nic.subnets.flatMap((s) => s.ipConfigs.map((c) => c.address))));
+}
+
+/** Distinct NIC subnets in NIC order. */
+export function allSubnets(nics: readonly NicInfo[]): string[] {
+  return [...new Set(nics.flatMap((nic) => nic.subnets.map((s) => s.cidr)))];
+}
+
+/** The most specific subnet holding an address, in case a source lists overlapping ones. */
+export function subnetContaining(subnets: readonly NicSubnet[], address: string): NicSubnet | undefined {
+  const value = parseIpv4(address);
+  if (value === undefined) return undefined;
+  let best: NicSubnet | undefined;
+  let bestPrefix = -1;
+  for (const subnet of subnets) {
+    const cidr = parseCidr(subnet.cidr);
+    if (cidr && cidrContains(cidr, value) && cidr.prefix > bestPrefix) {
+      best = subnet;
+      bestPrefix = cidr.prefix;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,84 @@
+import type { AddressRecord, IpamState } from "./ipam-state";
+import { addressInCidr, compareIpv4, formatIpv4, parseCidr, subnetGateway } from "./ipv4";
+import type { MetadataSnapshot } from "./metadata-cache";
+import { secondaryAddresses } from "./nic-model";
+
+export interface UsedAddress {
+  address: string;
+  kind: AddressRecord["kind"];
+  name?: string;
+  flagged: boolean;
+}
+
+export interface PoolReport {
+  poolId: string;
+  addressSpace: string;
+  subnet: string;
+  subPool?: string;
+  gateway: string;
+  nicMac: string;
+  primaryAddress: string;
+  /** Networks sharing this pool. */
+  refCount: number;
+  /** Secondary ipconfigs in range that nobody holds. */
+  free: string[];
+  used: UsedAddress[];
+  /** In use although the ipconfig is gone from the NIC: fix the NIC or move the container. */
+  flagged: string[];
+  auxAddresses: string[];
+}
+
+export interface IpamReport {
+  metadata: {
+    source?: string;
+    /** Clock time of the data the report is based on. */
+    fetchedAt?: number;
+    stale: boolean;
+    error?: string;
+  };
+  pools: PoolReport[];
+}
+
+export function buildReport(state: IpamState, snapshot: MetadataSnapshot | undefined, fetchError?: string): IpamReport {
+  const nics = snapshot?.nics ?? [];
+  const pools = Object.entries(state.pools)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([poolId, pool]): PoolReport => {
+      const range = pool.subPool ?? pool.subnet;
+      const used = Object.entries(state.addresses)
+        .filter(([, record]) => record.poolId === poolId)
+        .map(([address, record]) => ({
+          address,
+          kind: record.kind,
+          ...(record.name && { name: record.name }),
+          flagged: record.flagged === true,
+        }))
+        .sort((a, b) => compareIpv4(a.address, b.address));
+      const free = secondaryAddresses(nics, pool.nicMac, pool.subnet).filter(
+        (address) => addressInCidr(range, address) && !state.addresses[address],
+      );
+      return {
+        poolId,
+        addressSpace: pool.addressSpace,
+        subnet: pool.subnet,
+        ...(pool.subPool && { subPool: pool.subPool }),
+        gateway: formatIpv4(subnetGateway(parseCidr(pool.subnet) as { network: number; prefix: number })),
+        nicMac: pool.nicMac,
+        primaryAddress: pool.primaryAddress,
+        refCount: pool.refCount,
+        free,
+        used,
+        flagged: used.filter((u) => u.flagged).map((u) => u.address),
+        auxAddresses: [...pool.auxAddresses],
+      };
+    });
+  const error = fetchError ?? snapshot?.error?.message;
+  return {
+    metadata: {
+      ...(snapshot && { source: snapshot.source, fetchedAt: snapshot.fetchedAt }),
+      stale: snapshot?.stale ?? true,
+      ...(error && { error }),
+    },
+    pools,
+  };
+}

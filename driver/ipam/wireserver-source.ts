@@ -1,0 +1,98 @@
+import { XMLParser, XMLValidator } from "fast-xml-parser";
+import { z } from "zod";
+import { describeHttpFailure, httpGet } from "./http-get";
+import { booleanish, cidrText, documentToNics, macText } from "./interfaces-document";
+import type { MetadataSource, NicInfo } from "./metadata";
+import { MetadataSourceError, validate } from "./source-error";
+
+export const WIRESERVER_BASE_URL = "http://168.63.129.16";
+const WIRESERVER_PATH = "/machine/plugins?comp=nmagent&type=getinterfaceinfov1";
+
+export interface WireserverSourceOptions {
+  /** Tests point this at a loopback server. */
+  baseUrl?: string;
+  timeoutMs?: number;
+}
+
+// An element with no children parses as "" rather than an object.
+const emptyAsObject = (value: unknown): unknown => (value === "" ? {} : value);
+
+const xmlSchema = z.object({
+  Interfaces: z.preprocess(
+    emptyAsObject,
+    z.object({
+      Interface: z
+        .array(
+          z.object({
+            MacAddress: macText,
+            IsPrimary: booleanish,
+            IPSubnet: z
+              .array(
+                z.preprocess(
+                  emptyAsObject,
+                  z.object({
+                    Prefix: cidrText,
+                    IPAddress: z.array(z.object({ Address: z.ipv4(), IsPrimary: booleanish })).default([]),
+                  }),
+                ),
+              )
+              .default([]),
+          }),
+        )
+        .default([]),
+    }),
+  ),
+});
+
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: "",
+  parseAttributeValue: false,
+  // Repeated elements must always be arrays, even when only one is present.
+  isArray: (name) => name === "Interface" || name === "IPSubnet" || name === "IPAddress",
+});
+
+/** NMAgent's interface list, which the wireserver serves to every VM. */
+export class WireserverSource implements MetadataSource {
+  readonly name = "wireserver";
+  readonly url: string;
+  private readonly timeoutMs: number;
+
+  constructor(options: WireserverSourceOptions = {}) {
+    this.url = (options.baseUrl ?? WIRESERVER_BASE_URL).replace(/\/+$/, "") + WIRESERVER_PATH;
+    this.timeoutMs = options.timeoutMs ?? 3000;
+  }
+
+  async fetch(): Promise<NicInfo[]> {
+    let result;
+    try {
+      result = await httpGet(this.url, { timeoutMs: this.timeoutMs });
+    } catch (err) {
+      throw new MetadataSourceError(this.name, `GET ${this.url} failed: ${(err as Error).message}`);
+    }
+    if (result.status !== 200) throw new MetadataSourceError(this.name, describeHttpFailure(result));
+    return parseWireserverInterfaces(result.body, this.name);
+  }
+}
+
+export function parseWireserverInterfaces(body: string, source = "wireserver"): NicInfo[] {
+  // The parser is lenient about broken markup; the validator is not.
+  const check = XMLValidator.validate(body);
+  if (check !== true) {
+    throw new MetadataSourceError(source, `response is not valid XML: ${check.err.msg} (line ${check.err.line})`);
+  }
+  const data = validate(source, xmlSchema, parser.parse(body));
+  return documentToNics(
+    {
+      interfaces: data.Interfaces.Interface.map((nic) => ({
+        mac: nic.MacAddress,
+        isPrimary: nic.IsPrimary,
+        subnets: nic.IPSubnet.map((subnet) => ({
+          prefix: subnet.Prefix,
+          addresses: subnet.IPAddress.map((a) => ({ address: a.Address, isPrimary: a.IsPrimary })),
+        })),
+      })),
+    },
+    source,
+  );
+}
