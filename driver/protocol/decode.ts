@@ -1,0 +1,84 @@
+/**
+ * From raw request bytes to a validated request object, or a PluginError
+ * whose message tells the user which field is wrong and why.
+ */
+import { z } from "zod";
+import { PluginError } from "../errors";
+import { cleanText, describeValue } from "./display";
+
+/** At most this many problems are listed in one error message. */
+const MAX_LISTED_ISSUES = 5;
+
+/**
+ * Parse a body as JSON whatever the Content-Type (Docker sends none). Empty
+ * bodies, and a bare `null`, mean "no arguments" and become {}.
+ */
+export function parseJsonBody(method: string, body: Buffer): unknown {
+  const textBody = body.toString("utf8");
+  if (textBody.trim() === "") return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(textBody);
+  } catch (err) {
+    // V8's message quotes part of the input, so it is cleaned like any echo.
+    const reason = cleanText(err instanceof Error ? err.message : String(err));
+    throw new PluginError(`invalid ${method} request: body: is not valid JSON (${reason})`, "invalid");
+  }
+  return value === null ? {} : value;
+}
+
+/** Validate an already parsed body against `schema`; throws PluginError listing the problems. */
+export function decodeRequest<S extends z.ZodType>(method: string, schema: S, body: unknown): z.output<S> {
+  const result = schema.safeParse(body, { error: issueMessage });
+  if (result.success) return result.data;
+  throw new PluginError(`invalid ${method} request: ${formatIssues(result.error.issues)}`, "invalid");
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  string: "a string",
+  number: "a number",
+  int: "an integer",
+  boolean: "true or false",
+  object: "an object",
+  record: "an object",
+  array: "an array",
+};
+
+/**
+ * Messages for zod's built-in checks, in the same "must be ... (got ...)"
+ * style as ours. Returning undefined keeps zod's own text for rarer issues.
+ */
+function issueMessage(issue: z.core.$ZodRawIssue): string | undefined {
+  if (issue.code === "invalid_type") {
+    if (issue.input === undefined) return "is required";
+    const expected = TYPE_NAMES[issue.expected] ?? issue.expected;
+    return `must be ${expected} (got ${describeValue(issue.input)})`;
+  }
+  // A map key failed its own check; the path already names the key.
+  if (issue.code === "invalid_key" && issue.issues.length > 0) {
+    return `key ${issue.issues.map((i) => i.message).join("; ")}`;
+  }
+  return undefined;
+}
+
+function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+  const listed = issues.slice(0, MAX_LISTED_ISSUES).map((i) => `${formatPath(i.path)}: ${i.message}`);
+  const more = issues.length - listed.length;
+  if (more > 0) listed.push(`and ${more} more`);
+  return listed.join("; ");
+}
+
+/**
+ * "IPv4Data[0].Pool", or Options["odd key"] for keys that are not plain
+ * names. Keys come from the request, so they are cleaned like values.
+ */
+function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return "body";
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else if (typeof part === "string" && /^[A-Za-z_][A-Za-z0-9_]*$/.test(part)) out += out ? `.${part}` : part;
+    else out += `[${describeValue(String(part))}]`;
+  }
+  return out;
+}

@@ -1,0 +1,99 @@
+/**
+ * The table of protocol methods: for each `/<Interface>.<Method>` path, the
+ * schema its body must match and how to turn the validated request into a
+ * driver call and a reply body.
+ */
+import { z } from "zod";
+import type { IpamDriver, NetworkDriver } from "./types";
+import * as s from "./schemas";
+import { decodeRequest } from "./decode";
+
+export interface Drivers {
+  network: NetworkDriver;
+  ipam: IpamDriver;
+}
+
+export interface Route {
+  /** "<Interface>.<Method>", as in the path and in messages. */
+  readonly method: string;
+  /** Polled often by Docker, so successes are logged at debug level only. */
+  readonly quiet: boolean;
+  /** Validate `body` (throws PluginError) and return the driver call to make. */
+  prepare(body: unknown, drivers: Drivers): () => Promise<object>;
+}
+
+function route<S extends z.ZodType>(
+  method: string,
+  schema: S,
+  call: (req: z.output<S>, drivers: Drivers) => object | Promise<object>,
+  quiet = false,
+): Route {
+  return {
+    method,
+    quiet,
+    prepare(body, drivers) {
+      const req = decodeRequest(method, schema, body);
+      return async () => call(req, drivers);
+    },
+  };
+}
+
+// Frozen so a reply object shared between requests can never be altered.
+const empty = Object.freeze({});
+
+const ROUTES: Route[] = [
+  route("Plugin.Activate", s.emptyRequest, () => ({ Implements: ["NetworkDriver", "IpamDriver"] }), true),
+
+  route("NetworkDriver.GetCapabilities", s.emptyRequest, (_, d) => d.network.getCapabilities(), true),
+  route("NetworkDriver.CreateNetwork", s.createNetworkRequest, async (req, d) => {
+    await d.network.createNetwork(req);
+    return empty;
+  }),
+  route("NetworkDriver.DeleteNetwork", s.networkRequest, async (req, d) => {
+    await d.network.deleteNetwork(req);
+    return empty;
+  }),
+  route("NetworkDriver.CreateEndpoint", s.createEndpointRequest, async (req, d) => {
+    return (await d.network.createEndpoint(req)) ?? empty;
+  }),
+  route("NetworkDriver.DeleteEndpoint", s.endpointRequest, async (req, d) => {
+    await d.network.deleteEndpoint(req);
+    return empty;
+  }),
+  route("NetworkDriver.Join", s.joinRequest, (req, d) => d.network.join(req)),
+  route("NetworkDriver.Leave", s.endpointRequest, async (req, d) => {
+    await d.network.leave(req);
+    return empty;
+  }),
+  route(
+    "NetworkDriver.EndpointOperInfo",
+    s.endpointRequest,
+    async (req, d) => ({ Value: (await d.network.endpointOperInfo(req)) ?? {} }),
+    true,
+  ),
+  // Nothing to program: port publishing is not offered. Validating the IDs
+  // still catches a confused caller early.
+  route("NetworkDriver.ProgramExternalConnectivity", s.programExternalConnectivityRequest, () => empty),
+  route("NetworkDriver.RevokeExternalConnectivity", s.endpointRequest, () => empty),
+  // Swarm-only calls; a local-scope driver answers them with empty results.
+  route("NetworkDriver.AllocateNetwork", s.allocateNetworkRequest, () => ({ Options: {} })),
+  route("NetworkDriver.FreeNetwork", s.networkRequest, () => empty),
+  route("NetworkDriver.DiscoverNew", s.discoverRequest, () => empty),
+  route("NetworkDriver.DiscoverDelete", s.discoverRequest, () => empty),
+
+  route("IpamDriver.GetCapabilities", s.emptyRequest, (_, d) => d.ipam.getCapabilities(), true),
+  route("IpamDriver.GetDefaultAddressSpaces", s.emptyRequest, (_, d) => d.ipam.getDefaultAddressSpaces(), true),
+  route("IpamDriver.RequestPool", s.requestPoolRequest, (req, d) => d.ipam.requestPool(req)),
+  route("IpamDriver.ReleasePool", s.releasePoolRequest, async (req, d) => {
+    await d.ipam.releasePool(req);
+    return empty;
+  }),
+  route("IpamDriver.RequestAddress", s.requestAddressRequest, (req, d) => d.ipam.requestAddress(req)),
+  route("IpamDriver.ReleaseAddress", s.releaseAddressRequest, async (req, d) => {
+    await d.ipam.releaseAddress(req);
+    return empty;
+  }),
+];
+
+/** Routes keyed by URL path ("/NetworkDriver.Join"). */
+export const routesByPath: ReadonlyMap<string, Route> = new Map(ROUTES.map((r) => [`/${r.method}`, r]));

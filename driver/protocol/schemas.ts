@@ -1,0 +1,256 @@
+/**
+ * zod schemas for every request body Docker sends to the plugin.
+ *
+ * They check shape and syntax only (IDs, CIDRs, IPs, MACs, paths), never
+ * whether a network or pool exists: that is the drivers' business. Unknown
+ * fields are dropped rather than rejected because Docker adds fields across
+ * versions. Null or missing maps and lists become empty ones, because Go
+ * encodes a nil map or slice as null and older engines omit some fields.
+ */
+import { Address4, Address6 } from "ip-address";
+import { z } from "zod";
+import { describeValue, hasUnsafeChars } from "./display";
+import type { IPAMData } from "./types";
+
+/** Longest string accepted in any field; real values are far shorter. */
+export const MAX_FIELD_LENGTH = 4096;
+
+/** Returns what is wrong with a string ("must be ..."), or undefined if it is fine. */
+type StringCheck = (s: string) => string | undefined;
+
+/**
+ * A string field that is never over-long and never contains control
+ * characters, plus an optional syntax check. Each problem becomes one issue
+ * whose message quotes a cleaned, shortened copy of the bad value.
+ */
+function text(check?: StringCheck) {
+  return z.string().superRefine((s, ctx) => {
+    let problem: string | undefined;
+    if (s.length > MAX_FIELD_LENGTH) {
+      ctx.addIssue({ code: "custom", message: `must be at most ${MAX_FIELD_LENGTH} characters (got ${s.length})` });
+      return;
+    }
+    if (hasUnsafeChars(s)) problem = "must not contain control characters or line breaks";
+    else problem = check?.(s);
+    if (problem) ctx.addIssue({ code: "custom", message: `${problem} (got ${describeValue(s)})` });
+  });
+}
+
+/** The same check, but "" is also accepted (Docker's way of saying "unset"). */
+function emptyOr(check: StringCheck): StringCheck {
+  return (s) => {
+    if (s === "") return undefined;
+    const problem = check(s);
+    return problem && `must be empty or ${problem.replace(/^must be /, "")}`;
+  };
+}
+
+function matches(re: RegExp, expectation: string): StringCheck {
+  return (s) => (re.test(s) ? undefined : expectation);
+}
+
+// ---- addresses ----------------------------------------------------------
+
+type Family = 4 | 6;
+const ADDRESS_CHARS: Record<Family, RegExp> = { 4: /^[0-9.]+$/, 6: /^[0-9a-fA-F:.]+$/ };
+// No leading zeros: "/024" would be read differently by different parsers.
+const PREFIX_LENGTH = /^(0|[1-9][0-9]{0,2})$/;
+
+/**
+ * True if `s` is an address of `family`, with a prefix length exactly when
+ * `withPrefix`. The character pre-check keeps out forms ip-address accepts
+ * but Docker and the kernel don't, such as IPv6 zone IDs ("fe80::1%eth0").
+ */
+function isAddress(s: string, family: Family, withPrefix: boolean): boolean {
+  const parts = s.split("/");
+  if (parts.length !== (withPrefix ? 2 : 1)) return false;
+  if (!ADDRESS_CHARS[family].test(parts[0])) return false;
+  if (withPrefix && !PREFIX_LENGTH.test(parts[1])) return false;
+  return family === 4 ? Address4.isValid(s) : Address6.isValid(s);
+}
+
+const EXAMPLE: Record<Family, { ip: string; cidr: string; name: string }> = {
+  4: { ip: "10.1.0.7", cidr: "10.1.0.0/24", name: "IPv4" },
+  6: { ip: "fd00::7", cidr: "fd00::/64", name: "IPv6" },
+};
+
+function cidrCheck(families: Family[]): StringCheck {
+  return (s) => {
+    if (families.some((f) => isAddress(s, f, true))) return undefined;
+    const names = families.map((f) => EXAMPLE[f].name).join(" or ");
+    const examples = families.map((f) => EXAMPLE[f].cidr).join(" or ");
+    return `must be an ${names} CIDR such as ${examples}`;
+  };
+}
+
+function ipCheck(families: Family[]): StringCheck {
+  return (s) => {
+    if (families.some((f) => isAddress(s, f, false))) return undefined;
+    const names = families.map((f) => EXAMPLE[f].name).join(" or ");
+    const examples = families.map((f) => EXAMPLE[f].ip).join(" or ");
+    return `must be an ${names} address without prefix length, such as ${examples}`;
+  };
+}
+
+/** Which family a CIDR belongs to; undefined if it is not one (already reported elsewhere). */
+function cidrFamily(s: string): Family | undefined {
+  if (isAddress(s, 4, true)) return 4;
+  return isAddress(s, 6, true) ? 6 : undefined;
+}
+
+// ---- field types ----------------------------------------------------------
+
+const dockerId = text(matches(/^[0-9a-f]{64}$/, "must be 64 lower-case hex characters"));
+
+// PoolIDs and address-space names are made up by our own IPAM; this keeps
+// them to characters that are harmless in logs, file names and shells.
+const token = text(matches(/^[A-Za-z0-9._~:/@+,=%-]+$/, "must be a non-empty name of letters, digits and . _ ~ : / @ + , = % -"));
+const optionalToken = text(emptyOr(matches(/^[A-Za-z0-9._~:/@+,=%-]+$/, "must be a name of letters, digits and . _ ~ : / @ + , = % -")));
+
+const macAddress = text(
+  emptyOr(matches(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, "must be a MAC address in colon form such as 02:42:0a:01:00:07")),
+);
+
+const sandboxKey = text(
+  emptyOr(matches(/^\/[A-Za-z0-9._/@:+,=-]*$/, "must be an absolute path without spaces, quotes or shell metacharacters")),
+);
+
+/** A string field Docker may leave out; missing means "". */
+function defaultEmpty(schema: z.ZodType<string>) {
+  return schema.optional().transform((v) => v ?? "");
+}
+
+/** A map that may be null or missing; both become {}. */
+function optionMap<V extends z.ZodType>(value: V) {
+  return z
+    .record(text(), value)
+    .nullish()
+    .transform((m): Record<string, z.output<V>> => m ?? {});
+}
+
+/** Driver options: values are whatever JSON Docker put there (bools, lists, maps). */
+const driverOptions = optionMap(z.unknown());
+/** IPAM and swarm options: Go map[string]string. */
+const stringOptions = optionMap(text());
+
+function ipamData(family: Family) {
+  const cidr = text(cidrCheck([family]));
+  return z
+    .object({
+      AddressSpace: defaultEmpty(optionalToken),
+      Pool: cidr,
+      Gateway: text(emptyOr(cidrCheck([family]))).nullish(),
+      AuxAddresses: z.record(text(), cidr).nullish(),
+    })
+    .transform(({ Gateway, AuxAddresses, ...rest }): IPAMData => {
+      // Docker omits Gateway when none was reserved and AuxAddresses when
+      // there are none; "" and null are read the same way, and the keys are
+      // left out so drivers see one shape only.
+      const data: IPAMData = { ...rest };
+      if (Gateway) data.Gateway = Gateway;
+      if (AuxAddresses) data.AuxAddresses = AuxAddresses;
+      return data;
+    });
+}
+
+function ipamDataList(family: Family) {
+  return z
+    .array(ipamData(family))
+    .nullish()
+    .transform((list) => list ?? []);
+}
+
+// ---- request bodies ---------------------------------------------------------
+
+/** Calls that carry no arguments (Docker sends an empty body). */
+export const emptyRequest = z.object({});
+
+export const networkRequest = z.object({ NetworkID: dockerId });
+
+export const createNetworkRequest = z.object({
+  NetworkID: dockerId,
+  Options: driverOptions,
+  IPv4Data: ipamDataList(4),
+  IPv6Data: ipamDataList(6),
+});
+
+export const endpointRequest = z.object({ NetworkID: dockerId, EndpointID: dockerId });
+
+const endpointInterface = z.object({
+  Address: defaultEmpty(text(emptyOr(cidrCheck([4])))),
+  AddressIPv6: defaultEmpty(text(emptyOr(cidrCheck([6])))),
+  MacAddress: defaultEmpty(macAddress),
+});
+
+export const createEndpointRequest = z.object({
+  NetworkID: dockerId,
+  EndpointID: dockerId,
+  Interface: endpointInterface
+    .nullish()
+    .transform((i) => i ?? { Address: "", AddressIPv6: "", MacAddress: "" }),
+  Options: driverOptions,
+});
+
+export const joinRequest = z.object({
+  NetworkID: dockerId,
+  EndpointID: dockerId,
+  SandboxKey: defaultEmpty(sandboxKey),
+  Options: driverOptions,
+});
+
+export const programExternalConnectivityRequest = z.object({
+  NetworkID: dockerId,
+  EndpointID: dockerId,
+  Options: driverOptions,
+});
+
+export const allocateNetworkRequest = z.object({
+  NetworkID: dockerId,
+  Options: stringOptions,
+  IPv4Data: ipamDataList(4),
+  IPv6Data: ipamDataList(6),
+});
+
+export const discoverRequest = z.object({
+  DiscoveryType: z.number().int(),
+  DiscoveryData: z.unknown(),
+});
+
+export const requestPoolRequest = z
+  .object({
+    AddressSpace: defaultEmpty(optionalToken),
+    Pool: defaultEmpty(text(emptyOr(cidrCheck([4, 6])))),
+    SubPool: defaultEmpty(text(emptyOr(cidrCheck([4, 6])))),
+    Options: stringOptions,
+    V6: z.boolean().optional().transform((v) => v ?? false),
+  })
+  .superRefine((req, ctx) => {
+    // Docker sends one request per family; a mismatch means a confused caller.
+    const family: Family = req.V6 ? 6 : 4;
+    for (const field of ["Pool", "SubPool"] as const) {
+      const actual = req[field] === "" ? undefined : cidrFamily(req[field]);
+      if (actual !== undefined && actual !== family) {
+        ctx.addIssue({
+          code: "custom",
+          path: [field],
+          message: `must be an IPv${family} CIDR because V6 is ${req.V6} (got ${describeValue(req[field])})`,
+        });
+      }
+    }
+    if (req.Pool === "" && req.SubPool !== "") {
+      ctx.addIssue({ code: "custom", path: ["SubPool"], message: "needs Pool (an --ip-range needs a --subnet)" });
+    }
+  });
+
+export const releasePoolRequest = z.object({ PoolID: token });
+
+export const requestAddressRequest = z.object({
+  PoolID: token,
+  Address: defaultEmpty(text(emptyOr(ipCheck([4, 6])))),
+  Options: stringOptions,
+});
+
+export const releaseAddressRequest = z.object({
+  PoolID: token,
+  Address: text(ipCheck([4, 6])),
+});

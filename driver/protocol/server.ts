@@ -1,0 +1,145 @@
+/**
+ * The HTTP face of the plugin: decodes Docker's requests, validates them,
+ * calls the NetworkDriver / IpamDriver implementations and encodes replies.
+ *
+ * Wire rules that matter (see docs/libnetwork-protocol.md):
+ * - every call is POST /<Interface>.<Method>, with no Content-Type and often
+ *   an empty body;
+ * - a 200 reply must carry a JSON body, at least {};
+ * - a failure is HTTP 500 with {"Err": message} for both interfaces, and the
+ *   message is shown to the user as "<Interface>.<Method>: message";
+ * - 404 means "not implemented", so it is reserved for unknown paths.
+ */
+import express, { type Express, type NextFunction, type Request, type Response } from "express";
+import { PluginError, errorMessage } from "../errors";
+import { BodyTooLargeError, readBody } from "./body";
+import { parseJsonBody } from "./decode";
+import { cleanText } from "./display";
+import { logRequest, type Outcome, type ProtocolLogger } from "./request-log";
+import { routesByPath, type Drivers } from "./routes";
+import { HandlerTimeoutError, withTimeout } from "./timeout";
+import type { IpamDriver, NetworkDriver } from "./types";
+
+export { serveUnixSocket, type SocketOptions, type SocketServer } from "./socket";
+export type { ProtocolLogger, ProtocolLogLevel } from "./request-log";
+
+export const CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json";
+
+/** Docker's own per-call limit for managed plugins is usually 30 s; stay under it. */
+export const DEFAULT_HANDLER_TIMEOUT_MS = 25_000;
+
+/** Longest internal error text passed on to Docker. */
+const INTERNAL_MESSAGE_LIMIT = 1000;
+
+export interface ProtocolDeps {
+  network: NetworkDriver;
+  ipam: IpamDriver;
+  /** A winston.Logger, or anything with the same log/warn/error methods. */
+  logger: ProtocolLogger;
+  /** How long a driver call may take before Docker gets a timeout error. */
+  handlerTimeoutMs?: number;
+}
+
+export function createProtocolApp(deps: ProtocolDeps): Express {
+  const drivers: Drivers = { network: deps.network, ipam: deps.ipam };
+  const timeoutMs = deps.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
+  const app = express();
+  app.disable("x-powered-by");
+  app.disable("etag");
+  app.set("query parser", false);
+
+  app.use(async (req: Request, res: Response) => {
+    await handleRequest(req, res, drivers, deps.logger, timeoutMs);
+  });
+
+  // Last line of defence: handleRequest catches everything itself, so this
+  // only runs if Express fails before reaching it.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    deps.logger.error("protocol request failed outside its handler", {
+      method: cleanText(req.path),
+      error: cleanText(errorMessage(err), INTERNAL_MESSAGE_LIMIT),
+      stack: err instanceof Error ? err.stack : undefined,
+    });
+    sendJson(res, 500, { Err: `internal error in ${cleanText(req.path)}` });
+  });
+
+  return app;
+}
+
+async function handleRequest(
+  req: Request,
+  res: Response,
+  drivers: Drivers,
+  logger: ProtocolLogger,
+  timeoutMs: number,
+): Promise<void> {
+  const started = performance.now();
+  const route = routesByPath.get(req.path);
+  if (!route) {
+    const message = `unknown method ${cleanText(req.path)}`;
+    sendJson(res, 404, { Err: message });
+    logRequest(logger, {
+      method: cleanText(req.path),
+      quiet: false,
+      body: undefined,
+      reply: undefined,
+      outcome: { kind: "rejected", message },
+      started,
+    });
+    return;
+  }
+
+  let body: unknown;
+  let reply: object | undefined;
+  let outcome: Outcome;
+  try {
+    if (req.method !== "POST") {
+      throw new PluginError(`${route.method} must be called with POST, not ${cleanText(req.method)}`, "invalid");
+    }
+    body = parseJsonBody(route.method, await readBody(req, route.method));
+    const call = route.prepare(body, drivers);
+    reply = await withTimeout(call(), timeoutMs, route.method, (err) => {
+      // The reply has gone already; this is the only place the failure shows.
+      logger.warn("driver call failed after it had timed out", {
+        method: route.method,
+        error: cleanText(errorMessage(err), INTERNAL_MESSAGE_LIMIT),
+      });
+    });
+    sendJson(res, 200, encodeReply(reply));
+    outcome = { kind: "ok" };
+  } catch (err) {
+    outcome = classifyFailure(route.method, err);
+    // An oversized body may still be arriving; don't keep reading it on a kept-alive connection.
+    sendJson(res, 500, { Err: outcome.message }, { closeConnection: err instanceof BodyTooLargeError });
+  }
+  logRequest(logger, { method: route.method, quiet: route.quiet, body, reply, outcome, started });
+}
+
+/** Fail here, not in Docker's decoder, if a driver hands back something unusable. */
+function encodeReply(reply: unknown): string {
+  if (reply === null || typeof reply !== "object" || Array.isArray(reply)) {
+    throw new Error("the driver returned no reply object");
+  }
+  return JSON.stringify(reply);
+}
+
+function classifyFailure(method: string, err: unknown): Exclude<Outcome, { kind: "ok" }> {
+  if (err instanceof HandlerTimeoutError) return { kind: "timeout", message: err.message };
+  if (err instanceof PluginError) return { kind: "rejected", message: err.message };
+  const detail = cleanText(errorMessage(err), INTERNAL_MESSAGE_LIMIT);
+  return {
+    kind: "internal",
+    message: `internal error in ${method}: ${detail}`,
+    stack: err instanceof Error ? err.stack : undefined,
+  };
+}
+
+function sendJson(res: Response, status: number, payload: object | string, opts: { closeConnection?: boolean } = {}): void {
+  if (res.headersSent) return;
+  const data = Buffer.from(typeof payload === "string" ? payload : JSON.stringify(payload), "utf8");
+  res.status(status);
+  res.setHeader("Content-Type", CONTENT_TYPE);
+  res.setHeader("Content-Length", data.length);
+  if (opts.closeConnection) res.setHeader("Connection", "close");
+  res.end(data);
+}

@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { PluginError } from "../../../driver/errors";
+import { decodeRequest, parseJsonBody } from "../../../driver/protocol/decode";
+import { cleanText, describeValue, shortId } from "../../../driver/protocol/display";
+import * as schemas from "../../../driver/protocol/schemas";
+
+const M = "IpamDriver.ReleaseAddress";
+
+function releaseAddressError(address: unknown): string | undefined {
+  try {
+    decodeRequest(M, schemas.releaseAddressRequest, { PoolID: "p", Address: address });
+    return undefined;
+  } catch (err) {
+    assert.ok(err instanceof PluginError);
+    assert.equal(err.code, "invalid");
+    return err.message;
+  }
+}
+
+function poolError(pool: string, v6: boolean): string | undefined {
+  try {
+    decodeRequest("IpamDriver.RequestPool", schemas.requestPoolRequest, { AddressSpace: "s", Pool: pool, SubPool: "", V6: v6 });
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+describe("protocol schemas", () => {
+  describe("plain IP addresses", () => {
+    for (const ok of ["10.1.0.7", "0.0.0.0", "fd00::7", "::", "::ffff:10.1.0.7", "FD00::7"]) {
+      it(`accepts ${ok}`, () => assert.equal(releaseAddressError(ok), undefined));
+    }
+    for (const bad of ["010.1.0.7", "10.1.0.256", "10.1.0", "10.1.0.7/32", " 10.1.0.7", "fe80::1%eth0", "fd00:::7", "", "[fd00::7]"]) {
+      it(`rejects ${JSON.stringify(bad)}`, () => {
+        const err = releaseAddressError(bad);
+        assert.equal(err, `invalid ${M} request: Address: must be an IPv4 or IPv6 address without prefix length, such as 10.1.0.7 or fd00::7 (got ${describeValue(bad)})`);
+      });
+    }
+  });
+
+  describe("CIDRs", () => {
+    for (const [pool, v6] of [["10.1.0.0/24", false], ["0.0.0.0/0", false], ["10.1.0.1/32", false], ["fd00::/64", true], ["fd00::1/128", true]] as const) {
+      it(`accepts ${pool}`, () => assert.equal(poolError(pool, v6), undefined));
+    }
+    for (const [pool, v6] of [["10.1.0.0/024", false], ["10.1.0.0/", false], ["10.1.0.0/24/1", false], ["fd00::/129", true], ["fd00::/064", true], ["fe80::%eth0/64", true], ["10.1.0.0", false]] as const) {
+      it(`rejects ${pool}`, () => {
+        const err = poolError(pool, v6);
+        assert.equal(err, `invalid IpamDriver.RequestPool request: Pool: must be empty or an IPv4 or IPv6 CIDR such as 10.1.0.0/24 or fd00::/64 (got "${pool}")`);
+      });
+    }
+  });
+
+  it("parses an empty body as {} and rejects trailing garbage", () => {
+    assert.deepEqual(parseJsonBody(M, Buffer.alloc(0)), {});
+    assert.deepEqual(parseJsonBody(M, Buffer.from('{"a":1}\n')), { a: 1 });
+    assert.throws(() => parseJsonBody(M, Buffer.from('{"a":1} x')), (err: Error) => {
+      assert.ok(err instanceof PluginError);
+      assert.match(err.message, /^invalid IpamDriver\.ReleaseAddress request: body: is not valid JSON \(/);
+      return true;
+    });
+  });
+
+  it("cleans the JSON parser's message, which quotes the input", () => {
+    assert.throws(() => parseJsonBody(M, Buffer.from("nope\u001b[31m\n")), (err: Error) => {
+      assert.ok(err.message.includes("body: is not valid JSON"), err.message);
+      assert.ok([...err.message].every((c) => c >= " "), err.message);
+      return true;
+    });
+  });
+
+  it("drops a __proto__ key instead of letting it reach the drivers", () => {
+    const body = JSON.parse(`{"PoolID":"p","Address":"","Options":{"__proto__":"x","k":"v"}}`) as unknown;
+    const req = decodeRequest("IpamDriver.RequestAddress", schemas.requestAddressRequest, body);
+    assert.deepEqual(Object.keys(req.Options), ["k"]);
+    assert.equal(Object.getPrototypeOf(req.Options), Object.prototype);
+  });
+
+  describe("display helpers", () => {
+    it("cleanText replaces controls, separators and bidi overrides, and caps length", () => {
+      assert.equal(cleanText("a\tb\u2028c\u202ed\u0085e"), "a?b?c?d?e");
+      assert.equal(cleanText("x".repeat(150)), `${"x".repeat(100)}...`);
+      assert.equal(cleanText("\u{1F600}".repeat(3), 2), "\u{1F600}\u{1F600}...");
+    });
+
+    it("describeValue names non-string types without dumping them", () => {
+      assert.equal(describeValue({ a: "secret" }), "an object");
+      assert.equal(describeValue([1]), "an array");
+      assert.equal(describeValue(null), "null");
+      assert.equal(describeValue(false), "false");
+    });
+
+    it("shortId keeps the first 12 characters", () => {
+      assert.equal(shortId("0123456789abcdef"), "0123456789ab");
+    });
+  });
+});
