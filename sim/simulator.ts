@@ -140,6 +140,7 @@ export class Simulator {
       await this.startPlatform();
       // The mount point every VM binds its own plugin state directory over.
       mkdirSync("/var/lib/azure-vnet", { recursive: true });
+      for (const vm of topology.vms) this.wipeVmDir(vm.name);
       const tarball = await busyboxTarball(this.dir);
       await Promise.all(
         topology.vms.map(async (vm) => {
@@ -174,6 +175,12 @@ export class Simulator {
       if (!isAlive(pid)) throw new Error(`the platform process exited; see ${join(this.platformDir, "platform.log")}`);
       return existsSync(ready);
     }, 15_000);
+  }
+
+  /** Engine data and plugin state of a VM, gone so the next `up` starts clean; logs stay for reading. */
+  private wipeVmDir(name: string): void {
+    const dir = vmPaths(this.dir, name).dir;
+    for (const sub of ["data", "exec", "plugins", "etc-docker", "var-lib-azure-vnet", ".cgroup"]) rmSync(join(dir, sub), { recursive: true, force: true });
   }
 
   /** Start (or restart after stopDocker) a VM's dockerd. */
@@ -339,6 +346,7 @@ export class Simulator {
       for (const pid of cgroupPids(vm.name)) await killAndWait(pid, 2_000);
       removeCgroups(vm.name);
     }
+    for (const vm of st?.topology.vms ?? []) this.wipeVmDir(vm.name);
     if (st?.created.varLibAzureVnet) tryRmdir("/var/lib/azure-vnet");
     if (st?.created.runNetnsMount && isMountPoint("/run/netns") && isEmptyDir("/run/netns")) {
       await run("umount", ["/run/netns"], { allowFailure: true });

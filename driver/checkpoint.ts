@@ -1,0 +1,28 @@
+/**
+ * The plugin's one checkpoint: the IPAM's pools and addresses and the network
+ * layer's networks and endpoints, saved together after every change.
+ */
+import { z } from "zod";
+import { CheckpointStore } from "./state/store";
+import { IpamState, emptyIpamState, parseIpamState } from "./ipam";
+import { NetworkState, NetworkStateSchema, emptyNetworkState } from "./network/records";
+
+export const CHECKPOINT_SCHEMA = 1;
+
+export interface Checkpoint {
+  ipam: IpamState;
+  network: NetworkState;
+}
+
+export function emptyCheckpoint(): Checkpoint {
+  return { ipam: emptyIpamState(), network: emptyNetworkState() };
+}
+
+export function validateCheckpoint(doc: unknown): Checkpoint {
+  const top = z.object({ ipam: z.unknown(), network: z.unknown() }).parse(doc);
+  return { ipam: parseIpamState(top.ipam), network: NetworkStateSchema.parse(top.network) };
+}
+
+export function openCheckpointStore(dir: string, bootIdPath?: string): CheckpointStore<Checkpoint> {
+  return new CheckpointStore<Checkpoint>({ dir, schemaVersion: CHECKPOINT_SCHEMA, validate: validateCheckpoint, bootIdPath });
+}

@@ -1,0 +1,156 @@
+/**
+ * The plugin's iptables rules as a pure function of its networks. The rules
+ * live in chains of the plugin's own and are regenerated whole, so there is no
+ * per-container state in the firewall and re-applying is idempotent.
+ *
+ * Every value is validated before it is rendered; anything that is not a plain
+ * interface name, IPv4 address, CIDR or short id is refused, so nothing from a
+ * request can smuggle extra options or lines into the iptables-restore input.
+ * Rules are rendered exactly as iptables-save prints them, which lets callers
+ * compare a plan with what is live.
+ */
+import { PluginError } from "../errors";
+import { assertCidr, assertIfName, assertIPv4, parseCidr } from "./validate";
+
+export const FORWARD_CHAIN = "AZURE-VNET-FORWARD";
+export const POSTROUTING_CHAIN = "AZURE-VNET-POSTROUTING";
+/** Azure's virtual public IP: DNS on 53, the wireserver on 80 and 32526. */
+export const WIRESERVER = "168.63.129.16";
+export const WIRESERVER_BLOCKED_TCP_PORTS = [80, 32526] as const;
+/** The Instance Metadata Service. */
+export const IMDS = "169.254.169.254";
+
+export interface FirewallNetwork {
+  /** Short network id; it only appears inside rule comments. */
+  id: string;
+  bridge: string;
+  subnet: string;
+  /** The VM's primary address: the source for SNATed traffic. */
+  primaryAddress: string;
+  snat: boolean;
+  /** Destinations never SNATed, in addition to every network's subnet and the platform addresses. */
+  nonMasqueradeCidrs: string[];
+  allowImds: boolean;
+}
+
+export interface FirewallInput {
+  networks: FirewallNetwork[];
+}
+
+export interface FirewallPlan {
+  /** Input for one `iptables-restore --noflush` run covering both tables. */
+  readonly restoreText: string;
+  /** The filter chain's rules, as iptables-save prints them ("-A AZURE-VNET-FORWARD ..."). */
+  readonly filterRules: readonly string[];
+  readonly natRules: readonly string[];
+}
+
+const NETWORK_ID = /^[a-zA-Z0-9_-]{1,64}$/;
+
+/** Plans made here, and only these, may be applied: nothing else has been validated. */
+const issued = new WeakSet<FirewallPlan>();
+
+export function isIssuedPlan(plan: FirewallPlan): boolean {
+  return issued.has(plan);
+}
+
+function validNetwork(raw: FirewallNetwork, index: number): FirewallNetwork {
+  const where = `network #${index + 1}`;
+  if (typeof raw !== "object" || raw === null) throw new PluginError(`${where}: not an object`);
+  // Each field is read once into a fresh object, so what was checked is what gets rendered.
+  const n: FirewallNetwork = {
+    id: raw.id,
+    bridge: raw.bridge,
+    subnet: raw.subnet,
+    primaryAddress: raw.primaryAddress,
+    snat: raw.snat,
+    nonMasqueradeCidrs: Array.isArray(raw.nonMasqueradeCidrs) ? [...raw.nonMasqueradeCidrs] : raw.nonMasqueradeCidrs,
+    allowImds: raw.allowImds,
+  };
+  if (typeof n.id !== "string" || !NETWORK_ID.test(n.id)) {
+    throw new PluginError(`${where}: invalid network id ${JSON.stringify(n.id)}`);
+  }
+  assertIfName(n.bridge, `${where} bridge name`);
+  assertCidr(n.subnet, `${where} subnet`);
+  if (parseCidr(n.subnet)?.prefix === 0) throw new PluginError(`${where}: subnet ${n.subnet} is not a subnet`);
+  assertIPv4(n.primaryAddress, `${where} primary address`);
+  if (typeof n.snat !== "boolean") throw new PluginError(`${where}: snat must be true or false`);
+  if (typeof n.allowImds !== "boolean") throw new PluginError(`${where}: allowImds must be true or false`);
+  if (!Array.isArray(n.nonMasqueradeCidrs)) throw new PluginError(`${where}: nonMasqueradeCidrs must be a list`);
+  n.nonMasqueradeCidrs.forEach((c) => assertCidr(c, `${where} non-masquerade CIDR`));
+  return n;
+}
+
+function comment(id: string, what: string): string {
+  return `-m comment --comment "azure-vnet ${id}: ${what}"`;
+}
+
+function forwardRules(n: FirewallNetwork): string[] {
+  const c = (what: string) => comment(n.id, what);
+  const rules = WIRESERVER_BLOCKED_TCP_PORTS.map(
+    (port) =>
+      `-A ${FORWARD_CHAIN} -d ${WIRESERVER}/32 -i ${n.bridge} -p tcp -m tcp --dport ${port} ${c("no wireserver")} -j DROP`,
+  );
+  if (!n.allowImds) rules.push(`-A ${FORWARD_CHAIN} -d ${IMDS}/32 -i ${n.bridge} ${c("no IMDS")} -j DROP`);
+  // Docker sets FORWARD's policy to DROP; with br_netfilter this also admits
+  // container-to-container frames on the same bridge.
+  rules.push(`-A ${FORWARD_CHAIN} -i ${n.bridge} ${c("from containers")} -j ACCEPT`);
+  rules.push(`-A ${FORWARD_CHAIN} -o ${n.bridge} ${c("to containers")} -j ACCEPT`);
+  return rules;
+}
+
+/**
+ * Traffic to the VNet (every network's subnet plus the user's ranges) and to the
+ * platform addresses keeps the container's own address; everything else leaves
+ * as the VM's primary address. The addrtype match keeps the VM's own traffic
+ * (its primary address is inside the subnet) out of the SNAT rule.
+ */
+function postroutingRules(n: FirewallNetwork, allSubnets: string[]): string[] {
+  const exclusions = [...new Set([...allSubnets, ...n.nonMasqueradeCidrs, `${WIRESERVER}/32`, `${IMDS}/32`])];
+  const rules = exclusions.map((cidr) => {
+    // iptables-save omits a match on 0.0.0.0/0; render it the same way.
+    const dst = parseCidr(cidr)?.prefix === 0 ? "" : ` -d ${cidr}`;
+    return `-A ${POSTROUTING_CHAIN} -s ${n.subnet}${dst} ${comment(n.id, "no SNAT")} -j RETURN`;
+  });
+  rules.push(
+    `-A ${POSTROUTING_CHAIN} -s ${n.subnet} -m addrtype ! --src-type LOCAL ${comment(n.id, "SNAT")} ` +
+      `-j SNAT --to-source ${n.primaryAddress}`,
+  );
+  return rules;
+}
+
+export function planFirewall(input: FirewallInput): FirewallPlan {
+  if (typeof input !== "object" || input === null || !Array.isArray(input.networks)) {
+    throw new PluginError("firewall input must have a list of networks");
+  }
+  const networks = input.networks.map(validNetwork);
+  for (const key of ["id", "bridge"] as const) {
+    const seen = new Set<string>();
+    for (const n of networks) {
+      if (seen.has(n[key])) throw new PluginError(`two networks share the ${key} ${n[key]}`);
+      seen.add(n[key]);
+    }
+  }
+  const allSubnets = [...new Set(networks.map((n) => n.subnet))];
+  const filterRules = networks.flatMap(forwardRules);
+  const natRules = networks.filter((n) => n.snat).flatMap((n) => postroutingRules(n, allSubnets));
+  // Declaring a chain in a --noflush batch flushes it, which makes the batch a full replacement.
+  const restoreText = [
+    "*filter",
+    `:${FORWARD_CHAIN} - [0:0]`,
+    ...filterRules,
+    "COMMIT",
+    "*nat",
+    `:${POSTROUTING_CHAIN} - [0:0]`,
+    ...natRules,
+    "COMMIT",
+    "",
+  ].join("\n");
+  const plan: FirewallPlan = Object.freeze({
+    restoreText,
+    filterRules: Object.freeze(filterRules),
+    natRules: Object.freeze(natRules),
+  });
+  issued.add(plan);
+  return plan;
+}

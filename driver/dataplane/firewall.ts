@@ -1,0 +1,108 @@
+/**
+ * Applying, reading and removing the plugin's firewall chains. One
+ * `iptables-restore -w --noflush` run replaces both chains atomically (a bad
+ * batch is rejected whole and the live rules stay as they were); the jumps from
+ * the built-in chains are added once, separately.
+ */
+import { DataplaneError } from "./errors";
+import { Runner, runProgram } from "./exec";
+import { FirewallPlan, FORWARD_CHAIN, isIssuedPlan, POSTROUTING_CHAIN } from "./firewall-plan";
+import { detectBackend, IptablesBackend, IptablesMode, parseSave, SavedTable } from "./iptables";
+
+export * from "./firewall-plan";
+export { detectBackend } from "./iptables";
+export type { IptablesBackend, IptablesMode } from "./iptables";
+
+export interface FirewallOptions {
+  /** Detected when not given. */
+  backend?: IptablesBackend;
+  run?: Runner;
+  timeoutMs?: number;
+}
+
+export interface FirewallState {
+  mode: IptablesMode;
+  forwardChain: boolean;
+  postroutingChain: boolean;
+  /** Rules of the plugin's chains as iptables-save prints them. */
+  filterRules: string[];
+  natRules: string[];
+  /** How many `-A FORWARD -j AZURE-VNET-FORWARD` exist (1 when healthy). */
+  forwardJumps: number;
+  postroutingJumps: number;
+}
+
+const HOOKS = [
+  { table: "filter", parent: "FORWARD", chain: FORWARD_CHAIN },
+  { table: "nat", parent: "POSTROUTING", chain: POSTROUTING_CHAIN },
+] as const;
+
+async function context(opts: FirewallOptions) {
+  const run = opts.run ?? runProgram;
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const backend = opts.backend ?? (await detectBackend({ run, timeoutMs }));
+  return { run, timeoutMs, backend };
+}
+
+export async function applyFirewall(plan: FirewallPlan, opts: FirewallOptions = {}): Promise<void> {
+  if (!isIssuedPlan(plan)) throw new DataplaneError("apply firewall", "EINVAL", "plan was not made by planFirewall");
+  const { run, timeoutMs, backend } = await context(opts);
+  await run(backend.restore, ["-w", "--noflush"], { input: plan.restoreText, timeoutMs });
+  for (const { table, parent, chain } of HOOKS) {
+    try {
+      await run(backend.iptables, ["-w", "-t", table, "-C", parent, "-j", chain], { timeoutMs });
+    } catch (err) {
+      if (!(err instanceof DataplaneError && err.code.startsWith("EXIT_"))) throw err;
+      // First, so Docker's own rules (and its DROP policy) come after ours.
+      await run(backend.iptables, ["-w", "-t", table, "-I", parent, "1", "-j", chain], { timeoutMs });
+    }
+  }
+}
+
+function targets(rule: string, chain: string): boolean {
+  // A jump to a user chain takes no target options, so it always ends the rule.
+  return rule.endsWith(` -j ${chain}`) || rule.endsWith(` -g ${chain}`);
+}
+
+function chainRules(table: SavedTable | undefined, chain: string): string[] {
+  return (table?.rules ?? []).filter((r) => r.startsWith(`-A ${chain} `));
+}
+
+export async function readFirewall(opts: FirewallOptions = {}): Promise<FirewallState> {
+  const { run, timeoutMs, backend } = await context(opts);
+  const tables = parseSave((await run(backend.save, [], { timeoutMs })).stdout);
+  const filter = tables.get("filter");
+  const nat = tables.get("nat");
+  return {
+    mode: backend.mode,
+    forwardChain: filter?.chains.has(FORWARD_CHAIN) ?? false,
+    postroutingChain: nat?.chains.has(POSTROUTING_CHAIN) ?? false,
+    filterRules: chainRules(filter, FORWARD_CHAIN),
+    natRules: chainRules(nat, POSTROUTING_CHAIN),
+    forwardJumps: (filter?.rules ?? []).filter((r) => r === `-A FORWARD -j ${FORWARD_CHAIN}`).length,
+    postroutingJumps: (nat?.rules ?? []).filter((r) => r === `-A POSTROUTING -j ${POSTROUTING_CHAIN}`).length,
+  };
+}
+
+/**
+ * Removes every rule that jumps to the plugin's chains, then the chains, in one
+ * batch per run so no jump is ever left pointing at a missing chain. The rules
+ * to delete are taken verbatim from iptables-save. True if anything was removed.
+ */
+export async function removeFirewall(opts: FirewallOptions = {}): Promise<boolean> {
+  const { run, timeoutMs, backend } = await context(opts);
+  const tables = parseSave((await run(backend.save, [], { timeoutMs })).stdout);
+  const lines: string[] = [];
+  for (const { table, chain } of HOOKS) {
+    const saved = tables.get(table);
+    if (!saved) continue;
+    const jumps = saved.rules.filter((r) => !r.startsWith(`-A ${chain} `) && targets(r, chain));
+    if (!jumps.length && !saved.chains.has(chain)) continue;
+    lines.push(`*${table}`, ...jumps.map((r) => `-D${r.slice(2)}`));
+    if (saved.chains.has(chain)) lines.push(`:${chain} - [0:0]`, `-X ${chain}`);
+    lines.push("COMMIT");
+  }
+  if (!lines.length) return false;
+  await run(backend.restore, ["-w", "--noflush"], { input: `${lines.join("\n")}\n`, timeoutMs });
+  return true;
+}

@@ -1,0 +1,137 @@
+/**
+ * Everything the network layer needs from the host, behind one interface so
+ * that layer can be unit-tested with a fake. LinuxDataplane is the real thing:
+ * netlink for links and routes, /proc/sys for sysctls, iptables for the
+ * firewall. It acts on the network namespace the process runs in.
+ */
+import { forgetFlows } from "./conntrack";
+import { Runner } from "./exec";
+import {
+  applyFirewall,
+  detectBackend,
+  FirewallInput,
+  FirewallState,
+  IptablesBackend,
+  planFirewall,
+  readFirewall,
+  removeFirewall,
+} from "./firewall";
+import { EndpointLink, EndpointLinkSpec, LinkOps, NicLinkInfo } from "./links";
+import { LinkInfo, Rtnl } from "./netlink";
+
+export type { EndpointLink, EndpointLinkSpec, NicLinkInfo } from "./links";
+export type { LinkInfo, RouteInfo, AddressInfo } from "./netlink";
+export type { FirewallInput, FirewallNetwork, FirewallPlan, FirewallState, IptablesBackend } from "./firewall";
+export { planFirewall } from "./firewall";
+export { bridgeMac } from "./links";
+export { DataplaneError } from "./errors";
+
+export interface Dataplane {
+  /** Create or repair a network's bridge: MTU, proxy ARP, up; also turns on ip_forward. */
+  ensureBridge(name: string, mtu: number): Promise<LinkInfo>;
+  /** False if it was already gone. Refuses to delete a link that is not a bridge. */
+  removeBridge(name: string): Promise<boolean>;
+  /** A veth pair: the host end joins the bridge, the peer waits for Docker to move it. */
+  createEndpointLink(spec: EndpointLinkSpec): Promise<EndpointLink>;
+  removeEndpointLink(hostName: string): Promise<boolean>;
+  /** `ip/32 dev bridge scope link`, replacing a stale route for the same address. */
+  addContainerRoute(ip: string, bridge: string): Promise<void>;
+  removeContainerRoute(ip: string, bridge: string): Promise<void>;
+  listContainerRoutes(bridge: string): Promise<string[]>;
+  /** Drop conntrack entries of an address being released; false if conntrack is missing. */
+  forgetFlows(ip: string): Promise<boolean>;
+  findLinkByMac(mac: string): Promise<LinkInfo | undefined>;
+  nicInfo(name: string): Promise<NicLinkInfo | undefined>;
+  listLinks(): Promise<LinkInfo[]>;
+  /** Replace the plugin's firewall chains with the rules for these networks. */
+  applyFirewall(input: FirewallInput): Promise<void>;
+  removeFirewall(): Promise<boolean>;
+  readFirewall(): Promise<FirewallState>;
+  close(): Promise<void>;
+}
+
+export interface LinuxDataplaneOptions {
+  netlinkTimeoutMs?: number;
+  commandTimeoutMs?: number;
+  /** Fixed iptables backend; detected (and re-detected until Docker's chains show up) when absent. */
+  iptables?: IptablesBackend;
+  run?: Runner;
+  onNetlinkError?: (err: Error) => void;
+}
+
+export class LinuxDataplane implements Dataplane {
+  private readonly nl: Rtnl;
+  private readonly links: LinkOps;
+  private backend?: IptablesBackend;
+  /** Firewall changes are serialized so two applies cannot both add a jump. */
+  private firewallQueue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly opts: LinuxDataplaneOptions = {}) {
+    this.nl = new Rtnl({ timeoutMs: opts.netlinkTimeoutMs, onError: opts.onNetlinkError });
+    this.links = new LinkOps(this.nl);
+    this.backend = opts.iptables;
+  }
+
+  ensureBridge(name: string, mtu: number): Promise<LinkInfo> {
+    return this.links.ensureBridge(name, mtu);
+  }
+  removeBridge(name: string): Promise<boolean> {
+    return this.links.removeBridge(name);
+  }
+  createEndpointLink(spec: EndpointLinkSpec): Promise<EndpointLink> {
+    return this.links.createEndpointLink(spec);
+  }
+  removeEndpointLink(hostName: string): Promise<boolean> {
+    return this.links.removeEndpointLink(hostName);
+  }
+  addContainerRoute(ip: string, bridge: string): Promise<void> {
+    return this.links.addContainerRoute(ip, bridge);
+  }
+  removeContainerRoute(ip: string, bridge: string): Promise<void> {
+    return this.links.removeContainerRoute(ip, bridge);
+  }
+  listContainerRoutes(bridge: string): Promise<string[]> {
+    return this.links.listContainerRoutes(bridge);
+  }
+  forgetFlows(ip: string): Promise<boolean> {
+    return forgetFlows(ip, { run: this.opts.run, timeoutMs: this.opts.commandTimeoutMs });
+  }
+  findLinkByMac(mac: string): Promise<LinkInfo | undefined> {
+    return this.links.findLinkByMac(mac);
+  }
+  nicInfo(name: string): Promise<NicLinkInfo | undefined> {
+    return this.links.nicInfo(name);
+  }
+  listLinks(): Promise<LinkInfo[]> {
+    return this.nl.listLinks();
+  }
+
+  async applyFirewall(input: FirewallInput): Promise<void> {
+    // Planned before queueing: invalid input is refused before anything runs.
+    const plan = planFirewall(input);
+    await this.firewall(async (o) => applyFirewall(plan, o));
+  }
+  removeFirewall(): Promise<boolean> {
+    return this.firewall((o) => removeFirewall(o));
+  }
+  readFirewall(): Promise<FirewallState> {
+    return this.firewall((o) => readFirewall(o));
+  }
+
+  async close(): Promise<void> {
+    await this.firewallQueue;
+    await this.nl.close();
+  }
+
+  private firewall<T>(fn: (o: { backend: IptablesBackend; run?: Runner; timeoutMs?: number }) => Promise<T>): Promise<T> {
+    const step = this.firewallQueue.then(async () => {
+      const o = { run: this.opts.run, timeoutMs: this.opts.commandTimeoutMs };
+      const backend = this.backend ?? (await detectBackend(o));
+      // Until Docker has made its chains, the choice rests only on `iptables -V`: look again next time.
+      if (backend.dockerChains || this.opts.iptables) this.backend = backend;
+      return fn({ ...o, backend });
+    });
+    this.firewallQueue = step.catch(() => undefined);
+    return step;
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * Link and route operations of the routed bridge, in the terms the network
+ * layer uses. Each one is idempotent: calling it again after a success, or
+ * after a crash half way through, converges on the same state.
+ *
+ * The VM's NIC is never touched. Per network: a bridge with no IP address,
+ * proxy ARP on (so the VM answers containers' ARP for the gateway and every
+ * other VNet address and routes those packets out of the NIC). Per container:
+ * a veth pair whose host end is a bridge port, and a /32 route to the
+ * container's address through the bridge for inbound traffic.
+ */
+import { createHash } from "node:crypto";
+import { PluginError } from "../errors";
+import { DataplaneError } from "./errors";
+import { AddressInfo, LinkInfo, Rtnl } from "./netlink";
+import { setIpForward, setProxyArp, setProxyDelay, setRpFilter } from "./sysctl";
+import { assertIfName, assertIPv4, assertMac, assertMtu, normalizeMac } from "./validate";
+
+export interface EndpointLinkSpec {
+  bridge: string;
+  /** Stays on the VM as a bridge port. */
+  hostName: string;
+  /** Left in the VM's namespace; Docker moves it into the container. */
+  peerName: string;
+  mtu: number;
+  peerMac?: string;
+}
+
+export interface EndpointLink {
+  host: LinkInfo;
+  /** Undefined once the peer has left this namespace (moved into a container). */
+  peer?: LinkInfo;
+}
+
+export interface NicLinkInfo {
+  name: string;
+  index: number;
+  mac?: string;
+  mtu: number;
+  up: boolean;
+  addresses: Array<Pick<AddressInfo, "address" | "prefixLen">>;
+}
+
+/**
+ * A stable, locally administered unicast MAC for a bridge. Containers cache the
+ * bridge's MAC as their gateway's; deriving it from the name keeps it the same
+ * when the bridge is re-created (after a reboot or a plugin restart).
+ */
+export function bridgeMac(name: string): string {
+  const digest = createHash("sha256").update(`azure-vnet bridge ${name}`).digest();
+  digest[0] = (digest[0] & 0xfc) | 0x02;
+  return [...digest.subarray(0, 6)].map((b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
+export class LinkOps {
+  constructor(private readonly nl: Rtnl) {}
+
+  /**
+   * Creates the bridge or brings an existing one in line: MTU, sysctls, up.
+   * The MAC is set at creation (or when one is given explicitly) and otherwise
+   * left alone, since changing it under running containers breaks their ARP caches.
+   */
+  async ensureBridge(name: string, mtu: number, opts: { mac?: string } = {}): Promise<LinkInfo> {
+    assertIfName(name, "bridge name");
+    assertMtu(mtu);
+    const wantedMac = opts.mac === undefined ? undefined : assertMac(opts.mac);
+    // Before the bridge exists, so that it inherits forwarding=1 like every other link.
+    await setIpForward(true);
+    let link = await this.nl.getLink(name);
+    if (!link) {
+      try {
+        await this.nl.createBridge(name, { mtu, mac: wantedMac ?? bridgeMac(name) });
+      } catch (err) {
+        // Another caller created it between our check and our request: fix it up below.
+        if (!(err instanceof DataplaneError && err.code === "EEXIST")) throw err;
+      }
+      link = await this.mustGet(name, "bridge");
+      if (link.kind === "bridge") {
+        // An MTU given at creation is not "set by the user" to the bridge driver, which would then
+        // lower it to the smallest port's. Only a change through a set request pins it.
+        await this.nl.setMtu(link.index, mtu === 68 ? 69 : mtu - 1);
+        await this.nl.setMtu(link.index, mtu);
+        link = await this.mustGet(name, "bridge");
+      }
+    }
+    this.expectKind(link, "bridge");
+    if (link.mtu !== mtu) await this.nl.setMtu(link.index, mtu);
+    if (wantedMac && link.mac !== wantedMac) await this.nl.setMac(link.index, wantedMac);
+    await setProxyArp(name, true);
+    await setProxyDelay(name, 0);
+    // Strict: a container can only send from an address routed to its own bridge (the kernel
+    // applies the larger of this and conf/all/rp_filter, so a host-wide "loose" still wins).
+    await setRpFilter(name, 1);
+    if (!link.up) await this.nl.setUp(link.index);
+    return this.mustGet(name, "bridge");
+  }
+
+  /** Deletes the bridge (its routes and sysctls go with it). False if it was already gone. */
+  async removeBridge(name: string): Promise<boolean> {
+    assertIfName(name, "bridge name");
+    const link = await this.nl.getLink(name);
+    if (!link) return false;
+    this.expectKind(link, "bridge");
+    return this.nl.deleteLink(link.index);
+  }
+
+  async createEndpointLink(spec: EndpointLinkSpec): Promise<EndpointLink> {
+    assertIfName(spec.bridge, "bridge name");
+    assertIfName(spec.hostName, "host interface name");
+    assertIfName(spec.peerName, "peer interface name");
+    if (spec.hostName === spec.peerName) throw new PluginError("host and peer interface names must differ");
+    assertMtu(spec.mtu);
+    const peerMac = spec.peerMac === undefined ? undefined : assertMac(spec.peerMac);
+
+    const bridge = await this.nl.getLink(spec.bridge);
+    if (!bridge || bridge.kind !== "bridge") {
+      throw new DataplaneError("create endpoint link", "ENODEV", `bridge ${spec.bridge} does not exist`);
+    }
+
+    let host = await this.nl.getLink(spec.hostName);
+    let peer = await this.nl.getLink(spec.peerName);
+    if (host) {
+      this.expectKind(host, "veth");
+      // The peer is either here under the expected name, or in another namespace (moved into the container).
+      const peerHere = host.linkNetnsid === undefined;
+      const paired = peer !== undefined && peer.linkIndex === host.index && host.linkIndex === peer.index;
+      if (peerHere ? !paired : peer !== undefined) {
+        throw new PluginError(`link ${spec.hostName} exists and is not paired with ${spec.peerName}`, "conflict");
+      }
+    } else {
+      if (peer) {
+        // A peer without its host end is the remains of an earlier pair under our naming scheme.
+        this.expectKind(peer, "veth");
+        await this.nl.deleteLink(peer.index);
+      }
+      await this.nl.createVethPair(spec.hostName, spec.peerName, { mtu: spec.mtu, peerMac });
+      host = await this.mustGet(spec.hostName, "veth");
+      peer = await this.mustGet(spec.peerName, "veth");
+    }
+
+    if (peer) {
+      if (peer.mtu !== spec.mtu) await this.nl.setMtu(peer.index, spec.mtu);
+      if (peerMac && peer.mac !== peerMac) await this.nl.setMac(peer.index, peerMac);
+    }
+    if (host.mtu !== spec.mtu) await this.nl.setMtu(host.index, spec.mtu);
+    if (host.master !== bridge.index) await this.nl.setMaster(host.index, bridge.index);
+    if (!host.up) await this.nl.setUp(host.index);
+
+    return {
+      host: await this.mustGet(spec.hostName, "veth"),
+      peer: peer ? await this.nl.getLink(peer.index) : undefined,
+    };
+  }
+
+  /** Deletes the pair through its host end. False if it was already gone. */
+  async removeEndpointLink(hostName: string): Promise<boolean> {
+    assertIfName(hostName, "host interface name");
+    const link = await this.nl.getLink(hostName);
+    if (!link) return false;
+    this.expectKind(link, "veth");
+    return this.nl.deleteLink(link.index);
+  }
+
+  /**
+   * Routes the container's address to its bridge. Replaces a route for the same
+   * address that points elsewhere (a leftover from a crashed run), since the
+   * address is now assigned to this container.
+   */
+  async addContainerRoute(ip: string, bridge: string): Promise<void> {
+    assertIPv4(ip, "container address");
+    assertIfName(bridge, "bridge name");
+    const link = await this.nl.getLink(bridge);
+    if (!link || link.kind !== "bridge") {
+      throw new DataplaneError(`add route ${ip}`, "ENODEV", `bridge ${bridge} does not exist`);
+    }
+    await this.nl.addRoute(ip, link.index, { replace: true });
+  }
+
+  /** Removes the route only if it points at this bridge; a missing bridge or route is fine. */
+  async removeContainerRoute(ip: string, bridge: string): Promise<void> {
+    assertIPv4(ip, "container address");
+    assertIfName(bridge, "bridge name");
+    const link = await this.nl.getLink(bridge);
+    if (!link) return;
+    await this.nl.deleteRoute(ip, link.index);
+  }
+
+  /** Container addresses routed to the bridge (for reconciliation). */
+  async listContainerRoutes(bridge: string): Promise<string[]> {
+    assertIfName(bridge, "bridge name");
+    const link = await this.nl.getLink(bridge);
+    if (!link) return [];
+    const routes = await this.nl.listRoutes(link.index);
+    return routes.filter((r) => r.table === 254 && r.prefixLen === 32 && r.type === "UNICAST").map((r) => r.dst);
+  }
+
+  /**
+   * The link carrying this MAC. With accelerated networking the NIC's MAC is
+   * also on its SR-IOV virtual function, which is enslaved to the synthetic
+   * NIC: prefer the link with no master, then one with no kind (a real device).
+   */
+  async findLinkByMac(mac: string): Promise<LinkInfo | undefined> {
+    const wanted = normalizeMac(mac);
+    if (wanted === undefined) throw new PluginError(`invalid MAC address ${JSON.stringify(mac)}`);
+    const rank = (l: LinkInfo) => (l.master === undefined ? 0 : 2) + (l.kind === undefined ? 0 : 1);
+    const matches = (await this.nl.listLinks()).filter((l) => l.mac === wanted);
+    matches.sort((a, b) => rank(a) - rank(b) || a.index - b.index);
+    return matches[0];
+  }
+
+  async nicInfo(name: string): Promise<NicLinkInfo | undefined> {
+    assertIfName(name, "interface name");
+    const link = await this.nl.getLink(name);
+    if (!link) return undefined;
+    const addresses = (await this.nl.listAddresses(link.index)).map((a) => ({
+      address: a.address,
+      prefixLen: a.prefixLen,
+    }));
+    return { name: link.name, index: link.index, mac: link.mac, mtu: link.mtu, up: link.up, addresses };
+  }
+
+  private async mustGet(ref: string | number, kind: string): Promise<LinkInfo> {
+    const link = await this.nl.getLink(ref);
+    if (!link) throw new DataplaneError(`get ${kind} ${ref}`, "ENODEV", "vanished right after being set up");
+    return link;
+  }
+
+  private expectKind(link: LinkInfo, kind: string): void {
+    if (link.kind !== kind) {
+      throw new PluginError(
+        `a link named ${link.name} already exists and is not a ${kind} (it is ${link.kind ?? "a device"}); ` +
+          `remove it or choose another name`,
+        "conflict",
+      );
+    }
+  }
+}

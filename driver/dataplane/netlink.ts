@@ -1,0 +1,435 @@
+/**
+ * The only module that talks to the `netlink` package. It wraps one rtnetlink
+ * socket for requests and works around the package's sharp edges:
+ *  - replies overflowing the socket buffer abort the whole process, so only one
+ *    request is ever in flight (a promise queue) and the receive buffer is large;
+ *  - parallel dumps on one socket corrupt each other (the queue prevents them);
+ *  - errors carry no code, only "Request rejected: EEXIST": we parse it;
+ *  - there are no IP/MAC codecs and link kinds come back as raw attributes.
+ * The socket belongs to the network namespace the process was in when it was
+ * opened; everything here acts on that namespace.
+ */
+import { endianness } from "node:os";
+import { createRtNetlink, FlagsNew, RtNetlinkSocket, rt } from "netlink";
+import { DataplaneError } from "./errors";
+import { assertIfName, assertIPv4, assertMac, assertMtu, formatIPv4, parseIPv4 } from "./validate";
+
+export interface LinkInfo {
+  name: string;
+  index: number;
+  /** Lower case with colons; undefined for links without a hardware address. */
+  mac?: string;
+  mtu: number;
+  /** "bridge", "veth", ... from IFLA_INFO_KIND; undefined for physical NICs. */
+  kind?: string;
+  /** Index of the bridge (or bond) this link is enslaved to. */
+  master?: number;
+  /** IFLA_LINK: for a veth, the peer's index (meaningful when the peer is in this namespace). */
+  linkIndex?: number;
+  /** Set when the link's other side (veth peer) lives in another namespace: its id as seen from here. */
+  linkNetnsid?: number;
+  /** Administratively up (IFF_UP). */
+  up: boolean;
+}
+
+export interface RouteInfo {
+  dst: string;
+  prefixLen: number;
+  table: number;
+  type: string;
+  scope: string;
+  protocol: string;
+  oif?: number;
+  gateway?: string;
+  prefsrc?: string;
+}
+
+export interface AddressInfo {
+  index: number;
+  address: string;
+  prefixLen: number;
+  label?: string;
+}
+
+/** A link named or given by index. Names are validated before use. */
+export type LinkRef = string | number;
+
+export interface RtnlOptions {
+  /** Per-request timeout (default 5 s). */
+  timeoutMs?: number;
+  /** Socket receive buffer (default 4 MiB). */
+  recvBufferBytes?: number;
+  /** Called for asynchronous socket errors; the socket is replaced after one. */
+  onError?: (err: Error) => void;
+}
+
+const AF_INET = 2;
+const MAIN_TABLE = 254;
+const IFLA_ADDRESS = 1;
+const IFLA_IFNAME = 3;
+const IFLA_MTU = 4;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+const VETH_INFO_PEER = 1;
+
+// ---- codecs -------------------------------------------------------------
+
+export function encodeIPv4(text: string): Buffer {
+  const value = parseIPv4(assertIPv4(text)) as number;
+  const buf = Buffer.alloc(4);
+  buf.writeUInt32BE(value);
+  return buf;
+}
+
+export function decodeIPv4(buf: Buffer | undefined): string | undefined {
+  return buf && buf.length === 4 ? formatIPv4(buf.readUInt32BE(0)) : undefined;
+}
+
+export function encodeMac(text: string): Buffer {
+  return Buffer.from(assertMac(text).replace(/:/g, ""), "hex");
+}
+
+export function decodeMac(buf: Buffer | undefined): string | undefined {
+  if (!buf || buf.length !== 6) return undefined;
+  return [...buf].map((b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
+// Netlink structures use host byte order.
+const LE = endianness() === "LE";
+function u16(value: number): Buffer {
+  const b = Buffer.alloc(2);
+  if (LE) b.writeUInt16LE(value);
+  else b.writeUInt16BE(value);
+  return b;
+}
+function u32(value: number): Buffer {
+  const b = Buffer.alloc(4);
+  if (LE) b.writeUInt32LE(value);
+  else b.writeUInt32BE(value);
+  return b;
+}
+function readU16(buf: Buffer, offset: number): number {
+  return LE ? buf.readUInt16LE(offset) : buf.readUInt16BE(offset);
+}
+function readU32(buf: Buffer, offset: number): number {
+  return LE ? buf.readUInt32LE(offset) : buf.readUInt32BE(offset);
+}
+
+/** One attribute: 16-bit length (header included, padding not), 16-bit type, payload padded to 4. */
+function nlattr(type: number, payload: Buffer): Buffer {
+  const length = 4 + payload.length;
+  const padded = Buffer.alloc((length + 3) & ~3);
+  u16(length).copy(padded, 0);
+  u16(type).copy(padded, 2);
+  payload.copy(padded, 4);
+  return padded;
+}
+
+function stringAttr(type: number, value: string): Buffer {
+  return nlattr(type, Buffer.from(`${value}\0`, "ascii"));
+}
+
+/** struct ifinfomsg for a link that does not exist yet: all zero. */
+function emptyIfinfomsg(): Buffer {
+  return Buffer.alloc(16);
+}
+
+function parseAttrs(buf: Buffer): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  let offset = 0;
+  while (offset + 4 <= buf.length) {
+    const length = readU16(buf, offset);
+    if (length < 4 || offset + length > buf.length) break;
+    // The top two bits are the nested / byte-order flags.
+    out.set(readU16(buf, offset + 2) & 0x3fff, buf.subarray(offset + 4, offset + length));
+    offset += (length + 3) & ~3;
+  }
+  return out;
+}
+
+function cString(buf: Buffer | undefined): string | undefined {
+  if (!buf) return undefined;
+  const nul = buf.indexOf(0);
+  return buf.subarray(0, nul < 0 ? buf.length : nul).toString("ascii");
+}
+
+// ---- conversions from the package's parsed messages ----------------------
+
+function toLinkInfo(msg: rt.LinkMessage): LinkInfo {
+  const info = msg.attrs.linkinfo ? parseAttrs(msg.attrs.linkinfo) : undefined;
+  const link = msg.attrs.link as unknown;
+  return {
+    name: msg.attrs.ifname ?? "",
+    index: msg.data.index ?? 0,
+    mac: decodeMac(msg.attrs.address),
+    mtu: msg.attrs.mtu ?? 0,
+    kind: cString(info?.get(IFLA_INFO_KIND)),
+    master: msg.attrs.master || undefined,
+    linkIndex: Buffer.isBuffer(link) && link.length === 4 ? readU32(link, 0) || undefined : undefined,
+    linkNetnsid: msg.attrs.linkNetnsid,
+    up: Boolean(msg.data.flags?.up),
+  };
+}
+
+function toRouteInfo(msg: rt.RouteMessage): RouteInfo {
+  return {
+    dst: decodeIPv4(msg.attrs.dst) ?? "0.0.0.0",
+    prefixLen: msg.data.dstLen ?? 0,
+    table: msg.attrs.table ?? msg.data.table ?? 0,
+    type: String(msg.data.type),
+    scope: String(msg.data.scope),
+    protocol: String(msg.data.protocol),
+    oif: msg.attrs.oif,
+    gateway: decodeIPv4(msg.attrs.gateway),
+    prefsrc: decodeIPv4(msg.attrs.prefsrc),
+  };
+}
+
+function toAddressInfo(msg: rt.AddressMessage): AddressInfo | undefined {
+  // For IPv4, IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on point-to-point links).
+  const address = decodeIPv4(msg.attrs.local ?? msg.attrs.address);
+  if (!address) return undefined;
+  return { index: msg.data.index ?? 0, address, prefixLen: msg.data.prefixlen ?? 0, label: msg.attrs.label };
+}
+
+function errorCode(err: unknown): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === "string" && /^E[A-Z0-9]+$/.test(code)) return code;
+  const message = err instanceof Error ? err.message : String(err);
+  const rejected = /Request rejected: (E[A-Z0-9]+|-?\d+)/.exec(message);
+  if (rejected) return rejected[1];
+  if (/Timeout has been reached/.test(message)) return "ETIMEDOUT";
+  return "EUNKNOWN";
+}
+
+function refAttrs(ref: LinkRef): { data: rt.Link; attrs: { ifname?: string } } {
+  if (typeof ref === "number") {
+    if (!Number.isInteger(ref) || ref <= 0) throw new DataplaneError("link", "EINVAL", `bad index ${ref}`);
+    return { data: { index: ref }, attrs: {} };
+  }
+  // Index 0 plus IFLA_IFNAME makes the kernel look the link up by name.
+  return { data: { index: 0 }, attrs: { ifname: assertIfName(ref) } };
+}
+
+// ---- the socket -----------------------------------------------------------
+
+export class Rtnl {
+  private sock?: RtNetlinkSocket;
+  private tail: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private readonly timeoutMs: number;
+  private readonly recvBufferBytes: number;
+
+  constructor(private readonly options: RtnlOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.recvBufferBytes = options.recvBufferBytes ?? 4 * 1024 * 1024;
+  }
+
+  /** Waits for queued requests, then closes the socket. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.tail;
+    this.drop();
+  }
+
+  async listLinks(): Promise<LinkInfo[]> {
+    const msgs = await this.run("list links", (s, o) => s.getLinks(undefined, undefined, o));
+    return msgs.map(toLinkInfo);
+  }
+
+  /** The link, or undefined if there is none by that name or index. */
+  async getLink(ref: LinkRef): Promise<LinkInfo | undefined> {
+    const { data, attrs } = refAttrs(ref);
+    try {
+      const msgs = await this.run(`get link ${ref}`, (s, o) => s.getLink(data, attrs, o));
+      return msgs.length ? toLinkInfo(msgs[0]) : undefined;
+    } catch (err) {
+      if (err instanceof DataplaneError && err.code === "ENODEV") return undefined;
+      throw err;
+    }
+  }
+
+  async createBridge(name: string, opts: { mtu: number; mac?: string }): Promise<void> {
+    assertIfName(name);
+    const attrs = {
+      ifname: name,
+      mtu: assertMtu(opts.mtu),
+      // An explicit address stops the bridge from taking its lowest port's MAC,
+      // which would change whenever ports come and go.
+      address: opts.mac === undefined ? undefined : encodeMac(opts.mac),
+      linkinfo: stringAttr(IFLA_INFO_KIND, "bridge"),
+    };
+    await this.run(`create bridge ${name}`, (s, o) =>
+      s.newLink({}, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL }),
+    );
+  }
+
+  /**
+   * Creates a veth pair with both ends in this namespace. The package has no
+   * encoder for the peer, so VETH_INFO_PEER is built by hand: an ifinfomsg
+   * followed by the peer's own attributes.
+   */
+  async createVethPair(
+    hostName: string,
+    peerName: string,
+    opts: { mtu: number; peerMac?: string; hostMac?: string },
+  ): Promise<void> {
+    assertIfName(hostName, "host interface name");
+    assertIfName(peerName, "peer interface name");
+    const mtu = assertMtu(opts.mtu);
+    const peerParts = [emptyIfinfomsg(), stringAttr(IFLA_IFNAME, peerName), nlattr(IFLA_MTU, u32(mtu))];
+    if (opts.peerMac !== undefined) peerParts.push(nlattr(IFLA_ADDRESS, encodeMac(opts.peerMac)));
+    const linkinfo = Buffer.concat([
+      stringAttr(IFLA_INFO_KIND, "veth"),
+      nlattr(IFLA_INFO_DATA, nlattr(VETH_INFO_PEER, Buffer.concat(peerParts))),
+    ]);
+    const attrs = {
+      ifname: hostName,
+      mtu,
+      address: opts.hostMac === undefined ? undefined : encodeMac(opts.hostMac),
+      linkinfo,
+    };
+    await this.run(`create veth ${hostName}/${peerName}`, (s, o) =>
+      s.newLink({}, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL }),
+    );
+  }
+
+  /** Enslaves the link to a bridge, or releases it when master is 0. */
+  async setMaster(ref: LinkRef, master: number): Promise<void> {
+    const { data, attrs } = refAttrs(ref);
+    await this.run(`set master of ${ref}`, (s, o) => s.setLink(data, { ...attrs, master }, o));
+  }
+
+  async setUp(ref: LinkRef): Promise<void> {
+    const { data, attrs } = refAttrs(ref);
+    await this.run(`set ${ref} up`, (s, o) => s.setLink({ ...data, flags: { up: true }, change: { up: true } }, attrs, o));
+  }
+
+  async setDown(ref: LinkRef): Promise<void> {
+    const { data, attrs } = refAttrs(ref);
+    await this.run(`set ${ref} down`, (s, o) => s.setLink({ ...data, flags: {}, change: { up: true } }, attrs, o));
+  }
+
+  async setMtu(ref: LinkRef, mtu: number): Promise<void> {
+    const { data, attrs } = refAttrs(ref);
+    const value = assertMtu(mtu);
+    await this.run(`set mtu of ${ref}`, (s, o) => s.setLink(data, { ...attrs, mtu: value }, o));
+  }
+
+  async setMac(ref: LinkRef, mac: string): Promise<void> {
+    const { data, attrs } = refAttrs(ref);
+    const address = encodeMac(mac);
+    await this.run(`set address of ${ref}`, (s, o) => s.setLink(data, { ...attrs, address }, o));
+  }
+
+  /** Deletes the link; true if it existed. Deleting either end of a veth removes both. */
+  async deleteLink(ref: LinkRef): Promise<boolean> {
+    const { data, attrs } = refAttrs(ref);
+    try {
+      await this.run(`delete link ${ref}`, (s, o) => s.delLink(data, attrs, o));
+      return true;
+    } catch (err) {
+      if (err instanceof DataplaneError && err.code === "ENODEV") return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Adds `dst/32 dev <oif> scope link proto static` to the main table. With
+   * replace, an existing route for the same destination is taken over (for
+   * example one left pointing at another bridge); otherwise an existing route
+   * is left alone (EEXIST tolerated). Returns false if the route already existed.
+   */
+  async addRoute(dst: string, oif: number, opts: { replace?: boolean } = {}): Promise<boolean> {
+    const dstBuf = encodeIPv4(dst);
+    const flags = FlagsNew.CREATE | (opts.replace ? FlagsNew.REPLACE : FlagsNew.EXCL);
+    try {
+      await this.run(`add route ${dst}`, (s, o) =>
+        s.newRoute(
+          { family: AF_INET, dstLen: 32, table: MAIN_TABLE, protocol: "STATIC", scope: "LINK", type: "UNICAST" },
+          { dst: dstBuf, oif },
+          { ...o, flags },
+        ),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof DataplaneError && err.code === "EEXIST") return false;
+      throw err;
+    }
+  }
+
+  /** Deletes `dst/32` in the main table, only if it goes out of `oif`. False if there was none. */
+  async deleteRoute(dst: string, oif: number): Promise<boolean> {
+    const dstBuf = encodeIPv4(dst);
+    try {
+      // Scope NOWHERE and type/protocol 0 mean "any" to the kernel's matcher; oif must match.
+      await this.run(`delete route ${dst}`, (s, o) =>
+        s.delRoute({ family: AF_INET, dstLen: 32, table: MAIN_TABLE, scope: "NOWHERE" }, { dst: dstBuf, oif }, o),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof DataplaneError && err.code === "ESRCH") return false;
+      throw err;
+    }
+  }
+
+  /** IPv4 routes of every table, optionally only those leaving through one link. */
+  async listRoutes(oif?: number): Promise<RouteInfo[]> {
+    const msgs = await this.run("list routes", (s, o) => s.getRoutes({ family: AF_INET }, undefined, o));
+    const routes = msgs.map(toRouteInfo);
+    return oif === undefined ? routes : routes.filter((r) => r.oif === oif);
+  }
+
+  async listAddresses(index?: number): Promise<AddressInfo[]> {
+    const msgs = await this.run("list addresses", (s, o) => s.getAddresses({ family: AF_INET }, undefined, o));
+    const all = msgs.map(toAddressInfo).filter((a): a is AddressInfo => a !== undefined);
+    return index === undefined ? all : all.filter((a) => a.index === index);
+  }
+
+  // ---- queue and socket lifecycle ----
+
+  private run<T>(op: string, fn: (s: RtNetlinkSocket, o: { timeout: number }) => Promise<T>): Promise<T> {
+    const result = this.tail.then(() => this.attempt(op, fn));
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  private async attempt<T>(op: string, fn: (s: RtNetlinkSocket, o: { timeout: number }) => Promise<T>): Promise<T> {
+    if (this.closed && !this.sock) throw new DataplaneError(op, "ECLOSED", "netlink socket closed");
+    let sock: RtNetlinkSocket;
+    try {
+      sock = this.open();
+    } catch (err) {
+      throw new DataplaneError(op, errorCode(err), err instanceof Error ? err.message : String(err));
+    }
+    try {
+      return await fn(sock, { timeout: this.timeoutMs });
+    } catch (err) {
+      const code = errorCode(err);
+      // A late reply to a timed-out request must not be read as the answer to the next one.
+      if (code === "ETIMEDOUT") this.drop();
+      throw new DataplaneError(op, code);
+    }
+  }
+
+  private open(): RtNetlinkSocket {
+    if (this.sock) return this.sock;
+    const sock = createRtNetlink({ recvBufferSize: this.recvBufferBytes, sendBufferSize: 0 });
+    sock.socket.on("error", (err: Error) => {
+      if (this.sock === sock) this.drop();
+      this.options.onError?.(err);
+    });
+    this.sock = sock;
+    return sock;
+  }
+
+  private drop(): void {
+    const sock = this.sock;
+    this.sock = undefined;
+    try {
+      sock?.socket.close();
+    } catch {
+      // Already closed by the package after a fatal error.
+    }
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * The few /proc/sys/net values the routed bridge depends on. /proc/sys/net is
+ * per network namespace: it shows the namespace of the process that opens it.
+ * Writes happen only when the value differs, so a correctly configured host
+ * with a read-only /proc/sys still works.
+ */
+import { readFile, writeFile } from "node:fs/promises";
+import { DataplaneError } from "./errors";
+import { assertIfName } from "./validate";
+
+const ROOT = "/proc/sys/net";
+
+async function readInt(path: string): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "EIO";
+    if (code === "ENOENT") return undefined;
+    throw new DataplaneError(`read ${path}`, code);
+  }
+  const value = Number(text.trim());
+  if (!Number.isInteger(value)) throw new DataplaneError(`read ${path}`, "EBADVALUE", JSON.stringify(text.trim()));
+  return value;
+}
+
+async function writeInt(path: string, value: number): Promise<boolean> {
+  const current = await readInt(path);
+  if (current === undefined) throw new DataplaneError(`write ${path}`, "ENOENT");
+  if (current === value) return false;
+  try {
+    await writeFile(path, `${value}\n`);
+  } catch (err) {
+    throw new DataplaneError(`write ${path}`, (err as NodeJS.ErrnoException).code ?? "EIO");
+  }
+  return true;
+}
+
+const paths = {
+  ipForward: () => `${ROOT}/ipv4/ip_forward`,
+  proxyArp: (dev: string) => `${ROOT}/ipv4/conf/${assertIfName(dev)}/proxy_arp`,
+  proxyDelay: (dev: string) => `${ROOT}/ipv4/neigh/${assertIfName(dev)}/proxy_delay`,
+  rpFilter: (dev: string) => `${ROOT}/ipv4/conf/${assertIfName(dev)}/rp_filter`,
+  // Exists only while br_netfilter is loaded.
+  bridgeNfCallIptables: () => `${ROOT}/bridge/bridge-nf-call-iptables`,
+};
+
+export async function getIpForward(): Promise<boolean> {
+  return (await readInt(paths.ipForward())) === 1;
+}
+
+/** Also sets forwarding on every existing interface (the kernel propagates it). */
+export async function setIpForward(on: boolean): Promise<boolean> {
+  return writeInt(paths.ipForward(), on ? 1 : 0);
+}
+
+export async function getProxyArp(dev: string): Promise<boolean | undefined> {
+  const v = await readInt(paths.proxyArp(dev));
+  return v === undefined ? undefined : v === 1;
+}
+
+export async function setProxyArp(dev: string, on: boolean): Promise<boolean> {
+  return writeInt(paths.proxyArp(dev), on ? 1 : 0);
+}
+
+/** In jiffies; 0 makes proxy ARP answers immediate instead of randomly delayed up to 0.8 s. */
+export async function getProxyDelay(dev: string): Promise<number | undefined> {
+  return readInt(paths.proxyDelay(dev));
+}
+
+export async function setProxyDelay(dev: string, jiffies: number): Promise<boolean> {
+  if (!Number.isInteger(jiffies) || jiffies < 0) throw new DataplaneError("proxy_delay", "EINVAL", String(jiffies));
+  return writeInt(paths.proxyDelay(dev), jiffies);
+}
+
+/** 0 off, 1 strict, 2 loose. The kernel uses the larger of this and conf/all. */
+export async function getRpFilter(dev: string): Promise<number | undefined> {
+  return readInt(paths.rpFilter(dev));
+}
+
+export async function setRpFilter(dev: string, mode: 0 | 1 | 2): Promise<boolean> {
+  if (mode !== 0 && mode !== 1 && mode !== 2) throw new DataplaneError("rp_filter", "EINVAL", String(mode));
+  return writeInt(paths.rpFilter(dev), mode);
+}
+
+/** Undefined when br_netfilter is not loaded (bridged frames then skip iptables). */
+export async function getBridgeNfCallIptables(): Promise<boolean | undefined> {
+  const v = await readInt(paths.bridgeNfCallIptables());
+  return v === undefined ? undefined : v === 1;
+}
+
+export async function setBridgeNfCallIptables(on: boolean): Promise<boolean> {
+  return writeInt(paths.bridgeNfCallIptables(), on ? 1 : 0);
+}

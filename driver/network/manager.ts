@@ -1,0 +1,230 @@
+/**
+ * The NetworkDriver: what to build for each network and endpoint, and the
+ * records that let it be rebuilt. The kernel work itself is the dataplane's.
+ */
+import { Address4 } from "ip-address";
+import { PluginError, errorMessage } from "../errors";
+import type { Dataplane, FirewallInput } from "../dataplane";
+import type { Logger } from "../log";
+import type {
+  CreateEndpointRequest, CreateEndpointResponse, CreateNetworkRequest, EndpointRequest, JoinRequest, JoinResponse,
+  NetworkCapabilities, NetworkDriver, NetworkRequest,
+} from "../protocol/types";
+import { AsyncMutex } from "../state/mutex";
+import { DEFAULT_NON_MASQUERADE, checkEndpointOptions, parseNetworkOptions } from "./options";
+import { EndpointRecord, NetworkRecord, NetworkState, bridgeName, vethNames } from "./records";
+
+/** What the network layer asks of the IPAM side. */
+export interface PoolDirectory {
+  poolInfoBySubnet(addressSpace: string, subnet: string): { subnet: string; gateway: string; primaryAddress: string; nicMac: string } | undefined;
+  networkCreated(ipamData: { AddressSpace: string; Pool: string }): void;
+}
+
+export interface NetworkManagerOptions {
+  dataplane: Dataplane;
+  pools: PoolDirectory;
+  /** Changed in place; persist() saves it with the rest of the checkpoint. */
+  state: NetworkState;
+  persist: () => Promise<void>;
+  logger: Logger;
+  now?: () => Date;
+}
+
+const short = (id: string) => id.slice(0, 12);
+
+export class NetworkManager implements NetworkDriver {
+  private readonly mutex = new AsyncMutex();
+  private readonly dp: Dataplane;
+  private readonly state: NetworkState;
+  private readonly now: () => Date;
+
+  constructor(private readonly o: NetworkManagerOptions) {
+    this.dp = o.dataplane;
+    this.state = o.state;
+    this.now = o.now ?? (() => new Date());
+  }
+
+  getCapabilities(): NetworkCapabilities {
+    return { Scope: "local", ConnectivityScope: "local" };
+  }
+
+  createNetwork(req: CreateNetworkRequest): Promise<void> {
+    return this.mutex.runExclusive(async () => {
+      const generic = (req.Options["com.docker.network.generic"] ?? {}) as Record<string, unknown>;
+      const options = parseNetworkOptions(generic);
+      if (req.IPv6Data.length > 0) throw new PluginError("azure-vnet does not support IPv6 yet; create the network without --ipv6");
+      if (req.IPv4Data.length !== 1) {
+        throw new PluginError(`an azure-vnet network has exactly one IPv4 subnet (a subnet of the VM's NIC); this request has ${req.IPv4Data.length}`);
+      }
+      const data = req.IPv4Data[0];
+      const pool = this.o.pools.poolInfoBySubnet(data.AddressSpace, data.Pool);
+      if (!pool) {
+        throw new PluginError(
+          `the subnet ${data.Pool} was not allocated by the azure-vnet IPAM driver; create the network with --ipam-driver azure-vnet (the same name as -d) and --subnet set to the NIC's subnet`,
+        );
+      }
+      this.o.pools.networkCreated(data);
+      if (this.state.networks[req.NetworkID]) return;
+      const nic = await this.dp.findLinkByMac(pool.nicMac);
+      if (!nic) throw new PluginError(`no network interface with MAC ${pool.nicMac} on this VM, although the metadata service lists it`, "unavailable");
+      const record: NetworkRecord = {
+        id: req.NetworkID,
+        bridge: bridgeName(req.NetworkID),
+        addressSpace: data.AddressSpace,
+        subnet: pool.subnet,
+        gateway: pool.gateway,
+        primaryAddress: pool.primaryAddress,
+        nicMac: pool.nicMac,
+        mtu: nic.mtu,
+        options,
+        createdAt: this.now().toISOString(),
+      };
+      await this.dp.ensureBridge(record.bridge, record.mtu);
+      this.state.networks[record.id] = record;
+      try {
+        await this.applyFirewall();
+        await this.o.persist();
+      } catch (err) {
+        delete this.state.networks[record.id];
+        await this.dp.removeBridge(record.bridge).catch(() => undefined);
+        await this.applyFirewall().catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  deleteNetwork(req: NetworkRequest): Promise<void> {
+    return this.mutex.runExclusive(async () => {
+      const net = this.state.networks[req.NetworkID];
+      if (!net) return;
+      const stale = Object.values(this.state.endpoints).filter((e) => e.networkId === net.id);
+      for (const ep of stale) delete this.state.endpoints[ep.id];
+      delete this.state.networks[net.id];
+      await this.o.persist();
+      // The records are gone first: a crash from here on leaves only kernel
+      // leftovers, which the start-up reconciliation removes.
+      for (const ep of stale) await this.removeEndpointKernel(ep, net);
+      await this.dp.removeBridge(net.bridge);
+      await this.applyFirewall();
+    });
+  }
+
+  createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {
+    return this.mutex.runExclusive(async () => {
+      const net = this.network(req.NetworkID);
+      checkEndpointOptions(req.Options);
+      if (req.Interface.AddressIPv6) throw new PluginError("azure-vnet does not support IPv6 yet");
+      if (!req.Interface.Address) {
+        throw new PluginError("Docker sent no IPv4 address for this endpoint; create the network with --ipam-driver azure-vnet");
+      }
+      const address = req.Interface.Address.split("/")[0];
+      if (!new Address4(address).isInSubnet(new Address4(net.subnet))) {
+        throw new PluginError(`address ${address} is not inside the network's subnet ${net.subnet}`);
+      }
+      if (this.state.endpoints[req.EndpointID]) return {};
+      const holder = Object.values(this.state.endpoints).find((e) => e.address === address);
+      if (holder) throw new PluginError(`address ${address} is already used by endpoint ${short(holder.id)}`, "conflict");
+      const names = vethNames(req.EndpointID);
+      const record: EndpointRecord = {
+        id: req.EndpointID,
+        networkId: net.id,
+        address,
+        hostVeth: names.host,
+        peerVeth: names.peer,
+        ...(req.Interface.MacAddress ? { mac: req.Interface.MacAddress } : {}),
+        joined: false,
+        createdAt: this.now().toISOString(),
+      };
+      try {
+        await this.dp.createEndpointLink({ bridge: net.bridge, hostName: names.host, peerName: names.peer, mtu: net.mtu, peerMac: record.mac });
+        await this.dp.addContainerRoute(address, net.bridge);
+        this.state.endpoints[record.id] = record;
+        await this.o.persist();
+      } catch (err) {
+        delete this.state.endpoints[record.id];
+        await this.removeEndpointKernel(record, net).catch(() => undefined);
+        throw err;
+      }
+      return {};
+    });
+  }
+
+  deleteEndpoint(req: EndpointRequest): Promise<void> {
+    return this.mutex.runExclusive(async () => {
+      const ep = this.state.endpoints[req.EndpointID];
+      if (!ep) return;
+      delete this.state.endpoints[ep.id];
+      await this.o.persist();
+      await this.removeEndpointKernel(ep, this.state.networks[ep.networkId]);
+    });
+  }
+
+  async join(req: JoinRequest): Promise<JoinResponse> {
+    const net = this.network(req.NetworkID);
+    const ep = this.state.endpoints[req.EndpointID];
+    if (!ep || ep.networkId !== net.id) {
+      throw new PluginError(`endpoint ${short(req.EndpointID)} is not known on network ${short(req.NetworkID)}`, "not-found");
+    }
+    ep.joined = true;
+    // The subnet gateway as default route: the container looks like an Azure
+    // VM from the inside, and Docker adds no docker_gwbridge.
+    return { InterfaceName: { SrcName: ep.peerVeth, DstPrefix: "eth" }, Gateway: net.gateway };
+  }
+
+  async leave(req: EndpointRequest): Promise<void> {
+    const ep = this.state.endpoints[req.EndpointID];
+    if (ep) ep.joined = false;
+  }
+
+  async endpointOperInfo(req: EndpointRequest): Promise<Record<string, unknown>> {
+    const ep = this.state.endpoints[req.EndpointID];
+    return ep ? { address: ep.address, hostVeth: ep.hostVeth } : {};
+  }
+
+  /** The firewall input for the networks that exist now. */
+  firewallInput(): FirewallInput {
+    return {
+      networks: Object.values(this.state.networks).map((n) => ({
+        id: short(n.id),
+        bridge: n.bridge,
+        subnet: n.subnet,
+        primaryAddress: n.primaryAddress,
+        snat: n.options.snat,
+        nonMasqueradeCidrs: n.options.nonMasqueradeCidrs ?? DEFAULT_NON_MASQUERADE,
+        allowImds: n.options.allowImds,
+      })),
+    };
+  }
+
+  /** Rules depend on networks only, never on endpoints: one atomic apply per network change. */
+  async applyFirewall(): Promise<void> {
+    if (Object.keys(this.state.networks).length === 0) await this.dp.removeFirewall();
+    else await this.dp.applyFirewall(this.firewallInput());
+  }
+
+  private network(id: string): NetworkRecord {
+    const net = this.state.networks[id];
+    if (!net) {
+      throw new PluginError(
+        `network ${short(id)} is not known to azure-vnet on this VM; if the plugin's state was lost, remove the network (docker network rm) and create it again`,
+        "not-found",
+      );
+    }
+    return net;
+  }
+
+  private async removeEndpointKernel(ep: EndpointRecord, net: NetworkRecord | undefined): Promise<void> {
+    const problems: string[] = [];
+    const attempt = async (what: string, fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (err) {
+        problems.push(`${what}: ${errorMessage(err)}`);
+      }
+    };
+    if (net) await attempt("route", () => this.dp.removeContainerRoute(ep.address, net.bridge));
+    await attempt("veth", () => this.dp.removeEndpointLink(ep.hostVeth));
+    await attempt("conntrack", () => this.dp.forgetFlows(ep.address));
+    if (problems.length) this.o.logger.warn("endpoint cleanup incomplete", { endpointId: short(ep.id), problems: problems.join("; ") });
+  }
+}

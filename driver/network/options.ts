@@ -1,0 +1,107 @@
+/**
+ * Every network option a user can pass (`docker network create -o k=v`,
+ * compose `driver_opts`), validated and documented in this one table.
+ * docs/options.md is checked against it by a unit test.
+ */
+import { Address4 } from "ip-address";
+import { PluginError } from "../errors";
+
+export interface NetworkOptions {
+  mode: "bridge";
+  snat: boolean;
+  nonMasqueradeCidrs: string[] | undefined;
+  allowImds: boolean;
+}
+
+/** Private ranges a VNet, its peerings and on-premises networks usually use. */
+export const DEFAULT_NON_MASQUERADE = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+
+interface OptionSpec {
+  name: string;
+  values: string;
+  default: string;
+  description: string;
+  apply(value: string, into: NetworkOptions): void;
+}
+
+function bool(name: string, value: string): boolean {
+  if (value === "true") return true;
+  if (value === "false") return false;
+  throw new PluginError(`network option ${name}=${shown(value)} is invalid: use true or false`);
+}
+
+function shown(value: string): string {
+  const clean = value.replace(/[^\x20-\x7e]/g, "?");
+  return clean.length > 60 ? `${clean.slice(0, 60)}…` : clean;
+}
+
+export const NETWORK_OPTIONS: OptionSpec[] = [
+  {
+    name: "mode",
+    values: "bridge",
+    default: "bridge",
+    description: "How containers are plugged in. `bridge`: a Linux bridge per network on the VM, routed to the NIC; the NIC itself is never enslaved or re-addressed.",
+    apply(value, into) {
+      if (value !== "bridge") throw new PluginError(`network option mode=${shown(value)} is not supported: the only mode is bridge`);
+      into.mode = value;
+    },
+  },
+  {
+    name: "snat",
+    values: "true | false",
+    default: "true",
+    description: "Masquerade container traffic that leaves the VNet to the VM's primary address. Turn it off for networks whose ipconfigs have public IPs of their own, so they reach the internet as themselves.",
+    apply(value, into) {
+      into.snat = bool("snat", value);
+    },
+  },
+  {
+    name: "non-masquerade-cidrs",
+    values: "comma-separated IPv4 CIDRs",
+    default: DEFAULT_NON_MASQUERADE.join(","),
+    description: "Destinations reached without masquerade, under the container's own address: the VNet, peered VNets, on-premises. The NIC's subnets, 168.63.129.16 and 169.254.169.254 are always included. Setting it replaces the default list.",
+    apply(value, into) {
+      const cidrs = value.split(",").map((c) => c.trim()).filter(Boolean);
+      for (const c of cidrs) {
+        if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(c) || !Address4.isValid(c)) {
+          throw new PluginError(`network option non-masquerade-cidrs: ${shown(c)} is not an IPv4 CIDR such as 10.1.0.0/16`);
+        }
+      }
+      into.nonMasqueradeCidrs = cidrs.map((c) => {
+        const a = new Address4(c);
+        return `${a.startAddress().correctForm()}/${a.subnetMask}`;
+      });
+    },
+  },
+  {
+    name: "allow-imds",
+    values: "true | false",
+    default: "false",
+    description: "Let containers reach the Instance Metadata Service (169.254.169.254). Off by default: IMDS hands out the VM's identity and tokens.",
+    apply(value, into) {
+      into.allowImds = bool("allow-imds", value);
+    },
+  },
+];
+
+export function parseNetworkOptions(generic: Record<string, unknown>): NetworkOptions {
+  const opts: NetworkOptions = { mode: "bridge", snat: true, nonMasqueradeCidrs: undefined, allowImds: false };
+  for (const [key, raw] of Object.entries(generic)) {
+    const spec = NETWORK_OPTIONS.find((o) => o.name === key);
+    if (!spec) {
+      throw new PluginError(`unknown network option ${shown(key)}; azure-vnet knows: ${NETWORK_OPTIONS.map((o) => o.name).join(", ")}`);
+    }
+    if (typeof raw !== "string") throw new PluginError(`network option ${key} must be a string`);
+    spec.apply(raw, opts);
+  }
+  return opts;
+}
+
+/** Endpoint options Docker itself adds; user --driver-opt keys are not used by azure-vnet. */
+export function checkEndpointOptions(options: Record<string, unknown>): void {
+  for (const key of Object.keys(options)) {
+    if (!key.startsWith("com.docker.")) {
+      throw new PluginError(`unknown endpoint option ${shown(key)}; azure-vnet takes no per-endpoint --driver-opt`);
+    }
+  }
+}
