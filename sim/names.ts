@@ -1,5 +1,15 @@
 /** Names of everything the simulator creates, in one place. */
-export const NS_PREFIX = "azsim-";
+/**
+ * Prefix of every namespace (and cgroup) the simulator creates. AZSIM_PREFIX
+ * lets two simulators run side by side on one machine.
+ */
+export const NS_PREFIX = simPrefix(process.env.AZSIM_PREFIX);
+
+export function simPrefix(value: string | undefined): string {
+  if (value === undefined || value === "") return "azsim-";
+  if (!/^[a-z][a-z0-9]{0,5}-$/.test(value)) throw new Error(`AZSIM_PREFIX=${JSON.stringify(value)}: use 1-6 lower-case letters or digits and a trailing dash, e.g. "azs2-"`);
+  return value;
+}
 export const FABRIC_NS = `${NS_PREFIX}fabric`;
 export const INET_NS = `${NS_PREFIX}inet`;
 export const ONPREM_NS = `${NS_PREFIX}onprem`;

@@ -18,7 +18,7 @@ export function pluginSocket(sim: Simulator, vm: string): string {
 }
 
 /** POST a plugin method over the socket, as Docker does. */
-export function callPlugin(socket: string, method: string, body: unknown = undefined): Promise<{ status: number; body: any }> {
+export function callPlugin(socket: string, method: string, body: unknown = undefined): Promise<{ status: number; body: unknown }> {
   return new Promise((resolveCall, reject) => {
     const payload = body === undefined ? "" : JSON.stringify(body);
     const req = request({ socketPath: socket, path: `/${method}`, method: "POST", headers: { "Content-Length": Buffer.byteLength(payload) } }, (res) => {

@@ -1,11 +1,12 @@
 #!/bin/sh
 # Runs as the first process of a simulated VM's private mount and UTS namespace
 # (already inside the VM's network namespace), then becomes dockerd.
-# Usage: vm-inner.sh NAME VMDIR
-# NAME and VMDIR are validated by the simulator before it starts this script.
+# Usage: vm-inner.sh NAME VMDIR CGROUP
+# NAME, VMDIR and CGROUP are validated by the simulator before it starts this script.
 set -eu
 NAME=$1
 D=$2
+CGROUP=$3
 
 hostname "$NAME"
 
@@ -34,7 +35,7 @@ exec dockerd \
   -H "unix://$D/docker.sock" \
   --storage-driver overlay2 \
   --exec-opt native.cgroupdriver=cgroupfs \
-  --cgroup-parent "/docker-$NAME" \
+  --cgroup-parent "/$CGROUP" \
   --iptables=true \
   --bip 172.31.0.1/24 \
   ${DOCKERD_EXTRA_ARGS:-}

@@ -10,6 +10,9 @@ import { join, resolve } from "node:path";
 import { isAlive, run, sleep, spawnDetached, waitFor } from "./exec";
 import { WIRESERVER_IP, vmNs } from "./names";
 
+/** The cgroup folder dockerd puts a VM's containers under. */
+const cgroupName = (vm: string) => `docker-${vmNs(vm)}`;
+
 export const BUSYBOX_IMAGE = "local/busybox";
 
 export interface VmPaths {
@@ -76,7 +79,7 @@ export async function startDockerd(name: string, paths: VmPaths, extraArgs: stri
   try {
     pid = spawnDetached(
       "nsenter",
-      [`--net=/run/netns/${vmNs(name)}`, "unshare", "--mount", "--uts", "--propagation", "slave", "--", innerScript(), name, paths.dir],
+      [`--net=/run/netns/${vmNs(name)}`, "unshare", "--mount", "--uts", "--propagation", "slave", "--", innerScript(), name, paths.dir, cgroupName(name)],
       logFd,
       { env: { ...process.env, DOCKERD_EXTRA_ARGS: extraArgs.join(" ") } },
     );
@@ -135,15 +138,15 @@ export async function killAndWait(pid: number, graceMs: number): Promise<void> {
   }
 }
 
-/** Remove the empty cgroup folders dockerd made under --cgroup-parent /docker-NAME. */
+/** Remove the empty cgroup folders dockerd made under its --cgroup-parent. */
 export function removeCgroups(name: string): void {
   for (const dir of cgroupDirs(name)) removeTree(dir);
 }
 
 function cgroupDirs(name: string): string[] {
   const root = "/sys/fs/cgroup";
-  const candidates = [join(root, `docker-${name}`)];
-  for (const ctl of readdirSync(root)) candidates.push(join(root, ctl, `docker-${name}`));
+  const candidates = [join(root, cgroupName(name))];
+  for (const ctl of readdirSync(root)) candidates.push(join(root, ctl, cgroupName(name)));
   return candidates.filter((d) => existsSync(d));
 }
 
