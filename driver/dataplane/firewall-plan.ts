@@ -87,11 +87,13 @@ function comment(id: string, what: string): string {
 
 function forwardRules(n: FirewallNetwork): string[] {
   const c = (what: string) => comment(n.id, what);
+  // Refused rather than dropped: a container learns at once that the endpoint
+  // is off limits instead of hanging until its client times out.
   const rules = WIRESERVER_BLOCKED_TCP_PORTS.map(
     (port) =>
-      `-A ${FORWARD_CHAIN} -d ${WIRESERVER}/32 -i ${n.bridge} -p tcp -m tcp --dport ${port} ${c("no wireserver")} -j DROP`,
+      `-A ${FORWARD_CHAIN} -d ${WIRESERVER}/32 -i ${n.bridge} -p tcp -m tcp --dport ${port} ${c("no wireserver")} -j REJECT --reject-with tcp-reset`,
   );
-  if (!n.allowImds) rules.push(`-A ${FORWARD_CHAIN} -d ${IMDS}/32 -i ${n.bridge} ${c("no IMDS")} -j DROP`);
+  if (!n.allowImds) rules.push(`-A ${FORWARD_CHAIN} -d ${IMDS}/32 -i ${n.bridge} ${c("no IMDS")} -j REJECT --reject-with icmp-port-unreachable`);
   // Docker sets FORWARD's policy to DROP; with br_netfilter this also admits
   // container-to-container frames on the same bridge.
   rules.push(`-A ${FORWARD_CHAIN} -i ${n.bridge} ${c("from containers")} -j ACCEPT`);

@@ -27,8 +27,9 @@ export async function reconcileKernel(
   const report: KernelReconcileReport = { bridgesEnsured: 0, routesEnsured: 0, endpointsWithoutLink: [], orphanLinksRemoved: [], orphanRoutesRemoved: [], errors: [] };
   const attempt = async (what: string, fn: () => Promise<unknown>) => {
     try {
-      await fn();
-      return true;
+      // A step that reports `false` found nothing to do (e.g. a veth already
+      // gone with its removed peer).
+      return (await fn()) !== false;
     } catch (err) {
       report.errors.push(`${what}: ${errorMessage(err)}`);
       return false;
@@ -58,7 +59,7 @@ export async function reconcileKernel(
   const hostVeths = new Set(endpoints.map((e) => e.hostVeth));
   const peerVeths = new Set(endpoints.map((e) => e.peerVeth));
   for (const name of links.keys()) {
-    let remove: (() => Promise<unknown>) | undefined;
+    let remove: (() => Promise<boolean>) | undefined;
     if (name.startsWith(BRIDGE_PREFIX) && !bridges.has(name)) remove = () => dp.removeBridge(name);
     else if (name.startsWith(HOST_VETH_PREFIX) && !hostVeths.has(name)) remove = () => dp.removeEndpointLink(name);
     else if (name.startsWith(PEER_VETH_PREFIX) && !peerVeths.has(name)) remove = () => dp.removeEndpointLink(name);
@@ -68,7 +69,7 @@ export async function reconcileKernel(
   for (const net of networks) {
     const wanted = new Set(endpoints.filter((e) => e.networkId === net.id && links.has(e.hostVeth)).map((e) => e.address));
     let routes: string[] = [];
-    await attempt(`routes of ${net.bridge}`, async () => (routes = await dp.listContainerRoutes(net.bridge)));
+    await attempt(`routes of ${net.bridge}`, async () => void (routes = await dp.listContainerRoutes(net.bridge)));
     for (const ip of routes) {
       if (!wanted.has(ip) && (await attempt(`remove route ${ip}`, () => dp.removeContainerRoute(ip, net.bridge)))) report.orphanRoutesRemoved.push(ip);
     }

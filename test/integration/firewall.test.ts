@@ -40,9 +40,9 @@ const net2: FirewallNetwork = {
 };
 
 const NET1_FILTER = [
-  '-A AZURE-VNET-FORWARD -d 168.63.129.16/32 -i azv-net1 -p tcp -m tcp --dport 80 -m comment --comment "azure-vnet net1: no wireserver" -j DROP',
-  '-A AZURE-VNET-FORWARD -d 168.63.129.16/32 -i azv-net1 -p tcp -m tcp --dport 32526 -m comment --comment "azure-vnet net1: no wireserver" -j DROP',
-  '-A AZURE-VNET-FORWARD -d 169.254.169.254/32 -i azv-net1 -m comment --comment "azure-vnet net1: no IMDS" -j DROP',
+  '-A AZURE-VNET-FORWARD -d 168.63.129.16/32 -i azv-net1 -p tcp -m tcp --dport 80 -m comment --comment "azure-vnet net1: no wireserver" -j REJECT --reject-with tcp-reset',
+  '-A AZURE-VNET-FORWARD -d 168.63.129.16/32 -i azv-net1 -p tcp -m tcp --dport 32526 -m comment --comment "azure-vnet net1: no wireserver" -j REJECT --reject-with tcp-reset',
+  '-A AZURE-VNET-FORWARD -d 169.254.169.254/32 -i azv-net1 -m comment --comment "azure-vnet net1: no IMDS" -j REJECT --reject-with icmp-port-unreachable',
   '-A AZURE-VNET-FORWARD -i azv-net1 -m comment --comment "azure-vnet net1: from containers" -j ACCEPT',
   '-A AZURE-VNET-FORWARD -o azv-net1 -m comment --comment "azure-vnet net1: to containers" -j ACCEPT',
 ];

@@ -1,0 +1,86 @@
+/** An in-memory Dataplane that records what the network layer asks of the kernel. */
+import type { Dataplane, EndpointLink, EndpointLinkSpec, FirewallInput, FirewallState, LinkInfo, NicLinkInfo } from "../../../driver/dataplane";
+
+export class FakeDataplane implements Dataplane {
+  links = new Map<string, LinkInfo & { masterName?: string }>();
+  routes = new Map<string, string>(); // ip -> bridge
+  firewall: FirewallInput | undefined;
+  firewallApplies = 0;
+  calls: string[] = [];
+  failOn = new Set<string>();
+  private nextIndex = 10;
+
+  constructor() {
+    this.links.set("eth0", { name: "eth0", index: 2, mac: "00:0d:3a:00:00:01", mtu: 1400, up: true });
+  }
+
+  private step(name: string): void {
+    this.calls.push(name);
+    if (this.failOn.has(name)) throw new Error(`injected failure in ${name}`);
+  }
+
+  async ensureBridge(name: string, mtu: number): Promise<LinkInfo> {
+    this.step("ensureBridge");
+    const link = { name, index: this.nextIndex++, mtu, up: true, kind: "bridge" };
+    this.links.set(name, link);
+    return link;
+  }
+  async removeBridge(name: string): Promise<boolean> {
+    this.step("removeBridge");
+    return this.links.delete(name);
+  }
+  async createEndpointLink(spec: EndpointLinkSpec): Promise<EndpointLink> {
+    this.step("createEndpointLink");
+    const host = { name: spec.hostName, index: this.nextIndex++, mtu: spec.mtu, up: true, kind: "veth", masterName: spec.bridge };
+    const peer = { name: spec.peerName, index: this.nextIndex++, mtu: spec.mtu, up: false, kind: "veth", mac: spec.peerMac };
+    this.links.set(host.name, host);
+    this.links.set(peer.name, peer);
+    return { host, peer };
+  }
+  async removeEndpointLink(hostName: string): Promise<boolean> {
+    this.step("removeEndpointLink");
+    const peer = hostName.replace(/^azvh/, "azvc");
+    this.links.delete(peer);
+    return this.links.delete(hostName);
+  }
+  async addContainerRoute(ip: string, bridge: string): Promise<void> {
+    this.step("addContainerRoute");
+    this.routes.set(ip, bridge);
+  }
+  async removeContainerRoute(ip: string, bridge: string): Promise<void> {
+    this.step("removeContainerRoute");
+    if (this.routes.get(ip) === bridge) this.routes.delete(ip);
+  }
+  async listContainerRoutes(bridge: string): Promise<string[]> {
+    return [...this.routes].filter(([, b]) => b === bridge).map(([ip]) => ip);
+  }
+  async forgetFlows(): Promise<boolean> {
+    this.step("forgetFlows");
+    return true;
+  }
+  async findLinkByMac(mac: string): Promise<LinkInfo | undefined> {
+    return [...this.links.values()].find((l) => l.mac === mac);
+  }
+  async nicInfo(name: string): Promise<NicLinkInfo | undefined> {
+    const l = this.links.get(name);
+    return l && { name: l.name, index: l.index, mac: l.mac, mtu: l.mtu, up: l.up, addresses: [] };
+  }
+  async listLinks(): Promise<LinkInfo[]> {
+    return [...this.links.values()];
+  }
+  async applyFirewall(input: FirewallInput): Promise<void> {
+    this.step("applyFirewall");
+    this.firewallApplies++;
+    this.firewall = structuredClone(input);
+  }
+  async removeFirewall(): Promise<boolean> {
+    this.step("removeFirewall");
+    const had = this.firewall !== undefined;
+    this.firewall = undefined;
+    return had;
+  }
+  async readFirewall(): Promise<FirewallState> {
+    throw new Error("not used");
+  }
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,208 @@
+import { strict as assert } from "node:assert";
+import { NetworkManager, PoolDirectory } from "../../../driver/network/manager";
+import { emptyNetworkState, NetworkState } from "../../../driver/network/records";
+import { DEFAULT_NON_MASQUERADE } from "../../../driver/network/options";
+import { PluginError } from "../../../driver/errors";
+import type { CreateNetworkRequest } from "../../../driver/protocol/types";
+import { FakeDataplane } from "./fake-dataplane";
+
+const NET = "a".repeat(64);
+const NET2 = "b".repeat(64);
+const ep = (n: number) => n.toString(16).padStart(64, "e");
+
+const silent = { error() {}, warn() {}, info() {}, debug() {}, log() {}, child() { return silent; } };
+
+function pools(): PoolDirectory & { created: string[] } {
+  const created: string[] = [];
+  return {
+    created,
+    poolInfoBySubnet: (space, subnet) =>
+      space === "AzureVNetLocal" && subnet === "10.0.0.0/24"
+        ? { subnet: "10.0.0.0/24", gateway: "10.0.0.1", primaryAddress: "10.0.0.4", nicMac: "00:0d:3a:00:00:01" }
+        : undefined,
+    networkCreated: (d) => void created.push(d.Pool),
+  };
+}
+
+function createReq(id = NET, generic: Record<string, string> = {}): CreateNetworkRequest {
+  return {
+    NetworkID: id,
+    Options: { "com.docker.network.generic": generic, "com.docker.network.enable_ipv6": false },
+    IPv4Data: [{ AddressSpace: "AzureVNetLocal", Pool: "10.0.0.0/24", Gateway: "10.0.0.1/24" }],
+    IPv6Data: [],
+  };
+}
+
+function setup() {
+  const dp = new FakeDataplane();
+  const state: NetworkState = emptyNetworkState();
+  const saved: string[] = [];
+  let failPersist = false;
+  let inPersist = 0;
+  let overlapped = false;
+  const persist = async () => {
+    if (inPersist++) overlapped = true;
+    await new Promise((r) => setImmediate(r));
+    inPersist--;
+    if (failPersist) throw new PluginError("disk full", "unavailable");
+    saved.push(JSON.stringify(state));
+  };
+  const p = pools();
+  const mgr = new NetworkManager({ dataplane: dp, pools: p, state, persist, logger: silent });
+  return {
+    dp, state, saved, mgr, pools: p,
+    failPersist: (v: boolean) => (failPersist = v),
+    overlapped: () => overlapped,
+  };
+}
+
+const endpoint = (id: string, address: string, mac = "") => ({
+  NetworkID: NET, EndpointID: id, Interface: { Address: address, AddressIPv6: "", MacAddress: mac }, Options: {},
+});
+
+describe("NetworkManager", () => {
+  describe("CreateNetwork", () => {
+    it("builds a bridge with the NIC's MTU, applies the network's firewall rules and persists", async () => {
+      const t = setup();
+      await t.mgr.createNetwork(createReq());
+      const net = t.state.networks[NET];
+      assert.equal(net.bridge, "azvbaaaaaaaaaaa");
+      assert.equal(net.mtu, 1400);
+      assert.equal(net.gateway, "10.0.0.1");
+      assert.equal(t.dp.links.get("azvbaaaaaaaaaaa")?.mtu, 1400);
+      assert.deepEqual(t.dp.firewall?.networks, [
+        { id: NET.slice(0, 12), bridge: "azvbaaaaaaaaaaa", subnet: "10.0.0.0/24", primaryAddress: "10.0.0.4", snat: true, nonMasqueradeCidrs: DEFAULT_NON_MASQUERADE, allowImds: false },
+      ]);
+      assert.equal(t.saved.length, 1);
+      assert.deepEqual(t.pools.created, ["10.0.0.0/24"]);
+      await t.mgr.createNetwork(createReq());
+      assert.equal(t.saved.length, 1, "a repeated CreateNetwork changed nothing");
+    });
+
+    it("takes the documented options", async () => {
+      const t = setup();
+      await t.mgr.createNetwork(createReq(NET, { snat: "false", "allow-imds": "true", "non-masquerade-cidrs": "10.1.0.0/16, 192.168.5.0/24" }));
+      const fw = t.dp.firewall?.networks[0];
+      assert.equal(fw?.snat, false);
+      assert.equal(fw?.allowImds, true);
+      assert.deepEqual(fw?.nonMasqueradeCidrs, ["10.1.0.0/16", "192.168.5.0/24"]);
+    });
+
+    it("refuses unknown and malformed options, naming them", async () => {
+      const t = setup();
+      await assert.rejects(t.mgr.createNetwork(createReq(NET, { colour: "blue" })), /unknown network option colour; azure-vnet knows: mode, snat, non-masquerade-cidrs, allow-imds/);
+      await assert.rejects(t.mgr.createNetwork(createReq(NET, { snat: "yes" })), /snat=yes is invalid: use true or false/);
+      await assert.rejects(t.mgr.createNetwork(createReq(NET, { "non-masquerade-cidrs": "10.0.0.0/8;rm -rf /" })), /not an IPv4 CIDR/);
+      await assert.rejects(t.mgr.createNetwork(createReq(NET, { mode: "transparent" })), /mode=transparent is not supported/);
+      assert.equal(t.dp.calls.length, 0, "nothing reached the kernel");
+    });
+
+    it("refuses IPv6, several subnets, and pools not allocated by its own IPAM", async () => {
+      const t = setup();
+      const v6 = createReq();
+      v6.IPv6Data = [{ AddressSpace: "AzureVNetLocal", Pool: "fd00::/64" }];
+      await assert.rejects(t.mgr.createNetwork(v6), /does not support IPv6/);
+      const two = createReq();
+      two.IPv4Data.push({ AddressSpace: "AzureVNetLocal", Pool: "10.0.1.0/24" });
+      await assert.rejects(t.mgr.createNetwork(two), /exactly one IPv4 subnet/);
+      const foreign = createReq();
+      foreign.IPv4Data = [{ AddressSpace: "LocalDefault", Pool: "172.18.0.0/16" }];
+      await assert.rejects(t.mgr.createNetwork(foreign), /172\.18\.0\.0\/16 was not allocated by the azure-vnet IPAM driver; create the network with --ipam-driver azure-vnet/);
+    });
+
+    it("rolls the bridge and the firewall back when the checkpoint cannot be written", async () => {
+      const t = setup();
+      t.failPersist(true);
+      await assert.rejects(t.mgr.createNetwork(createReq()), /disk full/);
+      assert.equal(t.state.networks[NET], undefined);
+      assert.equal(t.dp.links.has("azvbaaaaaaaaaaa"), false);
+      assert.equal(t.dp.firewall, undefined);
+    });
+  });
+
+  describe("endpoints", () => {
+    it("creates a veth pair on the bridge and a /32 route, and Join hands Docker the peer and the gateway", async () => {
+      const t = setup();
+      await t.mgr.createNetwork(createReq());
+      const res = await t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24", "02:42:0a:00:00:0a"));
+      assert.deepEqual(res, {});
+      const rec = t.state.endpoints[ep(1)];
+      assert.equal(rec.hostVeth, "azvheeeeeeeeeee");
+      assert.equal(rec.peerVeth, "azvceeeeeeeeeee");
+      assert.equal(t.dp.links.get("azvheeeeeeeeeee")?.masterName, "azvbaaaaaaaaaaa");
+      assert.equal(t.dp.links.get("azvceeeeeeeeeee")?.mac, "02:42:0a:00:00:0a");
+      assert.equal(t.dp.routes.get("10.0.0.10"), "azvbaaaaaaaaaaa");
+      const join = await t.mgr.join({ NetworkID: NET, EndpointID: ep(1), SandboxKey: "/var/run/docker/netns/x", Options: {} });
+      assert.deepEqual(join, { InterfaceName: { SrcName: "azvceeeeeeeeeee", DstPrefix: "eth" }, Gateway: "10.0.0.1" });
+      assert.equal(t.state.endpoints[ep(1)].joined, true);
+    });
+
+    it("never touches the firewall per endpoint", async () => {
+      const t = setup();
+      await t.mgr.createNetwork(createReq());
+      const before = t.dp.firewallApplies;
+      for (let i = 0; i < 10; i++) await t.mgr.createEndpoint(endpoint(ep(i + 1), `10.0.0.${10 + i}/24`));
+      for (let i = 0; i < 10; i++) await t.mgr.deleteEndpoint({ NetworkID: NET, EndpointID: ep(i + 1) });
+      assert.equal(t.dp.firewallApplies, before);
+    });
+
+    it("refuses an unknown network, an address outside the subnet, a taken address, and user driver options", async () => {
+      const t = setup();
+      await assert.rejects(t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24")), /network aaaaaaaaaaaa is not known to azure-vnet on this VM; .*docker network rm/);
+      await t.mgr.createNetwork(createReq());
+      await assert.rejects(t.mgr.createEndpoint(endpoint(ep(1), "10.0.9.10/24")), /10\.0\.9\.10 is not inside the network's subnet 10\.0\.0\.0\/24/);
+      await t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24"));
+      await assert.rejects(t.mgr.createEndpoint(endpoint(ep(2), "10.0.0.10/24")), /10\.0\.0\.10 is already used by endpoint/);
+      const withOpt = { ...endpoint(ep(3), "10.0.0.11/24"), Options: { "com.docker.network.portmap": [], role: "web" } };
+      await assert.rejects(t.mgr.createEndpoint(withOpt), /unknown endpoint option role/);
+      await assert.rejects(t.mgr.createEndpoint({ ...endpoint(ep(4), ""), Interface: { Address: "", AddressIPv6: "", MacAddress: "" } }), /--ipam-driver azure-vnet/);
+    });
+
+    it("undoes the kernel work when a step fails, leaving no record", async () => {
+      const t = setup();
+      await t.mgr.createNetwork(createReq());
+      t.dp.failOn.add("addContainerRoute");
+      await assert.rejects(t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24")), /injected failure/);
+      assert.equal(t.state.endpoints[ep(1)], undefined);
+      assert.equal(t.dp.links.has("azvheeeeeeeeeee"), false);
+    });
+
+    it("is idempotent and tolerant of unknown IDs in Leave, DeleteEndpoint and DeleteNetwork", async () => {
+      const t = setup();
+      await t.mgr.leave({ NetworkID: NET, EndpointID: ep(9) });
+      await t.mgr.deleteEndpoint({ NetworkID: NET, EndpointID: ep(9) });
+      await t.mgr.deleteNetwork({ NetworkID: NET });
+      await t.mgr.createNetwork(createReq());
+      await t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24"));
+      await t.mgr.deleteEndpoint({ NetworkID: NET, EndpointID: ep(1) });
+      await t.mgr.deleteEndpoint({ NetworkID: NET, EndpointID: ep(1) });
+      assert.equal(t.dp.routes.size, 0);
+      assert.equal(t.dp.links.has("azvheeeeeeeeeee"), false);
+      assert.ok(t.dp.calls.includes("forgetFlows"));
+    });
+
+    it("serialises parallel calls: every endpoint recorded, no overlapping checkpoint writes", async () => {
+      const t = setup();
+      await t.mgr.createNetwork(createReq());
+      await Promise.all(Array.from({ length: 50 }, (_, i) => t.mgr.createEndpoint(endpoint(ep(i + 1), `10.0.0.${10 + i}/24`))));
+      assert.equal(Object.keys(t.state.endpoints).length, 50);
+      assert.equal(t.dp.routes.size, 50);
+      assert.equal(t.overlapped(), false);
+    });
+  });
+
+  describe("DeleteNetwork", () => {
+    it("removes the bridge, and the firewall chains with the last network", async () => {
+      const t = setup();
+      await t.mgr.createNetwork(createReq(NET));
+      await t.mgr.createNetwork(createReq(NET2));
+      await t.mgr.deleteNetwork({ NetworkID: NET });
+      assert.equal(t.dp.links.has("azvbaaaaaaaaaaa"), false);
+      assert.deepEqual(t.dp.firewall?.networks.map((n) => n.bridge), ["azvbbbbbbbbbbbb"]);
+      await t.mgr.deleteNetwork({ NetworkID: NET2 });
+      assert.equal(t.dp.firewall, undefined);
+      assert.ok(t.dp.calls.includes("removeFirewall"));
+      assert.deepEqual(t.state, emptyNetworkState());
+    });
+  });
+});

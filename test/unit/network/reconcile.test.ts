@@ -1,0 +1,58 @@
+import { strict as assert } from "node:assert";
+import { reconcileKernel } from "../../../driver/reconcile/kernel";
+import { NetworkState } from "../../../driver/network/records";
+import { FakeDataplane } from "./fake-dataplane";
+
+const silent = { error() {}, warn() {}, info() {}, debug() {}, log() {}, child() { return silent; } };
+const NET = "a".repeat(64);
+
+function checkpointWithTwoEndpoints(): NetworkState {
+  const base = { networkId: NET, joined: true, createdAt: "2026-01-01T00:00:00.000Z" };
+  return {
+    networks: {
+      [NET]: {
+        id: NET, bridge: "azvbaaaaaaaaaaa", addressSpace: "AzureVNetLocal", subnet: "10.0.0.0/24", gateway: "10.0.0.1",
+        primaryAddress: "10.0.0.4", nicMac: "00:0d:3a:00:00:01", mtu: 1400,
+        options: { mode: "bridge", snat: true, allowImds: false }, createdAt: "2026-01-01T00:00:00.000Z",
+      },
+    },
+    endpoints: {
+      ["1".repeat(64)]: { ...base, id: "1".repeat(64), address: "10.0.0.10", hostVeth: "azvh11111111111", peerVeth: "azvc11111111111" },
+      ["2".repeat(64)]: { ...base, id: "2".repeat(64), address: "10.0.0.11", hostVeth: "azvh22222222222", peerVeth: "azvc22222222222" },
+    },
+  };
+}
+
+describe("start-up kernel reconciliation", () => {
+  it("rebuilds what the checkpoint needs and removes what it does not explain", async () => {
+    const dp = new FakeDataplane();
+    const state = checkpointWithTwoEndpoints();
+    // Endpoint 1's container is still running: its host veth is there, its route is not (lost).
+    await dp.createEndpointLink({ bridge: "azvbaaaaaaaaaaa", hostName: "azvh11111111111", peerName: "azvc11111111111", mtu: 1400 });
+    dp.links.delete("azvc11111111111"); // the peer lives in the container
+    // Leftovers of a crash: a bridge and a veth pair of networks/endpoints never recorded, and a stray route.
+    await dp.ensureBridge("azvbfffffffffff", 1400);
+    await dp.createEndpointLink({ bridge: "azvbfffffffffff", hostName: "azvh99999999999", peerName: "azvc99999999999", mtu: 1400 });
+    dp.routes.set("10.0.0.50", "azvbaaaaaaaaaaa");
+    let firewallApplied = 0;
+    const report = await reconcileKernel(state, dp, async () => void firewallApplied++, silent);
+
+    assert.equal(dp.links.get("azvbaaaaaaaaaaa")?.mtu, 1400, "the network's bridge was rebuilt");
+    assert.equal(dp.routes.get("10.0.0.10"), "azvbaaaaaaaaaaa", "the live endpoint's route was restored");
+    assert.equal(dp.routes.has("10.0.0.11"), false, "no route for an endpoint whose veth is gone");
+    assert.equal(dp.routes.has("10.0.0.50"), false, "the stray route was removed");
+    assert.deepEqual(report.endpointsWithoutLink, ["222222222222"]);
+    assert.deepEqual(report.orphanLinksRemoved.sort(), ["azvbfffffffffff", "azvh99999999999"]);
+    assert.equal(dp.links.has("azvc99999999999"), false);
+    assert.ok(dp.links.has("eth0"), "links that are not the plugin's stay");
+    assert.equal(firewallApplied, 1);
+    assert.deepEqual(report.errors, []);
+  });
+
+  it("carries on past a failing step and reports it", async () => {
+    const dp = new FakeDataplane();
+    dp.failOn.add("ensureBridge");
+    const report = await reconcileKernel(checkpointWithTwoEndpoints(), dp, async () => undefined, silent);
+    assert.match(report.errors.join("\n"), /bridge azvbaaaaaaaaaaa: injected failure in ensureBridge/);
+  });
+});
