@@ -56,6 +56,6 @@ describe("firewall plan", () => {
       { nonMasqueradeCidrs: ["10.0.0.0/8", "$(reboot)"] },
       { id: 'x" -j ACCEPT "' },
     ];
-    for (const b of bad) assert.throws(() => planFirewall({ networks: [net(b)] }), undefined, JSON.stringify(b));
+    for (const b of bad) assert.throws(() => planFirewall({ networks: [net(b)] }), Error, JSON.stringify(b));
   });
 });
