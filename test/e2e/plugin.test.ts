@@ -180,6 +180,26 @@ describe("azure-vnet plugin with real Docker on the simulator", function () {
     await docker("vm2", ["rm", "-f", "overflow", ...Array.from({ length: 7 }, (_, i) => `fill${i}`)]);
   });
 
+  it("names the subnet to pass when the network is created without --subnet", async function () {
+    const r = await docker("vm2", [...CREATE, "nosubnet"]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /create the network with --subnet 10\.0\.0\.0\/24/);
+  });
+
+  it("limits a network to its --ip-range and keeps --aux-address reservations out of it", async function () {
+    await ok("vm1", [...CREATE, "--subnet", "10.0.0.0/24", "--ip-range", "10.0.0.12/30", "--aux-address", "router=10.0.0.13", "ranged"]);
+    try {
+      const auto = await ok("vm1", ["run", "--rm", "--network", "ranged", "local/busybox", "ip", "-4", "-o", "addr", "show", "eth0"]);
+      assert.match(auto, /inet 10\.0\.0\.12\/24/);
+      const aux = await docker("vm1", ["run", "--rm", "--network", "ranged", "--ip", "10.0.0.13", "local/busybox", "true"]);
+      assert.match(aux.stderr, /10\.0\.0\.13 is reserved by --aux-address/);
+      const outside = await docker("vm1", ["run", "--rm", "--network", "ranged", "--ip", "10.0.0.11", "local/busybox", "true"]);
+      assert.match(outside.stderr, /10\.0\.0\.11 is outside this network's --ip-range 10\.0\.0\.12\/30/);
+    } finally {
+      await ok("vm1", ["network", "rm", "ranged"]);
+    }
+  });
+
   it("keeps running containers connected and their addresses reserved across a plugin restart", async function () {
     await plugins.vm1.stop("SIGTERM");
     assert.ok(await h.ping(vm2, "10.0.0.10"), "c1 unreachable while the plugin is down");
