@@ -6,6 +6,7 @@
 import { Simulator } from "./simulator";
 import { defaultTopology } from "./topology";
 import { PluginProcess } from "./plugin-process";
+import { resolve } from "node:path";
 import { RunResult, sleep } from "./exec";
 
 const sim = new Simulator();
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
     const ms = await new PluginProcess(sim, vm).start();
     process.stdout.write(`azure-vnet plugin ready on ${vm} in ${ms} ms (log: ${sim.dir}/plugin-${vm}.log)\n`);
   }
-  const web = ["sh", "-c", "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho you are $REMOTE_ADDR\\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www"];
+  const web = ["sh", "-c", "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho you are $REMOTE_ADDR | sed s/::ffff://\\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www"];
   for (const vm of ["vm1", "vm2"]) {
     await onVm(vm, ["docker", "network", "create", "-d", "azure-vnet", "--ipam-driver", "azure-vnet", "--subnet", "10.0.0.0/24", "vnet"]);
   }
@@ -51,6 +52,10 @@ async function main(): Promise<void> {
   await onVm("vm2", ["docker", "exec", "client", "wget", "-qO-", "http://10.0.0.12/cgi-bin/ip"]);
   await onVm("vm2", ["curl", "-s", "http://10.0.0.12/cgi-bin/ip"]);
   await onEdge("onprem", ["curl", "-s", "-m", "3", "http://10.0.0.12/cgi-bin/ip"]);
+  // The internet host answers with the source address it sees: vm2's public IP.
+  sim.spawnEdge("inet", process.execPath, [resolve(__dirname, "tools", "whoami.js"), "8080"], `${sim.dir}/whoami-inet.log`);
+  await sleep(500);
+  await onVm("vm2", ["docker", "exec", "client", "wget", "-qO-", "http://198.51.100.10:8080/"]);
   await onVm("vm1", ["docker", "exec", "web", "ip", "route"]);
   await onVm("vm1", ["iptables", "-t", "nat", "-S", "AZURE-VNET-POSTROUTING"]);
   process.stdout.write(

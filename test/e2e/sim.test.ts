@@ -3,6 +3,7 @@
  * of azure.md §2 and the platform endpoints of §3, on two VMs with dockerd.
  */
 import { strict as assert } from "node:assert";
+import { spawn } from "node:child_process";
 import { Simulator } from "../../sim/simulator";
 import { defaultTopology } from "../../sim/topology";
 import { FABRIC_MAC } from "../../sim/names";
@@ -239,5 +240,16 @@ describe("simulated Azure network", function () {
     await sim.down(); // idempotent
     const after = await snapshotHost();
     assert.deepEqual(diffSnapshots(hostBefore, after), []);
+  });
+
+  it("sim down cleans up after an up that was killed halfway", async function () {
+    const cli = require.resolve("../../sim/cli");
+    const child = spawn(process.execPath, [cli, "up"], { env: { ...process.env, AZSIM_DIR: sim.dir }, stdio: "ignore" });
+    // Long enough to have made namespaces and started dockerd, short of finishing.
+    await new Promise((r) => setTimeout(r, 700));
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+    await new Simulator(sim.dir).down();
+    assert.deepEqual(diffSnapshots(hostBefore, await snapshotHost()), []);
   });
 });
