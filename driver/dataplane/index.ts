@@ -18,6 +18,7 @@ import {
 } from "./firewall";
 import { EndpointLink, EndpointLinkSpec, LinkOps, NicLinkInfo } from "./links";
 import { LinkInfo, Rtnl } from "./netlink";
+import { PortGuard, addPortGuard, ensurePortGuards, listPortGuards, removeAllPortGuards, removePortGuard } from "./port-guard";
 
 export type { EndpointLink, EndpointLinkSpec, NicLinkInfo } from "./links";
 export type { LinkInfo, RouteInfo, AddressInfo } from "./netlink";
@@ -25,6 +26,7 @@ export type { FirewallInput, FirewallNetwork, FirewallPlan, FirewallState, Iptab
 export { planFirewall } from "./firewall";
 export { bridgeMac } from "./links";
 export { DataplaneError } from "./errors";
+export type { PortGuard } from "./port-guard";
 
 export interface Dataplane {
   /** Create or repair a network's bridge: MTU, proxy ARP, up; also turns on ip_forward. */
@@ -43,6 +45,12 @@ export interface Dataplane {
   findLinkByMac(mac: string): Promise<LinkInfo | undefined>;
   nicInfo(name: string): Promise<NicLinkInfo | undefined>;
   listLinks(): Promise<LinkInfo[]>;
+  /** Let a bridge port send only with its container's MAC and IPv4 address. */
+  addPortGuard(guard: PortGuard): Promise<void>;
+  /** False if the port had no guard. */
+  removePortGuard(port: string): Promise<boolean>;
+  listPortGuards(): Promise<string[]>;
+  removeAllPortGuards(): Promise<void>;
   /** Replace the plugin's firewall chains with the rules for these networks. */
   applyFirewall(input: FirewallInput): Promise<void>;
   removeFirewall(): Promise<boolean>;
@@ -65,6 +73,7 @@ export class LinuxDataplane implements Dataplane {
   private backend?: IptablesBackend;
   /** Firewall changes are serialized so two applies cannot both add a jump. */
   private firewallQueue: Promise<unknown> = Promise.resolve();
+  private ebtablesQueue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: LinuxDataplaneOptions = {}) {
     this.nl = new Rtnl({ timeoutMs: opts.netlinkTimeoutMs, onError: opts.onNetlinkError });
@@ -106,6 +115,22 @@ export class LinuxDataplane implements Dataplane {
     return this.nl.listLinks();
   }
 
+  addPortGuard(guard: PortGuard): Promise<void> {
+    return this.bridgeFirewall(async (o) => {
+      await ensurePortGuards(o);
+      await addPortGuard(guard, o);
+    });
+  }
+  removePortGuard(port: string): Promise<boolean> {
+    return this.bridgeFirewall((o) => removePortGuard(port, o));
+  }
+  listPortGuards(): Promise<string[]> {
+    return this.bridgeFirewall((o) => listPortGuards(o));
+  }
+  removeAllPortGuards(): Promise<void> {
+    return this.bridgeFirewall((o) => removeAllPortGuards(o));
+  }
+
   async applyFirewall(input: FirewallInput): Promise<void> {
     // Planned before queueing: invalid input is refused before anything runs.
     const plan = planFirewall(input);
@@ -121,6 +146,13 @@ export class LinuxDataplane implements Dataplane {
   async close(): Promise<void> {
     await this.firewallQueue;
     await this.nl.close();
+  }
+
+  /** ebtables has no lock of its own (no -w): changes from this process go one at a time. */
+  private bridgeFirewall<T>(fn: (o: { run?: Runner; timeoutMs?: number }) => Promise<T>): Promise<T> {
+    const step = this.ebtablesQueue.then(() => fn({ run: this.opts.run, timeoutMs: this.opts.commandTimeoutMs }));
+    this.ebtablesQueue = step.catch(() => undefined);
+    return step;
   }
 
   private firewall<T>(fn: (o: { backend: IptablesBackend; run?: Runner; timeoutMs?: number }) => Promise<T>): Promise<T> {

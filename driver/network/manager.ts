@@ -136,7 +136,11 @@ export class NetworkManager implements NetworkDriver {
         createdAt: this.now().toISOString(),
       };
       try {
-        await this.dp.createEndpointLink({ bridge: net.bridge, hostName: names.host, peerName: names.peer, mtu: net.mtu, peerMac: record.mac });
+        const link = await this.dp.createEndpointLink({ bridge: net.bridge, hostName: names.host, peerName: names.peer, mtu: net.mtu, peerMac: record.mac });
+        record.mac = link.peer?.mac ?? record.mac;
+        if (!record.mac) throw new PluginError(`the container end ${names.peer} of the new veth pair has no MAC address`, "unavailable");
+        // Before Join: the container can send nothing but its own MAC and address.
+        await this.dp.addPortGuard({ port: names.host, address, mac: record.mac });
         await this.dp.addContainerRoute(address, net.bridge);
         this.state.endpoints[record.id] = record;
         await this.o.persist();
@@ -183,23 +187,15 @@ export class NetworkManager implements NetworkDriver {
 
   /** The firewall input for the networks that exist now. */
   firewallInput(): FirewallInput {
-    return {
-      networks: Object.values(this.state.networks).map((n) => ({
-        id: short(n.id),
-        bridge: n.bridge,
-        subnet: n.subnet,
-        primaryAddress: n.primaryAddress,
-        snat: n.options.snat,
-        nonMasqueradeCidrs: n.options.nonMasqueradeCidrs ?? DEFAULT_NON_MASQUERADE,
-        allowImds: n.options.allowImds,
-      })),
-    };
+    return firewallInputFor(this.state);
   }
 
   /** Rules depend on networks only, never on endpoints: one atomic apply per network change. */
   async applyFirewall(): Promise<void> {
-    if (Object.keys(this.state.networks).length === 0) await this.dp.removeFirewall();
-    else await this.dp.applyFirewall(this.firewallInput());
+    if (Object.keys(this.state.networks).length === 0) {
+      await this.dp.removeFirewall();
+      await this.dp.removeAllPortGuards();
+    } else await this.dp.applyFirewall(this.firewallInput());
   }
 
   private network(id: string): NetworkRecord {
@@ -223,8 +219,24 @@ export class NetworkManager implements NetworkDriver {
       }
     };
     if (net) await attempt("route", () => this.dp.removeContainerRoute(ep.address, net.bridge));
+    await attempt("port guard", () => this.dp.removePortGuard(ep.hostVeth));
     await attempt("veth", () => this.dp.removeEndpointLink(ep.hostVeth));
     await attempt("conntrack", () => this.dp.forgetFlows(ep.address));
     if (problems.length) this.o.logger.warn("endpoint cleanup incomplete", { endpointId: short(ep.id), problems: problems.join("; ") });
   }
+}
+
+/** What the firewall must hold for these networks; also what `doctor` compares the live rules with. */
+export function firewallInputFor(state: NetworkState): FirewallInput {
+  return {
+    networks: Object.values(state.networks).map((n) => ({
+      id: short(n.id),
+      bridge: n.bridge,
+      subnet: n.subnet,
+      primaryAddress: n.primaryAddress,
+      snat: n.options.snat,
+      nonMasqueradeCidrs: n.options.nonMasqueradeCidrs ?? DEFAULT_NON_MASQUERADE,
+      allowImds: n.options.allowImds,
+    })),
+  };
 }

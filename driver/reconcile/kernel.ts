@@ -15,6 +15,7 @@ export interface KernelReconcileReport {
   endpointsWithoutLink: string[];
   orphanLinksRemoved: string[];
   orphanRoutesRemoved: string[];
+  orphanGuardsRemoved: string[];
   errors: string[];
 }
 
@@ -24,7 +25,7 @@ export async function reconcileKernel(
   applyFirewall: () => Promise<void>,
   logger: Logger,
 ): Promise<KernelReconcileReport> {
-  const report: KernelReconcileReport = { bridgesEnsured: 0, routesEnsured: 0, endpointsWithoutLink: [], orphanLinksRemoved: [], orphanRoutesRemoved: [], errors: [] };
+  const report: KernelReconcileReport = { bridgesEnsured: 0, routesEnsured: 0, endpointsWithoutLink: [], orphanLinksRemoved: [], orphanRoutesRemoved: [], orphanGuardsRemoved: [], errors: [] };
   const attempt = async (what: string, fn: () => Promise<unknown>) => {
     try {
       // A step that reports `false` found nothing to do (e.g. a veth already
@@ -51,6 +52,7 @@ export async function reconcileKernel(
       continue;
     }
     if (await attempt(`route ${ep.address}`, () => dp.addContainerRoute(ep.address, net.bridge))) report.routesEnsured++;
+    if (ep.mac) await attempt(`port guard ${ep.hostVeth}`, () => dp.addPortGuard({ port: ep.hostVeth, address: ep.address, mac: ep.mac as string }));
   }
 
   // Links named like ours that no record explains: a crash between the kernel
@@ -75,6 +77,13 @@ export async function reconcileKernel(
     }
   }
 
+  const guarded = new Set(endpoints.filter((e) => links.has(e.hostVeth)).map((e) => e.hostVeth));
+  let guards: string[] = [];
+  await attempt("port guards", async () => void (guards = await dp.listPortGuards()));
+  for (const port of guards) {
+    if (!guarded.has(port) && (await attempt(`remove port guard ${port}`, () => dp.removePortGuard(port)))) report.orphanGuardsRemoved.push(port);
+  }
+
   await attempt("firewall", applyFirewall);
   const level = report.errors.length ? "warn" : "info";
   logger[level]("kernel reconciled", {
@@ -83,6 +92,7 @@ export async function reconcileKernel(
     endpointsWithoutLink: report.endpointsWithoutLink.length,
     orphanLinksRemoved: report.orphanLinksRemoved.join(",") || "none",
     orphanRoutesRemoved: report.orphanRoutesRemoved.join(",") || "none",
+    orphanGuardsRemoved: report.orphanGuardsRemoved.join(",") || "none",
     errors: report.errors.join("; ") || "none",
   });
   return report;

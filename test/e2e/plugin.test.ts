@@ -217,6 +217,8 @@ describe("azure-vnet plugin with real Docker on the simulator", function () {
     assert.doesNotMatch(links.stdout, /\bazv[bhc]/);
     const rules = await h.exec(vm1, "iptables-save", []);
     assert.doesNotMatch(rules.stdout, /AZURE-VNET/);
+    const bridgeRules = await h.exec(vm1, "ebtables-save", []);
+    assert.doesNotMatch(bridgeRules.stdout, /AZURE-VNET|AZV-/);
     const routes = await h.exec(vm1, "ip", ["route"]);
     assert.doesNotMatch(routes.stdout, /10\.0\.0\.10 /);
   });

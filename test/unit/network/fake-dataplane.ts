@@ -1,5 +1,5 @@
 /** An in-memory Dataplane that records what the network layer asks of the kernel. */
-import type { Dataplane, EndpointLink, EndpointLinkSpec, FirewallInput, FirewallState, LinkInfo, NicLinkInfo } from "../../../driver/dataplane";
+import type { Dataplane, EndpointLink, EndpointLinkSpec, FirewallInput, FirewallState, LinkInfo, NicLinkInfo, PortGuard } from "../../../driver/dataplane";
 
 export class FakeDataplane implements Dataplane {
   links = new Map<string, LinkInfo & { masterName?: string }>();
@@ -32,7 +32,7 @@ export class FakeDataplane implements Dataplane {
   async createEndpointLink(spec: EndpointLinkSpec): Promise<EndpointLink> {
     this.step("createEndpointLink");
     const host = { name: spec.hostName, index: this.nextIndex++, mtu: spec.mtu, up: true, kind: "veth", masterName: spec.bridge };
-    const peer = { name: spec.peerName, index: this.nextIndex++, mtu: spec.mtu, up: false, kind: "veth", mac: spec.peerMac };
+    const peer = { name: spec.peerName, index: this.nextIndex++, mtu: spec.mtu, up: false, kind: "veth", mac: spec.peerMac ?? "02:00:00:00:00:01" };
     this.links.set(host.name, host);
     this.links.set(peer.name, peer);
     return { host, peer };
@@ -67,6 +67,22 @@ export class FakeDataplane implements Dataplane {
   }
   async listLinks(): Promise<LinkInfo[]> {
     return [...this.links.values()];
+  }
+  guards = new Map<string, PortGuard>();
+  async addPortGuard(g: PortGuard): Promise<void> {
+    this.step("addPortGuard");
+    this.guards.set(g.port, g);
+  }
+  async removePortGuard(port: string): Promise<boolean> {
+    this.step("removePortGuard");
+    return this.guards.delete(port);
+  }
+  async listPortGuards(): Promise<string[]> {
+    return [...this.guards.keys()];
+  }
+  async removeAllPortGuards(): Promise<void> {
+    this.step("removeAllPortGuards");
+    this.guards.clear();
   }
   async applyFirewall(input: FirewallInput): Promise<void> {
     this.step("applyFirewall");

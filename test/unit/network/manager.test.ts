@@ -132,6 +132,8 @@ describe("NetworkManager", () => {
       assert.equal(t.dp.links.get("azvheeeeeeeeeee")?.masterName, "azvbaaaaaaaaaaa");
       assert.equal(t.dp.links.get("azvceeeeeeeeeee")?.mac, "02:42:0a:00:00:0a");
       assert.equal(t.dp.routes.get("10.0.0.10"), "azvbaaaaaaaaaaa");
+      assert.deepEqual(t.dp.guards.get("azvheeeeeeeeeee"), { port: "azvheeeeeeeeeee", address: "10.0.0.10", mac: "02:42:0a:00:00:0a" });
+      assert.ok(t.dp.calls.indexOf("addPortGuard") < t.dp.calls.indexOf("addContainerRoute"), "guarded before it can route");
       const join = await t.mgr.join({ NetworkID: NET, EndpointID: ep(1), SandboxKey: "/var/run/docker/netns/x", Options: {} });
       assert.deepEqual(join, { InterfaceName: { SrcName: "azvceeeeeeeeeee", DstPrefix: "eth" }, Gateway: "10.0.0.1" });
       assert.equal(t.state.endpoints[ep(1)].joined, true);
@@ -177,6 +179,7 @@ describe("NetworkManager", () => {
       await t.mgr.deleteEndpoint({ NetworkID: NET, EndpointID: ep(1) });
       await t.mgr.deleteEndpoint({ NetworkID: NET, EndpointID: ep(1) });
       assert.equal(t.dp.routes.size, 0);
+      assert.equal(t.dp.guards.size, 0);
       assert.equal(t.dp.links.has("azvheeeeeeeeeee"), false);
       assert.ok(t.dp.calls.includes("forgetFlows"));
     });

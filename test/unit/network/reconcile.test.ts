@@ -17,7 +17,7 @@ function checkpointWithTwoEndpoints(): NetworkState {
       },
     },
     endpoints: {
-      ["1".repeat(64)]: { ...base, id: "1".repeat(64), address: "10.0.0.10", hostVeth: "azvh11111111111", peerVeth: "azvc11111111111" },
+      ["1".repeat(64)]: { ...base, id: "1".repeat(64), address: "10.0.0.10", hostVeth: "azvh11111111111", peerVeth: "azvc11111111111", mac: "02:42:0a:00:00:0a" },
       ["2".repeat(64)]: { ...base, id: "2".repeat(64), address: "10.0.0.11", hostVeth: "azvh22222222222", peerVeth: "azvc22222222222" },
     },
   };
@@ -34,6 +34,7 @@ describe("start-up kernel reconciliation", () => {
     await dp.ensureBridge("azvbfffffffffff", 1400);
     await dp.createEndpointLink({ bridge: "azvbfffffffffff", hostName: "azvh99999999999", peerName: "azvc99999999999", mtu: 1400 });
     dp.routes.set("10.0.0.50", "azvbaaaaaaaaaaa");
+    dp.guards.set("azvh99999999999", { port: "azvh99999999999", address: "10.0.0.50", mac: "02:00:00:00:00:50" });
     let firewallApplied = 0;
     const report = await reconcileKernel(state, dp, async () => void firewallApplied++, silent);
 
@@ -45,6 +46,8 @@ describe("start-up kernel reconciliation", () => {
     assert.deepEqual(report.orphanLinksRemoved.sort(), ["azvbfffffffffff", "azvh99999999999"]);
     assert.equal(dp.links.has("azvc99999999999"), false);
     assert.ok(dp.links.has("eth0"), "links that are not the plugin's stay");
+    assert.deepEqual([...dp.guards.keys()], ["azvh11111111111"], "the live endpoint is guarded, the orphan's guard is gone");
+    assert.deepEqual(report.orphanGuardsRemoved, ["azvh99999999999"]);
     assert.equal(firewallApplied, 1);
     assert.deepEqual(report.errors, []);
   });

@@ -1,0 +1,108 @@
+/**
+ * What a container must not be able to do: send as another container (IP or
+ * MAC), reach IMDS or the wireserver's HTTP ports; and who may talk to the
+ * plugin's socket.
+ */
+import { strict as assert } from "node:assert";
+import { statSync } from "node:fs";
+import { Simulator } from "../../sim/simulator";
+import { defaultTopology } from "../../sim/topology";
+import { PluginProcess } from "../../sim/plugin-process";
+import { Harness } from "./helpers/sim-harness";
+
+describe("security", function () {
+  const sim = new Simulator(process.env.AZSIM_DIR ?? "/tmp/azure-vnet-sim-e2e");
+  const h = new Harness(sim);
+  const plugin = new PluginProcess(sim, "vm1");
+  const docker = (args: string[]) => sim.exec("vm1", "docker", args, { allowFailure: true, timeoutMs: 60_000 });
+  const inC = (name: string, cmd: string[]) => docker(["exec", name, ...cmd]);
+
+  before(async function () {
+    await sim.down();
+    await sim.up(defaultTopology());
+    await plugin.start();
+    const r = await docker(["network", "create", "-d", "azure-vnet", "--ipam-driver", "azure-vnet", "--subnet", "10.0.0.0/24", "vnet"]);
+    assert.equal(r.code, 0, r.stderr);
+    // The attacker may reconfigure its own interface (NET_ADMIN), as a compromised root container could.
+    for (const [name, ip, extra] of [["attacker", "10.0.0.10", ["--cap-add", "NET_ADMIN"]], ["victim", "10.0.0.11", []]] as const) {
+      const run = await docker(["run", "-d", "--init", "--name", name, ...extra, "--network", "vnet", "--ip", ip, "local/busybox", "sleep", "3600"]);
+      assert.equal(run.code, 0, run.stderr);
+    }
+  });
+
+  after(async function () {
+    await h.stopAll();
+    await plugin.stop();
+    await sim.down();
+  });
+
+  it("serves its socket to root only", function () {
+    const st = statSync(plugin.socket);
+    assert.ok(st.isSocket());
+    assert.equal(st.mode & 0o777, 0o600);
+  });
+
+  it("lets a container send with its own address", async function () {
+    const r = await inC("attacker", ["ping", "-c", "1", "-W", "2", "10.0.0.5"]);
+    assert.match(r.stdout, /1 packets received/);
+  });
+
+  it("drops packets a container sends with another container's address", async function () {
+    const add = await inC("attacker", ["ip", "addr", "add", "10.0.0.11/32", "dev", "eth0"]);
+    assert.equal(add.code, 0, add.stderr);
+    // vm2's connection tracking shows whether a packet from 10.0.0.11 arrived
+    // (the replies would go to the victim, so the attacker's view proves nothing).
+    const seenOnVm2 = async (src: string) => (await sim.exec("vm2", "conntrack", ["-L", "-p", "icmp", "--src", src], { allowFailure: true })).stdout.includes(`src=${src}`);
+    await sim.exec("vm2", "conntrack", ["-D", "--src", "10.0.0.11"], { allowFailure: true });
+    try {
+      await inC("attacker", ["ping", "-c", "2", "-W", "1", "-I", "10.0.0.11", "10.0.0.5"]);
+      assert.equal(await seenOnVm2("10.0.0.11"), false, "a spoofed packet reached vm2");
+      // An address that belongs to no container is refused the same way.
+      await inC("attacker", ["ip", "addr", "add", "10.0.0.12/32", "dev", "eth0"]);
+      const free = await inC("attacker", ["ping", "-c", "1", "-W", "1", "-I", "10.0.0.12", "10.0.0.5"]);
+      assert.match(free.stdout, /0 packets received/);
+    } finally {
+      await inC("attacker", ["ip", "addr", "del", "10.0.0.11/32", "dev", "eth0"]);
+      await inC("attacker", ["ip", "addr", "del", "10.0.0.12/32", "dev", "eth0"]);
+    }
+    const victim = await inC("victim", ["ping", "-c", "1", "-W", "2", "10.0.0.5"]);
+    assert.match(victim.stdout, /1 packets received/, "the victim keeps working");
+    assert.equal(await seenOnVm2("10.0.0.11"), true, "vm2 records the victim's own packets");
+  });
+
+  it("drops frames a container sends with another container's MAC", async function () {
+    const victimMac = (await inC("victim", ["cat", "/sys/class/net/eth0/address"])).stdout.trim();
+    const ownMac = (await inC("attacker", ["cat", "/sys/class/net/eth0/address"])).stdout.trim();
+    assert.match(victimMac, /^[0-9a-f:]{17}$/);
+    await inC("attacker", ["ip", "link", "set", "eth0", "address", victimMac]);
+    try {
+      const r = await inC("attacker", ["ping", "-c", "2", "-W", "1", "10.0.0.5"]);
+      assert.match(r.stdout, /0 packets received/);
+    } finally {
+      await inC("attacker", ["ip", "link", "set", "eth0", "address", ownMac]);
+    }
+    const victim = await inC("victim", ["ping", "-c", "1", "-W", "2", "10.0.0.5"]);
+    assert.match(victim.stdout, /1 packets received/, "the victim keeps working");
+    const back = await inC("attacker", ["ping", "-c", "1", "-W", "2", "10.0.0.5"]);
+    assert.match(back.stdout, /1 packets received/, "the attacker works again with its own MAC");
+  });
+
+  it("refuses containers the wireserver's HTTP ports and IMDS at once, and keeps DNS open", async function () {
+    const t0 = Date.now();
+    const ws = await inC("victim", ["timeout", "5", "wget", "-q", "-O", "-", "http://168.63.129.16/?comp=versions"]);
+    assert.notEqual(ws.code, 0);
+    const imds = await inC("victim", ["timeout", "5", "wget", "-q", "-O", "-", "--header", "Metadata: true", "http://169.254.169.254/metadata/instance?api-version=2021-02-01"]);
+    assert.notEqual(imds.code, 0);
+    assert.ok(Date.now() - t0 < 4000, "refused, not left to time out");
+    const dns = await inC("victim", ["nslookup", "vm2.", "168.63.129.16"]);
+    assert.match(dns.stdout, /10\.0\.0\.5/);
+  });
+
+  it("lets containers of a network created with allow-imds=true reach IMDS", async function () {
+    const r = await docker(["network", "create", "-d", "azure-vnet", "--ipam-driver", "azure-vnet", "--subnet", "10.0.0.0/24", "--ip-range", "10.0.0.16/30", "-o", "allow-imds=true", "imdsnet"]);
+    assert.equal(r.code, 0, r.stderr);
+    const get = await docker(["run", "--rm", "--network", "imdsnet", "local/busybox", "wget", "-q", "-O", "-", "--header", "Metadata: true", "http://169.254.169.254/metadata/instance/compute?api-version=2021-02-01"]);
+    assert.match(get.stdout, /"name":\s*"vm1"/);
+    await docker(["network", "rm", "imdsnet"]);
+  });
+});
