@@ -26,6 +26,10 @@ export interface ServeConfig {
   logLevel: LogLevel;
   logFormat: LogFormat;
   metricsListen: ListenAddress | undefined;
+  /** Seconds between reconciliations against Docker. */
+  reconcileInterval: number;
+  /** Seconds something must be missing from Docker before it is released. */
+  reconcileGrace: number;
 }
 
 /** A configuration problem the user must fix; one line per problem. */
@@ -57,6 +61,8 @@ const SETTINGS: readonly Setting[] = [
   { key: "wireserverUrl", flag: "--wireserver-url", arg: "url", env: "AZURE_VNET_WIRESERVER_URL", default: "http://168.63.129.16", help: "Azure wireserver base URL" },
   { key: "logLevel", flag: "--log-level", arg: "level", env: "LOG_LEVEL", default: "info", help: LOG_LEVELS.join("|") },
   { key: "logFormat", flag: "--log-format", arg: "format", env: "LOG_FORMAT", default: "text", help: LOG_FORMATS.join("|") },
+  { key: "reconcileInterval", flag: "--reconcile-interval", arg: "seconds", env: "AZURE_VNET_RECONCILE_INTERVAL", default: "60", help: "how often to reconcile with Docker" },
+  { key: "reconcileGrace", flag: "--reconcile-grace", arg: "seconds", env: "AZURE_VNET_RECONCILE_GRACE", default: "30", help: "how long a container must be gone from Docker before its address is released" },
   { key: "metricsListen", flag: "--metrics-listen", arg: "addr", env: "AZURE_VNET_METRICS_LISTEN", help: 'serve metrics on "host:port" or "unix:/path" (off unless set)' },
 ];
 
@@ -97,6 +103,14 @@ const baseUrl = z
   .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" })
   .transform((u) => u.replace(/\/+$/, ""));
 
+function seconds(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^\d+$/, "must be a whole number of seconds")
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+}
+
 const fieldSchema = z.object({
   // sun_path holds 108 bytes including the terminating NUL.
   socket: absolutePath.refine((p) => Buffer.byteLength(p) <= 107, "is longer than 107 bytes, the limit for a unix socket path"),
@@ -107,6 +121,8 @@ const fieldSchema = z.object({
   wireserverUrl: baseUrl,
   logLevel: choice(LOG_LEVELS),
   logFormat: choice(LOG_FORMATS),
+  reconcileInterval: seconds(1, 3600),
+  reconcileGrace: seconds(1, 3600),
   metricsListen: z
     .string()
     .transform((text, ctx) => {

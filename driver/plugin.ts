@@ -6,17 +6,23 @@ import type { ServeConfig } from "./config";
 import type { Logger } from "./log";
 import { Checkpoint, emptyCheckpoint, openCheckpointStore } from "./checkpoint";
 import { Dataplane, LinuxDataplane } from "./dataplane";
-import { AddressManager, AutoSource, FileSource, ImdsSource, MetadataCache, MetadataSource, WireserverSource } from "./ipam";
+import { AddressManager, AutoSource, FileSource, ImdsSource, type IpamReport, MetadataCache, MetadataSource, WireserverSource } from "./ipam";
 import { NetworkManager } from "./network/manager";
 import { KernelReconcileReport, reconcileKernel } from "./reconcile/kernel";
+import { releaseDeadEndpoints } from "./reconcile/reclaim";
+import { DockerApi, DockerReconcileReport, DockerReconciler, dockerodeApi } from "./reconcile/docker";
+import { writeReconcileReport } from "./reconcile/report";
 import { createProtocolApp, serveUnixSocket } from "./protocol/server";
 import { errorMessage } from "./errors";
+import { type MetricsServer, PluginMetrics, observedSource, serveMetrics } from "./metrics";
 
 export interface RunningPlugin {
   readonly checkpoint: Checkpoint;
   readonly ipam: AddressManager;
   readonly network: NetworkManager;
   readonly reconcile: KernelReconcileReport;
+  /** Reconcile with Docker now (after any run in progress); resolves with its report. */
+  reconcileNow(): Promise<DockerReconcileReport | undefined>;
   close(): Promise<void>;
 }
 
@@ -25,18 +31,20 @@ export interface StartOptions {
   logger: Logger;
   dataplane?: Dataplane;
   bootIdPath?: string;
+  docker?: DockerApi;
 }
 
-export function metadataSourceFor(config: ServeConfig): MetadataSource {
-  const imds = () => new ImdsSource({ baseUrl: config.imdsUrl });
-  const wireserver = () => new WireserverSource({ baseUrl: config.wireserverUrl });
+/** `observe` wraps each underlying source (for metrics), not the fallback chain around them. */
+export function metadataSourceFor(config: ServeConfig, observe: (source: MetadataSource) => MetadataSource = (s) => s): MetadataSource {
+  const imds = () => observe(new ImdsSource({ baseUrl: config.imdsUrl }));
+  const wireserver = () => observe(new WireserverSource({ baseUrl: config.wireserverUrl }));
   switch (config.metadataSource) {
     case "imds":
       return imds();
     case "wireserver":
       return wireserver();
     case "file":
-      return new FileSource(config.metadataFile as string);
+      return observe(new FileSource(config.metadataFile as string));
     default:
       return new AutoSource(imds(), wireserver());
   }
@@ -56,13 +64,29 @@ export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
     rebooted: loaded.rebooted,
   });
   const persist = () => store.save(checkpoint);
+  // A damaged checkpoint may miss addresses handed out since the generation it
+  // was recovered from: hand out nothing until Docker has confirmed which
+  // containers hold which addresses.
+  let verified = !(loaded.problems.length > 0 && loaded.source !== "primary");
+  const admission = () =>
+    verified
+      ? undefined
+      : "azure-vnet found its state file damaged and is rebuilding it from Docker before handing out addresses; retry in a few seconds (see the plugin log)";
+  if (!verified) logger.warn("checkpoint damaged: new addresses are held back until Docker confirms which are in use", { source: loaded.source });
 
-  const metadata = new MetadataCache(metadataSourceFor(config));
-  const ipam = new AddressManager({ metadata, state: checkpoint.ipam, persist });
+  // Pools are read on each scrape, so the closure may refer to the manager made just below.
+  const metrics: PluginMetrics | undefined = config.metricsListen
+    ? new PluginMetrics({ pools: (): Promise<IpamReport> => ipam.report(), onCollectError: (error) => logger.warn("metrics: cannot read the pools", { error }) })
+    : undefined;
+  const observe = metrics ? (s: MetadataSource) => observedSource(s, (name) => metrics.metadataFailed(name)) : undefined;
+  const metadata = new MetadataCache(metadataSourceFor(config, observe));
+  const ipam = new AddressManager({ metadata, state: checkpoint.ipam, persist, admission });
   const dataplane = opts.dataplane ?? new LinuxDataplane({ onNetlinkError: (err) => logger.error("netlink socket error", { error: err.message }) });
   const network = new NetworkManager({ dataplane, pools: ipam, state: checkpoint.network, persist, logger });
 
   const reconcile = await reconcileKernel(checkpoint.network, dataplane, () => network.applyFirewall(), logger);
+  metrics?.reconcileFailed(reconcile.errors.length);
+  await releaseDeadEndpoints(checkpoint.network, dataplane, { network, ipam }, logger);
   // A reboot or a crash may have left nothing to save yet; write what we have
   // so the checkpoint carries this boot's id from now on.
   await persist();
@@ -72,17 +96,54 @@ export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
     (err) => logger.warn("metadata not available yet", { error: errorMessage(err) }),
   );
 
-  const app = createProtocolApp({ network, ipam, logger });
+  // Before the plugin socket: a metrics address that cannot be used stops the start while Docker has not seen us yet.
+  let metricsServer: MetricsServer | undefined;
+  if (metrics && config.metricsListen) {
+    metricsServer = await serveMetrics(config.metricsListen, metrics, (error) => logger.warn("metrics scrape failed", { error }));
+    logger.info("serving metrics", { at: metricsServer.where });
+  }
+  const app = createProtocolApp({ network, ipam, logger, ...(metrics && { onRequest: (o) => metrics.observeRequest(o) }) });
   const server = await serveUnixSocket(app, config.socket);
   logger.info("listening", { socket: config.socket, startupMs: Date.now() - t0 });
+
+  const docker = new DockerReconciler({
+    docker: opts.docker ?? dockerodeApi(), state: checkpoint.network, network, ipam, logger, graceMs: config.reconcileGrace * 1000,
+  });
+  const reconcileWithDocker = async () => {
+    const report = await docker.runOnce();
+    if (!report.ok) metrics?.reconcileFailed(1);
+    if (report.ok && !verified) {
+      verified = true;
+      logger.info("state confirmed with Docker: handing out addresses again");
+    }
+    await writeReconcileReport(config.stateDir, report).catch((err) => logger.warn("could not record the reconciliation", { error: errorMessage(err) }));
+  };
+  // Shortly after start (Docker may be starting us), then periodically; one run at a time.
+  let running: Promise<void> | undefined;
+  const tick = () => {
+    if (!running) running = reconcileWithDocker().finally(() => (running = undefined));
+  };
+  const firstRun = setTimeout(tick, 1000);
+  const timer = setInterval(tick, config.reconcileInterval * 1000);
+  timer.unref();
 
   return {
     checkpoint,
     ipam,
     network,
     reconcile,
+    reconcileNow: async () => {
+      while (running) await running;
+      tick();
+      await running;
+      return docker.last;
+    },
     async close() {
+      clearTimeout(firstRun);
+      clearInterval(timer);
+      await running;
       await server.close();
+      await metricsServer?.close();
       await dataplane.close();
     },
   };

@@ -33,6 +33,7 @@ exec dockerd \
   --exec-root "$D/exec" \
   --pidfile "$D/dockerd.pid" \
   -H "unix://$D/docker.sock" \
+  -H unix:///run/docker.sock \
   --storage-driver overlay2 \
   --exec-opt native.cgroupdriver=cgroupfs \
   --cgroup-parent "/$CGROUP" \

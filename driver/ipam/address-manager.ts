@@ -9,7 +9,7 @@ import type {
   RequestPoolRequest,
   RequestPoolResponse,
 } from "../protocol/types";
-import { Allocator } from "./allocator";
+import { Allocator, poolById } from "./allocator";
 import { type Clock, systemClock } from "./clock";
 import type { IpamState } from "./ipam-state";
 import { formatCidr, formatIpv4, parseCidr, parseIpv4, subnetGateway } from "./ipv4";
@@ -40,6 +40,11 @@ export interface AddressManagerOptions {
    * a container's --ip). `networkCreated` ends the window for certain.
    */
   auxWindowMs?: number;
+  /**
+   * Asked before a container address is handed out: a reason to refuse, or
+   * undefined. Used while the plugin cannot yet prove which addresses are free.
+   */
+  admission?: () => string | undefined;
 }
 
 /** What the network layer needs to know about a pool. */
@@ -70,6 +75,7 @@ export class AddressManager implements IpamDriver {
   private readonly refreshMs: number;
   private readonly clock: Clock;
   private readonly auxWindowMs: number;
+  private readonly admission: (() => string | undefined) | undefined;
   /** Newest metadata seen; concurrent callers may finish fetching out of order. */
   private latest: MetadataSnapshot | undefined;
   /** PoolID -> clock time until which option-less address requests are aux addresses. */
@@ -82,6 +88,7 @@ export class AddressManager implements IpamDriver {
     this.refreshMs = options.refreshMs ?? 10_000;
     this.clock = options.clock ?? systemClock;
     this.auxWindowMs = options.auxWindowMs ?? 5_000;
+    this.admission = options.admission;
     if (options.nicMac !== undefined) {
       this.nicMac = normaliseMac(options.nicMac);
       if (!this.nicMac) throw new Error(`"${options.nicMac}" is not a MAC address`);
@@ -116,7 +123,7 @@ export class AddressManager implements IpamDriver {
   async releasePool(req: { PoolID: string }): Promise<void> {
     await this.transact((allocator) => {
       allocator.releasePool(req.PoolID);
-      if (!this.state.pools[req.PoolID]) this.auxWindows.delete(req.PoolID);
+      if (!poolById(this.state, req.PoolID)) this.auxWindows.delete(req.PoolID);
     }, false);
   }
 
@@ -125,7 +132,7 @@ export class AddressManager implements IpamDriver {
     const isGateway = options.RequestAddressType === GATEWAY_REQUEST;
     const requested = stripPrefixLength(req.Address ?? "");
     // A gateway answer is arithmetic on the subnet; everything else needs the NIC's ipconfigs.
-    if (!isGateway || !this.state.pools[req.PoolID]) await this.refresh();
+    if (!isGateway || !poolById(this.state, req.PoolID)) await this.refresh();
     return this.transact((allocator) => {
       const pool = allocator.poolOrAdopt(req.PoolID, this.usableNics());
       // Any address request means Docker kept the pool it was given.
@@ -141,6 +148,8 @@ export class AddressManager implements IpamDriver {
         return { Address: `${requested}/${prefix}` };
       }
       this.auxWindows.delete(req.PoolID);
+      const refusal = this.admission?.();
+      if (refusal) throw new PluginError(refusal, "unavailable");
       const address = requested
         ? allocator.claim(req.PoolID, pool, requested, name)
         : allocator.allocateLowest(req.PoolID, pool, name);
@@ -151,6 +160,38 @@ export class AddressManager implements IpamDriver {
   async releaseAddress(req: ReleaseAddressRequest): Promise<void> {
     const address = stripPrefixLength(req.Address ?? "");
     await this.transact((allocator) => allocator.releaseAddress(req.PoolID, address), false);
+  }
+
+  /**
+   * Record an address Docker already gave a running container (state rebuilt
+   * from Docker): "held" if it was recorded already, "adopted" if recorded now.
+   */
+  async adoptAddress(poolId: string, address: string, name?: string): Promise<"held" | "adopted"> {
+    await this.refresh();
+    return this.transact((allocator) => {
+      const pool = allocator.poolOrAdopt(poolId, this.usableNics());
+      const held = this.state.addresses[address];
+      if (held && held.kind === "endpoint" && held.poolId === poolId) return "held";
+      allocator.claim(poolId, pool, address, name);
+      return "adopted";
+    });
+  }
+
+  /** Make sure a pool Docker still uses exists (state rebuilt from Docker). */
+  async adoptPool(poolId: string): Promise<void> {
+    await this.refresh();
+    await this.transact((allocator) => void allocator.poolOrAdopt(poolId, this.usableNics()));
+  }
+
+  /** The pool an address was handed out from, if it is held for a container. */
+  endpointPoolOf(address: string): string | undefined {
+    const rec = this.state.addresses[address];
+    return rec?.kind === "endpoint" ? rec.poolId : undefined;
+  }
+
+  /** Addresses held for containers, for reconciliation against Docker. */
+  endpointAddresses(): string[] {
+    return Object.entries(this.state.addresses).filter(([, r]) => r.kind === "endpoint").map(([ip]) => ip);
   }
 
   /**
@@ -167,7 +208,7 @@ export class AddressManager implements IpamDriver {
   }
 
   poolInfo(poolId: string): PoolInfo | undefined {
-    const pool = this.state.pools[poolId];
+    const pool = poolById(this.state, poolId);
     if (!pool) return undefined;
     const cidr = parseCidr(pool.subnet) as { network: number; prefix: number };
     return {

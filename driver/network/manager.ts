@@ -185,6 +185,31 @@ export class NetworkManager implements NetworkDriver {
     return ep ? { address: ep.address, hostVeth: ep.hostVeth } : {};
   }
 
+  /**
+   * Record an endpoint Docker already has for a running container (state
+   * rebuilt from Docker). Kernel pieces are restored only if its veth is
+   * still there; otherwise the container's namespace is gone with it.
+   */
+  adoptEndpoint(ep: { id: string; networkId: string; address: string; mac?: string }): Promise<boolean> {
+    return this.mutex.runExclusive(async () => {
+      const net = this.network(ep.networkId);
+      if (this.state.endpoints[ep.id]) return false;
+      const names = vethNames(ep.id);
+      const record: EndpointRecord = {
+        id: ep.id, networkId: net.id, address: ep.address, hostVeth: names.host, peerVeth: names.peer,
+        ...(ep.mac ? { mac: ep.mac } : {}), joined: true, createdAt: this.now().toISOString(),
+      };
+      const links = new Set((await this.dp.listLinks()).map((l) => l.name));
+      if (links.has(names.host)) {
+        await this.dp.addContainerRoute(ep.address, net.bridge);
+        if (record.mac) await this.dp.addPortGuard({ port: names.host, address: ep.address, mac: record.mac });
+      }
+      this.state.endpoints[record.id] = record;
+      await this.o.persist();
+      return true;
+    });
+  }
+
   /** The firewall input for the networks that exist now. */
   firewallInput(): FirewallInput {
     return firewallInputFor(this.state);

@@ -38,6 +38,15 @@ export interface ProtocolDeps {
   logger: ProtocolLogger;
   /** How long a driver call may take before Docker gets a timeout error. */
   handlerTimeoutMs?: number;
+  /** Told about every request once it is answered (metrics); must not throw. */
+  onRequest?: (observation: RequestObservation) => void;
+}
+
+export interface RequestObservation {
+  /** "<Interface>.<Method>", or undefined for a path that is no method (its text is the caller's). */
+  method: string | undefined;
+  outcome: Outcome["kind"];
+  durationMs: number;
 }
 
 export function createProtocolApp(deps: ProtocolDeps): Express {
@@ -49,7 +58,7 @@ export function createProtocolApp(deps: ProtocolDeps): Express {
   app.set("query parser", false);
 
   app.use(async (req: Request, res: Response) => {
-    await handleRequest(req, res, drivers, deps.logger, timeoutMs);
+    await handleRequest(req, res, drivers, deps.logger, timeoutMs, deps.onRequest);
   });
 
   // Last line of defence: handleRequest catches everything itself, so this
@@ -72,6 +81,7 @@ async function handleRequest(
   drivers: Drivers,
   logger: ProtocolLogger,
   timeoutMs: number,
+  onRequest: ProtocolDeps["onRequest"],
 ): Promise<void> {
   const started = performance.now();
   const route = routesByPath.get(req.path);
@@ -86,6 +96,7 @@ async function handleRequest(
       outcome: { kind: "rejected", message },
       started,
     });
+    onRequest?.({ method: undefined, outcome: "rejected", durationMs: performance.now() - started });
     return;
   }
 
@@ -113,6 +124,7 @@ async function handleRequest(
     sendJson(res, 500, { Err: outcome.message }, { closeConnection: err instanceof BodyTooLargeError });
   }
   logRequest(logger, { method: route.method, quiet: route.quiet, body, reply, outcome, started });
+  onRequest?.({ method: route.method, outcome: outcome.kind, durationMs: performance.now() - started });
 }
 
 /** Fail here, not in Docker's decoder, if a driver hands back something unusable. */

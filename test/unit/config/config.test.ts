@@ -25,6 +25,8 @@ describe("parseServeConfig", () => {
       logLevel: "info",
       logFormat: "text",
       metricsListen: undefined,
+      reconcileInterval: 60,
+      reconcileGrace: 30,
     };
     assert.deepEqual(parseServeConfig([], {}), expected);
   });
@@ -40,6 +42,8 @@ describe("parseServeConfig", () => {
     ["logLevel", "--log-level", "LOG_LEVEL", "warn", "debug", "debug"],
     ["logFormat", "--log-format", "LOG_FORMAT", "json", "text", "text"],
     ["metricsListen", "--metrics-listen", "AZURE_VNET_METRICS_LISTEN", "unix:/run/m.sock", "127.0.0.1:9417", { kind: "tcp", host: "127.0.0.1", port: 9417 }],
+    ["reconcileInterval", "--reconcile-interval", "AZURE_VNET_RECONCILE_INTERVAL", "30", "5", 5],
+    ["reconcileGrace", "--reconcile-grace", "AZURE_VNET_RECONCILE_GRACE", "20", "2", 2],
   ];
   for (const [key, flag, envName, envValue, flagValue, parsedFlag] of table) {
     it(`${key}: ${flag} beats ${envName}, which beats the default`, () => {
@@ -136,7 +140,8 @@ describe("parseServeConfig", () => {
 
 describe("registerServeOptions", () => {
   it("documents each flag's environment variable and default in --help", () => {
-    const help = registerServeOptions(new Command("serve")).helpInformation();
+    // Whitespace folded: commander wraps long descriptions at the terminal width.
+    const help = registerServeOptions(new Command("serve")).helpInformation().replace(/\s+/g, " ");
     for (const word of ["--socket <path>", "AZURE_VNET_SOCKET", "default /var/lib/azure-vnet", "LOG_LEVEL", "--metrics-listen <addr>"]) {
       assert.ok(help.includes(word), `help mentions ${word}`);
     }

@@ -1,0 +1,210 @@
+/**
+ * Reconciliation against Docker, run in the background once Docker answers
+ * (never while answering a plugin request: Docker may be waiting on us).
+ *
+ * Docker is the authority on which containers run. Endpoints and addresses
+ * the plugin holds for containers Docker no longer has are released; networks
+ * and endpoints Docker has but the plugin lost (a damaged checkpoint) are
+ * adopted. Something is released only when it was missing on two runs at
+ * least `graceMs` apart, so a container in the middle of starting is safe.
+ */
+import type { Logger } from "../log";
+import { errorMessage } from "../errors";
+import type { NetworkState } from "../network/records";
+import type { CreateNetworkRequest } from "../protocol/types";
+import { formatPoolId, LOCAL_ADDRESS_SPACE } from "../ipam";
+
+/** The parts of Docker's API answers this module reads. */
+export interface DockerNetworkInfo {
+  Id: string;
+  Name: string;
+  Driver: string;
+  IPAM?: { Driver?: string; Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> };
+  Options?: Record<string, string>;
+}
+
+export interface DockerContainerInfo {
+  Id: string;
+  Names?: string[];
+  State?: string;
+  NetworkSettings?: { Networks?: Record<string, { NetworkID?: string; EndpointID?: string; IPAddress?: string; MacAddress?: string }> };
+}
+
+export interface DockerApi {
+  listNetworks(): Promise<DockerNetworkInfo[]>;
+  listContainers(): Promise<DockerContainerInfo[]>;
+}
+
+/** What the reconciler asks of the network layer and the IPAM. */
+export interface ReconcileTargets {
+  network: {
+    createNetwork(req: CreateNetworkRequest): Promise<void>;
+    deleteNetwork(req: { NetworkID: string }): Promise<void>;
+    deleteEndpoint(req: { NetworkID: string; EndpointID: string }): Promise<void>;
+    adoptEndpoint(ep: { id: string; networkId: string; address: string; mac?: string }): Promise<boolean>;
+  };
+  ipam: {
+    adoptPool(poolId: string): Promise<void>;
+    adoptAddress(poolId: string, address: string, name?: string): Promise<"held" | "adopted">;
+    endpointPoolOf(address: string): string | undefined;
+    endpointAddresses(): string[];
+    releaseAddress(req: { PoolID: string; Address: string }): Promise<void>;
+  };
+}
+
+export interface DockerReconcileReport {
+  at: string;
+  ok: boolean;
+  error?: string;
+  networksAdopted: number;
+  endpointsAdopted: number;
+  endpointsReleased: string[];
+  addressesReleased: string[];
+  networksRemoved: string[];
+}
+
+/** Names Docker knows the plugin by: "azure-vnet" (legacy) or "[owner/]azure-vnet:tag" (managed). */
+export const DRIVER_NAME = /^(?:[\w.-]+\/)?azure-vnet(?::[\w.-]+)?$/;
+
+export interface DockerReconcilerOptions extends ReconcileTargets {
+  docker: DockerApi;
+  state: NetworkState;
+  logger: Logger;
+  graceMs?: number;
+  now?: () => number;
+}
+
+const short = (id: string) => id.slice(0, 12);
+const LIVE_STATES = new Set(["running", "paused", "restarting"]);
+
+export class DockerReconciler {
+  /** When each thing was first seen missing from Docker. */
+  private readonly missingSince = new Map<string, number>();
+  private readonly graceMs: number;
+  private readonly now: () => number;
+  last: DockerReconcileReport | undefined;
+
+  constructor(private readonly o: DockerReconcilerOptions) {
+    this.graceMs = o.graceMs ?? 30_000;
+    this.now = o.now ?? Date.now;
+  }
+
+  async runOnce(): Promise<DockerReconcileReport> {
+    const report: DockerReconcileReport = {
+      at: new Date(this.now()).toISOString(), ok: false, networksAdopted: 0, endpointsAdopted: 0,
+      endpointsReleased: [], addressesReleased: [], networksRemoved: [],
+    };
+    try {
+      const [networks, containers] = await Promise.all([this.o.docker.listNetworks(), this.o.docker.listContainers()]);
+      await this.reconcile(networks.filter((n) => DRIVER_NAME.test(n.Driver)), containers, report);
+      report.ok = true;
+    } catch (err) {
+      report.error = errorMessage(err);
+    }
+    this.last = report;
+    const changed = report.networksAdopted + report.endpointsAdopted + report.endpointsReleased.length + report.addressesReleased.length + report.networksRemoved.length;
+    const level = !report.ok ? "warn" : changed ? "info" : "debug";
+    this.o.logger[level]("reconciled with Docker", {
+      ok: report.ok, error: report.error ?? "none", networksAdopted: report.networksAdopted, endpointsAdopted: report.endpointsAdopted,
+      endpointsReleased: report.endpointsReleased.join(",") || "none", addressesReleased: report.addressesReleased.join(",") || "none",
+      networksRemoved: report.networksRemoved.join(",") || "none",
+    });
+    return report;
+  }
+
+  /** True when `key` has been missing since at least graceMs ago (first sighting starts the clock). */
+  private overdue(key: string, missing: boolean): boolean {
+    if (!missing) {
+      this.missingSince.delete(key);
+      return false;
+    }
+    const since = this.missingSince.get(key);
+    if (since === undefined) {
+      this.missingSince.set(key, this.now());
+      return false;
+    }
+    return this.now() - since >= this.graceMs;
+  }
+
+  private async reconcile(networks: DockerNetworkInfo[], containers: DockerContainerInfo[], report: DockerReconcileReport): Promise<void> {
+    const st = this.o.state;
+    const ours = new Map(networks.map((n) => [n.Id, n]));
+
+    // Networks Docker has and the plugin lost.
+    for (const net of networks) {
+      if (st.networks[net.Id]) continue;
+      const cfg = net.IPAM?.Config?.[0];
+      if (!cfg?.Subnet) continue;
+      const poolId = formatPoolId({ addressSpace: LOCAL_ADDRESS_SPACE, subnet: cfg.Subnet, ...(cfg.IPRange ? { subPool: cfg.IPRange } : {}) });
+      await this.o.ipam.adoptPool(poolId);
+      await this.o.network.createNetwork({
+        NetworkID: net.Id,
+        Options: { "com.docker.network.generic": net.Options ?? {} },
+        IPv4Data: [{ AddressSpace: LOCAL_ADDRESS_SPACE, Pool: cfg.Subnet, ...(cfg.Gateway ? { Gateway: `${cfg.Gateway}/${cfg.Subnet.split("/")[1]}` } : {}) }],
+        IPv6Data: [],
+      });
+      report.networksAdopted++;
+    }
+
+    // Endpoints of running containers on the plugin's networks.
+    const live = new Map<string, { networkId: string; address: string; mac?: string; name?: string }>();
+    for (const c of containers) {
+      // A paused or restarting container keeps its endpoints.
+      if (c.State && !LIVE_STATES.has(c.State)) continue;
+      for (const n of Object.values(c.NetworkSettings?.Networks ?? {})) {
+        if (!n.NetworkID || !n.EndpointID || !ours.has(n.NetworkID) || !n.IPAddress) continue;
+        live.set(n.EndpointID, { networkId: n.NetworkID, address: n.IPAddress, mac: n.MacAddress || undefined, name: c.Names?.[0]?.replace(/^\//, "") });
+      }
+    }
+    for (const [id, ep] of live) {
+      if (st.endpoints[id] || !st.networks[ep.networkId]) continue;
+      const net = ours.get(ep.networkId);
+      const cfg = net?.IPAM?.Config?.[0];
+      if (!cfg?.Subnet) continue;
+      const poolId = formatPoolId({ addressSpace: LOCAL_ADDRESS_SPACE, subnet: cfg.Subnet, ...(cfg.IPRange ? { subPool: cfg.IPRange } : {}) });
+      await this.o.ipam.adoptAddress(poolId, ep.address, ep.name);
+      if (await this.o.network.adoptEndpoint({ id, networkId: ep.networkId, address: ep.address, mac: ep.mac })) report.endpointsAdopted++;
+    }
+
+    // Endpoints the plugin holds for containers Docker no longer runs.
+    for (const ep of Object.values(st.endpoints)) {
+      if (!this.overdue(`endpoint:${ep.id}`, !live.has(ep.id))) continue;
+      await this.o.network.deleteEndpoint({ NetworkID: ep.networkId, EndpointID: ep.id });
+      const poolId = this.o.ipam.endpointPoolOf(ep.address);
+      if (poolId) await this.o.ipam.releaseAddress({ PoolID: poolId, Address: ep.address });
+      this.missingSince.delete(`endpoint:${ep.id}`);
+      report.endpointsReleased.push(short(ep.id));
+    }
+
+    // Addresses handed out (RequestAddress) whose endpoint never came or is gone.
+    const liveAddresses = new Set([...live.values()].map((e) => e.address));
+    const recorded = new Set(Object.values(st.endpoints).map((e) => e.address));
+    for (const address of this.o.ipam.endpointAddresses()) {
+      if (!this.overdue(`address:${address}`, !liveAddresses.has(address) && !recorded.has(address))) continue;
+      const poolId = this.o.ipam.endpointPoolOf(address);
+      if (poolId) await this.o.ipam.releaseAddress({ PoolID: poolId, Address: address });
+      this.missingSince.delete(`address:${address}`);
+      report.addressesReleased.push(address);
+    }
+
+    // Networks Docker removed while the plugin could not hear it.
+    for (const id of Object.keys(st.networks)) {
+      if (!this.overdue(`network:${id}`, !ours.has(id))) continue;
+      await this.o.network.deleteNetwork({ NetworkID: id });
+      this.missingSince.delete(`network:${id}`);
+      report.networksRemoved.push(short(id));
+    }
+  }
+}
+
+/** Docker's API through dockerode (DOCKER_HOST or /var/run/docker.sock). */
+export function dockerodeApi(): DockerApi {
+  // Loaded lazily: only the daemon needs it, not the CLI commands.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Docker = require("dockerode") as typeof import("dockerode");
+  const docker = new Docker({ timeout: 10_000 } as import("dockerode").DockerOptions);
+  return {
+    listNetworks: async () => (await docker.listNetworks()) as unknown as DockerNetworkInfo[],
+    listContainers: async () => (await docker.listContainers()) as unknown as DockerContainerInfo[],
+  };
+}
