@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { CheckpointStore } from "./state/store";
+import type { StateFs } from "./state/fs";
 import { IpamState, emptyIpamState, parseIpamState } from "./ipam";
 import { NetworkState, NetworkStateSchema, emptyNetworkState } from "./network/records";
 
@@ -23,6 +24,7 @@ export function validateCheckpoint(doc: unknown): Checkpoint {
   return { ipam: parseIpamState(top.ipam), network: NetworkStateSchema.parse(top.network) };
 }
 
-export function openCheckpointStore(dir: string, bootIdPath?: string): CheckpointStore<Checkpoint> {
-  return new CheckpointStore<Checkpoint>({ dir, schemaVersion: CHECKPOINT_SCHEMA, validate: validateCheckpoint, bootIdPath });
+/** `fs` lets the operator commands read the checkpoint exactly as the plugin does, without writing. */
+export function openCheckpointStore(dir: string, bootIdPath?: string, fs?: StateFs): CheckpointStore<Checkpoint> {
+  return new CheckpointStore<Checkpoint>({ dir, schemaVersion: CHECKPOINT_SCHEMA, validate: validateCheckpoint, bootIdPath, fs });
 }

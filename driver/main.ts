@@ -8,6 +8,7 @@ import { ConfigError, registerServeOptions, resolveServeConfig } from "./config"
 import { createLogger } from "./log";
 import { startPlugin } from "./plugin";
 import { errorMessage } from "./errors";
+import { registerOperatorCommands } from "./cli/commands";
 
 async function serve(flags: Record<string, unknown>): Promise<void> {
   const config = resolveServeConfig(flags, process.env);
@@ -38,6 +39,7 @@ function main(): void {
   registerServeOptions(program.command("serve").description("run the plugin daemon (the socket opens once state is loaded and the kernel reconciled)")).action(
     (flags: Record<string, unknown>) => serve(flags),
   );
+  registerOperatorCommands(program);
   program.parseAsync(process.argv).catch((err) => {
     if (err instanceof ConfigError) process.stderr.write(`azure-vnet-plugin: configuration error:\n  ${err.problems.join("\n  ")}\n`);
     else process.stderr.write(`azure-vnet-plugin: ${errorMessage(err)}\n`);

@@ -63,7 +63,7 @@ export function exhausted(facts: ExhaustionFacts): string {
 }
 
 /** The lowest address in `range` Azure would accept as a new ipconfig, if any. */
-function suggestNewIpConfig(range: string, subnet: string, taken: ReadonlySet<string>): string | undefined {
+export function suggestNewIpConfig(range: string, subnet: string, taken: ReadonlySet<string>): string | undefined {
   const rangeCidr = parseCidr(range);
   const subnetCidr = parseCidr(subnet);
   if (!rangeCidr || !subnetCidr) return undefined;

@@ -123,7 +123,14 @@ export class NetworkManager implements NetworkDriver {
       }
       if (this.state.endpoints[req.EndpointID]) return {};
       const holder = Object.values(this.state.endpoints).find((e) => e.address === address);
-      if (holder) throw new PluginError(`address ${address} is already used by endpoint ${short(holder.id)}`, "conflict");
+      if (holder) {
+        // The IPAM only hands out an address Docker released, and Docker
+        // releases it after DeleteEndpoint: this record outlived a
+        // DeleteEndpoint the plugin never saw (it was down). Clear it.
+        this.o.logger.warn("replacing a stale endpoint that held the address", { endpointId: short(holder.id), address });
+        delete this.state.endpoints[holder.id];
+        await this.removeEndpointKernel(holder, this.state.networks[holder.networkId]);
+      }
       const names = vethNames(req.EndpointID);
       const record: EndpointRecord = {
         id: req.EndpointID,

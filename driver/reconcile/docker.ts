@@ -167,17 +167,20 @@ export class DockerReconciler {
     }
 
     // Endpoints the plugin holds for containers Docker no longer runs.
+    const liveAddresses = new Set([...live.values()].map((e) => e.address));
     for (const ep of Object.values(st.endpoints)) {
       if (!this.overdue(`endpoint:${ep.id}`, !live.has(ep.id))) continue;
       await this.o.network.deleteEndpoint({ NetworkID: ep.networkId, EndpointID: ep.id });
+      // The address may already be another container's (Docker released it,
+      // the IPAM handed it out again): free it only if nobody holds it.
       const poolId = this.o.ipam.endpointPoolOf(ep.address);
-      if (poolId) await this.o.ipam.releaseAddress({ PoolID: poolId, Address: ep.address });
+      const stillUsed = liveAddresses.has(ep.address) || Object.values(st.endpoints).some((e) => e.address === ep.address);
+      if (poolId && !stillUsed) await this.o.ipam.releaseAddress({ PoolID: poolId, Address: ep.address });
       this.missingSince.delete(`endpoint:${ep.id}`);
       report.endpointsReleased.push(short(ep.id));
     }
 
     // Addresses handed out (RequestAddress) whose endpoint never came or is gone.
-    const liveAddresses = new Set([...live.values()].map((e) => e.address));
     const recorded = new Set(Object.values(st.endpoints).map((e) => e.address));
     for (const address of this.o.ipam.endpointAddresses()) {
       if (!this.overdue(`address:${address}`, !liveAddresses.has(address) && !recorded.has(address))) continue;

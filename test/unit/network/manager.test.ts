@@ -148,13 +148,17 @@ describe("NetworkManager", () => {
       assert.equal(t.dp.firewallApplies, before);
     });
 
-    it("refuses an unknown network, an address outside the subnet, a taken address, and user driver options", async () => {
+    it("refuses an unknown network, an address outside the subnet and user driver options; replaces a stale holder", async () => {
       const t = setup();
       await assert.rejects(t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24")), /network aaaaaaaaaaaa is not known to azure-vnet on this VM; .*docker network rm/);
       await t.mgr.createNetwork(createReq());
       await assert.rejects(t.mgr.createEndpoint(endpoint(ep(1), "10.0.9.10/24")), /10\.0\.9\.10 is not inside the network's subnet 10\.0\.0\.0\/24/);
       await t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24"));
-      await assert.rejects(t.mgr.createEndpoint(endpoint(ep(2), "10.0.0.10/24")), /10\.0\.0\.10 is already used by endpoint/);
+      // The IPAM handed the address out again: the old record outlived a lost DeleteEndpoint.
+      await t.mgr.createEndpoint(endpoint(ep(2), "10.0.0.10/24"));
+      assert.deepEqual(Object.keys(t.state.endpoints), [ep(2)]);
+      assert.equal(t.dp.routes.get("10.0.0.10"), "azvbaaaaaaaaaaa");
+      assert.deepEqual([...t.dp.guards.keys()], [t.state.endpoints[ep(2)].hostVeth]);
       const withOpt = { ...endpoint(ep(3), "10.0.0.11/24"), Options: { "com.docker.network.portmap": [], role: "web" } };
       await assert.rejects(t.mgr.createEndpoint(withOpt), /unknown endpoint option role/);
       await assert.rejects(t.mgr.createEndpoint({ ...endpoint(ep(4), ""), Interface: { Address: "", AddressIPv6: "", MacAddress: "" } }), /--ipam-driver azure-vnet/);

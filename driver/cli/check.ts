@@ -1,0 +1,32 @@
+/** One finding of `doctor`: a verdict, one line saying what was seen, and how to fix it. */
+export type Verdict = "PASS" | "WARN" | "FAIL" | "SKIP";
+
+export interface Check {
+  /** Stable name, for --json consumers and tests. */
+  id: string;
+  verdict: Verdict;
+  finding: string;
+  /** The items behind the finding: each missing rule, each stale endpoint. */
+  details?: string[];
+  /** Commands or steps that fix a FAIL or WARN, in order. */
+  fix?: string[];
+}
+
+/** How to make the plugin rebuild bridges, routes and firewall chains from its checkpoint. */
+export const RESTART_PLUGIN =
+  "restart the plugin, which rebuilds bridges, routes and its firewall chains from its state at start " +
+  "(legacy install: systemctl restart azure-vnet; managed plugin: docker plugin disable -f azure-vnet:latest && docker plugin enable azure-vnet:latest)";
+
+export function check(id: string, verdict: Verdict, finding: string, extra: { details?: string[]; fix?: string[] } = {}): Check {
+  return {
+    id,
+    verdict,
+    finding,
+    ...(extra.details?.length && { details: extra.details }),
+    ...(extra.fix?.length && { fix: extra.fix }),
+  };
+}
+
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}

@@ -1,0 +1,166 @@
+/**
+ * Checks of the packet path on the VM itself: forwarding, which iptables
+ * ruleset is live, and whether the plugin's chains hold exactly the rules
+ * its networks imply (planned by the same code that applies them).
+ */
+import { type FirewallPlan, type FirewallState, planFirewall } from "../dataplane";
+import { FORWARD_CHAIN, POSTROUTING_CHAIN } from "../dataplane/firewall-plan";
+import { errorMessage } from "../errors";
+import { firewallInputFor } from "../network/manager";
+import { type Check, check, plural, RESTART_PLUGIN } from "./check";
+import { type Facts, savedState } from "./facts";
+import type { RulesetView } from "./iptables-probe";
+
+export function ipForwardCheck(f: Facts): Check {
+  const id = "ip-forward";
+  const v = f.kernel.ipForward;
+  if (!v.ok) return check(id, "WARN", `cannot read net.ipv4.ip_forward: ${v.error}`);
+  if (v.value) return check(id, "PASS", "net.ipv4.ip_forward = 1");
+  const networks = Object.keys(savedState(f)?.network.networks ?? {}).length;
+  const fix = ["sysctl -w net.ipv4.ip_forward=1", "echo net.ipv4.ip_forward=1 > /etc/sysctl.d/90-azure-vnet.conf   # keeps it on after a reboot"];
+  if (networks === 0) return check(id, "WARN", "net.ipv4.ip_forward = 0; the plugin turns it on when it creates a network", { fix });
+  return check(id, "FAIL", "net.ipv4.ip_forward = 0: the VM does not route packets to or from containers", { fix });
+}
+
+const HOOKS = [
+  { table: "filter", parent: "FORWARD", chain: FORWARD_CHAIN },
+  { table: "nat", parent: "POSTROUTING", chain: POSTROUTING_CHAIN },
+] as const;
+
+/** Commands that take the plugin's chains out of one ruleset. */
+function removalCommands(r: RulesetView): string[] {
+  const bin = `iptables-${r.mode}`;
+  return HOOKS.filter((h) => r.pluginChains.includes(h.chain)).flatMap(({ table, parent, chain }) => [
+    `${bin} -w -t ${table} -D ${parent} -j ${chain}`,
+    `${bin} -w -t ${table} -F ${chain}`,
+    `${bin} -w -t ${table} -X ${chain}`,
+  ]);
+}
+
+export function backendCheck(f: Facts): Check {
+  const id = "iptables-backend";
+  const b = f.kernel.backends;
+  if (!b.ok) return check(id, "WARN", `cannot inspect the iptables rulesets: ${b.error}`);
+  const withDocker = b.value.rulesets.filter((r) => r.dockerChains.length > 0);
+  const withPlugin = b.value.rulesets.filter((r) => r.pluginChains.length > 0);
+  if (b.value.rulesets.every((r) => !r.available)) {
+    return check(id, "FAIL", "neither iptables-nft-save nor iptables-legacy-save runs", { fix: ["apt-get install iptables"] });
+  }
+  if (withDocker.length === 0) {
+    return check(id, "WARN", "Docker's chains are in neither the nft nor the legacy ruleset: Docker is not running, or runs with --iptables=false", {
+      fix: ["start Docker before the plugin creates networks; the plugin puts its rules in the ruleset Docker uses"],
+    });
+  }
+  // Both hold Docker chains after a switch of backend: plain `iptables` is the live one.
+  const docker = withDocker.length === 1 ? withDocker[0].mode : (b.value.defaultMode ?? "nft");
+  const elsewhere = withPlugin.filter((r) => r.mode !== docker);
+  if (elsewhere.length === 0) {
+    const where = withPlugin.length ? `Docker and the plugin both use iptables-${docker}` : `Docker uses iptables-${docker}; the plugin has no chains yet`;
+    return check(id, "PASS", where);
+  }
+  const stale = elsewhere.map((r) => `the plugin's chains ${r.pluginChains.join(", ")} are in the ${r.mode} ruleset, but Docker's are in ${docker}`);
+  const inDocker = withPlugin.some((r) => r.mode === docker);
+  return check(id, inDocker ? "WARN" : "FAIL", stale.join("; "), {
+    fix: [...elsewhere.flatMap(removalCommands), ...(inDocker ? [] : [RESTART_PLUGIN])],
+  });
+}
+
+/**
+ * `iptables -I` commands that put the missing rules back at their planned
+ * places, computed in plan order so each position accounts for the rules
+ * inserted before it.
+ */
+function insertCommands(bin: string, table: string, chain: string, planned: readonly string[], live: readonly string[]): string[] {
+  const current = [...live];
+  const cmds: string[] = [];
+  let lastIndex = -1;
+  for (const rule of planned) {
+    const at = current.indexOf(rule);
+    if (at >= 0) {
+      lastIndex = at;
+      continue;
+    }
+    current.splice(lastIndex + 1, 0, rule);
+    lastIndex += 1;
+    cmds.push(`${bin} -w -t ${table} -I ${chain} ${lastIndex + 1} ${rule.slice(`-A ${chain} `.length)}`);
+  }
+  return cmds;
+}
+
+function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check {
+  const id = "firewall";
+  const bin = `iptables-${fw.mode}`;
+  const missing = [...plan.filterRules.filter((r) => !fw.filterRules.includes(r)), ...plan.natRules.filter((r) => !fw.natRules.includes(r))];
+  const extra = [...fw.filterRules.filter((r) => !plan.filterRules.includes(r)), ...fw.natRules.filter((r) => !plan.natRules.includes(r))];
+  const fails: string[] = [];
+  const fix: string[] = [];
+  if (!fw.forwardChain || !fw.postroutingChain) {
+    const absent = [!fw.forwardChain && FORWARD_CHAIN, !fw.postroutingChain && POSTROUTING_CHAIN].filter(Boolean);
+    return check(id, "FAIL", `chain ${absent.join(" and ")} is missing from iptables-${fw.mode}, although ${plural(networks, "network")} need it`, {
+      fix: [RESTART_PLUGIN],
+    });
+  }
+  if (fw.forwardJumps === 0) {
+    fails.push(`FORWARD does not jump to ${FORWARD_CHAIN}`);
+    fix.push(`${bin} -w -t filter -I FORWARD 1 -j ${FORWARD_CHAIN}`);
+  }
+  if (fw.postroutingJumps === 0) {
+    fails.push(`POSTROUTING does not jump to ${POSTROUTING_CHAIN}`);
+    fix.push(`${bin} -w -t nat -I POSTROUTING 1 -j ${POSTROUTING_CHAIN}`);
+  }
+  if (missing.length) {
+    fails.push(`${plural(missing.length, "rule")} missing: ${missing.map(describeRule).join("; ")}`);
+    fix.push(
+      ...insertCommands(bin, "filter", FORWARD_CHAIN, plan.filterRules, fw.filterRules),
+      ...insertCommands(bin, "nat", POSTROUTING_CHAIN, plan.natRules, fw.natRules),
+      `or ${RESTART_PLUGIN}`,
+    );
+  }
+  if (fails.length) return check(id, "FAIL", fails.join("; "), { details: missing.map((r) => `missing: ${r}`), fix });
+
+  const orderOk = plan.filterRules.every((r, i) => fw.filterRules[i] === r) && plan.natRules.every((r, i) => fw.natRules[i] === r);
+  const duplicates = fw.forwardJumps > 1 || fw.postroutingJumps > 1;
+  if (extra.length || !orderOk || duplicates) {
+    const notes = [
+      extra.length && `${plural(extra.length, "rule")} that no network explains`,
+      !orderOk && !extra.length && "rules out of their planned order",
+      duplicates && "the jump to the plugin's chains is there more than once",
+    ].filter(Boolean);
+    return check(id, "WARN", `${notes.join("; ")} (iptables-${fw.mode})`, {
+      details: extra.map((r) => `extra: ${r}`),
+      fix: [...extra.map((r) => `${bin} -w -t ${r.startsWith(`-A ${FORWARD_CHAIN} `) ? "filter" : "nat"} -D${r.slice(2)}`), RESTART_PLUGIN],
+    });
+  }
+  return check(
+    id,
+    "PASS",
+    `${FORWARD_CHAIN} (${plural(plan.filterRules.length, "rule")}) and ${POSTROUTING_CHAIN} (${plural(plan.natRules.length, "rule")}) match the ${plural(networks, "network")}, in iptables-${fw.mode}`,
+  );
+}
+
+/** `-A CHAIN ... --comment "azure-vnet abc: no IMDS" ...` -> `abc: no IMDS`, else the rule itself. */
+function describeRule(rule: string): string {
+  const m = /--comment "azure-vnet ([^"]+)"/.exec(rule);
+  return m ? `"${m[1]}" in ${rule.split(" ")[1]}` : rule;
+}
+
+export function firewallCheck(f: Facts): Check {
+  const id = "firewall";
+  const data = savedState(f);
+  if (!f.checkpoint.ok) return check(id, "SKIP", "no checkpoint to compare the rules with");
+  const fw = f.kernel.firewall;
+  if (!fw.ok) return check(id, "WARN", `cannot read the firewall: ${fw.error}`, { fix: ["run doctor as root"] });
+  const networks = Object.keys(data?.network.networks ?? {}).length;
+  if (networks === 0) {
+    const leftover = fw.value.filterRules.length + fw.value.natRules.length;
+    if (leftover === 0 && !fw.value.forwardChain && !fw.value.postroutingChain) return check(id, "PASS", "no networks and no plugin chains");
+    return check(id, "WARN", `no networks, but the plugin's chains are present with ${plural(leftover, "rule")}`, { fix: [RESTART_PLUGIN] });
+  }
+  let plan: FirewallPlan;
+  try {
+    plan = planFirewall(firewallInputFor((data as NonNullable<typeof data>).network));
+  } catch (err) {
+    return check(id, "FAIL", `the checkpoint's networks do not make a valid firewall: ${errorMessage(err)}`);
+  }
+  return compare(plan, fw.value, networks);
+}

@@ -1,0 +1,216 @@
+/**
+ * Checks of the plugin's own state against the kernel: the checkpoint
+ * itself, each network's bridge, each endpoint's veth and route, leftovers,
+ * and the socket Docker talks to.
+ */
+import { BRIDGE_PREFIX, HOST_VETH_PREFIX, PEER_VETH_PREFIX } from "../network/records";
+import { type Check, check, plural, RESTART_PLUGIN } from "./check";
+import { type Facts, savedState } from "./facts";
+import { valueOf } from "./probed";
+
+const short = (id: string) => id.slice(0, 12);
+
+export function checkpointCheck(f: Facts): Check {
+  const id = "checkpoint";
+  if (!f.checkpoint.ok) {
+    return check(id, "FAIL", `cannot read the plugin's state: ${f.checkpoint.error}`, { fix: [`run doctor as root; check the permissions of ${f.stateDir}`] });
+  }
+  const cp = f.checkpoint.value;
+  const details = [...cp.problems];
+  if (cp.quarantined.length) details.push(`damaged copies set aside at an earlier start: ${cp.quarantined.join(", ")}`);
+  if (cp.leftoverTemps.length) details.push(`temp files of interrupted saves: ${cp.leftoverTemps.join(", ")}`);
+  if (cp.source === "none") {
+    if (cp.problems.length) {
+      return check(id, "FAIL", `no usable state in ${f.stateDir}: the plugin will start with none and cannot prove which addresses are free`, {
+        details,
+        fix: [
+          `look at the damaged files in ${f.stateDir}; then remove the azure-vnet networks (docker network rm) and create them again, so the plugin learns them anew`,
+        ],
+      });
+    }
+    return check(id, "PASS", `no state yet in ${f.stateDir} (no network has been created)`);
+  }
+  const data = cp.data as NonNullable<typeof cp.data>;
+  const counts = `${plural(Object.keys(data.network.networks).length, "network")}, ${plural(Object.keys(data.network.endpoints).length, "endpoint")}`;
+  if (cp.source !== "primary") {
+    return check(id, "WARN", `${cp.path} is unusable; the plugin will recover from ${cp.source} (${counts}), losing changes saved after it`, {
+      details,
+      fix: [`${RESTART_PLUGIN}; then compare \`azure-vnet-plugin status\` with \`docker network ls\` and \`docker ps\``],
+    });
+  }
+  if (cp.rebooted) {
+    return check(id, "WARN", `${cp.path} (${counts}) was written before the last reboot: the plugin has not started since`, {
+      details,
+      fix: ["start the plugin; it rebuilds the bridges, routes and rules of its networks at start"],
+    });
+  }
+  if (cp.quarantined.length) {
+    return check(id, "WARN", `${cp.path} is fine (${counts}), but the plugin once recovered from a damaged copy`, {
+      details,
+      fix: [`check that no container lost its address, then delete the copies: rm ${cp.quarantined.map((q) => `${f.stateDir}/${q}`).join(" ")}`],
+    });
+  }
+  return check(id, "PASS", `${cp.path}: ${counts}${cp.writtenAt ? `, written ${cp.writtenAt}` : ""}`, { details });
+}
+
+export function bridgesCheck(f: Facts): Check {
+  const id = "bridges";
+  const data = savedState(f);
+  const networks = Object.values(data?.network.networks ?? {});
+  if (networks.length === 0) return check(id, "PASS", "no networks, so no bridges needed");
+  const links = f.kernel.links;
+  if (!links.ok) return check(id, "SKIP", `cannot list the links: ${links.error}`);
+  const byName = new Map(links.value.map((l) => [l.name, l]));
+  const problems: string[] = [];
+  const fix: string[] = [];
+  for (const n of networks) {
+    const link = byName.get(n.bridge);
+    const net = `network ${short(n.id)}`;
+    if (!link) {
+      problems.push(`bridge ${n.bridge} of ${net} does not exist`);
+      if (!fix.includes(RESTART_PLUGIN)) fix.push(RESTART_PLUGIN);
+      continue;
+    }
+    if (link.kind !== "bridge") {
+      problems.push(`${n.bridge} of ${net} is a ${link.kind ?? "device"}, not a bridge`);
+      fix.push(`ip link del ${n.bridge}`, RESTART_PLUGIN);
+      continue;
+    }
+    if (!link.up) {
+      problems.push(`bridge ${n.bridge} of ${net} is down`);
+      fix.push(`ip link set ${n.bridge} up`);
+    }
+    const arp = f.kernel.proxyArp[n.bridge];
+    if (arp?.ok && arp.value === false) {
+      problems.push(`bridge ${n.bridge} of ${net} has proxy_arp off, so containers get no answer for their gateway`);
+      fix.push(`sysctl -w net.ipv4.conf.${n.bridge}.proxy_arp=1`);
+    }
+  }
+  if (problems.length) return check(id, "FAIL", problems.join("; "), { fix });
+  return check(id, "PASS", `${plural(networks.length, "bridge")} up with proxy ARP: ${networks.map((n) => n.bridge).join(", ")}`);
+}
+
+/** Endpoints whose veth is there must be routed; routes no endpoint explains are leftovers. */
+export function routesCheck(f: Facts): Check {
+  const id = "routes";
+  const data = savedState(f);
+  const links = valueOf(f.kernel.links);
+  if (!data) return check(id, "SKIP", "the checkpoint could not be read");
+  if (!links) return check(id, "SKIP", "cannot list the links");
+  const names = new Set(links.map((l) => l.name));
+  const missing: string[] = [];
+  const leftover: string[] = [];
+  const unreadable: string[] = [];
+  const fix: string[] = [];
+  let routed = 0;
+  for (const n of Object.values(data.network.networks)) {
+    const routes = f.kernel.routes[n.bridge];
+    if (!routes?.ok) {
+      unreadable.push(`${n.bridge} (${routes?.error ?? "not read"})`);
+      continue;
+    }
+    const live = Object.values(data.network.endpoints).filter((e) => e.networkId === n.id && names.has(e.hostVeth));
+    for (const e of live) {
+      if (routes.value.includes(e.address)) {
+        routed++;
+        continue;
+      }
+      missing.push(`missing: ${e.address}/32 dev ${n.bridge} (endpoint ${short(e.id)})`);
+      fix.push(`ip route replace ${e.address}/32 dev ${n.bridge} scope link`);
+    }
+    const wanted = new Set(live.map((e) => e.address));
+    for (const address of routes.value.filter((a) => !wanted.has(a))) {
+      leftover.push(`leftover: ${address}/32 dev ${n.bridge}`);
+      fix.push(`ip route del ${address}/32 dev ${n.bridge}`);
+    }
+  }
+  const details = [...missing, ...leftover];
+  if (missing.length) {
+    return check(id, "FAIL", `${plural(missing.length, "container route")} missing: inbound packets for ${missing.length === 1 ? "that address" : "those addresses"} do not reach the container`, { details, fix });
+  }
+  if (leftover.length || unreadable.length) {
+    const notes = [leftover.length && `${plural(leftover.length, "route")} that no endpoint explains`, unreadable.length && `cannot read the routes of ${unreadable.join(", ")}`];
+    return check(id, "WARN", notes.filter(Boolean).join("; "), { details, fix });
+  }
+  return check(id, "PASS", `${plural(routed, "container route")} in place`);
+}
+
+/**
+ * Endpoints whose host veth is gone hold an address for a container that no
+ * longer has a network namespace; links named like the plugin's with no
+ * record are leftovers of a crash.
+ */
+export function staleStateCheck(f: Facts): Check {
+  const id = "stale-state";
+  const data = savedState(f);
+  const links = valueOf(f.kernel.links);
+  if (!data) return check(id, "SKIP", "the checkpoint could not be read");
+  if (!links) return check(id, "SKIP", "cannot list the links");
+  const names = new Set(links.map((l) => l.name));
+  const details: string[] = [];
+  const fix: string[] = [];
+  const gone = Object.values(data.network.endpoints).filter((e) => !names.has(e.hostVeth));
+  for (const e of gone) {
+    const holder = data.ipam.addresses[e.address]?.name;
+    details.push(`endpoint ${short(e.id)} (${e.address}${holder ? `, container ${holder}` : ""}) on network ${short(e.networkId)}: host veth ${e.hostVeth} is gone`);
+  }
+  if (gone.length) {
+    fix.push(
+      "Docker deletes an endpoint when its container is removed or restarted; if `docker network inspect <network>` still lists the container, run: docker network disconnect -f <network> <container>",
+    );
+  }
+  const recorded = new Set([
+    ...Object.values(data.network.networks).map((n) => n.bridge),
+    ...Object.values(data.network.endpoints).flatMap((e) => [e.hostVeth, e.peerVeth]),
+  ]);
+  const orphans = links.filter((l) => [BRIDGE_PREFIX, HOST_VETH_PREFIX, PEER_VETH_PREFIX].some((p) => l.name.startsWith(p)) && !recorded.has(l.name));
+  for (const l of orphans) {
+    details.push(`link ${l.name} looks like the plugin's but no record explains it`);
+    fix.push(`ip link del ${l.name}`);
+  }
+  if (!details.length) return check(id, "PASS", "every endpoint has its veth; no leftover links");
+  const notes = [gone.length && `${plural(gone.length, "endpoint")} without a veth hold ${gone.length === 1 ? "an address" : "addresses"}`, orphans.length && `${plural(orphans.length, "leftover link")}`];
+  return check(id, "WARN", notes.filter(Boolean).join("; "), { details, fix });
+}
+
+/** Every live endpoint's bridge port only lets its own MAC and address out (anti-spoofing). */
+export function portGuardsCheck(f: Facts): Check {
+  const id = "port-guards";
+  const data = savedState(f);
+  const links = valueOf(f.kernel.links);
+  if (!data) return check(id, "SKIP", "the checkpoint could not be read");
+  if (!links) return check(id, "SKIP", "cannot list the links");
+  const guards = f.kernel.portGuards;
+  if (!guards.ok) return check(id, "WARN", `cannot read the bridge port guards: ${guards.error}`, { fix: ["run doctor as root; check that ebtables is installed"] });
+  const names = new Set(links.map((l) => l.name));
+  const live = Object.values(data.network.endpoints).filter((e) => names.has(e.hostVeth));
+  const guarded = new Set(guards.value);
+  const unguarded = live.filter((e) => !guarded.has(e.hostVeth));
+  const recorded = new Set(Object.values(data.network.endpoints).map((e) => e.hostVeth));
+  const orphans = guards.value.filter((port) => !recorded.has(port));
+  if (unguarded.length) {
+    return check(id, "FAIL", `${plural(unguarded.length, "container port")} without anti-spoofing guard: ${unguarded.length === 1 ? "that container" : "those containers"} could send as another`, {
+      details: unguarded.map((e) => `missing: guard of ${e.hostVeth} (endpoint ${short(e.id)}, ${e.address})`),
+      fix: [RESTART_PLUGIN],
+    });
+  }
+  if (orphans.length) {
+    return check(id, "WARN", `${plural(orphans.length, "guard")} for ports no endpoint explains`, { details: orphans.map((p) => `leftover: AZV-${p}`), fix: [RESTART_PLUGIN] });
+  }
+  return check(id, "PASS", `${plural(live.length, "container port")} guarded`);
+}
+
+export function socketCheck(f: Facts): Check {
+  const id = "socket";
+  const s = f.socket;
+  const start = `start the plugin (legacy install: systemctl start azure-vnet; managed plugin: docker plugin enable azure-vnet:latest, and pass --socket with the path in its config)`;
+  if (!s.exists) return check(id, "FAIL", `${s.path} does not exist${s.error ? ` (${s.error})` : ""}: the plugin is not running`, { fix: [start] });
+  if (!s.isSocket) return check(id, "FAIL", `${s.path} exists but is not a socket`, { fix: [`rm ${s.path}`, start] });
+  if (!s.answering) return check(id, "FAIL", `${s.path} does not answer Plugin.Activate: ${s.error ?? "no answer"}`, { fix: [`the plugin may be hung or gone; ${RESTART_PLUGIN}`] });
+  const missing = ["NetworkDriver", "IpamDriver"].filter((i) => !s.implements?.includes(i));
+  if (missing.length) return check(id, "FAIL", `${s.path} answers, but not as azure-vnet: it does not implement ${missing.join(" and ")}`, { fix: ["check --socket: another plugin listens there"] });
+  if (s.mode !== undefined && (s.mode & 0o077) !== 0) {
+    return check(id, "WARN", `${s.path} answers, but its mode is ${s.mode.toString(8).padStart(4, "0")}: users other than root can create networks and take addresses`, { fix: [`chmod 600 ${s.path}`] });
+  }
+  return check(id, "PASS", `${s.path} answers Plugin.Activate (NetworkDriver, IpamDriver)`);
+}

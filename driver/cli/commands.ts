@@ -1,0 +1,82 @@
+/**
+ * The operator subcommands of azure-vnet-plugin: `status` and `doctor`. They
+ * take serve's flags (same state dir, metadata source and socket) so that
+ * whatever the daemon is started with, the same words inspect it.
+ */
+import type { Command } from "commander";
+import { registerServeOptions, resolveServeConfig } from "../config";
+import { LinuxDataplane } from "../dataplane";
+import { readReconcileReport } from "../reconcile/report";
+import { readCheckpoint } from "./checkpoint-view";
+import { renderDoctor, runDoctor } from "./doctor";
+import { type Facts, gatherFacts, linuxKernelReader } from "./facts";
+import { probeMetadata } from "./metadata-probe";
+import { probeSocket } from "./socket-probe";
+import { buildStatus, renderStatus } from "./status";
+
+/** The serve flags that say where to look; the others are accepted but hidden, so one set of flags fits all. */
+const INSPECTION_FLAGS = new Set(["--socket", "--state-dir", "--metadata-source", "--metadata-file", "--imds-url", "--wireserver-url"]);
+
+interface OperatorFlags extends Record<string, unknown> {
+  json?: boolean;
+  timeout?: string;
+  metadata?: boolean;
+}
+
+function withCommonOptions(cmd: Command): Command {
+  registerServeOptions(cmd);
+  for (const option of cmd.options) if (!option.long || !INSPECTION_FLAGS.has(option.long)) option.hideHelp();
+  return cmd
+    .option("--json", "print JSON instead of text")
+    .option("--timeout <ms>", "how long to wait for the metadata service and the plugin's socket", "2000");
+}
+
+function timeoutOf(flags: OperatorFlags): number {
+  const ms = Number(flags.timeout);
+  if (!Number.isInteger(ms) || ms < 1 || ms > 60_000) throw new Error(`--timeout ${flags.timeout}: give milliseconds from 1 to 60000`);
+  return ms;
+}
+
+async function collect(flags: OperatorFlags, env: NodeJS.ProcessEnv, askAllSources: boolean): Promise<Facts> {
+  const config = resolveServeConfig(flags, env);
+  const timeoutMs = timeoutOf(flags);
+  const dataplane = new LinuxDataplane({ netlinkTimeoutMs: timeoutMs * 2 });
+  try {
+    return await gatherFacts({
+      stateDir: config.stateDir,
+      checkpoint: () => readCheckpoint(config.stateDir),
+      ...(flags.metadata !== false && { metadata: () => probeMetadata(config, { timeoutMs, all: askAllSources }) }),
+      kernel: linuxKernelReader(dataplane),
+      socket: () => probeSocket(config.socket, timeoutMs),
+      lastReconcile: () => readReconcileReport(config.stateDir),
+    });
+  } finally {
+    await dataplane.close();
+  }
+}
+
+function print(text: string): void {
+  process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+}
+
+export function registerOperatorCommands(program: Command, env: NodeJS.ProcessEnv = process.env): void {
+  withCommonOptions(
+    program
+      .command("status")
+      .description("show networks, pools, addresses per NIC and endpoints, from the plugin's state and the kernel (read-only; Docker is not needed)")
+      .option("--no-metadata", "do not ask the metadata service (free addresses are then unknown)"),
+  ).action(async (flags: OperatorFlags) => {
+    const report = buildStatus(await collect(flags, env, false));
+    print(flags.json ? JSON.stringify(report, null, 2) : renderStatus(report));
+  });
+
+  withCommonOptions(
+    program
+      .command("doctor")
+      .description("check what breaks containers on this VM and say how to fix it; exit code 0 when healthy, 1 when not"),
+  ).action(async (flags: OperatorFlags) => {
+    const report = runDoctor(await collect(flags, env, true));
+    print(flags.json ? JSON.stringify(report, null, 2) : renderDoctor(report));
+    process.exitCode = report.healthy ? 0 : 1;
+  });
+}

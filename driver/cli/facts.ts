@@ -1,0 +1,103 @@
+/**
+ * Everything `status` and `doctor` look at, read once: the checkpoint, the
+ * kernel, the metadata service and the plugin's socket. Both commands are
+ * pure functions of these facts, which is what their unit tests feed them.
+ */
+import { type Checkpoint, emptyCheckpoint } from "../checkpoint";
+import type { Dataplane, FirewallState, LinkInfo } from "../dataplane";
+import { getIpForward, getProxyArp } from "../dataplane/sysctl";
+import type { DockerReconcileReport } from "../reconcile/docker";
+import type { CheckpointView } from "./checkpoint-view";
+import { type BackendsProbe, probeBackends } from "./iptables-probe";
+import type { MetadataProbe } from "./metadata-probe";
+import { type Probed, probe } from "./probed";
+import type { SocketProbe } from "./socket-probe";
+
+export interface KernelFacts {
+  links: Probed<LinkInfo[]>;
+  /** Container routes (/32) per bridge of a recorded network. */
+  routes: Record<string, Probed<string[]>>;
+  /** proxy_arp per bridge of a recorded network; undefined value when the bridge is missing. */
+  proxyArp: Record<string, Probed<boolean | undefined>>;
+  ipForward: Probed<boolean>;
+  /** The plugin's chains in the ruleset the plugin uses (Docker's). */
+  firewall: Probed<FirewallState>;
+  backends: Probed<BackendsProbe>;
+  /** Bridge ports that have an anti-spoofing guard. */
+  portGuards: Probed<string[]>;
+}
+
+export interface Facts {
+  stateDir: string;
+  checkpoint: Probed<CheckpointView>;
+  /** Undefined when the caller chose not to ask. */
+  metadata: MetadataProbe | undefined;
+  kernel: KernelFacts;
+  socket: SocketProbe;
+  /** What the daemon's last reconciliation with Docker did, as it recorded it. */
+  lastReconcile?: DockerReconcileReport;
+}
+
+/** The host reads the commands need; the real one is over the dataplane, tests pass fakes. */
+export interface KernelReader {
+  listLinks(): Promise<LinkInfo[]>;
+  listContainerRoutes(bridge: string): Promise<string[]>;
+  readFirewall(): Promise<FirewallState>;
+  ipForward(): Promise<boolean>;
+  proxyArp(bridge: string): Promise<boolean | undefined>;
+  backends(): Promise<BackendsProbe>;
+  portGuards(): Promise<string[]>;
+}
+
+export interface FactSources {
+  stateDir: string;
+  checkpoint(): Promise<CheckpointView>;
+  metadata?: () => Promise<MetadataProbe>;
+  kernel: KernelReader;
+  socket(): Promise<SocketProbe>;
+  lastReconcile?: () => Promise<DockerReconcileReport | undefined>;
+}
+
+export function linuxKernelReader(dp: Pick<Dataplane, "listLinks" | "listContainerRoutes" | "readFirewall" | "listPortGuards">): KernelReader {
+  return {
+    listLinks: () => dp.listLinks(),
+    listContainerRoutes: (bridge) => dp.listContainerRoutes(bridge),
+    readFirewall: () => dp.readFirewall(),
+    ipForward: getIpForward,
+    proxyArp: getProxyArp,
+    backends: () => probeBackends(),
+    portGuards: () => dp.listPortGuards(),
+  };
+}
+
+export async function gatherFacts(src: FactSources): Promise<Facts> {
+  // Metadata and the socket do not depend on the rest and may each wait out a timeout.
+  const metadata = src.metadata?.();
+  const socket = src.socket();
+  const checkpoint = await probe(() => src.checkpoint());
+  const bridges = checkpoint.ok && checkpoint.value.data ? Object.values(checkpoint.value.data.network.networks).map((n) => n.bridge) : [];
+  const k = src.kernel;
+  const routes: KernelFacts["routes"] = {};
+  const proxyArp: KernelFacts["proxyArp"] = {};
+  for (const bridge of bridges) {
+    routes[bridge] = await probe(() => k.listContainerRoutes(bridge));
+    proxyArp[bridge] = await probe(() => k.proxyArp(bridge));
+  }
+  const kernel: KernelFacts = {
+    links: await probe(() => k.listLinks()),
+    routes,
+    proxyArp,
+    ipForward: await probe(() => k.ipForward()),
+    firewall: await probe(() => k.readFirewall()),
+    backends: await probe(() => k.backends()),
+    portGuards: await probe(() => k.portGuards()),
+  };
+  const lastReconcile = await src.lastReconcile?.().catch(() => undefined);
+  return { stateDir: src.stateDir, checkpoint, metadata: await metadata, kernel, socket: await socket, ...(lastReconcile && { lastReconcile }) };
+}
+
+/** The saved state; empty when there is none yet; undefined only when it could not be read. */
+export function savedState(f: Facts): Checkpoint | undefined {
+  if (!f.checkpoint.ok) return undefined;
+  return f.checkpoint.value.data ?? emptyCheckpoint();
+}

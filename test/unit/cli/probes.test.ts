@@ -1,0 +1,149 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gatherFacts, type KernelReader } from "../../../driver/cli/facts";
+import { probeBackends } from "../../../driver/cli/iptables-probe";
+import { probeMetadata } from "../../../driver/cli/metadata-probe";
+import { probeSocket } from "../../../driver/cli/socket-probe";
+import type { ServeConfig } from "../../../driver/config";
+import { DataplaneError } from "../../../driver/dataplane";
+import type { Runner } from "../../../driver/dataplane/exec";
+import { BRIDGE, firewall, links, view } from "./fixtures";
+
+const NFT_SAVE = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:DOCKER - [0:0]
+:DOCKER-USER - [0:0]
+:AZURE-VNET-FORWARD - [0:0]
+-A FORWARD -j AZURE-VNET-FORWARD
+COMMIT
+`;
+
+describe("operator probes", () => {
+  describe("probeBackends", () => {
+    it("finds Docker's and the plugin's chains per ruleset, and what plain iptables is", async () => {
+      const run: Runner = async (file) => {
+        if (file === "iptables-nft-save") return { stdout: NFT_SAVE, stderr: "" };
+        if (file === "iptables-legacy-save") return { stdout: "", stderr: "" };
+        if (file === "iptables") return { stdout: "iptables v1.8.9 (nf_tables)\n", stderr: "" };
+        throw new DataplaneError(file, "ENOENT");
+      };
+      assert.deepEqual(await probeBackends({ run }), {
+        defaultMode: "nft",
+        rulesets: [
+          { mode: "nft", available: true, dockerChains: ["DOCKER", "DOCKER-USER"], pluginChains: ["AZURE-VNET-FORWARD"] },
+          { mode: "legacy", available: true, dockerChains: [], pluginChains: [] },
+        ],
+      });
+    });
+
+    it("marks a ruleset whose tools are missing", async () => {
+      const run: Runner = async (file) => {
+        throw new DataplaneError(file, "ENOENT");
+      };
+      const p = await probeBackends({ run });
+      assert.equal(p.defaultMode, undefined);
+      assert.deepEqual(p.rulesets.map((r) => r.available), [false, false]);
+    });
+  });
+
+  describe("probeMetadata", () => {
+    let dir: string;
+    beforeEach(() => (dir = mkdtempSync(join(tmpdir(), "azure-vnet-md-"))));
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    const config = (extra: Partial<ServeConfig>): ServeConfig => ({
+      reconcileInterval: 60,
+      reconcileGrace: 30,
+      socket: "/x.sock",
+      stateDir: "/x",
+      metadataSource: "auto",
+      metadataFile: undefined,
+      imdsUrl: "http://127.0.0.1:9",
+      wireserverUrl: "http://127.0.0.1:9",
+      logLevel: "info",
+      logFormat: "text",
+      metricsListen: undefined,
+      ...extra,
+    });
+
+    it("reads a metadata file", async () => {
+      const file = join(dir, "nics.json");
+      writeFileSync(file, JSON.stringify({ Interfaces: [{ MacAddress: "000D3A000001", IsPrimary: true, IPSubnets: [{ Prefix: "10.0.0.0/24", IPAddresses: [{ Address: "10.0.0.4", IsPrimary: true }] }] }] }));
+      const p = await probeMetadata(config({ metadataSource: "file", metadataFile: file }), { timeoutMs: 500, all: true });
+      assert.equal(p.answeredBy, `file:${file}`);
+      assert.equal(p.nics?.[0].mac, "00:0d:3a:00:00:01");
+    });
+
+    it("asks both sources when told to, and records each failure", async () => {
+      const p = await probeMetadata(config({}), { timeoutMs: 500, all: true });
+      assert.deepEqual(p.attempts.map((a) => [a.source, a.ok]), [["imds", false], ["wireserver", false]]);
+      assert.match(p.attempts[0].error ?? "", /ECONNREFUSED/);
+      assert.equal(p.nics, undefined);
+    });
+  });
+
+  describe("probeSocket", () => {
+    let dir: string;
+    beforeEach(() => (dir = mkdtempSync(join(tmpdir(), "azure-vnet-sock-"))));
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    it("reports a missing socket", async () => {
+      assert.deepEqual(await probeSocket(join(dir, "none.sock"), 500), { path: join(dir, "none.sock"), exists: false, isSocket: false, answering: false });
+    });
+
+    it("activates a listening plugin", async () => {
+      const path = join(dir, "p.sock");
+      const server = http.createServer((req, res) => res.end(req.url === "/Plugin.Activate" ? '{"Implements":["NetworkDriver","IpamDriver"]}' : "{}"));
+      await new Promise<void>((resolve) => server.listen(path, resolve));
+      try {
+        const p = await probeSocket(path, 500);
+        assert.equal(p.answering, true);
+        assert.deepEqual(p.implements, ["NetworkDriver", "IpamDriver"]);
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+
+    it("says a regular file is no socket", async () => {
+      const path = join(dir, "f");
+      writeFileSync(path, "");
+      const p = await probeSocket(path, 500);
+      assert.equal(p.isSocket, false);
+      assert.equal(p.answering, false);
+    });
+  });
+
+  describe("gatherFacts", () => {
+    it("reads the kernel for every recorded bridge and keeps going when a read fails", async () => {
+      const asked: string[] = [];
+      const kernel: KernelReader = {
+        listLinks: async () => links(),
+        listContainerRoutes: async (bridge) => {
+          asked.push(bridge);
+          return ["10.0.0.10"];
+        },
+        readFirewall: async () => firewall(),
+        ipForward: async () => {
+          throw new Error("EACCES");
+        },
+        proxyArp: async () => true,
+        backends: async () => ({ rulesets: [] }),
+        portGuards: async () => [],
+      };
+      const f = await gatherFacts({
+        stateDir: "/s",
+        checkpoint: async () => view(),
+        kernel,
+        socket: async () => ({ path: "/p", exists: false, isSocket: false, answering: false }),
+      });
+      assert.deepEqual(asked, [BRIDGE]);
+      assert.deepEqual(f.kernel.routes[BRIDGE], { ok: true, value: ["10.0.0.10"] });
+      assert.deepEqual(f.kernel.ipForward, { ok: false, error: "EACCES" });
+      assert.equal(f.metadata, undefined);
+    });
+  });
+});
