@@ -13,6 +13,11 @@ export const CHECKPOINT_SCHEMA = 1;
 export interface Checkpoint {
   ipam: IpamState;
   network: NetworkState;
+  /**
+   * False from the moment the plugin found its state damaged until Docker has
+   * confirmed what runs; kept on disk so a restart in between stays careful.
+   */
+  trusted?: boolean;
 }
 
 export function emptyCheckpoint(): Checkpoint {
@@ -20,8 +25,12 @@ export function emptyCheckpoint(): Checkpoint {
 }
 
 export function validateCheckpoint(doc: unknown): Checkpoint {
-  const top = z.object({ ipam: z.unknown(), network: z.unknown() }).parse(doc);
-  return { ipam: parseIpamState(top.ipam), network: NetworkStateSchema.parse(top.network) };
+  const top = z.object({ ipam: z.unknown(), network: z.unknown(), trusted: z.boolean().optional() }).parse(doc);
+  return {
+    ipam: parseIpamState(top.ipam),
+    network: NetworkStateSchema.parse(top.network),
+    ...(top.trusted === false ? { trusted: false } : {}),
+  };
 }
 
 /** `fs` lets the operator commands read the checkpoint exactly as the plugin does, without writing. */

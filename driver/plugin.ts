@@ -67,7 +67,8 @@ export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
   // A damaged checkpoint may miss addresses handed out since the generation it
   // was recovered from: hand out nothing until Docker has confirmed which
   // containers hold which addresses.
-  let verified = !(loaded.problems.length > 0 && loaded.source !== "primary");
+  let verified = checkpoint.trusted !== false && !(loaded.problems.length > 0 && loaded.source !== "primary");
+  if (!verified) checkpoint.trusted = false;
   const admission = () =>
     verified
       ? undefined
@@ -84,7 +85,9 @@ export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
   const dataplane = opts.dataplane ?? new LinuxDataplane({ onNetlinkError: (err) => logger.error("netlink socket error", { error: err.message }) });
   const network = new NetworkManager({ dataplane, pools: ipam, state: checkpoint.network, persist, logger });
 
-  const reconcile = await reconcileKernel(checkpoint.network, dataplane, () => network.applyFirewall(), logger);
+  // Untrusted state may not know every network: leave the firewall and the
+  // port guards as they are until Docker has said which networks exist.
+  const reconcile = await reconcileKernel(checkpoint.network, dataplane, async () => (verified ? network.applyFirewall() : undefined), logger, verified);
   metrics?.reconcileFailed(reconcile.errors.length);
   await releaseDeadEndpoints(checkpoint.network, dataplane, { network, ipam }, logger);
   // A reboot or a crash may have left nothing to save yet; write what we have
@@ -113,7 +116,12 @@ export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
     const report = await docker.runOnce();
     if (!report.ok) metrics?.reconcileFailed(1);
     if (report.ok && !verified) {
+      // Now the checkpoint explains everything Docker runs: what it does not
+      // explain in the kernel is left over, and goes.
+      await network.exclusive(() => reconcileKernel(checkpoint.network, dataplane, () => network.applyFirewall(), logger, true));
       verified = true;
+      delete checkpoint.trusted;
+      await persist();
       logger.info("state confirmed with Docker: handing out addresses again");
     }
     await writeReconcileReport(config.stateDir, report).catch((err) => logger.warn("could not record the reconciliation", { error: errorMessage(err) }));

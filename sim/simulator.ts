@@ -11,7 +11,9 @@ import { Knobs, writeKnobs } from "./platform/knobs";
 import { FABRIC_NS, INET_NS, NS_PREFIX, ONPREM_NS, vmNs } from "./names";
 import { applyFabricRules, buildFabric, dropCount, plugVm, routeIpConfig, unrouteIpConfig } from "./fabric";
 import { dropChains } from "./fabric-rules";
-import { VmPaths, busyboxTarball, dockerHost, importBusybox, cgroupPids, killAndWait, removeCgroups, startDockerd, stopDockerd, vmPaths } from "./vm";
+import {
+  VmPaths, busyboxTarball, cgroupPids, dockerHost, importBusybox, killAndWait, newBootId, readComm, removeCgroups, startDockerd, startVmInit, stopDockerd, vmPaths,
+} from "./vm";
 
 export const DEFAULT_SIM_DIR = "/tmp/azure-vnet-sim";
 
@@ -22,6 +24,8 @@ interface SimState {
   created: { runNetnsMount: boolean; runNetnsDir: boolean; varLibAzureVnet: boolean };
   namespaces: string[];
   dockerdPids: Record<string, number>;
+  /** Each VM's init: the process holding its mount and UTS namespaces. */
+  vmInitPids: Record<string, number>;
   platformPid?: number;
   upSeconds?: number;
 }
@@ -129,7 +133,7 @@ export class Simulator {
       runNetnsMount: !isMountPoint("/run/netns"),
       varLibAzureVnet: !existsSync("/var/lib/azure-vnet"),
     };
-    this.state = { topology, created, namespaces: [], dockerdPids: {} };
+    this.state = { topology, created, namespaces: [], dockerdPids: {}, vmInitPids: {} };
     this.writeState();
     try {
       this.state.namespaces.push(FABRIC_NS, INET_NS, ONPREM_NS, ...topology.vms.map((v) => vmNs(v.name)));
@@ -180,14 +184,20 @@ export class Simulator {
   /** Engine data and plugin state of a VM, gone so the next `up` starts clean; logs stay for reading. */
   private wipeVmDir(name: string): void {
     const dir = vmPaths(this.dir, name).dir;
-    for (const sub of ["data", "exec", "plugins", "etc-docker", "var-lib-azure-vnet", ".cgroup"]) rmSync(join(dir, sub), { recursive: true, force: true });
+    for (const sub of ["data", "exec", "plugins", "etc-docker", "var-lib-azure-vnet", ".cgroup", "boot_id"]) rmSync(join(dir, sub), { recursive: true, force: true });
   }
 
-  /** Start (or restart after stopDocker) a VM's dockerd. */
+  /** Start (or restart after stopVmDocker) a VM's dockerd, inside the VM's namespaces. */
   async startVmDocker(name: string, extraArgs: string[] = []): Promise<void> {
     const st = this.requireState();
-    const pid = await startDockerd(name, this.paths(name), extraArgs);
-    st.dockerdPids[name] = pid;
+    st.vmInitPids ??= {};
+    let init = st.vmInitPids[name];
+    if (init === undefined || !isAlive(init)) {
+      init = await startVmInit(name, this.paths(name));
+      st.vmInitPids[name] = init;
+      this.writeState();
+    }
+    st.dockerdPids[name] = await startDockerd(name, this.paths(name), init, extraArgs);
     this.writeState();
   }
 
@@ -202,21 +212,62 @@ export class Simulator {
     this.writeState();
   }
 
+  /**
+   * Power-cycle a VM: every process in it stops at once, its network namespace
+   * (links, routes, firewall) and /run vanish, its boot id changes; its disk
+   * (Docker's data root, /var/lib/azure-vnet) survives. Then it boots:
+   * `beforeDocker` runs (as units ordered before docker.service do), then dockerd.
+   */
+  async rebootVm(name: string, opts: { dockerdArgs?: string[]; beforeDocker?: () => Promise<void> } = {}): Promise<void> {
+    const st = this.requireState();
+    const vm = this.vm(name);
+    const paths = this.paths(name);
+    delete st.dockerdPids[name];
+    delete st.vmInitPids?.[name];
+    this.writeState();
+    for (const pid of [...cgroupPids(name), ...(await namespacePids(vmNs(name)))]) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }
+    await emptyAndDeleteNamespace(vmNs(name));
+    removeCgroups(name);
+    rmSync(join(paths.dir, "exec"), { recursive: true, force: true });
+    newBootId(paths);
+    await plugVm(st.topology, vm);
+    st.vmInitPids ??= {};
+    st.vmInitPids[name] = await startVmInit(name, paths);
+    this.writeState();
+    // What starts before docker.service on the VM (a legacy plugin's unit).
+    await opts.beforeDocker?.();
+    await this.startVmDocker(name, opts.dockerdArgs);
+  }
+
   dockerdPid(name: string): number {
     const pid = this.requireState().dockerdPids[name];
     if (pid === undefined || !isAlive(pid)) throw new Error(`dockerd of ${name} is not running`);
     return pid;
   }
 
+  /** The VM's init, whose namespaces are the VM (dockerd may be stopped). */
+  vmPid(name: string): number {
+    this.vm(name);
+    const pid = this.requireState().vmInitPids?.[name];
+    if (pid === undefined || !isAlive(pid)) throw new Error(`${name} is not running`);
+    return pid;
+  }
+
   /** Run a program in a VM's network, mount and UTS namespace with that VM's DOCKER_HOST. */
   exec(name: string, cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
-    const pid = this.dockerdPid(name);
+    const pid = this.vmPid(name);
     return run("nsenter", ["-t", String(pid), "-n", "-m", "-u", "--", cmd, ...args], { ...opts, env: { ...this.dockerEnv(name), ...opts.env } });
   }
 
   /** Start a long-lived program in a VM (e.g. the plugin); returns its pid. The caller stops it. */
   spawnInVm(name: string, cmd: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): number {
-    const pid = this.dockerdPid(name);
+    const pid = this.vmPid(name);
     const fd = openSync(logFile, "a");
     try {
       return spawnDetached("nsenter", ["-t", String(pid), "-n", "-m", "-u", "--", cmd, ...args], fd, { env: { ...this.dockerEnv(name), ...env } });
@@ -354,14 +405,6 @@ export class Simulator {
     if (st?.created.runNetnsDir) tryRmdir("/run/netns");
     rmSync(this.stateFile, { force: true });
     this.state = undefined;
-  }
-}
-
-function readComm(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
-  } catch {
-    return "";
   }
 }
 

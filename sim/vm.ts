@@ -4,7 +4,8 @@
  * docker0, iptables, /run/docker/plugins and /etc/docker never touch the
  * machine's own and several VMs run side by side.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
 import { request } from "node:http";
 import { join, resolve } from "node:path";
 import { isAlive, run, sleep, spawnDetached, waitFor } from "./exec";
@@ -24,6 +25,8 @@ export interface VmPaths {
   plugins: string;
   /** Where the VM's /var/lib/azure-vnet lives on the machine. */
   pluginState: string;
+  /** The VM's /proc/sys/kernel/random/boot_id. */
+  bootId: string;
 }
 
 export function vmPaths(baseDir: string, name: string): VmPaths {
@@ -35,7 +38,13 @@ export function vmPaths(baseDir: string, name: string): VmPaths {
     log: join(dir, "dockerd.log"),
     plugins: join(dir, "plugins"),
     pluginState: join(dir, "var-lib-azure-vnet"),
+    bootId: join(dir, "boot_id"),
   };
+}
+
+/** A new boot of the VM, as far as anything reading its boot id can tell. */
+export function newBootId(paths: VmPaths): void {
+  writeFileSync(paths.bootId, `${randomUUID()}\n`);
 }
 
 export function dockerHost(paths: VmPaths): string {
@@ -58,43 +67,82 @@ export function pingDocker(socket: string): Promise<boolean> {
   });
 }
 
-function innerScript(): string {
-  // dist/sim/vm.js -> sim/vm-inner.sh in the source tree.
-  const candidates = [resolve(__dirname, "../../sim/vm-inner.sh"), resolve(__dirname, "vm-inner.sh")];
+function initScript(): string {
+  // dist/sim/vm.js -> sim/vm-init.sh in the source tree.
+  const candidates = [resolve(__dirname, "../../sim/vm-init.sh"), resolve(__dirname, "vm-init.sh")];
   const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new Error(`vm-inner.sh not found (looked in ${candidates.join(", ")})`);
+  if (!found) throw new Error(`vm-init.sh not found (looked in ${candidates.join(", ")})`);
   return found;
 }
 
-/** Start dockerd for a VM; resolves once it answers /_ping. Returns its pid. */
-export async function startDockerd(name: string, paths: VmPaths, extraArgs: string[] = []): Promise<number> {
+/**
+ * Start the VM's "init": the process holding its mount and UTS namespaces
+ * (inside its network namespace), with the VM's mounts in place. Returns its pid.
+ */
+export async function startVmInit(name: string, paths: VmPaths): Promise<number> {
   for (const sub of ["data", "exec", "plugins", "etc-docker/plugins", "var-lib-azure-vnet"]) mkdirSync(join(paths.dir, sub), { recursive: true });
   writeFileSync(join(paths.dir, "resolv.conf"), `nameserver ${WIRESERVER_IP}\nsearch internal.cloudapp.net\n`);
+  if (!existsSync(paths.bootId)) newBootId(paths);
+  const ready = join(paths.dir, "vm.ready");
+  rmSync(ready, { force: true });
+  const logFd = openSync(join(paths.dir, "init.log"), "a");
+  let pid: number;
+  try {
+    pid = spawnDetached("nsenter", [`--net=/run/netns/${vmNs(name)}`, "unshare", "--mount", "--uts", "--propagation", "slave", "--", initScript(), name, paths.dir], logFd);
+  } finally {
+    closeSync(logFd);
+  }
+  await waitFor(`the namespaces of ${name}`, () => {
+    if (!isAlive(pid)) throw new Error(`the init of ${name} exited; see ${join(paths.dir, "init.log")}`);
+    return existsSync(ready);
+  }, 10_000, 20);
+  return pid;
+}
+
+/** Start dockerd inside a running VM; resolves once it answers /_ping. Returns its pid. */
+export async function startDockerd(name: string, paths: VmPaths, initPid: number, extraArgs: string[] = []): Promise<number> {
   if (existsSync(paths.pidFile)) {
     const old = Number(readFileSync(paths.pidFile, "utf8"));
-    if (old && isAlive(old)) throw new Error(`dockerd for ${name} is already running (pid ${old})`);
+    if (old && isAlive(old) && readComm(old) === "dockerd") throw new Error(`dockerd for ${name} is already running (pid ${old})`);
   }
+  const args = [
+    "--data-root", join(paths.dir, "data"),
+    "--exec-root", join(paths.dir, "exec"),
+    "--pidfile", paths.pidFile,
+    "-H", `unix://${paths.socket}`,
+    // Where Docker is on a real VM, for whatever in the VM looks there (the plugin's reconciliation).
+    "-H", "unix:///run/docker.sock",
+    "--storage-driver", "overlay2",
+    "--exec-opt", "native.cgroupdriver=cgroupfs",
+    "--cgroup-parent", `/${cgroupName(name)}`,
+    "--iptables=true",
+    "--bip", "172.31.0.1/24",
+    ...extraArgs,
+  ];
   const logFd = openSync(paths.log, "a");
   let pid: number;
   try {
-    pid = spawnDetached(
-      "nsenter",
-      [`--net=/run/netns/${vmNs(name)}`, "unshare", "--mount", "--uts", "--propagation", "slave", "--", innerScript(), name, paths.dir, cgroupName(name)],
-      logFd,
-      { env: { ...process.env, DOCKERD_EXTRA_ARGS: extraArgs.join(" ") } },
-    );
+    pid = spawnDetached("nsenter", ["-t", String(initPid), "-n", "-m", "-u", "--", "dockerd", ...args], logFd);
   } finally {
     closeSync(logFd);
   }
   try {
     await waitFor(`dockerd of ${name}`, async () => {
-      if (!isAlive(pid)) throw new Error(`dockerd of ${name} exited; see ${paths.log}:\n${tail(paths.log)}`);
+      if (!isAlive(pid)) throw new Error(`dockerd of ${name} exited; see ${paths.log}`);
       return pingDocker(paths.socket);
     }, 20_000);
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${tail(paths.log)}`);
   }
   return pid;
+}
+
+export function readComm(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "";
+  }
 }
 
 function tail(file: string): string {

@@ -8,7 +8,12 @@ import { readFile, writeFile } from "node:fs/promises";
 import { DataplaneError } from "./errors";
 import { assertIfName } from "./validate";
 
-const ROOT = "/proc/sys/net";
+/**
+ * A managed plugin's /proc/sys is read-only (Docker's default for plugin
+ * containers), so its config.json binds the host's /proc/sys/net at another
+ * path and names that path here.
+ */
+const ROOT = process.env.AZURE_VNET_SYSCTL_NET_DIR || "/proc/sys/net";
 
 async function readInt(path: string): Promise<number | undefined> {
   let text: string;

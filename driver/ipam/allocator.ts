@@ -1,4 +1,5 @@
 import { PluginError } from "../errors";
+import { cleanText } from "../protocol/display";
 import type { IpamState, PoolRecord } from "./ipam-state";
 import { addressInCidr, formatIpv4, parseCidr, parseIpv4, subnetGateway } from "./ipv4";
 import * as text from "./messages";
@@ -50,7 +51,7 @@ export class Allocator {
 
   /** Drops one reference; at zero the pool and its addresses go. */
   releasePool(poolId: string): void {
-    const pool = this.state.pools[poolId];
+    const pool = poolById(this.state, poolId);
     if (!pool) return;
     pool.refCount -= 1;
     // Docker releases the pools it rejected in its overlap loop this way.
@@ -67,13 +68,13 @@ export class Allocator {
    * damaged checkpoint) is rebuilt rather than failing every container.
    */
   poolOrAdopt(poolId: string, usable: readonly NicInfo[]): PoolRecord {
-    const existing = this.state.pools[poolId];
+    const existing = poolById(this.state, poolId);
     if (existing) return existing;
     const key = parsePoolId(poolId);
     const nic = key && usable.find((n) => findSubnet(n, key.subnet));
     if (!key || !nic) {
       throw new PluginError(
-        `unknown pool "${poolId}": this plugin has no record of it; remove the network and create it again`,
+        `unknown pool "${cleanText(poolId)}": this plugin has no record of it; remove the network and create it again`,
         "not-found",
       );
     }
@@ -154,7 +155,7 @@ export class Allocator {
 
   /** Idempotent: anything unknown, or held for another pool, is left alone. */
   releaseAddress(poolId: string, address: string): void {
-    const pool = this.state.pools[poolId];
+    const pool = poolById(this.state, poolId);
     if (!pool) return;
     if (this.state.addresses[address]?.poolId === poolId) delete this.state.addresses[address];
     if (pool.auxAddresses.includes(address)) pool.auxAddresses = pool.auxAddresses.filter((a) => a !== address);
@@ -165,6 +166,14 @@ export class Allocator {
     const all = secondaryAddresses(this.nics, pool.nicMac, pool.subnet);
     return pool.subPool ? all.filter((address) => addressInCidr(pool.subPool as string, address)) : all;
   }
+}
+
+/**
+ * The pool with this ID. IDs come from requests, and a plain lookup would
+ * find Object.prototype's members for IDs such as "constructor".
+ */
+export function poolById(state: IpamState, poolId: string): PoolRecord | undefined {
+  return Object.hasOwn(state.pools, poolId) ? state.pools[poolId] : undefined;
 }
 
 function newPoolRecord(key: PoolKey, nic: NicInfo, options: Record<string, string>): PoolRecord {

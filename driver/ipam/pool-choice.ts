@@ -1,4 +1,5 @@
 import { PluginError } from "../errors";
+import { cleanText } from "../protocol/display";
 import type { AddressSpaceName, IpamState } from "./ipam-state";
 import { cidrWithin, formatCidr, parseCidr } from "./ipv4";
 import * as text from "./messages";
@@ -59,6 +60,6 @@ export function checkAddressSpace(name: string): AddressSpaceName {
   if (!name || name === LOCAL_ADDRESS_SPACE) return LOCAL_ADDRESS_SPACE;
   if (name === GLOBAL_ADDRESS_SPACE) return GLOBAL_ADDRESS_SPACE;
   throw new PluginError(
-    `unknown address space "${name}"; this driver serves ${LOCAL_ADDRESS_SPACE} and ${GLOBAL_ADDRESS_SPACE}`,
+    `unknown address space "${cleanText(name)}"; this driver serves ${LOCAL_ADDRESS_SPACE} and ${GLOBAL_ADDRESS_SPACE}`,
   );
 }

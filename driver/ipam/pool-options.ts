@@ -1,4 +1,5 @@
 import { PluginError } from "../errors";
+import { cleanText } from "../protocol/display";
 
 /**
  * The --ipam-opt keys this driver understands. Adding one is one entry here:
@@ -16,12 +17,13 @@ export function validatePoolOptions(options: Record<string, string> | null | und
   const accepted: Record<string, string> = {};
   for (const [key, value] of Object.entries(given)) {
     if (key.startsWith(DOCKER_PREFIX)) continue;
-    const option = POOL_OPTIONS[key];
+    // Own keys only: "constructor" is no option, whatever Object.prototype says.
+    const option = Object.hasOwn(POOL_OPTIONS, key) ? POOL_OPTIONS[key] : undefined;
     if (!option) {
       const hint = known.length
         ? `known options: ${known.map((k) => `${k} (${POOL_OPTIONS[k].description})`).join(", ")}`
         : "this driver takes no --ipam-opt options";
-      throw new PluginError(`unknown IPAM option "${key}"; ${hint}`);
+      throw new PluginError(`unknown IPAM option "${cleanText(key)}"; ${hint}`);
     }
     const complaint = option.check(String(value));
     if (complaint) throw new PluginError(`IPAM option ${key}=${value}: ${complaint}`);

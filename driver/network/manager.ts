@@ -217,6 +217,11 @@ export class NetworkManager implements NetworkDriver {
     });
   }
 
+  /** Run `fn` with no network or endpoint change in progress (for reconciliation). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.mutex.runExclusive(fn);
+  }
+
   /** The firewall input for the networks that exist now. */
   firewallInput(): FirewallInput {
     return firewallInputFor(this.state);

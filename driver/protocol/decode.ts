@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { PluginError } from "../errors";
-import { cleanText, describeValue } from "./display";
+import { ECHO_LIMIT, cleanText, describeValue } from "./display";
 
 /** At most this many problems are listed in one error message. */
 const MAX_LISTED_ISSUES = 5;
@@ -70,14 +70,15 @@ function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
 
 /**
  * "IPv4Data[0].Pool", or Options["odd key"] for keys that are not plain
- * names. Keys come from the request, so they are cleaned like values.
+ * names. Keys come from the request, so they are cleaned and shortened like
+ * values (a 4 KiB key of letters is a plain name, but not one to echo).
  */
 function formatPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return "body";
   let out = "";
   for (const part of path) {
     if (typeof part === "number") out += `[${part}]`;
-    else if (typeof part === "string" && /^[A-Za-z_][A-Za-z0-9_]*$/.test(part)) out += out ? `.${part}` : part;
+    else if (typeof part === "string" && part.length <= ECHO_LIMIT && /^[A-Za-z_][A-Za-z0-9_]*$/.test(part)) out += out ? `.${part}` : part;
     else out += `[${describeValue(String(part))}]`;
   }
   return out;

@@ -24,6 +24,11 @@ export async function reconcileKernel(
   dp: Dataplane,
   applyFirewall: () => Promise<void>,
   logger: Logger,
+  /**
+   * False while the checkpoint is not trusted (recovered from damage): what it
+   * does not explain may belong to a container it forgot, so nothing is removed.
+   */
+  removeOrphans = true,
 ): Promise<KernelReconcileReport> {
   const report: KernelReconcileReport = { bridgesEnsured: 0, routesEnsured: 0, endpointsWithoutLink: [], orphanLinksRemoved: [], orphanRoutesRemoved: [], orphanGuardsRemoved: [], errors: [] };
   const attempt = async (what: string, fn: () => Promise<unknown>) => {
@@ -60,7 +65,7 @@ export async function reconcileKernel(
   const bridges = new Set(networks.map((n) => n.bridge));
   const hostVeths = new Set(endpoints.map((e) => e.hostVeth));
   const peerVeths = new Set(endpoints.map((e) => e.peerVeth));
-  for (const name of links.keys()) {
+  for (const name of removeOrphans ? links.keys() : []) {
     let remove: (() => Promise<boolean>) | undefined;
     if (name.startsWith(BRIDGE_PREFIX) && !bridges.has(name)) remove = () => dp.removeBridge(name);
     else if (name.startsWith(HOST_VETH_PREFIX) && !hostVeths.has(name)) remove = () => dp.removeEndpointLink(name);
@@ -68,7 +73,7 @@ export async function reconcileKernel(
     if (remove && (await attempt(`remove ${name}`, remove))) report.orphanLinksRemoved.push(name);
   }
 
-  for (const net of networks) {
+  for (const net of removeOrphans ? networks : []) {
     const wanted = new Set(endpoints.filter((e) => e.networkId === net.id && links.has(e.hostVeth)).map((e) => e.address));
     let routes: string[] = [];
     await attempt(`routes of ${net.bridge}`, async () => void (routes = await dp.listContainerRoutes(net.bridge)));
@@ -80,7 +85,7 @@ export async function reconcileKernel(
   const guarded = new Set(endpoints.filter((e) => links.has(e.hostVeth)).map((e) => e.hostVeth));
   let guards: string[] = [];
   await attempt("port guards", async () => void (guards = await dp.listPortGuards()));
-  for (const port of guards) {
+  for (const port of removeOrphans ? guards : []) {
     if (!guarded.has(port) && (await attempt(`remove port guard ${port}`, () => dp.removePortGuard(port)))) report.orphanGuardsRemoved.push(port);
   }
 

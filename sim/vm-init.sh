@@ -1,12 +1,13 @@
 #!/bin/sh
-# Runs as the first process of a simulated VM's private mount and UTS namespace
-# (already inside the VM's network namespace), then becomes dockerd.
-# Usage: vm-inner.sh NAME VMDIR CGROUP
-# NAME, VMDIR and CGROUP are validated by the simulator before it starts this script.
+# The "init" of a simulated VM: first process of the VM's private mount and
+# UTS namespace (already inside its network namespace). It sets up the VM's
+# mounts and then only holds the namespaces, so dockerd can stop and start
+# again inside the same VM.
+# Usage: vm-init.sh NAME VMDIR
+# NAME and VMDIR are validated by the simulator before it starts this script.
 set -eu
 NAME=$1
 D=$2
-CGROUP=$3
 
 hostname "$NAME"
 
@@ -27,16 +28,10 @@ mount -n --bind "$D/plugins" /run/docker/plugins
 mount -n --bind "$D/etc-docker" /etc/docker
 mount -n --bind "$D/resolv.conf" /etc/resolv.conf
 mount -n --bind "$D/var-lib-azure-vnet" /var/lib/azure-vnet
+# The VM's own boot id: a simulated reboot changes it.
+mount -n --bind "$D/boot_id" /proc/sys/kernel/random/boot_id
 
-exec dockerd \
-  --data-root "$D/data" \
-  --exec-root "$D/exec" \
-  --pidfile "$D/dockerd.pid" \
-  -H "unix://$D/docker.sock" \
-  -H unix:///run/docker.sock \
-  --storage-driver overlay2 \
-  --exec-opt native.cgroupdriver=cgroupfs \
-  --cgroup-parent "/$CGROUP" \
-  --iptables=true \
-  --bip 172.31.0.1/24 \
-  ${DOCKERD_EXTRA_ARGS:-}
+# The VM's mounts are ready: dockerd, the plugin and `sim exec` join these
+# namespaces from now on. This process only holds them, like a VM's init.
+touch "$D/vm.ready"
+exec sleep infinity

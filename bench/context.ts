@@ -1,0 +1,88 @@
+/**
+ * What every phase shares: the simulator, the running plugins, the options,
+ * and where figures, checks and raw details are collected.
+ */
+import { Simulator } from "../sim/simulator";
+import { PLUGIN_MAIN, PluginProcess } from "../sim/plugin-process";
+import { RunResult } from "../sim/exec";
+import { BenchOptions } from "./options";
+import { Check, Figure, figure } from "./report";
+import { spawnServing } from "./spawn";
+
+export const VMS = ["vm1", "vm2"] as const;
+export type VmName = (typeof VMS)[number];
+/** The Docker network on the plugin, on each VM. */
+export const VNET = "benchvnet";
+/** Docker's built-in bridge network (docker0), the baseline for Docker-driven figures. */
+export const BRIDGE = "bridge";
+export const IMAGE = "local/busybox";
+
+/** The plugin's production log level (PluginProcess on its own would run it at debug). */
+const PLUGIN_ENV = { LOG_LEVEL: "info" };
+
+export class BenchContext {
+  readonly figures: Figure[] = [];
+  readonly checks: Check[] = [];
+  readonly details: Record<string, unknown> = {};
+  /** Secondary tables printed after the figures (per-step breakdowns). */
+  readonly tables: { title: string; text: string }[] = [];
+  private readonly plugins = new Map<VmName, PluginProcess>();
+
+  constructor(
+    readonly sim: Simulator,
+    readonly opts: BenchOptions,
+  ) {}
+
+  log(msg: string): void {
+    process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+  }
+
+  addFigure(f: Parameters<typeof figure>[0]): void {
+    this.figures.push(figure(f));
+  }
+
+  check(name: string, ok: boolean, detail: string): boolean {
+    this.checks.push({ name, ok, detail });
+    if (!ok) this.log(`CHECK FAILED: ${name}: ${detail}`);
+    return ok;
+  }
+
+  plugin(vm: VmName): PluginProcess {
+    const p = this.plugins.get(vm);
+    if (!p) throw new Error(`the plugin on ${vm} is not running`);
+    return p;
+  }
+
+  /**
+   * (Re)starts the plugin on a VM as PluginProcess would (same command, env
+   * and polling); returns milliseconds until its socket answered. Started here
+   * because `node --cpu-prof` cannot go through NODE_OPTIONS and a start with
+   * many endpoints may need longer than PluginProcess waits. With cpuProfDir
+   * the plugin writes a CPU profile there when stopped.
+   */
+  async startPlugin(vm: VmName, opts: { cpuProfDir?: string; timeoutMs?: number } = {}): Promise<number> {
+    await this.stopPlugin(vm);
+    const p = new PluginProcess(this.sim, vm, PLUGIN_ENV);
+    const nodeFlags = opts.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", opts.cpuProfDir] : [];
+    const started = await spawnServing(this.sim, vm, [...nodeFlags, PLUGIN_MAIN, "serve"], p.socket, p.logFile, PLUGIN_ENV, opts.timeoutMs);
+    p.pid = started.pid;
+    this.plugins.set(vm, p);
+    return started.ms;
+  }
+
+  async stopPlugin(vm: VmName): Promise<void> {
+    const p = this.plugins.get(vm);
+    if (!p) return;
+    await p.stop("SIGTERM");
+    this.plugins.delete(vm);
+  }
+
+  async stopPlugins(): Promise<void> {
+    for (const vm of VMS) await this.stopPlugin(vm);
+  }
+
+  /** docker CLI in a VM; never rejects on a non-zero exit. */
+  docker(vm: VmName, args: string[], timeoutMs = 120_000): Promise<RunResult> {
+    return this.sim.exec(vm, "docker", args, { allowFailure: true, timeoutMs });
+  }
+}

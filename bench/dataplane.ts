@@ -1,0 +1,107 @@
+/**
+ * Figure 4: the dataplane. TCP throughput (iperf3) and ping RTT from a
+ * container on vm1 to a container on vm2, against vm1 to vm2 host to host,
+ * plus container on vm1 to vm2's host (one container end only), rotating the
+ * order of the paths round by round. The busybox image has no iperf3, so the
+ * machine's iperf3 runs in each container's network namespace (nsenter
+ * --net=SandboxKey inside the VM): the packets take the same path.
+ */
+import { BenchContext, IMAGE, VNET, VmName } from "./context";
+import { killAndWait } from "../sim/vm";
+import { waitFor } from "../sim/exec";
+import { median } from "./stats";
+
+const PORT = 5201;
+const SRC: VmName = "vm1";
+const DST: VmName = "vm2";
+
+interface Endpoint {
+  /** Command prefix that runs a program in this place's network namespace, inside its VM. */
+  prefix: string[];
+  address: string;
+}
+
+async function container(ctx: BenchContext, vm: VmName, name: string): Promise<Endpoint> {
+  const run = await ctx.docker(vm, ["run", "-d", "--init", "--name", name, "--network", VNET, IMAGE, "sleep", "3600"]);
+  if (run.code !== 0) throw new Error(`docker run ${name} on ${vm} failed: ${run.stderr.trim()}`);
+  const r = await ctx.docker(vm, ["inspect", "-f", "{{.NetworkSettings.SandboxKey}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name]);
+  const [key, address] = r.stdout.trim().split(/\s+/);
+  if (r.code !== 0 || !key || !address) throw new Error(`cannot inspect ${name} on ${vm}: ${r.stderr.trim() || r.stdout.trim()}`);
+  return { prefix: ["nsenter", `--net=${key}`], address };
+}
+
+function inPlace(ctx: BenchContext, vm: VmName, at: Endpoint, cmd: string[], timeoutMs: number) {
+  const full = [...at.prefix, ...cmd];
+  return ctx.sim.exec(vm, full[0], full.slice(1), { allowFailure: true, timeoutMs });
+}
+
+/** Starts `iperf3 -s` in a place on DST, waits until it listens; returns its pid. */
+async function iperfServer(ctx: BenchContext, at: Endpoint, label: string): Promise<number> {
+  const cmd = [...at.prefix, "iperf3", "-s", "-p", String(PORT)];
+  const pid = ctx.sim.spawnInVm(DST, cmd[0], cmd.slice(1), `${ctx.sim.dir}/iperf3-${label}.log`);
+  await waitFor(`iperf3 server (${label})`, async () => {
+    const r = await inPlace(ctx, DST, at, ["ss", "-Hltn", `sport = :${PORT}`], 10_000);
+    return r.stdout.includes(`:${PORT}`);
+  }, 10_000, 100);
+  return pid;
+}
+
+async function throughputGbps(ctx: BenchContext, from: Endpoint, to: Endpoint): Promise<number> {
+  const secs = ctx.opts.iperfSeconds;
+  const r = await inPlace(ctx, SRC, from, ["iperf3", "-c", to.address, "-p", String(PORT), "-t", String(secs), "-J"], (secs + 30) * 1000);
+  const doc = JSON.parse(r.stdout || "{}") as { end?: { sum_received?: { bits_per_second?: number } }; error?: string };
+  const bps = doc.end?.sum_received?.bits_per_second;
+  if (r.code !== 0 || bps === undefined) throw new Error(`iperf3 to ${to.address} failed: ${doc.error ?? r.stderr.trim()}`);
+  return bps / 1e9;
+}
+
+/** Round-trip times of individual echo requests, in ms. */
+async function rttsMs(ctx: BenchContext, from: Endpoint, to: Endpoint): Promise<number[]> {
+  const n = ctx.opts.pingsPerRound;
+  const r = await inPlace(ctx, SRC, from, ["busybox", "ping", "-c", String(n), "-i", "0.2", "-W", "2", to.address], (n + 30) * 1000);
+  const times = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
+  if (times.length < n) throw new Error(`ping ${to.address}: ${times.length} of ${n} answered`);
+  return times;
+}
+
+export async function dataplane(ctx: BenchContext): Promise<void> {
+  const host = (vm: VmName): Endpoint => ({ prefix: [], address: ctx.sim.vm(vm).nic.primary.address });
+  const servers: number[] = [];
+  const names = { [SRC]: "bench-dp-src", [DST]: "bench-dp-dst" };
+  try {
+    const src = await container(ctx, SRC, names[SRC]);
+    const dst = await container(ctx, DST, names[DST]);
+    // The one-sided path splits the container path's extra cost between the two ends.
+    const paths = {
+      host: { from: host(SRC), to: host(DST) },
+      container: { from: src, to: dst },
+      oneSided: { from: src, to: host(DST) },
+    };
+    servers.push(await iperfServer(ctx, paths.host.to, "host"), await iperfServer(ctx, dst, "container"));
+    const kinds = Object.keys(paths) as (keyof typeof paths)[];
+    const gbps = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<keyof typeof paths, number[]>;
+    const rtt = Object.fromEntries(kinds.map((k) => [k, [] as number[]])) as Record<keyof typeof paths, number[]>;
+    for (let round = 0; round < ctx.opts.dataplaneRounds; round++) {
+      // Each path goes first in turn, so none always runs on a machine the others just warmed.
+      const order = kinds.map((_, i) => kinds[(i + round) % kinds.length]);
+      for (const p of order) {
+        gbps[p].push(await throughputGbps(ctx, paths[p].from, paths[p].to));
+        rtt[p].push(...(await rttsMs(ctx, paths[p].from, paths[p].to)));
+      }
+    }
+    ctx.check("iperf3 and ping between containers on vm1 and vm2", true, `${ctx.opts.dataplaneRounds} rounds each way`);
+    ctx.details.dataplane = { gbps, rttMs: rtt };
+    const vsHost = { baseline: median(gbps.host), baselineName: "host to host" };
+    const vsHostRtt = { baseline: median(rtt.host), baselineName: "host to host" };
+    ctx.addFigure({ id: "dp-throughput", name: "TCP throughput container -> container (iperf3), median", unit: "Gbit/s", value: median(gbps.container), ...vsHost, target: { on: "ratio", op: ">=", limit: 0.95 } });
+    ctx.addFigure({ id: "dp-rtt", name: "ping RTT container -> container, median", unit: "ms", value: median(rtt.container), ...vsHostRtt, target: { on: "ratio", op: "<=", limit: 1.1 } });
+    ctx.addFigure({ id: "dp-throughput-one-sided", name: "TCP throughput container -> vm2 host, median", unit: "Gbit/s", value: median(gbps.oneSided), ...vsHost });
+    ctx.addFigure({ id: "dp-rtt-one-sided", name: "ping RTT container -> vm2 host, median", unit: "ms", value: median(rtt.oneSided), ...vsHostRtt });
+  } catch (err) {
+    ctx.check("iperf3 and ping between containers on vm1 and vm2", false, (err as Error).message);
+  } finally {
+    for (const pid of servers) await killAndWait(pid, 3_000);
+    await ctx.docker(SRC, ["rm", "-f", names[SRC]]);
+    await ctx.docker(DST, ["rm", "-f", names[DST]]);
+  }
+}

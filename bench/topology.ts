@@ -1,0 +1,37 @@
+/**
+ * The benchmark's simulated network: a /22 subnet so vm1 can carry Azure's
+ * maximum of 255 secondary ipconfigs on its NIC (the seed's limit of 250
+ * containers per VM plus a few spare), and vm2 a handful for the far end of
+ * the dataplane measurements. No NSG rules or load balancers: they would only
+ * add fabric rules that neither side of any comparison here uses.
+ */
+import { Topology, parseTopology } from "../sim/topology";
+
+export const BENCH_SUBNET = "10.0.0.0/22";
+/** Azure's limit of secondary IP configurations on one NIC. */
+export const MAX_SECONDARIES = 255;
+
+/** The dotted address `offset` places after `base` (carries across octets). */
+export function addressAfter(base: string, offset: number): string {
+  const n = base.split(".").reduce((acc, o) => acc * 256 + Number(o), 0) + offset;
+  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join(".");
+}
+
+export function benchTopology(): Topology {
+  const range = (first: string, count: number) => Array.from({ length: count }, (_, i) => ({ address: addressAfter(first, i) }));
+  return parseTopology({
+    vnet: { addressSpace: "10.0.0.0/16", subnet: BENCH_SUBNET, gateway: "10.0.0.1" },
+    vms: [
+      {
+        name: "vm1",
+        nic: { mac: "00:0d:3a:00:00:01", primary: { address: "10.0.0.4", publicIp: "203.0.113.4" }, secondaries: range("10.0.0.10", MAX_SECONDARIES) },
+      },
+      {
+        name: "vm2",
+        nic: { mac: "00:0d:3a:00:00:02", primary: { address: "10.0.0.5", publicIp: "203.0.113.5" }, secondaries: range("10.0.2.10", 16) },
+      },
+    ],
+    internet: { hostAddress: "198.51.100.10", names: { "example.com": "198.51.100.10" } },
+    onPrem: { cidr: "192.168.100.0/24", hostAddress: "192.168.100.10" },
+  });
+}
