@@ -18,7 +18,7 @@ import {
 } from "./firewall";
 import { EndpointLink, EndpointLinkSpec, LinkOps, NicLinkInfo } from "./links";
 import { LinkInfo, Rtnl } from "./netlink";
-import { PortGuard, addPortGuard, ensurePortGuards, listPortGuards, removeAllPortGuards, removePortGuard } from "./port-guard";
+import { PortGuard, PortGuards } from "./port-guard";
 
 export type { EndpointLink, EndpointLinkSpec, NicLinkInfo } from "./links";
 export type { LinkInfo, RouteInfo, AddressInfo } from "./netlink";
@@ -49,6 +49,8 @@ export interface Dataplane {
   addPortGuard(guard: PortGuard): Promise<void>;
   /** False if the port had no guard. */
   removePortGuard(port: string): Promise<boolean>;
+  /** Guards for exactly these ports (with removeOthers) in one step; returns the ports whose guards went. */
+  syncPortGuards(wanted: PortGuard[], removeOthers: boolean): Promise<string[]>;
   listPortGuards(): Promise<string[]>;
   removeAllPortGuards(): Promise<void>;
   /** Replace the plugin's firewall chains with the rules for these networks. */
@@ -74,11 +76,13 @@ export class LinuxDataplane implements Dataplane {
   /** Firewall changes are serialized so two applies cannot both add a jump. */
   private firewallQueue: Promise<unknown> = Promise.resolve();
   private ebtablesQueue: Promise<unknown> = Promise.resolve();
+  private readonly guards: PortGuards;
 
   constructor(private readonly opts: LinuxDataplaneOptions = {}) {
     this.nl = new Rtnl({ timeoutMs: opts.netlinkTimeoutMs, onError: opts.onNetlinkError });
     this.links = new LinkOps(this.nl);
     this.backend = opts.iptables;
+    this.guards = new PortGuards({ run: opts.run, timeoutMs: opts.commandTimeoutMs });
   }
 
   ensureBridge(name: string, mtu: number): Promise<LinkInfo> {
@@ -116,19 +120,19 @@ export class LinuxDataplane implements Dataplane {
   }
 
   addPortGuard(guard: PortGuard): Promise<void> {
-    return this.bridgeFirewall(async (o) => {
-      await ensurePortGuards(o);
-      await addPortGuard(guard, o);
-    });
+    return this.bridgeFirewall(() => this.guards.add(guard));
   }
   removePortGuard(port: string): Promise<boolean> {
-    return this.bridgeFirewall((o) => removePortGuard(port, o));
+    return this.bridgeFirewall(() => this.guards.remove(port));
+  }
+  syncPortGuards(wanted: PortGuard[], removeOthers: boolean): Promise<string[]> {
+    return this.bridgeFirewall(() => this.guards.sync(wanted, removeOthers));
   }
   listPortGuards(): Promise<string[]> {
-    return this.bridgeFirewall((o) => listPortGuards(o));
+    return this.bridgeFirewall(() => this.guards.list());
   }
   removeAllPortGuards(): Promise<void> {
-    return this.bridgeFirewall((o) => removeAllPortGuards(o));
+    return this.bridgeFirewall(() => this.guards.removeAll());
   }
 
   async applyFirewall(input: FirewallInput): Promise<void> {
@@ -149,8 +153,8 @@ export class LinuxDataplane implements Dataplane {
   }
 
   /** ebtables has no lock of its own (no -w): changes from this process go one at a time. */
-  private bridgeFirewall<T>(fn: (o: { run?: Runner; timeoutMs?: number }) => Promise<T>): Promise<T> {
-    const step = this.ebtablesQueue.then(() => fn({ run: this.opts.run, timeoutMs: this.opts.commandTimeoutMs }));
+  private bridgeFirewall<T>(fn: () => Promise<T>): Promise<T> {
+    const step = this.ebtablesQueue.then(fn);
     this.ebtablesQueue = step.catch(() => undefined);
     return step;
   }

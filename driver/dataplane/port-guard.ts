@@ -4,9 +4,11 @@
  * bridge, so the host's routing (rp_filter) cannot tell them apart; ebtables
  * sees the port a frame came in on.
  *
- * Each endpoint gets a chain of its own, added and removed with one
- * `ebtables-restore --noflush` run, so the cost of an endpoint does not grow
- * with the number of endpoints already present.
+ * Each endpoint gets a chain of its own. Only this plugin manages these
+ * chains, so which ports have one is read from the kernel once and then
+ * tracked: adding or removing a guard is one `ebtables-restore --noflush` run,
+ * whatever the number of endpoints already present, and start-up brings every
+ * guard in line in one run.
  */
 import { DataplaneError } from "./errors";
 import { Runner, runProgram } from "./exec";
@@ -15,7 +17,9 @@ import { assertIPv4, assertIfName, assertMac } from "./validate";
 export const PORTS_CHAIN = "AZURE-VNET-PORTS";
 /** Ports the plugin creates all carry this prefix (see network/records.ts). */
 const PORT_PATTERN = "azvh+";
+const ENTRY_JUMP = `-A PREROUTING -i ${PORT_PATTERN} -j ${PORTS_CHAIN}`;
 const chainOf = (port: string) => `AZV-${port}`;
+const jumpOf = (port: string) => `-A ${PORTS_CHAIN} -i ${port} -j ${chainOf(port)}`;
 
 export interface PortGuard {
   port: string;
@@ -28,103 +32,158 @@ export interface PortGuardOptions {
   timeoutMs?: number;
 }
 
-async function restore(text: string, o: PortGuardOptions): Promise<void> {
-  await (o.run ?? runProgram)("ebtables-restore", ["--noflush"], { input: text, timeoutMs: o.timeoutMs });
+interface Installed {
+  entryChain: boolean;
+  entryJumps: number;
+  /** port -> number of jumps to its chain */
+  ports: Map<string, number>;
 }
 
-async function save(o: PortGuardOptions): Promise<string> {
-  return (await (o.run ?? runProgram)("ebtables-save", ["-t", "nat"], { timeoutMs: o.timeoutMs })).stdout;
+function parse(text: string): Installed {
+  const lines = text.split("\n").map((l) => l.trim());
+  const ports = new Map<string, number>();
+  for (const l of lines) {
+    const chain = /^:AZV-(\S+) /.exec(l);
+    if (chain) ports.set(chain[1], ports.get(chain[1]) ?? 0);
+  }
+  for (const l of lines) {
+    const jump = /^-A AZURE-VNET-PORTS -i (\S+) -j AZV-\1$/.exec(l);
+    if (jump && ports.has(jump[1])) ports.set(jump[1], (ports.get(jump[1]) ?? 0) + 1);
+  }
+  return { entryChain: lines.some((l) => l.startsWith(`:${PORTS_CHAIN} `)), entryJumps: lines.filter((l) => l === ENTRY_JUMP).length, ports };
 }
 
-/** The entry chain and the jump to it from PREROUTING, once. */
-export async function ensurePortGuards(o: PortGuardOptions = {}): Promise<void> {
-  const current = await save(o);
-  const lines = ["*nat"];
-  if (!current.includes(`:${PORTS_CHAIN} `)) lines.push(`:${PORTS_CHAIN} RETURN`);
-  if (!current.includes(`-A PREROUTING -i ${PORT_PATTERN} -j ${PORTS_CHAIN}`)) lines.push(`-A PREROUTING -i ${PORT_PATTERN} -j ${PORTS_CHAIN}`);
-  if (lines.length === 1) return;
-  lines.push("COMMIT", "");
-  await restore(lines.join("\n"), o);
-}
-
-export async function addPortGuard(g: PortGuard, o: PortGuardOptions = {}): Promise<void> {
+function rulesFor(g: PortGuard): string[] {
   const port = assertIfName(g.port, "bridge port");
   const ip = assertIPv4(g.address, "container address");
   const mac = assertMac(g.mac, "container MAC");
   const chain = chainOf(port);
-  // Declaring the chain flushes it, so adding twice leaves one set of rules;
-  // the jump is removed first for the same reason.
-  await removeJump(port, o);
-  await restore(
-    [
-      "*nat",
-      `:${chain} RETURN`,
-      `-A ${chain} -s ! ${mac} -j DROP`,
-      `-A ${chain} -p IPv4 --ip-src ! ${ip} -j DROP`,
-      `-A ${chain} -p IPv4 -j RETURN`,
-      `-A ${chain} -p ARP --arp-ip-src ! ${ip} -j DROP`,
-      `-A ${chain} -p ARP -j RETURN`,
-      // IPv4 only: nothing else a container sends is expected or checked.
-      `-A ${chain} -j DROP`,
-      `-A ${PORTS_CHAIN} -i ${port} -j ${chain}`,
-      "COMMIT",
-      "",
-    ].join("\n"),
-    o,
-  );
+  // Declaring the chain flushes it: re-adding a guard replaces its rules.
+  return [
+    `:${chain} RETURN`,
+    `-A ${chain} -s ! ${mac} -j DROP`,
+    `-A ${chain} -p IPv4 --ip-src ! ${ip} -j DROP`,
+    `-A ${chain} -p IPv4 -j RETURN`,
+    `-A ${chain} -p ARP --arp-ip-src ! ${ip} -j DROP`,
+    `-A ${chain} -p ARP -j RETURN`,
+    // IPv4 only: nothing else a container sends is expected or checked.
+    `-A ${chain} -j DROP`,
+  ];
 }
 
-async function removeJump(port: string, o: PortGuardOptions): Promise<void> {
-  const current = await save(o);
-  const jump = `-A ${PORTS_CHAIN} -i ${port} -j ${chainOf(port)}`;
-  const count = current.split("\n").filter((l) => l.trim() === jump).length;
-  if (count === 0) return;
-  await restore(["*nat", ...Array(count).fill(jump.replace("-A ", "-D ")), "COMMIT", ""].join("\n"), o);
-}
+export class PortGuards {
+  private installed: Installed | undefined;
 
-/** False if there was no guard. */
-export async function removePortGuard(port: string, o: PortGuardOptions = {}): Promise<boolean> {
-  assertIfName(port, "bridge port");
-  const current = await save(o);
-  const chain = chainOf(port);
-  if (!current.includes(`:${chain} `)) {
-    await removeJump(port, o);
-    return false;
+  constructor(private readonly o: PortGuardOptions = {}) {}
+
+  private async read(): Promise<Installed> {
+    const text = (await (this.o.run ?? runProgram)("ebtables-save", ["-t", "nat"], { timeoutMs: this.o.timeoutMs })).stdout;
+    this.installed = parse(text);
+    return this.installed;
   }
-  const jump = `-A ${PORTS_CHAIN} -i ${port} -j ${chain}`;
-  const lines = ["*nat"];
-  for (const l of current.split("\n")) if (l.trim() === jump) lines.push(jump.replace("-A ", "-D "));
-  lines.push(`-F ${chain}`, `-X ${chain}`, "COMMIT", "");
-  try {
-    await restore(lines.join("\n"), o);
-  } catch (err) {
-    // Raced with another removal: fine if the chain is gone now.
-    if ((await save(o)).includes(`:${chain} `)) throw err;
-  }
-  return true;
-}
 
-/** Ports that have a guard chain, for reconciliation and diagnosis. */
-export async function listPortGuards(o: PortGuardOptions = {}): Promise<string[]> {
-  let text: string;
-  try {
-    text = await save(o);
-  } catch (err) {
-    if (err instanceof DataplaneError && err.code === "ENOENT") return [];
-    throw err;
+  private async current(): Promise<Installed> {
+    return this.installed ?? (await this.read());
   }
-  return [...text.matchAll(/^:AZV-(\S+) /gm)].map((m) => m[1]);
-}
 
-/** Every guard chain, the entry chain and its jump: for when the last network goes. */
-export async function removeAllPortGuards(o: PortGuardOptions = {}): Promise<void> {
-  for (const port of await listPortGuards(o)) await removePortGuard(port, o);
-  const current = await save(o);
-  const lines = ["*nat"];
-  const entry = `-A PREROUTING -i ${PORT_PATTERN} -j ${PORTS_CHAIN}`;
-  for (const l of current.split("\n")) if (l.trim() === entry) lines.push(entry.replace("-A ", "-D "));
-  if (current.includes(`:${PORTS_CHAIN} `)) lines.push(`-F ${PORTS_CHAIN}`, `-X ${PORTS_CHAIN}`);
-  if (lines.length === 1) return;
-  lines.push("COMMIT", "");
-  await restore(lines.join("\n"), o);
+  private async restore(lines: string[]): Promise<void> {
+    if (lines.length === 0) return;
+    try {
+      await (this.o.run ?? runProgram)("ebtables-restore", ["--noflush"], { input: ["*nat", ...lines, "COMMIT", ""].join("\n"), timeoutMs: this.o.timeoutMs });
+    } catch (err) {
+      // Someone else changed the chains: forget what we knew and let the caller retry.
+      this.installed = undefined;
+      throw err;
+    }
+  }
+
+  private entryLines(st: Installed): string[] {
+    const lines: string[] = [];
+    if (!st.entryChain) lines.push(`:${PORTS_CHAIN} RETURN`);
+    if (st.entryJumps === 0) lines.push(ENTRY_JUMP);
+    return lines;
+  }
+
+  private commit(st: Installed): void {
+    st.entryChain = true;
+    st.entryJumps = Math.max(st.entryJumps, 1);
+  }
+
+  async add(g: PortGuard): Promise<void> {
+    const rules = rulesFor(g);
+    for (let attempt = 0; ; attempt++) {
+      const st = await this.current();
+      const jumps = st.ports.get(g.port) ?? 0;
+      try {
+        await this.restore([...this.entryLines(st), ...rules, ...(jumps === 0 ? [jumpOf(g.port)] : [])]);
+        this.commit(st);
+        st.ports.set(g.port, Math.max(jumps, 1));
+        return;
+      } catch (err) {
+        if (attempt > 0) throw err;
+      }
+    }
+  }
+
+  /** False if the port had no guard. */
+  async remove(port: string): Promise<boolean> {
+    assertIfName(port, "bridge port");
+    for (let attempt = 0; ; attempt++) {
+      const st = await this.current();
+      const jumps = st.ports.get(port);
+      if (jumps === undefined) return false;
+      try {
+        await this.restore([...Array(jumps).fill(jumpOf(port).replace("-A ", "-D ")), `-F ${chainOf(port)}`, `-X ${chainOf(port)}`]);
+        st.ports.delete(port);
+        return true;
+      } catch (err) {
+        if (attempt > 0) throw err;
+      }
+    }
+  }
+
+  /**
+   * Make the guards match `wanted` in one run: every wanted port gets its
+   * rules (re)written; with `removeOthers`, every other guard goes.
+   * Returns the ports whose guards were removed.
+   */
+  async sync(wanted: PortGuard[], removeOthers: boolean): Promise<string[]> {
+    const st = await this.read();
+    const keep = new Set(wanted.map((g) => g.port));
+    const gone = removeOthers ? [...st.ports.keys()].filter((p) => !keep.has(p)) : [];
+    // The entry chain is rebuilt whole (declaring it flushes it): one jump per
+    // wanted port, none to the chains that go, duplicates of older runs gone.
+    const lines = [`:${PORTS_CHAIN} RETURN`, ...(st.entryJumps === 0 ? [ENTRY_JUMP] : [])];
+    const kept = removeOthers ? [] : [...st.ports.keys()].filter((p) => !keep.has(p));
+    for (const g of wanted) lines.push(...rulesFor(g), jumpOf(g.port));
+    for (const port of kept) lines.push(jumpOf(port));
+    for (const port of gone) lines.push(`-F ${chainOf(port)}`, `-X ${chainOf(port)}`);
+    await this.restore(lines);
+    this.commit(st);
+    for (const port of [...wanted.map((g) => g.port), ...kept]) st.ports.set(port, 1);
+    for (const port of gone) st.ports.delete(port);
+    return gone;
+  }
+
+  /** Ports that have a guard chain, for reconciliation and diagnosis (read from the kernel). */
+  async list(): Promise<string[]> {
+    try {
+      return [...(await this.read()).ports.keys()];
+    } catch (err) {
+      if (err instanceof DataplaneError && err.code === "ENOENT") return [];
+      throw err;
+    }
+  }
+
+  /** Every guard chain, the entry chain and its jump: for when the last network goes. */
+  async removeAll(): Promise<void> {
+    const st = await this.read();
+    // The entry chain is emptied first: then no per-port chain is referenced.
+    const lines: string[] = st.entryChain ? [`-F ${PORTS_CHAIN}`] : [];
+    for (const port of st.ports.keys()) lines.push(`-F ${chainOf(port)}`, `-X ${chainOf(port)}`);
+    for (let i = 0; i < st.entryJumps; i++) lines.push(ENTRY_JUMP.replace("-A ", "-D "));
+    if (st.entryChain) lines.push(`-X ${PORTS_CHAIN}`);
+    await this.restore(lines);
+    this.installed = { entryChain: false, entryJumps: 0, ports: new Map() };
+  }
 }

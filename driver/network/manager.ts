@@ -124,8 +124,10 @@ export class NetworkManager implements NetworkDriver {
       if (this.state.endpoints[req.EndpointID]) return {};
       const holder = Object.values(this.state.endpoints).find((e) => e.address === address);
       if (holder) {
-        // The IPAM only hands out an address Docker released, and Docker
-        // releases it after DeleteEndpoint: this record outlived a
+        // A live holder keeps its address whatever the request says.
+        const links = new Set((await this.dp.listLinks()).map((l) => l.name));
+        if (links.has(holder.hostVeth)) throw new PluginError(`address ${address} is already used by endpoint ${short(holder.id)}`, "conflict");
+        // Its veth is gone with its container: the record outlived a
         // DeleteEndpoint the plugin never saw (it was down). Clear it.
         this.o.logger.warn("replacing a stale endpoint that held the address", { endpointId: short(holder.id), address });
         delete this.state.endpoints[holder.id];
@@ -258,7 +260,9 @@ export class NetworkManager implements NetworkDriver {
     if (net) await attempt("route", () => this.dp.removeContainerRoute(ep.address, net.bridge));
     await attempt("port guard", () => this.dp.removePortGuard(ep.hostVeth));
     await attempt("veth", () => this.dp.removeEndpointLink(ep.hostVeth));
-    await attempt("conntrack", () => this.dp.forgetFlows(ep.address));
+    // Flows of the old address must not reach its next holder; dropping them
+    // does not need to hold up Docker's call.
+    void this.dp.forgetFlows(ep.address).catch((err) => this.o.logger.warn("could not drop the flows of a released address", { address: ep.address, error: errorMessage(err) }));
     if (problems.length) this.o.logger.warn("endpoint cleanup incomplete", { endpointId: short(ep.id), problems: problems.join("; ") });
   }
 }

@@ -57,7 +57,6 @@ export async function reconcileKernel(
       continue;
     }
     if (await attempt(`route ${ep.address}`, () => dp.addContainerRoute(ep.address, net.bridge))) report.routesEnsured++;
-    if (ep.mac) await attempt(`port guard ${ep.hostVeth}`, () => dp.addPortGuard({ port: ep.hostVeth, address: ep.address, mac: ep.mac as string }));
   }
 
   // Links named like ours that no record explains: a crash between the kernel
@@ -82,12 +81,11 @@ export async function reconcileKernel(
     }
   }
 
-  const guarded = new Set(endpoints.filter((e) => links.has(e.hostVeth)).map((e) => e.hostVeth));
-  let guards: string[] = [];
-  await attempt("port guards", async () => void (guards = await dp.listPortGuards()));
-  for (const port of removeOrphans ? guards : []) {
-    if (!guarded.has(port) && (await attempt(`remove port guard ${port}`, () => dp.removePortGuard(port)))) report.orphanGuardsRemoved.push(port);
-  }
+  // One step for every guard, however many endpoints there are.
+  const wanted = endpoints
+    .filter((e) => e.mac && links.has(e.hostVeth) && state.networks[e.networkId])
+    .map((e) => ({ port: e.hostVeth, address: e.address, mac: e.mac as string }));
+  await attempt("port guards", async () => void report.orphanGuardsRemoved.push(...(await dp.syncPortGuards(wanted, removeOrphans))));
 
   await attempt("firewall", applyFirewall);
   const level = report.errors.length ? "warn" : "info";

@@ -77,6 +77,14 @@ export class FakeDataplane implements Dataplane {
     this.step("removePortGuard");
     return this.guards.delete(port);
   }
+  async syncPortGuards(wanted: PortGuard[], removeOthers: boolean): Promise<string[]> {
+    this.step("syncPortGuards");
+    const keep = new Set(wanted.map((g) => g.port));
+    const gone = removeOthers ? [...this.guards.keys()].filter((p) => !keep.has(p)) : [];
+    for (const p of gone) this.guards.delete(p);
+    for (const g of wanted) this.guards.set(g.port, g);
+    return gone;
+  }
   async listPortGuards(): Promise<string[]> {
     return [...this.guards.keys()];
   }

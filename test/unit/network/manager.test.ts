@@ -154,7 +154,9 @@ describe("NetworkManager", () => {
       await t.mgr.createNetwork(createReq());
       await assert.rejects(t.mgr.createEndpoint(endpoint(ep(1), "10.0.9.10/24")), /10\.0\.9\.10 is not inside the network's subnet 10\.0\.0\.0\/24/);
       await t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24"));
-      // The IPAM handed the address out again: the old record outlived a lost DeleteEndpoint.
+      await assert.rejects(t.mgr.createEndpoint(endpoint(ep(2), "10.0.0.10/24")), /10\.0\.0\.10 is already used by endpoint/);
+      // Once its container is gone (the veth with it), the old record is stale and gives way.
+      t.dp.links.delete(t.state.endpoints[ep(1)].hostVeth);
       await t.mgr.createEndpoint(endpoint(ep(2), "10.0.0.10/24"));
       assert.deepEqual(Object.keys(t.state.endpoints), [ep(2)]);
       assert.equal(t.dp.routes.get("10.0.0.10"), "azvbaaaaaaaaaaa");

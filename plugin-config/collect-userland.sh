@@ -1,0 +1,89 @@
+#!/bin/sh
+# Copies into DEST the programs the plugin runs (node, iptables in its nft and
+# legacy variants, ebtables, conntrack) and exactly the shared libraries they
+# load, so the plugin's rootfs carries no distribution: no shell, no package
+# manager. Runs in the Dockerfile's first stage and, on the build machine, to
+# make an offline base image; it needs only a POSIX sh, cp, ln, mv, mkdir, sed
+# and the glibc dynamic loader.
+# Usage: collect-userland.sh DEST
+set -eu
+DEST=${1:?usage: collect-userland.sh DEST}
+
+# The glibc loader lists what an ELF file loads (what ldd does, without bash).
+LOADER=
+for l in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1; do
+  if [ -e "$l" ]; then LOADER=$l; break; fi
+done
+[ -n "$LOADER" ] || { echo "collect-userland: no glibc loader found" >&2; exit 1; }
+
+need() {
+  command -v "$1" 2>/dev/null || { echo "collect-userland: $1 not found; install iptables and conntrack" >&2; exit 1; }
+}
+
+# Copy one file to the same path under DEST, following symlinks: a library is
+# found by the name the loader printed, which is usually a symlink.
+put() {
+  mkdir -p "$DEST$(dirname "$1")"
+  cp -L "$1" "$DEST$1"
+}
+
+# The file itself, the loader, and every library the loader resolves for it.
+put_elf() {
+  put "$1"
+  for lib in $("$LOADER" --list "$1" | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p'); do
+    [ -e "$DEST$lib" ] || put "$lib"
+  done
+}
+
+NODE=$(need node)
+NFT=$(need xtables-nft-multi)
+LEGACY=$(need xtables-legacy-multi)
+CONNTRACK=$(need conntrack)
+
+put_elf "$NODE"
+# The entrypoint in config.json names /usr/local/bin/node wherever the base kept it.
+if [ "$NODE" != /usr/local/bin/node ]; then
+  mkdir -p "$DEST/usr/local/bin"
+  mv "$DEST$NODE" "$DEST/usr/local/bin/node"
+fi
+put_elf "$NFT"
+put_elf "$LEGACY"
+put_elf "$CONNTRACK"
+
+# Matches and targets are modules iptables loads at run time from a fixed directory.
+XTDIR=
+for d in /usr/lib/x86_64-linux-gnu/xtables /usr/lib/aarch64-linux-gnu/xtables /usr/lib/xtables /usr/lib64/xtables; do
+  if [ -d "$d" ]; then XTDIR=$d; break; fi
+done
+[ -n "$XTDIR" ] || { echo "collect-userland: no xtables module directory found" >&2; exit 1; }
+for m in "$XTDIR"/*.so; do put_elf "$m"; done
+
+# The names the dataplane runs: both iptables variants (it follows Docker's
+# choice), plain iptables (nft, the default of current distributions) for its
+# version probe, and ebtables for the bridge ports' anti-spoofing (nft only: the
+# legacy ebtables kernel side is gone from many current kernels).
+SBIN="$DEST/usr/sbin"
+mkdir -p "$SBIN"
+NFTDIR=$(dirname "$NFT")
+LEGACYDIR=$(dirname "$LEGACY")
+[ "$NFTDIR" = /usr/sbin ] || mv "$DEST$NFT" "$SBIN/xtables-nft-multi"
+[ "$LEGACYDIR" = /usr/sbin ] || mv "$DEST$LEGACY" "$SBIN/xtables-legacy-multi"
+[ "$(dirname "$CONNTRACK")" = /usr/sbin ] || mv "$DEST$CONNTRACK" "$SBIN/conntrack"
+for v in nft legacy; do
+  for suffix in "" -save -restore; do ln -sf "xtables-$v-multi" "$SBIN/iptables-$v$suffix"; done
+done
+for suffix in "" -save -restore; do
+  ln -sf xtables-nft-multi "$SBIN/iptables$suffix"
+  ln -sf xtables-nft-multi "$SBIN/ebtables-nft$suffix"
+  ln -sf xtables-nft-multi "$SBIN/ebtables$suffix"
+done
+
+# Protocol and ethertype names in rules (-p tcp, -p IPv4) are looked up in these.
+for f in /etc/protocols /etc/ethertypes; do
+  [ -e "$f" ] && put "$f"
+done
+
+# Directories the plugin and Docker expect: the socket directory (Docker binds the
+# host's per-plugin directory over it), the state mount point, a temp directory.
+mkdir -p "$DEST/run/docker/plugins" "$DEST/var/lib/azure-vnet" "$DEST/tmp" "$DEST/etc"
+chmod 1777 "$DEST/tmp"

@@ -1,0 +1,107 @@
+/**
+ * The managed plugin on the simulator: built once with
+ * `scripts/plugin-build.sh --offline-base` against one VM's dockerd (there is
+ * no registry here), created on the other VMs from the same plugin directory,
+ * and enabled with the host paths its config.json binds.
+ */
+import { readFileSync, readdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { Simulator } from "../../../sim/simulator";
+import { RunResult } from "../../../sim/exec";
+
+/** The name plugin-build.sh gives by default, and the one examples/compose-managed uses. */
+export const PLUGIN_NAME = "azure-vnet:latest";
+export const BUILD_SCRIPT = resolve(__dirname, "../../../../scripts/plugin-build.sh");
+const DRIVER_SOURCES = resolve(__dirname, "../../../../driver");
+
+/**
+ * Firewall and conntrack programs the driver's sources name, e.g.
+ * "iptables-nft-restore" or "ebtables-save": each must be in the plugin's
+ * rootfs, which has nothing the collect script did not put there.
+ */
+export function driverPrograms(dir = DRIVER_SOURCES): string[] {
+  const found = new Set<string>();
+  const literal = /"((?:iptables|ip6tables|ebtables|arptables|conntrack|ipset)(?:-(?:nft|legacy|save|restore))*)"/g;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile() || !entry.name.endsWith(".ts")) continue;
+    for (const m of readFileSync(join(entry.parentPath, entry.name), "utf8").matchAll(literal)) found.add(m[1]);
+  }
+  return [...found].sort();
+}
+
+export interface BuildReport {
+  seconds: number;
+  imageMegabytes: number;
+  output: string;
+}
+
+export class ManagedPlugin {
+  constructor(
+    readonly sim: Simulator,
+    readonly name = PLUGIN_NAME,
+  ) {}
+
+  /** config.json and the exported rootfs, kept so other VMs need no build of their own. */
+  get dir(): string {
+    return join(this.sim.dir, "managed-plugin");
+  }
+
+  private async run(vm: string, cmd: string, args: string[], timeoutMs = 60_000): Promise<RunResult> {
+    const r = await this.sim.exec(vm, cmd, args, { allowFailure: true, timeoutMs });
+    if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")} on ${vm} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
+    return r;
+  }
+
+  /** Build the rootfs image in `vm`'s dockerd from a locally imported base, and create the plugin there. */
+  async build(vm: string): Promise<BuildReport> {
+    const t0 = Date.now();
+    const r = await this.run(vm, "bash", [BUILD_SCRIPT, "--offline-base", "--name", this.name, "--out", this.dir, "--replace"], 300_000);
+    const size = /\((\d+) MB\)/.exec(r.stdout);
+    if (!size) throw new Error(`plugin-build.sh reported no image size:\n${r.stdout}`);
+    return { seconds: (Date.now() - t0) / 1000, imageMegabytes: Number(size[1]), output: r.stdout };
+  }
+
+  /** Create the plugin on another VM from the directory build() kept. */
+  async createFromDir(vm: string): Promise<number> {
+    const t0 = Date.now();
+    await this.run(vm, "docker", ["plugin", "create", this.name, this.dir], 120_000);
+    return (Date.now() - t0) / 1000;
+  }
+
+  /**
+   * Enable it. Its bind sources must exist first: on a host, systemd-tmpfiles
+   * makes /run/xtables.lock at boot (plugin-config/tmpfiles.d) and Docker
+   * listens on /run/docker.sock. A simulated VM's dockerd listens elsewhere,
+   * and its /run is a tmpfs that nothing like systemd-tmpfiles fills again
+   * when it is emptied. So by default the two are made where config.json
+   * expects them, exercising its defaults; with `restartable`, `docker plugin
+   * set` points both mounts at per-VM files kept outside /run.
+   */
+  async enable(vm: string, opts: { restartable?: boolean } = {}): Promise<void> {
+    const paths = this.sim.paths(vm);
+    await this.run(vm, "mkdir", ["-p", "/var/lib/azure-vnet"]);
+    if (opts.restartable) {
+      const lock = join(paths.dir, "xtables.lock");
+      await this.run(vm, "touch", [lock]);
+      await this.run(vm, "docker", ["plugin", "set", this.name, `xtables-lock.source=${lock}`, `docker-socket.source=${paths.socket}`]);
+    } else {
+      await this.run(vm, "touch", ["/run/xtables.lock"]);
+      await this.run(vm, "ln", ["-sf", paths.socket, "/run/docker.sock"]);
+    }
+    await this.run(vm, "docker", ["plugin", "enable", this.name]);
+  }
+
+  /** The plugin's last reconciliation with Docker's API, from the report it keeps beside its state. */
+  lastReconcile(vm: string): { ok: boolean; error?: string } | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.sim.paths(vm).pluginState, "last-reconcile.json"), "utf8")) as { ok: boolean; error?: string };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Run a program of the plugin's rootfs in the VM's namespaces, e.g. to prove its libraries resolve. */
+  inRootfs(vm: string, program: string, args: string[]): Promise<RunResult> {
+    return this.sim.exec(vm, "chroot", [join(this.dir, "rootfs"), program, ...args], { allowFailure: true, timeoutMs: 30_000 });
+  }
+}
