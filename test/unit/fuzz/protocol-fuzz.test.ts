@@ -97,12 +97,12 @@ describe("protocol fuzzing against the real IPAM and network layers", function (
       // Releases of unknown pools are no-ops, as Docker expects.
       assert.equal((await callPlugin(socket, "IpamDriver.ReleaseAddress", { PoolID: name, Address: "10.0.0.10" })).status, 200);
       assert.equal((await callPlugin(socket, "IpamDriver.ReleasePool", { PoolID: name })).status, 200);
+      // "__proto__" as an option key is dropped on decoding, which would make a valid RequestPool.
+      if (name === "__proto__") continue;
       const option = await callPlugin(socket, "IpamDriver.RequestPool", { AddressSpace: "", Pool: "10.0.0.0/24", SubPool: "", Options: { [name]: "1" }, V6: false });
-      if (name !== "__proto__") assert.match(String((option.body as { Err: string }).Err), new RegExp(`^unknown IPAM option "${name}"`));
+      assert.match(String((option.body as { Err: string }).Err), new RegExp(`^unknown IPAM option "${name}"`));
     }
     assert.equal(builtins(), before.builtins, "a request changed a JavaScript built-in");
-    // "__proto__" as an option key is dropped by JSON decoding, which makes that RequestPool a valid one.
-    await callPlugin(socket, "IpamDriver.ReleasePool", { PoolID: poolId });
     assert.equal(JSON.stringify(checkpoint), before.state);
   });
 
