@@ -112,9 +112,9 @@ export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
   const docker = new DockerReconciler({
     docker: opts.docker ?? dockerodeApi(), state: checkpoint.network, network, ipam, logger, graceMs: config.reconcileGrace * 1000,
   });
-  const reconcileWithDocker = async () => {
+  const reconcileWithDocker = async (): Promise<boolean> => {
     const report = await docker.runOnce();
-    if (!report.ok) metrics?.reconcileFailed(1);
+    if (!report.ok || report.itemErrors.length) metrics?.reconcileFailed(1);
     if (report.ok && !verified) {
       // Now the checkpoint explains everything Docker runs: what it does not
       // explain in the kernel is left over, and goes.
@@ -125,15 +125,26 @@ export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
       logger.info("state confirmed with Docker: handing out addresses again");
     }
     await writeReconcileReport(config.stateDir, report).catch((err) => logger.warn("could not record the reconciliation", { error: errorMessage(err) }));
+    return report.ok;
   };
-  // Shortly after start (Docker may be starting us), then periodically; one run at a time.
-  let running: Promise<void> | undefined;
-  const tick = () => {
-    if (!running) running = reconcileWithDocker().finally(() => (running = undefined));
+  // Shortly after start (Docker may be starting us), then every interval; one
+  // run at a time. While Docker does not answer (at boot a legacy plugin
+  // starts first), retry sooner: 2 s, doubling up to the interval.
+  let running: Promise<boolean> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let closing = false;
+  let retryMs = 2000;
+  const run = (): Promise<boolean> => (running ??= reconcileWithDocker().catch(() => false).finally(() => (running = undefined)));
+  const schedule = (ms: number) => {
+    if (closing) return;
+    timer = setTimeout(async () => {
+      const ok = await run();
+      if (ok) retryMs = 2000;
+      schedule(ok ? config.reconcileInterval * 1000 : Math.min(retryMs, config.reconcileInterval * 1000));
+      if (!ok) retryMs *= 2;
+    }, ms);
   };
-  const firstRun = setTimeout(tick, 1000);
-  const timer = setInterval(tick, config.reconcileInterval * 1000);
-  timer.unref();
+  schedule(1000);
 
   return {
     checkpoint,
@@ -142,13 +153,12 @@ export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
     reconcile,
     reconcileNow: async () => {
       while (running) await running;
-      tick();
-      await running;
+      await run();
       return docker.last;
     },
     async close() {
-      clearTimeout(firstRun);
-      clearInterval(timer);
+      closing = true;
+      clearTimeout(timer);
       await running;
       await server.close();
       await metricsServer?.close();

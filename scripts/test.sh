@@ -1,8 +1,21 @@
 #!/bin/bash
 # Sets up the machine and runs every test tier: unit, integration (in a
-# throwaway network namespace), e2e (simulated Azure network, real dockerd).
+# throwaway network namespace), e2e (simulated Azure network, real dockerd),
+# then the benchmarks in quick mode (they print figures; only a correctness
+# failure, never a timing, fails them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 npm run lint
-npm test
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+npm test 2>&1 | tee "$log" || status=$?
+passed=$(grep -E '^\s+[0-9]+ passing' "$log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -E '^\s+[0-9]+ failing' "$log" | awk '{s+=$1} END {print s+0}')
+if [ "$status" -eq 0 ]; then
+  npm run bench:quick || status=$?
+fi
+echo "tests: ${passed} passed, ${failed} failed"
+exit "$status"

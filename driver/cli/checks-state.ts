@@ -38,6 +38,15 @@ export function checkpointCheck(f: Facts): Check {
       fix: [`${RESTART_PLUGIN}; then compare \`azure-vnet-plugin status\` with \`docker network ls\` and \`docker ps\``],
     });
   }
+  if (data.trusted === false) {
+    return check(id, "FAIL", `the plugin found its state damaged and hands out no new address until Docker confirms which are in use (${counts} known so far)`, {
+      details,
+      fix: [
+        "make sure the plugin can reach Docker's API (/var/run/docker.sock, or DOCKER_HOST; for the managed plugin the docker-socket mount); it confirms within seconds once it can",
+        "see the plugin's log and last-reconcile.json in the state directory for what failed",
+      ],
+    });
+  }
   if (cp.rebooted) {
     return check(id, "WARN", `${cp.path} (${counts}) was written before the last reboot: the plugin has not started since`, {
       details,

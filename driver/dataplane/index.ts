@@ -52,6 +52,8 @@ export interface Dataplane {
   /** Guards for exactly these ports (with removeOthers) in one step; returns the ports whose guards went. */
   syncPortGuards(wanted: PortGuard[], removeOthers: boolean): Promise<string[]>;
   listPortGuards(): Promise<string[]>;
+  /** The MAC and address a port's guard allows, if it has one. */
+  readPortGuard(port: string): Promise<{ mac?: string; address?: string } | undefined>;
   removeAllPortGuards(): Promise<void>;
   /** Replace the plugin's firewall chains with the rules for these networks. */
   applyFirewall(input: FirewallInput): Promise<void>;
@@ -130,6 +132,9 @@ export class LinuxDataplane implements Dataplane {
   }
   listPortGuards(): Promise<string[]> {
     return this.bridgeFirewall(() => this.guards.list());
+  }
+  readPortGuard(port: string): Promise<{ mac?: string; address?: string } | undefined> {
+    return this.bridgeFirewall(() => this.guards.allowedOn(port));
   }
   removeAllPortGuards(): Promise<void> {
     return this.bridgeFirewall(() => this.guards.removeAll());

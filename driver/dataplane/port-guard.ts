@@ -37,6 +37,8 @@ interface Installed {
   entryJumps: number;
   /** port -> number of jumps to its chain */
   ports: Map<string, number>;
+  /** port -> the MAC and address its chain allows */
+  allowed: Map<string, { mac?: string; address?: string }>;
 }
 
 function parse(text: string): Installed {
@@ -46,11 +48,16 @@ function parse(text: string): Installed {
     const chain = /^:AZV-(\S+) /.exec(l);
     if (chain) ports.set(chain[1], ports.get(chain[1]) ?? 0);
   }
+  const allowed = new Map<string, { mac?: string; address?: string }>();
   for (const l of lines) {
     const jump = /^-A AZURE-VNET-PORTS -i (\S+) -j AZV-\1$/.exec(l);
     if (jump && ports.has(jump[1])) ports.set(jump[1], (ports.get(jump[1]) ?? 0) + 1);
+    const mac = /^-A AZV-(\S+) -s ! ([0-9a-f:]{17}) -j DROP$/i.exec(l);
+    if (mac) allowed.set(mac[1], { ...allowed.get(mac[1]), mac: mac[2].toLowerCase() });
+    const ip = /^-A AZV-(\S+) -p IPv4 --ip-src ! ([0-9.]+) -j DROP$/.exec(l);
+    if (ip) allowed.set(ip[1], { ...allowed.get(ip[1]), address: ip[2] });
   }
-  return { entryChain: lines.some((l) => l.startsWith(`:${PORTS_CHAIN} `)), entryJumps: lines.filter((l) => l === ENTRY_JUMP).length, ports };
+  return { entryChain: lines.some((l) => l.startsWith(`:${PORTS_CHAIN} `)), entryJumps: lines.filter((l) => l === ENTRY_JUMP).length, ports, allowed };
 }
 
 function rulesFor(g: PortGuard): string[] {
@@ -165,6 +172,11 @@ export class PortGuards {
     return gone;
   }
 
+  /** What a port's guard allows, read from the kernel (e.g. a forgotten endpoint's MAC). */
+  async allowedOn(port: string): Promise<{ mac?: string; address?: string } | undefined> {
+    return (await this.read()).allowed.get(port);
+  }
+
   /** Ports that have a guard chain, for reconciliation and diagnosis (read from the kernel). */
   async list(): Promise<string[]> {
     try {
@@ -184,6 +196,6 @@ export class PortGuards {
     for (let i = 0; i < st.entryJumps; i++) lines.push(ENTRY_JUMP.replace("-A ", "-D "));
     if (st.entryChain) lines.push(`-X ${PORTS_CHAIN}`);
     await this.restore(lines);
-    this.installed = { entryChain: false, entryJumps: 0, ports: new Map() };
+    this.installed = { entryChain: false, entryJumps: 0, ports: new Map(), allowed: new Map() };
   }
 }

@@ -210,6 +210,12 @@ export class NetworkManager implements NetworkDriver {
       };
       const links = new Set((await this.dp.listLinks()).map((l) => l.name));
       if (links.has(names.host)) {
+        // Docker seldom knows the MAC of a remote driver's endpoint; the
+        // guard written when the endpoint was created does.
+        if (!record.mac) {
+          const guard = await this.dp.readPortGuard(names.host);
+          if (guard?.mac && guard.address === ep.address) record.mac = guard.mac;
+        }
         await this.dp.addContainerRoute(ep.address, net.bridge);
         if (record.mac) await this.dp.addPortGuard({ port: names.host, address: ep.address, mac: record.mac });
       }

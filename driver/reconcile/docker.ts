@@ -61,10 +61,15 @@ export interface DockerReconcileReport {
   endpointsReleased: string[];
   addressesReleased: string[];
   networksRemoved: string[];
+  /** Items that failed; the run carried on with the rest. */
+  itemErrors: string[];
 }
 
-/** Names Docker knows the plugin by: "azure-vnet" (legacy) or "[owner/]azure-vnet:tag" (managed). */
-export const DRIVER_NAME = /^(?:[\w.-]+\/)?azure-vnet(?::[\w.-]+)?$/;
+/**
+ * Names Docker knows the plugin by, for adopting networks the plugin forgot:
+ * "azure-vnet" (legacy) or "[registry[:port]/][path/]azure-vnet[:tag]" (managed).
+ */
+export const DRIVER_NAME = /^(?:[\w.-]+(?::\d+)?\/)?(?:[\w.-]+\/)*azure-vnet(?::[\w.-]+)?$/;
 
 export interface DockerReconcilerOptions extends ReconcileTargets {
   docker: DockerApi;
@@ -72,9 +77,12 @@ export interface DockerReconcilerOptions extends ReconcileTargets {
   logger: Logger;
   graceMs?: number;
   now?: () => number;
+  /** Driver names taken for this plugin's when adopting (default DRIVER_NAME). */
+  driverName?: RegExp;
 }
 
 const short = (id: string) => id.slice(0, 12);
+const poolIdOf = (subnet: string, ipRange?: string) => formatPoolId({ addressSpace: LOCAL_ADDRESS_SPACE, subnet, ...(ipRange ? { subPool: ipRange } : {}) });
 const LIVE_STATES = new Set(["running", "paused", "restarting"]);
 
 export class DockerReconciler {
@@ -82,30 +90,33 @@ export class DockerReconciler {
   private readonly missingSince = new Map<string, number>();
   private readonly graceMs: number;
   private readonly now: () => number;
+  private readonly driverName: RegExp;
   last: DockerReconcileReport | undefined;
 
   constructor(private readonly o: DockerReconcilerOptions) {
     this.graceMs = o.graceMs ?? 30_000;
     this.now = o.now ?? Date.now;
+    this.driverName = o.driverName ?? DRIVER_NAME;
   }
 
   async runOnce(): Promise<DockerReconcileReport> {
     const report: DockerReconcileReport = {
       at: new Date(this.now()).toISOString(), ok: false, networksAdopted: 0, endpointsAdopted: 0,
-      endpointsReleased: [], addressesReleased: [], networksRemoved: [],
+      endpointsReleased: [], addressesReleased: [], networksRemoved: [], itemErrors: [],
     };
     try {
       const [networks, containers] = await Promise.all([this.o.docker.listNetworks(), this.o.docker.listContainers()]);
-      await this.reconcile(networks.filter((n) => DRIVER_NAME.test(n.Driver)), containers, report);
       report.ok = true;
+      await this.reconcile(networks, containers, report);
     } catch (err) {
+      report.ok = false;
       report.error = errorMessage(err);
     }
     this.last = report;
-    const changed = report.networksAdopted + report.endpointsAdopted + report.endpointsReleased.length + report.addressesReleased.length + report.networksRemoved.length;
+    const changed = report.itemErrors.length + report.networksAdopted + report.endpointsAdopted + report.endpointsReleased.length + report.addressesReleased.length + report.networksRemoved.length;
     const level = !report.ok ? "warn" : changed ? "info" : "debug";
     this.o.logger[level]("reconciled with Docker", {
-      ok: report.ok, error: report.error ?? "none", networksAdopted: report.networksAdopted, endpointsAdopted: report.endpointsAdopted,
+      ok: report.ok, error: report.error ?? "none", itemErrors: report.itemErrors.join("; ") || "none", networksAdopted: report.networksAdopted, endpointsAdopted: report.endpointsAdopted,
       endpointsReleased: report.endpointsReleased.join(",") || "none", addressesReleased: report.addressesReleased.join(",") || "none",
       networksRemoved: report.networksRemoved.join(",") || "none",
     });
@@ -126,25 +137,29 @@ export class DockerReconciler {
     return this.now() - since >= this.graceMs;
   }
 
-  private async reconcile(networks: DockerNetworkInfo[], containers: DockerContainerInfo[], report: DockerReconcileReport): Promise<void> {
+  /** One item's failure is reported and the run goes on with the next. */
+  private async step(report: DockerReconcileReport, what: string, fn: () => Promise<unknown>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      report.itemErrors.push(`${what}: ${errorMessage(err)}`);
+    }
+  }
+
+  private async reconcile(all: DockerNetworkInfo[], containers: DockerContainerInfo[], report: DockerReconcileReport): Promise<void> {
     const st = this.o.state;
+    // A network is the plugin's if it has a record of it, whatever Docker
+    // calls the driver; by driver name only when adopting a forgotten one.
+    const known = new Set(all.map((n) => n.Id));
+    const networks = all.filter((n) => st.networks[n.Id] || this.driverName.test(n.Driver));
     const ours = new Map(networks.map((n) => [n.Id, n]));
 
     // Networks Docker has and the plugin lost.
     for (const net of networks) {
       if (st.networks[net.Id]) continue;
-      const cfg = net.IPAM?.Config?.[0];
-      if (!cfg?.Subnet) continue;
-      const poolId = formatPoolId({ addressSpace: LOCAL_ADDRESS_SPACE, subnet: cfg.Subnet, ...(cfg.IPRange ? { subPool: cfg.IPRange } : {}) });
-      await this.o.ipam.adoptPool(poolId);
-      await this.o.network.createNetwork({
-        NetworkID: net.Id,
-        Options: { "com.docker.network.generic": net.Options ?? {} },
-        IPv4Data: [{ AddressSpace: LOCAL_ADDRESS_SPACE, Pool: cfg.Subnet, ...(cfg.Gateway ? { Gateway: `${cfg.Gateway}/${cfg.Subnet.split("/")[1]}` } : {}) }],
-        IPv6Data: [],
-      });
-      report.networksAdopted++;
+      await this.step(report, `adopt network ${short(net.Id)}`, () => this.adoptNetwork(net, report));
     }
+
 
     // Endpoints of running containers on the plugin's networks.
     const live = new Map<string, { networkId: string; address: string; mac?: string; name?: string }>();
@@ -161,42 +176,62 @@ export class DockerReconciler {
       const net = ours.get(ep.networkId);
       const cfg = net?.IPAM?.Config?.[0];
       if (!cfg?.Subnet) continue;
-      const poolId = formatPoolId({ addressSpace: LOCAL_ADDRESS_SPACE, subnet: cfg.Subnet, ...(cfg.IPRange ? { subPool: cfg.IPRange } : {}) });
-      await this.o.ipam.adoptAddress(poolId, ep.address, ep.name);
-      if (await this.o.network.adoptEndpoint({ id, networkId: ep.networkId, address: ep.address, mac: ep.mac })) report.endpointsAdopted++;
+      await this.step(report, `adopt endpoint ${short(id)}`, async () => {
+        await this.o.ipam.adoptAddress(poolIdOf(cfg.Subnet as string, cfg.IPRange), ep.address, ep.name);
+        if (await this.o.network.adoptEndpoint({ id, networkId: ep.networkId, address: ep.address, mac: ep.mac })) report.endpointsAdopted++;
+      });
     }
 
     // Endpoints the plugin holds for containers Docker no longer runs.
     const liveAddresses = new Set([...live.values()].map((e) => e.address));
     for (const ep of Object.values(st.endpoints)) {
       if (!this.overdue(`endpoint:${ep.id}`, !live.has(ep.id))) continue;
-      await this.o.network.deleteEndpoint({ NetworkID: ep.networkId, EndpointID: ep.id });
-      // The address may already be another container's (Docker released it,
-      // the IPAM handed it out again): free it only if nobody holds it.
-      const poolId = this.o.ipam.endpointPoolOf(ep.address);
-      const stillUsed = liveAddresses.has(ep.address) || Object.values(st.endpoints).some((e) => e.address === ep.address);
-      if (poolId && !stillUsed) await this.o.ipam.releaseAddress({ PoolID: poolId, Address: ep.address });
-      this.missingSince.delete(`endpoint:${ep.id}`);
-      report.endpointsReleased.push(short(ep.id));
+      await this.step(report, `release endpoint ${short(ep.id)}`, async () => {
+        await this.o.network.deleteEndpoint({ NetworkID: ep.networkId, EndpointID: ep.id });
+        // The address may already be another container's (Docker released it,
+        // the IPAM handed it out again): free it only if nobody holds it.
+        const poolId = this.o.ipam.endpointPoolOf(ep.address);
+        const stillUsed = liveAddresses.has(ep.address) || Object.values(st.endpoints).some((e) => e.address === ep.address);
+        if (poolId && !stillUsed) await this.o.ipam.releaseAddress({ PoolID: poolId, Address: ep.address });
+        this.missingSince.delete(`endpoint:${ep.id}`);
+        report.endpointsReleased.push(short(ep.id));
+      });
     }
 
     // Addresses handed out (RequestAddress) whose endpoint never came or is gone.
     const recorded = new Set(Object.values(st.endpoints).map((e) => e.address));
     for (const address of this.o.ipam.endpointAddresses()) {
       if (!this.overdue(`address:${address}`, !liveAddresses.has(address) && !recorded.has(address))) continue;
-      const poolId = this.o.ipam.endpointPoolOf(address);
-      if (poolId) await this.o.ipam.releaseAddress({ PoolID: poolId, Address: address });
-      this.missingSince.delete(`address:${address}`);
-      report.addressesReleased.push(address);
+      await this.step(report, `release address ${address}`, async () => {
+        const poolId = this.o.ipam.endpointPoolOf(address);
+        if (poolId) await this.o.ipam.releaseAddress({ PoolID: poolId, Address: address });
+        this.missingSince.delete(`address:${address}`);
+        report.addressesReleased.push(address);
+      });
     }
 
-    // Networks Docker removed while the plugin could not hear it.
+    // Networks Docker no longer has at all (removed while the plugin could not hear it).
     for (const id of Object.keys(st.networks)) {
-      if (!this.overdue(`network:${id}`, !ours.has(id))) continue;
-      await this.o.network.deleteNetwork({ NetworkID: id });
-      this.missingSince.delete(`network:${id}`);
-      report.networksRemoved.push(short(id));
+      if (!this.overdue(`network:${id}`, !known.has(id))) continue;
+      await this.step(report, `remove network ${short(id)}`, async () => {
+        await this.o.network.deleteNetwork({ NetworkID: id });
+        this.missingSince.delete(`network:${id}`);
+        report.networksRemoved.push(short(id));
+      });
     }
+  }
+
+  private async adoptNetwork(net: DockerNetworkInfo, report: DockerReconcileReport): Promise<void> {
+    const cfg = net.IPAM?.Config?.[0];
+    if (!cfg?.Subnet) return;
+    await this.o.ipam.adoptPool(poolIdOf(cfg.Subnet, cfg.IPRange));
+    await this.o.network.createNetwork({
+      NetworkID: net.Id,
+      Options: { "com.docker.network.generic": net.Options ?? {} },
+      IPv4Data: [{ AddressSpace: LOCAL_ADDRESS_SPACE, Pool: cfg.Subnet, ...(cfg.Gateway ? { Gateway: `${cfg.Gateway}/${cfg.Subnet.split("/")[1]}` } : {}) }],
+      IPv6Data: [],
+    });
+    report.networksAdopted++;
   }
 }
 

@@ -81,6 +81,14 @@ export async function reconcileKernel(
     }
   }
 
+  // An endpoint recorded without its MAC keeps the one its guard allows.
+  for (const ep of endpoints) {
+    if (ep.mac || !links.has(ep.hostVeth)) continue;
+    await attempt(`port guard of ${ep.hostVeth}`, async () => {
+      const guard = await dp.readPortGuard(ep.hostVeth);
+      if (guard?.mac && guard.address === ep.address) ep.mac = guard.mac;
+    });
+  }
   // One step for every guard, however many endpoints there are.
   const wanted = endpoints
     .filter((e) => e.mac && links.has(e.hostVeth) && state.networks[e.networkId])

@@ -61,6 +61,15 @@ describe("doctor", () => {
     });
   });
 
+  it("fails while the plugin holds addresses back after finding its state damaged", () => {
+    const f = healthy();
+    f.checkpoint = { ok: true, value: view({ ...checkpoint(), trusted: false }) };
+    const c = checkOf(f, "checkpoint");
+    assert.equal(c.verdict, "FAIL");
+    assert.match(c.finding, /hands out no new address until Docker confirms/);
+    assert.match(c.fix?.join("\n") ?? "", /docker\.sock/);
+  });
+
   it("fails when the metadata's NIC is no local link", () => {
     const f = healthy();
     f.kernel.links = { ok: true, value: links().filter((l) => l.name !== "eth0") };

@@ -56,7 +56,7 @@ describe("status", () => {
   it("shows what the last reconciliation with Docker released", () => {
     const f = healthy();
     assert.equal(buildStatus(f).lastReconcile, null);
-    f.lastReconcile = { at: "2026-01-01T00:01:00.000Z", ok: true, networksAdopted: 0, endpointsAdopted: 0, endpointsReleased: ["abcdefabcdef"], addressesReleased: ["10.0.0.12"], networksRemoved: [] };
+    f.lastReconcile = { at: "2026-01-01T00:01:00.000Z", ok: true, networksAdopted: 0, endpointsAdopted: 0, endpointsReleased: ["abcdefabcdef"], addressesReleased: ["10.0.0.12"], networksRemoved: [], itemErrors: [] };
     const r = buildStatus(f);
     assert.deepEqual(r.lastReconcile?.addressesReleased, ["10.0.0.12"]);
     assert.match(renderStatus(r), /^last reconciliation with Docker: 2026-01-01T00:01:00\.000Z, released endpoint abcdefabcdef, 10\.0\.0\.12$/m);

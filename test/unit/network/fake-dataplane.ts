@@ -85,6 +85,10 @@ export class FakeDataplane implements Dataplane {
     for (const g of wanted) this.guards.set(g.port, g);
     return gone;
   }
+  async readPortGuard(port: string): Promise<{ mac?: string; address?: string } | undefined> {
+    const g = this.guards.get(port);
+    return g && { mac: g.mac, address: g.address };
+  }
   async listPortGuards(): Promise<string[]> {
     return [...this.guards.keys()];
   }

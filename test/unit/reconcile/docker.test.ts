@@ -76,7 +76,7 @@ function stateWith(endpoints: Array<[string, string]>): NetworkState {
 
 describe("reconciliation with Docker", () => {
   it("recognises the plugin's driver names, legacy and managed", () => {
-    for (const n of ["azure-vnet", "azure-vnet:latest", "owner/azure-vnet:0.1.0"]) assert.ok(DRIVER_NAME.test(n), n);
+    for (const n of ["azure-vnet", "azure-vnet:latest", "owner/azure-vnet:0.1.0", "localhost:5000/azure-vnet:latest", "reg.io/team/azure-vnet"]) assert.ok(DRIVER_NAME.test(n), n);
     for (const n of ["bridge", "azure-vnet-other", "macvlan", "evil/azure-vnet:x y"]) assert.ok(!DRIVER_NAME.test(n), n);
   });
 
@@ -137,6 +137,33 @@ describe("reconciliation with Docker", () => {
     t.tick(30_000);
     const report = await t.r.runOnce();
     assert.deepEqual(report.networksRemoved, [NET.slice(0, 12)]);
+  });
+
+  it("never takes a network it has a record of for removed because Docker calls its driver by another name", async () => {
+    const t = setup(stateWith([[EP(1), "10.0.0.10"]]), { "10.0.0.10": "P" });
+    t.setNetworks([{ ...network(), Driver: "myregistry.example:5000/team/vnet-plugin:1.2" }]);
+    t.setContainers([container(EP(1), "10.0.0.10")]);
+    await t.r.runOnce();
+    t.tick(60_000);
+    const report = await t.r.runOnce();
+    assert.deepEqual(report.networksRemoved, []);
+    assert.deepEqual(report.endpointsReleased, []);
+    assert.deepEqual(Object.keys(t.addresses), ["10.0.0.10"]);
+  });
+
+  it("carries on past an item that fails and reports it", async () => {
+    const t = setup(emptyNetworkState());
+    t.setContainers([container(EP(3), "10.0.0.13"), container(EP(4), "10.0.0.14")]);
+    const inner = (t.r as unknown as { o: { ipam: { adoptAddress: (p: string, a: string) => Promise<string> } } }).o.ipam;
+    const adopt = inner.adoptAddress;
+    inner.adoptAddress = async (p, a) => {
+      if (a === "10.0.0.13") throw new Error("10.0.0.13 is not an IP configuration of this VM's NIC");
+      return adopt(p, a);
+    };
+    const report = await t.r.runOnce();
+    assert.equal(report.ok, true);
+    assert.equal(report.endpointsAdopted, 1);
+    assert.match(report.itemErrors.join(), /adopt endpoint 333333333333: 10\.0\.0\.13 is not an IP configuration/);
   });
 
   it("reports Docker being unreachable without changing anything", async () => {
