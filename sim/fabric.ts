@@ -74,6 +74,9 @@ async function buildEdgeHost(ns: string, port: string, hostAddress: string, gate
 export async function plugVm(topo: Topology, vm: Vm): Promise<void> {
   const ns = vmNs(vm.name);
   const port = fabricPort(vm.name);
+  // A VM just powered off may leave its fabric port behind for a moment (the
+  // kernel tears a namespace down asynchronously): remove it first.
+  await ip(FABRIC_NS, ["link", "del", port], { allowFailure: true });
   await createNamespace(ns);
   await ip(FABRIC_NS, [
     "link", "add", port, "address", FABRIC_MAC, "mtu", String(NIC_MTU), "type", "veth",
