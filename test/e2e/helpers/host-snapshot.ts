@@ -6,6 +6,7 @@
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { run } from "../../../sim/exec";
+import { NS_PREFIX } from "../../../sim/names";
 
 /** Sysctls that change on their own (counters, entropy, pids). */
 const VOLATILE_SYSCTL = [
@@ -55,6 +56,15 @@ function listTree(dir: string, depth = 3): string[] {
   return found.sort();
 }
 
+/**
+ * Namespaces of another simulator running side by side (another AZSIM_PREFIX)
+ * come and go on their own; this simulator answers only for its own.
+ */
+function isOtherSimulators(path: string): boolean {
+  const m = /^\/run\/netns\/(.+)$/.exec(path);
+  return m !== null && !m[1].startsWith(NS_PREFIX);
+}
+
 export interface HostSnapshot {
   [aspect: string]: string;
 }
@@ -66,6 +76,7 @@ export async function snapshotHost(): Promise<HostSnapshot> {
     .join("\n");
   const mounts = readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
+    .filter((l) => !isOtherSimulators(l.split(" ")[4] ?? ""))
     .map((l) => l.split(" ").slice(4, 5).concat(l.split(" - ")[1] ?? "").join(" "))
     .sort()
     .join("\n");
@@ -77,7 +88,9 @@ export async function snapshotHost(): Promise<HostSnapshot> {
     "iptables-legacy": stripCounters(await out("iptables-legacy-save", [])),
     sysctl,
     mounts,
-    run: listTree("/run").filter((p) => !/^\/run\/(user|systemd|log|dbus|postgresql)\b/.test(p)).join("\n"),
+    run: listTree("/run")
+      .filter((p) => !/^\/run\/(user|systemd|log|dbus|postgresql)\b/.test(p) && !isOtherSimulators(p))
+      .join("\n"),
   };
 }
 
