@@ -111,6 +111,7 @@ export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
 
   const docker = new DockerReconciler({
     docker: opts.docker ?? dockerodeApi(), state: checkpoint.network, network, ipam, logger, graceMs: config.reconcileGrace * 1000,
+    adopt: () => !verified,
   });
   const reconcileWithDocker = async (): Promise<boolean> => {
     const report = await docker.runOnce();

@@ -79,6 +79,12 @@ export interface DockerReconcilerOptions extends ReconcileTargets {
   now?: () => number;
   /** Driver names taken for this plugin's when adopting (default DRIVER_NAME). */
   driverName?: RegExp;
+  /**
+   * Whether to adopt what Docker has and the plugin does not: only after the
+   * plugin lost state. With trusted state a missing record means the plugin
+   * already deleted it, and Docker's list may just be a moment old.
+   */
+  adopt?: () => boolean;
 }
 
 const short = (id: string) => id.slice(0, 12);
@@ -154,8 +160,9 @@ export class DockerReconciler {
     const networks = all.filter((n) => st.networks[n.Id] || this.driverName.test(n.Driver));
     const ours = new Map(networks.map((n) => [n.Id, n]));
 
+    const adopting = this.o.adopt?.() ?? true;
     // Networks Docker has and the plugin lost.
-    for (const net of networks) {
+    for (const net of adopting ? networks : []) {
       if (st.networks[net.Id]) continue;
       await this.step(report, `adopt network ${short(net.Id)}`, () => this.adoptNetwork(net, report));
     }
@@ -171,7 +178,7 @@ export class DockerReconciler {
         live.set(n.EndpointID, { networkId: n.NetworkID, address: n.IPAddress, mac: n.MacAddress || undefined, name: c.Names?.[0]?.replace(/^\//, "") });
       }
     }
-    for (const [id, ep] of live) {
+    for (const [id, ep] of adopting ? live : new Map<string, never>()) {
       if (st.endpoints[id] || !st.networks[ep.networkId]) continue;
       const net = ours.get(ep.networkId);
       const cfg = net?.IPAM?.Config?.[0];

@@ -10,6 +10,7 @@ import type { Topology } from "../topology";
 import { answerDnsQuery, dnsNameTable, type DnsOutcome } from "./dns-answer";
 import type { EndpointKnobs } from "./knobs";
 import type { ListenAddress } from "./managed-http";
+import { SwitchableEndpoint } from "./switchable";
 
 export interface DnsServerOptions {
   listen: ListenAddress;
@@ -20,15 +21,15 @@ export interface DnsServerOptions {
 /** Tries at binding UDP and TCP to one ephemeral port before giving up. */
 const EPHEMERAL_ATTEMPTS = 5;
 
-export class DnsServer {
+export class DnsServer extends SwitchableEndpoint {
   private names = new Map<string, string>();
   private udp: Socket | undefined;
   private tcp: Server | undefined;
   private readonly connections = new Set<TcpSocket>();
   private port: number;
-  private transitions: Promise<void> = Promise.resolve();
 
   constructor(topology: Topology, private readonly opts: DnsServerOptions) {
+    super();
     this.port = opts.listen.port;
     this.setTopology(topology);
   }
@@ -46,29 +47,11 @@ export class DnsServer {
     this.names = dnsNameTable(topology);
   }
 
-  start(): Promise<void> {
-    return this.enqueue(() => this.doStart());
-  }
-
-  stop(): Promise<void> {
-    return this.enqueue(() => this.doStop());
-  }
-
-  setDown(down: boolean): Promise<void> {
-    return down ? this.stop() : this.start();
-  }
-
-  private enqueue(step: () => Promise<void>): Promise<void> {
-    const next = this.transitions.then(step);
-    this.transitions = next.catch(() => undefined);
-    return next;
-  }
-
   /**
    * With port 0 the UDP port is picked first and TCP must get the same
    * number; if another program holds it for TCP, start over with a new one.
    */
-  private async doStart(): Promise<void> {
+  protected async doStart(): Promise<void> {
     if (this.udp) return;
     const { host } = this.opts.listen;
     for (let attempt = 1; ; attempt++) {
@@ -88,7 +71,7 @@ export class DnsServer {
     }
   }
 
-  private async doStop(): Promise<void> {
+  protected async doStop(): Promise<void> {
     if (!this.udp) return;
     const udp = this.udp;
     const tcp = this.tcp;

@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { SwitchableEndpoint } from "./switchable";
 
 export interface ListenAddress {
   host: string;
@@ -12,12 +13,10 @@ export interface ListenAddress {
   port: number;
 }
 
-export class ManagedHttpServer {
+export class ManagedHttpServer extends SwitchableEndpoint {
   private readonly server: Server;
   private port: number;
   private listening = false;
-  /** Start/stop transitions run one after another, never interleaved. */
-  private transitions: Promise<void> = Promise.resolve();
 
   constructor(
     readonly name: string,
@@ -26,6 +25,7 @@ export class ManagedHttpServer {
     handler: (req: IncomingMessage, res: ServerResponse) => void,
     private readonly log: (line: string) => void,
   ) {
+    super();
     this.port = port;
     this.server = createServer(handler);
     // Platform clients poll; short idle keep-alive avoids piles of idle sockets.
@@ -40,27 +40,7 @@ export class ManagedHttpServer {
     return this.listening;
   }
 
-  start(): Promise<void> {
-    return this.enqueue(() => this.doStart());
-  }
-
-  stop(): Promise<void> {
-    return this.enqueue(() => this.doStop());
-  }
-
-  /** Follow the "down" knob: stop when down, start when not. */
-  setDown(down: boolean): Promise<void> {
-    return down ? this.stop() : this.start();
-  }
-
-  private enqueue(step: () => Promise<void>): Promise<void> {
-    const next = this.transitions.then(step);
-    // A failed transition must not block later ones; the caller still sees the failure.
-    this.transitions = next.catch(() => undefined);
-    return next;
-  }
-
-  private doStart(): Promise<void> {
+  protected doStart(): Promise<void> {
     if (this.listening) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(new Error(`${this.name}: cannot listen on ${this.host}:${this.port}: ${err.message}`));
@@ -75,7 +55,7 @@ export class ManagedHttpServer {
     });
   }
 
-  private doStop(): Promise<void> {
+  protected doStop(): Promise<void> {
     if (!this.listening) return Promise.resolve();
     return new Promise((resolve) => {
       this.server.close(() => {

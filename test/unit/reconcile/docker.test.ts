@@ -130,6 +130,17 @@ describe("reconciliation with Docker", () => {
     ]);
   });
 
+  it("adopts nothing while its own state is trusted (a missing record was deleted, not lost)", async () => {
+    const t = setup(stateWith([]));
+    (t.r as unknown as { o: { adopt: () => boolean } }).o.adopt = () => false;
+    t.setNetworks([network(), { ...network(), Id: "f".repeat(64) }]);
+    t.setContainers([container(EP(3), "10.0.0.13")]);
+    const report = await t.r.runOnce();
+    assert.equal(report.networksAdopted, 0);
+    assert.equal(report.endpointsAdopted, 0);
+    assert.deepEqual(t.calls, []);
+  });
+
   it("removes a network Docker no longer has, after the grace period", async () => {
     const t = setup(stateWith([]));
     t.setNetworks([]);
