@@ -124,11 +124,15 @@ export class NetworkManager implements NetworkDriver {
       if (this.state.endpoints[req.EndpointID]) return {};
       const holder = Object.values(this.state.endpoints).find((e) => e.address === address);
       if (holder) {
-        // A live holder keeps its address whatever the request says.
+        // A live holder (its container end moved into a container, its host
+        // end still here) keeps its address whatever the request says.
         const links = new Set((await this.dp.listLinks()).map((l) => l.name));
-        if (links.has(holder.hostVeth)) throw new PluginError(`address ${address} is already used by endpoint ${short(holder.id)}`, "conflict");
-        // Its veth is gone with its container: the record outlived a
-        // DeleteEndpoint the plugin never saw (it was down). Clear it.
+        if (links.has(holder.hostVeth) && !links.has(holder.peerVeth)) {
+          throw new PluginError(`address ${address} is already used by endpoint ${short(holder.id)}`, "conflict");
+        }
+        // Its container is gone (veth with it) or never got the link (Docker
+        // rolled back before Join): the record outlived a DeleteEndpoint the
+        // plugin never saw (it was down). Clear it.
         this.o.logger.warn("replacing a stale endpoint that held the address", { endpointId: short(holder.id), address });
         delete this.state.endpoints[holder.id];
         await this.removeEndpointKernel(holder, this.state.networks[holder.networkId]);

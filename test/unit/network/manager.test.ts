@@ -154,6 +154,7 @@ describe("NetworkManager", () => {
       await t.mgr.createNetwork(createReq());
       await assert.rejects(t.mgr.createEndpoint(endpoint(ep(1), "10.0.9.10/24")), /10\.0\.9\.10 is not inside the network's subnet 10\.0\.0\.0\/24/);
       await t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24"));
+      t.dp.links.delete(t.state.endpoints[ep(1)].peerVeth); // Docker moved it into the container
       await assert.rejects(t.mgr.createEndpoint(endpoint(ep(2), "10.0.0.10/24")), /10\.0\.0\.10 is already used by endpoint/);
       // Once its container is gone (the veth with it), the old record is stale and gives way.
       t.dp.links.delete(t.state.endpoints[ep(1)].hostVeth);
