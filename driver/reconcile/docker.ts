@@ -167,7 +167,6 @@ export class DockerReconciler {
       await this.step(report, `adopt network ${short(net.Id)}`, () => this.adoptNetwork(net, report));
     }
 
-
     // Endpoints of running containers on the plugin's networks.
     const live = new Map<string, { networkId: string; address: string; mac?: string; name?: string }>();
     for (const c of containers) {
