@@ -34,6 +34,11 @@ export function validateCheckpoint(doc: unknown): Checkpoint {
 }
 
 /** `fs` lets the operator commands read the checkpoint exactly as the plugin does, without writing. */
-export function openCheckpointStore(dir: string, bootIdPath?: string, fs?: StateFs): CheckpointStore<Checkpoint> {
-  return new CheckpointStore<Checkpoint>({ dir, schemaVersion: CHECKPOINT_SCHEMA, validate: validateCheckpoint, bootIdPath, fs });
+export function openCheckpointStore(
+  dir: string,
+  bootIdPath?: string,
+  fs?: StateFs,
+  onDurabilityWarning?: (message: string) => void,
+): CheckpointStore<Checkpoint> {
+  return new CheckpointStore<Checkpoint>({ dir, schemaVersion: CHECKPOINT_SCHEMA, validate: validateCheckpoint, bootIdPath, fs, onDurabilityWarning });
 }

@@ -20,3 +20,14 @@ export type PluginErrorCode =
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * Throws once the caller has stopped waiting (the protocol layer's timeout
+ * fired): what it asked for must not be kept, since Docker will neither use
+ * nor release it.
+ */
+export function throwIfAbandoned(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    throw new PluginError(`${errorMessage(signal.reason)}; Docker stopped waiting, so nothing was kept`, "unavailable");
+  }
+}

@@ -13,6 +13,7 @@ import { releaseDeadEndpoints } from "./reconcile/reclaim";
 import { DockerApi, DockerReconcileReport, DockerReconciler, dockerodeApi } from "./reconcile/docker";
 import { writeReconcileReport } from "./reconcile/report";
 import { createProtocolApp, serveUnixSocket } from "./protocol/server";
+import { acquireInstanceLock, type InstanceLock } from "./state/instance-lock";
 import { errorMessage } from "./errors";
 import { type MetricsServer, PluginMetrics, observedSource, serveMetrics } from "./metrics";
 
@@ -51,9 +52,21 @@ export function metadataSourceFor(config: ServeConfig, observe: (source: Metadat
 }
 
 export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
-  const { config, logger } = opts;
+  const { config } = opts;
   const t0 = Date.now();
-  const store = openCheckpointStore(config.stateDir, opts.bootIdPath);
+  // Before anything reads the checkpoint or touches the kernel.
+  const lock = await acquireInstanceLock(config.stateDir);
+  try {
+    return await startLocked(opts, t0, lock);
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(opts: StartOptions, t0: number, lock: InstanceLock): Promise<RunningPlugin> {
+  const { config, logger } = opts;
+  const store = openCheckpointStore(config.stateDir, opts.bootIdPath, undefined, (message) => logger.error("checkpoint not durable", { problem: message }));
   const loaded = await store.load();
   for (const problem of loaded.problems) logger.warn("checkpoint problem", { problem });
   const checkpoint = loaded.data ?? emptyCheckpoint();
@@ -81,7 +94,15 @@ export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
     : undefined;
   const observe = metrics ? (s: MetadataSource) => observedSource(s, (name) => metrics.metadataFailed(name)) : undefined;
   const metadata = new MetadataCache(metadataSourceFor(config, observe));
-  const ipam = new AddressManager({ metadata, state: checkpoint.ipam, persist, admission });
+  const ipam = new AddressManager({
+    metadata,
+    state: checkpoint.ipam,
+    persist,
+    admission,
+    liveEndpoint: (id) => Object.hasOwn(checkpoint.network.endpoints, id),
+    onWarning: (message, fields) => logger.warn(message, fields),
+  });
+  bindRecordedEndpoints(checkpoint);
   const dataplane = opts.dataplane ?? new LinuxDataplane({ onNetlinkError: (err) => logger.error("netlink socket error", { error: err.message }) });
   const network = new NetworkManager({ dataplane, pools: ipam, state: checkpoint.network, persist, logger });
 
@@ -89,7 +110,7 @@ export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
   // port guards as they are until Docker has said which networks exist.
   const reconcile = await reconcileKernel(checkpoint.network, dataplane, async () => (verified ? network.applyFirewall() : undefined), logger, verified);
   metrics?.reconcileFailed(reconcile.errors.length);
-  await releaseDeadEndpoints(checkpoint.network, dataplane, { network, ipam }, logger);
+  await releaseDeadEndpoints(checkpoint.network, dataplane, { network }, logger);
   // A reboot or a crash may have left nothing to save yet; write what we have
   // so the checkpoint carries this boot's id from now on.
   await persist();
@@ -124,6 +145,8 @@ export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
       delete checkpoint.trusted;
       await persist();
       logger.info("state confirmed with Docker: handing out addresses again");
+    } else if (verified) {
+      await checkKernel(network, logger);
     }
     await writeReconcileReport(config.stateDir, report).catch((err) => logger.warn("could not record the reconciliation", { error: errorMessage(err) }));
     return report.ok;
@@ -164,6 +187,38 @@ export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
       await server.close();
       await metricsServer?.close();
       await dataplane.close();
+      await lock.release();
     },
   };
+}
+
+/**
+ * Every reconciliation run also checks what others may have changed behind
+ * the plugin's back: a port guard flushed or unhooked by hand, the firewall
+ * jumps overtaken by Docker's after a dockerd restart.
+ */
+async function checkKernel(network: NetworkManager, logger: Logger): Promise<void> {
+  try {
+    const guards = await network.repairGuards(true);
+    if (guards.repaired.length || guards.removed.length) {
+      logger.warn("port guards were not as recorded and have been restored", {
+        repaired: guards.repaired.join(",") || "none",
+        removed: guards.removed.join(",") || "none",
+      });
+    }
+    await network.exclusive(() => network.applyFirewall());
+  } catch (err) {
+    logger.warn("could not check the port guards and firewall", { error: errorMessage(err) });
+  }
+}
+
+/**
+ * Checkpoints written before addresses named their holders: each endpoint
+ * record's address is bound to that endpoint, so a late release cannot free it.
+ */
+function bindRecordedEndpoints(checkpoint: Checkpoint): void {
+  for (const ep of Object.values(checkpoint.network.endpoints)) {
+    const record = Object.hasOwn(checkpoint.ipam.addresses, ep.address) ? checkpoint.ipam.addresses[ep.address] : undefined;
+    if (record?.kind === "endpoint" && record.endpointId === undefined) record.endpointId = ep.id;
+  }
 }

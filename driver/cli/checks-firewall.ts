@@ -4,7 +4,7 @@
  * its networks imply (planned by the same code that applies them).
  */
 import { type FirewallPlan, type FirewallState, planFirewall } from "../dataplane";
-import { FORWARD_CHAIN, POSTROUTING_CHAIN } from "../dataplane/firewall-plan";
+import { FORWARD_CHAIN, MARK_CHAIN, PLATFORM_CHAIN, POSTROUTING_CHAIN } from "../dataplane/firewall-plan";
 import { errorMessage } from "../errors";
 import { firewallInputFor } from "../network/manager";
 import { type Check, check, plural, RESTART_PLUGIN } from "./check";
@@ -25,6 +25,8 @@ export function ipForwardCheck(f: Facts): Check {
 const HOOKS = [
   { table: "filter", parent: "FORWARD", chain: FORWARD_CHAIN },
   { table: "nat", parent: "POSTROUTING", chain: POSTROUTING_CHAIN },
+  { table: "mangle", parent: "FORWARD", chain: MARK_CHAIN },
+  { table: "mangle", parent: "POSTROUTING", chain: PLATFORM_CHAIN },
 ] as const;
 
 /** Commands that take the plugin's chains out of one ruleset. */
@@ -90,12 +92,17 @@ function insertCommands(bin: string, table: string, chain: string, planned: read
 function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check {
   const id = "firewall";
   const bin = `iptables-${fw.mode}`;
-  const missing = [...plan.filterRules.filter((r) => !fw.filterRules.includes(r)), ...plan.natRules.filter((r) => !fw.natRules.includes(r))];
-  const extra = [...fw.filterRules.filter((r) => !plan.filterRules.includes(r)), ...fw.natRules.filter((r) => !plan.natRules.includes(r))];
+  const pairs = [
+    [plan.filterRules, fw.filterRules],
+    [plan.natRules, fw.natRules],
+    [plan.mangleRules, fw.mangleRules],
+  ] as const;
+  const missing = pairs.flatMap(([planned, live]) => planned.filter((r) => !live.includes(r)));
+  const extra = pairs.flatMap(([planned, live]) => live.filter((r) => !planned.includes(r)));
   const fails: string[] = [];
   const fix: string[] = [];
-  if (!fw.forwardChain || !fw.postroutingChain) {
-    const absent = [!fw.forwardChain && FORWARD_CHAIN, !fw.postroutingChain && POSTROUTING_CHAIN].filter(Boolean);
+  if (!fw.forwardChain || !fw.postroutingChain || !fw.mangleChains) {
+    const absent = [!fw.forwardChain && FORWARD_CHAIN, !fw.postroutingChain && POSTROUTING_CHAIN, !fw.mangleChains && `${MARK_CHAIN}/${PLATFORM_CHAIN}`].filter(Boolean);
     return check(id, "FAIL", `chain ${absent.join(" and ")} is missing from iptables-${fw.mode}, although ${plural(networks, "network")} need it`, {
       fix: [RESTART_PLUGIN],
     });
@@ -118,17 +125,19 @@ function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check
   }
   if (fails.length) return check(id, "FAIL", fails.join("; "), { details: missing.map((r) => `missing: ${r}`), fix });
 
-  const orderOk = plan.filterRules.every((r, i) => fw.filterRules[i] === r) && plan.natRules.every((r, i) => fw.natRules[i] === r);
+  const orderOk = pairs.every(([planned, live]) => planned.every((r, i) => live[i] === r));
   const duplicates = fw.forwardJumps > 1 || fw.postroutingJumps > 1;
-  if (extra.length || !orderOk || duplicates) {
+  const notFirst = fw.jumpsNotFirst;
+  if (extra.length || !orderOk || duplicates || notFirst.length) {
     const notes = [
       extra.length && `${plural(extra.length, "rule")} that no network explains`,
       !orderOk && !extra.length && "rules out of their planned order",
       duplicates && "the jump to the plugin's chains is there more than once",
+      notFirst.length && `the jump to the plugin's chain is not the first rule of ${notFirst.join(", ")} (the plugin puts it back at its next reconciliation)`,
     ].filter(Boolean);
     return check(id, "WARN", `${notes.join("; ")} (iptables-${fw.mode})`, {
       details: extra.map((r) => `extra: ${r}`),
-      fix: [...extra.map((r) => `${bin} -w -t ${r.startsWith(`-A ${FORWARD_CHAIN} `) ? "filter" : "nat"} -D${r.slice(2)}`), RESTART_PLUGIN],
+      fix: [...extra.map((r) => `${bin} -w -t ${tableOf(r)} -D${r.slice(2)}`), RESTART_PLUGIN],
     });
   }
   return check(
@@ -136,6 +145,10 @@ function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check
     "PASS",
     `${FORWARD_CHAIN} (${plural(plan.filterRules.length, "rule")}) and ${POSTROUTING_CHAIN} (${plural(plan.natRules.length, "rule")}) match the ${plural(networks, "network")}, in iptables-${fw.mode}`,
   );
+}
+
+function tableOf(rule: string): string {
+  return HOOKS.find((h) => rule.startsWith(`-A ${h.chain} `))?.table ?? "filter";
 }
 
 /** `-A CHAIN ... --comment "azure-vnet abc: no IMDS" ...` -> `abc: no IMDS`, else the rule itself. */
@@ -152,8 +165,8 @@ export function firewallCheck(f: Facts): Check {
   if (!fw.ok) return check(id, "WARN", `cannot read the firewall: ${fw.error}`, { fix: ["run doctor as root"] });
   const networks = Object.keys(data?.network.networks ?? {}).length;
   if (networks === 0) {
-    const leftover = fw.value.filterRules.length + fw.value.natRules.length;
-    if (leftover === 0 && !fw.value.forwardChain && !fw.value.postroutingChain) return check(id, "PASS", "no networks and no plugin chains");
+    const leftover = fw.value.filterRules.length + fw.value.natRules.length + fw.value.mangleRules.length;
+    if (leftover === 0 && !fw.value.forwardChain && !fw.value.postroutingChain && !fw.value.mangleChains) return check(id, "PASS", "no networks and no plugin chains");
     return check(id, "WARN", `no networks, but the plugin's chains are present with ${plural(leftover, "rule")}`, { fix: [RESTART_PLUGIN] });
   }
   let plan: FirewallPlan;

@@ -14,6 +14,12 @@ import { assertCidr, assertIfName, assertIPv4, parseCidr } from "./validate";
 
 export const FORWARD_CHAIN = "AZURE-VNET-FORWARD";
 export const POSTROUTING_CHAIN = "AZURE-VNET-POSTROUTING";
+/** mangle, from FORWARD: marks what containers send to the platform addresses they may not reach. */
+export const MARK_CHAIN = "AZURE-VNET-MARK";
+/** mangle, from POSTROUTING: drops whatever marked packet got past FORWARD (an operator's ACCEPT above ours). */
+export const PLATFORM_CHAIN = "AZURE-VNET-PLATFORM";
+/** One bit of the packet mark, set and matched under its own mask so other users' bits are left alone. */
+export const PLATFORM_MARK = "0x1000000/0x1000000";
 /** Azure's virtual public IP: DNS on 53, the wireserver on 80 and 32526. */
 export const WIRESERVER = "168.63.129.16";
 export const WIRESERVER_BLOCKED_TCP_PORTS = [80, 32526] as const;
@@ -43,6 +49,8 @@ export interface FirewallPlan {
   /** The filter chain's rules, as iptables-save prints them ("-A AZURE-VNET-FORWARD ..."). */
   readonly filterRules: readonly string[];
   readonly natRules: readonly string[];
+  /** The mangle chains' rules (MARK_CHAIN, then PLATFORM_CHAIN). */
+  readonly mangleRules: readonly string[];
 }
 
 const NETWORK_ID = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -85,21 +93,41 @@ function comment(id: string, what: string): string {
   return `-m comment --comment "azure-vnet ${id}: ${what}"`;
 }
 
+/** What a network's containers may not reach: the match of each block and its comment. */
+function platformBlocks(n: FirewallNetwork): { match: string; what: string; reject: string }[] {
+  const blocks = WIRESERVER_BLOCKED_TCP_PORTS.map((port) => ({
+    match: `-d ${WIRESERVER}/32 -i ${n.bridge} -p tcp -m tcp --dport ${port}`,
+    what: "no wireserver",
+    reject: "tcp-reset",
+  }));
+  if (!n.allowImds) blocks.push({ match: `-d ${IMDS}/32 -i ${n.bridge}`, what: "no IMDS", reject: "icmp-port-unreachable" });
+  return blocks;
+}
+
 function forwardRules(n: FirewallNetwork): string[] {
   const c = (what: string) => comment(n.id, what);
   // Refused rather than dropped: a container learns at once that the endpoint
   // is off limits instead of hanging until its client times out.
-  const rules = WIRESERVER_BLOCKED_TCP_PORTS.map(
-    (port) =>
-      `-A ${FORWARD_CHAIN} -d ${WIRESERVER}/32 -i ${n.bridge} -p tcp -m tcp --dport ${port} ${c("no wireserver")} -j REJECT --reject-with tcp-reset`,
-  );
-  if (!n.allowImds) rules.push(`-A ${FORWARD_CHAIN} -d ${IMDS}/32 -i ${n.bridge} ${c("no IMDS")} -j REJECT --reject-with icmp-port-unreachable`);
+  const rules = platformBlocks(n).map((b) => `-A ${FORWARD_CHAIN} ${b.match} ${c(b.what)} -j REJECT --reject-with ${b.reject}`);
   // Docker sets FORWARD's policy to DROP; with br_netfilter this also admits
   // container-to-container frames on the same bridge.
   rules.push(`-A ${FORWARD_CHAIN} -i ${n.bridge} ${c("from containers")} -j ACCEPT`);
   rules.push(`-A ${FORWARD_CHAIN} -o ${n.bridge} ${c("to containers")} -j ACCEPT`);
   return rules;
 }
+
+/**
+ * The same platform blocks a second time, where nothing Docker or an operator
+ * puts in filter FORWARD can overtake them: marked in mangle FORWARD (which
+ * runs before filter), dropped in mangle POSTROUTING (which runs after it).
+ * A packet the REJECT in filter refused never gets there; one that a rule
+ * above ours accepted does, and goes no further.
+ */
+function markRules(n: FirewallNetwork): string[] {
+  return platformBlocks(n).map((b) => `-A ${MARK_CHAIN} ${b.match} ${comment(n.id, b.what)} -j MARK --set-xmark ${PLATFORM_MARK}`);
+}
+
+const PLATFORM_DROP = `-A ${PLATFORM_CHAIN} -m mark --mark ${PLATFORM_MARK} -m comment --comment "azure-vnet: platform addresses containers may not reach" -j DROP`;
 
 /**
  * Traffic to the VNet (every network's subnet plus the user's ranges) and to the
@@ -136,6 +164,7 @@ export function planFirewall(input: FirewallInput): FirewallPlan {
   const allSubnets = [...new Set(networks.map((n) => n.subnet))];
   const filterRules = networks.flatMap(forwardRules);
   const natRules = networks.filter((n) => n.snat).flatMap((n) => postroutingRules(n, allSubnets));
+  const mangleRules = [...networks.flatMap(markRules), PLATFORM_DROP];
   // Declaring a chain in a --noflush batch flushes it, which makes the batch a full replacement.
   const restoreText = [
     "*filter",
@@ -146,12 +175,18 @@ export function planFirewall(input: FirewallInput): FirewallPlan {
     `:${POSTROUTING_CHAIN} - [0:0]`,
     ...natRules,
     "COMMIT",
+    "*mangle",
+    `:${MARK_CHAIN} - [0:0]`,
+    `:${PLATFORM_CHAIN} - [0:0]`,
+    ...mangleRules,
+    "COMMIT",
     "",
   ].join("\n");
   const plan: FirewallPlan = Object.freeze({
     restoreText,
     filterRules: Object.freeze(filterRules),
     natRules: Object.freeze(natRules),
+    mangleRules: Object.freeze(mangleRules),
   });
   issued.add(plan);
   return plan;

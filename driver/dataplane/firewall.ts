@@ -1,12 +1,14 @@
 /**
  * Applying, reading and removing the plugin's firewall chains. One
- * `iptables-restore -w --noflush` run replaces both chains atomically (a bad
+ * `iptables-restore -w --noflush` run replaces all its chains atomically (a bad
  * batch is rejected whole and the live rules stay as they were); the jumps from
- * the built-in chains are added once, separately.
+ * the built-in chains are then put first in their chains, and put back first
+ * whenever Docker (which re-inserts its own jumps at the top when dockerd
+ * starts) or an operator has put rules above them.
  */
 import { DataplaneError } from "./errors";
 import { Runner, runProgram } from "./exec";
-import { FirewallPlan, FORWARD_CHAIN, isIssuedPlan, POSTROUTING_CHAIN } from "./firewall-plan";
+import { FirewallPlan, FORWARD_CHAIN, isIssuedPlan, MARK_CHAIN, PLATFORM_CHAIN, POSTROUTING_CHAIN } from "./firewall-plan";
 import { detectBackend, IptablesBackend, IptablesMode, parseSave, SavedTable } from "./iptables";
 
 export * from "./firewall-plan";
@@ -30,11 +32,18 @@ export interface FirewallState {
   /** How many `-A FORWARD -j AZURE-VNET-FORWARD` exist (1 when healthy). */
   forwardJumps: number;
   postroutingJumps: number;
+  /** The mangle chains (MARK_CHAIN and PLATFORM_CHAIN) exist. */
+  mangleChains: boolean;
+  mangleRules: string[];
+  /** Built-in chains whose first rule is not the jump to the plugin's chain ("filter FORWARD", ...). */
+  jumpsNotFirst: string[];
 }
 
-const HOOKS = [
+export const HOOKS = [
   { table: "filter", parent: "FORWARD", chain: FORWARD_CHAIN },
   { table: "nat", parent: "POSTROUTING", chain: POSTROUTING_CHAIN },
+  { table: "mangle", parent: "FORWARD", chain: MARK_CHAIN },
+  { table: "mangle", parent: "POSTROUTING", chain: PLATFORM_CHAIN },
 ] as const;
 
 async function context(opts: FirewallOptions) {
@@ -46,17 +55,37 @@ async function context(opts: FirewallOptions) {
 
 export async function applyFirewall(plan: FirewallPlan, opts: FirewallOptions = {}): Promise<void> {
   if (!isIssuedPlan(plan)) throw new DataplaneError("apply firewall", "EINVAL", "plan was not made by planFirewall");
-  const { run, timeoutMs, backend } = await context(opts);
-  await run(backend.restore, ["-w", "--noflush"], { input: plan.restoreText, timeoutMs });
-  for (const { table, parent, chain } of HOOKS) {
-    try {
-      await run(backend.iptables, ["-w", "-t", table, "-C", parent, "-j", chain], { timeoutMs });
-    } catch (err) {
-      if (!(err instanceof DataplaneError && err.code.startsWith("EXIT_"))) throw err;
-      // First, so Docker's own rules (and its DROP policy) come after ours.
-      await run(backend.iptables, ["-w", "-t", table, "-I", parent, "1", "-j", chain], { timeoutMs });
-    }
+  const o = await context(opts);
+  await o.run(o.backend.restore, ["-w", "--noflush"], { input: plan.restoreText, timeoutMs: o.timeoutMs });
+  await putJumpsFirst(o);
+}
+
+/** Hooks whose jump is missing, repeated or not the first rule of its built-in chain. */
+function misplacedJumps(tables: Map<string, SavedTable>): (typeof HOOKS)[number][] {
+  return HOOKS.filter(({ table, parent, chain }) => {
+    const rules = (tables.get(table)?.rules ?? []).filter((r) => r.startsWith(`-A ${parent} `));
+    const jump = `-A ${parent} -j ${chain}`;
+    return rules[0] !== jump || rules.filter((r) => r === jump).length !== 1;
+  });
+}
+
+/**
+ * Makes each jump the first rule of its built-in chain, exactly once, in one
+ * atomic batch: our platform blocks come before Docker's rules (and its DROP
+ * policy) and before anything an operator adds to DOCKER-USER.
+ */
+async function putJumpsFirst(o: { run: Runner; timeoutMs: number; backend: IptablesBackend }): Promise<void> {
+  const tables = parseSave((await o.run(o.backend.save, [], { timeoutMs: o.timeoutMs })).stdout);
+  const byTable = new Map<string, string[]>();
+  for (const { table, parent, chain } of misplacedJumps(tables)) {
+    const present = (tables.get(table)?.rules ?? []).filter((r) => r === `-A ${parent} -j ${chain}`).length;
+    const lines = byTable.get(table) ?? [];
+    lines.push(...Array<string>(present).fill(`-D ${parent} -j ${chain}`), `-I ${parent} 1 -j ${chain}`);
+    byTable.set(table, lines);
   }
+  if (byTable.size === 0) return;
+  const input = [...byTable].flatMap(([table, lines]) => [`*${table}`, ...lines, "COMMIT"]).join("\n");
+  await o.run(o.backend.restore, ["-w", "--noflush"], { input: `${input}\n`, timeoutMs: o.timeoutMs });
 }
 
 function targets(rule: string, chain: string): boolean {
@@ -73,6 +102,7 @@ export async function readFirewall(opts: FirewallOptions = {}): Promise<Firewall
   const tables = parseSave((await run(backend.save, [], { timeoutMs })).stdout);
   const filter = tables.get("filter");
   const nat = tables.get("nat");
+  const mangle = tables.get("mangle");
   return {
     mode: backend.mode,
     forwardChain: filter?.chains.has(FORWARD_CHAIN) ?? false,
@@ -81,6 +111,9 @@ export async function readFirewall(opts: FirewallOptions = {}): Promise<Firewall
     natRules: chainRules(nat, POSTROUTING_CHAIN),
     forwardJumps: (filter?.rules ?? []).filter((r) => r === `-A FORWARD -j ${FORWARD_CHAIN}`).length,
     postroutingJumps: (nat?.rules ?? []).filter((r) => r === `-A POSTROUTING -j ${POSTROUTING_CHAIN}`).length,
+    mangleChains: (mangle?.chains.has(MARK_CHAIN) ?? false) && (mangle?.chains.has(PLATFORM_CHAIN) ?? false),
+    mangleRules: [...chainRules(mangle, MARK_CHAIN), ...chainRules(mangle, PLATFORM_CHAIN)],
+    jumpsNotFirst: misplacedJumps(tables).map((h) => `${h.table} ${h.parent}`),
   };
 }
 

@@ -45,12 +45,18 @@ export interface Dataplane {
   findLinkByMac(mac: string): Promise<LinkInfo | undefined>;
   nicInfo(name: string): Promise<NicLinkInfo | undefined>;
   listLinks(): Promise<LinkInfo[]>;
+  /** The MAC of a veth's other end, looked up in the namespace it was moved to (a container's); undefined if gone. */
+  endpointPeerMac(hostName: string): Promise<string | undefined>;
   /** Let a bridge port send only with its container's MAC and IPv4 address. */
   addPortGuard(guard: PortGuard): Promise<void>;
   /** False if the port had no guard. */
   removePortGuard(port: string): Promise<boolean>;
-  /** Guards for exactly these ports (with removeOthers) in one step; returns the ports whose guards went. */
-  syncPortGuards(wanted: PortGuard[], removeOthers: boolean): Promise<string[]>;
+  /**
+   * Guards for exactly these ports (with removeOthers) in one step, writing
+   * nothing when the kernel already matches; returns the ports whose guards
+   * were missing or damaged and rewritten, and those whose guards went.
+   */
+  syncPortGuards(wanted: PortGuard[], removeOthers: boolean): Promise<{ repaired: string[]; removed: string[] }>;
   listPortGuards(): Promise<string[]>;
   /** The MAC and address a port's guard allows, if it has one. */
   readPortGuard(port: string): Promise<{ mac?: string; address?: string } | undefined>;
@@ -120,6 +126,9 @@ export class LinuxDataplane implements Dataplane {
   listLinks(): Promise<LinkInfo[]> {
     return this.nl.listLinks();
   }
+  endpointPeerMac(hostName: string): Promise<string | undefined> {
+    return this.links.peerMac(hostName);
+  }
 
   addPortGuard(guard: PortGuard): Promise<void> {
     return this.bridgeFirewall(() => this.guards.add(guard));
@@ -127,7 +136,7 @@ export class LinuxDataplane implements Dataplane {
   removePortGuard(port: string): Promise<boolean> {
     return this.bridgeFirewall(() => this.guards.remove(port));
   }
-  syncPortGuards(wanted: PortGuard[], removeOthers: boolean): Promise<string[]> {
+  syncPortGuards(wanted: PortGuard[], removeOthers: boolean): Promise<{ repaired: string[]; removed: string[] }> {
     return this.bridgeFirewall(() => this.guards.sync(wanted, removeOthers));
   }
   listPortGuards(): Promise<string[]> {

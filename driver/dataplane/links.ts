@@ -152,6 +152,19 @@ export class LinkOps {
     };
   }
 
+  /**
+   * The MAC of a veth's other end: in this namespace, or in the one it was
+   * moved to (a container's), asked through the namespace id the kernel gives
+   * for it, without entering that namespace.
+   */
+  async peerMac(hostName: string): Promise<string | undefined> {
+    assertIfName(hostName, "host interface name");
+    const host = await this.nl.getLink(hostName);
+    if (!host || host.kind !== "veth" || host.linkIndex === undefined) return undefined;
+    const peer = host.linkNetnsid === undefined ? await this.nl.getLink(host.linkIndex) : await this.nl.getLinkInNamespace(host.linkIndex, host.linkNetnsid);
+    return peer?.mac;
+  }
+
   /** Deletes the pair through its host end. False if it was already gone. */
   async removeEndpointLink(hostName: string): Promise<boolean> {
     assertIfName(hostName, "host interface name");

@@ -249,6 +249,19 @@ export class Rtnl {
     }
   }
 
+  /** A link of another namespace, by its index there and that namespace's id as seen from here (IFLA_TARGET_NETNSID). */
+  async getLinkInNamespace(index: number, netnsid: number): Promise<LinkInfo | undefined> {
+    if (!Number.isInteger(index) || index <= 0) throw new DataplaneError("link", "EINVAL", `bad index ${index}`);
+    if (!Number.isInteger(netnsid) || netnsid < 0) throw new DataplaneError("link", "EINVAL", `bad namespace id ${netnsid}`);
+    try {
+      const msgs = await this.run(`get link ${index} in namespace ${netnsid}`, (s, o) => s.getLink({ index }, { targetNetnsid: netnsid }, o));
+      return msgs.length ? toLinkInfo(msgs[0]) : undefined;
+    } catch (err) {
+      if (err instanceof DataplaneError && (err.code === "ENODEV" || err.code === "EINVAL")) return undefined;
+      throw err;
+    }
+  }
+
   async createBridge(name: string, opts: { mtu: number; mac?: string }): Promise<void> {
     assertIfName(name);
     const attrs = {

@@ -4,6 +4,11 @@
  * bridge, so the host's routing (rp_filter) cannot tell them apart; ebtables
  * sees the port a frame came in on.
  *
+ * The guards fail closed: every frame from a plugin port enters
+ * AZURE-VNET-PORTS, whose policy is DROP, and only a port's own chain accepts
+ * it. A port without a chain (its guard never written, or its jump deleted)
+ * and a chain someone flushed (its policy is DROP too) pass nothing.
+ *
  * Each endpoint gets a chain of its own. Only this plugin manages these
  * chains, so which ports have one is read from the kernel once and then
  * tracked: adding or removing a guard is one `ebtables-restore --noflush` run,
@@ -34,30 +39,49 @@ export interface PortGuardOptions {
 
 interface Installed {
   entryChain: boolean;
+  /** The entry chain's policy as ebtables-save prints it ("DROP" when healthy). */
+  entryPolicy?: string;
   entryJumps: number;
   /** port -> number of jumps to its chain */
   ports: Map<string, number>;
   /** port -> the MAC and address its chain allows */
   allowed: Map<string, { mac?: string; address?: string }>;
+  /** port -> its chain's policy and number of rules, to tell a whole guard from a damaged one */
+  shape: Map<string, { policy: string; rules: number }>;
 }
 
 function parse(text: string): Installed {
   const lines = text.split("\n").map((l) => l.trim());
   const ports = new Map<string, number>();
+  const shape = new Map<string, { policy: string; rules: number }>();
   for (const l of lines) {
-    const chain = /^:AZV-(\S+) /.exec(l);
-    if (chain) ports.set(chain[1], ports.get(chain[1]) ?? 0);
+    const chain = /^:AZV-(\S+) (\S+)/.exec(l);
+    if (chain) {
+      ports.set(chain[1], ports.get(chain[1]) ?? 0);
+      shape.set(chain[1], { policy: chain[2], rules: 0 });
+    }
   }
   const allowed = new Map<string, { mac?: string; address?: string }>();
   for (const l of lines) {
     const jump = /^-A AZURE-VNET-PORTS -i (\S+) -j AZV-\1$/.exec(l);
     if (jump && ports.has(jump[1])) ports.set(jump[1], (ports.get(jump[1]) ?? 0) + 1);
+    const rule = /^-A AZV-(\S+) /.exec(l);
+    const counted = rule && shape.get(rule[1]);
+    if (counted) counted.rules += 1;
     const mac = /^-A AZV-(\S+) -s ! ([0-9a-f:]{17}) -j DROP$/i.exec(l);
     if (mac) allowed.set(mac[1], { ...allowed.get(mac[1]), mac: mac[2].toLowerCase() });
     const ip = /^-A AZV-(\S+) -p IPv4 --ip-src ! ([0-9.]+) -j DROP$/.exec(l);
     if (ip) allowed.set(ip[1], { ...allowed.get(ip[1]), address: ip[2] });
   }
-  return { entryChain: lines.some((l) => l.startsWith(`:${PORTS_CHAIN} `)), entryJumps: lines.filter((l) => l === ENTRY_JUMP).length, ports, allowed };
+  const entry = lines.find((l) => l.startsWith(`:${PORTS_CHAIN} `));
+  return {
+    entryChain: entry !== undefined,
+    entryPolicy: entry?.split(" ")[1],
+    entryJumps: lines.filter((l) => l === ENTRY_JUMP).length,
+    ports,
+    allowed,
+    shape,
+  };
 }
 
 function rulesFor(g: PortGuard): string[] {
@@ -66,16 +90,33 @@ function rulesFor(g: PortGuard): string[] {
   const mac = assertMac(g.mac, "container MAC");
   const chain = chainOf(port);
   // Declaring the chain flushes it: re-adding a guard replaces its rules.
+  // ACCEPT ends the nat table's PREROUTING for the frame; RETURN would fall
+  // back into the entry chain, whose policy drops.
   return [
-    `:${chain} RETURN`,
+    `:${chain} DROP`,
     `-A ${chain} -s ! ${mac} -j DROP`,
     `-A ${chain} -p IPv4 --ip-src ! ${ip} -j DROP`,
-    `-A ${chain} -p IPv4 -j RETURN`,
+    `-A ${chain} -p IPv4 -j ACCEPT`,
     `-A ${chain} -p ARP --arp-ip-src ! ${ip} -j DROP`,
-    `-A ${chain} -p ARP -j RETURN`,
+    `-A ${chain} -p ARP -j ACCEPT`,
     // IPv4 only: nothing else a container sends is expected or checked.
     `-A ${chain} -j DROP`,
   ];
+}
+
+const GUARD_RULES = 6;
+
+/** Whether the kernel holds exactly this guard: its chain whole, allowing this MAC and address, reached by one jump. */
+function intact(st: Installed, g: PortGuard): boolean {
+  const allowed = st.allowed.get(g.port);
+  const shape = st.shape.get(g.port);
+  return (
+    st.ports.get(g.port) === 1 &&
+    shape?.policy === "DROP" &&
+    shape.rules === GUARD_RULES &&
+    allowed?.mac === g.mac.toLowerCase() &&
+    allowed.address === g.address
+  );
 }
 
 export class PortGuards {
@@ -106,13 +147,16 @@ export class PortGuards {
 
   private entryLines(st: Installed): string[] {
     const lines: string[] = [];
-    if (!st.entryChain) lines.push(`:${PORTS_CHAIN} RETURN`);
+    // A chain of an older version returned what no guard matched: make it drop.
+    if (!st.entryChain) lines.push(`:${PORTS_CHAIN} DROP`);
+    else if (st.entryPolicy !== "DROP") lines.push(`-P ${PORTS_CHAIN} DROP`);
     if (st.entryJumps === 0) lines.push(ENTRY_JUMP);
     return lines;
   }
 
   private commit(st: Installed): void {
     st.entryChain = true;
+    st.entryPolicy = "DROP";
     st.entryJumps = Math.max(st.entryJumps, 1);
   }
 
@@ -151,25 +195,32 @@ export class PortGuards {
 
   /**
    * Make the guards match `wanted` in one run: every wanted port gets its
-   * rules (re)written; with `removeOthers`, every other guard goes.
-   * Returns the ports whose guards were removed.
+   * rules (re)written; with `removeOthers`, every other guard goes. Reads the
+   * kernel first and writes nothing when it already matches. Returns the
+   * ports whose guards were rewritten because they were missing or damaged,
+   * and those whose guards were removed.
    */
-  async sync(wanted: PortGuard[], removeOthers: boolean): Promise<string[]> {
+  async sync(wanted: PortGuard[], removeOthers: boolean): Promise<{ repaired: string[]; removed: string[] }> {
     const st = await this.read();
     const keep = new Set(wanted.map((g) => g.port));
     const gone = removeOthers ? [...st.ports.keys()].filter((p) => !keep.has(p)) : [];
+    const repaired = wanted.filter((g) => !intact(st, g)).map((g) => g.port);
+    const entryOk = st.entryChain && st.entryPolicy === "DROP" && st.entryJumps === 1;
+    if (entryOk && repaired.length === 0 && gone.length === 0) return { repaired, removed: [] };
     // The entry chain is rebuilt whole (declaring it flushes it): one jump per
     // wanted port, none to the chains that go, duplicates of older runs gone.
-    const lines = [`:${PORTS_CHAIN} RETURN`, ...(st.entryJumps === 0 ? [ENTRY_JUMP] : [])];
+    const lines = [`:${PORTS_CHAIN} DROP`, ...(st.entryJumps === 0 ? [ENTRY_JUMP] : [])];
+    for (let extra = 1; extra < st.entryJumps; extra++) lines.push(ENTRY_JUMP.replace("-A ", "-D "));
     const kept = removeOthers ? [] : [...st.ports.keys()].filter((p) => !keep.has(p));
     for (const g of wanted) lines.push(...rulesFor(g), jumpOf(g.port));
     for (const port of kept) lines.push(jumpOf(port));
     for (const port of gone) lines.push(`-F ${chainOf(port)}`, `-X ${chainOf(port)}`);
     await this.restore(lines);
     this.commit(st);
+    st.entryJumps = 1;
     for (const port of [...wanted.map((g) => g.port), ...kept]) st.ports.set(port, 1);
     for (const port of gone) st.ports.delete(port);
-    return gone;
+    return { repaired, removed: gone };
   }
 
   /** What a port's guard allows, read from the kernel (e.g. a forgotten endpoint's MAC). */
@@ -196,6 +247,6 @@ export class PortGuards {
     for (let i = 0; i < st.entryJumps; i++) lines.push(ENTRY_JUMP.replace("-A ", "-D "));
     if (st.entryChain) lines.push(`-X ${PORTS_CHAIN}`);
     await this.restore(lines);
-    this.installed = { entryChain: false, entryJumps: 0, ports: new Map(), allowed: new Map() };
+    this.installed = { entryChain: false, entryJumps: 0, ports: new Map(), allowed: new Map(), shape: new Map() };
   }
 }

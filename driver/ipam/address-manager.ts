@@ -1,6 +1,7 @@
-import { errorMessage, PluginError } from "../errors";
+import { errorMessage, PluginError, throwIfAbandoned } from "../errors";
 import type {
   AddressSpaces,
+  CallContext,
   IpamCapabilities,
   IpamDriver,
   ReleaseAddressRequest,
@@ -17,6 +18,7 @@ import { normaliseMac } from "./mac";
 import type { NicInfo } from "./metadata";
 import type { MetadataCache, MetadataSnapshot } from "./metadata-cache";
 import { AsyncMutex } from "../state/mutex";
+import { cleanText } from "../protocol/display";
 import { allSubnets } from "./nic-model";
 import { checkAddressSpace, choosePool } from "./pool-choice";
 import { GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE, parsePoolId } from "./pool-id";
@@ -45,6 +47,19 @@ export interface AddressManagerOptions {
    * undefined. Used while the plugin cannot yet prove which addresses are free.
    */
   admission?: () => string | undefined;
+  /**
+   * Whether an endpoint recorded as an address's holder still exists (the
+   * network layer's records). Default: every recorded holder is live.
+   */
+  liveEndpoint?: (endpointId: string) => boolean;
+  /** Told about requests that were refused as no-ops (late or duplicate releases). */
+  onWarning?: (message: string, fields: Record<string, string>) => void;
+}
+
+/** The parts of a network the IPAM needs to find the pool of an address. */
+export interface PoolRef {
+  addressSpace: string;
+  subnet: string;
 }
 
 /** What the network layer needs to know about a pool. */
@@ -76,6 +91,8 @@ export class AddressManager implements IpamDriver {
   private readonly clock: Clock;
   private readonly auxWindowMs: number;
   private readonly admission: (() => string | undefined) | undefined;
+  private readonly liveEndpoint: (endpointId: string) => boolean;
+  private readonly onWarning: (message: string, fields: Record<string, string>) => void;
   /** Newest metadata seen; concurrent callers may finish fetching out of order. */
   private latest: MetadataSnapshot | undefined;
   /** PoolID -> clock time until which option-less address requests are aux addresses. */
@@ -89,6 +106,8 @@ export class AddressManager implements IpamDriver {
     this.clock = options.clock ?? systemClock;
     this.auxWindowMs = options.auxWindowMs ?? 5_000;
     this.admission = options.admission;
+    this.liveEndpoint = options.liveEndpoint ?? (() => true);
+    this.onWarning = options.onWarning ?? (() => undefined);
     if (options.nicMac !== undefined) {
       this.nicMac = normaliseMac(options.nicMac);
       if (!this.nicMac) throw new Error(`"${options.nicMac}" is not a MAC address`);
@@ -124,10 +143,10 @@ export class AddressManager implements IpamDriver {
     await this.transact((allocator) => {
       allocator.releasePool(req.PoolID);
       if (!poolById(this.state, req.PoolID)) this.auxWindows.delete(req.PoolID);
-    }, false);
+    }, { reconcile: false });
   }
 
-  async requestAddress(req: RequestAddressRequest): Promise<RequestAddressResponse> {
+  async requestAddress(req: RequestAddressRequest, ctx: CallContext = {}): Promise<RequestAddressResponse> {
     const options = req.Options ?? {};
     const isGateway = options.RequestAddressType === GATEWAY_REQUEST;
     const requested = stripPrefixLength(req.Address ?? "");
@@ -154,44 +173,75 @@ export class AddressManager implements IpamDriver {
         ? allocator.claim(req.PoolID, pool, requested, name)
         : allocator.allocateLowest(req.PoolID, pool, name);
       return { Address: `${address}/${prefix}` };
-    });
+    }, { signal: ctx.signal });
   }
 
   async releaseAddress(req: ReleaseAddressRequest): Promise<void> {
     const address = stripPrefixLength(req.Address ?? "");
-    await this.transact((allocator) => allocator.releaseAddress(req.PoolID, address), false);
+    const outcome = await this.transact((allocator) => allocator.releaseAddress(req.PoolID, address), { reconcile: false });
+    if (typeof outcome === "object") {
+      this.onWarning("release refused: a live endpoint holds the address (a late or repeated ReleaseAddress)", {
+        address: cleanText(address, 64),
+        endpointId: outcome.keptFor.slice(0, 12),
+      });
+    }
   }
 
   /**
    * Record an address Docker already gave a running container (state rebuilt
-   * from Docker): "held" if it was recorded already, "adopted" if recorded now.
+   * from Docker) and bind it to that container's endpoint: "held" if it was
+   * recorded already, "adopted" if recorded now. An address another live
+   * endpoint holds is refused.
    */
-  async adoptAddress(poolId: string, address: string, name?: string): Promise<"held" | "adopted"> {
+  async adoptAddress(poolId: string, address: string, endpointId: string, name?: string): Promise<"held" | "adopted"> {
     await this.refresh();
     return this.transact((allocator) => {
       const pool = allocator.poolOrAdopt(poolId, this.usableNics());
       const held = this.state.addresses[address];
-      if (held && held.kind === "endpoint" && held.poolId === poolId) return "held";
+      if (held && held.kind === "endpoint" && held.poolId === poolId) {
+        allocator.bind(address, endpointId, pool);
+        return "held";
+      }
       allocator.claim(poolId, pool, address, name);
+      allocator.bind(address, endpointId, pool);
       return "adopted";
     });
+  }
+
+  /**
+   * CreateEndpoint: `endpointId` holds `address` from now on. Changes memory
+   * only; the network layer saves it together with its endpoint record (one
+   * checkpoint) and calls unbindAddress if that fails.
+   */
+  bindAddress(pool: PoolRef, address: string, endpointId: string): Promise<void> {
+    return this.mutex.runExclusive(async () => {
+      new Allocator(this.state, this.nics(), this.liveEndpoint).bind(address, endpointId, pool);
+    });
+  }
+
+  /**
+   * DeleteEndpoint: the endpoint lets go of its address, which stays granted
+   * until Docker's ReleaseAddress (or, with `release`, is freed now, for an
+   * endpoint the plugin removes itself). Memory only, like bindAddress.
+   */
+  unbindAddress(address: string, endpointId: string, release = false): Promise<boolean> {
+    return this.mutex.runExclusive(async () => new Allocator(this.state, this.nics(), this.liveEndpoint).unbind(address, endpointId, release));
+  }
+
+  /** Grants no live endpoint holds, each with its lease, for reconciliation against Docker. */
+  pendingGrants(): { address: string; poolId: string; lease: number }[] {
+    return new Allocator(this.state, this.nics(), this.liveEndpoint).pendingGrants();
+  }
+
+  /** Frees one grant (address and lease) that reconciliation found abandoned; false if it changed since. */
+  releaseGrant(address: string, lease: number): Promise<boolean> {
+    return this.transact((allocator) => allocator.releaseLease(address, lease), { reconcile: false });
   }
 
   /** Make sure a pool Docker still uses exists (state rebuilt from Docker). */
   async adoptPool(poolId: string): Promise<void> {
     await this.refresh();
     await this.transact((allocator) => void allocator.poolOrAdopt(poolId, this.usableNics()));
-  }
-
-  /** The pool an address was handed out from, if it is held for a container. */
-  endpointPoolOf(address: string): string | undefined {
-    const rec = this.state.addresses[address];
-    return rec?.kind === "endpoint" ? rec.poolId : undefined;
-  }
-
-  /** Addresses held for containers, for reconciliation against Docker. */
-  endpointAddresses(): string[] {
-    return Object.entries(this.state.addresses).filter(([, r]) => r.kind === "endpoint").map(([ip]) => ip);
   }
 
   /**
@@ -275,15 +325,18 @@ export class AddressManager implements IpamDriver {
    * Runs one change under the lock, persists it if anything changed, and puts
    * the state back as it was if the change or the persist fails. Flags are
    * first brought up to date with the newest metadata, except for releases,
-   * which do not read metadata.
+   * which do not read metadata. With a `signal`, a change whose caller gave up
+   * is never kept: it is not made once the signal has fired, and undone
+   * (saved again without it) if the signal fired while it was being saved.
    */
-  private transact<T>(change: (allocator: Allocator) => T, reconcile = true): Promise<T> {
+  private transact<T>(change: (allocator: Allocator) => T, opts: { reconcile?: boolean; signal?: AbortSignal } = {}): Promise<T> {
     return this.mutex.runExclusive(async () => {
+      throwIfAbandoned(opts.signal);
       const before = JSON.stringify(this.state);
       let result: T;
       try {
-        const allocator = new Allocator(this.state, this.nics());
-        if (reconcile && this.latest) allocator.reconcile();
+        const allocator = new Allocator(this.state, this.nics(), this.liveEndpoint);
+        if (opts.reconcile !== false && this.latest) allocator.reconcile();
         result = change(allocator);
       } catch (err) {
         this.restore(before);
@@ -295,6 +348,11 @@ export class AddressManager implements IpamDriver {
       } catch (err) {
         this.restore(before);
         throw new PluginError(`could not save the plugin state, so nothing was changed: ${errorMessage(err)}`, "unavailable");
+      }
+      if (opts.signal?.aborted) {
+        this.restore(before);
+        await this.persist().catch(() => undefined);
+        throwIfAbandoned(opts.signal);
       }
       return result;
     });

@@ -1,6 +1,6 @@
 import { PluginError } from "../errors";
 import { cleanText } from "../protocol/display";
-import type { IpamState, PoolRecord } from "./ipam-state";
+import type { AddressRecord, IpamState, PoolRecord } from "./ipam-state";
 import { addressInCidr, formatIpv4, parseCidr, parseIpv4, subnetGateway } from "./ipv4";
 import * as text from "./messages";
 import type { NicInfo } from "./metadata";
@@ -15,7 +15,16 @@ export class Allocator {
   constructor(
     private readonly state: IpamState,
     private readonly nics: readonly NicInfo[],
+    /** Whether an endpoint the IPAM recorded as a holder still exists. */
+    private readonly liveEndpoint: (endpointId: string) => boolean = () => true,
   ) {}
+
+  /** The endpoint holding `address` now, if that endpoint still exists. */
+  liveHolder(address: string): string | undefined {
+    const record = this.record(address);
+    const id = record?.kind === "endpoint" ? record.endpointId : undefined;
+    return id !== undefined && this.liveEndpoint(id) ? id : undefined;
+  }
 
   /** Flags in-use addresses whose ipconfig left the NIC, and clears the flag when it returns. */
   reconcile(): void {
@@ -124,7 +133,7 @@ export class Allocator {
     const holder = this.state.addresses[address];
     if (holder?.kind === "aux") throw new PluginError(`${address} is reserved by --aux-address`, "conflict");
     if (holder) throw new PluginError(`${address} is already in use by another container`, "conflict");
-    this.state.addresses[address] = { poolId, kind: "endpoint", ...(name && { name }) };
+    this.grant(address, poolId, name);
     return address;
   }
 
@@ -149,16 +158,88 @@ export class Allocator {
         "exhausted",
       );
     }
-    this.state.addresses[free] = { poolId, kind: "endpoint", ...(name && { name }) };
+    this.grant(free, poolId, name);
     return free;
   }
 
-  /** Idempotent: anything unknown, or held for another pool, is left alone. */
-  releaseAddress(poolId: string, address: string): void {
+  /**
+   * Docker's ReleaseAddress. Idempotent: anything unknown, or held for another
+   * pool, is left alone. An address whose holder is a live endpoint is kept:
+   * Docker deletes the endpoint before it releases the address, so such a
+   * release is late or duplicated and was meant for an earlier holder.
+   */
+  releaseAddress(poolId: string, address: string): "released" | "absent" | { keptFor: string } {
     const pool = poolById(this.state, poolId);
-    if (!pool) return;
-    if (this.state.addresses[address]?.poolId === poolId) delete this.state.addresses[address];
+    if (!pool) return "absent";
+    const holder = this.liveHolder(address);
+    if (holder !== undefined && this.record(address)?.poolId === poolId) return { keptFor: holder };
+    let released = false;
+    if (this.record(address)?.poolId === poolId) {
+      delete this.state.addresses[address];
+      released = true;
+    }
     if (pool.auxAddresses.includes(address)) pool.auxAddresses = pool.auxAddresses.filter((a) => a !== address);
+    return released ? "released" : "absent";
+  }
+
+  /**
+   * CreateEndpoint: the endpoint now holds the address. A grant that a late
+   * release freed (or a lost checkpoint forgot) is taken again if it is still
+   * free; an address another live endpoint holds, or an --aux-address, is refused.
+   */
+  bind(address: string, endpointId: string, pools: { addressSpace: string; subnet: string }): void {
+    const record = this.record(address);
+    if (record?.kind === "aux") throw new PluginError(`${address} is reserved by --aux-address`, "conflict");
+    const holder = this.liveHolder(address);
+    if (holder !== undefined && holder !== endpointId) {
+      throw new PluginError(`${address} is already held by endpoint ${holder.slice(0, 12)}`, "conflict");
+    }
+    if (record) {
+      record.endpointId = endpointId;
+      return;
+    }
+    const match = Object.entries(this.state.pools).find(
+      ([, p]) => p.addressSpace === pools.addressSpace && p.subnet === pools.subnet && (!p.subPool || addressInCidr(p.subPool, address)),
+    );
+    if (!match) throw new PluginError(`no azure-vnet pool of ${pools.subnet} covers ${address}`, "conflict");
+    this.grant(address, match[0], undefined).endpointId = endpointId;
+  }
+
+  /** DeleteEndpoint: the endpoint lets go; with `release` the address is freed too, else it waits for ReleaseAddress. */
+  unbind(address: string, endpointId: string, release: boolean): boolean {
+    const record = this.record(address);
+    if (record?.kind !== "endpoint" || (record.endpointId !== undefined && record.endpointId !== endpointId)) return false;
+    if (release) delete this.state.addresses[address];
+    else delete record.endpointId;
+    return true;
+  }
+
+  /** Frees exactly this grant of the address: not a later one, and never one a live endpoint holds. */
+  releaseLease(address: string, lease: number): boolean {
+    const record = this.record(address);
+    if (record?.kind !== "endpoint" || (record.lease ?? 0) !== lease || this.liveHolder(address) !== undefined) return false;
+    delete this.state.addresses[address];
+    return true;
+  }
+
+  /** Grants no live endpoint holds: between RequestAddress and CreateEndpoint, or not released after DeleteEndpoint. */
+  pendingGrants(): { address: string; poolId: string; lease: number }[] {
+    return Object.entries(this.state.addresses)
+      .filter(([address, r]) => r.kind === "endpoint" && this.liveHolder(address) === undefined)
+      .map(([address, r]) => ({ address, poolId: r.poolId, lease: r.lease ?? 0 }));
+  }
+
+  private grant(address: string, poolId: string, name: string | undefined): AddressRecord {
+    const lease = this.state.nextLease ?? 1;
+    this.state.nextLease = lease + 1;
+    const record: AddressRecord = { poolId, kind: "endpoint", lease, ...(name && { name }) };
+    this.state.addresses[address] = record;
+    return record;
+  }
+
+  /** Addresses come from requests: no lookup may find Object.prototype's members. */
+  private record(address: string): AddressRecord | undefined {
+    return Object.hasOwn(this.state.addresses, address) ? this.state.addresses[address] : undefined;
   }
 
   /** Secondary ipconfigs of the pool's NIC inside its subnet and --ip-range. */

@@ -14,6 +14,8 @@ export interface IpamState {
    * per pool because pools over the same subnet share the NIC's ipconfigs.
    */
   addresses: Record<string, AddressRecord>;
+  /** The next grant's lease number (absent in older checkpoints: counts from 1). */
+  nextLease?: number;
 }
 
 export type AddressSpaceName = "AzureVNetLocal" | "AzureVNetGlobal";
@@ -47,6 +49,14 @@ export interface AddressRecord {
   name?: string;
   /** The ipconfig vanished from the NIC while in use; cleared if it returns. */
   flagged?: boolean;
+  /**
+   * The endpoint that holds the address, from CreateEndpoint until
+   * DeleteEndpoint. Absent between RequestAddress and CreateEndpoint (a
+   * pending grant) and between DeleteEndpoint and ReleaseAddress.
+   */
+  endpointId?: string;
+  /** Tells one grant of an address from a later one (the same address handed out again). */
+  lease?: number;
 }
 
 export function emptyIpamState(): IpamState {
@@ -76,8 +86,11 @@ const stateSchema = z.object({
       kind: z.enum(["endpoint", "aux"]),
       name: z.string().optional(),
       flagged: z.boolean().optional(),
+      endpointId: z.string().optional(),
+      lease: z.number().int().min(0).optional(),
     }),
   ),
+  nextLease: z.number().int().min(1).optional(),
 });
 
 /** Checks state read back from a checkpoint; throws an Error describing the first problems. */

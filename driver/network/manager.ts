@@ -3,21 +3,27 @@
  * records that let it be rebuilt. The kernel work itself is the dataplane's.
  */
 import { Address4 } from "ip-address";
-import { PluginError, errorMessage } from "../errors";
+import { PluginError, errorMessage, throwIfAbandoned } from "../errors";
 import type { Dataplane, FirewallInput } from "../dataplane";
 import type { Logger } from "../log";
 import type {
+  CallContext,
   CreateEndpointRequest, CreateEndpointResponse, CreateNetworkRequest, EndpointRequest, JoinRequest, JoinResponse,
   NetworkCapabilities, NetworkDriver, NetworkRequest,
 } from "../protocol/types";
 import { AsyncMutex } from "../state/mutex";
 import { DEFAULT_NON_MASQUERADE, checkEndpointOptions, parseNetworkOptions } from "./options";
 import { EndpointRecord, NetworkRecord, NetworkState, bridgeName, vethNames } from "./records";
+import { findEndpointMac, syncGuards } from "./guards";
 
 /** What the network layer asks of the IPAM side. */
 export interface PoolDirectory {
   poolInfoBySubnet(addressSpace: string, subnet: string): { subnet: string; gateway: string; primaryAddress: string; nicMac: string } | undefined;
   networkCreated(ipamData: { AddressSpace: string; Pool: string }): void;
+  /** The endpoint holds the address from now on (memory only: the caller saves). */
+  bindAddress(pool: { addressSpace: string; subnet: string }, address: string, endpointId: string): Promise<void>;
+  /** The endpoint lets go; `release` frees the address too (memory only: the caller saves). */
+  unbindAddress(address: string, endpointId: string, release?: boolean): Promise<boolean>;
 }
 
 export interface NetworkManagerOptions {
@@ -93,12 +99,19 @@ export class NetworkManager implements NetworkDriver {
     });
   }
 
-  deleteNetwork(req: NetworkRequest): Promise<void> {
+  /**
+   * Docker's DeleteNetwork; with `releaseAddresses` (the plugin's own clean-up
+   * of a network Docker no longer has) the addresses of endpoints left on it go too.
+   */
+  deleteNetwork(req: NetworkRequest, opts: { releaseAddresses?: boolean } = {}): Promise<void> {
     return this.mutex.runExclusive(async () => {
-      const net = this.state.networks[req.NetworkID];
+      const net = Object.hasOwn(this.state.networks, req.NetworkID) ? this.state.networks[req.NetworkID] : undefined;
       if (!net) return;
       const stale = Object.values(this.state.endpoints).filter((e) => e.networkId === net.id);
-      for (const ep of stale) delete this.state.endpoints[ep.id];
+      for (const ep of stale) {
+        delete this.state.endpoints[ep.id];
+        await this.o.pools.unbindAddress(ep.address, ep.id, opts.releaseAddresses === true);
+      }
       delete this.state.networks[net.id];
       await this.o.persist();
       // The records are gone first: a crash from here on leaves only kernel
@@ -109,8 +122,9 @@ export class NetworkManager implements NetworkDriver {
     });
   }
 
-  createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResponse> {
+  createEndpoint(req: CreateEndpointRequest, ctx: CallContext = {}): Promise<CreateEndpointResponse> {
     return this.mutex.runExclusive(async () => {
+      throwIfAbandoned(ctx.signal);
       const net = this.network(req.NetworkID);
       checkEndpointOptions(req.Options);
       if (req.Interface.AddressIPv6) throw new PluginError("azure-vnet does not support IPv6 yet");
@@ -124,17 +138,18 @@ export class NetworkManager implements NetworkDriver {
       if (this.state.endpoints[req.EndpointID]) return {};
       const holder = Object.values(this.state.endpoints).find((e) => e.address === address);
       if (holder) {
-        // A live holder (its container end moved into a container, its host
-        // end still here) keeps its address whatever the request says.
+        // A holder whose host veth is there is live: its container runs, or
+        // Docker is between its CreateEndpoint and Join. It keeps its address
+        // whatever the request says.
         const links = new Set((await this.dp.listLinks()).map((l) => l.name));
-        if (links.has(holder.hostVeth) && !links.has(holder.peerVeth)) {
+        if (links.has(holder.hostVeth)) {
           throw new PluginError(`address ${address} is already used by endpoint ${short(holder.id)}`, "conflict");
         }
-        // Its container is gone (veth with it) or never got the link (Docker
-        // rolled back before Join): the record outlived a DeleteEndpoint the
-        // plugin never saw (it was down). Clear it.
+        // Its container is gone, and the veth pair with it: the record
+        // outlived a DeleteEndpoint the plugin never saw (it was down). Clear it.
         this.o.logger.warn("replacing a stale endpoint that held the address", { endpointId: short(holder.id), address });
         delete this.state.endpoints[holder.id];
+        await this.o.pools.unbindAddress(address, holder.id);
         await this.removeEndpointKernel(holder, this.state.networks[holder.networkId]);
       }
       const names = vethNames(req.EndpointID);
@@ -148,6 +163,7 @@ export class NetworkManager implements NetworkDriver {
         joined: false,
         createdAt: this.now().toISOString(),
       };
+      let bound = false;
       try {
         const link = await this.dp.createEndpointLink({ bridge: net.bridge, hostName: names.host, peerName: names.peer, mtu: net.mtu, peerMac: record.mac });
         record.mac = link.peer?.mac ?? record.mac;
@@ -155,10 +171,18 @@ export class NetworkManager implements NetworkDriver {
         // Before Join: the container can send nothing but its own MAC and address.
         await this.dp.addPortGuard({ port: names.host, address, mac: record.mac });
         await this.dp.addContainerRoute(address, net.bridge);
+        throwIfAbandoned(ctx.signal);
+        await this.o.pools.bindAddress(net, address, record.id);
+        bound = true;
         this.state.endpoints[record.id] = record;
         await this.o.persist();
+        // Docker gave up while this was being saved: it will neither join nor delete this endpoint.
+        throwIfAbandoned(ctx.signal);
       } catch (err) {
+        const saved = this.state.endpoints[record.id] !== undefined;
         delete this.state.endpoints[record.id];
+        if (bound) await this.o.pools.unbindAddress(address, record.id);
+        if (saved) await this.o.persist().catch(() => undefined);
         await this.removeEndpointKernel(record, net).catch(() => undefined);
         throw err;
       }
@@ -167,13 +191,26 @@ export class NetworkManager implements NetworkDriver {
   }
 
   deleteEndpoint(req: EndpointRequest): Promise<void> {
-    return this.mutex.runExclusive(async () => {
-      const ep = this.state.endpoints[req.EndpointID];
-      if (!ep) return;
-      delete this.state.endpoints[ep.id];
-      await this.o.persist();
-      await this.removeEndpointKernel(ep, this.state.networks[ep.networkId]);
-    });
+    return this.mutex.runExclusive(async () => void (await this.dropEndpoint(req.EndpointID, false)));
+  }
+
+  /**
+   * Removes an endpoint whose container is gone together with its address,
+   * in one saved change: the plugin's own clean-up (reconciliation, start-up),
+   * never Docker's, whose ReleaseAddress follows its DeleteEndpoint.
+   */
+  releaseEndpoint(endpointId: string): Promise<boolean> {
+    return this.mutex.runExclusive(() => this.dropEndpoint(endpointId, true));
+  }
+
+  private async dropEndpoint(endpointId: string, releaseAddress: boolean): Promise<boolean> {
+    const ep = Object.hasOwn(this.state.endpoints, endpointId) ? this.state.endpoints[endpointId] : undefined;
+    if (!ep) return false;
+    delete this.state.endpoints[ep.id];
+    await this.o.pools.unbindAddress(ep.address, ep.id, releaseAddress);
+    await this.o.persist();
+    await this.removeEndpointKernel(ep, this.state.networks[ep.networkId]);
+    return true;
   }
 
   async join(req: JoinRequest): Promise<JoinResponse> {
@@ -207,6 +244,8 @@ export class NetworkManager implements NetworkDriver {
     return this.mutex.runExclusive(async () => {
       const net = this.network(ep.networkId);
       if (this.state.endpoints[ep.id]) return false;
+      const holder = Object.values(this.state.endpoints).find((e) => e.address === ep.address);
+      if (holder) throw new PluginError(`address ${ep.address} is already held by endpoint ${short(holder.id)}`, "conflict");
       const names = vethNames(ep.id);
       const record: EndpointRecord = {
         id: ep.id, networkId: net.id, address: ep.address, hostVeth: names.host, peerVeth: names.peer,
@@ -214,19 +253,45 @@ export class NetworkManager implements NetworkDriver {
       };
       const links = new Set((await this.dp.listLinks()).map((l) => l.name));
       if (links.has(names.host)) {
-        // Docker seldom knows the MAC of a remote driver's endpoint; the
-        // guard written when the endpoint was created does.
-        if (!record.mac) {
-          const guard = await this.dp.readPortGuard(names.host);
-          if (guard?.mac && guard.address === ep.address) record.mac = guard.mac;
-        }
+        // Docker seldom knows the MAC of a remote driver's endpoint: the
+        // guard written when the endpoint was created, or the container's end itself, does.
+        record.mac ??= await findEndpointMac(this.dp, record);
         await this.dp.addContainerRoute(ep.address, net.bridge);
+        // Without a MAC the port stays without a guard of its own, and so drops everything.
         if (record.mac) await this.dp.addPortGuard({ port: names.host, address: ep.address, mac: record.mac });
+        else this.o.logger.warn("adopted endpoint has no known MAC: its port drops all frames", { endpointId: short(ep.id) });
       }
+      await this.o.pools.bindAddress(net, ep.address, record.id);
       this.state.endpoints[record.id] = record;
-      await this.o.persist();
+      try {
+        await this.o.persist();
+      } catch (err) {
+        delete this.state.endpoints[record.id];
+        await this.o.pools.unbindAddress(ep.address, record.id);
+        throw err;
+      }
       return true;
     });
+  }
+
+  /**
+   * Brings every live endpoint's port guard back in line with its record
+   * (someone flushed a chain, or removed a jump), finding MACs the records
+   * lack. Run on every reconciliation; cheap when nothing is wrong.
+   */
+  repairGuards(removeOthers: boolean): Promise<{ repaired: string[]; removed: string[] }> {
+    return this.mutex.runExclusive(async () => {
+      const before = JSON.stringify(this.state.endpoints);
+      const result = await syncGuards(this.state, this.dp, removeOthers);
+      if (JSON.stringify(this.state.endpoints) !== before) await this.o.persist();
+      return result;
+    });
+  }
+
+  /** How many of a network's endpoints still have their host veth. */
+  async endpointsWithLinks(networkId: string): Promise<number> {
+    const links = new Set((await this.dp.listLinks()).map((l) => l.name));
+    return Object.values(this.state.endpoints).filter((e) => e.networkId === networkId && links.has(e.hostVeth)).length;
   }
 
   /** Run `fn` with no network or endpoint change in progress (for reconciliation). */

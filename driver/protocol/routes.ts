@@ -4,7 +4,7 @@
  * driver call and a reply body.
  */
 import { z } from "zod";
-import type { IpamDriver, NetworkDriver } from "./types";
+import type { CallContext, IpamDriver, NetworkDriver } from "./types";
 import * as s from "./schemas";
 import { decodeRequest } from "./decode";
 
@@ -19,13 +19,13 @@ export interface Route {
   /** Polled often by Docker, so successes are logged at debug level only. */
   readonly quiet: boolean;
   /** Validate `body` (throws PluginError) and return the driver call to make. */
-  prepare(body: unknown, drivers: Drivers): () => Promise<object>;
+  prepare(body: unknown, drivers: Drivers): (ctx: CallContext) => Promise<object>;
 }
 
 function route<S extends z.ZodType>(
   method: string,
   schema: S,
-  call: (req: z.output<S>, drivers: Drivers) => object | Promise<object>,
+  call: (req: z.output<S>, drivers: Drivers, ctx: CallContext) => object | Promise<object>,
   quiet = false,
 ): Route {
   return {
@@ -33,7 +33,7 @@ function route<S extends z.ZodType>(
     quiet,
     prepare(body, drivers) {
       const req = decodeRequest(method, schema, body);
-      return async () => call(req, drivers);
+      return async (ctx) => call(req, drivers, ctx);
     },
   };
 }
@@ -53,8 +53,8 @@ const ROUTES: Route[] = [
     await d.network.deleteNetwork(req);
     return empty;
   }),
-  route("NetworkDriver.CreateEndpoint", s.createEndpointRequest, async (req, d) => {
-    return (await d.network.createEndpoint(req)) ?? empty;
+  route("NetworkDriver.CreateEndpoint", s.createEndpointRequest, async (req, d, ctx) => {
+    return (await d.network.createEndpoint(req, ctx)) ?? empty;
   }),
   route("NetworkDriver.DeleteEndpoint", s.endpointRequest, async (req, d) => {
     await d.network.deleteEndpoint(req);
@@ -88,7 +88,7 @@ const ROUTES: Route[] = [
     await d.ipam.releasePool(req);
     return empty;
   }),
-  route("IpamDriver.RequestAddress", s.requestAddressRequest, (req, d) => d.ipam.requestAddress(req)),
+  route("IpamDriver.RequestAddress", s.requestAddressRequest, (req, d, ctx) => d.ipam.requestAddress(req, ctx)),
   route("IpamDriver.ReleaseAddress", s.releaseAddressRequest, async (req, d) => {
     await d.ipam.releaseAddress(req);
     return empty;

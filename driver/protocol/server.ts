@@ -109,7 +109,7 @@ async function handleRequest(
     }
     body = parseJsonBody(route.method, await readBody(req, route.method));
     const call = route.prepare(body, drivers);
-    reply = await withTimeout(call(), timeoutMs, route.method, (err) => {
+    reply = await withTimeout((signal) => call({ signal }), timeoutMs, route.method, (err) => {
       // The reply has gone already; this is the only place the failure shows.
       logger.warn("driver call failed after it had timed out", {
         method: route.method,

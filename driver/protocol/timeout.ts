@@ -11,26 +11,33 @@ export class HandlerTimeoutError extends Error {
 }
 
 /**
- * Settle with `work`, or reject with HandlerTimeoutError after `ms`. The
- * work itself cannot be cancelled and keeps running; if it later fails,
- * `onLateFailure` hears about it so the error is not lost silently.
+ * Settle with `work(signal)`, or reject with HandlerTimeoutError after `ms`
+ * and abort `signal` at the same moment. The work keeps running; it reads
+ * the signal to undo what it did for a caller that is no longer waiting (the
+ * deadline is a timer, so it cannot fire between the work's last check and
+ * its reply). If the work later fails, `onLateFailure` hears about it so the
+ * error is not lost silently.
  */
 export function withTimeout<T>(
-  work: Promise<T>,
+  work: (signal: AbortSignal) => Promise<T>,
   ms: number,
   method: string,
   onLateFailure: (err: unknown) => void,
 ): Promise<T> {
   let timedOut = false;
   let timer: NodeJS.Timeout | undefined;
+  const controller = new AbortController();
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       timedOut = true;
-      reject(new HandlerTimeoutError(method, ms));
+      const error = new HandlerTimeoutError(method, ms);
+      controller.abort(error);
+      reject(error);
     }, ms);
   });
-  work.catch((err: unknown) => {
+  const running = work(controller.signal);
+  running.catch((err: unknown) => {
     if (timedOut) onLateFailure(err);
   });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+  return Promise.race([running, deadline]).finally(() => clearTimeout(timer));
 }

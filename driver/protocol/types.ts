@@ -109,11 +109,20 @@ export interface ReleaseAddressRequest {
 }
 
 /** What the protocol layer calls for NetworkDriver.* requests (already validated). */
+/**
+ * What a driver call knows about its caller. `signal` aborts when Docker has
+ * been told the call timed out: a call that grants something must then undo
+ * it (or never commit it), because Docker will not use or release it.
+ */
+export interface CallContext {
+  signal?: AbortSignal;
+}
+
 export interface NetworkDriver {
   getCapabilities(): NetworkCapabilities;
   createNetwork(req: CreateNetworkRequest): Promise<void>;
   deleteNetwork(req: NetworkRequest): Promise<void>;
-  createEndpoint(req: CreateEndpointRequest): Promise<CreateEndpointResponse>;
+  createEndpoint(req: CreateEndpointRequest, ctx?: CallContext): Promise<CreateEndpointResponse>;
   deleteEndpoint(req: EndpointRequest): Promise<void>;
   join(req: JoinRequest): Promise<JoinResponse>;
   leave(req: EndpointRequest): Promise<void>;
@@ -126,6 +135,6 @@ export interface IpamDriver {
   getDefaultAddressSpaces(): AddressSpaces;
   requestPool(req: RequestPoolRequest): Promise<RequestPoolResponse>;
   releasePool(req: { PoolID: string }): Promise<void>;
-  requestAddress(req: RequestAddressRequest): Promise<RequestAddressResponse>;
+  requestAddress(req: RequestAddressRequest, ctx?: CallContext): Promise<RequestAddressResponse>;
   releaseAddress(req: ReleaseAddressRequest): Promise<void>;
 }

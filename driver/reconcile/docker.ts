@@ -2,11 +2,17 @@
  * Reconciliation against Docker, run in the background once Docker answers
  * (never while answering a plugin request: Docker may be waiting on us).
  *
- * Docker is the authority on which containers run. Endpoints and addresses
- * the plugin holds for containers Docker no longer has are released; networks
- * and endpoints Docker has but the plugin lost (a damaged checkpoint) are
- * adopted. Something is released only when it was missing on two runs at
- * least `graceMs` apart, so a container in the middle of starting is safe.
+ * Docker is the authority on which containers run. The one rule: an address
+ * is freed only together with its holder, and only on positive evidence that
+ * the holder is gone. An endpoint is released (with its address, in one
+ * saved change) when Docker shows its network and no running container on it
+ * has the endpoint, in runs at least `graceMs` apart with nothing in between
+ * that saw it; a network Docker does not show (yet) is left alone, and so is
+ * everything on a network for which Docker's answer is incomplete. A grant no
+ * endpoint holds (RequestAddress whose CreateEndpoint never came, or a lost
+ * ReleaseAddress) is freed the same way, that grant only: a later grant of the
+ * same address starts its own clock. Networks and endpoints Docker has but the
+ * plugin lost (a damaged checkpoint) are adopted, never over another live holder.
  */
 import type { Logger } from "../log";
 import { errorMessage } from "../errors";
@@ -39,16 +45,19 @@ export interface DockerApi {
 export interface ReconcileTargets {
   network: {
     createNetwork(req: CreateNetworkRequest): Promise<void>;
-    deleteNetwork(req: { NetworkID: string }): Promise<void>;
-    deleteEndpoint(req: { NetworkID: string; EndpointID: string }): Promise<void>;
+    /** With releaseAddresses: the addresses of endpoints left on the network go with it. */
+    deleteNetwork(req: { NetworkID: string }, opts: { releaseAddresses: boolean }): Promise<void>;
+    /** The endpoint and the address it holds, in one saved change. */
+    releaseEndpoint(endpointId: string): Promise<boolean>;
     adoptEndpoint(ep: { id: string; networkId: string; address: string; mac?: string }): Promise<boolean>;
+    /** How many of the network's endpoints still have their host veth (a container may still use them). */
+    endpointsWithLinks(networkId: string): Promise<number>;
   };
   ipam: {
     adoptPool(poolId: string): Promise<void>;
-    adoptAddress(poolId: string, address: string, name?: string): Promise<"held" | "adopted">;
-    endpointPoolOf(address: string): string | undefined;
-    endpointAddresses(): string[];
-    releaseAddress(req: { PoolID: string; Address: string }): Promise<void>;
+    adoptAddress(poolId: string, address: string, endpointId: string, name?: string): Promise<"held" | "adopted">;
+    pendingGrants(): { address: string; poolId: string; lease: number }[];
+    releaseGrant(address: string, lease: number): Promise<boolean>;
   };
 }
 
@@ -91,9 +100,18 @@ const short = (id: string) => id.slice(0, 12);
 const poolIdOf = (subnet: string, ipRange?: string) => formatPoolId({ addressSpace: LOCAL_ADDRESS_SPACE, subnet, ...(ipRange ? { subPool: ipRange } : {}) });
 const LIVE_STATES = new Set(["running", "paused", "restarting"]);
 
+interface LiveEndpoint {
+  networkId: string;
+  address: string;
+  mac?: string;
+  name?: string;
+}
+
 export class DockerReconciler {
-  /** When each thing was first seen missing from Docker. */
+  /** When each thing was first seen missing from Docker; only keys seen missing in every run since. */
   private readonly missingSince = new Map<string, number>();
+  /** Keys seen missing in the run in progress. */
+  private seen = new Set<string>();
   private readonly graceMs: number;
   private readonly now: () => number;
   private readonly driverName: RegExp;
@@ -129,12 +147,12 @@ export class DockerReconciler {
     return report;
   }
 
-  /** True when `key` has been missing since at least graceMs ago (first sighting starts the clock). */
-  private overdue(key: string, missing: boolean): boolean {
-    if (!missing) {
-      this.missingSince.delete(key);
-      return false;
-    }
+  /**
+   * `key` is missing in this run: true when it was also missing in every run
+   * since one at least graceMs ago (a first sighting starts the clock).
+   */
+  private overdue(key: string): boolean {
+    this.seen.add(key);
     const since = this.missingSince.get(key);
     if (since === undefined) {
       this.missingSince.set(key, this.now());
@@ -153,6 +171,16 @@ export class DockerReconciler {
   }
 
   private async reconcile(all: DockerNetworkInfo[], containers: DockerContainerInfo[], report: DockerReconcileReport): Promise<void> {
+    this.seen = new Set();
+    try {
+      await this.reconcileSeen(all, containers, report);
+    } finally {
+      // A key not missing in this run starts again from nothing next time.
+      for (const key of [...this.missingSince.keys()]) if (!this.seen.has(key)) this.missingSince.delete(key);
+    }
+  }
+
+  private async reconcileSeen(all: DockerNetworkInfo[], containers: DockerContainerInfo[], report: DockerReconcileReport): Promise<void> {
     const st = this.o.state;
     // A network is the plugin's if it has a record of it, whatever Docker
     // calls the driver; by driver name only when adopting a forgotten one.
@@ -167,64 +195,80 @@ export class DockerReconciler {
       await this.step(report, `adopt network ${short(net.Id)}`, () => this.adoptNetwork(net, report));
     }
 
-    // Endpoints of running containers on the plugin's networks.
-    const live = new Map<string, { networkId: string; address: string; mac?: string; name?: string }>();
+    // Endpoints of running containers on the plugin's networks. A running
+    // container listed on one of them without its endpoint or address is
+    // an answer Docker has not finished: nothing on that network is judged.
+    const live = new Map<string, LiveEndpoint>();
+    const incomplete = new Set<string>();
     for (const c of containers) {
       // A paused or restarting container keeps its endpoints.
       if (c.State && !LIVE_STATES.has(c.State)) continue;
       for (const n of Object.values(c.NetworkSettings?.Networks ?? {})) {
-        if (!n.NetworkID || !n.EndpointID || !ours.has(n.NetworkID) || !n.IPAddress) continue;
+        if (!n.NetworkID || !ours.has(n.NetworkID)) continue;
+        if (!n.EndpointID || !n.IPAddress) {
+          incomplete.add(n.NetworkID);
+          continue;
+        }
         live.set(n.EndpointID, { networkId: n.NetworkID, address: n.IPAddress, mac: n.MacAddress || undefined, name: c.Names?.[0]?.replace(/^\//, "") });
       }
     }
     for (const [id, ep] of adopting ? live : new Map<string, never>()) {
       if (st.endpoints[id] || !st.networks[ep.networkId]) continue;
-      const net = ours.get(ep.networkId);
-      const cfg = net?.IPAM?.Config?.[0];
-      if (!cfg?.Subnet) continue;
-      await this.step(report, `adopt endpoint ${short(id)}`, async () => {
-        await this.o.ipam.adoptAddress(poolIdOf(cfg.Subnet as string, cfg.IPRange), ep.address, ep.name);
-        if (await this.o.network.adoptEndpoint({ id, networkId: ep.networkId, address: ep.address, mac: ep.mac })) report.endpointsAdopted++;
-      });
+      await this.step(report, `adopt endpoint ${short(id)}`, () => this.adoptEndpoint(id, ep, live, ours, report));
     }
 
     // Endpoints the plugin holds for containers Docker no longer runs.
-    const liveAddresses = new Set([...live.values()].map((e) => e.address));
+    const judged = (networkId: string) => ours.has(networkId) && !incomplete.has(networkId);
     for (const ep of Object.values(st.endpoints)) {
-      if (!this.overdue(`endpoint:${ep.id}`, !live.has(ep.id))) continue;
+      if (!judged(ep.networkId) || live.has(ep.id) || !this.overdue(`endpoint:${ep.id}`)) continue;
       await this.step(report, `release endpoint ${short(ep.id)}`, async () => {
-        await this.o.network.deleteEndpoint({ NetworkID: ep.networkId, EndpointID: ep.id });
-        // The address may already be another container's (Docker released it,
-        // the IPAM handed it out again): free it only if nobody holds it.
-        const poolId = this.o.ipam.endpointPoolOf(ep.address);
-        const stillUsed = liveAddresses.has(ep.address) || Object.values(st.endpoints).some((e) => e.address === ep.address);
-        if (poolId && !stillUsed) await this.o.ipam.releaseAddress({ PoolID: poolId, Address: ep.address });
-        this.missingSince.delete(`endpoint:${ep.id}`);
-        report.endpointsReleased.push(short(ep.id));
+        if (await this.o.network.releaseEndpoint(ep.id)) report.endpointsReleased.push(short(ep.id));
       });
     }
 
-    // Addresses handed out (RequestAddress) whose endpoint never came or is gone.
-    const recorded = new Set(Object.values(st.endpoints).map((e) => e.address));
-    for (const address of this.o.ipam.endpointAddresses()) {
-      if (!this.overdue(`address:${address}`, !liveAddresses.has(address) && !recorded.has(address))) continue;
-      await this.step(report, `release address ${address}`, async () => {
-        const poolId = this.o.ipam.endpointPoolOf(address);
-        if (poolId) await this.o.ipam.releaseAddress({ PoolID: poolId, Address: address });
-        this.missingSince.delete(`address:${address}`);
-        report.addressesReleased.push(address);
+    // Grants no endpoint holds, on pools of networks Docker shows in full.
+    const shownPools = new Map<string, string[]>();
+    for (const net of ours.values()) {
+      for (const cfg of net.IPAM?.Config ?? []) {
+        if (!cfg.Subnet) continue;
+        const poolId = poolIdOf(cfg.Subnet, cfg.IPRange);
+        shownPools.set(poolId, [...(shownPools.get(poolId) ?? []), net.Id]);
+      }
+    }
+    const liveAddresses = new Set([...live.values()].map((e) => e.address));
+    for (const grant of this.o.ipam.pendingGrants()) {
+      const nets = shownPools.get(grant.poolId);
+      if (!nets || !nets.every(judged) || liveAddresses.has(grant.address)) continue;
+      if (!this.overdue(`grant:${grant.address}:${grant.lease}`)) continue;
+      await this.step(report, `release address ${grant.address}`, async () => {
+        if (await this.o.ipam.releaseGrant(grant.address, grant.lease)) report.addressesReleased.push(grant.address);
       });
     }
 
-    // Networks Docker no longer has at all (removed while the plugin could not hear it).
+    // Networks Docker no longer has at all (removed while the plugin could not
+    // hear it). Docker refuses to remove a network with containers on it, so
+    // one whose endpoints still have their links is not one Docker removed.
     for (const id of Object.keys(st.networks)) {
-      if (!this.overdue(`network:${id}`, !known.has(id))) continue;
+      if (known.has(id)) continue;
       await this.step(report, `remove network ${short(id)}`, async () => {
-        await this.o.network.deleteNetwork({ NetworkID: id });
-        this.missingSince.delete(`network:${id}`);
+        if ((await this.o.network.endpointsWithLinks(id)) > 0 || !this.overdue(`network:${id}`)) return;
+        await this.o.network.deleteNetwork({ NetworkID: id }, { releaseAddresses: true });
         report.networksRemoved.push(short(id));
       });
     }
+  }
+
+  /** Adopts an endpoint Docker runs; a stale record of another endpoint holding its address gives way, a live one does not. */
+  private async adoptEndpoint(id: string, ep: LiveEndpoint, live: Map<string, LiveEndpoint>, ours: Map<string, DockerNetworkInfo>, report: DockerReconcileReport): Promise<void> {
+    const cfg = ours.get(ep.networkId)?.IPAM?.Config?.[0];
+    if (!cfg?.Subnet) return;
+    const holder = Object.values(this.o.state.endpoints).find((e) => e.address === ep.address && e.id !== id);
+    if (holder && live.has(holder.id)) {
+      throw new Error(`Docker shows endpoints ${short(id)} and ${short(holder.id)} both with ${ep.address}; neither is adopted`);
+    }
+    if (holder) await this.o.network.releaseEndpoint(holder.id);
+    await this.o.ipam.adoptAddress(poolIdOf(cfg.Subnet, cfg.IPRange), ep.address, id, ep.name);
+    if (await this.o.network.adoptEndpoint({ id, networkId: ep.networkId, address: ep.address, mac: ep.mac })) report.endpointsAdopted++;
   }
 
   private async adoptNetwork(net: DockerNetworkInfo, report: DockerReconcileReport): Promise<void> {

@@ -6,6 +6,7 @@
 import type { Dataplane } from "../dataplane";
 import type { Logger } from "../log";
 import { errorMessage } from "../errors";
+import { syncGuards } from "../network/guards";
 import { BRIDGE_PREFIX, HOST_VETH_PREFIX, NetworkState, PEER_VETH_PREFIX } from "../network/records";
 
 export interface KernelReconcileReport {
@@ -81,19 +82,9 @@ export async function reconcileKernel(
     }
   }
 
-  // An endpoint recorded without its MAC keeps the one its guard allows.
-  for (const ep of endpoints) {
-    if (ep.mac || !links.has(ep.hostVeth)) continue;
-    await attempt(`port guard of ${ep.hostVeth}`, async () => {
-      const guard = await dp.readPortGuard(ep.hostVeth);
-      if (guard?.mac && guard.address === ep.address) ep.mac = guard.mac;
-    });
-  }
-  // One step for every guard, however many endpoints there are.
-  const wanted = endpoints
-    .filter((e) => e.mac && links.has(e.hostVeth) && state.networks[e.networkId])
-    .map((e) => ({ port: e.hostVeth, address: e.address, mac: e.mac as string }));
-  await attempt("port guards", async () => void report.orphanGuardsRemoved.push(...(await dp.syncPortGuards(wanted, removeOrphans))));
+  // One step for every guard, however many endpoints there are; an endpoint
+  // recorded without its MAC gets the one its guard or its container end has.
+  await attempt("port guards", async () => void report.orphanGuardsRemoved.push(...(await syncGuards(state, dp, removeOrphans)).removed));
 
   await attempt("firewall", applyFirewall);
   const level = report.errors.length ? "warn" : "info";

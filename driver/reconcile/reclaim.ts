@@ -2,7 +2,8 @@
  * Endpoints whose host veth is gone belong to containers that are gone too:
  * a veth pair dies with the container's namespace, and after a reboot every
  * container is gone. Docker's Leave/DeleteEndpoint/ReleaseAddress for them
- * were lost (the plugin was down), so the plugin releases them itself.
+ * were lost (the plugin was down), so the plugin releases them itself, each
+ * endpoint together with the address it holds and nothing else.
  */
 import type { Dataplane } from "../dataplane";
 import type { Logger } from "../log";
@@ -10,8 +11,7 @@ import type { NetworkState } from "../network/records";
 import { errorMessage } from "../errors";
 
 export interface Reclaim {
-  network: { deleteEndpoint(req: { NetworkID: string; EndpointID: string }): Promise<void> };
-  ipam: { endpointPoolOf(address: string): string | undefined; releaseAddress(req: { PoolID: string; Address: string }): Promise<void> };
+  network: { releaseEndpoint(endpointId: string): Promise<boolean> };
 }
 
 export async function releaseDeadEndpoints(state: NetworkState, dp: Dataplane, targets: Reclaim, logger: Logger): Promise<string[]> {
@@ -20,10 +20,7 @@ export async function releaseDeadEndpoints(state: NetworkState, dp: Dataplane, t
   for (const ep of Object.values(state.endpoints)) {
     if (links.has(ep.hostVeth)) continue;
     try {
-      await targets.network.deleteEndpoint({ NetworkID: ep.networkId, EndpointID: ep.id });
-      const poolId = targets.ipam.endpointPoolOf(ep.address);
-      if (poolId) await targets.ipam.releaseAddress({ PoolID: poolId, Address: ep.address });
-      released.push(ep.address);
+      if (await targets.network.releaseEndpoint(ep.id)) released.push(ep.address);
     } catch (err) {
       logger.warn("could not release the endpoint of a container that is gone", { endpointId: ep.id.slice(0, 12), error: errorMessage(err) });
     }

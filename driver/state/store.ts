@@ -21,6 +21,12 @@ export interface CheckpointStoreOptions<T> {
   bootIdPath?: string;
   fs?: StateFs;
   now?: () => Date;
+  /**
+   * Told when a save is in place but its directory entry could not be
+   * fsynced: the save counts as done (memory and the file agree), but may
+   * not survive a power loss.
+   */
+  onDurabilityWarning?: (message: string) => void;
 }
 
 export type LoadSource = "primary" | `generation-${number}` | "none";
@@ -128,10 +134,30 @@ export class CheckpointStore<T> {
       await this.files.rotate(this.generations);
       await this.fs.rename(temp, this.path);
       replaced = true;
-      await this.fs.fsyncDir(this.opts.dir);
+      await this.syncDirectory();
     } catch (err) {
       if (!replaced) await this.fs.unlink(temp).catch(() => undefined);
-      throw saveError(this.path, this.opts.dir, err, replaced);
+      throw saveError(this.path, this.opts.dir, err);
+    }
+  }
+
+  /**
+   * Once the rename is done, every reader sees the new file: failing the
+   * save now would make the caller undo in memory what is already on disk.
+   * So a failed directory fsync is tried once more, then reported, and the
+   * save stands.
+   */
+  private async syncDirectory(): Promise<void> {
+    try {
+      await this.fs.fsyncDir(this.opts.dir);
+    } catch {
+      try {
+        await this.fs.fsyncDir(this.opts.dir);
+      } catch (err) {
+        this.opts.onDurabilityWarning?.(
+          `${this.path} was saved, but fsync of ${this.opts.dir} failed (${errorMessage(err)}): the save may not survive a power loss`,
+        );
+      }
     }
   }
 
@@ -237,15 +263,12 @@ function bad(problem: string): { ok: false; problem: string } {
   return { ok: false, problem };
 }
 
-function saveError(path: string, dir: string, err: unknown, replaced: boolean): PluginError {
+function saveError(path: string, dir: string, err: unknown): PluginError {
   const code = (err as NodeJS.ErrnoException).code;
   let detail = errorMessage(err);
   if (code && !detail.includes(code)) detail = `${code}: ${detail}`;
-  const outcome = replaced
-    ? "the new file is in place but may not survive a power loss"
-    : "the previous state file is unchanged";
   return new PluginError(
-    `cannot save plugin state to ${path} (${detail}); ${outcome}. Check that ${dir} is writable and has free space.`,
+    `cannot save plugin state to ${path} (${detail}); the previous state file is unchanged. Check that ${dir} is writable and has free space.`,
     "unavailable",
   );
 }

@@ -54,6 +54,14 @@ const NET1_NAT = [
   '-A AZURE-VNET-POSTROUTING -s 10.0.0.0/24 -m addrtype ! --src-type LOCAL -m comment --comment "azure-vnet net1: SNAT" -j SNAT --to-source 10.0.0.4',
 ];
 
+const MARK = "-j MARK --set-xmark 0x1000000/0x1000000";
+const NET1_MANGLE = [
+  `-A AZURE-VNET-MARK -d 168.63.129.16/32 -i azv-net1 -p tcp -m tcp --dport 80 -m comment --comment "azure-vnet net1: no wireserver" ${MARK}`,
+  `-A AZURE-VNET-MARK -d 168.63.129.16/32 -i azv-net1 -p tcp -m tcp --dport 32526 -m comment --comment "azure-vnet net1: no wireserver" ${MARK}`,
+  `-A AZURE-VNET-MARK -d 169.254.169.254/32 -i azv-net1 -m comment --comment "azure-vnet net1: no IMDS" ${MARK}`,
+  '-A AZURE-VNET-PLATFORM -m mark --mark 0x1000000/0x1000000 -m comment --comment "azure-vnet: platform addresses containers may not reach" -j DROP',
+];
+
 const invalid = (err: unknown) => err instanceof PluginError && err.code === "invalid";
 
 describe("firewall plan", () => {
@@ -61,11 +69,14 @@ describe("firewall plan", () => {
     const plan = planFirewall({ networks: [net1] });
     assert.deepEqual(plan.filterRules, NET1_FILTER);
     assert.deepEqual(plan.natRules, NET1_NAT);
+    assert.deepEqual(plan.mangleRules, NET1_MANGLE);
     assert.equal(
       plan.restoreText,
-      ["*filter", ":AZURE-VNET-FORWARD - [0:0]", ...NET1_FILTER, "COMMIT"].join("\n") +
-        "\n" +
-        ["*nat", ":AZURE-VNET-POSTROUTING - [0:0]", ...NET1_NAT, "COMMIT", ""].join("\n"),
+      [
+        ...["*filter", ":AZURE-VNET-FORWARD - [0:0]", ...NET1_FILTER, "COMMIT"],
+        ...["*nat", ":AZURE-VNET-POSTROUTING - [0:0]", ...NET1_NAT, "COMMIT"],
+        ...["*mangle", ":AZURE-VNET-MARK - [0:0]", ":AZURE-VNET-PLATFORM - [0:0]", ...NET1_MANGLE, "COMMIT", ""],
+      ].join("\n"),
     );
   });
 
@@ -90,7 +101,9 @@ describe("firewall plan", () => {
     const plan = planFirewall({ networks: [] });
     assert.equal(
       plan.restoreText,
-      "*filter\n:AZURE-VNET-FORWARD - [0:0]\nCOMMIT\n*nat\n:AZURE-VNET-POSTROUTING - [0:0]\nCOMMIT\n",
+      "*filter\n:AZURE-VNET-FORWARD - [0:0]\nCOMMIT\n*nat\n:AZURE-VNET-POSTROUTING - [0:0]\nCOMMIT\n" +
+        "*mangle\n:AZURE-VNET-MARK - [0:0]\n:AZURE-VNET-PLATFORM - [0:0]\n" +
+        `${NET1_MANGLE.at(-1)}\nCOMMIT\n`,
     );
   });
 
@@ -204,6 +217,29 @@ for (const mode of MODES) {
       assert.equal(forward[1], "-A FORWARD -j AZURE-VNET-FORWARD");
       const postrouting = (await sh(backend.iptables, "-w", "-t", "nat", "-S", "POSTROUTING")).split("\n");
       assert.equal(postrouting[1], "-A POSTROUTING -j AZURE-VNET-POSTROUTING");
+      assert.deepEqual(state.mangleRules, NET1_MANGLE);
+      assert.deepEqual(state.jumpsNotFirst, []);
+      const mangleForward = (await sh(backend.iptables, "-w", "-t", "mangle", "-S", "FORWARD")).split("\n");
+      assert.equal(mangleForward[1], "-A FORWARD -j AZURE-VNET-MARK", "before the operator's mangle chain");
+    });
+
+    it("puts its jumps back first, once, when Docker or an operator put rules above them", async () => {
+      await applyFirewall(planFirewall({ networks: [net1] }), { backend });
+      // What a dockerd restart and an operator do: their jumps at the top of FORWARD, ours twice.
+      await sh(backend.iptables, "-w", "-I", "FORWARD", "1", "-j", "DOCKER-USER");
+      await sh(backend.iptables, "-w", "-I", "DOCKER-USER", "1", "-j", "ACCEPT");
+      await sh(backend.iptables, "-w", "-A", "FORWARD", "-j", "AZURE-VNET-FORWARD");
+      await sh(backend.iptables, "-w", "-t", "mangle", "-I", "POSTROUTING", "1", "-j", "ACCEPT");
+      const moved = await readFirewall({ backend });
+      assert.deepEqual(moved.jumpsNotFirst, ["filter FORWARD", "mangle POSTROUTING"]);
+      await applyFirewall(planFirewall({ networks: [net1] }), { backend });
+      const state = await readFirewall({ backend });
+      assert.deepEqual([state.jumpsNotFirst, state.forwardJumps], [[], 1]);
+      const forward = (await sh(backend.iptables, "-w", "-S", "FORWARD")).split("\n");
+      assert.equal(forward[1], "-A FORWARD -j AZURE-VNET-FORWARD");
+      await sh(backend.iptables, "-w", "-D", "DOCKER-USER", "-j", "ACCEPT");
+      await sh(backend.iptables, "-w", "-D", "FORWARD", "-j", "DOCKER-USER");
+      await sh(backend.iptables, "-w", "-t", "mangle", "-D", "POSTROUTING", "-j", "ACCEPT");
     });
 
     it("applying twice gives the same ruleset as once", async () => {
@@ -239,7 +275,7 @@ for (const mode of MODES) {
     });
 
     it("refuses a plan that planFirewall did not make", async () => {
-      const forged: FirewallPlan = { restoreText: "*filter\n-P FORWARD ACCEPT\nCOMMIT\n", filterRules: [], natRules: [] };
+      const forged: FirewallPlan = { restoreText: "*filter\n-P FORWARD ACCEPT\nCOMMIT\n", filterRules: [], natRules: [], mangleRules: [] };
       const before = await snapshot();
       await assert.rejects(applyFirewall(forged, { backend }), /not made by planFirewall/);
       assert.equal(await snapshot(), before);

@@ -136,8 +136,10 @@ describe("link operations", () => {
     it("still works after Docker moved the peer into the container", async () => {
       await ops.ensureBridge(BR, 1500);
       await ops.createEndpointLink(spec);
+      assert.equal(await ops.peerMac(HOST), "02:42:0a:00:00:05", "the peer's MAC, here");
       const ctr = await spaces.add("ctr");
       await sh("ip", "link", "set", PEER, "netns", ctr);
+      assert.equal(await ops.peerMac(HOST), "02:42:0a:00:00:05", "the peer's MAC, read in the container's namespace");
       const ep = await ops.createEndpointLink(spec);
       assert.equal(ep.peer, undefined);
       assert.equal(ep.host.name, HOST);

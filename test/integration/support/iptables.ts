@@ -13,15 +13,18 @@ const BASELINE: Array<[string, ...string[]]> = [
   ["filter", "-P", "FORWARD", "DROP"],
   ["nat", "-N", "DOCKER"],
   ["nat", "-A", "POSTROUTING", "-s", "172.17.0.0/16", "!", "-o", "docker0", "-j", "MASQUERADE"],
+  // Someone else's use of the mangle table, which the plugin's chains share.
+  ["mangle", "-N", "OPERATOR-MANGLE"],
+  ["mangle", "-A", "FORWARD", "-j", "OPERATOR-MANGLE"],
 ];
 
-/** What Docker leaves in a backend: its chains, a jump, a MASQUERADE rule and FORWARD's DROP policy. */
+/** What Docker leaves in a backend (its chains, a jump, a MASQUERADE rule and FORWARD's DROP policy), and an operator's mangle chain. */
 export async function dockerLikeBaseline(iptables: string): Promise<void> {
   for (const [table, ...rule] of BASELINE) await sh(iptables, "-w", "-t", table, ...rule);
 }
 
 export async function clearBackend(iptables: string): Promise<void> {
-  for (const table of ["filter", "nat"]) {
+  for (const table of ["filter", "nat", "mangle"]) {
     await cmd(iptables, ["-w", "-t", table, "-F"]);
     await cmd(iptables, ["-w", "-t", table, "-X"]);
   }

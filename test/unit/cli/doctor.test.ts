@@ -193,7 +193,7 @@ describe("doctor", () => {
     it("passes with no networks and no chains", () => {
       const f = healthy();
       f.checkpoint = { ok: true, value: view(null) };
-      f.kernel.firewall = { ok: true, value: { mode: "nft", forwardChain: false, postroutingChain: false, filterRules: [], natRules: [], forwardJumps: 0, postroutingJumps: 0 } };
+      f.kernel.firewall = { ok: true, value: { mode: "nft", forwardChain: false, postroutingChain: false, filterRules: [], natRules: [], forwardJumps: 0, postroutingJumps: 0, mangleChains: false, mangleRules: [], jumpsNotFirst: [] } };
       assert.equal(checkOf(f, "firewall").verdict, "PASS");
     });
   });

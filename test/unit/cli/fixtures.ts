@@ -100,6 +100,9 @@ export function firewall(cp: Checkpoint = checkpoint()): FirewallState {
     natRules: [...plan.natRules],
     forwardJumps: 1,
     postroutingJumps: 1,
+    mangleChains: true,
+    mangleRules: [...plan.mangleRules],
+    jumpsNotFirst: [],
   };
 }
 

@@ -34,11 +34,25 @@ describe("firewall plan", () => {
     assert.match(filterRules.at(-1) ?? "", /-o azvb1 .*-j ACCEPT$/);
   });
 
-  it("declares both chains so a re-apply replaces them whole", () => {
+  it("declares every chain so a re-apply replaces them whole", () => {
     const { restoreText } = planFirewall({ networks: [net()] });
     assert.match(restoreText, /^\*filter\n:AZURE-VNET-FORWARD - \[0:0\]\n/);
     assert.match(restoreText, /\*nat\n:AZURE-VNET-POSTROUTING - \[0:0\]\n/);
-    assert.equal(restoreText.match(/^COMMIT$/gm)?.length, 2);
+    assert.match(restoreText, /\*mangle\n:AZURE-VNET-MARK - \[0:0\]\n:AZURE-VNET-PLATFORM - \[0:0\]\n/);
+    assert.equal(restoreText.match(/^COMMIT$/gm)?.length, 3);
+  });
+
+  it("marks every platform block again in mangle and drops marked packets after FORWARD, IMDS only where it is blocked", () => {
+    const { mangleRules, filterRules } = planFirewall({ networks: [net(), net({ id: "def456", bridge: "azvb2", allowImds: true })] });
+    const blocked = filterRules.filter((r) => r.includes("-j REJECT"));
+    const marks = mangleRules.filter((r) => r.startsWith("-A AZURE-VNET-MARK "));
+    assert.equal(marks.length, blocked.length, "one mark for each REJECT");
+    assert.ok(marks.every((r) => r.endsWith("-j MARK --set-xmark 0x1000000/0x1000000")));
+    assert.equal(marks.filter((r) => r.includes("169.254.169.254")).length, 1);
+    assert.ok(!marks.some((r) => r.includes("169.254.169.254") && r.includes("azvb2")), "allow-imds leaves IMDS unmarked");
+    assert.deepEqual(mangleRules.filter((r) => r.startsWith("-A AZURE-VNET-PLATFORM ")), [
+      '-A AZURE-VNET-PLATFORM -m mark --mark 0x1000000/0x1000000 -m comment --comment "azure-vnet: platform addresses containers may not reach" -j DROP',
+    ]);
   });
 
   it("grows with networks, not with anything else", () => {

@@ -59,7 +59,8 @@ describe("AddressManager addresses", () => {
       assert.deepEqual(got, ["10.0.0.10/24", "10.0.0.11/24", "10.0.0.12/24"]);
       await h.manager.releaseAddress({ PoolID, Address: "10.0.0.11" });
       assert.deepEqual(await h.manager.requestAddress({ PoolID, Address: "", Options: {} }), { Address: "10.0.0.11/24" });
-      assert.deepEqual(h.state.addresses["10.0.0.10"], { poolId: PoolID, kind: "endpoint" });
+      assert.deepEqual(h.state.addresses["10.0.0.10"], { poolId: PoolID, kind: "endpoint", lease: 1 });
+      assert.equal(h.state.addresses["10.0.0.11"].lease, 4, "the address handed out again is a new grant");
     });
 
     it("gives a requested secondary ipconfig and skips it when picking", async () => {
@@ -171,7 +172,7 @@ describe("AddressManager addresses", () => {
       const h = harness();
       const PoolID = await createNetwork(h);
       await h.manager.requestAddress({ PoolID, Address: "", Options: { "com.docker.network.endpoint.name": "web-1" } });
-      assert.deepEqual(h.state.addresses["10.0.0.10"], { poolId: PoolID, kind: "endpoint", name: "web-1" });
+      assert.deepEqual(h.state.addresses["10.0.0.10"], { poolId: PoolID, kind: "endpoint", name: "web-1", lease: 1 });
     });
   });
 
@@ -270,7 +271,7 @@ describe("AddressManager addresses", () => {
       const PoolID = await createNetwork(h);
       await h.manager.requestAddress({ PoolID, Address: "", Options: {} });
       await h.manager.releasePool({ PoolID });
-      assert.deepEqual(h.state, { version: 1, pools: {}, addresses: {} });
+      assert.deepEqual(h.state, { version: 1, pools: {}, addresses: {}, nextLease: 2 });
     });
   });
 

@@ -36,7 +36,7 @@ describe("AddressManager refresh and report", () => {
     h.clock.advance(10_001);
     const report = await h.manager.report();
     assert.deepEqual(report.pools[0].flagged, ["10.0.0.11"]);
-    assert.deepEqual(h.state.addresses["10.0.0.11"], { poolId: PoolID, kind: "endpoint", flagged: true });
+    assert.deepEqual(h.state.addresses["10.0.0.11"], { poolId: PoolID, kind: "endpoint", flagged: true, lease: 2 });
     assert.equal((await h.manager.requestAddress({ PoolID, Address: "", Options: {} })).Address, "10.0.0.12/24");
     await expectPluginError(h.manager.requestAddress({ PoolID, Address: "10.0.0.11", Options: {} }), /^10\.0\.0\.11 is not an IP configuration/);
     // Released while gone: simply no longer offered.
@@ -51,7 +51,7 @@ describe("AddressManager refresh and report", () => {
     h.source.nics = [nic(MAC1, "10.0.0.0/24", ["10.0.0.4", "10.0.0.10", "10.0.0.12"])];
     h.clock.advance(10_001);
     await h.manager.report();
-    assert.deepEqual(h.state.addresses["10.0.0.12"], { poolId: PoolID, kind: "endpoint" });
+    assert.deepEqual(h.state.addresses["10.0.0.12"], { poolId: PoolID, kind: "endpoint", lease: 4 });
   });
 
   it("keeps allocating from the last good metadata when the source fails, and reports it as stale", async () => {

@@ -77,13 +77,18 @@ export class FakeDataplane implements Dataplane {
     this.step("removePortGuard");
     return this.guards.delete(port);
   }
-  async syncPortGuards(wanted: PortGuard[], removeOthers: boolean): Promise<string[]> {
+  async syncPortGuards(wanted: PortGuard[], removeOthers: boolean): Promise<{ repaired: string[]; removed: string[] }> {
     this.step("syncPortGuards");
     const keep = new Set(wanted.map((g) => g.port));
     const gone = removeOthers ? [...this.guards.keys()].filter((p) => !keep.has(p)) : [];
+    const same = (a: PortGuard | undefined, b: PortGuard) => a?.mac === b.mac && a.address === b.address;
+    const repaired = wanted.filter((g) => !same(this.guards.get(g.port), g)).map((g) => g.port);
     for (const p of gone) this.guards.delete(p);
     for (const g of wanted) this.guards.set(g.port, g);
-    return gone;
+    return { repaired, removed: gone };
+  }
+  async endpointPeerMac(hostName: string): Promise<string | undefined> {
+    return this.links.get(hostName.replace(/^azvh/, "azvc"))?.mac;
   }
   async readPortGuard(port: string): Promise<{ mac?: string; address?: string } | undefined> {
     const g = this.guards.get(port);

@@ -12,10 +12,25 @@ const ep = (n: number) => n.toString(16).padStart(64, "e");
 
 const silent = { error() {}, warn() {}, info() {}, debug() {}, log() {}, child() { return silent; } };
 
-function pools(): PoolDirectory & { created: string[] } {
+function pools(): PoolDirectory & { created: string[]; bound: Map<string, string>; released: string[] } {
   const created: string[] = [];
+  const bound = new Map<string, string>(); // address -> endpoint id
+  const released: string[] = [];
   return {
     created,
+    bound,
+    released,
+    bindAddress: async (_pool, address, id) => {
+      const holder = bound.get(address);
+      if (holder && holder !== id) throw new PluginError(`${address} is already held by endpoint ${holder.slice(0, 12)}`, "conflict");
+      bound.set(address, id);
+    },
+    unbindAddress: async (address, id, release) => {
+      if (bound.get(address) !== id) return false;
+      bound.delete(address);
+      if (release) released.push(address);
+      return true;
+    },
     poolInfoBySubnet: (space, subnet) =>
       space === "AzureVNetLocal" && subnet === "10.0.0.0/24"
         ? { subnet: "10.0.0.0/24", gateway: "10.0.0.1", primaryAddress: "10.0.0.4", nicMac: "00:0d:3a:00:00:01" }
@@ -154,6 +169,8 @@ describe("NetworkManager", () => {
       await t.mgr.createNetwork(createReq());
       await assert.rejects(t.mgr.createEndpoint(endpoint(ep(1), "10.0.9.10/24")), /10\.0\.9\.10 is not inside the network's subnet 10\.0\.0\.0\/24/);
       await t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24"));
+      // Between CreateEndpoint and Join the holder is live too.
+      await assert.rejects(t.mgr.createEndpoint(endpoint(ep(2), "10.0.0.10/24")), /10\.0\.0\.10 is already used by endpoint/);
       t.dp.links.delete(t.state.endpoints[ep(1)].peerVeth); // Docker moved it into the container
       await assert.rejects(t.mgr.createEndpoint(endpoint(ep(2), "10.0.0.10/24")), /10\.0\.0\.10 is already used by endpoint/);
       // Once its container is gone (the veth with it), the old record is stale and gives way.

@@ -13,9 +13,23 @@ function container(ep: string, ip: string, state = "running"): DockerContainerIn
   return { Id: `c${ep}`, Names: [`/app-${ip}`], State: state, NetworkSettings: { Networks: { vnet: { NetworkID: NET, EndpointID: ep, IPAddress: ip, MacAddress: "02:42:0a:00:00:0a" } } } };
 }
 
+/** held: ip -> poolId, each a grant of its own lease, bound to the endpoint record with that address if any. */
 function setup(state: NetworkState, held: Record<string, string> = {}) {
   const calls: string[] = [];
-  const addresses = { ...held }; // ip -> poolId
+  let lease = 0;
+  const grants = new Map<string, { poolId: string; lease: number }>();
+  const addresses: Record<string, string> = {};
+  const grant = (a: string, poolId: string) => {
+    grants.set(a, { poolId, lease: ++lease });
+    addresses[a] = poolId;
+  };
+  const release = (a: string) => {
+    grants.delete(a);
+    delete addresses[a];
+  };
+  for (const [a, p] of Object.entries(held)) grant(a, p);
+  const holderOf = (a: string) => Object.values(state.endpoints).find((e) => e.address === a);
+  const linked = new Set<string>();
   let clock = 0;
   let networks: DockerNetworkInfo[] = [network()];
   let containers: DockerContainerInfo[] = [];
@@ -30,40 +44,55 @@ function setup(state: NetworkState, held: Record<string, string> = {}) {
         calls.push(`createNetwork ${req.NetworkID.slice(0, 4)} ${req.IPv4Data[0].Pool} ${req.IPv4Data[0].Gateway} ${JSON.stringify(req.Options["com.docker.network.generic"])}`);
         state.networks[req.NetworkID] = { id: req.NetworkID } as NetworkState["networks"][string];
       },
-      deleteNetwork: async (req) => {
-        calls.push(`deleteNetwork ${req.NetworkID.slice(0, 4)}`);
+      deleteNetwork: async (req, opts) => {
+        calls.push(`deleteNetwork ${req.NetworkID.slice(0, 4)} release=${opts.releaseAddresses}`);
+        for (const ep of Object.values(state.endpoints).filter((e) => e.networkId === req.NetworkID)) {
+          delete state.endpoints[ep.id];
+          if (opts.releaseAddresses) release(ep.address);
+        }
         delete state.networks[req.NetworkID];
       },
-      deleteEndpoint: async (req) => {
-        calls.push(`deleteEndpoint ${req.EndpointID.slice(0, 4)}`);
-        delete state.endpoints[req.EndpointID];
+      releaseEndpoint: async (id) => {
+        const ep = state.endpoints[id];
+        if (!ep) return false;
+        calls.push(`releaseEndpoint ${id.slice(0, 4)} ${ep.address}`);
+        delete state.endpoints[id];
+        release(ep.address);
+        return true;
       },
       adoptEndpoint: async (ep) => {
         calls.push(`adoptEndpoint ${ep.id.slice(0, 4)} ${ep.address}`);
         state.endpoints[ep.id] = { id: ep.id, networkId: ep.networkId, address: ep.address } as NetworkState["endpoints"][string];
         return true;
       },
+      endpointsWithLinks: async (networkId) => Object.values(state.endpoints).filter((e) => e.networkId === networkId && linked.has(e.id)).length,
     },
     ipam: {
       adoptPool: async (p) => void calls.push(`adoptPool ${p}`),
-      adoptAddress: async (p, a, name) => {
+      adoptAddress: async (p, a, _id, name) => {
         calls.push(`adoptAddress ${p} ${a} ${name}`);
-        addresses[a] = p;
+        if (!grants.has(a)) grant(a, p);
         return "adopted";
       },
-      endpointPoolOf: (a) => addresses[a],
-      endpointAddresses: () => Object.keys(addresses),
-      releaseAddress: async (req) => {
-        calls.push(`releaseAddress ${req.Address}`);
-        delete addresses[req.Address];
+      pendingGrants: () => [...grants].filter(([a]) => !holderOf(a)).map(([address, g]) => ({ address, ...g })),
+      releaseGrant: async (a, l) => {
+        if (grants.get(a)?.lease !== l || holderOf(a)) return false;
+        calls.push(`releaseGrant ${a}`);
+        release(a);
+        return true;
       },
     },
   });
   return {
-    r, calls, addresses,
+    r, calls, addresses, linked,
     tick: (ms: number) => (clock += ms),
     setContainers: (c: DockerContainerInfo[]) => (containers = c),
     setNetworks: (n: DockerNetworkInfo[]) => (networks = n),
+    /** Docker's own ReleaseAddress followed by a RequestAddress that gets the same address. */
+    regrant: (a: string) => {
+      release(a);
+      grant(a, "AzureVNetLocal/10.0.0.0/24");
+    },
   };
 }
 
@@ -93,7 +122,7 @@ describe("reconciliation with Docker", () => {
     report = await t.r.runOnce();
     assert.deepEqual(report.endpointsReleased, [EP(2).slice(0, 12)]);
     assert.deepEqual(Object.keys(t.addresses), ["10.0.0.10"]);
-    assert.ok(t.calls.includes(`deleteEndpoint ${EP(2).slice(0, 4)}`));
+    assert.deepEqual(t.calls, [`releaseEndpoint ${EP(2).slice(0, 4)} 10.0.0.11`], "the endpoint and its address go together");
   });
 
   it("forgets a suspicion when the container shows up, and keeps paused containers' endpoints", async () => {
@@ -109,7 +138,7 @@ describe("reconciliation with Docker", () => {
   });
 
   it("releases an address handed out for an endpoint that never came", async () => {
-    const t = setup(stateWith([]), { "10.0.0.12": "P" });
+    const t = setup(stateWith([]), { "10.0.0.12": "AzureVNetLocal/10.0.0.0/24" });
     await t.r.runOnce();
     t.tick(31_000);
     const report = await t.r.runOnce();
@@ -148,6 +177,7 @@ describe("reconciliation with Docker", () => {
     t.tick(30_000);
     const report = await t.r.runOnce();
     assert.deepEqual(report.networksRemoved, [NET.slice(0, 12)]);
+    assert.deepEqual(t.calls, [`deleteNetwork ${NET.slice(0, 4)} release=true`]);
   });
 
   it("never takes a network it has a record of for removed because Docker calls its driver by another name", async () => {
@@ -184,5 +214,88 @@ describe("reconciliation with Docker", () => {
     assert.equal(report.ok, false);
     assert.match(report.error ?? "", /ENOENT/);
     assert.equal(t.calls.length, 0);
+  });
+
+  it("leaves alone every endpoint of a network Docker does not show, however long", async () => {
+    const t = setup(stateWith([[EP(1), "10.0.0.10"]]), { "10.0.0.10": "AzureVNetLocal/10.0.0.0/24", "10.0.0.11": "AzureVNetLocal/10.0.0.0/24" });
+    t.linked.add(EP(1));
+    t.setNetworks([]);
+    for (let i = 0; i < 4; i++) {
+      const report = await t.r.runOnce();
+      assert.deepEqual([report.endpointsReleased, report.addressesReleased, report.networksRemoved], [[], [], []], `run ${i}`);
+      t.tick(31_000);
+    }
+    assert.deepEqual(Object.keys(t.addresses).sort(), ["10.0.0.10", "10.0.0.11"]);
+  });
+
+  it("gives a grant of an address handed out again its own grace period", async () => {
+    const t = setup(stateWith([]), { "10.0.0.12": "AzureVNetLocal/10.0.0.0/24" });
+    await t.r.runOnce();
+    t.tick(31_000);
+    // Between runs Docker released the address and the next container got it.
+    t.regrant("10.0.0.12");
+    let report = await t.r.runOnce();
+    assert.deepEqual(report.addressesReleased, [], "a new grant is not judged by its predecessor's clock");
+    t.tick(31_000);
+    report = await t.r.runOnce();
+    assert.deepEqual(report.addressesReleased, ["10.0.0.12"]);
+  });
+
+  it("forgets a grant's clock in a run that did not find it pending", async () => {
+    const st = stateWith([]);
+    const t = setup(st, { "10.0.0.12": "AzureVNetLocal/10.0.0.0/24" });
+    await t.r.runOnce();
+    t.tick(31_000);
+    // CreateEndpoint came: the grant has a holder during this run.
+    st.endpoints[EP(5)] = { id: EP(5), networkId: NET, address: "10.0.0.12" } as NetworkState["endpoints"][string];
+    t.setContainers([container(EP(5), "10.0.0.12")]);
+    await t.r.runOnce();
+    // Docker deleted the endpoint; its ReleaseAddress is still to come.
+    delete st.endpoints[EP(5)];
+    t.setContainers([]);
+    t.tick(31_000);
+    const report = await t.r.runOnce();
+    assert.deepEqual(report.addressesReleased, [], "the clock started again at this run");
+  });
+
+  it("judges nothing on a network while Docker lists a running container on it without its endpoint", async () => {
+    const t = setup(stateWith([[EP(1), "10.0.0.10"]]), { "10.0.0.10": "AzureVNetLocal/10.0.0.0/24", "10.0.0.12": "AzureVNetLocal/10.0.0.0/24" });
+    const starting = container(EP(9), "");
+    for (let i = 0; i < 3; i++) {
+      t.setContainers([starting]);
+      const report = await t.r.runOnce();
+      assert.deepEqual([report.endpointsReleased, report.addressesReleased], [[], []], `run ${i}`);
+      t.tick(31_000);
+    }
+  });
+
+  it("keeps a network Docker does not have while any of its endpoints still has its link", async () => {
+    const t = setup(stateWith([[EP(1), "10.0.0.10"]]), { "10.0.0.10": "P" });
+    t.linked.add(EP(1));
+    t.setNetworks([]);
+    await t.r.runOnce();
+    t.tick(31_000);
+    assert.deepEqual((await t.r.runOnce()).networksRemoved, []);
+    t.linked.clear();
+    await t.r.runOnce();
+    t.tick(31_000);
+    assert.deepEqual((await t.r.runOnce()).networksRemoved, [NET.slice(0, 12)]);
+    assert.deepEqual(Object.keys(t.addresses), [], "its endpoints' addresses went with it");
+  });
+
+  it("adopts over a stale holder of the address, never over a live one", async () => {
+    const st = stateWith([[EP(1), "10.0.0.13"]]);
+    const t = setup(st, { "10.0.0.13": "AzureVNetLocal/10.0.0.0/24" });
+    t.setContainers([container(EP(3), "10.0.0.13")]);
+    let report = await t.r.runOnce();
+    assert.equal(report.endpointsAdopted, 1);
+    assert.deepEqual(Object.keys(st.endpoints), [EP(3)]);
+    assert.ok(t.calls.indexOf(`releaseEndpoint ${EP(1).slice(0, 4)} 10.0.0.13`) < t.calls.indexOf(`adoptEndpoint ${EP(3).slice(0, 4)} 10.0.0.13`));
+
+    const both = setup(stateWith([[EP(1), "10.0.0.13"]]), { "10.0.0.13": "AzureVNetLocal/10.0.0.0/24" });
+    both.setContainers([container(EP(1), "10.0.0.13"), { ...container(EP(3), "10.0.0.13"), Id: "other" }]);
+    report = await both.r.runOnce();
+    assert.equal(report.endpointsAdopted, 0);
+    assert.match(report.itemErrors.join(), /both with 10\.0\.0\.13; neither is adopted/);
   });
 });

@@ -130,10 +130,30 @@ describe("CheckpointStore.save", () => {
     });
   });
 
-  it("says the new file may not be durable when only the directory fsync fails", async () => {
-    const store = makeStore(t, { fs: fsWith({ fsyncDir: (d) => Promise.reject(errnoError("EIO", "fsync", d)) }) });
-    await assert.rejects(store.save(doc(1)), /EIO.*may not survive a power loss/);
+  it("keeps a save whose directory fsync fails after the rename, so the caller's memory and the file agree, and warns", async () => {
+    const warnings: string[] = [];
+    let fsyncs = 0;
+    const store = makeStore(t, {
+      fs: fsWith({ fsyncDir: (d) => (fsyncs++, Promise.reject(errnoError("EIO", "fsync", d))) }),
+      onDurabilityWarning: (m) => warnings.push(m),
+    });
+    // A rejection here would make the caller undo in memory what the file already holds.
+    await store.save(doc(1));
     assert.deepEqual(read(primary), doc(1));
+    assert.equal(fsyncs, 2, "the directory fsync is tried once more");
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /EIO.*may not survive a power loss/);
+  });
+
+  it("says nothing when a directory fsync fails once and then succeeds", async () => {
+    const warnings: string[] = [];
+    let fsyncs = 0;
+    const store = makeStore(t, {
+      fs: fsWith({ fsyncDir: (d) => (fsyncs++ === 0 ? Promise.reject(errnoError("EIO", "fsync", d)) : nodeStateFs.fsyncDir(d)) }),
+      onDurabilityWarning: (m) => warnings.push(m),
+    });
+    await store.save(doc(1));
+    assert.deepEqual([fsyncs, warnings], [2, []]);
   });
 
   it("makes the new file durable before it replaces the old one, then syncs the directory", async () => {
