@@ -6,7 +6,9 @@
  */
 import { DataplaneError } from "../dataplane/errors";
 import { type Runner, runProgram } from "../dataplane/exec";
-import { FORWARD_CHAIN, POSTROUTING_CHAIN } from "../dataplane/firewall-plan";
+import { FORWARD_CHAIN, MARK_CHAIN, PLATFORM_CHAIN, POSTROUTING_CHAIN } from "../dataplane/firewall-plan";
+
+const PLUGIN_CHAINS = new Set([FORWARD_CHAIN, POSTROUTING_CHAIN, MARK_CHAIN, PLATFORM_CHAIN]);
 import { type IptablesMode, parseSave } from "../dataplane/iptables";
 
 export interface RulesetView {
@@ -38,7 +40,7 @@ export async function probeBackends(opts: { run?: Runner; timeoutMs?: number } =
           mode,
           available: true,
           dockerChains: [...new Set(chains.filter((c) => /^DOCKER(-|$)/.test(c)))].sort(),
-          pluginChains: chains.filter((c) => c === FORWARD_CHAIN || c === POSTROUTING_CHAIN),
+          pluginChains: chains.filter((c) => PLUGIN_CHAINS.has(c)),
         };
       } catch (err) {
         if (!(err instanceof DataplaneError)) throw err;
