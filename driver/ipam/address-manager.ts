@@ -122,7 +122,7 @@ export class AddressManager implements IpamDriver {
     return { LocalDefaultAddressSpace: LOCAL_ADDRESS_SPACE, GlobalDefaultAddressSpace: GLOBAL_ADDRESS_SPACE };
   }
 
-  async requestPool(req: RequestPoolRequest): Promise<RequestPoolResponse> {
+  async requestPool(req: RequestPoolRequest, ctx: CallContext = {}): Promise<RequestPoolResponse> {
     if (req.V6) throw new PluginError("IPv6 is not supported yet");
     const addressSpace = checkAddressSpace(req.AddressSpace);
     const options = validatePoolOptions(req.Options);
@@ -136,7 +136,7 @@ export class AddressManager implements IpamDriver {
       const poolId = allocator.grantPool(choice.key, choice.nic, options, choice.auto);
       this.auxWindows.set(poolId, this.clock.now() + this.auxWindowMs);
       return { PoolID: poolId, Pool: choice.key.subnet };
-    });
+    }, { signal: ctx.signal });
   }
 
   async releasePool(req: { PoolID: string }): Promise<void> {

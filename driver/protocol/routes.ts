@@ -83,7 +83,7 @@ const ROUTES: Route[] = [
 
   route("IpamDriver.GetCapabilities", s.emptyRequest, (_, d) => d.ipam.getCapabilities(), true),
   route("IpamDriver.GetDefaultAddressSpaces", s.emptyRequest, (_, d) => d.ipam.getDefaultAddressSpaces(), true),
-  route("IpamDriver.RequestPool", s.requestPoolRequest, (req, d) => d.ipam.requestPool(req)),
+  route("IpamDriver.RequestPool", s.requestPoolRequest, (req, d, ctx) => d.ipam.requestPool(req, ctx)),
   route("IpamDriver.ReleasePool", s.releasePoolRequest, async (req, d) => {
     await d.ipam.releasePool(req);
     return empty;

@@ -133,7 +133,7 @@ export interface NetworkDriver {
 export interface IpamDriver {
   getCapabilities(): IpamCapabilities;
   getDefaultAddressSpaces(): AddressSpaces;
-  requestPool(req: RequestPoolRequest): Promise<RequestPoolResponse>;
+  requestPool(req: RequestPoolRequest, ctx?: CallContext): Promise<RequestPoolResponse>;
   releasePool(req: { PoolID: string }): Promise<void>;
   requestAddress(req: RequestAddressRequest, ctx?: CallContext): Promise<RequestAddressResponse>;
   releaseAddress(req: ReleaseAddressRequest): Promise<void>;

@@ -24,7 +24,9 @@ const COUNT = Number(process.env.FUZZ_COUNT ?? 10_000);
 describe("hostile input", function () {
   this.timeout(300_000);
   const sim = new Simulator(process.env.AZSIM_DIR ?? "/tmp/azure-vnet-sim-e2e");
-  const plugin = new PluginProcess(sim, "vm1", { LOG_FORMAT: "json" });
+  // Reconciliation with Docker runs all along, every second with a one-second grace: the
+  // networks and endpoints the fuzzer makes on the socket are ones Docker does not know.
+  const plugin = new PluginProcess(sim, "vm1", { LOG_FORMAT: "json", AZURE_VNET_RECONCILE_INTERVAL: "1", AZURE_VNET_RECONCILE_GRACE: "1" });
   const docker = new DockerCli(sim, "vm1");
 
   /** Snapshots until two in a row agree, so Docker's own settling after a start is not blamed on the fuzzer. */

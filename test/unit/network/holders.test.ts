@@ -199,6 +199,20 @@ describe("requests Docker gave up on", () => {
     }
   });
 
+  it("undoes a RequestPool whose save outlived the timeout, so the pool's reference count does not leak", async () => {
+    const w = await withNetwork();
+    const s = await served(w);
+    try {
+      w.slowPersist(250);
+      const reply = await s.call("IpamDriver.RequestPool", { AddressSpace: "AzureVNetLocal", Pool: "10.0.0.0/24", SubPool: "", Options: {}, V6: false });
+      assert.equal(reply.status, 500);
+      await settle();
+      assert.equal(w.checkpoint.ipam.pools[POOL].refCount, 1);
+    } finally {
+      await s.close();
+    }
+  });
+
   it("undoes a CreateEndpoint whose kernel work outlived the timeout: no record, no veth, no guard", async () => {
     const w = await withNetwork();
     const s = await served(w);
@@ -219,6 +233,19 @@ describe("requests Docker gave up on", () => {
       assert.ok(![...w.dp.links.keys()].some((n) => n.startsWith("azvh") || n.startsWith("azvc")), "no veth left");
       assert.equal(w.dp.guards.size, 0);
       assert.equal(w.checkpoint.ipam.addresses[a]?.endpointId, undefined, "the address waits for Docker's ReleaseAddress, bound to no one");
+
+      // The same when it is the save that outlives the timeout: the endpoint was already recorded.
+      w.dp.createEndpointLink = slow;
+      w.slowPersist(250);
+      const late = await s.call("NetworkDriver.CreateEndpoint", {
+        NetworkID: NET, EndpointID: ep(2), Interface: { Address: `${a}/24`, AddressIPv6: "", MacAddress: "" }, Options: {},
+      });
+      assert.match(late.text, /timed out after 100 ms/);
+      await settle();
+      await settle();
+      assert.deepEqual(Object.keys(w.checkpoint.network.endpoints), []);
+      assert.equal(w.dp.guards.size, 0);
+      assert.equal(w.checkpoint.ipam.addresses[a]?.endpointId, undefined);
     } finally {
       await s.close();
     }
