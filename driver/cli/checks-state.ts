@@ -198,7 +198,8 @@ export function portGuardsCheck(f: Facts): Check {
   const recorded = new Set(Object.values(data.network.endpoints).map((e) => e.hostVeth));
   const orphans = guards.value.filter((port) => !recorded.has(port));
   if (unguarded.length) {
-    return check(id, "FAIL", `${plural(unguarded.length, "container port")} without anti-spoofing guard: ${unguarded.length === 1 ? "that container" : "those containers"} could send as another`, {
+    const who = unguarded.length === 1 ? "that container sends" : "those containers send";
+    return check(id, "FAIL", `${plural(unguarded.length, "container port")} without its anti-spoofing guard: ${who} nothing (ports fail closed) until the plugin's next reconciliation restores it`, {
       details: unguarded.map((e) => `missing: guard of ${e.hostVeth} (endpoint ${short(e.id)}, ${e.address})`),
       fix: [RESTART_PLUGIN],
     });
