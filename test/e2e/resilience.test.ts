@@ -57,6 +57,7 @@ describe("resilience: crashes, restarts, reboots, damaged state", function () {
     let kills = 0;
     let ops = 0;
     let failures = 0;
+    let stops = 0;
     const total = Number(process.env.CHAOS_OPS ?? 200);
     let stop = false;
     // Killer: SIGKILL the plugin at random moments, restart it soon after.
@@ -77,8 +78,14 @@ describe("resilience: crashes, restarts, reboots, damaged state", function () {
         const run = await docker(["run", "-d", "--init", "--name", name, "--network", "vnet", "local/busybox", "sleep", "600"]);
         ops++;
         if (run.code !== 0) failures++;
+        // Mostly killed and removed at once; sometimes stopped first, so the
+        // endpoint goes while the container still exists, then removed.
         if (rand() < 0.8) await docker(["rm", "-f", name]);
-        else await docker(["rm", "-f", name]).then(() => undefined);
+        else {
+          stops++;
+          await docker(["stop", "-t", "1", name]);
+          await docker(["rm", "-f", name]);
+        }
       }
     };
     try {
@@ -87,7 +94,7 @@ describe("resilience: crashes, restarts, reboots, damaged state", function () {
       stop = true;
       await killer;
     }
-    console.log(`      ${ops} operations, ${kills} plugin kills, ${failures} container starts refused while the plugin was down`);
+    console.log(`      ${ops} operations (${stops} stops before removal), ${kills} plugin kills, ${failures} container starts refused while the plugin was down`);
     assert.ok(kills >= 3, `only ${kills} kills: the churn was too short to test anything`);
     // Leave a few running and check the VM settles: no duplicate, no leak, no orphan.
     for (let i = 0; i < 4; i++) await ok(["run", "-d", "--init", "--name", `keep-${i}`, "--network", "vnet", "local/busybox", "sleep", "600"]);

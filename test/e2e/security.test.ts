@@ -51,17 +51,22 @@ describe("security", function () {
   it("drops packets a container sends with another container's address", async function () {
     const add = await inC("attacker", ["ip", "addr", "add", "10.0.0.11/32", "dev", "eth0"]);
     assert.equal(add.code, 0, add.stderr);
-    // vm2's connection tracking shows whether a packet from 10.0.0.11 arrived
-    // (the replies would go to the victim, so the attacker's view proves nothing).
-    const seenOnVm2 = async (src: string) => (await sim.exec("vm2", "conntrack", ["-L", "-p", "icmp", "--src", src], { allowFailure: true })).stdout.includes(`src=${src}`);
-    await sim.exec("vm2", "conntrack", ["-D", "--src", "10.0.0.11"], { allowFailure: true });
+    // vm2's connection tracking shows whether a packet from an address arrived
+    // (replies go to the victim, or to nobody, so the attacker's view proves nothing).
+    const seenOnVm2 = async (src: string) => {
+      const r = await sim.exec("vm2", "conntrack", ["-L", "-p", "icmp", "--src", src], { allowFailure: true });
+      assert.match(r.stderr, /flow entries have been shown/, `conntrack on vm2 did not run: ${r.stderr}`);
+      return r.stdout.includes(`src=${src} `);
+    };
+    for (const src of ["10.0.0.11", "10.0.0.12"]) await sim.exec("vm2", "conntrack", ["-D", "-p", "icmp", "--src", src], { allowFailure: true });
     try {
       await inC("attacker", ["ping", "-c", "2", "-W", "1", "-I", "10.0.0.11", "10.0.0.5"]);
       assert.equal(await seenOnVm2("10.0.0.11"), false, "a spoofed packet reached vm2");
       // An address that belongs to no container is refused the same way.
       await inC("attacker", ["ip", "addr", "add", "10.0.0.12/32", "dev", "eth0"]);
-      const free = await inC("attacker", ["ping", "-c", "1", "-W", "1", "-I", "10.0.0.12", "10.0.0.5"]);
-      assert.match(free.stdout, /0 packets received/);
+      const free = await inC("attacker", ["ping", "-c", "2", "-W", "1", "-I", "10.0.0.12", "10.0.0.5"]);
+      assert.match(free.stdout, /2 packets transmitted/, `the ping from 10.0.0.12 did not run: ${free.stderr}`);
+      assert.equal(await seenOnVm2("10.0.0.12"), false, "a packet from an unassigned address reached vm2");
     } finally {
       await inC("attacker", ["ip", "addr", "del", "10.0.0.11/32", "dev", "eth0"]);
       await inC("attacker", ["ip", "addr", "del", "10.0.0.12/32", "dev", "eth0"]);
@@ -69,6 +74,10 @@ describe("security", function () {
     const victim = await inC("victim", ["ping", "-c", "1", "-W", "2", "10.0.0.5"]);
     assert.match(victim.stdout, /1 packets received/, "the victim keeps working");
     assert.equal(await seenOnVm2("10.0.0.11"), true, "vm2 records the victim's own packets");
+    // The same check sees 10.0.0.12 once a container really holds it.
+    const holder = await docker(["run", "--rm", "--network", "vnet", "--ip", "10.0.0.12", "local/busybox", "ping", "-c", "1", "-W", "2", "10.0.0.5"]);
+    assert.match(holder.stdout, /1 packets received/, `a container holding 10.0.0.12 could not reach vm2: ${holder.stderr}`);
+    assert.equal(await seenOnVm2("10.0.0.12"), true, "vm2 records packets from 10.0.0.12 once a container holds it");
   });
 
   it("drops frames a container sends with another container's MAC", async function () {
