@@ -26,11 +26,24 @@ export function emptyCheckpoint(): Checkpoint {
 
 export function validateCheckpoint(doc: unknown): Checkpoint {
   const top = z.object({ ipam: z.unknown(), network: z.unknown(), trusted: z.boolean().optional() }).parse(doc);
-  return {
+  const checkpoint: Checkpoint = {
     ipam: parseIpamState(top.ipam),
     network: NetworkStateSchema.parse(top.network),
     ...(top.trusted === false ? { trusted: false } : {}),
   };
+  return checkpoint;
+}
+
+/**
+ * Checkpoints written before addresses named their holders: each endpoint
+ * record's address is bound to that endpoint, so a late release cannot free
+ * it. The daemon does this once it has loaded the checkpoint.
+ */
+export function bindRecordedEndpoints(checkpoint: Checkpoint): void {
+  for (const ep of Object.values(checkpoint.network.endpoints)) {
+    const record = Object.hasOwn(checkpoint.ipam.addresses, ep.address) ? checkpoint.ipam.addresses[ep.address] : undefined;
+    if (record?.kind === "endpoint" && record.endpointId === undefined) record.endpointId = ep.id;
+  }
 }
 
 /** `fs` lets the operator commands read the checkpoint exactly as the plugin does, without writing. */

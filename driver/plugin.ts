@@ -1,17 +1,21 @@
 /**
- * Wiring and lifecycle of the plugin daemon: load the checkpoint, reconcile
- * the kernel to it, and only then open the socket Docker talks to.
+ * Wiring and lifecycle of the plugin daemon: lock the state directory, load
+ * the checkpoint, repair the kernel to it, and only then open the socket
+ * Docker talks to; then reconcile with Docker in the background. The rules
+ * themselves live in the modules wired here.
  */
 import type { ServeConfig } from "./config";
 import type { Logger } from "./log";
-import { Checkpoint, emptyCheckpoint, openCheckpointStore } from "./checkpoint";
+import { bindRecordedEndpoints, Checkpoint, emptyCheckpoint, openCheckpointStore } from "./checkpoint";
 import { Dataplane, LinuxDataplane } from "./dataplane";
 import { AddressManager, AutoSource, FileSource, ImdsSource, type IpamReport, MetadataCache, MetadataSource, WireserverSource } from "./ipam";
 import { NetworkManager } from "./network/manager";
-import { KernelReconcileReport, reconcileKernel } from "./reconcile/kernel";
+import type { KernelRepairReport } from "./network/repair";
 import { releaseDeadEndpoints } from "./reconcile/reclaim";
 import { DockerApi, DockerReconcileReport, DockerReconciler, dockerodeApi } from "./reconcile/docker";
-import { writeReconcileReport } from "./reconcile/report";
+import { reconcileCycle } from "./reconcile/cycle";
+import { ReconcileLoop } from "./reconcile/loop";
+import { StateTrust } from "./reconcile/trust";
 import { createProtocolApp, serveUnixSocket } from "./protocol/server";
 import { acquireInstanceLock, type InstanceLock } from "./state/instance-lock";
 import { errorMessage } from "./errors";
@@ -21,7 +25,7 @@ export interface RunningPlugin {
   readonly checkpoint: Checkpoint;
   readonly ipam: AddressManager;
   readonly network: NetworkManager;
-  readonly reconcile: KernelReconcileReport;
+  readonly reconcile: KernelRepairReport;
   /** Reconcile with Docker now (after any run in progress); resolves with its report. */
   reconcileNow(): Promise<DockerReconcileReport | undefined>;
   close(): Promise<void>;
@@ -52,67 +56,42 @@ export function metadataSourceFor(config: ServeConfig, observe: (source: Metadat
 }
 
 export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
-  const { config } = opts;
-  const t0 = Date.now();
   // Before anything reads the checkpoint or touches the kernel.
-  const lock = await acquireInstanceLock(config.stateDir);
+  const lock = await acquireInstanceLock(opts.config.stateDir);
   try {
-    return await startLocked(opts, t0, lock);
+    return await startLocked(opts, lock);
   } catch (err) {
     await lock.release();
     throw err;
   }
 }
 
-async function startLocked(opts: StartOptions, t0: number, lock: InstanceLock): Promise<RunningPlugin> {
+async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<RunningPlugin> {
   const { config, logger } = opts;
-  const store = openCheckpointStore(config.stateDir, opts.bootIdPath, undefined, (message) => logger.error("checkpoint not durable", { problem: message }));
+  const t0 = Date.now();
+  const store = openCheckpointStore(config.stateDir, opts.bootIdPath, undefined, (problem) => logger.error("checkpoint not durable", { problem }));
   const loaded = await store.load();
   for (const problem of loaded.problems) logger.warn("checkpoint problem", { problem });
   const checkpoint = loaded.data ?? emptyCheckpoint();
-  logger.info("checkpoint loaded", {
-    source: loaded.source,
-    networks: Object.keys(checkpoint.network.networks).length,
-    endpoints: Object.keys(checkpoint.network.endpoints).length,
-    rebooted: loaded.rebooted,
-  });
+  bindRecordedEndpoints(checkpoint);
+  const counts = { networks: Object.keys(checkpoint.network.networks).length, endpoints: Object.keys(checkpoint.network.endpoints).length };
+  logger.info("checkpoint loaded", { source: loaded.source, ...counts, rebooted: loaded.rebooted });
   const persist = () => store.save(checkpoint);
-  // A damaged checkpoint may miss addresses handed out since the generation it
-  // was recovered from: hand out nothing until Docker has confirmed which
-  // containers hold which addresses.
-  let verified = checkpoint.trusted !== false && !(loaded.problems.length > 0 && loaded.source !== "primary");
-  if (!verified) checkpoint.trusted = false;
-  const admission = () =>
-    verified
-      ? undefined
-      : "azure-vnet found its state file damaged and is rebuilding it from Docker before handing out addresses; retry in a few seconds (see the plugin log)";
-  if (!verified) logger.warn("checkpoint damaged: new addresses are held back until Docker confirms which are in use", { source: loaded.source });
+  const trust = new StateTrust(checkpoint, loaded, logger);
 
   // Pools are read on each scrape, so the closure may refer to the manager made just below.
-  const metrics: PluginMetrics | undefined = config.metricsListen
-    ? new PluginMetrics({ pools: (): Promise<IpamReport> => ipam.report(), onCollectError: (error) => logger.warn("metrics: cannot read the pools", { error }) })
-    : undefined;
-  const observe = metrics ? (s: MetadataSource) => observedSource(s, (name) => metrics.metadataFailed(name)) : undefined;
-  const metadata = new MetadataCache(metadataSourceFor(config, observe));
-  const ipam = new AddressManager({
-    metadata,
-    state: checkpoint.ipam,
-    persist,
-    admission,
-    liveEndpoint: (id) => Object.hasOwn(checkpoint.network.endpoints, id),
-    onWarning: (message, fields) => logger.warn(message, fields),
-  });
-  bindRecordedEndpoints(checkpoint);
+  const metrics = config.metricsListen ? new PluginMetrics({ pools: (): Promise<IpamReport> => ipam.report(), onCollectError: (error) => logger.warn("metrics: cannot read the pools", { error }) }) : undefined;
+  const metadata = new MetadataCache(metadataSourceFor(config, metrics && ((s) => observedSource(s, (name) => metrics.metadataFailed(name)))));
+  const liveEndpoint = (id: string) => Object.hasOwn(checkpoint.network.endpoints, id);
+  const ipam = new AddressManager({ metadata, state: checkpoint.ipam, persist, admission: trust.admission, liveEndpoint, onWarning: (m, f) => logger.warn(m, f) });
   const dataplane = opts.dataplane ?? new LinuxDataplane({ onNetlinkError: (err) => logger.error("netlink socket error", { error: err.message }) });
   const network = new NetworkManager({ dataplane, pools: ipam, state: checkpoint.network, persist, logger });
 
-  // Untrusted state may not know every network: leave the firewall and the
-  // port guards as they are until Docker has said which networks exist.
-  const reconcile = await reconcileKernel(checkpoint.network, dataplane, async () => (verified ? network.applyFirewall() : undefined), logger, verified);
+  // Untrusted state may not know every network: what it does not explain stays until Docker has spoken.
+  const reconcile = await network.repairKernel({ removeOrphans: trust.verified });
   metrics?.reconcileFailed(reconcile.errors.length);
   await releaseDeadEndpoints(checkpoint.network, dataplane, { network }, logger);
-  // A reboot or a crash may have left nothing to save yet; write what we have
-  // so the checkpoint carries this boot's id from now on.
+  // A reboot or a crash may have left nothing to save yet: the checkpoint carries this boot's id from now on.
   await persist();
   // Warm the metadata cache; failure is not fatal (known addresses keep serving).
   metadata.get({ maxAgeMs: 0 }).then(
@@ -131,44 +110,11 @@ async function startLocked(opts: StartOptions, t0: number, lock: InstanceLock): 
   logger.info("listening", { socket: config.socket, startupMs: Date.now() - t0 });
 
   const docker = new DockerReconciler({
-    docker: opts.docker ?? dockerodeApi(), state: checkpoint.network, network, ipam, logger, graceMs: config.reconcileGrace * 1000,
-    adopt: () => !verified,
+    docker: opts.docker ?? dockerodeApi(), state: checkpoint.network, network, ipam, logger, graceMs: config.reconcileGrace * 1000, adopt: () => !trust.verified,
   });
-  const reconcileWithDocker = async (): Promise<boolean> => {
-    const report = await docker.runOnce();
-    if (!report.ok || report.itemErrors.length) metrics?.reconcileFailed(1);
-    if (report.ok && !verified) {
-      // Now the checkpoint explains everything Docker runs: what it does not
-      // explain in the kernel is left over, and goes.
-      await network.exclusive(() => reconcileKernel(checkpoint.network, dataplane, () => network.applyFirewall(), logger, true));
-      verified = true;
-      delete checkpoint.trusted;
-      await persist();
-      logger.info("state confirmed with Docker: handing out addresses again");
-    } else if (verified) {
-      await checkKernel(network, logger);
-    }
-    await writeReconcileReport(config.stateDir, report).catch((err) => logger.warn("could not record the reconciliation", { error: errorMessage(err) }));
-    return report.ok;
-  };
-  // Shortly after start (Docker may be starting us), then every interval; one
-  // run at a time. While Docker does not answer (at boot a legacy plugin
-  // starts first), retry sooner: 2 s, doubling up to the interval.
-  let running: Promise<boolean> | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let closing = false;
-  let retryMs = 2000;
-  const run = (): Promise<boolean> => (running ??= reconcileWithDocker().catch(() => false).finally(() => (running = undefined)));
-  const schedule = (ms: number) => {
-    if (closing) return;
-    timer = setTimeout(async () => {
-      const ok = await run();
-      if (ok) retryMs = 2000;
-      schedule(ok ? config.reconcileInterval * 1000 : Math.min(retryMs, config.reconcileInterval * 1000));
-      if (!ok) retryMs *= 2;
-    }, ms);
-  };
-  schedule(1000);
+  const run = reconcileCycle({ docker, trust, network, persist, stateDir: config.stateDir, logger, onFailure: () => metrics?.reconcileFailed(1) });
+  const loop = new ReconcileLoop({ run, intervalMs: config.reconcileInterval * 1000 });
+  loop.start();
 
   return {
     checkpoint,
@@ -176,49 +122,15 @@ async function startLocked(opts: StartOptions, t0: number, lock: InstanceLock): 
     network,
     reconcile,
     reconcileNow: async () => {
-      while (running) await running;
-      await run();
+      await loop.runNow();
       return docker.last;
     },
     async close() {
-      closing = true;
-      clearTimeout(timer);
-      await running;
+      await loop.close();
       await server.close();
       await metricsServer?.close();
       await dataplane.close();
       await lock.release();
     },
   };
-}
-
-/**
- * Every reconciliation run also checks what others may have changed behind
- * the plugin's back: a port guard flushed or unhooked by hand, the firewall
- * jumps overtaken by Docker's after a dockerd restart.
- */
-async function checkKernel(network: NetworkManager, logger: Logger): Promise<void> {
-  try {
-    const guards = await network.repairGuards(true);
-    if (guards.repaired.length || guards.removed.length) {
-      logger.warn("port guards were not as recorded and have been restored", {
-        repaired: guards.repaired.join(",") || "none",
-        removed: guards.removed.join(",") || "none",
-      });
-    }
-    await network.exclusive(() => network.applyFirewall());
-  } catch (err) {
-    logger.warn("could not check the port guards and firewall", { error: errorMessage(err) });
-  }
-}
-
-/**
- * Checkpoints written before addresses named their holders: each endpoint
- * record's address is bound to that endpoint, so a late release cannot free it.
- */
-function bindRecordedEndpoints(checkpoint: Checkpoint): void {
-  for (const ep of Object.values(checkpoint.network.endpoints)) {
-    const record = Object.hasOwn(checkpoint.ipam.addresses, ep.address) ? checkpoint.ipam.addresses[ep.address] : undefined;
-    if (record?.kind === "endpoint" && record.endpointId === undefined) record.endpointId = ep.id;
-  }
 }

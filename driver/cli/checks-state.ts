@@ -3,7 +3,7 @@
  * itself, each network's bridge, each endpoint's veth and route, leftovers,
  * and the socket Docker talks to.
  */
-import { BRIDGE_PREFIX, HOST_VETH_PREFIX, PEER_VETH_PREFIX } from "../network/records";
+import { type DesiredKernel, desiredKernel, diffKernel } from "../network/kernel-model";
 import { type Check, check, plural, RESTART_PLUGIN } from "./check";
 import { type Facts, savedState } from "./facts";
 import { valueOf } from "./probed";
@@ -102,46 +102,44 @@ export function bridgesCheck(f: Facts): Check {
 /** Endpoints whose veth is there must be routed; routes no endpoint explains are leftovers. */
 export function routesCheck(f: Facts): Check {
   const id = "routes";
-  const data = savedState(f);
-  const links = valueOf(f.kernel.links);
-  if (!data) return check(id, "SKIP", "the checkpoint could not be read");
-  if (!links) return check(id, "SKIP", "cannot list the links");
-  const names = new Set(links.map((l) => l.name));
-  const missing: string[] = [];
-  const leftover: string[] = [];
+  const model = kernelModel(f);
+  if (typeof model === "string") return check(id, "SKIP", model);
   const unreadable: string[] = [];
-  const fix: string[] = [];
-  let routed = 0;
-  for (const n of Object.values(data.network.networks)) {
-    const routes = f.kernel.routes[n.bridge];
-    if (!routes?.ok) {
-      unreadable.push(`${n.bridge} (${routes?.error ?? "not read"})`);
-      continue;
-    }
-    const live = Object.values(data.network.endpoints).filter((e) => e.networkId === n.id && names.has(e.hostVeth));
-    for (const e of live) {
-      if (routes.value.includes(e.address)) {
-        routed++;
-        continue;
-      }
-      missing.push(`missing: ${e.address}/32 dev ${n.bridge} (endpoint ${short(e.id)})`);
-      fix.push(`ip route replace ${e.address}/32 dev ${n.bridge} scope link`);
-    }
-    const wanted = new Set(live.map((e) => e.address));
-    for (const address of routes.value.filter((a) => !wanted.has(a))) {
-      leftover.push(`leftover: ${address}/32 dev ${n.bridge}`);
-      fix.push(`ip route del ${address}/32 dev ${n.bridge}`);
-    }
+  const routes = new Map<string, string[]>();
+  for (const bridge of model.desired.routes.keys()) {
+    const read = f.kernel.routes[bridge];
+    if (read?.ok) routes.set(bridge, read.value);
+    else unreadable.push(`${bridge} (${read?.error ?? "not read"})`);
   }
-  const details = [...missing, ...leftover];
-  if (missing.length) {
-    return check(id, "FAIL", `${plural(missing.length, "container route")} missing: inbound packets for ${missing.length === 1 ? "that address" : "those addresses"} do not reach the container`, { details, fix });
+  const diff = diffKernel(model.desired, { links: model.links, routes });
+  const routed = model.desired.live.filter((e) => routes.has(e.bridge as string)).length - diff.missingRoutes.length;
+  const details = [
+    ...diff.missingRoutes.map((r) => `missing: ${r.address}/32 dev ${r.bridge} (endpoint ${short(r.endpointId)})`),
+    ...diff.leftoverRoutes.map((r) => `leftover: ${r.address}/32 dev ${r.bridge}`),
+  ];
+  const fix = [
+    ...diff.missingRoutes.map((r) => `ip route replace ${r.address}/32 dev ${r.bridge} scope link`),
+    ...diff.leftoverRoutes.map((r) => `ip route del ${r.address}/32 dev ${r.bridge}`),
+  ];
+  const missing = diff.missingRoutes.length;
+  if (missing) {
+    return check(id, "FAIL", `${plural(missing, "container route")} missing: inbound packets for ${missing === 1 ? "that address" : "those addresses"} do not reach the container`, { details, fix });
   }
-  if (leftover.length || unreadable.length) {
-    const notes = [leftover.length && `${plural(leftover.length, "route")} that no endpoint explains`, unreadable.length && `cannot read the routes of ${unreadable.join(", ")}`];
+  if (diff.leftoverRoutes.length || unreadable.length) {
+    const notes = [diff.leftoverRoutes.length && `${plural(diff.leftoverRoutes.length, "route")} that no endpoint explains`, unreadable.length && `cannot read the routes of ${unreadable.join(", ")}`];
     return check(id, "WARN", notes.filter(Boolean).join("; "), { details, fix });
   }
   return check(id, "PASS", `${plural(routed, "container route")} in place`);
+}
+
+/** The kernel model of the saved records and the links present, or why it cannot be had. */
+function kernelModel(f: Facts): { desired: DesiredKernel; links: Set<string>; data: NonNullable<ReturnType<typeof savedState>> } | string {
+  const data = savedState(f);
+  const links = valueOf(f.kernel.links);
+  if (!data) return "the checkpoint could not be read";
+  if (!links) return "cannot list the links";
+  const names = new Set(links.map((l) => l.name));
+  return { desired: desiredKernel(data.network, names), links: names, data };
 }
 
 /**
@@ -151,31 +149,24 @@ export function routesCheck(f: Facts): Check {
  */
 export function staleStateCheck(f: Facts): Check {
   const id = "stale-state";
-  const data = savedState(f);
-  const links = valueOf(f.kernel.links);
-  if (!data) return check(id, "SKIP", "the checkpoint could not be read");
-  if (!links) return check(id, "SKIP", "cannot list the links");
-  const names = new Set(links.map((l) => l.name));
+  const model = kernelModel(f);
+  if (typeof model === "string") return check(id, "SKIP", model);
   const details: string[] = [];
   const fix: string[] = [];
-  const gone = Object.values(data.network.endpoints).filter((e) => !names.has(e.hostVeth));
+  const gone = model.desired.withoutLink;
   for (const e of gone) {
-    const holder = data.ipam.addresses[e.address]?.name;
-    details.push(`endpoint ${short(e.id)} (${e.address}${holder ? `, container ${holder}` : ""}) on network ${short(e.networkId)}: host veth ${e.hostVeth} is gone`);
+    const holder = model.data.ipam.addresses[e.address]?.name;
+    details.push(`endpoint ${short(e.endpointId)} (${e.address}${holder ? `, container ${holder}` : ""}) on network ${short(e.networkId)}: host veth ${e.hostVeth} is gone`);
   }
   if (gone.length) {
     fix.push(
       "Docker deletes an endpoint when its container is removed or restarted; if `docker network inspect <network>` still lists the container, run: docker network disconnect -f <network> <container>",
     );
   }
-  const recorded = new Set([
-    ...Object.values(data.network.networks).map((n) => n.bridge),
-    ...Object.values(data.network.endpoints).flatMap((e) => [e.hostVeth, e.peerVeth]),
-  ]);
-  const orphans = links.filter((l) => [BRIDGE_PREFIX, HOST_VETH_PREFIX, PEER_VETH_PREFIX].some((p) => l.name.startsWith(p)) && !recorded.has(l.name));
-  for (const l of orphans) {
-    details.push(`link ${l.name} looks like the plugin's but no record explains it`);
-    fix.push(`ip link del ${l.name}`);
+  const orphans = diffKernel(model.desired, { links: model.links }).orphanLinks;
+  for (const name of orphans) {
+    details.push(`link ${name} looks like the plugin's but no record explains it`);
+    fix.push(`ip link del ${name}`);
   }
   if (!details.length) return check(id, "PASS", "every endpoint has its veth; no leftover links");
   const notes = [gone.length && `${plural(gone.length, "endpoint")} without a veth hold ${gone.length === 1 ? "an address" : "addresses"}`, orphans.length && `${plural(orphans.length, "leftover link")}`];
@@ -185,29 +176,23 @@ export function staleStateCheck(f: Facts): Check {
 /** Every live endpoint's bridge port only lets its own MAC and address out (anti-spoofing). */
 export function portGuardsCheck(f: Facts): Check {
   const id = "port-guards";
-  const data = savedState(f);
-  const links = valueOf(f.kernel.links);
-  if (!data) return check(id, "SKIP", "the checkpoint could not be read");
-  if (!links) return check(id, "SKIP", "cannot list the links");
+  const model = kernelModel(f);
+  if (typeof model === "string") return check(id, "SKIP", model);
   const guards = f.kernel.portGuards;
   if (!guards.ok) return check(id, "WARN", `cannot read the bridge port guards: ${guards.error}`, { fix: ["run doctor as root; check that ebtables is installed"] });
-  const names = new Set(links.map((l) => l.name));
-  const live = Object.values(data.network.endpoints).filter((e) => names.has(e.hostVeth));
-  const guarded = new Set(guards.value);
-  const unguarded = live.filter((e) => !guarded.has(e.hostVeth));
-  const recorded = new Set(Object.values(data.network.endpoints).map((e) => e.hostVeth));
-  const orphans = guards.value.filter((port) => !recorded.has(port));
+  const diff = diffKernel(model.desired, { links: model.links, guards: guards.value });
+  const unguarded = diff.missingGuards;
   if (unguarded.length) {
     const who = unguarded.length === 1 ? "that container sends" : "those containers send";
     return check(id, "FAIL", `${plural(unguarded.length, "container port")} without its anti-spoofing guard: ${who} nothing (ports fail closed) until the plugin's next reconciliation restores it`, {
-      details: unguarded.map((e) => `missing: guard of ${e.hostVeth} (endpoint ${short(e.id)}, ${e.address})`),
+      details: unguarded.map((e) => `missing: guard of ${e.hostVeth} (endpoint ${short(e.endpointId)}, ${e.address})`),
       fix: [RESTART_PLUGIN],
     });
   }
-  if (orphans.length) {
-    return check(id, "WARN", `${plural(orphans.length, "guard")} for ports no endpoint explains`, { details: orphans.map((p) => `leftover: AZV-${p}`), fix: [RESTART_PLUGIN] });
+  if (diff.orphanGuards.length) {
+    return check(id, "WARN", `${plural(diff.orphanGuards.length, "guard")} for ports no endpoint explains`, { details: diff.orphanGuards.map((p) => `leftover: AZV-${p}`), fix: [RESTART_PLUGIN] });
   }
-  return check(id, "PASS", `${plural(live.length, "container port")} guarded`);
+  return check(id, "PASS", `${plural(model.desired.live.length, "container port")} guarded`);
 }
 
 export function socketCheck(f: Facts): Check {

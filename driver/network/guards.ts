@@ -6,7 +6,8 @@
  * carries; one that stays unknown keeps a port without a guard of its own,
  * which drops every frame.
  */
-import type { Dataplane, PortGuard } from "../dataplane";
+import type { Dataplane } from "../dataplane";
+import { desiredKernel } from "./kernel-model";
 import type { EndpointRecord, NetworkState } from "./records";
 
 /** The MAC of an endpoint's container end, without Docker's help; undefined if it cannot be found. */
@@ -23,11 +24,10 @@ export async function findEndpointMac(dp: Dataplane, ep: EndpointRecord): Promis
  */
 export async function syncGuards(state: NetworkState, dp: Dataplane, removeOthers: boolean): Promise<{ repaired: string[]; removed: string[] }> {
   const links = new Set((await dp.listLinks()).map((l) => l.name));
-  const wanted: PortGuard[] = [];
-  for (const ep of Object.values(state.endpoints)) {
-    if (!links.has(ep.hostVeth) || !state.networks[ep.networkId]) continue;
-    ep.mac ??= await findEndpointMac(dp, ep);
-    if (ep.mac) wanted.push({ port: ep.hostVeth, address: ep.address, mac: ep.mac });
+  for (const ep of desiredKernel(state, links).live) {
+    const record = state.endpoints[ep.endpointId];
+    const mac = record.mac ?? (await findEndpointMac(dp, record));
+    if (mac) record.mac = mac;
   }
-  return dp.syncPortGuards(wanted, removeOthers);
+  return dp.syncPortGuards(desiredKernel(state, links).guards, removeOthers);
 }

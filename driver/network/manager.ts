@@ -13,8 +13,10 @@ import type {
 } from "../protocol/types";
 import { AsyncMutex } from "../state/mutex";
 import { DEFAULT_NON_MASQUERADE, checkEndpointOptions, parseNetworkOptions } from "./options";
-import { EndpointRecord, NetworkRecord, NetworkState, bridgeName, vethNames } from "./records";
+import { EndpointRecord, NetworkRecord, NetworkState, bridgeName } from "./records";
+import { type EndpointKernel, endpointKernel, guardOf, newEndpointKernel } from "./kernel-model";
 import { findEndpointMac, syncGuards } from "./guards";
+import { type KernelRepairReport, repairKernel } from "./repair";
 
 /** What the network layer asks of the IPAM side. */
 export interface PoolDirectory {
@@ -116,7 +118,7 @@ export class NetworkManager implements NetworkDriver {
       await this.o.persist();
       // The records are gone first: a crash from here on leaves only kernel
       // leftovers, which the start-up reconciliation removes.
-      for (const ep of stale) await this.removeEndpointKernel(ep, net);
+      for (const ep of stale) await this.removeEndpointKernel(endpointKernel(ep, net));
       await this.dp.removeBridge(net.bridge);
       await this.applyFirewall();
     });
@@ -150,26 +152,18 @@ export class NetworkManager implements NetworkDriver {
         this.o.logger.warn("replacing a stale endpoint that held the address", { endpointId: short(holder.id), address });
         delete this.state.endpoints[holder.id];
         await this.o.pools.unbindAddress(address, holder.id);
-        await this.removeEndpointKernel(holder, this.state.networks[holder.networkId]);
+        await this.removeEndpointKernel(endpointKernel(holder, this.state.networks[holder.networkId]));
       }
-      const names = vethNames(req.EndpointID);
-      const record: EndpointRecord = {
-        id: req.EndpointID,
-        networkId: net.id,
-        address,
-        hostVeth: names.host,
-        peerVeth: names.peer,
-        ...(req.Interface.MacAddress ? { mac: req.Interface.MacAddress } : {}),
-        joined: false,
-        createdAt: this.now().toISOString(),
-      };
+      const kernel = newEndpointKernel(req.EndpointID, address, net, req.Interface.MacAddress || undefined);
+      const record = recordOf(kernel, { joined: false, createdAt: this.now().toISOString() });
       let bound = false;
       try {
-        const link = await this.dp.createEndpointLink({ bridge: net.bridge, hostName: names.host, peerName: names.peer, mtu: net.mtu, peerMac: record.mac });
-        record.mac = link.peer?.mac ?? record.mac;
-        if (!record.mac) throw new PluginError(`the container end ${names.peer} of the new veth pair has no MAC address`, "unavailable");
+        const link = await this.dp.createEndpointLink({ bridge: net.bridge, hostName: kernel.hostVeth, peerName: kernel.peerVeth, mtu: net.mtu, peerMac: kernel.mac });
+        kernel.mac = record.mac = link.peer?.mac ?? kernel.mac;
+        const guard = guardOf(kernel);
+        if (!guard) throw new PluginError(`the container end ${kernel.peerVeth} of the new veth pair has no MAC address`, "unavailable");
         // Before Join: the container can send nothing but its own MAC and address.
-        await this.dp.addPortGuard({ port: names.host, address, mac: record.mac });
+        await this.dp.addPortGuard(guard);
         await this.dp.addContainerRoute(address, net.bridge);
         throwIfAbandoned(ctx.signal);
         await this.o.pools.bindAddress(net, address, record.id);
@@ -183,7 +177,7 @@ export class NetworkManager implements NetworkDriver {
         delete this.state.endpoints[record.id];
         if (bound) await this.o.pools.unbindAddress(address, record.id);
         if (saved) await this.o.persist().catch(() => undefined);
-        await this.removeEndpointKernel(record, net).catch(() => undefined);
+        await this.removeEndpointKernel(kernel).catch(() => undefined);
         throw err;
       }
       return {};
@@ -209,7 +203,7 @@ export class NetworkManager implements NetworkDriver {
     delete this.state.endpoints[ep.id];
     await this.o.pools.unbindAddress(ep.address, ep.id, releaseAddress);
     await this.o.persist();
-    await this.removeEndpointKernel(ep, this.state.networks[ep.networkId]);
+    await this.removeEndpointKernel(endpointKernel(ep, this.state.networks[ep.networkId]));
     return true;
   }
 
@@ -246,19 +240,18 @@ export class NetworkManager implements NetworkDriver {
       if (this.state.endpoints[ep.id]) return false;
       const holder = Object.values(this.state.endpoints).find((e) => e.address === ep.address);
       if (holder) throw new PluginError(`address ${ep.address} is already held by endpoint ${short(holder.id)}`, "conflict");
-      const names = vethNames(ep.id);
-      const record: EndpointRecord = {
-        id: ep.id, networkId: net.id, address: ep.address, hostVeth: names.host, peerVeth: names.peer,
-        ...(ep.mac ? { mac: ep.mac } : {}), joined: true, createdAt: this.now().toISOString(),
-      };
+      const kernel = newEndpointKernel(ep.id, ep.address, net, ep.mac);
+      const record = recordOf(kernel, { joined: true, createdAt: this.now().toISOString() });
       const links = new Set((await this.dp.listLinks()).map((l) => l.name));
-      if (links.has(names.host)) {
+      if (links.has(kernel.hostVeth)) {
         // Docker seldom knows the MAC of a remote driver's endpoint: the
         // guard written when the endpoint was created, or the container's end itself, does.
-        record.mac ??= await findEndpointMac(this.dp, record);
+        const mac = record.mac ?? (await findEndpointMac(this.dp, record));
+        if (mac) kernel.mac = record.mac = mac;
         await this.dp.addContainerRoute(ep.address, net.bridge);
         // Without a MAC the port stays without a guard of its own, and so drops everything.
-        if (record.mac) await this.dp.addPortGuard({ port: names.host, address: ep.address, mac: record.mac });
+        const guard = guardOf(kernel);
+        if (guard) await this.dp.addPortGuard(guard);
         else this.o.logger.warn("adopted endpoint has no known MAC: its port drops all frames", { endpointId: short(ep.id) });
       }
       await this.o.pools.bindAddress(net, ep.address, record.id);
@@ -294,9 +287,21 @@ export class NetworkManager implements NetworkDriver {
     return Object.values(this.state.endpoints).filter((e) => e.networkId === networkId && links.has(e.hostVeth)).length;
   }
 
-  /** Run `fn` with no network or endpoint change in progress (for reconciliation). */
-  exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    return this.mutex.runExclusive(fn);
+  /**
+   * Brings the kernel in line with the records (start-up, and once a damaged
+   * checkpoint is confirmed): what they need is rebuilt and, with
+   * `removeOrphans`, what they do not explain removed; the firewall is applied
+   * only together with that (an untrusted state may not know every network).
+   */
+  repairKernel(opts: { removeOrphans: boolean }): Promise<KernelRepairReport> {
+    return this.mutex.runExclusive(() =>
+      repairKernel(this.state, this.dp, { removeOrphans: opts.removeOrphans, applyFirewall: () => (opts.removeOrphans ? this.applyFirewall() : Promise.resolve()) }, this.o.logger),
+    );
+  }
+
+  /** Applies the firewall again (its jumps back on top), with no network change in progress. */
+  reapplyFirewall(): Promise<void> {
+    return this.mutex.runExclusive(() => this.applyFirewall());
   }
 
   /** The firewall input for the networks that exist now. */
@@ -323,7 +328,7 @@ export class NetworkManager implements NetworkDriver {
     return net;
   }
 
-  private async removeEndpointKernel(ep: EndpointRecord, net: NetworkRecord | undefined): Promise<void> {
+  private async removeEndpointKernel(ep: EndpointKernel): Promise<void> {
     const problems: string[] = [];
     const attempt = async (what: string, fn: () => Promise<unknown>) => {
       try {
@@ -332,14 +337,28 @@ export class NetworkManager implements NetworkDriver {
         problems.push(`${what}: ${errorMessage(err)}`);
       }
     };
-    if (net) await attempt("route", () => this.dp.removeContainerRoute(ep.address, net.bridge));
+    const bridge = ep.bridge;
+    if (bridge) await attempt("route", () => this.dp.removeContainerRoute(ep.address, bridge));
     await attempt("port guard", () => this.dp.removePortGuard(ep.hostVeth));
     await attempt("veth", () => this.dp.removeEndpointLink(ep.hostVeth));
     // Flows of the old address must not reach its next holder; dropping them
     // does not need to hold up Docker's call.
     void this.dp.forgetFlows(ep.address).catch((err) => this.o.logger.warn("could not drop the flows of a released address", { address: ep.address, error: errorMessage(err) }));
-    if (problems.length) this.o.logger.warn("endpoint cleanup incomplete", { endpointId: short(ep.id), problems: problems.join("; ") });
+    if (problems.length) this.o.logger.warn("endpoint cleanup incomplete", { endpointId: short(ep.endpointId), problems: problems.join("; ") });
   }
+}
+
+/** The record of an endpoint whose kernel pieces are these. */
+function recordOf(k: EndpointKernel, extra: { joined: boolean; createdAt: string }): EndpointRecord {
+  return {
+    id: k.endpointId,
+    networkId: k.networkId,
+    address: k.address,
+    hostVeth: k.hostVeth,
+    peerVeth: k.peerVeth,
+    ...(k.mac ? { mac: k.mac } : {}),
+    ...extra,
+  };
 }
 
 /** What the firewall must hold for these networks; also what `doctor` compares the live rules with. */

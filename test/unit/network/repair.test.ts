@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { reconcileKernel } from "../../../driver/reconcile/kernel";
+import { repairKernel } from "../../../driver/network/repair";
 import { NetworkState } from "../../../driver/network/records";
 import { FakeDataplane } from "./fake-dataplane";
 
@@ -23,7 +23,7 @@ function checkpointWithTwoEndpoints(): NetworkState {
   };
 }
 
-describe("start-up kernel reconciliation", () => {
+describe("kernel repair", () => {
   it("rebuilds what the checkpoint needs and removes what it does not explain", async () => {
     const dp = new FakeDataplane();
     const state = checkpointWithTwoEndpoints();
@@ -36,7 +36,7 @@ describe("start-up kernel reconciliation", () => {
     dp.routes.set("10.0.0.50", "azvbaaaaaaaaaaa");
     dp.guards.set("azvh99999999999", { port: "azvh99999999999", address: "10.0.0.50", mac: "02:00:00:00:00:50" });
     let firewallApplied = 0;
-    const report = await reconcileKernel(state, dp, async () => void firewallApplied++, silent);
+    const report = await repairKernel(state, dp, { removeOrphans: true, applyFirewall: async () => void firewallApplied++ }, silent);
 
     assert.equal(dp.links.get("azvbaaaaaaaaaaa")?.mtu, 1400, "the network's bridge was rebuilt");
     assert.equal(dp.routes.get("10.0.0.10"), "azvbaaaaaaaaaaa", "the live endpoint's route was restored");
@@ -55,7 +55,7 @@ describe("start-up kernel reconciliation", () => {
   it("carries on past a failing step and reports it", async () => {
     const dp = new FakeDataplane();
     dp.failOn.add("ensureBridge");
-    const report = await reconcileKernel(checkpointWithTwoEndpoints(), dp, async () => undefined, silent);
+    const report = await repairKernel(checkpointWithTwoEndpoints(), dp, { removeOrphans: true, applyFirewall: async () => undefined }, silent);
     assert.match(report.errors.join("\n"), /bridge azvbaaaaaaaaaaa: injected failure in ensureBridge/);
   });
 });
