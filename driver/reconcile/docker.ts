@@ -220,9 +220,12 @@ export class DockerReconciler {
     // Endpoints the plugin holds for containers Docker no longer runs.
     const judged = (networkId: string) => ours.has(networkId) && !incomplete.has(networkId);
     for (const ep of Object.values(st.endpoints)) {
-      if (!judged(ep.networkId) || live.has(ep.id) || !this.overdue(`endpoint:${ep.id}`)) continue;
+      const key = `endpoint:${ep.id}`;
+      if (!judged(ep.networkId) || live.has(ep.id) || !this.overdue(key)) continue;
       await this.step(report, `release endpoint ${short(ep.id)}`, async () => {
         if (await this.o.network.releaseEndpoint(ep.id)) report.endpointsReleased.push(short(ep.id));
+        // Done with: an endpoint made again under the same id starts its own clock.
+        this.missingSince.delete(key);
       });
     }
 
@@ -239,9 +242,11 @@ export class DockerReconciler {
     for (const grant of this.o.ipam.pendingGrants()) {
       const nets = shownPools.get(grant.poolId);
       if (!nets || !nets.every(judged) || liveAddresses.has(grant.address)) continue;
-      if (!this.overdue(`grant:${grant.address}:${grant.lease}`)) continue;
+      const key = `grant:${grant.address}:${grant.lease}`;
+      if (!this.overdue(key)) continue;
       await this.step(report, `release address ${grant.address}`, async () => {
         if (await this.o.ipam.releaseGrant(grant.address, grant.lease)) report.addressesReleased.push(grant.address);
+        this.missingSince.delete(key);
       });
     }
 
@@ -254,6 +259,7 @@ export class DockerReconciler {
         if ((await this.o.network.endpointsWithLinks(id)) > 0 || !this.overdue(`network:${id}`)) return;
         await this.o.network.deleteNetwork({ NetworkID: id }, { releaseAddresses: true });
         report.networksRemoved.push(short(id));
+        this.missingSince.delete(`network:${id}`);
       });
     }
   }

@@ -298,4 +298,16 @@ describe("reconciliation with Docker", () => {
     assert.equal(report.endpointsAdopted, 0);
     assert.match(report.itemErrors.join(), /both with 10\.0\.0\.13; neither is adopted/);
   });
+
+  it("gives an endpoint made again under an id it released its own grace period", async () => {
+    const st = stateWith([[EP(1), "10.0.0.10"]]);
+    const t = setup(st, { "10.0.0.10": "AzureVNetLocal/10.0.0.0/24" });
+    await t.r.runOnce();
+    t.tick(31_000);
+    assert.deepEqual((await t.r.runOnce()).endpointsReleased, [EP(1).slice(0, 12)]);
+    // A retried CreateEndpoint brings it back.
+    st.endpoints[EP(1)] = { id: EP(1), networkId: NET, address: "10.0.0.10" } as NetworkState["endpoints"][string];
+    t.tick(1_000);
+    assert.deepEqual((await t.r.runOnce()).endpointsReleased, [], "a first sighting again");
+  });
 });
