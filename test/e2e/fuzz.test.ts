@@ -29,11 +29,16 @@ describe("hostile input", function () {
   const plugin = new PluginProcess(sim, "vm1", { LOG_FORMAT: "json", AZURE_VNET_RECONCILE_INTERVAL: "1", AZURE_VNET_RECONCILE_GRACE: "1" });
   const docker = new DockerCli(sim, "vm1");
 
-  /** Snapshots until two in a row agree, so Docker's own settling after a start is not blamed on the fuzzer. */
+  /**
+   * Snapshots until two in a row agree, so Docker's own settling after a start
+   * is not blamed on the fuzzer: each container start puts dockerd's jump above
+   * the plugin's, and the plugin's next reconciliation (every second here)
+   * puts its own back on top, so two snapshots must be more than a run apart.
+   */
   const settled = async (): Promise<VmSnapshot> => {
     let last = await snapshotVm(sim, "vm1");
     for (let i = 0; i < 10; i++) {
-      await sleep(500);
+      await sleep(1500);
       const next = await snapshotVm(sim, "vm1");
       if (diffSnapshots(last, next).length === 0) return next;
       last = next;

@@ -94,6 +94,16 @@ export async function snapshotHost(): Promise<HostSnapshot> {
   };
 }
 
+/** Where two texts with the same set of lines first part, with the lines around it. */
+function firstDifference(before: string, after: string): string {
+  const b = before.split("\n");
+  const a = after.split("\n");
+  let i = 0;
+  while (i < b.length && b[i] === a[i]) i++;
+  const around = (lines: string[]) => lines.slice(Math.max(0, i - 2), i + 3).join(" | ");
+  return `line ${i + 1}: before [${around(b)}] after [${around(a)}]`;
+}
+
 /** The aspects that differ, with a few changed lines each. */
 export function diffSnapshots(before: HostSnapshot, after: HostSnapshot): string[] {
   const problems: string[] = [];
@@ -103,7 +113,8 @@ export function diffSnapshots(before: HostSnapshot, after: HostSnapshot): string
     const a = new Set(after[aspect].split("\n"));
     const gone = [...b].filter((l) => !a.has(l)).slice(0, 5);
     const added = [...a].filter((l) => !b.has(l)).slice(0, 5);
-    problems.push(`${aspect}: removed [${gone.join(" | ")}] added [${added.join(" | ")}]`);
+    if (gone.length || added.length) problems.push(`${aspect}: removed [${gone.join(" | ")}] added [${added.join(" | ")}]`);
+    else problems.push(`${aspect}: the same lines in another order or number: ${firstDifference(before[aspect], after[aspect])}`);
   }
   return problems;
 }
