@@ -1,10 +1,11 @@
 /**
- * The benchmark's simulated network: a /22 subnet so vm1 can carry Azure's
- * maximum of 255 secondary ipconfigs on its NIC (the seed's limit of 250
- * containers per VM plus a few spare), and vm2 a handful for the far end of
- * the dataplane measurements. No NSG rules or load balancers: they would only
- * add fabric rules that neither side of any comparison here uses.
+ * Owns the benchmark's simulated network: a /22 subnet so vm1 can carry
+ * Azure's maximum of 255 secondary ipconfigs on its NIC (the seed's limit of
+ * 250 containers per VM plus a few spare), and vm2 a handful for the far end
+ * of the dataplane measurements. No NSG rules or load balancers: they would
+ * only add fabric rules that neither side of any comparison here uses.
  */
+import { formatIpv4, parseIpv4 } from "../driver/lib/address";
 import { Topology, parseTopology } from "../sim/topology";
 
 export const BENCH_SUBNET = "10.0.0.0/22";
@@ -13,8 +14,9 @@ export const MAX_SECONDARIES = 255;
 
 /** The dotted address `offset` places after `base` (carries across octets). */
 export function addressAfter(base: string, offset: number): string {
-  const n = base.split(".").reduce((acc, o) => acc * 256 + Number(o), 0) + offset;
-  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join(".");
+  const n = parseIpv4(base);
+  if (n === undefined) throw new Error(`not an IPv4 address: ${base}`);
+  return formatIpv4(n + offset);
 }
 
 export function benchTopology(): Topology {

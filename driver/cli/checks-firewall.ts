@@ -1,15 +1,14 @@
 /**
- * Checks of the packet path on the VM itself: forwarding, which iptables
- * ruleset is live, and whether the plugin's chains hold exactly the rules
- * its networks imply (planned by the same code that applies them).
+ * Owns doctor's checks of the packet path on the VM itself: forwarding, which
+ * iptables ruleset is live, and whether the plugin's chains hold exactly the
+ * rules its networks imply (planned by the same code that applies them).
  */
-import { type FirewallPlan, type FirewallState, planFirewall } from "../dataplane";
+import { type FirewallPlan, type FirewallState, planFirewall, type RulesetView } from "../dataplane";
 import { FORWARD_CHAIN, MARK_CHAIN, PLATFORM_CHAIN, POSTROUTING_CHAIN } from "../dataplane/firewall-plan";
 import { errorMessage } from "../errors";
 import { firewallInputFor } from "../network/manager";
 import { type Check, check, plural, RESTART_PLUGIN } from "./check";
 import { type Facts, savedState } from "./facts";
-import type { RulesetView } from "./iptables-probe";
 
 export function ipForwardCheck(f: Facts): Check {
   const id = "ip-forward";

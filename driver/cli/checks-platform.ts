@@ -1,10 +1,10 @@
 /**
- * Checks of what Azure provides: the metadata answer, the NIC it describes,
- * and the secondary ipconfigs containers get their addresses from.
+ * Owns doctor's checks of what Azure provides: the metadata answer, the NIC it
+ * describes, and the secondary ipconfigs containers get their addresses from.
  */
 import { azAddIpConfigCommand, suggestNewIpConfig } from "../ipam/messages";
-import { summariseAddresses } from "../ipam/ipv4";
-import { allIpConfigAddresses } from "../ipam/nic-model";
+import { allIpConfigAddresses } from "../ipam/metadata";
+import { summariseAddresses } from "../lib/address";
 import { type Check, check, plural } from "./check";
 import { type Facts, savedState } from "./facts";
 import type { SourceAttempt } from "./metadata-probe";

@@ -4,11 +4,11 @@
  * and the socket Docker talks to.
  */
 import { type DesiredKernel, desiredKernel, diffKernel } from "../network/kernel-model";
+import { shortId as short } from "../lib/text";
 import { type Check, check, plural, RESTART_PLUGIN } from "./check";
 import { type Facts, savedState } from "./facts";
 import { valueOf } from "./probed";
 
-const short = (id: string) => id.slice(0, 12);
 
 export function checkpointCheck(f: Facts): Check {
   const id = "checkpoint";

@@ -4,11 +4,9 @@
  * pure functions of these facts, which is what their unit tests feed them.
  */
 import { type Checkpoint, emptyCheckpoint } from "../checkpoint";
-import type { Dataplane, FirewallState, LinkInfo } from "../dataplane";
-import { getIpForward, getProxyArp } from "../dataplane/sysctl";
+import type { BackendsProbe, Dataplane, FirewallState, LinkInfo } from "../dataplane";
 import type { DockerReconcileReport } from "../reconcile/docker";
 import type { CheckpointView } from "./checkpoint-view";
-import { type BackendsProbe, probeBackends } from "./iptables-probe";
 import type { MetadataProbe } from "./metadata-probe";
 import { type Probed, probe } from "./probed";
 import type { SocketProbe } from "./socket-probe";
@@ -58,14 +56,16 @@ export interface FactSources {
   lastReconcile?: () => Promise<DockerReconcileReport | undefined>;
 }
 
-export function linuxKernelReader(dp: Pick<Dataplane, "listLinks" | "listContainerRoutes" | "readFirewall" | "listPortGuards">): KernelReader {
+export function linuxKernelReader(
+  dp: Pick<Dataplane, "listLinks" | "listContainerRoutes" | "readFirewall" | "listPortGuards" | "ipForward" | "proxyArp" | "iptablesBackends">,
+): KernelReader {
   return {
     listLinks: () => dp.listLinks(),
     listContainerRoutes: (bridge) => dp.listContainerRoutes(bridge),
     readFirewall: () => dp.readFirewall(),
-    ipForward: getIpForward,
-    proxyArp: getProxyArp,
-    backends: () => probeBackends(),
+    ipForward: () => dp.ipForward(),
+    proxyArp: (bridge) => dp.proxyArp(bridge),
+    backends: () => dp.iptablesBackends(),
     portGuards: () => dp.listPortGuards(),
   };
 }

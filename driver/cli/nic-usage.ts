@@ -1,12 +1,12 @@
 /**
- * Per NIC and subnet: the secondary ipconfigs the metadata lists, which of
- * them the checkpoint holds, which are free, and which are held although the
- * ipconfig is gone (flagged). Computed from the checkpoint and a fresh
+ * Owns the per-NIC view of `status` and `doctor`: per NIC and subnet, the
+ * secondary ipconfigs the metadata lists, which of them the checkpoint holds,
+ * which are free, and which are held although the ipconfig is gone (flagged). Computed from the checkpoint and a fresh
  * metadata answer, the way the plugin's allocator would see them.
  */
 import type { IpamState, NicInfo } from "../ipam";
-import { addressInCidr, compareIpv4 } from "../ipam/ipv4";
-import { defaultSubnet, primaryAddress, primaryNic, secondaryAddresses } from "../ipam/nic-model";
+import { defaultSubnet, primaryAddress, primaryNic, secondaryAddresses } from "../ipam/metadata";
+import { addressInCidr, compareIpv4 } from "../lib/address";
 
 export interface HeldAddress {
   address: string;

@@ -1,12 +1,13 @@
 /**
- * `azure-vnet-plugin status`: what the plugin holds (networks, pools,
+ * Owns `azure-vnet-plugin status`: what the plugin holds (networks, pools,
  * addresses, endpoints) next to what the kernel has, from the checkpoint and
  * the host alone. Docker is never asked.
  */
 import { DEFAULT_NON_MASQUERADE } from "../network/options";
 import type { DockerReconcileReport } from "../reconcile/docker";
 import { buildReport } from "../ipam/pool-report";
-import { summariseAddresses } from "../ipam/ipv4";
+import { summariseAddresses } from "../lib/address";
+import { shortId } from "../lib/text";
 import type { Facts } from "./facts";
 import { nicUsage, type HeldAddress } from "./nic-usage";
 import { valueOf } from "./probed";
@@ -185,7 +186,6 @@ export function buildStatus(f: Facts): StatusReport {
   };
 }
 
-const short = (id: string) => id.slice(0, 12);
 const yesNo = (v: boolean | null) => (v === null ? "?" : v ? "yes" : "no");
 const list = (addresses: string[] | null) => (addresses === null ? "?" : addresses.length ? summariseAddresses(addresses) : "-");
 
@@ -223,7 +223,7 @@ export function renderStatus(r: StatusReport): string {
     "NETWORKS",
     ["NETWORK", "BRIDGE", "STATE", "SUBNET", "GATEWAY", "NIC", "ENDPOINTS", "OPTIONS"],
     r.networks.map((n) => [
-      short(n.id),
+      shortId(n.id),
       n.bridge,
       n.bridgeState,
       n.subnet,
@@ -259,7 +259,7 @@ export function renderStatus(r: StatusReport): string {
   const endpoints = section(
     "ENDPOINTS",
     ["ENDPOINT", "NETWORK", "ADDRESS", "CONTAINER", "HOST VETH", "VETH EXISTS", "JOINED", "ROUTED"],
-    r.endpoints.map((e) => [short(e.id), short(e.networkId), e.address, e.container ?? "-", e.hostVeth, yesNo(e.hostVethExists), yesNo(e.joined || e.peerInContainer), yesNo(e.routed)]),
+    r.endpoints.map((e) => [shortId(e.id), shortId(e.networkId), e.address, e.container ?? "-", e.hostVeth, yesNo(e.hostVethExists), yesNo(e.joined || e.peerInContainer), yesNo(e.routed)]),
     "no endpoints",
   );
   const tail = r.unavailable.length ? `\ncould not read: ${r.unavailable.join("; ")}\n` : "";

@@ -1,7 +1,7 @@
 /**
- * The plugin's iptables rules as a pure function of its networks. The rules
- * live in chains of the plugin's own and are regenerated whole, so there is no
- * per-container state in the firewall and re-applying is idempotent.
+ * Owns the plugin's iptables rules as a pure function of its networks. The
+ * rules live in chains of the plugin's own and are regenerated whole, so there
+ * is no per-container state in the firewall and re-applying is idempotent.
  *
  * Every value is validated before it is rendered; anything that is not a plain
  * interface name, IPv4 address, CIDR or short id is refused, so nothing from a
@@ -10,7 +10,8 @@
  * compare a plan with what is live.
  */
 import { PluginError } from "../errors";
-import { assertCidr, assertIfName, assertIPv4, parseCidr } from "./validate";
+import { parseCidrAsWritten } from "../lib/address";
+import { assertCidr, assertIfName, assertIPv4 } from "./validate";
 
 export const FORWARD_CHAIN = "AZURE-VNET-FORWARD";
 export const POSTROUTING_CHAIN = "AZURE-VNET-POSTROUTING";
@@ -80,7 +81,7 @@ function validNetwork(raw: FirewallNetwork, index: number): FirewallNetwork {
   }
   assertIfName(n.bridge, `${where} bridge name`);
   assertCidr(n.subnet, `${where} subnet`);
-  if (parseCidr(n.subnet)?.prefix === 0) throw new PluginError(`${where}: subnet ${n.subnet} is not a subnet`);
+  if (parseCidrAsWritten(n.subnet)?.prefix === 0) throw new PluginError(`${where}: subnet ${n.subnet} is not a subnet`);
   assertIPv4(n.primaryAddress, `${where} primary address`);
   if (typeof n.snat !== "boolean") throw new PluginError(`${where}: snat must be true or false`);
   if (typeof n.allowImds !== "boolean") throw new PluginError(`${where}: allowImds must be true or false`);
@@ -139,7 +140,7 @@ function postroutingRules(n: FirewallNetwork, allSubnets: string[]): string[] {
   const exclusions = [...new Set([...allSubnets, ...n.nonMasqueradeCidrs, `${WIRESERVER}/32`, `${IMDS}/32`])];
   const rules = exclusions.map((cidr) => {
     // iptables-save omits a match on 0.0.0.0/0; render it the same way.
-    const dst = parseCidr(cidr)?.prefix === 0 ? "" : ` -d ${cidr}`;
+    const dst = parseCidrAsWritten(cidr)?.prefix === 0 ? "" : ` -d ${cidr}`;
     return `-A ${POSTROUTING_CHAIN} -s ${n.subnet}${dst} ${comment(n.id, "no SNAT")} -j RETURN`;
   });
   rules.push(

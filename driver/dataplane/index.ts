@@ -1,9 +1,12 @@
 /**
- * Everything the network layer needs from the host, behind one interface so
- * that layer can be unit-tested with a fake. LinuxDataplane is the real thing:
- * netlink for links and routes, /proc/sys for sysctls, iptables for the
- * firewall. It acts on the network namespace the process runs in.
+ * Owns the one way into the host's network stack: everything the network
+ * layer changes and everything the operator commands read, behind one
+ * interface so both can be unit-tested with a fake. LinuxDataplane is the real
+ * thing: netlink for links and routes, /proc/sys for sysctls, iptables and
+ * ebtables for the firewall. It acts on the network namespace the process
+ * runs in.
  */
+import { SerialQueue } from "../lib/serial";
 import { forgetFlows } from "./conntrack";
 import { Runner } from "./exec";
 import {
@@ -16,13 +19,16 @@ import {
   readFirewall,
   removeFirewall,
 } from "./firewall";
+import { type BackendsProbe, probeBackends } from "./iptables";
 import { EndpointLink, EndpointLinkSpec, LinkOps, NicLinkInfo } from "./links";
 import { LinkInfo, Rtnl } from "./netlink";
 import { PortGuard, PortGuards } from "./port-guard";
+import { getIpForward, getProxyArp } from "./sysctl";
 
 export type { EndpointLink, EndpointLinkSpec, NicLinkInfo } from "./links";
 export type { LinkInfo, RouteInfo, AddressInfo } from "./netlink";
 export type { FirewallInput, FirewallNetwork, FirewallPlan, FirewallState, IptablesBackend } from "./firewall";
+export type { BackendsProbe, RulesetView } from "./iptables";
 export { planFirewall } from "./firewall";
 export { bridgeMac } from "./links";
 export { DataplaneError } from "./errors";
@@ -65,6 +71,12 @@ export interface Dataplane {
   applyFirewall(input: FirewallInput): Promise<void>;
   removeFirewall(): Promise<boolean>;
   readFirewall(): Promise<FirewallState>;
+  /** net.ipv4.ip_forward is 1. Read-only. */
+  ipForward(): Promise<boolean>;
+  /** proxy_arp of a link; undefined when the link does not exist. Read-only. */
+  proxyArp(name: string): Promise<boolean | undefined>;
+  /** Which iptables rulesets (nft, legacy) hold Docker's chains and the plugin's, and which one plain iptables is. Read-only. */
+  iptablesBackends(): Promise<BackendsProbe>;
   close(): Promise<void>;
 }
 
@@ -82,8 +94,9 @@ export class LinuxDataplane implements Dataplane {
   private readonly links: LinkOps;
   private backend?: IptablesBackend;
   /** Firewall changes are serialized so two applies cannot both add a jump. */
-  private firewallQueue: Promise<unknown> = Promise.resolve();
-  private ebtablesQueue: Promise<unknown> = Promise.resolve();
+  private readonly firewallQueue = new SerialQueue();
+  /** ebtables has no lock of its own (no -w): changes from this process go one at a time. */
+  private readonly ebtablesQueue = new SerialQueue();
   private readonly guards: PortGuards;
 
   constructor(private readonly opts: LinuxDataplaneOptions = {}) {
@@ -161,27 +174,32 @@ export class LinuxDataplane implements Dataplane {
     return this.firewall((o) => readFirewall(o));
   }
 
+  ipForward(): Promise<boolean> {
+    return getIpForward();
+  }
+  proxyArp(name: string): Promise<boolean | undefined> {
+    return getProxyArp(name);
+  }
+  iptablesBackends(): Promise<BackendsProbe> {
+    return probeBackends({ run: this.opts.run, timeoutMs: this.opts.commandTimeoutMs });
+  }
+
   async close(): Promise<void> {
-    await this.firewallQueue;
+    await this.firewallQueue.idle();
     await this.nl.close();
   }
 
-  /** ebtables has no lock of its own (no -w): changes from this process go one at a time. */
   private bridgeFirewall<T>(fn: () => Promise<T>): Promise<T> {
-    const step = this.ebtablesQueue.then(fn);
-    this.ebtablesQueue = step.catch(() => undefined);
-    return step;
+    return this.ebtablesQueue.run(fn);
   }
 
   private firewall<T>(fn: (o: { backend: IptablesBackend; run?: Runner; timeoutMs?: number }) => Promise<T>): Promise<T> {
-    const step = this.firewallQueue.then(async () => {
+    return this.firewallQueue.run(async () => {
       const o = { run: this.opts.run, timeoutMs: this.opts.commandTimeoutMs };
       const backend = this.backend ?? (await detectBackend(o));
       // Until Docker has made its chains, the choice rests only on `iptables -V`: look again next time.
       if (backend.dockerChains || this.opts.iptables) this.backend = backend;
       return fn({ ...o, backend });
     });
-    this.firewallQueue = step.catch(() => undefined);
-    return step;
   }
 }

@@ -1,11 +1,14 @@
 /**
- * Which iptables backend to drive. nft and legacy keep separate rulesets in
- * the kernel; rules added through the other one than Docker uses would be
- * evaluated in an unexpected order, so we follow Docker: first by looking for
- * its chains, then by what plain `iptables` is on this host (Docker runs that).
+ * Owns which iptables backend to drive, and what each one holds. nft and
+ * legacy keep separate rulesets in the kernel; rules added through the other
+ * one than Docker uses would be evaluated in an unexpected order, so we follow
+ * Docker: first by looking for its chains, then by what plain `iptables` is
+ * on this host (Docker runs that). `doctor` sees both rulesets, not only the
+ * one the plugin picks, through probeBackends.
  */
 import { DataplaneError } from "./errors";
 import { Runner, runProgram } from "./exec";
+import { FORWARD_CHAIN, MARK_CHAIN, PLATFORM_CHAIN, POSTROUTING_CHAIN } from "./firewall-plan";
 
 export type IptablesMode = "nft" | "legacy";
 
@@ -38,6 +41,12 @@ async function tryOutput(run: Runner, file: string, args: string[], timeoutMs: n
   }
 }
 
+/** What plain `iptables` is on this host, from `iptables -V`; undefined when it cannot say. */
+async function readDefaultMode(run: Runner, timeoutMs: number): Promise<IptablesMode | undefined> {
+  const version = await tryOutput(run, GENERIC.iptables, ["-V"], timeoutMs);
+  return version?.includes("(nf_tables)") ? "nft" : version?.includes("(legacy)") ? "legacy" : undefined;
+}
+
 export async function detectBackend(opts: { run?: Runner; timeoutMs?: number } = {}): Promise<IptablesBackend> {
   const run = opts.run ?? runProgram;
   const timeoutMs = opts.timeoutMs ?? 10_000;
@@ -45,12 +54,7 @@ export async function detectBackend(opts: { run?: Runner; timeoutMs?: number } =
     nft: await tryOutput(run, VARIANTS.nft.save, [], timeoutMs),
     legacy: await tryOutput(run, VARIANTS.legacy.save, [], timeoutMs),
   };
-  const version = await tryOutput(run, GENERIC.iptables, ["-V"], timeoutMs);
-  const defaultMode: IptablesMode | undefined = version?.includes("(nf_tables)")
-    ? "nft"
-    : version?.includes("(legacy)")
-      ? "legacy"
-      : undefined;
+  const defaultMode = await readDefaultMode(run, timeoutMs);
 
   const withDocker = (Object.keys(saved) as IptablesMode[]).filter((m) => DOCKER_CHAIN.test(saved[m] ?? ""));
   let mode: IptablesMode | undefined;
@@ -91,4 +95,49 @@ export function parseSave(text: string): Map<string, SavedTable> {
     }
   }
   return tables;
+}
+
+// ---- both rulesets, for doctor ------------------------------------------------
+
+const PLUGIN_CHAINS = new Set([FORWARD_CHAIN, POSTROUTING_CHAIN, MARK_CHAIN, PLATFORM_CHAIN]);
+
+export interface RulesetView {
+  mode: IptablesMode;
+  /** `iptables-<mode>-save` ran. */
+  available: boolean;
+  dockerChains: string[];
+  pluginChains: string[];
+  error?: string;
+}
+
+export interface BackendsProbe {
+  /** What plain `iptables` is on this host (Docker runs that one). */
+  defaultMode?: IptablesMode;
+  rulesets: RulesetView[];
+}
+
+/** Which rulesets hold Docker's chains and which hold the plugin's. Read-only. */
+export async function probeBackends(opts: { run?: Runner; timeoutMs?: number } = {}): Promise<BackendsProbe> {
+  const run = opts.run ?? runProgram;
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const modes = Object.keys(VARIANTS) as IptablesMode[];
+  const rulesets = await Promise.all(
+    modes.map(async (mode): Promise<RulesetView> => {
+      try {
+        const tables = parseSave((await run(VARIANTS[mode].save, [], { timeoutMs })).stdout);
+        const chains = [...tables.values()].flatMap((t) => [...t.chains.keys()]);
+        return {
+          mode,
+          available: true,
+          dockerChains: [...new Set(chains.filter((c) => /^DOCKER(-|$)/.test(c)))].sort(),
+          pluginChains: chains.filter((c) => PLUGIN_CHAINS.has(c)),
+        };
+      } catch (err) {
+        if (!(err instanceof DataplaneError)) throw err;
+        return { mode, available: false, dockerChains: [], pluginChains: [], error: err.message };
+      }
+    }),
+  );
+  const defaultMode = await readDefaultMode(run, timeoutMs);
+  return { ...(defaultMode && { defaultMode }), rulesets };
 }

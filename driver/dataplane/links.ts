@@ -1,6 +1,6 @@
 /**
- * Link and route operations of the routed bridge, in the terms the network
- * layer uses. Each one is idempotent: calling it again after a success, or
+ * Owns the link and route operations of the routed bridge, in the terms the
+ * network layer uses. Each one is idempotent: calling it again after a success, or
  * after a crash half way through, converges on the same state.
  *
  * The VM's NIC is never touched. Per network: a bridge with no IP address,
@@ -11,10 +11,11 @@
  */
 import { createHash } from "node:crypto";
 import { PluginError } from "../errors";
+import { macFromBytes, normaliseMac } from "../lib/address";
 import { DataplaneError } from "./errors";
 import { AddressInfo, LinkInfo, Rtnl } from "./netlink";
 import { setIpForward, setProxyArp, setProxyDelay, setRpFilter } from "./sysctl";
-import { assertIfName, assertIPv4, assertMac, assertMtu, normalizeMac } from "./validate";
+import { assertIfName, assertIPv4, assertMac, assertMtu } from "./validate";
 
 export interface EndpointLinkSpec {
   bridge: string;
@@ -49,7 +50,7 @@ export interface NicLinkInfo {
 export function bridgeMac(name: string): string {
   const digest = createHash("sha256").update(`azure-vnet bridge ${name}`).digest();
   digest[0] = (digest[0] & 0xfc) | 0x02;
-  return [...digest.subarray(0, 6)].map((b) => b.toString(16).padStart(2, "0")).join(":");
+  return macFromBytes(digest.subarray(0, 6));
 }
 
 export class LinkOps {
@@ -213,7 +214,7 @@ export class LinkOps {
    * NIC: prefer the link with no master, then one with no kind (a real device).
    */
   async findLinkByMac(mac: string): Promise<LinkInfo | undefined> {
-    const wanted = normalizeMac(mac);
+    const wanted = normaliseMac(mac);
     if (wanted === undefined) throw new PluginError(`invalid MAC address ${JSON.stringify(mac)}`);
     const rank = (l: LinkInfo) => (l.master === undefined ? 0 : 2) + (l.kind === undefined ? 0 : 1);
     const matches = (await this.nl.listLinks()).filter((l) => l.mac === wanted);

@@ -1,18 +1,22 @@
 /**
- * The only module that talks to the `netlink` package. It wraps one rtnetlink
- * socket for requests and works around the package's sharp edges:
+ * Owns the rtnetlink socket: the only module that talks to the `netlink`
+ * package. It wraps one socket for requests and works around the package's
+ * sharp edges:
  *  - replies overflowing the socket buffer abort the whole process, so only one
- *    request is ever in flight (a promise queue) and the receive buffer is large;
+ *    request is ever in flight (a serial queue) and the receive buffer is large;
  *  - parallel dumps on one socket corrupt each other (the queue prevents them);
  *  - errors carry no code, only "Request rejected: EEXIST": we parse it;
- *  - there are no IP/MAC codecs and link kinds come back as raw attributes.
+ *  - there are no IP/MAC codecs (ours are lib/address) and link kinds come
+ *    back as raw attributes.
  * The socket belongs to the network namespace the process was in when it was
  * opened; everything here acts on that namespace.
  */
 import { endianness } from "node:os";
 import { createRtNetlink, FlagsNew, RtNetlinkSocket, rt } from "netlink";
+import { formatIpv4, macFromBytes, parseIpv4 } from "../lib/address";
+import { SerialQueue } from "../lib/serial";
 import { DataplaneError } from "./errors";
-import { assertIfName, assertIPv4, assertMac, assertMtu, formatIPv4, parseIPv4 } from "./validate";
+import { assertIfName, assertIPv4, assertMac, assertMtu } from "./validate";
 
 export interface LinkInfo {
   name: string;
@@ -75,14 +79,14 @@ const VETH_INFO_PEER = 1;
 // ---- codecs -------------------------------------------------------------
 
 export function encodeIPv4(text: string): Buffer {
-  const value = parseIPv4(assertIPv4(text)) as number;
+  const value = parseIpv4(assertIPv4(text)) as number;
   const buf = Buffer.alloc(4);
   buf.writeUInt32BE(value);
   return buf;
 }
 
 export function decodeIPv4(buf: Buffer | undefined): string | undefined {
-  return buf && buf.length === 4 ? formatIPv4(buf.readUInt32BE(0)) : undefined;
+  return buf && buf.length === 4 ? formatIpv4(buf.readUInt32BE(0)) : undefined;
 }
 
 export function encodeMac(text: string): Buffer {
@@ -90,8 +94,7 @@ export function encodeMac(text: string): Buffer {
 }
 
 export function decodeMac(buf: Buffer | undefined): string | undefined {
-  if (!buf || buf.length !== 6) return undefined;
-  return [...buf].map((b) => b.toString(16).padStart(2, "0")).join(":");
+  return buf && buf.length === 6 ? macFromBytes(buf) : undefined;
 }
 
 // Netlink structures use host byte order.
@@ -215,7 +218,8 @@ function refAttrs(ref: LinkRef): { data: rt.Link; attrs: { ifname?: string } } {
 
 export class Rtnl {
   private sock?: RtNetlinkSocket;
-  private tail: Promise<unknown> = Promise.resolve();
+  /** One request in flight at a time. */
+  private readonly queue = new SerialQueue();
   private closed = false;
   private readonly timeoutMs: number;
   private readonly recvBufferBytes: number;
@@ -228,7 +232,7 @@ export class Rtnl {
   /** Waits for queued requests, then closes the socket. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.tail;
+    await this.queue.idle();
     this.drop();
   }
 
@@ -402,9 +406,7 @@ export class Rtnl {
   // ---- queue and socket lifecycle ----
 
   private run<T>(op: string, fn: (s: RtNetlinkSocket, o: { timeout: number }) => Promise<T>): Promise<T> {
-    const result = this.tail.then(() => this.attempt(op, fn));
-    this.tail = result.catch(() => undefined);
-    return result;
+    return this.queue.run(() => this.attempt(op, fn));
   }
 
   private async attempt<T>(op: string, fn: (s: RtNetlinkSocket, o: { timeout: number }) => Promise<T>): Promise<T> {

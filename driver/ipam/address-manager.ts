@@ -1,3 +1,7 @@
+/**
+ * Owns the IPAM driver Docker talks to: every pool and address change runs
+ * here, under one lock, together with its persist.
+ */
 import { errorMessage, PluginError, throwIfAbandoned } from "../errors";
 import type {
   AddressSpaces,
@@ -10,16 +14,13 @@ import type {
   RequestPoolRequest,
   RequestPoolResponse,
 } from "../protocol/types";
+import { type Cidr, formatCidr, normaliseMac, parseCidrNetwork, parseIpv4, subnetGateway } from "../lib/address";
+import { AsyncMutex } from "../lib/serial";
+import { cleanText, shortId } from "../lib/text";
 import { Allocator, poolById } from "./allocator";
 import { type Clock, systemClock } from "./clock";
 import type { IpamState } from "./ipam-state";
-import { formatCidr, formatIpv4, parseCidr, parseIpv4, subnetGateway } from "./ipv4";
-import { normaliseMac } from "./mac";
-import type { NicInfo } from "./metadata";
-import type { MetadataCache, MetadataSnapshot } from "./metadata-cache";
-import { AsyncMutex } from "../state/mutex";
-import { cleanText } from "../protocol/display";
-import { allSubnets } from "./nic-model";
+import { allSubnets, type MetadataCache, type MetadataSnapshot, type NicInfo } from "./metadata";
 import { checkAddressSpace, choosePool } from "./pool-choice";
 import { GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE, parsePoolId } from "./pool-id";
 import { validatePoolOptions } from "./pool-options";
@@ -109,7 +110,7 @@ export class AddressManager implements IpamDriver {
     this.liveEndpoint = options.liveEndpoint ?? (() => true);
     this.onWarning = options.onWarning ?? (() => undefined);
     if (options.nicMac !== undefined) {
-      this.nicMac = normaliseMac(options.nicMac);
+      this.nicMac = normaliseMac(options.nicMac.trim());
       if (!this.nicMac) throw new Error(`"${options.nicMac}" is not a MAC address`);
     }
   }
@@ -156,7 +157,7 @@ export class AddressManager implements IpamDriver {
       const pool = allocator.poolOrAdopt(req.PoolID, this.usableNics());
       // Any address request means Docker kept the pool it was given.
       delete pool.unconfirmedAutoPick;
-      const prefix = (parseCidr(pool.subnet) as { prefix: number }).prefix;
+      const prefix = (parseCidrNetwork(pool.subnet) as Cidr).prefix;
       if (isGateway) return { Address: `${allocator.gateway(pool, requested)}/${prefix}` };
       if (requested && parseIpv4(requested) === undefined) {
         throw new PluginError(`"${req.Address}" is not an IPv4 address`);
@@ -182,7 +183,7 @@ export class AddressManager implements IpamDriver {
     if (typeof outcome === "object") {
       this.onWarning("release refused: a live endpoint holds the address (a late or repeated ReleaseAddress)", {
         address: cleanText(address, 64),
-        endpointId: outcome.keptFor.slice(0, 12),
+        endpointId: shortId(outcome.keptFor),
       });
     }
   }
@@ -260,10 +261,10 @@ export class AddressManager implements IpamDriver {
   poolInfo(poolId: string): PoolInfo | undefined {
     const pool = poolById(this.state, poolId);
     if (!pool) return undefined;
-    const cidr = parseCidr(pool.subnet) as { network: number; prefix: number };
+    const cidr = parseCidrNetwork(pool.subnet) as Cidr;
     return {
       subnet: pool.subnet,
-      gateway: formatIpv4(subnetGateway(cidr)),
+      gateway: subnetGateway(cidr),
       prefixLength: cidr.prefix,
       primaryAddress: pool.primaryAddress,
       nicMac: pool.nicMac,
@@ -273,7 +274,7 @@ export class AddressManager implements IpamDriver {
 
   /** CreateNetwork carries the address space and subnet, not the PoolID. */
   poolInfoBySubnet(addressSpace: string, subnet: string): PoolInfo | undefined {
-    const cidr = parseCidr(subnet);
+    const cidr = parseCidrNetwork(subnet);
     const wanted = cidr ? formatCidr(cidr) : subnet;
     const match = Object.entries(this.state.pools).find(
       ([, pool]) => pool.addressSpace === addressSpace && pool.subnet === wanted,

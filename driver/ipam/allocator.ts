@@ -1,16 +1,16 @@
-import { PluginError } from "../errors";
-import { cleanText } from "../protocol/display";
-import type { AddressRecord, IpamState, PoolRecord } from "./ipam-state";
-import { addressInCidr, formatIpv4, parseCidr, parseIpv4, subnetGateway } from "./ipv4";
-import * as text from "./messages";
-import type { NicInfo } from "./metadata";
-import { allIpConfigAddresses, findNic, findSubnet, primaryAddress, secondaryAddresses } from "./nic-model";
-import { formatPoolId, parsePoolId, type PoolKey } from "./pool-id";
-
 /**
- * The rules that change IpamState, given the NIC list of the moment. All
+ * Owns the rules that change IpamState, given the NIC list of the moment. All
  * synchronous: the AddressManager runs them under its lock and persists after.
  */
+import { PluginError } from "../errors";
+import { addressInCidr, type Cidr, parseCidrNetwork, parseIpv4, subnetGateway } from "../lib/address";
+import { cleanText, shortId } from "../lib/text";
+import type { AddressRecord, IpamState, PoolRecord } from "./ipam-state";
+import * as text from "./messages";
+import { allIpConfigAddresses, findNic, findSubnet, type NicInfo, primaryAddress, secondaryAddresses } from "./metadata";
+import { formatPoolId, parsePoolId, type PoolKey } from "./pool-id";
+
+/** Applies Docker's IPAM calls to the state, against the NICs' ipconfigs. */
 export class Allocator {
   constructor(
     private readonly state: IpamState,
@@ -93,7 +93,7 @@ export class Allocator {
 
   /** Azure's gateway, whatever was asked; a different --gateway cannot work in Azure. */
   gateway(pool: PoolRecord, requested: string): string {
-    const gateway = formatIpv4(subnetGateway(parseCidr(pool.subnet) as { network: number; prefix: number }));
+    const gateway = subnetGateway(parseCidrNetwork(pool.subnet) as Cidr);
     if (requested && parseIpv4(requested) !== parseIpv4(gateway)) {
       throw new PluginError(text.gatewayMismatch(pool.subnet, gateway));
     }
@@ -192,7 +192,7 @@ export class Allocator {
     if (record?.kind === "aux") throw new PluginError(`${address} is reserved by --aux-address`, "conflict");
     const holder = this.liveHolder(address);
     if (holder !== undefined && holder !== endpointId) {
-      throw new PluginError(`${address} is already held by endpoint ${holder.slice(0, 12)}`, "conflict");
+      throw new PluginError(`${address} is already held by endpoint ${shortId(holder)}`, "conflict");
     }
     if (record) {
       record.endpointId = endpointId;

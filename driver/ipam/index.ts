@@ -1,9 +1,10 @@
-/** The IPAM side of the plugin: metadata sources, their cache, and the address manager. */
+/**
+ * Owns the IPAM's public surface: the address manager (allocation, in this
+ * folder) and the metadata sources and cache it reads the NICs through
+ * (./metadata).
+ */
 export { AddressManager, type AddressManagerOptions, type PoolInfo } from "./address-manager";
-export { AutoSource } from "./auto-source";
 export { type Clock, systemClock } from "./clock";
-export { FileSource, parseInterfacesJson } from "./file-source";
-export { IMDS_BASE_URL, ImdsSource, type ImdsSourceOptions, parseImdsNetwork } from "./imds-source";
 export {
   type AddressRecord,
   type AddressSpaceName,
@@ -12,14 +13,26 @@ export {
   parseIpamState,
   type PoolRecord,
 } from "./ipam-state";
-export type { IpConfig, MetadataSource, NicInfo, NicSubnet } from "./metadata";
-export { MetadataCache, type MetadataCacheOptions, type MetadataSnapshot } from "./metadata-cache";
-export { formatPoolId, GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE, parsePoolId } from "./pool-id";
-export type { IpamReport, PoolReport, UsedAddress } from "./pool-report";
-export { MetadataSourceError } from "./source-error";
 export {
+  AutoSource,
+  FileSource,
+  IMDS_BASE_URL,
+  ImdsSource,
+  type ImdsSourceOptions,
+  type IpConfig,
+  MetadataCache,
+  type MetadataCacheOptions,
+  type MetadataSnapshot,
+  type MetadataSource,
+  MetadataSourceError,
+  type NicInfo,
+  type NicSubnet,
+  parseImdsNetwork,
+  parseInterfacesJson,
   parseWireserverInterfaces,
   WIRESERVER_BASE_URL,
   WireserverSource,
   type WireserverSourceOptions,
-} from "./wireserver-source";
+} from "./metadata";
+export { formatPoolId, GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE, parsePoolId } from "./pool-id";
+export type { IpamReport, PoolReport, UsedAddress } from "./pool-report";

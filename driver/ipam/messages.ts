@@ -1,9 +1,9 @@
-import { blockSize, cidrContains, formatIpv4, isAzureReserved, parseCidr, summariseAddresses } from "./ipv4";
-
 /**
- * User-facing error texts. Each says what is wrong and what to run, because
- * users of the earlier plugin saw only "No address returned" (azure.md §4).
+ * Owns the IPAM's user-facing error texts. Each says what is wrong and what to
+ * run, because users of the earlier plugin saw only "No address returned"
+ * (azure.md §4).
  */
+import { blockSize, cidrContains, formatIpv4, isAzureReserved, parseCidrNetwork, summariseAddresses } from "../lib/address";
 
 export function azAddIpConfigCommand(address: string): string {
   return (
@@ -64,8 +64,8 @@ export function exhausted(facts: ExhaustionFacts): string {
 
 /** The lowest address in `range` Azure would accept as a new ipconfig, if any. */
 export function suggestNewIpConfig(range: string, subnet: string, taken: ReadonlySet<string>): string | undefined {
-  const rangeCidr = parseCidr(range);
-  const subnetCidr = parseCidr(subnet);
+  const rangeCidr = parseCidrNetwork(range);
+  const subnetCidr = parseCidrNetwork(subnet);
   if (!rangeCidr || !subnetCidr) return undefined;
   const end = rangeCidr.network + blockSize(rangeCidr.prefix);
   for (let value = rangeCidr.network; value < end; value++) {

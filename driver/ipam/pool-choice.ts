@@ -1,10 +1,10 @@
+/** Owns which pool a RequestPool gets: one of the NICs' subnets, or why none. */
 import { PluginError } from "../errors";
-import { cleanText } from "../protocol/display";
+import { cidrWithin, formatCidr, parseCidrNetwork } from "../lib/address";
+import { cleanText } from "../lib/text";
 import type { AddressSpaceName, IpamState } from "./ipam-state";
-import { cidrWithin, formatCidr, parseCidr } from "./ipv4";
 import * as text from "./messages";
-import type { NicInfo } from "./metadata";
-import { allSubnets, defaultSubnet, findSubnet, primaryNic } from "./nic-model";
+import { allSubnets, defaultSubnet, findSubnet, type NicInfo, primaryNic } from "./metadata";
 import { formatPoolId, GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE, type PoolKey } from "./pool-id";
 
 export interface PoolChoice {
@@ -28,14 +28,14 @@ export function choosePool(
     if (request.subPool) throw new PluginError(`--ip-range needs --subnet as well; ${text.subnetChoice(subnets)}`);
     return chooseDefault(request.addressSpace, nics, state);
   }
-  const cidr = parseCidr(request.pool);
+  const cidr = parseCidrNetwork(request.pool);
   if (!cidr) throw new PluginError(`--subnet "${request.pool}" is not an IPv4 CIDR; ${text.subnetChoice(subnets)}`);
   const subnet = formatCidr(cidr);
   const nic = nics.find((n) => findSubnet(n, subnet));
   if (!nic) throw new PluginError(text.notANicSubnet(subnet, subnets));
   const key: PoolKey = { addressSpace: request.addressSpace, subnet };
   if (request.subPool) {
-    const range = parseCidr(request.subPool);
+    const range = parseCidrNetwork(request.subPool);
     if (!range) throw new PluginError(`--ip-range "${request.subPool}" is not an IPv4 CIDR`);
     if (!cidrWithin(range, cidr)) throw new PluginError(`--ip-range ${formatCidr(range)} is not inside --subnet ${subnet}`);
     key.subPool = formatCidr(range);

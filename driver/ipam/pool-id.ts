@@ -1,5 +1,6 @@
+/** Owns the spelling of PoolIDs: address space, subnet and --ip-range in one readable string. */
+import { canonicalCidr } from "../lib/address";
 import type { AddressSpaceName } from "./ipam-state";
-import { canonicalCidr } from "./ipv4";
 
 export const LOCAL_ADDRESS_SPACE: AddressSpaceName = "AzureVNetLocal";
 export const GLOBAL_ADDRESS_SPACE: AddressSpaceName = "AzureVNetGlobal";

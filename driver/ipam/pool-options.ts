@@ -1,5 +1,6 @@
+/** Owns the --ipam-opt keys this driver understands and their checks. */
 import { PluginError } from "../errors";
-import { cleanText } from "../protocol/display";
+import { cleanText } from "../lib/text";
 
 /**
  * The --ipam-opt keys this driver understands. Adding one is one entry here:

@@ -1,7 +1,7 @@
+/** Owns the IPAM report: every pool with its free, used and flagged addresses. */
+import { addressInCidr, type Cidr, compareIpv4, parseCidrNetwork, subnetGateway } from "../lib/address";
 import type { AddressRecord, IpamState } from "./ipam-state";
-import { addressInCidr, compareIpv4, formatIpv4, parseCidr, subnetGateway } from "./ipv4";
-import type { MetadataSnapshot } from "./metadata-cache";
-import { secondaryAddresses } from "./nic-model";
+import { type MetadataSnapshot, secondaryAddresses } from "./metadata";
 
 export interface UsedAddress {
   address: string;
@@ -62,7 +62,7 @@ export function buildReport(state: IpamState, snapshot: MetadataSnapshot | undef
         addressSpace: pool.addressSpace,
         subnet: pool.subnet,
         ...(pool.subPool && { subPool: pool.subPool }),
-        gateway: formatIpv4(subnetGateway(parseCidr(pool.subnet) as { network: number; prefix: number })),
+        gateway: subnetGateway(parseCidrNetwork(pool.subnet) as Cidr),
         nicMac: pool.nicMac,
         primaryAddress: pool.primaryAddress,
         refCount: pool.refCount,

@@ -2,7 +2,6 @@
  * The NetworkDriver: what to build for each network and endpoint, and the
  * records that let it be rebuilt. The kernel work itself is the dataplane's.
  */
-import { Address4 } from "ip-address";
 import { PluginError, errorMessage, throwIfAbandoned } from "../errors";
 import type { Dataplane, FirewallInput } from "../dataplane";
 import type { Logger } from "../log";
@@ -11,7 +10,9 @@ import type {
   CreateEndpointRequest, CreateEndpointResponse, CreateNetworkRequest, EndpointRequest, JoinRequest, JoinResponse,
   NetworkCapabilities, NetworkDriver, NetworkRequest,
 } from "../protocol/types";
-import { AsyncMutex } from "../state/mutex";
+import { AsyncMutex } from "../lib/serial";
+import { addressInCidr } from "../lib/address";
+import { shortId as short } from "../lib/text";
 import { DEFAULT_NON_MASQUERADE, checkEndpointOptions, parseNetworkOptions } from "./options";
 import { EndpointRecord, NetworkRecord, NetworkState, bridgeName } from "./records";
 import { type EndpointKernel, endpointKernel, guardOf, newEndpointKernel } from "./kernel-model";
@@ -38,7 +39,6 @@ export interface NetworkManagerOptions {
   now?: () => Date;
 }
 
-const short = (id: string) => id.slice(0, 12);
 
 export class NetworkManager implements NetworkDriver {
   private readonly mutex = new AsyncMutex();
@@ -134,7 +134,7 @@ export class NetworkManager implements NetworkDriver {
         throw new PluginError("Docker sent no IPv4 address for this endpoint; create the network with --ipam-driver azure-vnet");
       }
       const address = req.Interface.Address.split("/")[0];
-      if (!new Address4(address).isInSubnet(new Address4(net.subnet))) {
+      if (!addressInCidr(net.subnet, address)) {
         throw new PluginError(`address ${address} is not inside the network's subnet ${net.subnet}`);
       }
       if (this.state.endpoints[req.EndpointID]) return {};

@@ -3,7 +3,7 @@
  * compose `driver_opts`), validated and documented in this one table.
  * docs/options.md is checked against it by a unit test.
  */
-import { Address4 } from "ip-address";
+import { canonicalCidr } from "../lib/address";
 import { PluginError } from "../errors";
 
 export interface NetworkOptions {
@@ -62,14 +62,10 @@ export const NETWORK_OPTIONS: OptionSpec[] = [
     description: "Destinations reached without masquerade, under the container's own address: the VNet, peered VNets, on-premises. The NIC's subnets, 168.63.129.16 and 169.254.169.254 are always included. Setting it replaces the default list.",
     apply(value, into) {
       const cidrs = value.split(",").map((c) => c.trim()).filter(Boolean);
-      for (const c of cidrs) {
-        if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(c) || !Address4.isValid(c)) {
-          throw new PluginError(`network option non-masquerade-cidrs: ${shown(c)} is not an IPv4 CIDR such as 10.1.0.0/16`);
-        }
-      }
       into.nonMasqueradeCidrs = cidrs.map((c) => {
-        const a = new Address4(c);
-        return `${a.startAddress().correctForm()}/${a.subnetMask}`;
+        const canonical = canonicalCidr(c);
+        if (!canonical) throw new PluginError(`network option non-masquerade-cidrs: ${shown(c)} is not an IPv4 CIDR such as 10.1.0.0/16`);
+        return canonical;
       });
     },
   },

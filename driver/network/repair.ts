@@ -6,6 +6,7 @@
 import type { Dataplane } from "../dataplane";
 import type { Logger } from "../log";
 import { errorMessage } from "../errors";
+import { shortId } from "../lib/text";
 import { desiredKernel, diffKernel } from "./kernel-model";
 import { syncGuards } from "./guards";
 import { BRIDGE_PREFIX, type NetworkState } from "./records";
@@ -50,7 +51,7 @@ export async function repairKernel(state: NetworkState, dp: Dataplane, opts: Rep
 
   const links = new Set((await dp.listLinks()).map((l) => l.name));
   const desired = desiredKernel(state, links);
-  report.endpointsWithoutLink = desired.withoutLink.filter((e) => e.bridge).map((e) => e.endpointId.slice(0, 12));
+  report.endpointsWithoutLink = desired.withoutLink.filter((e) => e.bridge).map((e) => shortId(e.endpointId));
   for (const ep of desired.live) {
     if (await attempt(`route ${ep.address}`, () => dp.addContainerRoute(ep.address, ep.bridge as string))) report.routesEnsured++;
   }

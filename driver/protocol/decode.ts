@@ -1,10 +1,11 @@
 /**
- * From raw request bytes to a validated request object, or a PluginError
- * whose message tells the user which field is wrong and why.
+ * Owns the way from raw request bytes to a validated request object, or a
+ * PluginError whose message tells the user which field is wrong and why.
  */
 import { z } from "zod";
 import { PluginError } from "../errors";
-import { ECHO_LIMIT, cleanText, describeValue } from "./display";
+import { ECHO_LIMIT, cleanText } from "../lib/text";
+import { describeValue } from "./display";
 
 /** At most this many problems are listed in one error message. */
 const MAX_LISTED_ISSUES = 5;

@@ -1,9 +1,9 @@
 /**
- * The one log line written per protocol request. IDs are shortened and every
- * value taken from the request is cleaned, because a malformed request is
- * exactly when these fields hold hostile text.
+ * Owns the one log line written per protocol request. IDs are shortened and
+ * every value taken from the request is cleaned, because a malformed request
+ * is exactly when these fields hold hostile text.
  */
-import { cleanText, shortId } from "./display";
+import { cleanText, shortId } from "../lib/text";
 
 export type ProtocolLogLevel = "error" | "warn" | "info" | "debug";
 type LogFields = Record<string, unknown>;

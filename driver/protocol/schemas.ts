@@ -1,5 +1,5 @@
 /**
- * zod schemas for every request body Docker sends to the plugin.
+ * Owns the zod schemas for every request body Docker sends to the plugin.
  *
  * They check shape and syntax only (IDs, CIDRs, IPs, MACs, paths), never
  * whether a network or pool exists: that is the drivers' business. Unknown
@@ -7,9 +7,11 @@
  * versions. Null or missing maps and lists become empty ones, because Go
  * encodes a nil map or slice as null and older engines omit some fields.
  */
-import { Address4, Address6 } from "ip-address";
+import { Address6 } from "ip-address";
 import { z } from "zod";
-import { describeValue, hasUnsafeChars } from "./display";
+import { parseCidrAsWritten, parseIpv4 } from "../lib/address";
+import { hasUnsafeChars } from "../lib/text";
+import { describeValue } from "./display";
 import type { IPAMData } from "./types";
 
 /** Longest string accepted in any field; real values are far shorter. */
@@ -66,7 +68,8 @@ function isAddress(s: string, family: Family, withPrefix: boolean): boolean {
   if (parts.length !== (withPrefix ? 2 : 1)) return false;
   if (!ADDRESS_CHARS[family].test(parts[0])) return false;
   if (withPrefix && !PREFIX_LENGTH.test(parts[1])) return false;
-  return family === 4 ? Address4.isValid(s) : Address6.isValid(s);
+  if (family === 6) return Address6.isValid(s);
+  return (withPrefix ? parseCidrAsWritten(s) : parseIpv4(s)) !== undefined;
 }
 
 const EXAMPLE: Record<Family, { ip: string; cidr: string; name: string }> = {

@@ -1,5 +1,5 @@
 /**
- * The HTTP face of the plugin: decodes Docker's requests, validates them,
+ * Owns the HTTP face of the plugin: decodes Docker's requests, validates them,
  * calls the NetworkDriver / IpamDriver implementations and encodes replies.
  *
  * Wire rules that matter (see docs/libnetwork-protocol.md):
@@ -14,7 +14,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { PluginError, errorMessage } from "../errors";
 import { BodyTooLargeError, readBody } from "./body";
 import { parseJsonBody } from "./decode";
-import { cleanText } from "./display";
+import { cleanText } from "../lib/text";
 import { logRequest, type Outcome, type ProtocolLogger } from "./request-log";
 import { routesByPath, type Drivers } from "./routes";
 import { HandlerTimeoutError, withTimeout } from "./timeout";

@@ -19,6 +19,7 @@ import { errorMessage } from "../errors";
 import type { NetworkState } from "../network/records";
 import type { CreateNetworkRequest } from "../protocol/types";
 import { formatPoolId, LOCAL_ADDRESS_SPACE } from "../ipam";
+import { shortId as short } from "../lib/text";
 
 /** The parts of Docker's API answers this module reads. */
 export interface DockerNetworkInfo {
@@ -96,7 +97,6 @@ export interface DockerReconcilerOptions extends ReconcileTargets {
   adopt?: () => boolean;
 }
 
-const short = (id: string) => id.slice(0, 12);
 const poolIdOf = (subnet: string, ipRange?: string) => formatPoolId({ addressSpace: LOCAL_ADDRESS_SPACE, subnet, ...(ipRange ? { subPool: ipRange } : {}) });
 const LIVE_STATES = new Set(["running", "paused", "restarting"]);
 

@@ -9,6 +9,7 @@ import type { Dataplane } from "../dataplane";
 import type { Logger } from "../log";
 import type { NetworkState } from "../network/records";
 import { errorMessage } from "../errors";
+import { shortId } from "../lib/text";
 
 export interface Reclaim {
   network: { releaseEndpoint(endpointId: string): Promise<boolean> };
@@ -22,7 +23,7 @@ export async function releaseDeadEndpoints(state: NetworkState, dp: Dataplane, t
     try {
       if (await targets.network.releaseEndpoint(ep.id)) released.push(ep.address);
     } catch (err) {
-      logger.warn("could not release the endpoint of a container that is gone", { endpointId: ep.id.slice(0, 12), error: errorMessage(err) });
+      logger.warn("could not release the endpoint of a container that is gone", { endpointId: shortId(ep.id), error: errorMessage(err) });
     }
   }
   if (released.length) logger.info("released endpoints of containers that are gone", { addresses: released.join(",") });

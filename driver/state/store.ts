@@ -1,9 +1,10 @@
+/** Owns the checkpoint on disk: durable saves, generations, and loading with recovery. */
 import { PluginError, errorMessage } from "../errors";
+import { AsyncMutex } from "../lib/serial";
 import { DEFAULT_BOOT_ID_PATH, readBootId } from "./boot";
 import { canonicalJson, decodeEnvelope, encodeEnvelope } from "./envelope";
 import { CheckpointFiles } from "./files";
 import { type StateFs, nodeStateFs } from "./fs";
-import { AsyncMutex } from "./mutex";
 
 export interface CheckpointStoreOptions<T> {
   dir: string;

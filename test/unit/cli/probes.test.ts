@@ -1,55 +1,16 @@
+/** Tests of the operator probes that stay in the CLI (metadata, socket) and of gatherFacts. */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gatherFacts, type KernelReader } from "../../../driver/cli/facts";
-import { probeBackends } from "../../../driver/cli/iptables-probe";
 import { probeMetadata } from "../../../driver/cli/metadata-probe";
 import { probeSocket } from "../../../driver/cli/socket-probe";
 import type { ServeConfig } from "../../../driver/config";
-import { DataplaneError } from "../../../driver/dataplane";
-import type { Runner } from "../../../driver/dataplane/exec";
 import { BRIDGE, firewall, links, view } from "./fixtures";
 
-const NFT_SAVE = `*filter
-:INPUT ACCEPT [0:0]
-:FORWARD DROP [0:0]
-:DOCKER - [0:0]
-:DOCKER-USER - [0:0]
-:AZURE-VNET-FORWARD - [0:0]
--A FORWARD -j AZURE-VNET-FORWARD
-COMMIT
-`;
-
 describe("operator probes", () => {
-  describe("probeBackends", () => {
-    it("finds Docker's and the plugin's chains per ruleset, and what plain iptables is", async () => {
-      const run: Runner = async (file) => {
-        if (file === "iptables-nft-save") return { stdout: NFT_SAVE, stderr: "" };
-        if (file === "iptables-legacy-save") return { stdout: "", stderr: "" };
-        if (file === "iptables") return { stdout: "iptables v1.8.9 (nf_tables)\n", stderr: "" };
-        throw new DataplaneError(file, "ENOENT");
-      };
-      assert.deepEqual(await probeBackends({ run }), {
-        defaultMode: "nft",
-        rulesets: [
-          { mode: "nft", available: true, dockerChains: ["DOCKER", "DOCKER-USER"], pluginChains: ["AZURE-VNET-FORWARD"] },
-          { mode: "legacy", available: true, dockerChains: [], pluginChains: [] },
-        ],
-      });
-    });
-
-    it("marks a ruleset whose tools are missing", async () => {
-      const run: Runner = async (file) => {
-        throw new DataplaneError(file, "ENOENT");
-      };
-      const p = await probeBackends({ run });
-      assert.equal(p.defaultMode, undefined);
-      assert.deepEqual(p.rulesets.map((r) => r.available), [false, false]);
-    });
-  });
-
   describe("probeMetadata", () => {
     let dir: string;
     beforeEach(() => (dir = mkdtempSync(join(tmpdir(), "azure-vnet-md-"))));

@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { AddressManager } from "../../../driver/ipam/address-manager";
 import { emptyIpamState } from "../../../driver/ipam/ipam-state";
-import { MetadataCache } from "../../../driver/ipam/metadata-cache";
+import { MetadataCache } from "../../../driver/ipam";
 import { NetworkManager } from "../../../driver/network/manager";
 import { emptyNetworkState } from "../../../driver/network/records";
 import { createProtocolApp, serveUnixSocket, type SocketServer } from "../../../driver/protocol/server";

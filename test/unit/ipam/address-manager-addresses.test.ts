@@ -1,7 +1,8 @@
+/** Tests of the AddressManager's address calls: requests, releases, binds, aux addresses. */
 import assert from "node:assert/strict";
 import { AddressManager } from "../../../driver/ipam/address-manager";
 import { emptyIpamState } from "../../../driver/ipam/ipam-state";
-import { MetadataCache } from "../../../driver/ipam/metadata-cache";
+import { MetadataCache } from "../../../driver/ipam/metadata";
 import {
   createNetwork,
   expectPluginError,

@@ -1,7 +1,8 @@
+/** Tests of the AddressManager under concurrent calls and failing persists. */
 import assert from "node:assert/strict";
 import { AddressManager } from "../../../driver/ipam/address-manager";
 import { emptyIpamState } from "../../../driver/ipam/ipam-state";
-import { MetadataCache } from "../../../driver/ipam/metadata-cache";
+import { MetadataCache } from "../../../driver/ipam/metadata";
 import { createNetwork, expectPluginError, FakeClock, FakeSource, harness, MAC1, nic, range } from "./helpers";
 
 /** Resolves after a random number of macrotask turns, so operations interleave. */

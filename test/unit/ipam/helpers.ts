@@ -7,8 +7,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { AddressManager } from "../../../driver/ipam/address-manager";
 import { emptyIpamState, type IpamState } from "../../../driver/ipam/ipam-state";
-import type { MetadataSource, NicInfo } from "../../../driver/ipam/metadata";
-import { MetadataCache } from "../../../driver/ipam/metadata-cache";
+import { MetadataCache, type MetadataSource, type NicInfo } from "../../../driver/ipam/metadata";
 
 export class FakeClock {
   constructor(public time = 1_000_000) {}

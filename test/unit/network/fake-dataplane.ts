@@ -1,5 +1,15 @@
 /** An in-memory Dataplane that records what the network layer asks of the kernel. */
-import type { Dataplane, EndpointLink, EndpointLinkSpec, FirewallInput, FirewallState, LinkInfo, NicLinkInfo, PortGuard } from "../../../driver/dataplane";
+import type {
+  BackendsProbe,
+  Dataplane,
+  EndpointLink,
+  EndpointLinkSpec,
+  FirewallInput,
+  FirewallState,
+  LinkInfo,
+  NicLinkInfo,
+  PortGuard,
+} from "../../../driver/dataplane";
 
 export class FakeDataplane implements Dataplane {
   links = new Map<string, LinkInfo & { masterName?: string }>();
@@ -114,6 +124,19 @@ export class FakeDataplane implements Dataplane {
   }
   async readFirewall(): Promise<FirewallState> {
     throw new Error("not used");
+  }
+  /** What the read-only kernel facts answer; tests change them. */
+  ipForwardOn = true;
+  proxyArpOff = new Set<string>();
+  backends: BackendsProbe = { defaultMode: "nft", rulesets: [{ mode: "nft", available: true, dockerChains: ["DOCKER"], pluginChains: [] }] };
+  async ipForward(): Promise<boolean> {
+    return this.ipForwardOn;
+  }
+  async proxyArp(name: string): Promise<boolean | undefined> {
+    return this.links.has(name) ? !this.proxyArpOff.has(name) : undefined;
+  }
+  async iptablesBackends(): Promise<BackendsProbe> {
+    return structuredClone(this.backends);
   }
   async close(): Promise<void> {}
 }

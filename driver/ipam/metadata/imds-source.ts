@@ -1,8 +1,8 @@
+/** Owns the "imds" metadata source: the NICs from the Azure Instance Metadata Service. */
 import { z } from "zod";
 import { describeHttpFailure, httpGet } from "./http-get";
-import { canonicalCidr } from "./ipv4";
-import { normaliseMac } from "./mac";
-import type { IpConfig, MetadataSource, NicInfo, NicSubnet } from "./metadata";
+import { canonicalCidr, normaliseMac } from "../../lib/address";
+import type { IpConfig, MetadataSource, NicInfo, NicSubnet } from "./types";
 import { subnetContaining } from "./nic-model";
 import { MetadataSourceError, validate } from "./source-error";
 
@@ -15,7 +15,8 @@ export interface ImdsSourceOptions {
   timeoutMs?: number;
 }
 
-const mac = z.string().refine((value) => normaliseMac(value) !== undefined, "not a MAC address");
+// Whitespace around a MAC is tolerated, as in the other metadata documents.
+const mac = z.string().refine((value) => normaliseMac(value.trim()) !== undefined, "not a MAC address");
 const prefix = z
   .union([z.string().regex(/^\d{1,2}$/), z.number().int()])
   .transform(Number)
@@ -87,7 +88,7 @@ export function parseImdsNetwork(body: string, source = "imds"): NicInfo[] {
 }
 
 function toNicInfo(nic: ImdsInterface, isPrimary: boolean, source: string): NicInfo {
-  const macText = normaliseMac(nic.macAddress) as string;
+  const macText = normaliseMac(nic.macAddress.trim()) as string;
   const subnets: NicSubnet[] = [];
   for (const entry of nic.ipv4.subnet) {
     const cidr = canonicalCidr(`${entry.address}/${entry.prefix}`) as string;

@@ -1,6 +1,7 @@
+/** Tests of the auto metadata source: IMDS first, the wireserver when IMDS fails. */
 import assert from "node:assert/strict";
-import { AutoSource } from "../../../driver/ipam/auto-source";
-import { FakeSource, MAC1, nic } from "./helpers";
+import { AutoSource } from "../../../../driver/ipam/metadata/auto-source";
+import { FakeSource, MAC1, nic } from "../helpers";
 
 describe("AutoSource", () => {
   const imdsNics = [nic(MAC1, "10.0.0.0/24", ["10.0.0.4", "10.0.0.5"])];

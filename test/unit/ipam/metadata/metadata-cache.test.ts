@@ -1,8 +1,9 @@
+/** Tests of the metadata cache: shared fetches, rate limit, backoff and stale answers. */
 import assert from "node:assert/strict";
-import { PluginError } from "../../../driver/errors";
-import { MetadataCache } from "../../../driver/ipam/metadata-cache";
-import { MetadataSourceError } from "../../../driver/ipam/source-error";
-import { FakeClock, FakeSource, MAC1, nic } from "./helpers";
+import { PluginError } from "../../../../driver/errors";
+import { MetadataCache } from "../../../../driver/ipam/metadata/metadata-cache";
+import { MetadataSourceError } from "../../../../driver/ipam/metadata/source-error";
+import { FakeClock, FakeSource, MAC1, nic } from "../helpers";
 
 function setup() {
   const clock = new FakeClock();

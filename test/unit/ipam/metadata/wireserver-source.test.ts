@@ -1,6 +1,7 @@
+/** Tests of the wireserver metadata source and its XML parser. */
 import assert from "node:assert/strict";
-import { parseWireserverInterfaces, WIRESERVER_BASE_URL, WireserverSource } from "../../../driver/ipam/wireserver-source";
-import { fakeServer, type FakeServer } from "./helpers";
+import { parseWireserverInterfaces, WIRESERVER_BASE_URL, WireserverSource } from "../../../../driver/ipam/metadata/wireserver-source";
+import { fakeServer, type FakeServer } from "../helpers";
 
 /** NMAgent's answer for a VM with two NICs, the second carrying two subnets. */
 const TWO_NICS = `<?xml version="1.0" encoding="utf-8"?>

@@ -1,6 +1,6 @@
 /**
- * What the plugin knows about the VM's NICs, whichever metadata source it came
- * from (IMDS, the wireserver, or a static file). Addresses are dotted IPv4
+ * Owns the NIC model: what the plugin knows about the VM's NICs, whichever
+ * metadata source it came from (IMDS, the wireserver, or a static file). Addresses are dotted IPv4
  * strings; subnets are canonical CIDRs ("10.0.0.0/24"); MACs are lower case
  * with colons ("00:0d:3a:f8:a1:b2").
  */
@@ -22,6 +22,7 @@ export interface NicInfo {
   subnets: NicSubnet[];
 }
 
+/** Where NicInfo comes from: IMDS, the wireserver, a file, or "auto". */
 export interface MetadataSource {
   /** A short name for logs and errors: "imds", "wireserver", "file:/path". */
   readonly name: string;

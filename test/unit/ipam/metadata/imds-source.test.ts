@@ -1,8 +1,9 @@
+/** Tests of the IMDS metadata source and its parser. */
 import assert from "node:assert/strict";
 import type http from "node:http";
-import { ImdsSource, IMDS_BASE_URL, parseImdsNetwork } from "../../../driver/ipam/imds-source";
-import { MetadataSourceError } from "../../../driver/ipam/source-error";
-import { fakeServer, type FakeServer } from "./helpers";
+import { ImdsSource, IMDS_BASE_URL, parseImdsNetwork } from "../../../../driver/ipam/metadata/imds-source";
+import { MetadataSourceError } from "../../../../driver/ipam/metadata/source-error";
+import { fakeServer, type FakeServer } from "../helpers";
 
 /** Two NICs as IMDS 2021-02-01 returns them; the second has two subnets. */
 const TWO_NICS = JSON.stringify({

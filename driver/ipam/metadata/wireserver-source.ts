@@ -1,8 +1,9 @@
+/** Owns the "wireserver" metadata source: the NICs from the wireserver's NMAgent XML. */
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { z } from "zod";
 import { describeHttpFailure, httpGet } from "./http-get";
 import { booleanish, cidrText, documentToNics, macText } from "./interfaces-document";
-import type { MetadataSource, NicInfo } from "./metadata";
+import type { MetadataSource, NicInfo } from "./types";
 import { MetadataSourceError, validate } from "./source-error";
 
 export const WIRESERVER_BASE_URL = "http://168.63.129.16";

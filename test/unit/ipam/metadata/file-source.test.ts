@@ -1,8 +1,9 @@
+/** Tests of the file metadata source. */
 import assert from "node:assert/strict";
 import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { FileSource } from "../../../driver/ipam/file-source";
+import { FileSource } from "../../../../driver/ipam/metadata/file-source";
 
 describe("FileSource", () => {
   let dir: string;

@@ -1,7 +1,8 @@
+/** Owns the "file" metadata source: the NICs read from a JSON file in the wireserver's shape. */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { booleanish, cidrText, documentToNics, macText } from "./interfaces-document";
-import type { MetadataSource, NicInfo } from "./metadata";
+import type { MetadataSource, NicInfo } from "./types";
 import { MetadataSourceError, validate } from "./source-error";
 
 /** The wireserver's shape as JSON, as the earlier Microsoft plugin read it (Azure Stack, tests). */

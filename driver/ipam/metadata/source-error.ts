@@ -1,3 +1,4 @@
+/** Owns how a metadata source reports failure, and the schema check every source runs. */
 import type { z } from "zod";
 
 /**

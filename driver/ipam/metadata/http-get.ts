@@ -1,3 +1,4 @@
+/** Owns the HTTP GET the network metadata sources (IMDS, the wireserver) make. */
 import http from "node:http";
 
 export interface HttpGetOptions {

@@ -1,6 +1,7 @@
-import { errorMessage } from "../errors";
+/** Owns the "auto" metadata source: IMDS, falling back to the wireserver. */
+import { errorMessage } from "../../errors";
 import { ImdsSource } from "./imds-source";
-import type { MetadataSource, NicInfo } from "./metadata";
+import type { MetadataSource, NicInfo } from "./types";
 import { MetadataSourceError } from "./source-error";
 import { WireserverSource } from "./wireserver-source";
 

@@ -1,7 +1,6 @@
-import { cidrContains, compareIpv4, parseCidr, parseIpv4 } from "./ipv4";
-import type { NicInfo, NicSubnet } from "./metadata";
-
-/** Queries over the normalised NIC list that pools and sources both need. */
+/** Owns the queries over the normalised NIC list that pools and sources both need. */
+import { cidrContains, compareIpv4, parseCidrNetwork, parseIpv4 } from "../../lib/address";
+import type { NicInfo, NicSubnet } from "./types";
 
 export function findNic(nics: readonly NicInfo[], mac: string): NicInfo | undefined {
   return nics.find((nic) => nic.mac === mac);
@@ -54,7 +53,7 @@ export function subnetContaining(subnets: readonly NicSubnet[], address: string)
   let best: NicSubnet | undefined;
   let bestPrefix = -1;
   for (const subnet of subnets) {
-    const cidr = parseCidr(subnet.cidr);
+    const cidr = parseCidrNetwork(subnet.cidr);
     if (cidr && cidrContains(cidr, value) && cidr.prefix > bestPrefix) {
       best = subnet;
       bestPrefix = cidr.prefix;

@@ -1,6 +1,7 @@
-import { errorMessage, PluginError } from "../errors";
-import { type Clock, systemClock } from "./clock";
-import type { MetadataSource, NicInfo } from "./metadata";
+/** Owns the last good metadata answer and when the source may be asked again. */
+import { errorMessage, PluginError } from "../../errors";
+import { type Clock, systemClock } from "../clock";
+import type { MetadataSource, NicInfo } from "./types";
 import { MetadataSourceError } from "./source-error";
 
 export interface MetadataSnapshot {

@@ -1,7 +1,7 @@
+/** Owns the "Interfaces" document the wireserver and the metadata file share, and its conversion to NicInfo. */
 import { z } from "zod";
-import { canonicalCidr, cidrContains, parseCidr, parseIpv4 } from "./ipv4";
-import { normaliseMac } from "./mac";
-import type { NicInfo } from "./metadata";
+import { canonicalCidr, type Cidr, cidrContains, normaliseMac, parseCidrNetwork, parseIpv4 } from "../../lib/address";
+import type { NicInfo } from "./types";
 import { MetadataSourceError } from "./source-error";
 
 /**
@@ -22,7 +22,8 @@ export const booleanish = z
   .optional()
   .transform((value) => value === true || (typeof value === "string" && value.toLowerCase() === "true"));
 
-export const macText = z.string().refine((value) => normaliseMac(value) !== undefined, "not a MAC address");
+// Values may come padded with whitespace (a hand-written file); it is ignored.
+export const macText = z.string().refine((value) => normaliseMac(value.trim()) !== undefined, "not a MAC address");
 export const cidrText = z.string().refine((value) => canonicalCidr(value) !== undefined, "not an IPv4 CIDR");
 
 /** Checks what a schema cannot (addresses inside their prefix, no duplicates) and builds NicInfo. */
@@ -30,14 +31,14 @@ export function documentToNics(doc: InterfacesDocument, source: string): NicInfo
   if (doc.interfaces.length === 0) throw new MetadataSourceError(source, "the VM has no network interfaces");
   const macs = new Set<string>();
   const nics = doc.interfaces.map((entry): NicInfo => {
-    const mac = normaliseMac(entry.mac) as string;
+    const mac = normaliseMac(entry.mac.trim()) as string;
     if (macs.has(mac)) throw new MetadataSourceError(source, `interface ${mac} is listed twice`);
     macs.add(mac);
     const seen = new Set<string>();
     const cidrs = new Set<string>();
     const subnets = entry.subnets.map((subnet) => {
-      const cidr = parseCidr(subnet.prefix) as { network: number; prefix: number };
       const text = canonicalCidr(subnet.prefix) as string;
+      const cidr = parseCidrNetwork(text) as Cidr;
       if (cidrs.has(text)) throw new MetadataSourceError(source, `interface ${mac}: subnet ${text} is listed twice`);
       cidrs.add(text);
       const ipConfigs = subnet.addresses.map(({ address, isPrimary }) => {

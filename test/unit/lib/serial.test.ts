@@ -1,5 +1,6 @@
+/** Tests of lib/serial: AsyncMutex and SerialQueue. */
 import assert from "node:assert/strict";
-import { AsyncMutex } from "../../../driver/state/mutex";
+import { AsyncMutex, SerialQueue } from "../../../driver/lib/serial";
 
 describe("AsyncMutex", () => {
   it("runs sections one at a time, in call order", async () => {
@@ -28,5 +29,28 @@ describe("AsyncMutex", () => {
     const next = mutex.runExclusive(() => 42);
     await assert.rejects(failed, /boom/);
     assert.equal(await next, 42);
+  });
+});
+
+describe("SerialQueue", () => {
+  it("idle() waits for everything queued so far, failures included", async () => {
+    const queue = new SerialQueue();
+    const log: string[] = [];
+    const failed = queue.run(async () => {
+      await new Promise((r) => setTimeout(r, 5));
+      log.push("first");
+      throw new Error("boom");
+    });
+    void queue.run(async () => {
+      await new Promise((r) => setTimeout(r, 1));
+      log.push("second");
+    });
+    await queue.idle();
+    assert.deepEqual(log, ["first", "second"]);
+    await assert.rejects(failed, /boom/);
+  });
+
+  it("idle() on an empty queue resolves at once", async () => {
+    await new SerialQueue().idle();
   });
 });
