@@ -1,7 +1,7 @@
 /** Owns the "file" metadata source: the NICs read from a JSON file in the wireserver's shape. */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { booleanish, cidrText, documentToNics, macText } from "./interfaces-document";
+import { booleanish, cidrText, macText, wireserverStyleToNics } from "./interfaces-document";
 import type { MetadataSource, NicInfo } from "./types";
 import { MetadataSourceError, validate } from "./source-error";
 
@@ -48,17 +48,6 @@ export function parseInterfacesJson(text: string, source: string): NicInfo[] {
     throw new MetadataSourceError(source, `not valid JSON: ${(err as Error).message}`);
   }
   const data = validate(source, fileSchema, json);
-  return documentToNics(
-    {
-      interfaces: data.Interfaces.map((nic) => ({
-        mac: nic.MacAddress,
-        isPrimary: nic.IsPrimary,
-        subnets: nic.IPSubnets.map((subnet) => ({
-          prefix: subnet.Prefix,
-          addresses: subnet.IPAddresses.map((a) => ({ address: a.Address, isPrimary: a.IsPrimary })),
-        })),
-      })),
-    },
-    source,
-  );
+  const nics = data.Interfaces.map((n) => ({ ...n, subnets: n.IPSubnets.map((s) => ({ Prefix: s.Prefix, addresses: s.IPAddresses })) }));
+  return wireserverStyleToNics(nics, source);
 }

@@ -26,6 +26,22 @@ export const booleanish = z
 export const macText = z.string().refine((value) => normaliseMac(value.trim()) !== undefined, "not a MAC address");
 export const cidrText = z.string().refine((value) => canonicalCidr(value) !== undefined, "not an IPv4 CIDR");
 
+/** The wireserver's interface list, and the metadata file that is its JSON twin, once their nesting is read. */
+export interface WireserverStyleNic {
+  MacAddress: string;
+  IsPrimary: boolean;
+  subnets: { Prefix: string; addresses: { Address: string; IsPrimary: boolean }[] }[];
+}
+
+export function wireserverStyleToNics(nics: WireserverStyleNic[], source: string): NicInfo[] {
+  const interfaces = nics.map((nic) => ({
+    mac: nic.MacAddress,
+    isPrimary: nic.IsPrimary,
+    subnets: nic.subnets.map((s) => ({ prefix: s.Prefix, addresses: s.addresses.map((a) => ({ address: a.Address, isPrimary: a.IsPrimary })) })),
+  }));
+  return documentToNics({ interfaces }, source);
+}
+
 /** Checks what a schema cannot (addresses inside their prefix, no duplicates) and builds NicInfo. */
 export function documentToNics(doc: InterfacesDocument, source: string): NicInfo[] {
   if (doc.interfaces.length === 0) throw new MetadataSourceError(source, "the VM has no network interfaces");

@@ -2,7 +2,7 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { z } from "zod";
 import { describeHttpFailure, httpGet } from "./http-get";
-import { booleanish, cidrText, documentToNics, macText } from "./interfaces-document";
+import { booleanish, cidrText, macText, wireserverStyleToNics } from "./interfaces-document";
 import type { MetadataSource, NicInfo } from "./types";
 import { MetadataSourceError, validate } from "./source-error";
 
@@ -83,17 +83,6 @@ export function parseWireserverInterfaces(body: string, source = "wireserver"): 
     throw new MetadataSourceError(source, `response is not valid XML: ${check.err.msg} (line ${check.err.line})`);
   }
   const data = validate(source, xmlSchema, parser.parse(body));
-  return documentToNics(
-    {
-      interfaces: data.Interfaces.Interface.map((nic) => ({
-        mac: nic.MacAddress,
-        isPrimary: nic.IsPrimary,
-        subnets: nic.IPSubnet.map((subnet) => ({
-          prefix: subnet.Prefix,
-          addresses: subnet.IPAddress.map((a) => ({ address: a.Address, isPrimary: a.IsPrimary })),
-        })),
-      })),
-    },
-    source,
-  );
+  const nics = data.Interfaces.Interface.map((n) => ({ ...n, subnets: n.IPSubnet.map((s) => ({ Prefix: s.Prefix, addresses: s.IPAddress })) }));
+  return wireserverStyleToNics(nics, source);
 }
