@@ -37,7 +37,8 @@ function timeoutOf(flags: OperatorFlags): number {
   return ms;
 }
 
-async function collect(flags: OperatorFlags, env: NodeJS.ProcessEnv, askAllSources: boolean): Promise<Facts> {
+async function collect(flags: OperatorFlags, env: NodeJS.ProcessEnv, opts: { askAllSources: boolean }): Promise<Facts> {
+  const { askAllSources } = opts;
   const config = resolveServeConfig(flags, env);
   const timeoutMs = timeoutOf(flags);
   const dataplane = new LinuxDataplane({ netlinkTimeoutMs: timeoutMs * 2 });
@@ -66,7 +67,7 @@ export function registerOperatorCommands(program: Command, env: NodeJS.ProcessEn
       .description("show networks, pools, addresses per NIC and endpoints, from the plugin's state and the kernel (read-only; Docker is not needed)")
       .option("--no-metadata", "do not ask the metadata service (free addresses are then unknown)"),
   ).action(async (flags: OperatorFlags) => {
-    const report = buildStatus(await collect(flags, env, false));
+    const report = buildStatus(await collect(flags, env, { askAllSources: false }));
     print(flags.json ? JSON.stringify(report, null, 2) : renderStatus(report));
   });
 
@@ -75,7 +76,7 @@ export function registerOperatorCommands(program: Command, env: NodeJS.ProcessEn
       .command("doctor")
       .description("check what breaks containers on this VM and say how to fix it; exit code 0 when healthy, 1 when not"),
   ).action(async (flags: OperatorFlags) => {
-    const report = runDoctor(await collect(flags, env, true));
+    const report = runDoctor(await collect(flags, env, { askAllSources: true }));
     print(flags.json ? JSON.stringify(report, null, 2) : renderDoctor(report));
     process.exitCode = report.healthy ? 0 : 1;
   });

@@ -66,7 +66,7 @@ export class LinkOps {
     assertMtu(mtu);
     const wantedMac = opts.mac === undefined ? undefined : assertMac(opts.mac);
     // Before the bridge exists, so that it inherits forwarding=1 like every other link.
-    await setIpForward(true);
+    await setIpForward({ on: true });
     let link = await this.nl.getLink(name);
     if (!link) {
       try {
@@ -87,7 +87,7 @@ export class LinkOps {
     this.expectKind(link, "bridge");
     if (link.mtu !== mtu) await this.nl.setMtu(link.index, mtu);
     if (wantedMac && link.mac !== wantedMac) await this.nl.setMac(link.index, wantedMac);
-    await setProxyArp(name, true);
+    await setProxyArp(name, { on: true });
     await setProxyDelay(name, 0);
     // Strict: a container can only send from an address routed to its own bridge (the kernel
     // applies the larger of this and conf/all/rp_filter, so a host-wide "loose" still wins).

@@ -55,8 +55,8 @@ export async function getIpForward(): Promise<boolean> {
 }
 
 /** Also sets forwarding on every existing interface (the kernel propagates it). */
-export async function setIpForward(on: boolean): Promise<boolean> {
-  return writeInt(paths.ipForward(), on ? 1 : 0);
+export async function setIpForward(state: { on: boolean }): Promise<boolean> {
+  return writeInt(paths.ipForward(), state.on ? 1 : 0);
 }
 
 export async function getProxyArp(dev: string): Promise<boolean | undefined> {
@@ -64,8 +64,8 @@ export async function getProxyArp(dev: string): Promise<boolean | undefined> {
   return v === undefined ? undefined : v === 1;
 }
 
-export async function setProxyArp(dev: string, on: boolean): Promise<boolean> {
-  return writeInt(paths.proxyArp(dev), on ? 1 : 0);
+export async function setProxyArp(dev: string, state: { on: boolean }): Promise<boolean> {
+  return writeInt(paths.proxyArp(dev), state.on ? 1 : 0);
 }
 
 /** In jiffies; 0 makes proxy ARP answers immediate instead of randomly delayed up to 0.8 s. */

@@ -185,7 +185,7 @@ export class NetworkManager implements NetworkDriver {
   }
 
   deleteEndpoint(req: EndpointRequest): Promise<void> {
-    return this.mutex.runExclusive(async () => void (await this.dropEndpoint(req.EndpointID, false)));
+    return this.mutex.runExclusive(async () => void (await this.dropEndpoint(req.EndpointID, { releaseAddress: false })));
   }
 
   /**
@@ -194,14 +194,14 @@ export class NetworkManager implements NetworkDriver {
    * never Docker's, whose ReleaseAddress follows its DeleteEndpoint.
    */
   releaseEndpoint(endpointId: string): Promise<boolean> {
-    return this.mutex.runExclusive(() => this.dropEndpoint(endpointId, true));
+    return this.mutex.runExclusive(() => this.dropEndpoint(endpointId, { releaseAddress: true }));
   }
 
-  private async dropEndpoint(endpointId: string, releaseAddress: boolean): Promise<boolean> {
+  private async dropEndpoint(endpointId: string, opts: { releaseAddress: boolean }): Promise<boolean> {
     const ep = Object.hasOwn(this.state.endpoints, endpointId) ? this.state.endpoints[endpointId] : undefined;
     if (!ep) return false;
     delete this.state.endpoints[ep.id];
-    await this.o.pools.unbindAddress(ep.address, ep.id, releaseAddress);
+    await this.o.pools.unbindAddress(ep.address, ep.id, opts.releaseAddress);
     await this.o.persist();
     await this.removeEndpointKernel(endpointKernel(ep, this.state.networks[ep.networkId]));
     return true;
@@ -272,10 +272,10 @@ export class NetworkManager implements NetworkDriver {
    * (someone flushed a chain, or removed a jump), finding MACs the records
    * lack. Run on every reconciliation; cheap when nothing is wrong.
    */
-  repairGuards(removeOthers: boolean): Promise<{ repaired: string[]; removed: string[] }> {
+  repairGuards(opts: { removeOthers: boolean }): Promise<{ repaired: string[]; removed: string[] }> {
     return this.mutex.runExclusive(async () => {
       const before = JSON.stringify(this.state.endpoints);
-      const result = await syncGuards(this.state, this.dp, removeOthers);
+      const result = await syncGuards(this.state, this.dp, opts.removeOthers);
       if (JSON.stringify(this.state.endpoints) !== before) await this.o.persist();
       return result;
     });

@@ -26,11 +26,11 @@ function route<S extends z.ZodType>(
   method: string,
   schema: S,
   call: (req: z.output<S>, drivers: Drivers, ctx: CallContext) => object | Promise<object>,
-  quiet = false,
+  opts: { quiet: boolean } = { quiet: false },
 ): Route {
   return {
     method,
-    quiet,
+    quiet: opts.quiet,
     prepare(body, drivers) {
       const req = decodeRequest(method, schema, body);
       return async (ctx) => call(req, drivers, ctx);
@@ -42,9 +42,9 @@ function route<S extends z.ZodType>(
 const empty = Object.freeze({});
 
 const ROUTES: Route[] = [
-  route("Plugin.Activate", s.emptyRequest, () => ({ Implements: ["NetworkDriver", "IpamDriver"] }), true),
+  route("Plugin.Activate", s.emptyRequest, () => ({ Implements: ["NetworkDriver", "IpamDriver"] }), { quiet: true }),
 
-  route("NetworkDriver.GetCapabilities", s.emptyRequest, (_, d) => d.network.getCapabilities(), true),
+  route("NetworkDriver.GetCapabilities", s.emptyRequest, (_, d) => d.network.getCapabilities(), { quiet: true }),
   route("NetworkDriver.CreateNetwork", s.createNetworkRequest, async (req, d) => {
     await d.network.createNetwork(req);
     return empty;
@@ -69,7 +69,7 @@ const ROUTES: Route[] = [
     "NetworkDriver.EndpointOperInfo",
     s.endpointRequest,
     async (req, d) => ({ Value: (await d.network.endpointOperInfo(req)) ?? {} }),
-    true,
+    { quiet: true },
   ),
   // Nothing to program: port publishing is not offered. Validating the IDs
   // still catches a confused caller early.
@@ -81,8 +81,8 @@ const ROUTES: Route[] = [
   route("NetworkDriver.DiscoverNew", s.discoverRequest, () => empty),
   route("NetworkDriver.DiscoverDelete", s.discoverRequest, () => empty),
 
-  route("IpamDriver.GetCapabilities", s.emptyRequest, (_, d) => d.ipam.getCapabilities(), true),
-  route("IpamDriver.GetDefaultAddressSpaces", s.emptyRequest, (_, d) => d.ipam.getDefaultAddressSpaces(), true),
+  route("IpamDriver.GetCapabilities", s.emptyRequest, (_, d) => d.ipam.getCapabilities(), { quiet: true }),
+  route("IpamDriver.GetDefaultAddressSpaces", s.emptyRequest, (_, d) => d.ipam.getDefaultAddressSpaces(), { quiet: true }),
   route("IpamDriver.RequestPool", s.requestPoolRequest, (req, d, ctx) => d.ipam.requestPool(req, ctx)),
   route("IpamDriver.ReleasePool", s.releasePoolRequest, async (req, d) => {
     await d.ipam.releasePool(req);

@@ -63,7 +63,8 @@ const PREFIX_LENGTH = /^(0|[1-9][0-9]{0,2})$/;
  * `withPrefix`. The character pre-check keeps out forms ip-address accepts
  * but Docker and the kernel don't, such as IPv6 zone IDs ("fe80::1%eth0").
  */
-function isAddress(s: string, family: Family, withPrefix: boolean): boolean {
+function isAddress(s: string, family: Family, form: { withPrefix: boolean }): boolean {
+  const { withPrefix } = form;
   const parts = s.split("/");
   if (parts.length !== (withPrefix ? 2 : 1)) return false;
   if (!ADDRESS_CHARS[family].test(parts[0])) return false;
@@ -79,7 +80,7 @@ const EXAMPLE: Record<Family, { ip: string; cidr: string; name: string }> = {
 
 function cidrCheck(families: Family[]): StringCheck {
   return (s) => {
-    if (families.some((f) => isAddress(s, f, true))) return undefined;
+    if (families.some((f) => isAddress(s, f, { withPrefix: true }))) return undefined;
     const names = families.map((f) => EXAMPLE[f].name).join(" or ");
     const examples = families.map((f) => EXAMPLE[f].cidr).join(" or ");
     return `must be an ${names} CIDR such as ${examples}`;
@@ -88,7 +89,7 @@ function cidrCheck(families: Family[]): StringCheck {
 
 function ipCheck(families: Family[]): StringCheck {
   return (s) => {
-    if (families.some((f) => isAddress(s, f, false))) return undefined;
+    if (families.some((f) => isAddress(s, f, { withPrefix: false }))) return undefined;
     const names = families.map((f) => EXAMPLE[f].name).join(" or ");
     const examples = families.map((f) => EXAMPLE[f].ip).join(" or ");
     return `must be an ${names} address without prefix length, such as ${examples}`;
@@ -97,8 +98,8 @@ function ipCheck(families: Family[]): StringCheck {
 
 /** Which family a CIDR belongs to; undefined if it is not one (already reported elsewhere). */
 function cidrFamily(s: string): Family | undefined {
-  if (isAddress(s, 4, true)) return 4;
-  return isAddress(s, 6, true) ? 6 : undefined;
+  if (isAddress(s, 4, { withPrefix: true })) return 4;
+  return isAddress(s, 6, { withPrefix: true }) ? 6 : undefined;
 }
 
 // ---- field types ----------------------------------------------------------

@@ -46,7 +46,7 @@ export function reconcileCycle(d: CycleDeps): () => Promise<boolean> {
 
 async function checkKernel(network: CycleDeps["network"], logger: Logger): Promise<void> {
   try {
-    const guards = await network.repairGuards(true);
+    const guards = await network.repairGuards({ removeOthers: true });
     if (guards.repaired.length || guards.removed.length) {
       logger.warn("port guards were not as recorded and have been restored", {
         repaired: guards.repaired.join(",") || "none",

@@ -158,9 +158,9 @@ describe("address holders", () => {
     const a = await w.request();
     await w.create(ep(1), a);
     const port = `azvh${ep(1).slice(0, 11)}`;
-    assert.deepEqual(await w.network.repairGuards(true), { repaired: [], removed: [] });
+    assert.deepEqual(await w.network.repairGuards({ removeOthers: true }), { repaired: [], removed: [] });
     w.dp.guards.delete(port);
-    assert.deepEqual(await w.network.repairGuards(true), { repaired: [port], removed: [] });
+    assert.deepEqual(await w.network.repairGuards({ removeOthers: true }), { repaired: [port], removed: [] });
     assert.equal(w.dp.guards.get(port)?.address, a);
   });
 });
