@@ -23,7 +23,8 @@ export default tseslint.config(
         "error",
         {
           // Callbacks that settle a promise with a boolean, and express's app.set, are not ours to name.
-          selector: "CallExpression:not([callee.name=/^(finish|resolve)$/]):not([callee.property.name='set']) > Literal.arguments[raw=/^(true|false)$/]",
+          selector:
+            "CallExpression:not([callee.name=/^(finish|resolve)$/]):not([callee.property.name='set']) > Literal.arguments[raw=/^(true|false)$/]",
           message: "A bare true/false argument does not say what it means: pass an options object such as { removeOrphans: true }.",
         },
       ],

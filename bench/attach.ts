@@ -71,7 +71,11 @@ async function checkRunning(ctx: BenchContext, batch: Batch, round: number): Pro
     `${distinct.size} distinct of ${addrs.length}${foreign.length ? `; not ipconfigs of ${VM}: ${foreign.slice(0, 5).join(", ")}` : ""}`,
   );
   const unreachable = await unreachableFrom(ctx, PEER, addrs);
-  ctx.check(`round ${round}: every container reachable from ${PEER} (ping)`, unreachable.length === 0, unreachable.length ? `unreachable: ${unreachable.slice(0, 10).join(", ")}` : `${addrs.length} answered`);
+  ctx.check(
+    `round ${round}: every container reachable from ${PEER} (ping)`,
+    unreachable.length === 0,
+    unreachable.length ? `unreachable: ${unreachable.slice(0, 10).join(", ")}` : `${addrs.length} answered`,
+  );
   return addrs;
 }
 
@@ -91,16 +95,25 @@ async function checkReleased(ctx: BenchContext, addrs: string[], round: number):
   ctx.check(
     `round ${round}: every address back in the pool after removal (checkpoint)`,
     held.length === 0 && endpoints === 0,
-    held.length || endpoints ? `still held: ${held.slice(0, 10).join(", ")}; endpoint records: ${endpoints}` : `${addrs.length} released, ${waitedMs} ms after the last rm returned`,
+    held.length || endpoints
+      ? `still held: ${held.slice(0, 10).join(", ")}; endpoint records: ${endpoints}`
+      : `${addrs.length} released, ${waitedMs} ms after the last rm returned`,
   );
   const left = await kernelLeftovers(ctx, VM, addrs);
-  ctx.check(`round ${round}: no veth or /32 route left after removal`, left.hostVeths === 0 && left.routes.length === 0, `${left.hostVeths} host veths, ${left.routes.length} routes`);
+  ctx.check(
+    `round ${round}: no veth or /32 route left after removal`,
+    left.hostVeths === 0 && left.routes.length === 0,
+    `${left.hostVeths} host veths, ${left.routes.length} routes`,
+  );
   return waitedMs;
 }
 
 export async function attachAtLimit(ctx: BenchContext, idleRssMiB: number | undefined): Promise<void> {
   const n = ctx.opts.attachCount;
-  const times: Record<string, { start: number[]; remove: number[] }> = { [VNET]: { start: [], remove: [] }, [BRIDGE]: { start: [], remove: [] } };
+  const times: Record<string, { start: number[]; remove: number[] }> = {
+    [VNET]: { start: [], remove: [] },
+    [BRIDGE]: { start: [], remove: [] },
+  };
   let rssMiB = Number.NaN;
   const releaseWaits: number[] = [];
   for (let round = 0; round < ctx.opts.attachRounds; round++) {
@@ -112,12 +125,19 @@ export async function attachAtLimit(ctx: BenchContext, idleRssMiB: number | unde
       const logCalls = (what: string, fromMs: number) => {
         if (network !== VNET || round !== 0) return;
         const calls = readCallTimes(ctx.plugin(VM).logFile, fromMs, Date.now());
-        ctx.tables.push({ title: `plugin time while ${what} ${n} containers (from its request log)`, text: callTimesTable(calls, n, "container") });
+        ctx.tables.push({
+          title: `plugin time while ${what} ${n} containers (from its request log)`,
+          text: callTimesTable(calls, n, "container"),
+        });
       };
       const startFrom = Date.now();
       const batch = await startBatch(ctx, network, tag);
       logCalls("starting", startFrom);
-      const started = ctx.check(`round ${round}: ${n} containers start on ${network}, ${ctx.opts.attachParallel} at a time`, batch.failures.length === 0, batch.failures.length ? `${batch.failures.length} failed, e.g. ${batch.failures[0]}` : `${(batch.startMs / 1000).toFixed(1)} s`);
+      const started = ctx.check(
+        `round ${round}: ${n} containers start on ${network}, ${ctx.opts.attachParallel} at a time`,
+        batch.failures.length === 0,
+        batch.failures.length ? `${batch.failures.length} failed, e.g. ${batch.failures[0]}` : `${(batch.startMs / 1000).toFixed(1)} s`,
+      );
       times[network].start.push(batch.startMs);
       let addrs: string[] = [];
       if (network === VNET && started) {
@@ -127,7 +147,11 @@ export async function attachAtLimit(ctx: BenchContext, idleRssMiB: number | unde
       }
       const removeFrom = Date.now();
       const removed = await removeBatch(ctx, batch.names);
-      ctx.check(`round ${round}: ${n} containers removed from ${network}`, removed.failures.length === 0, removed.failures.length ? `${removed.failures.length} failed, e.g. ${removed.failures[0]}` : `${(removed.ms / 1000).toFixed(1)} s`);
+      ctx.check(
+        `round ${round}: ${n} containers removed from ${network}`,
+        removed.failures.length === 0,
+        removed.failures.length ? `${removed.failures.length} failed, e.g. ${removed.failures[0]}` : `${(removed.ms / 1000).toFixed(1)} s`,
+      );
       times[network].remove.push(removed.ms);
       if (network === VNET && addrs.length) releaseWaits.push(await checkReleased(ctx, addrs, round));
       logCalls("removing", removeFrom);
@@ -171,5 +195,9 @@ async function restartWithEndpoints(ctx: BenchContext, addrs: string[]): Promise
   const ms = await ctx.startPlugin(VM, { timeoutMs: RESTART_TIMEOUT_MS });
   ctx.addFigure({ id: "cold-start-endpoints", name: `plugin restart to socket ready, ${addrs.length} endpoints`, unit: "ms", value: ms });
   const unreachable = await unreachableFrom(ctx, PEER, addrs);
-  ctx.check("containers reachable after a plugin restart", unreachable.length === 0, unreachable.length ? `unreachable: ${unreachable.slice(0, 10).join(", ")}` : `${addrs.length} answered`);
+  ctx.check(
+    "containers reachable after a plugin restart",
+    unreachable.length === 0,
+    unreachable.length ? `unreachable: ${unreachable.slice(0, 10).join(", ")}` : `${addrs.length} answered`,
+  );
 }

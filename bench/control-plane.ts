@@ -28,7 +28,13 @@ async function floorBlock(ctx: BenchContext, count: number, concurrency: number)
   return JSON.parse(r.stdout) as FloorOutput;
 }
 
-async function measureConfig(ctx: BenchContext, client: PluginClient, net: SocketNetwork, count: number, concurrency: number): Promise<ConfigResult> {
+async function measureConfig(
+  ctx: BenchContext,
+  client: PluginClient,
+  net: SocketNetwork,
+  count: number,
+  concurrency: number,
+): Promise<ConfigResult> {
   const out: ConfigResult = { plugin: { samples: [], wallMs: 0, cpuMs: 0 }, floor: { samples: [], wallMs: 0 } };
   for (const [b, size] of blockSizes(count, ctx.opts.blocks).entries()) {
     if (size === 0) continue;
@@ -85,7 +91,11 @@ export async function controlPlane(ctx: BenchContext, profileDir: string | undef
   for (const ep of present) await detach(client, net, ep, new StepTimer());
   await deleteNetwork(client, net);
   const cp = readCheckpoint(ctx, VM);
-  ctx.check("socket-driven endpoints all released", cp.endpoints === 0 && cp.endpointAddresses.length === 0, `${cp.endpoints} endpoint records, ${cp.endpointAddresses.length} addresses held`);
+  ctx.check(
+    "socket-driven endpoints all released",
+    cp.endpoints === 0 && cp.endpointAddresses.length === 0,
+    `${cp.endpoints} endpoint records, ${cp.endpointAddresses.length} addresses held`,
+  );
   if (profileDir) await ctx.startPlugin(VM);
 
   report(ctx, c1, c16, many);
@@ -95,10 +105,40 @@ function report(ctx: BenchContext, c1: ConfigResult, c16: ConfigResult, many: Co
   const n = ctx.opts.presentEndpoints;
   const p = (r: Side, q: number) => quantile(totals(r.samples), q);
   const vsFloor = { baselineName: "kernel floor" };
-  ctx.addFigure({ id: "cp-c1-p50", name: "endpoint lifecycle p50, concurrency 1", unit: "ms", value: p(c1.plugin, 0.5), baseline: p(c1.floor, 0.5), ...vsFloor, target: { on: "ratio", op: "<=", limit: 2 } });
-  ctx.addFigure({ id: "cp-c1-p99", name: "endpoint lifecycle p99, concurrency 1", unit: "ms", value: p(c1.plugin, 0.99), baseline: p(c1.floor, 0.99), ...vsFloor });
-  ctx.addFigure({ id: "cp-c16-p50", name: "endpoint lifecycle p50, concurrency 16", unit: "ms", value: p(c16.plugin, 0.5), baseline: p(c16.floor, 0.5), ...vsFloor, target: { on: "ratio", op: "<=", limit: 2 } });
-  ctx.addFigure({ id: "cp-c16-p99", name: "endpoint lifecycle p99, concurrency 16", unit: "ms", value: p(c16.plugin, 0.99), baseline: p(c16.floor, 0.99), ...vsFloor });
+  ctx.addFigure({
+    id: "cp-c1-p50",
+    name: "endpoint lifecycle p50, concurrency 1",
+    unit: "ms",
+    value: p(c1.plugin, 0.5),
+    baseline: p(c1.floor, 0.5),
+    ...vsFloor,
+    target: { on: "ratio", op: "<=", limit: 2 },
+  });
+  ctx.addFigure({
+    id: "cp-c1-p99",
+    name: "endpoint lifecycle p99, concurrency 1",
+    unit: "ms",
+    value: p(c1.plugin, 0.99),
+    baseline: p(c1.floor, 0.99),
+    ...vsFloor,
+  });
+  ctx.addFigure({
+    id: "cp-c16-p50",
+    name: "endpoint lifecycle p50, concurrency 16",
+    unit: "ms",
+    value: p(c16.plugin, 0.5),
+    baseline: p(c16.floor, 0.5),
+    ...vsFloor,
+    target: { on: "ratio", op: "<=", limit: 2 },
+  });
+  ctx.addFigure({
+    id: "cp-c16-p99",
+    name: "endpoint lifecycle p99, concurrency 16",
+    unit: "ms",
+    value: p(c16.plugin, 0.99),
+    baseline: p(c16.floor, 0.99),
+    ...vsFloor,
+  });
   ctx.addFigure({
     id: "cp-c16-rate",
     name: "endpoint lifecycles per second, concurrency 16",
@@ -116,21 +156,40 @@ function report(ctx: BenchContext, c1: ConfigResult, c16: ConfigResult, many: Co
     baselineName: "no endpoints",
     target: { on: "ratio", op: "<=", limit: 1.5 },
   });
-  ctx.addFigure({ id: "cp-present-floor", name: `endpoint lifecycle p50, ${n} present, vs floor`, unit: "ms", value: p(many.plugin, 0.5), baseline: p(many.floor, 0.5), ...vsFloor });
-  ctx.addFigure({ id: "cp-floor-present", name: `kernel floor p50, ${n} present`, unit: "ms", value: p(many.floor, 0.5), baseline: p(c1.floor, 0.5), baselineName: "floor, none present" });
+  ctx.addFigure({
+    id: "cp-present-floor",
+    name: `endpoint lifecycle p50, ${n} present, vs floor`,
+    unit: "ms",
+    value: p(many.plugin, 0.5),
+    baseline: p(many.floor, 0.5),
+    ...vsFloor,
+  });
+  ctx.addFigure({
+    id: "cp-floor-present",
+    name: `kernel floor p50, ${n} present`,
+    unit: "ms",
+    value: p(many.floor, 0.5),
+    baseline: p(c1.floor, 0.5),
+    baselineName: "floor, none present",
+  });
   const cpuPer = (r: ConfigResult) => r.plugin.cpuMs / r.plugin.samples.length;
   ctx.addFigure({ id: "cp-cpu", name: "plugin CPU per lifecycle, concurrency 1", unit: "ms", value: cpuPer(c1) });
 
   const configs = { c1, c16, [`c1, ${n} present`]: many };
-  const steps = Object.fromEntries(Object.entries(configs).map(([k, r]) => [k, { plugin: stepMedians(r.plugin.samples), floor: stepMedians(r.floor.samples) }]));
+  const steps = Object.fromEntries(
+    Object.entries(configs).map(([k, r]) => [k, { plugin: stepMedians(r.plugin.samples), floor: stepMedians(r.floor.samples) }]),
+  );
   ctx.details.controlPlane = {
     steps,
     pluginCpuMsPerLifecycle: Object.fromEntries(Object.entries(configs).map(([k, r]) => [k, cpuPer(r)])),
-    samples: Object.fromEntries(Object.entries(configs).map(([k, r]) => [k, { plugin: totals(r.plugin.samples), floor: totals(r.floor.samples) }])),
+    samples: Object.fromEntries(
+      Object.entries(configs).map(([k, r]) => [k, { plugin: totals(r.plugin.samples), floor: totals(r.floor.samples) }]),
+    ),
   };
   const names = Object.keys(steps.c1.plugin);
   const rows = [["step (p50 ms)", ...Object.keys(configs)]];
   for (const name of names) rows.push([`plugin ${name}`, ...Object.values(steps).map((s) => formatNumber(s.plugin[name]))]);
-  for (const name of Object.keys(steps.c1.floor)) rows.push([`floor ${name}`, ...Object.values(steps).map((s) => formatNumber(s.floor[name]))]);
+  for (const name of Object.keys(steps.c1.floor))
+    rows.push([`floor ${name}`, ...Object.values(steps).map((s) => formatNumber(s.floor[name]))]);
   ctx.tables.push({ title: "control plane, per step", text: renderTable(rows) });
 }

@@ -24,7 +24,12 @@ interface Endpoint {
 async function container(ctx: BenchContext, vm: VmName, name: string): Promise<Endpoint> {
   const run = await ctx.docker(vm, ["run", "-d", "--init", "--name", name, "--network", VNET, IMAGE, "sleep", "3600"]);
   if (run.code !== 0) throw new Error(`docker run ${name} on ${vm} failed: ${run.stderr.trim()}`);
-  const r = await ctx.docker(vm, ["inspect", "-f", "{{.NetworkSettings.SandboxKey}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name]);
+  const r = await ctx.docker(vm, [
+    "inspect",
+    "-f",
+    "{{.NetworkSettings.SandboxKey}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+    name,
+  ]);
   const [key, address] = r.stdout.trim().split(/\s+/);
   if (r.code !== 0 || !key || !address) throw new Error(`cannot inspect ${name} on ${vm}: ${r.stderr.trim() || r.stdout.trim()}`);
   return { prefix: ["nsenter", `--net=${key}`], address };
@@ -39,10 +44,15 @@ function inPlace(ctx: BenchContext, vm: VmName, at: Endpoint, cmd: string[], tim
 async function iperfServer(ctx: BenchContext, at: Endpoint, label: string): Promise<number> {
   const cmd = [...at.prefix, "iperf3", "-s", "-p", String(PORT)];
   const pid = ctx.sim.spawnInVm(DST, cmd[0], cmd.slice(1), `${ctx.sim.dir}/iperf3-${label}.log`);
-  await waitFor(`iperf3 server (${label})`, async () => {
-    const r = await inPlace(ctx, DST, at, ["ss", "-Hltn", `sport = :${PORT}`], 10_000);
-    return r.stdout.includes(`:${PORT}`);
-  }, 10_000, 100);
+  await waitFor(
+    `iperf3 server (${label})`,
+    async () => {
+      const r = await inPlace(ctx, DST, at, ["ss", "-Hltn", `sport = :${PORT}`], 10_000);
+      return r.stdout.includes(`:${PORT}`);
+    },
+    10_000,
+    100,
+  );
   return pid;
 }
 
@@ -93,10 +103,36 @@ export async function dataplane(ctx: BenchContext): Promise<void> {
     ctx.details.dataplane = { gbps, rttMs: rtt };
     const vsHost = { baseline: median(gbps.host), baselineName: "host to host" };
     const vsHostRtt = { baseline: median(rtt.host), baselineName: "host to host" };
-    ctx.addFigure({ id: "dp-throughput", name: "TCP throughput container -> container (iperf3), median", unit: "Gbit/s", value: median(gbps.container), ...vsHost, target: { on: "ratio", op: ">=", limit: 0.95 } });
-    ctx.addFigure({ id: "dp-rtt", name: "ping RTT container -> container, median", unit: "ms", value: median(rtt.container), ...vsHostRtt, target: { on: "ratio", op: "<=", limit: 1.1 } });
-    ctx.addFigure({ id: "dp-throughput-one-sided", name: "TCP throughput container -> vm2 host, median", unit: "Gbit/s", value: median(gbps.oneSided), ...vsHost });
-    ctx.addFigure({ id: "dp-rtt-one-sided", name: "ping RTT container -> vm2 host, median", unit: "ms", value: median(rtt.oneSided), ...vsHostRtt });
+    ctx.addFigure({
+      id: "dp-throughput",
+      name: "TCP throughput container -> container (iperf3), median",
+      unit: "Gbit/s",
+      value: median(gbps.container),
+      ...vsHost,
+      target: { on: "ratio", op: ">=", limit: 0.95 },
+    });
+    ctx.addFigure({
+      id: "dp-rtt",
+      name: "ping RTT container -> container, median",
+      unit: "ms",
+      value: median(rtt.container),
+      ...vsHostRtt,
+      target: { on: "ratio", op: "<=", limit: 1.1 },
+    });
+    ctx.addFigure({
+      id: "dp-throughput-one-sided",
+      name: "TCP throughput container -> vm2 host, median",
+      unit: "Gbit/s",
+      value: median(gbps.oneSided),
+      ...vsHost,
+    });
+    ctx.addFigure({
+      id: "dp-rtt-one-sided",
+      name: "ping RTT container -> vm2 host, median",
+      unit: "ms",
+      value: median(rtt.oneSided),
+      ...vsHostRtt,
+    });
   } catch (err) {
     ctx.check("iperf3 and ping between containers on vm1 and vm2", false, (err as Error).message);
   } finally {

@@ -35,7 +35,10 @@ export async function dockerRunLatency(ctx: BenchContext): Promise<void> {
   ctx.check("docker run --rm succeeds on both networks", true, `${ctx.opts.dockerRuns} runs each after ${WARMUP} warm-up runs`);
   const calls = readCallTimes(ctx.plugin(VM).logFile, fromMs, Date.now());
   ctx.details.dockerRun = { samples, pluginCalls: Object.fromEntries(calls) };
-  ctx.tables.push({ title: "plugin time inside docker run --rm (from its request log)", text: callTimesTable(calls, ctx.opts.dockerRuns, "run") });
+  ctx.tables.push({
+    title: "plugin time inside docker run --rm (from its request log)",
+    text: callTimesTable(calls, ctx.opts.dockerRuns, "run"),
+  });
   ctx.addFigure({
     id: "docker-run-p50",
     name: "docker run --rm, median",

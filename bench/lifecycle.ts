@@ -38,7 +38,11 @@ export class StepTimer {
 }
 
 /** `count` lifecycles, `concurrency` in flight; index i is unique across the run. */
-export function runLifecycles(count: number, concurrency: number, once: (i: number) => Promise<LifecycleSample>): Promise<LifecycleSample[]> {
+export function runLifecycles(
+  count: number,
+  concurrency: number,
+  once: (i: number) => Promise<LifecycleSample>,
+): Promise<LifecycleSample[]> {
   return runPool(
     Array.from({ length: count }, (_, i) => i),
     concurrency,

@@ -28,7 +28,9 @@ export async function runPool<T, R>(items: readonly T[], concurrency: number, fn
 /** A field of /proc/<pid>/status in MiB (VmRSS, VmHWM, …); NaN if the process is gone. */
 export function statusMiB(pid: number, field: "VmRSS" | "VmHWM"): number {
   try {
-    const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith(`${field}:`));
+    const line = readFileSync(`/proc/${pid}/status`, "utf8")
+      .split("\n")
+      .find((l) => l.startsWith(`${field}:`));
     return line ? Number(line.split(/\s+/)[1]) / 1024 : Number.NaN;
   } catch {
     return Number.NaN;

@@ -37,7 +37,10 @@ export function benchOptions(argv: { quick?: boolean; profile?: boolean; only?: 
   const phases = new Set<Phase>(PHASES);
   if (argv.only) {
     phases.clear();
-    for (const p of argv.only.split(",").map((s) => s.trim()).filter(Boolean)) {
+    for (const p of argv.only
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       if (!(PHASES as readonly string[]).includes(p)) throw new Error(`unknown phase "${p}"; phases are ${PHASES.join(", ")}`);
       phases.add(p as Phase);
     }

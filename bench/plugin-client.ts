@@ -70,9 +70,13 @@ export interface Attached {
 /** RequestAddress, CreateEndpoint, Join: what `docker run` asks of the plugin. */
 export async function attach(c: PluginClient, net: SocketNetwork, t: StepTimer): Promise<Attached> {
   const endpointId = dockerId();
-  const got = await t.step("RequestAddress", () => c.call<{ Address: string }>("IpamDriver.RequestAddress", { PoolID: net.poolId, Address: "", Options: {} }));
+  const got = await t.step("RequestAddress", () =>
+    c.call<{ Address: string }>("IpamDriver.RequestAddress", { PoolID: net.poolId, Address: "", Options: {} }),
+  );
   const ids = { NetworkID: net.networkId, EndpointID: endpointId };
-  await t.step("CreateEndpoint", () => c.call("NetworkDriver.CreateEndpoint", { ...ids, Interface: { Address: got.Address, AddressIPv6: "", MacAddress: "" }, Options: {} }));
+  await t.step("CreateEndpoint", () =>
+    c.call("NetworkDriver.CreateEndpoint", { ...ids, Interface: { Address: got.Address, AddressIPv6: "", MacAddress: "" }, Options: {} }),
+  );
   await t.step("Join", () => c.call("NetworkDriver.Join", { ...ids, SandboxKey: SANDBOX_KEY, Options: {} }));
   return { endpointId, address: got.Address.split("/")[0] };
 }

@@ -32,7 +32,11 @@ const RESULTS_DIR = join(REPO, "bench/results");
 /** Which code was measured: the commit, and whether the tree had changes on top. */
 function codeVersion(): string {
   try {
-    return execFileSync("git", ["describe", "--always", "--dirty"], { cwd: REPO, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    return execFileSync("git", ["describe", "--always", "--dirty"], {
+      cwd: REPO,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+    }).trim();
   } catch {
     return "unknown";
   }
@@ -52,7 +56,17 @@ async function runPhases(ctx: BenchContext, profileDir: string | undefined): Pro
     idleRss = await footprint(ctx, firstStartMs, profileDir);
   }
   for (const vm of VMS) {
-    const r = await ctx.docker(vm, ["network", "create", "-d", "azure-vnet", "--ipam-driver", "azure-vnet", "--subnet", BENCH_SUBNET, VNET]);
+    const r = await ctx.docker(vm, [
+      "network",
+      "create",
+      "-d",
+      "azure-vnet",
+      "--ipam-driver",
+      "azure-vnet",
+      "--subnet",
+      BENCH_SUBNET,
+      VNET,
+    ]);
     if (r.code !== 0) throw new Error(`docker network create on ${vm} failed: ${r.stderr.trim()}`);
   }
   if (opts.phases.has("docker-run")) {
@@ -81,7 +95,9 @@ async function teardown(ctx: BenchContext): Promise<void> {
 
 /** One summary per profile, from the phase folders under dir. */
 function summarizeProfiles(dir: string): string[] {
-  const files = readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".cpuprofile")).sort();
+  const files = readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .filter((f) => f.endsWith(".cpuprofile"))
+    .sort();
   return files.map((f) => profileText(join(dir, f), summarizeProfile(readProfile(join(dir, f)))));
 }
 

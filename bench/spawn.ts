@@ -21,15 +21,20 @@ export async function spawnServing(
   const t0 = Date.now();
   const pid = sim.spawnInVm(vm, process.execPath, nodeArgs, logFile, env);
   try {
-    await waitFor(`${nodeArgs.join(" ")} on ${vm}`, async () => {
-      if (!isAlive(pid)) throw new Error(`${nodeArgs.join(" ")} on ${vm} exited; see ${logFile}`);
-      if (!existsSync(socket)) return false;
-      try {
-        return (await callPlugin(socket, "Plugin.Activate")).status === 200;
-      } catch {
-        return false;
-      }
-    }, timeoutMs, 20);
+    await waitFor(
+      `${nodeArgs.join(" ")} on ${vm}`,
+      async () => {
+        if (!isAlive(pid)) throw new Error(`${nodeArgs.join(" ")} on ${vm} exited; see ${logFile}`);
+        if (!existsSync(socket)) return false;
+        try {
+          return (await callPlugin(socket, "Plugin.Activate")).status === 200;
+        } catch {
+          return false;
+        }
+      },
+      timeoutMs,
+      20,
+    );
   } catch (err) {
     // Not left running unaccounted for: the caller only learns the pid on success.
     await killAndWait(pid, 5_000);

@@ -26,7 +26,11 @@ export function benchTopology(): Topology {
     vms: [
       {
         name: "vm1",
-        nic: { mac: "00:0d:3a:00:00:01", primary: { address: "10.0.0.4", publicIp: "203.0.113.4" }, secondaries: range("10.0.0.10", MAX_SECONDARIES) },
+        nic: {
+          mac: "00:0d:3a:00:00:01",
+          primary: { address: "10.0.0.4", publicIp: "203.0.113.4" },
+          secondaries: range("10.0.0.10", MAX_SECONDARIES),
+        },
       },
       {
         name: "vm2",

@@ -13,7 +13,10 @@ export async function unreachableFrom(ctx: BenchContext, vm: VmName, addrs: stri
   const script = 'for a in "$@"; do busybox ping -c 1 -W 2 "$a" >/dev/null 2>&1 || echo "$a"; done';
   const r = await ctx.sim.exec(vm, "sh", ["-c", script, "sh", ...addrs], { allowFailure: true, timeoutMs: 30_000 + addrs.length * 3_000 });
   if (r.code !== 0) throw new Error(`ping loop on ${vm} failed: ${r.stderr.trim()}`);
-  return r.stdout.split("\n").map((s) => s.trim()).filter(Boolean);
+  return r.stdout
+    .split("\n")
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 export interface CheckpointView {

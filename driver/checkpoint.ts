@@ -53,5 +53,12 @@ export function openCheckpointStore(
   fs?: StateFs,
   onDurabilityWarning?: (message: string) => void,
 ): CheckpointStore<Checkpoint> {
-  return new CheckpointStore<Checkpoint>({ dir, schemaVersion: CHECKPOINT_SCHEMA, validate: validateCheckpoint, bootIdPath, fs, onDurabilityWarning });
+  return new CheckpointStore<Checkpoint>({
+    dir,
+    schemaVersion: CHECKPOINT_SCHEMA,
+    validate: validateCheckpoint,
+    bootIdPath,
+    fs,
+    onDurabilityWarning,
+  });
 }

@@ -53,17 +53,78 @@ interface Setting {
 
 /** One row per setting: its flag, its environment variable and its default. */
 const SETTINGS: readonly Setting[] = [
-  { key: "socket", flag: "--socket", arg: "path", env: "AZURE_VNET_SOCKET", default: "/run/docker/plugins/azure-vnet.sock", help: "unix socket Docker connects to" },
-  { key: "stateDir", flag: "--state-dir", arg: "dir", env: "AZURE_VNET_STATE_DIR", default: "/var/lib/azure-vnet", help: "directory for the state checkpoint" },
-  { key: "metadataSource", flag: "--metadata-source", arg: "source", env: "AZURE_VNET_METADATA_SOURCE", default: "auto", help: `where NIC addresses come from: ${METADATA_SOURCES.join("|")}` },
-  { key: "metadataFile", flag: "--metadata-file", arg: "path", env: "AZURE_VNET_METADATA_FILE", help: "JSON file of NIC addresses (required with --metadata-source=file)" },
-  { key: "imdsUrl", flag: "--imds-url", arg: "url", env: "AZURE_VNET_IMDS_URL", default: "http://169.254.169.254", help: "Azure Instance Metadata Service base URL" },
-  { key: "wireserverUrl", flag: "--wireserver-url", arg: "url", env: "AZURE_VNET_WIRESERVER_URL", default: "http://168.63.129.16", help: "Azure wireserver base URL" },
+  {
+    key: "socket",
+    flag: "--socket",
+    arg: "path",
+    env: "AZURE_VNET_SOCKET",
+    default: "/run/docker/plugins/azure-vnet.sock",
+    help: "unix socket Docker connects to",
+  },
+  {
+    key: "stateDir",
+    flag: "--state-dir",
+    arg: "dir",
+    env: "AZURE_VNET_STATE_DIR",
+    default: "/var/lib/azure-vnet",
+    help: "directory for the state checkpoint",
+  },
+  {
+    key: "metadataSource",
+    flag: "--metadata-source",
+    arg: "source",
+    env: "AZURE_VNET_METADATA_SOURCE",
+    default: "auto",
+    help: `where NIC addresses come from: ${METADATA_SOURCES.join("|")}`,
+  },
+  {
+    key: "metadataFile",
+    flag: "--metadata-file",
+    arg: "path",
+    env: "AZURE_VNET_METADATA_FILE",
+    help: "JSON file of NIC addresses (required with --metadata-source=file)",
+  },
+  {
+    key: "imdsUrl",
+    flag: "--imds-url",
+    arg: "url",
+    env: "AZURE_VNET_IMDS_URL",
+    default: "http://169.254.169.254",
+    help: "Azure Instance Metadata Service base URL",
+  },
+  {
+    key: "wireserverUrl",
+    flag: "--wireserver-url",
+    arg: "url",
+    env: "AZURE_VNET_WIRESERVER_URL",
+    default: "http://168.63.129.16",
+    help: "Azure wireserver base URL",
+  },
   { key: "logLevel", flag: "--log-level", arg: "level", env: "LOG_LEVEL", default: "info", help: LOG_LEVELS.join("|") },
   { key: "logFormat", flag: "--log-format", arg: "format", env: "LOG_FORMAT", default: "text", help: LOG_FORMATS.join("|") },
-  { key: "reconcileInterval", flag: "--reconcile-interval", arg: "seconds", env: "AZURE_VNET_RECONCILE_INTERVAL", default: "60", help: "how often to reconcile with Docker" },
-  { key: "reconcileGrace", flag: "--reconcile-grace", arg: "seconds", env: "AZURE_VNET_RECONCILE_GRACE", default: "30", help: "how long a container must be gone from Docker before its address is released" },
-  { key: "metricsListen", flag: "--metrics-listen", arg: "addr", env: "AZURE_VNET_METRICS_LISTEN", help: 'serve metrics on "host:port" or "unix:/path" (off unless set)' },
+  {
+    key: "reconcileInterval",
+    flag: "--reconcile-interval",
+    arg: "seconds",
+    env: "AZURE_VNET_RECONCILE_INTERVAL",
+    default: "60",
+    help: "how often to reconcile with Docker",
+  },
+  {
+    key: "reconcileGrace",
+    flag: "--reconcile-grace",
+    arg: "seconds",
+    env: "AZURE_VNET_RECONCILE_GRACE",
+    default: "30",
+    help: "how long a container must be gone from Docker before its address is released",
+  },
+  {
+    key: "metricsListen",
+    flag: "--metrics-listen",
+    arg: "addr",
+    env: "AZURE_VNET_METRICS_LISTEN",
+    help: 'serve metrics on "host:port" or "unix:/path" (off unless set)',
+  },
 ];
 
 /** Adds the serve flags to `cmd`; defaults are applied later so env can sit between. */
@@ -99,9 +160,7 @@ function choice<const V extends readonly [string, ...string[]]>(values: V) {
     .pipe(z.enum(values, { error: `must be one of ${values.join(", ")}` }));
 }
 
-const baseUrl = z
-  .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" })
-  .transform((u) => u.replace(/\/+$/, ""));
+const baseUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).transform((u) => u.replace(/\/+$/, ""));
 
 function seconds(min: number, max: number) {
   return z

@@ -4,7 +4,10 @@
  * thrown below the protocol layer is reported as an internal error.
  */
 export class PluginError extends Error {
-  constructor(message: string, readonly code: PluginErrorCode = "invalid") {
+  constructor(
+    message: string,
+    readonly code: PluginErrorCode = "invalid",
+  ) {
     super(message);
     this.name = "PluginError";
   }

@@ -36,9 +36,9 @@ function main(): void {
   const program = new Command("azure-vnet-plugin")
     .description("Docker network and IPAM plugin giving containers Azure VNet addresses from the NIC's secondary IP configurations")
     .showHelpAfterError();
-  registerServeOptions(program.command("serve").description("run the plugin daemon (the socket opens once state is loaded and the kernel reconciled)")).action(
-    (flags: Record<string, unknown>) => serve(flags),
-  );
+  registerServeOptions(
+    program.command("serve").description("run the plugin daemon (the socket opens once state is loaded and the kernel reconciled)"),
+  ).action((flags: Record<string, unknown>) => serve(flags));
   registerOperatorCommands(program);
   program.parseAsync(process.argv).catch((err) => {
     if (err instanceof ConfigError) process.stderr.write(`azure-vnet-plugin: configuration error:\n  ${err.problems.join("\n  ")}\n`);

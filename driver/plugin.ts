@@ -8,7 +8,16 @@ import type { ServeConfig } from "./config";
 import type { Logger } from "./log";
 import { bindRecordedEndpoints, Checkpoint, emptyCheckpoint, openCheckpointStore } from "./checkpoint";
 import { Dataplane, LinuxDataplane } from "./dataplane";
-import { AddressManager, AutoSource, FileSource, ImdsSource, type IpamReport, MetadataCache, MetadataSource, WireserverSource } from "./ipam";
+import {
+  AddressManager,
+  AutoSource,
+  FileSource,
+  ImdsSource,
+  type IpamReport,
+  MetadataCache,
+  MetadataSource,
+  WireserverSource,
+} from "./ipam";
 import { NetworkManager } from "./network/manager";
 import type { KernelRepairReport } from "./network/repair";
 import { releaseDeadEndpoints } from "./reconcile/reclaim";
@@ -69,7 +78,9 @@ export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
 async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<RunningPlugin> {
   const { config, logger } = opts;
   const t0 = Date.now();
-  const store = openCheckpointStore(config.stateDir, opts.bootIdPath, undefined, (problem) => logger.error("checkpoint not durable", { problem }));
+  const store = openCheckpointStore(config.stateDir, opts.bootIdPath, undefined, (problem) =>
+    logger.error("checkpoint not durable", { problem }),
+  );
   const loaded = await store.load();
   for (const problem of loaded.problems) logger.warn("checkpoint problem", { problem });
   const checkpoint = loaded.data ?? emptyCheckpoint();
@@ -80,11 +91,26 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
   const trust = new StateTrust(checkpoint, loaded, logger);
 
   // Pools are read on each scrape, so the closure may refer to the manager made just below.
-  const metrics = config.metricsListen ? new PluginMetrics({ pools: (): Promise<IpamReport> => ipam.report(), onCollectError: (error) => logger.warn("metrics: cannot read the pools", { error }) }) : undefined;
-  const metadata = new MetadataCache(metadataSourceFor(config, metrics && ((s) => observedSource(s, (name) => metrics.metadataFailed(name)))));
+  const metrics = config.metricsListen
+    ? new PluginMetrics({
+        pools: (): Promise<IpamReport> => ipam.report(),
+        onCollectError: (error) => logger.warn("metrics: cannot read the pools", { error }),
+      })
+    : undefined;
+  const metadata = new MetadataCache(
+    metadataSourceFor(config, metrics && ((s) => observedSource(s, (name) => metrics.metadataFailed(name)))),
+  );
   const liveEndpoint = (id: string) => Object.hasOwn(checkpoint.network.endpoints, id);
-  const ipam = new AddressManager({ metadata, state: checkpoint.ipam, persist, admission: trust.admission, liveEndpoint, onWarning: (m, f) => logger.warn(m, f) });
-  const dataplane = opts.dataplane ?? new LinuxDataplane({ onNetlinkError: (err) => logger.error("netlink socket error", { error: err.message }) });
+  const ipam = new AddressManager({
+    metadata,
+    state: checkpoint.ipam,
+    persist,
+    admission: trust.admission,
+    liveEndpoint,
+    onWarning: (m, f) => logger.warn(m, f),
+  });
+  const dataplane =
+    opts.dataplane ?? new LinuxDataplane({ onNetlinkError: (err) => logger.error("netlink socket error", { error: err.message }) });
   const network = new NetworkManager({ dataplane, pools: ipam, state: checkpoint.network, persist, logger });
 
   // Untrusted state may not know every network: what it does not explain stays until Docker has spoken.
@@ -110,9 +136,23 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
   logger.info("listening", { socket: config.socket, startupMs: Date.now() - t0 });
 
   const docker = new DockerReconciler({
-    docker: opts.docker ?? dockerodeApi(), state: checkpoint.network, network, ipam, logger, graceMs: config.reconcileGrace * 1000, adopt: () => !trust.verified,
+    docker: opts.docker ?? dockerodeApi(),
+    state: checkpoint.network,
+    network,
+    ipam,
+    logger,
+    graceMs: config.reconcileGrace * 1000,
+    adopt: () => !trust.verified,
   });
-  const run = reconcileCycle({ docker, trust, network, persist, stateDir: config.stateDir, logger, onFailure: () => metrics?.reconcileFailed(1) });
+  const run = reconcileCycle({
+    docker,
+    trust,
+    network,
+    persist,
+    stateDir: config.stateDir,
+    logger,
+    onFailure: () => metrics?.reconcileFailed(1),
+  });
   const loop = new ReconcileLoop({ run, intervalMs: config.reconcileInterval * 1000 });
   loop.start();
 

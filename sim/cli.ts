@@ -26,15 +26,31 @@ function printStatus(sim: Simulator, json: boolean): void {
   const rows = [["VM", "DOCKER_HOST", "DOCKERD", "NIC MAC", "PRIMARY", "SECONDARY IPCONFIGS"]];
   for (const vm of st.vms) {
     const pub = (ip: string) => (vm.publicIps[ip] ? `${ip}(${vm.publicIps[ip]})` : ip);
-    rows.push([vm.name, vm.dockerHost, vm.running ? `up (pid ${vm.dockerdPid})` : "down", vm.mac, pub(vm.primary), vm.secondaries.map(pub).join(",")]);
+    rows.push([
+      vm.name,
+      vm.dockerHost,
+      vm.running ? `up (pid ${vm.dockerdPid})` : "down",
+      vm.mac,
+      pub(vm.primary),
+      vm.secondaries.map(pub).join(","),
+    ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()}\n`);
+  for (const r of rows)
+    process.stdout.write(
+      `${r
+        .map((c, i) => c.padEnd(widths[i]))
+        .join("  ")
+        .trimEnd()}\n`,
+    );
   if (st.upSeconds !== undefined) process.stdout.write(`up in ${st.upSeconds.toFixed(2)} s; state in ${st.dir}\n`);
 }
 
 async function main(): Promise<void> {
-  const program = new Command("sim").description("A simulated Azure VNet with real dockerd VMs, in network namespaces").showHelpAfterError().enablePositionalOptions();
+  const program = new Command("sim")
+    .description("A simulated Azure VNet with real dockerd VMs, in network namespaces")
+    .showHelpAfterError()
+    .enablePositionalOptions();
 
   program
     .command("up [topology]")

@@ -41,7 +41,11 @@ async function main(): Promise<void> {
     const ms = await new PluginProcess(sim, vm).start();
     process.stdout.write(`azure-vnet plugin ready on ${vm} in ${ms} ms (log: ${sim.dir}/plugin-${vm}.log)\n`);
   }
-  const web = ["sh", "-c", "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho you are $REMOTE_ADDR | sed s/::ffff://\\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www"];
+  const web = [
+    "sh",
+    "-c",
+    "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho you are $REMOTE_ADDR | sed s/::ffff://\\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www",
+  ];
   for (const vm of ["vm1", "vm2"]) {
     await onVm(vm, ["docker", "network", "create", "-d", "azure-vnet", "--ipam-driver", "azure-vnet", "--subnet", "10.0.0.0/24", "vnet"]);
   }

@@ -81,7 +81,9 @@ function render(topo: Topology): Tables {
     lb.backendPool.forEach((backend, i) => {
       const share = lb.backendPool.length - i;
       const pick = share > 1 ? ` -m statistic --mode nth --every ${share} --packet 0` : "";
-      dnat.push(`-d ${lb.frontendIp}/32 -p ${lb.protocol} --dport ${lb.frontendPort}${pick} -j DNAT --to-destination ${backend}:${lb.backendPort}`);
+      dnat.push(
+        `-d ${lb.frontendIp}/32 -p ${lb.protocol} --dport ${lb.frontendPort}${pick} -j DNAT --to-destination ${backend}:${lb.backendPort}`,
+      );
     });
   }
 

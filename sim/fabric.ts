@@ -7,8 +7,18 @@ import { Address4 } from "ip-address";
 import { Topology, Vm, ipConfigsOf } from "./topology";
 import { ip, inNetns, run } from "./exec";
 import {
-  FABRIC_INET_PORT, FABRIC_MAC, FABRIC_NS, FABRIC_ONPREM_PORT, FABRIC_SINK, IMDS_IP, INET_GATEWAY, INET_NS, ONPREM_NS,
-  WIRESERVER_IP, fabricPort, vmNs,
+  FABRIC_INET_PORT,
+  FABRIC_MAC,
+  FABRIC_NS,
+  FABRIC_ONPREM_PORT,
+  FABRIC_SINK,
+  IMDS_IP,
+  INET_GATEWAY,
+  INET_NS,
+  ONPREM_NS,
+  WIRESERVER_IP,
+  fabricPort,
+  vmNs,
 } from "./names";
 import { fullRuleset, updateRuleset } from "./fabric-rules";
 
@@ -79,8 +89,24 @@ export async function plugVm(topo: Topology, vm: Vm): Promise<void> {
   await ip(FABRIC_NS, ["link", "del", port], { allowFailure: true });
   await createNamespace(ns);
   await ip(FABRIC_NS, [
-    "link", "add", port, "address", FABRIC_MAC, "mtu", String(NIC_MTU), "type", "veth",
-    "peer", "name", "eth0", "address", vm.nic.mac, "mtu", String(NIC_MTU), "netns", ns,
+    "link",
+    "add",
+    port,
+    "address",
+    FABRIC_MAC,
+    "mtu",
+    String(NIC_MTU),
+    "type",
+    "veth",
+    "peer",
+    "name",
+    "eth0",
+    "address",
+    vm.nic.mac,
+    "mtu",
+    String(NIC_MTU),
+    "netns",
+    ns,
   ]);
   // The fabric answers every ARP request the VM sends, except for its own
   // primary address (whose route points back at the asking port).
@@ -117,7 +143,10 @@ export async function applyFabricRules(topo: Topology, full: boolean): Promise<v
 /** Packet counter of a chain's single DROP rule in the fabric. */
 export async function dropCount(table: "raw" | "filter", chain: string): Promise<number> {
   const out = await inNetns(FABRIC_NS, "iptables", ["-w", "5", "-t", table, "-L", chain, "-n", "-v", "-x"]);
-  const rule = out.stdout.split("\n").slice(2).find((l) => /^\s*\d+\s+\d+\s+DROP\b/.test(l));
+  const rule = out.stdout
+    .split("\n")
+    .slice(2)
+    .find((l) => /^\s*\d+\s+\d+\s+DROP\b/.test(l));
   if (!rule) throw new Error(`no DROP rule in fabric chain ${chain}`);
   return Number(rule.trim().split(/\s+/)[0]);
 }

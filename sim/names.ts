@@ -7,7 +7,8 @@ export const NS_PREFIX = simPrefix(process.env.AZSIM_PREFIX);
 
 export function simPrefix(value: string | undefined): string {
   if (value === undefined || value === "") return "azsim-";
-  if (!/^[a-z][a-z0-9]{0,5}-$/.test(value)) throw new Error(`AZSIM_PREFIX=${JSON.stringify(value)}: use 1-6 lower-case letters or digits and a trailing dash, e.g. "azs2-"`);
+  if (!/^[a-z][a-z0-9]{0,5}-$/.test(value))
+    throw new Error(`AZSIM_PREFIX=${JSON.stringify(value)}: use 1-6 lower-case letters or digits and a trailing dash, e.g. "azs2-"`);
   return value;
 }
 export const FABRIC_NS = `${NS_PREFIX}fabric`;

@@ -21,18 +21,21 @@ export function pluginSocket(sim: Simulator, vm: string): string {
 export function callPlugin(socket: string, method: string, body: unknown = undefined): Promise<{ status: number; body: unknown }> {
   return new Promise((resolveCall, reject) => {
     const payload = body === undefined ? "" : JSON.stringify(body);
-    const req = request({ socketPath: socket, path: `/${method}`, method: "POST", headers: { "Content-Length": Buffer.byteLength(payload) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString();
-        try {
-          resolveCall({ status: res.statusCode ?? 0, body: JSON.parse(text) });
-        } catch {
-          resolveCall({ status: res.statusCode ?? 0, body: text });
-        }
-      });
-    });
+    const req = request(
+      { socketPath: socket, path: `/${method}`, method: "POST", headers: { "Content-Length": Buffer.byteLength(payload) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString();
+          try {
+            resolveCall({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+          } catch {
+            resolveCall({ status: res.statusCode ?? 0, body: text });
+          }
+        });
+      },
+    );
     req.on("error", reject);
     req.setTimeout(30_000, () => req.destroy(new Error(`${method} timed out`)));
     req.end(payload);
@@ -41,7 +44,11 @@ export function callPlugin(socket: string, method: string, body: unknown = undef
 
 export class PluginProcess {
   pid = 0;
-  constructor(readonly sim: Simulator, readonly vm: string, readonly env: NodeJS.ProcessEnv = {}) {}
+  constructor(
+    readonly sim: Simulator,
+    readonly vm: string,
+    readonly env: NodeJS.ProcessEnv = {},
+  ) {}
 
   get socket(): string {
     return pluginSocket(this.sim, this.vm);
@@ -54,17 +61,25 @@ export class PluginProcess {
   /** Start and wait until the socket answers; returns milliseconds to ready. */
   async start(args: string[] = []): Promise<number> {
     const t0 = Date.now();
-    this.pid = this.sim.spawnInVm(this.vm, process.execPath, [PLUGIN_MAIN, "serve", ...args], this.logFile, { LOG_LEVEL: "debug", ...this.env });
+    this.pid = this.sim.spawnInVm(this.vm, process.execPath, [PLUGIN_MAIN, "serve", ...args], this.logFile, {
+      LOG_LEVEL: "debug",
+      ...this.env,
+    });
     const pid = this.pid;
-    await waitFor(`the plugin on ${this.vm}`, async () => {
-      if (!isAlive(pid)) throw new Error(`the plugin on ${this.vm} exited; see ${this.logFile}`);
-      if (!existsSync(this.socket)) return false;
-      try {
-        return (await callPlugin(this.socket, "Plugin.Activate")).status === 200;
-      } catch {
-        return false;
-      }
-    }, 20_000, 20);
+    await waitFor(
+      `the plugin on ${this.vm}`,
+      async () => {
+        if (!isAlive(pid)) throw new Error(`the plugin on ${this.vm} exited; see ${this.logFile}`);
+        if (!existsSync(this.socket)) return false;
+        try {
+          return (await callPlugin(this.socket, "Plugin.Activate")).status === 200;
+        } catch {
+          return false;
+        }
+      },
+      20_000,
+      20,
+    );
     return Date.now() - t0;
   }
 

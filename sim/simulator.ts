@@ -3,7 +3,18 @@
  * at it, run commands in its VMs, change it at run time, tear it down.
  * `sim/cli.ts` is a thin command line over this class.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from "node:fs";
 import { join, resolve } from "node:path";
 import { Topology, Vm, ipConfigsOf, parseTopology } from "./topology";
 import { RunOptions, RunResult, ip, isAlive, run, spawnDetached, waitFor } from "./exec";
@@ -12,7 +23,19 @@ import { FABRIC_NS, INET_NS, NS_PREFIX, ONPREM_NS, vmNs } from "./names";
 import { applyFabricRules, buildFabric, dropCount, plugVm, routeIpConfig, unrouteIpConfig } from "./fabric";
 import { dropChains } from "./fabric-rules";
 import {
-  VmPaths, busyboxTarball, cgroupPids, dockerHost, importBusybox, killAndWait, newBootId, readComm, removeCgroups, startDockerd, startVmInit, stopDockerd, vmPaths,
+  VmPaths,
+  busyboxTarball,
+  cgroupPids,
+  dockerHost,
+  importBusybox,
+  killAndWait,
+  newBootId,
+  readComm,
+  removeCgroups,
+  startDockerd,
+  startVmInit,
+  stopDockerd,
+  vmPaths,
 } from "./vm";
 
 export const DEFAULT_SIM_DIR = "/tmp/azure-vnet-sim";
@@ -62,7 +85,9 @@ export interface DropCounters {
 
 function isMountPoint(path: string): boolean {
   try {
-    return readFileSync("/proc/self/mountinfo", "utf8").split("\n").some((l) => l.split(" ")[4] === path);
+    return readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .some((l) => l.split(" ")[4] === path);
   } catch {
     return false;
   }
@@ -169,22 +194,31 @@ export class Simulator {
     const main = resolve(__dirname, "platform", "main.js");
     const logFd = openSync(join(this.platformDir, "platform.log"), "a");
     try {
-      st.platformPid = spawnDetached("ip", ["netns", "exec", FABRIC_NS, process.execPath, main, "--state-dir", this.platformDir, "--ready-file", ready], logFd);
+      st.platformPid = spawnDetached(
+        "ip",
+        ["netns", "exec", FABRIC_NS, process.execPath, main, "--state-dir", this.platformDir, "--ready-file", ready],
+        logFd,
+      );
     } finally {
       closeSync(logFd);
     }
     this.writeState();
     const pid = st.platformPid;
-    await waitFor("the platform endpoints (IMDS, wireserver, DNS)", () => {
-      if (!isAlive(pid)) throw new Error(`the platform process exited; see ${join(this.platformDir, "platform.log")}`);
-      return existsSync(ready);
-    }, 15_000);
+    await waitFor(
+      "the platform endpoints (IMDS, wireserver, DNS)",
+      () => {
+        if (!isAlive(pid)) throw new Error(`the platform process exited; see ${join(this.platformDir, "platform.log")}`);
+        return existsSync(ready);
+      },
+      15_000,
+    );
   }
 
   /** Engine data and plugin state of a VM, gone so the next `up` starts clean; logs stay for reading. */
   private wipeVmDir(name: string): void {
     const dir = vmPaths(this.dir, name).dir;
-    for (const sub of ["data", "exec", "plugins", "etc-docker", "var-lib-azure-vnet", ".cgroup", "boot_id"]) rmSync(join(dir, sub), { recursive: true, force: true });
+    for (const sub of ["data", "exec", "plugins", "etc-docker", "var-lib-azure-vnet", ".cgroup", "boot_id"])
+      rmSync(join(dir, sub), { recursive: true, force: true });
   }
 
   /** Start (or restart after stopVmDocker) a VM's dockerd, inside the VM's namespaces. */
@@ -262,7 +296,10 @@ export class Simulator {
   /** Run a program in a VM's network, mount and UTS namespace with that VM's DOCKER_HOST. */
   exec(name: string, cmd: string, args: string[], opts: RunOptions = {}): Promise<RunResult> {
     const pid = this.vmPid(name);
-    return run("nsenter", ["-t", String(pid), "-n", "-m", "-u", "--", cmd, ...args], { ...opts, env: { ...this.dockerEnv(name), ...opts.env } });
+    return run("nsenter", ["-t", String(pid), "-n", "-m", "-u", "--", cmd, ...args], {
+      ...opts,
+      env: { ...this.dockerEnv(name), ...opts.env },
+    });
   }
 
   /** Start a long-lived program in a VM (e.g. the plugin); returns its pid. The caller stops it. */
@@ -270,7 +307,9 @@ export class Simulator {
     const pid = this.vmPid(name);
     const fd = openSync(logFile, "a");
     try {
-      return spawnDetached("nsenter", ["-t", String(pid), "-n", "-m", "-u", "--", cmd, ...args], fd, { env: { ...this.dockerEnv(name), ...env } });
+      return spawnDetached("nsenter", ["-t", String(pid), "-n", "-m", "-u", "--", cmd, ...args], fd, {
+        env: { ...this.dockerEnv(name), ...env },
+      });
     } finally {
       closeSync(fd);
     }
@@ -366,7 +405,11 @@ export class Simulator {
           mac: vm.nic.mac,
           primary: vm.nic.primary.address,
           secondaries: vm.nic.secondaries.map((s) => s.address),
-          publicIps: Object.fromEntries(ipConfigsOf(vm).filter((i) => i.publicIp).map((i) => [i.address, i.publicIp as string])),
+          publicIps: Object.fromEntries(
+            ipConfigsOf(vm)
+              .filter((i) => i.publicIp)
+              .map((i) => [i.address, i.publicIp as string]),
+          ),
         };
       }),
     };
@@ -444,5 +487,9 @@ async function emptyAndDeleteNamespace(ns: string): Promise<void> {
 
 async function namespacePids(ns: string): Promise<number[]> {
   const out = await ip("", ["netns", "pids", ns], { allowFailure: true });
-  return out.stdout.split(/\s+/).filter(Boolean).map(Number).filter((p) => p !== process.pid);
+  return out.stdout
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number)
+    .filter((p) => p !== process.pid);
 }

@@ -9,9 +9,7 @@ import { Address4 } from "ip-address";
 
 const ipv4 = z.string().refine((s) => Address4.isValid(s) && !s.includes("/"), "must be a dotted IPv4 address");
 const cidr = z.string().refine((s) => s.includes("/") && Address4.isValid(s), "must be an IPv4 CIDR such as 10.0.0.0/24");
-const mac = z
-  .string()
-  .regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, "must be a lower-case MAC such as 00:0d:3a:00:00:01");
+const mac = z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, "must be a lower-case MAC such as 00:0d:3a:00:00:01");
 const name = z.string().regex(/^[a-z][a-z0-9]{0,9}$/, "must be 1-10 lower-case letters and digits, starting with a letter");
 
 export const IpConfigSchema = z.object({
@@ -70,8 +68,7 @@ export type SimIpConfig = z.infer<typeof IpConfigSchema>;
 
 /** Two VMs in 10.0.0.0/24, eight secondary ipconfigs each, one with its own public IP. */
 export function defaultTopology(): Topology {
-  const secondaries = (first: number, count: number) =>
-    Array.from({ length: count }, (_, i) => ({ address: `10.0.0.${first + i}` }));
+  const secondaries = (first: number, count: number) => Array.from({ length: count }, (_, i) => ({ address: `10.0.0.${first + i}` }));
   return TopologySchema.parse({
     vnet: { addressSpace: "10.0.0.0/16", subnet: "10.0.0.0/24", gateway: "10.0.0.1" },
     vms: [
@@ -111,8 +108,10 @@ export function parseTopology(raw: unknown): Topology {
   const topo = result.data;
   const subnet = new Address4(topo.vnet.subnet);
   const space = new Address4(topo.vnet.addressSpace);
-  if (!subnet.isInSubnet(space)) throw new Error(`invalid topology: vnet.subnet ${topo.vnet.subnet} is not inside vnet.addressSpace ${topo.vnet.addressSpace}`);
-  if (!new Address4(topo.vnet.gateway).isInSubnet(subnet)) throw new Error(`invalid topology: vnet.gateway ${topo.vnet.gateway} is not inside ${topo.vnet.subnet}`);
+  if (!subnet.isInSubnet(space))
+    throw new Error(`invalid topology: vnet.subnet ${topo.vnet.subnet} is not inside vnet.addressSpace ${topo.vnet.addressSpace}`);
+  if (!new Address4(topo.vnet.gateway).isInSubnet(subnet))
+    throw new Error(`invalid topology: vnet.gateway ${topo.vnet.gateway} is not inside ${topo.vnet.subnet}`);
   const seen = new Map<string, string>();
   const names = new Set<string>();
   const macs = new Set<string>();
@@ -122,7 +121,8 @@ export function parseTopology(raw: unknown): Topology {
     if (macs.has(vm.nic.mac)) throw new Error(`invalid topology: MAC ${vm.nic.mac} is used twice`);
     macs.add(vm.nic.mac);
     for (const ipc of [vm.nic.primary, ...vm.nic.secondaries]) {
-      if (!new Address4(ipc.address).isInSubnet(subnet)) throw new Error(`invalid topology: ${vm.name} ipconfig ${ipc.address} is not inside ${topo.vnet.subnet}`);
+      if (!new Address4(ipc.address).isInSubnet(subnet))
+        throw new Error(`invalid topology: ${vm.name} ipconfig ${ipc.address} is not inside ${topo.vnet.subnet}`);
       if (ipc.address === topo.vnet.gateway) throw new Error(`invalid topology: ${vm.name} ipconfig ${ipc.address} is the subnet gateway`);
       const owner = seen.get(ipc.address);
       if (owner) throw new Error(`invalid topology: ipconfig ${ipc.address} is on both ${owner} and ${vm.name}`);

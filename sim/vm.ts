@@ -4,7 +4,19 @@
  * docker0, iptables, /run/docker/plugins and /etc/docker never touch the
  * machine's own and several VMs run side by side.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { randomUUID } from "node:crypto";
 import { request } from "node:http";
 import { join, resolve } from "node:path";
@@ -80,7 +92,8 @@ function initScript(): string {
  * (inside its network namespace), with the VM's mounts in place. Returns its pid.
  */
 export async function startVmInit(name: string, paths: VmPaths): Promise<number> {
-  for (const sub of ["data", "exec", "plugins", "etc-docker/plugins", "var-lib-azure-vnet"]) mkdirSync(join(paths.dir, sub), { recursive: true });
+  for (const sub of ["data", "exec", "plugins", "etc-docker/plugins", "var-lib-azure-vnet"])
+    mkdirSync(join(paths.dir, sub), { recursive: true });
   writeFileSync(join(paths.dir, "resolv.conf"), `nameserver ${WIRESERVER_IP}\nsearch internal.cloudapp.net\n`);
   if (!existsSync(paths.bootId)) newBootId(paths);
   const ready = join(paths.dir, "vm.ready");
@@ -88,14 +101,23 @@ export async function startVmInit(name: string, paths: VmPaths): Promise<number>
   const logFd = openSync(join(paths.dir, "init.log"), "a");
   let pid: number;
   try {
-    pid = spawnDetached("nsenter", [`--net=/run/netns/${vmNs(name)}`, "unshare", "--mount", "--uts", "--propagation", "slave", "--", initScript(), name, paths.dir], logFd);
+    pid = spawnDetached(
+      "nsenter",
+      [`--net=/run/netns/${vmNs(name)}`, "unshare", "--mount", "--uts", "--propagation", "slave", "--", initScript(), name, paths.dir],
+      logFd,
+    );
   } finally {
     closeSync(logFd);
   }
-  await waitFor(`the namespaces of ${name}`, () => {
-    if (!isAlive(pid)) throw new Error(`the init of ${name} exited; see ${join(paths.dir, "init.log")}`);
-    return existsSync(ready);
-  }, 10_000, 20);
+  await waitFor(
+    `the namespaces of ${name}`,
+    () => {
+      if (!isAlive(pid)) throw new Error(`the init of ${name} exited; see ${join(paths.dir, "init.log")}`);
+      return existsSync(ready);
+    },
+    10_000,
+    20,
+  );
   return pid;
 }
 
@@ -106,17 +128,26 @@ export async function startDockerd(name: string, paths: VmPaths, initPid: number
     if (old && isAlive(old) && readComm(old) === "dockerd") throw new Error(`dockerd for ${name} is already running (pid ${old})`);
   }
   const args = [
-    "--data-root", join(paths.dir, "data"),
-    "--exec-root", join(paths.dir, "exec"),
-    "--pidfile", paths.pidFile,
-    "-H", `unix://${paths.socket}`,
+    "--data-root",
+    join(paths.dir, "data"),
+    "--exec-root",
+    join(paths.dir, "exec"),
+    "--pidfile",
+    paths.pidFile,
+    "-H",
+    `unix://${paths.socket}`,
     // Where Docker is on a real VM, for whatever in the VM looks there (the plugin's reconciliation).
-    "-H", "unix:///run/docker.sock",
-    "--storage-driver", "overlay2",
-    "--exec-opt", "native.cgroupdriver=cgroupfs",
-    "--cgroup-parent", `/${cgroupName(name)}`,
+    "-H",
+    "unix:///run/docker.sock",
+    "--storage-driver",
+    "overlay2",
+    "--exec-opt",
+    "native.cgroupdriver=cgroupfs",
+    "--cgroup-parent",
+    `/${cgroupName(name)}`,
     "--iptables=true",
-    "--bip", "172.31.0.1/24",
+    "--bip",
+    "172.31.0.1/24",
     ...extraArgs,
   ];
   const logFd = openSync(paths.log, "a");
@@ -127,10 +158,14 @@ export async function startDockerd(name: string, paths: VmPaths, initPid: number
     closeSync(logFd);
   }
   try {
-    await waitFor(`dockerd of ${name}`, async () => {
-      if (!isAlive(pid)) throw new Error(`dockerd of ${name} exited; see ${paths.log}`);
-      return pingDocker(paths.socket);
-    }, 20_000);
+    await waitFor(
+      `dockerd of ${name}`,
+      async () => {
+        if (!isAlive(pid)) throw new Error(`dockerd of ${name} exited; see ${paths.log}`);
+        return pingDocker(paths.socket);
+      },
+      20_000,
+    );
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${tail(paths.log)}`);
   }

@@ -16,7 +16,10 @@ export function ipForwardCheck(f: Facts): Check {
   if (!v.ok) return check(id, "WARN", `cannot read net.ipv4.ip_forward: ${v.error}`);
   if (v.value) return check(id, "PASS", "net.ipv4.ip_forward = 1");
   const networks = Object.keys(savedState(f)?.network.networks ?? {}).length;
-  const fix = ["sysctl -w net.ipv4.ip_forward=1", "echo net.ipv4.ip_forward=1 > /etc/sysctl.d/90-azure-vnet.conf   # keeps it on after a reboot"];
+  const fix = [
+    "sysctl -w net.ipv4.ip_forward=1",
+    "echo net.ipv4.ip_forward=1 > /etc/sysctl.d/90-azure-vnet.conf   # keeps it on after a reboot",
+  ];
   if (networks === 0) return check(id, "WARN", "net.ipv4.ip_forward = 0; the plugin turns it on when it creates a network", { fix });
   return check(id, "FAIL", "net.ipv4.ip_forward = 0: the VM does not route packets to or from containers", { fix });
 }
@@ -48,18 +51,27 @@ export function backendCheck(f: Facts): Check {
     return check(id, "FAIL", "neither iptables-nft-save nor iptables-legacy-save runs", { fix: ["apt-get install iptables"] });
   }
   if (withDocker.length === 0) {
-    return check(id, "WARN", "Docker's chains are in neither the nft nor the legacy ruleset: Docker is not running, or runs with --iptables=false", {
-      fix: ["start Docker before the plugin creates networks; the plugin puts its rules in the ruleset Docker uses"],
-    });
+    return check(
+      id,
+      "WARN",
+      "Docker's chains are in neither the nft nor the legacy ruleset: Docker is not running, or runs with --iptables=false",
+      {
+        fix: ["start Docker before the plugin creates networks; the plugin puts its rules in the ruleset Docker uses"],
+      },
+    );
   }
   // Both hold Docker chains after a switch of backend: plain `iptables` is the live one.
   const docker = withDocker.length === 1 ? withDocker[0].mode : (b.value.defaultMode ?? "nft");
   const elsewhere = withPlugin.filter((r) => r.mode !== docker);
   if (elsewhere.length === 0) {
-    const where = withPlugin.length ? `Docker and the plugin both use iptables-${docker}` : `Docker uses iptables-${docker}; the plugin has no chains yet`;
+    const where = withPlugin.length
+      ? `Docker and the plugin both use iptables-${docker}`
+      : `Docker uses iptables-${docker}; the plugin has no chains yet`;
     return check(id, "PASS", where);
   }
-  const stale = elsewhere.map((r) => `the plugin's chains ${r.pluginChains.join(", ")} are in the ${r.mode} ruleset, but Docker's are in ${docker}`);
+  const stale = elsewhere.map(
+    (r) => `the plugin's chains ${r.pluginChains.join(", ")} are in the ${r.mode} ruleset, but Docker's are in ${docker}`,
+  );
   const inDocker = withPlugin.some((r) => r.mode === docker);
   return check(id, inDocker ? "WARN" : "FAIL", stale.join("; "), {
     fix: [...elsewhere.flatMap(removalCommands), ...(inDocker ? [] : [RESTART_PLUGIN])],
@@ -101,10 +113,19 @@ function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check
   const fails: string[] = [];
   const fix: string[] = [];
   if (!fw.forwardChain || !fw.postroutingChain || !fw.mangleChains) {
-    const absent = [!fw.forwardChain && FORWARD_CHAIN, !fw.postroutingChain && POSTROUTING_CHAIN, !fw.mangleChains && `${MARK_CHAIN}/${PLATFORM_CHAIN}`].filter(Boolean);
-    return check(id, "FAIL", `chain ${absent.join(" and ")} is missing from iptables-${fw.mode}, although ${plural(networks, "network")} need it`, {
-      fix: [RESTART_PLUGIN],
-    });
+    const absent = [
+      !fw.forwardChain && FORWARD_CHAIN,
+      !fw.postroutingChain && POSTROUTING_CHAIN,
+      !fw.mangleChains && `${MARK_CHAIN}/${PLATFORM_CHAIN}`,
+    ].filter(Boolean);
+    return check(
+      id,
+      "FAIL",
+      `chain ${absent.join(" and ")} is missing from iptables-${fw.mode}, although ${plural(networks, "network")} need it`,
+      {
+        fix: [RESTART_PLUGIN],
+      },
+    );
   }
   if (fw.forwardJumps === 0) {
     fails.push(`FORWARD does not jump to ${FORWARD_CHAIN}`);
@@ -132,7 +153,8 @@ function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check
       extra.length && `${plural(extra.length, "rule")} that no network explains`,
       !orderOk && !extra.length && "rules out of their planned order",
       duplicates && "the jump to the plugin's chains is there more than once",
-      notFirst.length && `the jump to the plugin's chain is not the first rule of ${notFirst.join(", ")} (the plugin puts it back at its next reconciliation)`,
+      notFirst.length &&
+        `the jump to the plugin's chain is not the first rule of ${notFirst.join(", ")} (the plugin puts it back at its next reconciliation)`,
     ].filter(Boolean);
     return check(id, "WARN", `${notes.join("; ")} (iptables-${fw.mode})`, {
       details: extra.map((r) => `extra: ${r}`),
@@ -165,8 +187,11 @@ export function firewallCheck(f: Facts): Check {
   const networks = Object.keys(data?.network.networks ?? {}).length;
   if (networks === 0) {
     const leftover = fw.value.filterRules.length + fw.value.natRules.length + fw.value.mangleRules.length;
-    if (leftover === 0 && !fw.value.forwardChain && !fw.value.postroutingChain && !fw.value.mangleChains) return check(id, "PASS", "no networks and no plugin chains");
-    return check(id, "WARN", `no networks, but the plugin's chains are present with ${plural(leftover, "rule")}`, { fix: [RESTART_PLUGIN] });
+    if (leftover === 0 && !fw.value.forwardChain && !fw.value.postroutingChain && !fw.value.mangleChains)
+      return check(id, "PASS", "no networks and no plugin chains");
+    return check(id, "WARN", `no networks, but the plugin's chains are present with ${plural(leftover, "rule")}`, {
+      fix: [RESTART_PLUGIN],
+    });
   }
   let plan: FirewallPlan;
   try {

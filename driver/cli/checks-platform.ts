@@ -44,7 +44,9 @@ export function metadataCheck(f: Facts): Check {
   }
   return check(id, "FAIL", `neither ${first.source} nor ${fallback.source} answered: ${first.error}; ${fallback.error}`, {
     details: ["running containers keep working, but no new address can be handed out until one answers"],
-    fix: m.attempts.map((a) => `check that ${a.source} is reachable from the VM (no proxy, no host firewall rule in the way): ${curlFor(a)}`),
+    fix: m.attempts.map(
+      (a) => `check that ${a.source} is reachable from the VM (no proxy, no host firewall rule in the way): ${curlFor(a)}`,
+    ),
   });
 }
 
@@ -60,7 +62,9 @@ export function nicCheck(f: Facts): Check {
   const fix: string[] = [];
   for (const nic of nics) {
     // The synthetic NIC, not an SR-IOV function enslaved to it, carries the traffic.
-    const link = links.value.filter((l) => l.mac === nic.mac).sort((a, b) => Number(a.master !== undefined) - Number(b.master !== undefined))[0];
+    const link = links.value
+      .filter((l) => l.mac === nic.mac)
+      .sort((a, b) => Number(a.master !== undefined) - Number(b.master !== undefined))[0];
     if (!link) {
       problems.push(`NIC ${nic.mac} from the metadata has no link with that MAC on this VM`);
       continue;
@@ -103,16 +107,27 @@ export function ipconfigChecks(f: Facts): Check[] {
       ? [`add one per container, e.g.: ${azAddIpConfigCommand(suggestion)}`, NIC_NAME_HINT]
       : [`every usable address of ${u.subnet} is already an ipconfig; use a larger subnet`];
     const flaggedHeld = u.held.filter((h) => h.flagged);
-    const flagged = flaggedHeld.map((h) => `${h.address} is held by ${h.name ? `container ${h.name}` : "a container"} but is no longer an ipconfig of the NIC`);
+    const flagged = flaggedHeld.map(
+      (h) => `${h.address} is held by ${h.name ? `container ${h.name}` : "a container"} but is no longer an ipconfig of the NIC`,
+    );
     const readd = [...flaggedHeld.map((h) => azAddIpConfigCommand(h.address)), "(or remove the containers that hold them)"];
     if (secondaries.length === 0) {
-      return check(id, "FAIL", `${where}: no secondary IP configurations, so no container can get an address (the primary ${u.primaryAddress ?? "address"} stays with the VM)`, { fix: add });
+      return check(
+        id,
+        "FAIL",
+        `${where}: no secondary IP configurations, so no container can get an address (the primary ${u.primaryAddress ?? "address"} stays with the VM)`,
+        { fix: add },
+      );
     }
     if (free.length === 0) {
-      return check(id, "FAIL", `${where}: all ${plural(secondaries.length, "secondary ipconfig")} are in use`, { details: flagged, fix: flagged.length ? [...add, ...readd] : add });
+      return check(id, "FAIL", `${where}: all ${plural(secondaries.length, "secondary ipconfig")} are in use`, {
+        details: flagged,
+        fix: flagged.length ? [...add, ...readd] : add,
+      });
     }
     const finding = `${where}: ${free.length} of ${plural(secondaries.length, "secondary ipconfig")} free (${summariseAddresses(free)})`;
-    if (flagged.length) return check(id, "WARN", `${finding}; ${plural(flagged.length, "address", "addresses")} flagged`, { details: flagged, fix: readd });
+    if (flagged.length)
+      return check(id, "WARN", `${finding}; ${plural(flagged.length, "address", "addresses")} flagged`, { details: flagged, fix: readd });
     return check(id, "PASS", finding);
   });
 }

@@ -9,11 +9,12 @@ import { type Check, check, plural, RESTART_PLUGIN } from "./check";
 import { type Facts, savedState } from "./facts";
 import { valueOf } from "./probed";
 
-
 export function checkpointCheck(f: Facts): Check {
   const id = "checkpoint";
   if (!f.checkpoint.ok) {
-    return check(id, "FAIL", `cannot read the plugin's state: ${f.checkpoint.error}`, { fix: [`run doctor as root; check the permissions of ${f.stateDir}`] });
+    return check(id, "FAIL", `cannot read the plugin's state: ${f.checkpoint.error}`, {
+      fix: [`run doctor as root; check the permissions of ${f.stateDir}`],
+    });
   }
   const cp = f.checkpoint.value;
   const details = [...cp.problems];
@@ -21,31 +22,46 @@ export function checkpointCheck(f: Facts): Check {
   if (cp.leftoverTemps.length) details.push(`temp files of interrupted saves: ${cp.leftoverTemps.join(", ")}`);
   if (cp.source === "none") {
     if (cp.problems.length) {
-      return check(id, "FAIL", `no usable state in ${f.stateDir}: the plugin will start with none and cannot prove which addresses are free`, {
-        details,
-        fix: [
-          `look at the damaged files in ${f.stateDir}; then remove the azure-vnet networks (docker network rm) and create them again, so the plugin learns them anew`,
-        ],
-      });
+      return check(
+        id,
+        "FAIL",
+        `no usable state in ${f.stateDir}: the plugin will start with none and cannot prove which addresses are free`,
+        {
+          details,
+          fix: [
+            `look at the damaged files in ${f.stateDir}; then remove the azure-vnet networks (docker network rm) and create them again, so the plugin learns them anew`,
+          ],
+        },
+      );
     }
     return check(id, "PASS", `no state yet in ${f.stateDir} (no network has been created)`);
   }
   const data = cp.data as NonNullable<typeof cp.data>;
   const counts = `${plural(Object.keys(data.network.networks).length, "network")}, ${plural(Object.keys(data.network.endpoints).length, "endpoint")}`;
   if (cp.source !== "primary") {
-    return check(id, "WARN", `${cp.path} is unusable; the plugin will recover from ${cp.source} (${counts}), losing changes saved after it`, {
-      details,
-      fix: [`${RESTART_PLUGIN}; then compare \`azure-vnet-plugin status\` with \`docker network ls\` and \`docker ps\``],
-    });
+    return check(
+      id,
+      "WARN",
+      `${cp.path} is unusable; the plugin will recover from ${cp.source} (${counts}), losing changes saved after it`,
+      {
+        details,
+        fix: [`${RESTART_PLUGIN}; then compare \`azure-vnet-plugin status\` with \`docker network ls\` and \`docker ps\``],
+      },
+    );
   }
   if (data.trusted === false) {
-    return check(id, "FAIL", `the plugin found its state damaged and hands out no new address until Docker confirms which are in use (${counts} known so far)`, {
-      details,
-      fix: [
-        "make sure the plugin can reach Docker's API (/var/run/docker.sock, or DOCKER_HOST; for the managed plugin the docker-socket mount); it confirms within seconds once it can",
-        "see the plugin's log and last-reconcile.json in the state directory for what failed",
-      ],
-    });
+    return check(
+      id,
+      "FAIL",
+      `the plugin found its state damaged and hands out no new address until Docker confirms which are in use (${counts} known so far)`,
+      {
+        details,
+        fix: [
+          "make sure the plugin can reach Docker's API (/var/run/docker.sock, or DOCKER_HOST; for the managed plugin the docker-socket mount); it confirms within seconds once it can",
+          "see the plugin's log and last-reconcile.json in the state directory for what failed",
+        ],
+      },
+    );
   }
   if (cp.rebooted) {
     return check(id, "WARN", `${cp.path} (${counts}) was written before the last reboot: the plugin has not started since`, {
@@ -56,7 +72,9 @@ export function checkpointCheck(f: Facts): Check {
   if (cp.quarantined.length) {
     return check(id, "WARN", `${cp.path} is fine (${counts}), but the plugin once recovered from a damaged copy`, {
       details,
-      fix: [`check that no container lost its address, then delete the copies: rm ${cp.quarantined.map((q) => `${f.stateDir}/${q}`).join(" ")}`],
+      fix: [
+        `check that no container lost its address, then delete the copies: rm ${cp.quarantined.map((q) => `${f.stateDir}/${q}`).join(" ")}`,
+      ],
     });
   }
   return check(id, "PASS", `${cp.path}: ${counts}${cp.writtenAt ? `, written ${cp.writtenAt}` : ""}`, { details });
@@ -123,10 +141,18 @@ export function routesCheck(f: Facts): Check {
   ];
   const missing = diff.missingRoutes.length;
   if (missing) {
-    return check(id, "FAIL", `${plural(missing, "container route")} missing: inbound packets for ${missing === 1 ? "that address" : "those addresses"} do not reach the container`, { details, fix });
+    return check(
+      id,
+      "FAIL",
+      `${plural(missing, "container route")} missing: inbound packets for ${missing === 1 ? "that address" : "those addresses"} do not reach the container`,
+      { details, fix },
+    );
   }
   if (diff.leftoverRoutes.length || unreadable.length) {
-    const notes = [diff.leftoverRoutes.length && `${plural(diff.leftoverRoutes.length, "route")} that no endpoint explains`, unreadable.length && `cannot read the routes of ${unreadable.join(", ")}`];
+    const notes = [
+      diff.leftoverRoutes.length && `${plural(diff.leftoverRoutes.length, "route")} that no endpoint explains`,
+      unreadable.length && `cannot read the routes of ${unreadable.join(", ")}`,
+    ];
     return check(id, "WARN", notes.filter(Boolean).join("; "), { details, fix });
   }
   return check(id, "PASS", `${plural(routed, "container route")} in place`);
@@ -156,7 +182,9 @@ export function staleStateCheck(f: Facts): Check {
   const gone = model.desired.withoutLink;
   for (const e of gone) {
     const holder = model.data.ipam.addresses[e.address]?.name;
-    details.push(`endpoint ${short(e.endpointId)} (${e.address}${holder ? `, container ${holder}` : ""}) on network ${short(e.networkId)}: host veth ${e.hostVeth} is gone`);
+    details.push(
+      `endpoint ${short(e.endpointId)} (${e.address}${holder ? `, container ${holder}` : ""}) on network ${short(e.networkId)}: host veth ${e.hostVeth} is gone`,
+    );
   }
   if (gone.length) {
     fix.push(
@@ -169,7 +197,10 @@ export function staleStateCheck(f: Facts): Check {
     fix.push(`ip link del ${name}`);
   }
   if (!details.length) return check(id, "PASS", "every endpoint has its veth; no leftover links");
-  const notes = [gone.length && `${plural(gone.length, "endpoint")} without a veth hold ${gone.length === 1 ? "an address" : "addresses"}`, orphans.length && `${plural(orphans.length, "leftover link")}`];
+  const notes = [
+    gone.length && `${plural(gone.length, "endpoint")} without a veth hold ${gone.length === 1 ? "an address" : "addresses"}`,
+    orphans.length && `${plural(orphans.length, "leftover link")}`,
+  ];
   return check(id, "WARN", notes.filter(Boolean).join("; "), { details, fix });
 }
 
@@ -179,18 +210,29 @@ export function portGuardsCheck(f: Facts): Check {
   const model = kernelModel(f);
   if (typeof model === "string") return check(id, "SKIP", model);
   const guards = f.kernel.portGuards;
-  if (!guards.ok) return check(id, "WARN", `cannot read the bridge port guards: ${guards.error}`, { fix: ["run doctor as root; check that ebtables is installed"] });
+  if (!guards.ok)
+    return check(id, "WARN", `cannot read the bridge port guards: ${guards.error}`, {
+      fix: ["run doctor as root; check that ebtables is installed"],
+    });
   const diff = diffKernel(model.desired, { links: model.links, guards: guards.value });
   const unguarded = diff.missingGuards;
   if (unguarded.length) {
     const who = unguarded.length === 1 ? "that container sends" : "those containers send";
-    return check(id, "FAIL", `${plural(unguarded.length, "container port")} without its anti-spoofing guard: ${who} nothing (ports fail closed) until the plugin's next reconciliation restores it`, {
-      details: unguarded.map((e) => `missing: guard of ${e.hostVeth} (endpoint ${short(e.endpointId)}, ${e.address})`),
-      fix: [RESTART_PLUGIN],
-    });
+    return check(
+      id,
+      "FAIL",
+      `${plural(unguarded.length, "container port")} without its anti-spoofing guard: ${who} nothing (ports fail closed) until the plugin's next reconciliation restores it`,
+      {
+        details: unguarded.map((e) => `missing: guard of ${e.hostVeth} (endpoint ${short(e.endpointId)}, ${e.address})`),
+        fix: [RESTART_PLUGIN],
+      },
+    );
   }
   if (diff.orphanGuards.length) {
-    return check(id, "WARN", `${plural(diff.orphanGuards.length, "guard")} for ports no endpoint explains`, { details: diff.orphanGuards.map((p) => `leftover: AZV-${p}`), fix: [RESTART_PLUGIN] });
+    return check(id, "WARN", `${plural(diff.orphanGuards.length, "guard")} for ports no endpoint explains`, {
+      details: diff.orphanGuards.map((p) => `leftover: AZV-${p}`),
+      fix: [RESTART_PLUGIN],
+    });
   }
   return check(id, "PASS", `${plural(model.desired.live.length, "container port")} guarded`);
 }
@@ -199,13 +241,25 @@ export function socketCheck(f: Facts): Check {
   const id = "socket";
   const s = f.socket;
   const start = `start the plugin (legacy install: systemctl start azure-vnet; managed plugin: docker plugin enable azure-vnet:latest, and pass --socket with the path in its config)`;
-  if (!s.exists) return check(id, "FAIL", `${s.path} does not exist${s.error ? ` (${s.error})` : ""}: the plugin is not running`, { fix: [start] });
+  if (!s.exists)
+    return check(id, "FAIL", `${s.path} does not exist${s.error ? ` (${s.error})` : ""}: the plugin is not running`, { fix: [start] });
   if (!s.isSocket) return check(id, "FAIL", `${s.path} exists but is not a socket`, { fix: [`rm ${s.path}`, start] });
-  if (!s.answering) return check(id, "FAIL", `${s.path} does not answer Plugin.Activate: ${s.error ?? "no answer"}`, { fix: [`the plugin may be hung or gone; ${RESTART_PLUGIN}`] });
+  if (!s.answering)
+    return check(id, "FAIL", `${s.path} does not answer Plugin.Activate: ${s.error ?? "no answer"}`, {
+      fix: [`the plugin may be hung or gone; ${RESTART_PLUGIN}`],
+    });
   const missing = ["NetworkDriver", "IpamDriver"].filter((i) => !s.implements?.includes(i));
-  if (missing.length) return check(id, "FAIL", `${s.path} answers, but not as azure-vnet: it does not implement ${missing.join(" and ")}`, { fix: ["check --socket: another plugin listens there"] });
+  if (missing.length)
+    return check(id, "FAIL", `${s.path} answers, but not as azure-vnet: it does not implement ${missing.join(" and ")}`, {
+      fix: ["check --socket: another plugin listens there"],
+    });
   if (s.mode !== undefined && (s.mode & 0o077) !== 0) {
-    return check(id, "WARN", `${s.path} answers, but its mode is ${s.mode.toString(8).padStart(4, "0")}: users other than root can create networks and take addresses`, { fix: [`chmod 600 ${s.path}`] });
+    return check(
+      id,
+      "WARN",
+      `${s.path} answers, but its mode is ${s.mode.toString(8).padStart(4, "0")}: users other than root can create networks and take addresses`,
+      { fix: [`chmod 600 ${s.path}`] },
+    );
   }
   return check(id, "PASS", `${s.path} answers Plugin.Activate (NetworkDriver, IpamDriver)`);
 }

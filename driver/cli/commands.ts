@@ -64,7 +64,9 @@ export function registerOperatorCommands(program: Command, env: NodeJS.ProcessEn
   withCommonOptions(
     program
       .command("status")
-      .description("show networks, pools, addresses per NIC and endpoints, from the plugin's state and the kernel (read-only; Docker is not needed)")
+      .description(
+        "show networks, pools, addresses per NIC and endpoints, from the plugin's state and the kernel (read-only; Docker is not needed)",
+      )
       .option("--no-metadata", "do not ask the metadata service (free addresses are then unknown)"),
   ).action(async (flags: OperatorFlags) => {
     const report = buildStatus(await collect(flags, env, { askAllSources: false }));

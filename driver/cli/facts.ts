@@ -57,7 +57,10 @@ export interface FactSources {
 }
 
 export function linuxKernelReader(
-  dp: Pick<Dataplane, "listLinks" | "listContainerRoutes" | "readFirewall" | "listPortGuards" | "ipForward" | "proxyArp" | "iptablesBackends">,
+  dp: Pick<
+    Dataplane,
+    "listLinks" | "listContainerRoutes" | "readFirewall" | "listPortGuards" | "ipForward" | "proxyArp" | "iptablesBackends"
+  >,
 ): KernelReader {
   return {
     listLinks: () => dp.listLinks(),
@@ -93,7 +96,14 @@ export async function gatherFacts(src: FactSources): Promise<Facts> {
     portGuards: await probe(() => k.portGuards()),
   };
   const lastReconcile = await src.lastReconcile?.().catch(() => undefined);
-  return { stateDir: src.stateDir, checkpoint, metadata: await metadata, kernel, socket: await socket, ...(lastReconcile && { lastReconcile }) };
+  return {
+    stateDir: src.stateDir,
+    checkpoint,
+    metadata: await metadata,
+    kernel,
+    socket: await socket,
+    ...(lastReconcile && { lastReconcile }),
+  };
 }
 
 /** The saved state; empty when there is none yet; undefined only when it could not be read. */

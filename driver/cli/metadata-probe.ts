@@ -59,7 +59,9 @@ export async function probeMetadata(config: ServeConfig, opts: { timeoutMs: numb
     const t0 = Date.now();
     const result = await probe(() => source.fetch());
     const ms = Date.now() - t0;
-    return result.ok ? { source: source.name, target, ok: true, nics: result.value, ms } : { source: source.name, target, ok: false, error: result.error, ms };
+    return result.ok
+      ? { source: source.name, target, ok: true, nics: result.value, ms }
+      : { source: source.name, target, ok: false, error: result.error, ms };
   };
   const list = candidates(config, opts.timeoutMs);
   let attempts: SourceAttempt[];

@@ -16,7 +16,11 @@ const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
 const code = (text: string) => (text === "" ? "" : `\`${text}\``);
 
 function table(headers: string[], rows: string[][]): string {
-  return [`| ${headers.join(" | ")} |`, `| ${headers.map(() => "---").join(" | ")} |`, ...rows.map((r) => `| ${r.map(cell).join(" | ")} |`)].join("\n");
+  return [
+    `| ${headers.join(" | ")} |`,
+    `| ${headers.map(() => "---").join(" | ")} |`,
+    ...rows.map((r) => `| ${r.map(cell).join(" | ")} |`),
+  ].join("\n");
 }
 
 export function networkOptionsTable(): string {
@@ -28,8 +32,12 @@ export function networkOptionsTable(): string {
 
 export function ipamOptionsTable(): string {
   const keys = Object.keys(POOL_OPTIONS);
-  if (keys.length === 0) return "The IPAM driver takes no `--ipam-opt` options; any key other than Docker's own `com.docker.*` ones is refused with an error naming it.";
-  return table(["Option", "What it does"], keys.map((k) => [code(k), POOL_OPTIONS[k].description]));
+  if (keys.length === 0)
+    return "The IPAM driver takes no `--ipam-opt` options; any key other than Docker's own `com.docker.*` ones is refused with an error naming it.";
+  return table(
+    ["Option", "What it does"],
+    keys.map((k) => [code(k), POOL_OPTIONS[k].description]),
+  );
 }
 
 /** Commander renders each setting as "<help> (env NAME; default VALUE)". */

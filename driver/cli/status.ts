@@ -123,7 +123,10 @@ export function buildStatus(f: Facts): StatusReport {
     : [];
 
   const usage = nicUsage(data?.ipam, nics).map((u) => {
-    const link = links && (links.filter((l) => l.mac === u.nicMac).sort((a, b) => Number(a.master !== undefined) - Number(b.master !== undefined))[0]?.name ?? null);
+    const link =
+      links &&
+      (links.filter((l) => l.mac === u.nicMac).sort((a, b) => Number(a.master !== undefined) - Number(b.master !== undefined))[0]?.name ??
+        null);
     return {
       nicMac: u.nicMac,
       ...(links && { link }),
@@ -202,7 +205,9 @@ export function renderStatus(r: StatusReport): string {
     const tried = r.metadata.attempts.map((a) => `${a.source} ${a.ok ? `answered in ${a.ms} ms` : `failed: ${a.error}`}`).join("; ");
     head.push(`metadata (${r.metadata.configured}): ${tried}`);
   } else head.push("metadata: not asked (--no-metadata)");
-  head.push(`plugin socket: ${r.plugin.socket} ${r.plugin.answering ? "answering" : `not answering${r.plugin.error ? ` (${r.plugin.error})` : ""}`}`);
+  head.push(
+    `plugin socket: ${r.plugin.socket} ${r.plugin.answering ? "answering" : `not answering${r.plugin.error ? ` (${r.plugin.error})` : ""}`}`,
+  );
   head.push(
     "error" in r.firewall
       ? `firewall: cannot read (${r.firewall.error})`
@@ -211,7 +216,11 @@ export function renderStatus(r: StatusReport): string {
 
   const rec = r.lastReconcile;
   if (rec) {
-    const released = [...rec.endpointsReleased.map((e) => `endpoint ${e}`), ...rec.addressesReleased, ...rec.networksRemoved.map((n) => `network ${n}`)];
+    const released = [
+      ...rec.endpointsReleased.map((e) => `endpoint ${e}`),
+      ...rec.addressesReleased,
+      ...rec.networksRemoved.map((n) => `network ${n}`),
+    ];
     head.push(
       rec.ok
         ? `last reconciliation with Docker: ${rec.at}, ${released.length ? `released ${released.join(", ")}` : "nothing to release"}${rec.endpointsAdopted + rec.networksAdopted ? `, adopted ${rec.networksAdopted} networks and ${rec.endpointsAdopted} endpoints` : ""}`
@@ -237,7 +246,14 @@ export function renderStatus(r: StatusReport): string {
   const pools = section(
     "POOLS",
     ["POOL", "NIC", "NETWORKS", "FREE", "USED", "FLAGGED"],
-    r.pools.map((p) => [p.poolId, p.nicMac, String(p.networks), p.free === null ? "?" : String(p.free.length), String(p.used.length), String(p.flagged.length)]),
+    r.pools.map((p) => [
+      p.poolId,
+      p.nicMac,
+      String(p.networks),
+      p.free === null ? "?" : String(p.free.length),
+      String(p.used.length),
+      String(p.flagged.length),
+    ]),
     "no pools",
   );
   const nics = section(
@@ -259,7 +275,16 @@ export function renderStatus(r: StatusReport): string {
   const endpoints = section(
     "ENDPOINTS",
     ["ENDPOINT", "NETWORK", "ADDRESS", "CONTAINER", "HOST VETH", "VETH EXISTS", "JOINED", "ROUTED"],
-    r.endpoints.map((e) => [shortId(e.id), shortId(e.networkId), e.address, e.container ?? "-", e.hostVeth, yesNo(e.hostVethExists), yesNo(e.joined || e.peerInContainer), yesNo(e.routed)]),
+    r.endpoints.map((e) => [
+      shortId(e.id),
+      shortId(e.networkId),
+      e.address,
+      e.container ?? "-",
+      e.hostVeth,
+      yesNo(e.hostVethExists),
+      yesNo(e.joined || e.peerInContainer),
+      yesNo(e.routed),
+    ]),
     "no endpoints",
   );
   const tail = r.unavailable.length ? `\ncould not read: ${r.unavailable.join("; ")}\n` : "";

@@ -162,7 +162,10 @@ export class LinkOps {
     assertIfName(hostName, "host interface name");
     const host = await this.nl.getLink(hostName);
     if (!host || host.kind !== "veth" || host.linkIndex === undefined) return undefined;
-    const peer = host.linkNetnsid === undefined ? await this.nl.getLink(host.linkIndex) : await this.nl.getLinkInNamespace(host.linkIndex, host.linkNetnsid);
+    const peer =
+      host.linkNetnsid === undefined
+        ? await this.nl.getLink(host.linkIndex)
+        : await this.nl.getLinkInNamespace(host.linkIndex, host.linkNetnsid);
     return peer?.mac;
   }
 

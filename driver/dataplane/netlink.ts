@@ -258,7 +258,9 @@ export class Rtnl {
     if (!Number.isInteger(index) || index <= 0) throw new DataplaneError("link", "EINVAL", `bad index ${index}`);
     if (!Number.isInteger(netnsid) || netnsid < 0) throw new DataplaneError("link", "EINVAL", `bad namespace id ${netnsid}`);
     try {
-      const msgs = await this.run(`get link ${index} in namespace ${netnsid}`, (s, o) => s.getLink({ index }, { targetNetnsid: netnsid }, o));
+      const msgs = await this.run(`get link ${index} in namespace ${netnsid}`, (s, o) =>
+        s.getLink({ index }, { targetNetnsid: netnsid }, o),
+      );
       return msgs.length ? toLinkInfo(msgs[0]) : undefined;
     } catch (err) {
       if (err instanceof DataplaneError && (err.code === "ENODEV" || err.code === "EINVAL")) return undefined;
@@ -276,9 +278,7 @@ export class Rtnl {
       address: opts.mac === undefined ? undefined : encodeMac(opts.mac),
       linkinfo: stringAttr(IFLA_INFO_KIND, "bridge"),
     };
-    await this.run(`create bridge ${name}`, (s, o) =>
-      s.newLink({}, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL }),
-    );
+    await this.run(`create bridge ${name}`, (s, o) => s.newLink({}, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL }));
   }
 
   /**
@@ -286,11 +286,7 @@ export class Rtnl {
    * encoder for the peer, so VETH_INFO_PEER is built by hand: an ifinfomsg
    * followed by the peer's own attributes.
    */
-  async createVethPair(
-    hostName: string,
-    peerName: string,
-    opts: { mtu: number; peerMac?: string; hostMac?: string },
-  ): Promise<void> {
+  async createVethPair(hostName: string, peerName: string, opts: { mtu: number; peerMac?: string; hostMac?: string }): Promise<void> {
     assertIfName(hostName, "host interface name");
     assertIfName(peerName, "peer interface name");
     const mtu = assertMtu(opts.mtu);
@@ -306,9 +302,7 @@ export class Rtnl {
       address: opts.hostMac === undefined ? undefined : encodeMac(opts.hostMac),
       linkinfo,
     };
-    await this.run(`create veth ${hostName}/${peerName}`, (s, o) =>
-      s.newLink({}, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL }),
-    );
+    await this.run(`create veth ${hostName}/${peerName}`, (s, o) => s.newLink({}, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL }));
   }
 
   /** Enslaves the link to a bridge, or releases it when master is 0. */

@@ -137,7 +137,10 @@ export class PortGuards {
   private async restore(lines: string[]): Promise<void> {
     if (lines.length === 0) return;
     try {
-      await (this.o.run ?? runProgram)("ebtables-restore", ["--noflush"], { input: ["*nat", ...lines, "COMMIT", ""].join("\n"), timeoutMs: this.o.timeoutMs });
+      await (this.o.run ?? runProgram)("ebtables-restore", ["--noflush"], {
+        input: ["*nat", ...lines, "COMMIT", ""].join("\n"),
+        timeoutMs: this.o.timeoutMs,
+      });
     } catch (err) {
       // Someone else changed the chains: forget what we knew and let the caller retry.
       this.installed = undefined;

@@ -128,23 +128,29 @@ export class AddressManager implements IpamDriver {
     const addressSpace = checkAddressSpace(req.AddressSpace);
     const options = validatePoolOptions(req.Options);
     await this.refresh();
-    return this.transact((allocator) => {
-      const choice = choosePool(
-        { addressSpace, pool: (req.Pool ?? "").trim(), subPool: (req.SubPool ?? "").trim() },
-        this.usableNics(),
-        this.state,
-      );
-      const poolId = allocator.grantPool(choice.key, choice.nic, options, choice.auto);
-      this.auxWindows.set(poolId, this.clock.now() + this.auxWindowMs);
-      return { PoolID: poolId, Pool: choice.key.subnet };
-    }, { signal: ctx.signal });
+    return this.transact(
+      (allocator) => {
+        const choice = choosePool(
+          { addressSpace, pool: (req.Pool ?? "").trim(), subPool: (req.SubPool ?? "").trim() },
+          this.usableNics(),
+          this.state,
+        );
+        const poolId = allocator.grantPool(choice.key, choice.nic, options, choice.auto);
+        this.auxWindows.set(poolId, this.clock.now() + this.auxWindowMs);
+        return { PoolID: poolId, Pool: choice.key.subnet };
+      },
+      { signal: ctx.signal },
+    );
   }
 
   async releasePool(req: { PoolID: string }): Promise<void> {
-    await this.transact((allocator) => {
-      allocator.releasePool(req.PoolID);
-      if (!poolById(this.state, req.PoolID)) this.auxWindows.delete(req.PoolID);
-    }, { reconcile: false });
+    await this.transact(
+      (allocator) => {
+        allocator.releasePool(req.PoolID);
+        if (!poolById(this.state, req.PoolID)) this.auxWindows.delete(req.PoolID);
+      },
+      { reconcile: false },
+    );
   }
 
   async requestAddress(req: RequestAddressRequest, ctx: CallContext = {}): Promise<RequestAddressResponse> {
@@ -153,28 +159,29 @@ export class AddressManager implements IpamDriver {
     const requested = stripPrefixLength(req.Address ?? "");
     // A gateway answer is arithmetic on the subnet; everything else needs the NIC's ipconfigs.
     if (!isGateway || !poolById(this.state, req.PoolID)) await this.refresh();
-    return this.transact((allocator) => {
-      const pool = allocator.poolOrAdopt(req.PoolID, this.usableNics());
-      // Any address request means Docker kept the pool it was given.
-      delete pool.unconfirmedAutoPick;
-      const prefix = (parseCidrNetwork(pool.subnet) as Cidr).prefix;
-      if (isGateway) return { Address: `${allocator.gateway(pool, requested)}/${prefix}` };
-      if (requested && parseIpv4(requested) === undefined) {
-        throw new PluginError(`"${req.Address}" is not an IPv4 address`);
-      }
-      const name = options[ENDPOINT_NAME];
-      if (requested && !name && this.inAuxWindow(req.PoolID)) {
-        allocator.reserveAux(req.PoolID, pool, requested);
-        return { Address: `${requested}/${prefix}` };
-      }
-      this.auxWindows.delete(req.PoolID);
-      const refusal = this.admission?.();
-      if (refusal) throw new PluginError(refusal, "unavailable");
-      const address = requested
-        ? allocator.claim(req.PoolID, pool, requested, name)
-        : allocator.allocateLowest(req.PoolID, pool, name);
-      return { Address: `${address}/${prefix}` };
-    }, { signal: ctx.signal });
+    return this.transact(
+      (allocator) => {
+        const pool = allocator.poolOrAdopt(req.PoolID, this.usableNics());
+        // Any address request means Docker kept the pool it was given.
+        delete pool.unconfirmedAutoPick;
+        const prefix = (parseCidrNetwork(pool.subnet) as Cidr).prefix;
+        if (isGateway) return { Address: `${allocator.gateway(pool, requested)}/${prefix}` };
+        if (requested && parseIpv4(requested) === undefined) {
+          throw new PluginError(`"${req.Address}" is not an IPv4 address`);
+        }
+        const name = options[ENDPOINT_NAME];
+        if (requested && !name && this.inAuxWindow(req.PoolID)) {
+          allocator.reserveAux(req.PoolID, pool, requested);
+          return { Address: `${requested}/${prefix}` };
+        }
+        this.auxWindows.delete(req.PoolID);
+        const refusal = this.admission?.();
+        if (refusal) throw new PluginError(refusal, "unavailable");
+        const address = requested ? allocator.claim(req.PoolID, pool, requested, name) : allocator.allocateLowest(req.PoolID, pool, name);
+        return { Address: `${address}/${prefix}` };
+      },
+      { signal: ctx.signal },
+    );
   }
 
   async releaseAddress(req: ReleaseAddressRequest): Promise<void> {
@@ -226,7 +233,9 @@ export class AddressManager implements IpamDriver {
    * endpoint the plugin removes itself). Memory only, like bindAddress.
    */
   unbindAddress(address: string, endpointId: string, release = false): Promise<boolean> {
-    return this.mutex.runExclusive(async () => new Allocator(this.state, this.nics(), this.liveEndpoint).unbind(address, endpointId, release));
+    return this.mutex.runExclusive(async () =>
+      new Allocator(this.state, this.nics(), this.liveEndpoint).unbind(address, endpointId, release),
+    );
   }
 
   /** Grants no live endpoint holds, each with its lease, for reconciliation against Docker. */
@@ -276,9 +285,7 @@ export class AddressManager implements IpamDriver {
   poolInfoBySubnet(addressSpace: string, subnet: string): PoolInfo | undefined {
     const cidr = parseCidrNetwork(subnet);
     const wanted = cidr ? formatCidr(cidr) : subnet;
-    const match = Object.entries(this.state.pools).find(
-      ([, pool]) => pool.addressSpace === addressSpace && pool.subnet === wanted,
-    );
+    const match = Object.entries(this.state.pools).find(([, pool]) => pool.addressSpace === addressSpace && pool.subnet === wanted);
     return match && this.poolInfo(match[0]);
   }
 

@@ -122,9 +122,7 @@ export class Allocator {
     if (pool.subPool && !addressInCidr(pool.subPool, address)) {
       throw new PluginError(`${address} is outside this network's --ip-range ${pool.subPool}`);
     }
-    const isPrimary = this.nics.some((nic) =>
-      nic.subnets.some((s) => s.ipConfigs.some((c) => c.isPrimary && c.address === address)),
-    );
+    const isPrimary = this.nics.some((nic) => nic.subnets.some((s) => s.ipConfigs.some((c) => c.isPrimary && c.address === address)));
     if (isPrimary) throw new PluginError(`${address} is the VM's primary address and cannot be given to a container`);
     const secondaries = secondaryAddresses(this.nics, pool.nicMac, pool.subnet);
     if (!secondaries.includes(address)) {

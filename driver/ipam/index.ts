@@ -5,14 +5,7 @@
  */
 export { AddressManager, type AddressManagerOptions, type PoolInfo } from "./address-manager";
 export { type Clock, systemClock } from "./clock";
-export {
-  type AddressRecord,
-  type AddressSpaceName,
-  emptyIpamState,
-  type IpamState,
-  parseIpamState,
-  type PoolRecord,
-} from "./ipam-state";
+export { type AddressRecord, type AddressSpaceName, emptyIpamState, type IpamState, parseIpamState, type PoolRecord } from "./ipam-state";
 export {
   AutoSource,
   FileSource,

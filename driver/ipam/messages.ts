@@ -52,9 +52,7 @@ export function exhausted(facts: ExhaustionFacts): string {
       `(its primary ${facts.primaryAddress} stays with the VM, and each container needs a secondary one); ${add}`
     );
   }
-  const flagged = facts.flagged
-    ? `, plus ${facts.flagged} still used by containers although removed from the NIC (flagged)`
-    : "";
+  const flagged = facts.flagged ? `, plus ${facts.flagged} still used by containers although removed from the NIC (flagged)` : "";
   return (
     `no free address in ${where}: NIC ${facts.nicMac} has ${facts.secondaries.length} secondary IP ` +
     `configuration${facts.secondaries.length === 1 ? "" : "s"} there (${summariseAddresses(facts.secondaries)}), ` +
@@ -82,9 +80,7 @@ export function gatewayMismatch(subnet: string, gateway: string): string {
 /** "pass --subnet 10.0.0.0/24", or the choice when the VM has several NIC subnets. */
 export function subnetChoice(subnets: readonly string[]): string {
   if (subnets.length === 0) return "this VM's NICs report no IPv4 subnet";
-  return subnets.length === 1
-    ? `pass --subnet ${subnets[0]}`
-    : `pass one of ${subnets.map((s) => `--subnet ${s}`).join(", ")}`;
+  return subnets.length === 1 ? `pass --subnet ${subnets[0]}` : `pass one of ${subnets.map((s) => `--subnet ${s}`).join(", ")}`;
 }
 
 export function notANicSubnet(requested: string, subnets: readonly string[]): string {
@@ -92,8 +88,5 @@ export function notANicSubnet(requested: string, subnets: readonly string[]): st
 }
 
 export function overlapRetry(subnet: string): string {
-  return (
-    `Docker rejected ${subnet} because it overlaps a route of this VM; ` +
-    `create the network with --subnet ${subnet}`
-  );
+  return `Docker rejected ${subnet} because it overlaps a route of this VM; ` + `create the network with --subnet ${subnet}`;
 }

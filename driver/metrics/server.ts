@@ -40,7 +40,11 @@ function handler(metrics: PluginMetrics, onError: (message: string) => void): Re
   };
 }
 
-export async function serveMetrics(address: ListenAddress, metrics: PluginMetrics, onError: (message: string) => void = () => undefined): Promise<MetricsServer> {
+export async function serveMetrics(
+  address: ListenAddress,
+  metrics: PluginMetrics,
+  onError: (message: string) => void = () => undefined,
+): Promise<MetricsServer> {
   const listener = handler(metrics, onError);
   if (address.kind === "unix") {
     const server = await serveUnixSocket(listener, address.path, { drainTimeoutMs: 1000 });

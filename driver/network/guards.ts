@@ -22,7 +22,11 @@ export async function findEndpointMac(dp: Dataplane, ep: EndpointRecord): Promis
  * is rewritten when they already do); with `removeOthers`, guards no record
  * explains go. MACs found on the way are written into the records.
  */
-export async function syncGuards(state: NetworkState, dp: Dataplane, removeOthers: boolean): Promise<{ repaired: string[]; removed: string[] }> {
+export async function syncGuards(
+  state: NetworkState,
+  dp: Dataplane,
+  removeOthers: boolean,
+): Promise<{ repaired: string[]; removed: string[] }> {
   const links = new Set((await dp.listLinks()).map((l) => l.name));
   for (const ep of desiredKernel(state, links).live) {
     const record = state.endpoints[ep.endpointId];

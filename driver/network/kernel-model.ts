@@ -70,7 +70,15 @@ const PREFIXES = [BRIDGE_PREFIX, HOST_VETH_PREFIX, PEER_VETH_PREFIX];
 /** A new endpoint's kernel pieces, named from its id. */
 export function newEndpointKernel(endpointId: string, address: string, net: NetworkRecord, mac?: string): EndpointKernel {
   const names = vethNames(endpointId);
-  return { endpointId, networkId: net.id, address, hostVeth: names.host, peerVeth: names.peer, bridge: net.bridge, ...(mac ? { mac } : {}) };
+  return {
+    endpointId,
+    networkId: net.id,
+    address,
+    hostVeth: names.host,
+    peerVeth: names.peer,
+    bridge: net.bridge,
+    ...(mac ? { mac } : {}),
+  };
 }
 
 /** A recorded endpoint's kernel pieces. */
@@ -118,14 +126,22 @@ export function desiredKernel(state: NetworkState, links: ReadonlySet<string>): 
 }
 
 export function diffKernel(desired: DesiredKernel, kernel: KernelSnapshot): KernelDiff {
-  const diff: KernelDiff = { missingBridges: [], orphanLinks: [], missingRoutes: [], leftoverRoutes: [], missingGuards: [], orphanGuards: [] };
+  const diff: KernelDiff = {
+    missingBridges: [],
+    orphanLinks: [],
+    missingRoutes: [],
+    leftoverRoutes: [],
+    missingGuards: [],
+    orphanGuards: [],
+  };
   diff.missingBridges = desired.bridges.filter((b) => !kernel.links.has(b.name)).map((b) => b.name);
   diff.orphanLinks = [...kernel.links].filter((name) => PREFIXES.some((p) => name.startsWith(p)) && !desired.names.has(name));
   for (const [bridge, wanted] of desired.routes) {
     const present = kernel.routes?.get(bridge);
     if (!present) continue;
     for (const ep of desired.live) {
-      if (ep.bridge === bridge && !present.includes(ep.address)) diff.missingRoutes.push({ address: ep.address, bridge, endpointId: ep.endpointId });
+      if (ep.bridge === bridge && !present.includes(ep.address))
+        diff.missingRoutes.push({ address: ep.address, bridge, endpointId: ep.endpointId });
     }
     for (const address of present) if (!wanted.has(address)) diff.leftoverRoutes.push({ address, bridge });
   }

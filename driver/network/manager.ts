@@ -7,8 +7,15 @@ import type { Dataplane, FirewallInput } from "../dataplane";
 import type { Logger } from "../log";
 import type {
   CallContext,
-  CreateEndpointRequest, CreateEndpointResponse, CreateNetworkRequest, EndpointRequest, JoinRequest, JoinResponse,
-  NetworkCapabilities, NetworkDriver, NetworkRequest,
+  CreateEndpointRequest,
+  CreateEndpointResponse,
+  CreateNetworkRequest,
+  EndpointRequest,
+  JoinRequest,
+  JoinResponse,
+  NetworkCapabilities,
+  NetworkDriver,
+  NetworkRequest,
 } from "../protocol/types";
 import { AsyncMutex } from "../lib/serial";
 import { addressInCidr } from "../lib/address";
@@ -21,7 +28,10 @@ import { type KernelRepairReport, repairKernel } from "./repair";
 
 /** What the network layer asks of the IPAM side. */
 export interface PoolDirectory {
-  poolInfoBySubnet(addressSpace: string, subnet: string): { subnet: string; gateway: string; primaryAddress: string; nicMac: string } | undefined;
+  poolInfoBySubnet(
+    addressSpace: string,
+    subnet: string,
+  ): { subnet: string; gateway: string; primaryAddress: string; nicMac: string } | undefined;
   networkCreated(ipamData: { AddressSpace: string; Pool: string }): void;
   /** The endpoint holds the address from now on (memory only: the caller saves). */
   bindAddress(pool: { addressSpace: string; subnet: string }, address: string, endpointId: string): Promise<void>;
@@ -38,7 +48,6 @@ export interface NetworkManagerOptions {
   logger: Logger;
   now?: () => Date;
 }
-
 
 export class NetworkManager implements NetworkDriver {
   private readonly mutex = new AsyncMutex();
@@ -62,7 +71,9 @@ export class NetworkManager implements NetworkDriver {
       const options = parseNetworkOptions(generic);
       if (req.IPv6Data.length > 0) throw new PluginError("azure-vnet does not support IPv6 yet; create the network without --ipv6");
       if (req.IPv4Data.length !== 1) {
-        throw new PluginError(`an azure-vnet network has exactly one IPv4 subnet (a subnet of the VM's NIC); this request has ${req.IPv4Data.length}`);
+        throw new PluginError(
+          `an azure-vnet network has exactly one IPv4 subnet (a subnet of the VM's NIC); this request has ${req.IPv4Data.length}`,
+        );
       }
       const data = req.IPv4Data[0];
       const pool = this.o.pools.poolInfoBySubnet(data.AddressSpace, data.Pool);
@@ -74,7 +85,11 @@ export class NetworkManager implements NetworkDriver {
       this.o.pools.networkCreated(data);
       if (this.state.networks[req.NetworkID]) return;
       const nic = await this.dp.findLinkByMac(pool.nicMac);
-      if (!nic) throw new PluginError(`no network interface with MAC ${pool.nicMac} on this VM, although the metadata service lists it`, "unavailable");
+      if (!nic)
+        throw new PluginError(
+          `no network interface with MAC ${pool.nicMac} on this VM, although the metadata service lists it`,
+          "unavailable",
+        );
       const record: NetworkRecord = {
         id: req.NetworkID,
         bridge: bridgeName(req.NetworkID),
@@ -158,7 +173,13 @@ export class NetworkManager implements NetworkDriver {
       const record = recordOf(kernel, { joined: false, createdAt: this.now().toISOString() });
       let bound = false;
       try {
-        const link = await this.dp.createEndpointLink({ bridge: net.bridge, hostName: kernel.hostVeth, peerName: kernel.peerVeth, mtu: net.mtu, peerMac: kernel.mac });
+        const link = await this.dp.createEndpointLink({
+          bridge: net.bridge,
+          hostName: kernel.hostVeth,
+          peerName: kernel.peerVeth,
+          mtu: net.mtu,
+          peerMac: kernel.mac,
+        });
         kernel.mac = record.mac = link.peer?.mac ?? kernel.mac;
         const guard = guardOf(kernel);
         if (!guard) throw new PluginError(`the container end ${kernel.peerVeth} of the new veth pair has no MAC address`, "unavailable");
@@ -295,7 +316,12 @@ export class NetworkManager implements NetworkDriver {
    */
   repairKernel(opts: { removeOrphans: boolean }): Promise<KernelRepairReport> {
     return this.mutex.runExclusive(() =>
-      repairKernel(this.state, this.dp, { removeOrphans: opts.removeOrphans, applyFirewall: () => (opts.removeOrphans ? this.applyFirewall() : Promise.resolve()) }, this.o.logger),
+      repairKernel(
+        this.state,
+        this.dp,
+        { removeOrphans: opts.removeOrphans, applyFirewall: () => (opts.removeOrphans ? this.applyFirewall() : Promise.resolve()) },
+        this.o.logger,
+      ),
     );
   }
 
@@ -343,8 +369,13 @@ export class NetworkManager implements NetworkDriver {
     await attempt("veth", () => this.dp.removeEndpointLink(ep.hostVeth));
     // Flows of the old address must not reach its next holder; dropping them
     // does not need to hold up Docker's call.
-    void this.dp.forgetFlows(ep.address).catch((err) => this.o.logger.warn("could not drop the flows of a released address", { address: ep.address, error: errorMessage(err) }));
-    if (problems.length) this.o.logger.warn("endpoint cleanup incomplete", { endpointId: short(ep.endpointId), problems: problems.join("; ") });
+    void this.dp
+      .forgetFlows(ep.address)
+      .catch((err) =>
+        this.o.logger.warn("could not drop the flows of a released address", { address: ep.address, error: errorMessage(err) }),
+      );
+    if (problems.length)
+      this.o.logger.warn("endpoint cleanup incomplete", { endpointId: short(ep.endpointId), problems: problems.join("; ") });
   }
 }
 

@@ -40,7 +40,8 @@ export const NETWORK_OPTIONS: OptionSpec[] = [
     name: "mode",
     values: "bridge",
     default: "bridge",
-    description: "How containers are plugged in. `bridge`: a Linux bridge per network on the VM, routed to the NIC; the NIC itself is never enslaved or re-addressed.",
+    description:
+      "How containers are plugged in. `bridge`: a Linux bridge per network on the VM, routed to the NIC; the NIC itself is never enslaved or re-addressed.",
     apply(value, into) {
       if (value !== "bridge") throw new PluginError(`network option mode=${shown(value)} is not supported: the only mode is bridge`);
       into.mode = value;
@@ -50,7 +51,8 @@ export const NETWORK_OPTIONS: OptionSpec[] = [
     name: "snat",
     values: "true | false",
     default: "true",
-    description: "Masquerade container traffic that leaves the VNet to the VM's primary address. Turn it off for networks whose ipconfigs have public IPs of their own, so they reach the internet as themselves.",
+    description:
+      "Masquerade container traffic that leaves the VNet to the VM's primary address. Turn it off for networks whose ipconfigs have public IPs of their own, so they reach the internet as themselves.",
     apply(value, into) {
       into.snat = bool("snat", value);
     },
@@ -59,9 +61,13 @@ export const NETWORK_OPTIONS: OptionSpec[] = [
     name: "non-masquerade-cidrs",
     values: "comma-separated IPv4 CIDRs",
     default: DEFAULT_NON_MASQUERADE.join(","),
-    description: "Destinations reached without masquerade, under the container's own address: the VNet, peered VNets, on-premises. The NIC's subnets, 168.63.129.16 and 169.254.169.254 are always included. Setting it replaces the default list.",
+    description:
+      "Destinations reached without masquerade, under the container's own address: the VNet, peered VNets, on-premises. The NIC's subnets, 168.63.129.16 and 169.254.169.254 are always included. Setting it replaces the default list.",
     apply(value, into) {
-      const cidrs = value.split(",").map((c) => c.trim()).filter(Boolean);
+      const cidrs = value
+        .split(",")
+        .map((c) => c.trim())
+        .filter(Boolean);
       into.nonMasqueradeCidrs = cidrs.map((c) => {
         const canonical = canonicalCidr(c);
         if (!canonical) throw new PluginError(`network option non-masquerade-cidrs: ${shown(c)} is not an IPv4 CIDR such as 10.1.0.0/16`);
@@ -73,7 +79,8 @@ export const NETWORK_OPTIONS: OptionSpec[] = [
     name: "allow-imds",
     values: "true | false",
     default: "false",
-    description: "Let containers reach the Instance Metadata Service (169.254.169.254). Off by default: IMDS hands out the VM's identity and tokens.",
+    description:
+      "Let containers reach the Instance Metadata Service (169.254.169.254). Off by default: IMDS hands out the VM's identity and tokens.",
     apply(value, into) {
       into.allowImds = bool("allow-imds", value);
     },

@@ -33,7 +33,15 @@ export interface RepairOptions {
 }
 
 export async function repairKernel(state: NetworkState, dp: Dataplane, opts: RepairOptions, logger: Logger): Promise<KernelRepairReport> {
-  const report: KernelRepairReport = { bridgesEnsured: 0, routesEnsured: 0, endpointsWithoutLink: [], orphanLinksRemoved: [], orphanRoutesRemoved: [], orphanGuardsRemoved: [], errors: [] };
+  const report: KernelRepairReport = {
+    bridgesEnsured: 0,
+    routesEnsured: 0,
+    endpointsWithoutLink: [],
+    orphanLinksRemoved: [],
+    orphanRoutesRemoved: [],
+    orphanGuardsRemoved: [],
+    errors: [],
+  };
   const attempt = async (what: string, fn: () => Promise<unknown>) => {
     try {
       // A step that reports `false` found nothing to do (e.g. a veth already
@@ -69,13 +77,17 @@ export async function repairKernel(state: NetworkState, dp: Dataplane, opts: Rep
       if (await attempt(`remove ${name}`, remove)) report.orphanLinksRemoved.push(name);
     }
     for (const { address, bridge } of diff.leftoverRoutes) {
-      if (await attempt(`remove route ${address}`, () => dp.removeContainerRoute(address, bridge))) report.orphanRoutesRemoved.push(address);
+      if (await attempt(`remove route ${address}`, () => dp.removeContainerRoute(address, bridge)))
+        report.orphanRoutesRemoved.push(address);
     }
   }
 
   // One step for every guard, however many endpoints there are; an endpoint
   // recorded without its MAC gets the one its guard or its container end has.
-  await attempt("port guards", async () => void report.orphanGuardsRemoved.push(...(await syncGuards(state, dp, opts.removeOrphans)).removed));
+  await attempt(
+    "port guards",
+    async () => void report.orphanGuardsRemoved.push(...(await syncGuards(state, dp, opts.removeOrphans)).removed),
+  );
 
   await attempt("firewall", opts.applyFirewall);
   const level = report.errors.length ? "warn" : "info";

@@ -65,12 +65,9 @@ const ROUTES: Route[] = [
     await d.network.leave(req);
     return empty;
   }),
-  route(
-    "NetworkDriver.EndpointOperInfo",
-    s.endpointRequest,
-    async (req, d) => ({ Value: (await d.network.endpointOperInfo(req)) ?? {} }),
-    { quiet: true },
-  ),
+  route("NetworkDriver.EndpointOperInfo", s.endpointRequest, async (req, d) => ({ Value: (await d.network.endpointOperInfo(req)) ?? {} }), {
+    quiet: true,
+  }),
   // Nothing to program: port publishing is not offered. Validating the IDs
   // still catches a confused caller early.
   route("NetworkDriver.ProgramExternalConnectivity", s.programExternalConnectivityRequest, () => empty),

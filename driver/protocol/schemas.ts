@@ -189,9 +189,7 @@ const endpointInterface = z.object({
 export const createEndpointRequest = z.object({
   NetworkID: dockerId,
   EndpointID: dockerId,
-  Interface: endpointInterface
-    .nullish()
-    .transform((i) => i ?? { Address: "", AddressIPv6: "", MacAddress: "" }),
+  Interface: endpointInterface.nullish().transform((i) => i ?? { Address: "", AddressIPv6: "", MacAddress: "" }),
   Options: driverOptions,
 });
 
@@ -226,7 +224,10 @@ export const requestPoolRequest = z
     Pool: defaultEmpty(text(emptyOr(cidrCheck([4, 6])))),
     SubPool: defaultEmpty(text(emptyOr(cidrCheck([4, 6])))),
     Options: stringOptions,
-    V6: z.boolean().optional().transform((v) => v ?? false),
+    V6: z
+      .boolean()
+      .optional()
+      .transform((v) => v ?? false),
   })
   .superRefine((req, ctx) => {
     // Docker sends one request per family; a mismatch means a confused caller.

@@ -109,13 +109,18 @@ async function handleRequest(
     }
     body = parseJsonBody(route.method, await readBody(req, route.method));
     const call = route.prepare(body, drivers);
-    reply = await withTimeout((signal) => call({ signal }), timeoutMs, route.method, (err) => {
-      // The reply has gone already; this is the only place the failure shows.
-      logger.warn("driver call failed after it had timed out", {
-        method: route.method,
-        error: cleanText(errorMessage(err), INTERNAL_MESSAGE_LIMIT),
-      });
-    });
+    reply = await withTimeout(
+      (signal) => call({ signal }),
+      timeoutMs,
+      route.method,
+      (err) => {
+        // The reply has gone already; this is the only place the failure shows.
+        logger.warn("driver call failed after it had timed out", {
+          method: route.method,
+          error: cleanText(errorMessage(err), INTERNAL_MESSAGE_LIMIT),
+        });
+      },
+    );
     sendJson(res, 200, encodeReply(reply));
     outcome = { kind: "ok" };
   } catch (err) {

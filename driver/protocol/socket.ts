@@ -22,11 +22,7 @@ const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 /** A live server answers a local connect at once; waiting longer only delays start-up. */
 const PROBE_TIMEOUT_MS = 1_000;
 
-export async function serveUnixSocket(
-  app: RequestListener,
-  socketPath: string,
-  opts: SocketOptions = {},
-): Promise<SocketServer> {
+export async function serveUnixSocket(app: RequestListener, socketPath: string, opts: SocketOptions = {}): Promise<SocketServer> {
   await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o755 });
   await removeStaleSocket(socketPath);
 

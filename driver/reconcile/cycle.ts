@@ -39,7 +39,9 @@ export function reconcileCycle(d: CycleDeps): () => Promise<boolean> {
     } else if (d.trust.verified) {
       await checkKernel(d.network, d.logger);
     }
-    await writeReconcileReport(d.stateDir, report).catch((err) => d.logger.warn("could not record the reconciliation", { error: errorMessage(err) }));
+    await writeReconcileReport(d.stateDir, report).catch((err) =>
+      d.logger.warn("could not record the reconciliation", { error: errorMessage(err) }),
+    );
     return report.ok;
   };
 }

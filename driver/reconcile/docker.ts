@@ -97,7 +97,8 @@ export interface DockerReconcilerOptions extends ReconcileTargets {
   adopt?: () => boolean;
 }
 
-const poolIdOf = (subnet: string, ipRange?: string) => formatPoolId({ addressSpace: LOCAL_ADDRESS_SPACE, subnet, ...(ipRange ? { subPool: ipRange } : {}) });
+const poolIdOf = (subnet: string, ipRange?: string) =>
+  formatPoolId({ addressSpace: LOCAL_ADDRESS_SPACE, subnet, ...(ipRange ? { subPool: ipRange } : {}) });
 const LIVE_STATES = new Set(["running", "paused", "restarting"]);
 
 interface LiveEndpoint {
@@ -125,8 +126,14 @@ export class DockerReconciler {
 
   async runOnce(): Promise<DockerReconcileReport> {
     const report: DockerReconcileReport = {
-      at: new Date(this.now()).toISOString(), ok: false, networksAdopted: 0, endpointsAdopted: 0,
-      endpointsReleased: [], addressesReleased: [], networksRemoved: [], itemErrors: [],
+      at: new Date(this.now()).toISOString(),
+      ok: false,
+      networksAdopted: 0,
+      endpointsAdopted: 0,
+      endpointsReleased: [],
+      addressesReleased: [],
+      networksRemoved: [],
+      itemErrors: [],
     };
     try {
       const [networks, containers] = await Promise.all([this.o.docker.listNetworks(), this.o.docker.listContainers()]);
@@ -137,11 +144,22 @@ export class DockerReconciler {
       report.error = errorMessage(err);
     }
     this.last = report;
-    const changed = report.itemErrors.length + report.networksAdopted + report.endpointsAdopted + report.endpointsReleased.length + report.addressesReleased.length + report.networksRemoved.length;
+    const changed =
+      report.itemErrors.length +
+      report.networksAdopted +
+      report.endpointsAdopted +
+      report.endpointsReleased.length +
+      report.addressesReleased.length +
+      report.networksRemoved.length;
     const level = !report.ok ? "warn" : changed ? "info" : "debug";
     this.o.logger[level]("reconciled with Docker", {
-      ok: report.ok, error: report.error ?? "none", itemErrors: report.itemErrors.join("; ") || "none", networksAdopted: report.networksAdopted, endpointsAdopted: report.endpointsAdopted,
-      endpointsReleased: report.endpointsReleased.join(",") || "none", addressesReleased: report.addressesReleased.join(",") || "none",
+      ok: report.ok,
+      error: report.error ?? "none",
+      itemErrors: report.itemErrors.join("; ") || "none",
+      networksAdopted: report.networksAdopted,
+      endpointsAdopted: report.endpointsAdopted,
+      endpointsReleased: report.endpointsReleased.join(",") || "none",
+      addressesReleased: report.addressesReleased.join(",") || "none",
       networksRemoved: report.networksRemoved.join(",") || "none",
     });
     return report;
@@ -209,7 +227,12 @@ export class DockerReconciler {
           incomplete.add(n.NetworkID);
           continue;
         }
-        live.set(n.EndpointID, { networkId: n.NetworkID, address: n.IPAddress, mac: n.MacAddress || undefined, name: c.Names?.[0]?.replace(/^\//, "") });
+        live.set(n.EndpointID, {
+          networkId: n.NetworkID,
+          address: n.IPAddress,
+          mac: n.MacAddress || undefined,
+          name: c.Names?.[0]?.replace(/^\//, ""),
+        });
       }
     }
     for (const [id, ep] of adopting ? live : new Map<string, never>()) {
@@ -265,7 +288,13 @@ export class DockerReconciler {
   }
 
   /** Adopts an endpoint Docker runs; a stale record of another endpoint holding its address gives way, a live one does not. */
-  private async adoptEndpoint(id: string, ep: LiveEndpoint, live: Map<string, LiveEndpoint>, ours: Map<string, DockerNetworkInfo>, report: DockerReconcileReport): Promise<void> {
+  private async adoptEndpoint(
+    id: string,
+    ep: LiveEndpoint,
+    live: Map<string, LiveEndpoint>,
+    ours: Map<string, DockerNetworkInfo>,
+    report: DockerReconcileReport,
+  ): Promise<void> {
     const cfg = ours.get(ep.networkId)?.IPAM?.Config?.[0];
     if (!cfg?.Subnet) return;
     const holder = Object.values(this.o.state.endpoints).find((e) => e.address === ep.address && e.id !== id);
@@ -284,7 +313,13 @@ export class DockerReconciler {
     await this.o.network.createNetwork({
       NetworkID: net.Id,
       Options: { "com.docker.network.generic": net.Options ?? {} },
-      IPv4Data: [{ AddressSpace: LOCAL_ADDRESS_SPACE, Pool: cfg.Subnet, ...(cfg.Gateway ? { Gateway: `${cfg.Gateway}/${cfg.Subnet.split("/")[1]}` } : {}) }],
+      IPv4Data: [
+        {
+          AddressSpace: LOCAL_ADDRESS_SPACE,
+          Pool: cfg.Subnet,
+          ...(cfg.Gateway ? { Gateway: `${cfg.Gateway}/${cfg.Subnet.split("/")[1]}` } : {}),
+        },
+      ],
       IPv6Data: [],
     });
     report.networksAdopted++;

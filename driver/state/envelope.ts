@@ -65,18 +65,16 @@ export function decodeEnvelope(bytes: Buffer, newestSchema = Infinity): DecodeRe
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    return bad(
-      endsEarly(text, err) ? `is truncated (${bytes.length} bytes)` : `is not JSON (${(err as Error).message})`,
-    );
+    return bad(endsEarly(text, err) ? `is truncated (${bytes.length} bytes)` : `is not JSON (${(err as Error).message})`);
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return bad("is not a JSON object");
   const env = parsed as Record<string, unknown>;
-  if (!Number.isInteger(env.schema)) return bad("has no integer \"schema\" field");
+  if (!Number.isInteger(env.schema)) return bad('has no integer "schema" field');
   if ((env.schema as number) > newestSchema) {
     return bad(`has schema ${env.schema}, newer than ${newestSchema} which this plugin understands (written by a newer version)`);
   }
-  if (typeof env.checksum !== "string") return bad("has no \"checksum\" field");
-  if (!("data" in env)) return bad("has no \"data\" field");
+  if (typeof env.checksum !== "string") return bad('has no "checksum" field');
+  if (!("data" in env)) return bad('has no "data" field');
   const actual = checksumOf(env.data);
   if (actual !== env.checksum) {
     return bad(`fails its checksum (stored ${short(env.checksum)}, computed ${short(actual)}): it was damaged or edited`);

@@ -28,7 +28,10 @@ export class DnsServer extends SwitchableEndpoint {
   private readonly connections = new Set<TcpSocket>();
   private port: number;
 
-  constructor(topology: Topology, private readonly opts: DnsServerOptions) {
+  constructor(
+    topology: Topology,
+    private readonly opts: DnsServerOptions,
+  ) {
     super();
     this.port = opts.listen.port;
     this.setTopology(topology);

@@ -51,7 +51,7 @@ export interface PipelineOptions {
  * status 200: the client must notice from the content, not the status.
  */
 export function corruptBody(body: string): string {
-  return body.slice(0, Math.floor(body.length / 2)) + "\u0000<{\"\u0001";
+  return body.slice(0, Math.floor(body.length / 2)) + '\u0000<{"\u0001';
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -25,7 +25,8 @@ function walk(doc: unknown, segments: string[]): unknown {
   let node = doc;
   for (const segment of segments) {
     if (Array.isArray(node) && /^\d+$/.test(segment)) node = node[Number(segment)];
-    else if (node !== null && typeof node === "object" && !Array.isArray(node) && Object.hasOwn(node, segment)) node = (node as Record<string, unknown>)[segment];
+    else if (node !== null && typeof node === "object" && !Array.isArray(node) && Object.hasOwn(node, segment))
+      node = (node as Record<string, unknown>)[segment];
     else return undefined;
   }
   return node;
@@ -34,13 +35,17 @@ function walk(doc: unknown, segments: string[]): unknown {
 export function imdsRoute(topology: () => Topology): HttpRoute {
   return (req, url, source) => {
     if (req.method !== "GET") return imdsError(405, "Http method not allowed");
-    if (req.headers["x-forwarded-for"] !== undefined) return imdsError(400, "Bad request. Request contains X-Forwarded-For header; IMDS must not be reached through a proxy");
-    if (String(req.headers["metadata"]).toLowerCase() !== "true") return imdsError(400, "Bad request. Required metadata header not specified");
+    if (req.headers["x-forwarded-for"] !== undefined)
+      return imdsError(400, "Bad request. Request contains X-Forwarded-For header; IMDS must not be reached through a proxy");
+    if (String(req.headers["metadata"]).toLowerCase() !== "true")
+      return imdsError(400, "Bad request. Required metadata header not specified");
     const segments = url.pathname.split("/").filter((s) => s !== "");
     if (segments[0] !== "metadata" || segments[1] !== "instance") return imdsError(404, "Not found");
     const apiVersion = url.searchParams.get("api-version");
     if (apiVersion === null) {
-      return imdsError(400, "Bad request. api-version was not specified in the request. For more information refer to aka.ms/azureimds", { "newest-versions": NEWEST_VERSIONS });
+      return imdsError(400, "Bad request. api-version was not specified in the request. For more information refer to aka.ms/azureimds", {
+        "newest-versions": NEWEST_VERSIONS,
+      });
     }
     if (!API_VERSION.test(apiVersion)) return imdsError(400, "Bad request. api-version is invalid", { "newest-versions": NEWEST_VERSIONS });
 

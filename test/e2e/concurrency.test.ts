@@ -35,7 +35,8 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
-const stats = (ms: number[]) => `p50 ${percentile(ms, 50).toFixed(0)} ms, p95 ${percentile(ms, 95).toFixed(0)} ms, max ${Math.max(...ms).toFixed(0)} ms`;
+const stats = (ms: number[]) =>
+  `p50 ${percentile(ms, 50).toFixed(0)} ms, p95 ${percentile(ms, 95).toFixed(0)} ms, max ${Math.max(...ms).toFixed(0)} ms`;
 
 describe("concurrency", function () {
   this.timeout(240_000);
@@ -45,7 +46,8 @@ describe("concurrency", function () {
   const plugin = new PluginProcess(sim, "vm1", { LOG_FORMAT: "json" });
   const docker = new DockerCli(sim, "vm1");
   const call = (method: string, body: unknown) => callPlugin(plugin.socket, method, body);
-  const heldAddresses = () => Object.keys((JSON.parse(readCheckpointText(sim, "vm1")) as { data: { ipam: { addresses: object } } }).data.ipam.addresses);
+  const heldAddresses = () =>
+    Object.keys((JSON.parse(readCheckpointText(sim, "vm1")) as { data: { ipam: { addresses: object } } }).data.ipam.addresses);
 
   before(async function () {
     await sim.down();
@@ -81,7 +83,13 @@ describe("concurrency", function () {
     // client asks again once others have released theirs.
     const client = async (id: number) => {
       for (;;) {
-        const got = await timed(() => call("IpamDriver.RequestAddress", { PoolID: poolId, Address: "", Options: { "com.docker.network.endpoint.name": `client${id}` } }));
+        const got = await timed(() =>
+          call("IpamDriver.RequestAddress", {
+            PoolID: poolId,
+            Address: "",
+            Options: { "com.docker.network.endpoint.name": `client${id}` },
+          }),
+        );
         latencies.push(got.ms);
         if (got.value.status !== 200) {
           const err = String((got.value.body as { Err?: string }).Err);
@@ -105,7 +113,9 @@ describe("concurrency", function () {
     const logFrom = logSize(plugin.logFile);
     await Promise.all(Array.from({ length: CLIENTS }, (_, i) => client(i)));
     const inPlugin = requestsSince(plugin.logFile, logFrom).map((r) => r.durationMs);
-    console.log(`    ${latencies.length} calls (${CLIENTS} grants, ${CLIENTS} releases, ${exhausted} "pool empty" answers): ${stats(latencies)}; in the plugin: ${stats(inPlugin)}`);
+    console.log(
+      `    ${latencies.length} calls (${CLIENTS} grants, ${CLIENTS} releases, ${exhausted} "pool empty" answers): ${stats(latencies)}; in the plugin: ${stats(inPlugin)}`,
+    );
     assert.deepEqual(duplicates, []);
     assert.deepEqual(errors, []);
 
@@ -121,7 +131,11 @@ describe("concurrency", function () {
     assert.deepEqual(heldAddresses(), []);
     // Last, so a slow run still reports the checks above.
     const slow = latencies.filter((ms) => ms > LIMIT_MS).length;
-    assert.equal(slow, 0, `${slow} of ${latencies.length} calls took longer than ${LIMIT_MS} ms (slowest ${Math.max(...latencies).toFixed(0)} ms)`);
+    assert.equal(
+      slow,
+      0,
+      `${slow} of ${latencies.length} calls took longer than ${LIMIT_MS} ms (slowest ${Math.max(...latencies).toFixed(0)} ms)`,
+    );
   });
 
   it(`starts ${CONTAINERS} containers at once with distinct addresses, within 5 s each, and gets every address back`, async function () {
@@ -132,7 +146,11 @@ describe("concurrency", function () {
       const started = await Promise.all(names.map((name) => docker.start(name, "vnet")));
       const failed = started.filter((s) => s.code !== 0).map((s) => `${s.name}: ${s.stderr.trim()}`);
       assert.deepEqual(failed, []);
-      const attached = await Promise.all(names.map(async (name) => (await docker.ok(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.EndpointID}}{{end}}", name])).split(" ")));
+      const attached = await Promise.all(
+        names.map(async (name) =>
+          (await docker.ok(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.EndpointID}}{{end}}", name])).split(" "),
+        ),
+      );
       const addresses = attached.map(([address]) => address);
       assert.equal(new Set(addresses).size, CONTAINERS, `duplicate addresses: ${addresses.join(" ")}`);
       for (const a of addresses) assert.ok(secondaries.includes(a), `${a} is no secondary ipconfig`);
@@ -142,13 +160,17 @@ describe("concurrency", function () {
       const requests = requestsSince(plugin.logFile, logFrom);
       const perContainer = attached.map(([address, endpointId]) => {
         const mine = requests.filter((r) =>
-          r.method === "IpamDriver.RequestAddress" ? r.address === `${address}/22` : ["NetworkDriver.CreateEndpoint", "NetworkDriver.Join"].includes(r.method) && r.endpointId === endpointId.slice(0, 12),
+          r.method === "IpamDriver.RequestAddress"
+            ? r.address === `${address}/22`
+            : ["NetworkDriver.CreateEndpoint", "NetworkDriver.Join"].includes(r.method) && r.endpointId === endpointId.slice(0, 12),
         );
         assert.equal(mine.length, 3, `found ${mine.length} of the 3 plugin calls for ${address}`);
         return mine.reduce((sum, r) => sum + r.durationMs, 0);
       });
       const wall = started.map((s) => s.ms);
-      console.log(`    per container, in the plugin: ${stats(perContainer)}; docker run -d wall time, ${CONTAINERS} at once: ${stats(wall)}`);
+      console.log(
+        `    per container, in the plugin: ${stats(perContainer)}; docker run -d wall time, ${CONTAINERS} at once: ${stats(wall)}`,
+      );
       assert.ok(Math.max(...perContainer) <= LIMIT_MS, `the plugin spent ${Math.max(...perContainer).toFixed(0)} ms on one container`);
     } finally {
       await docker.remove(names);

@@ -39,8 +39,14 @@ interface Finished {
 function lineDiff(before: string, after: string): string {
   const [b, a] = [new Set(before.split("\n")), new Set(after.split("\n"))];
   const cut = (l: string) => (l.length > 160 ? `${l.slice(0, 160)}…` : l);
-  const gone = [...b].filter((l) => !a.has(l)).slice(0, 3).map(cut);
-  const added = [...a].filter((l) => !b.has(l)).slice(0, 3).map(cut);
+  const gone = [...b]
+    .filter((l) => !a.has(l))
+    .slice(0, 3)
+    .map(cut);
+  const added = [...a]
+    .filter((l) => !b.has(l))
+    .slice(0, 3)
+    .map(cut);
   return gone.length || added.length ? `removed [${gone.join(" | ")}] added [${added.join(" | ")}]` : "same lines, another order";
 }
 
@@ -52,7 +58,8 @@ describe("fail closed", function () {
   const docker = new DockerCli(sim, "vm1");
   const vm1 = (cmd: string, args: string[]) => sim.exec("vm1", cmd, args, { allowFailure: true, timeoutMs: 30_000 });
 
-  const reachesVm2 = async (container: string) => /1 packets received/.test((await docker.run(["exec", container, "ping", "-c", "1", "-W", "2", VM2])).stdout);
+  const reachesVm2 = async (container: string) =>
+    /1 packets received/.test((await docker.run(["exec", container, "ping", "-c", "1", "-W", "2", VM2])).stdout);
 
   /** vm2's connection tracking: did any ICMP from `src` arrive (whatever happened to the replies)? */
   const seenOnVm2 = async (src: string) => {
@@ -69,7 +76,18 @@ describe("fail closed", function () {
    * missing) throws, so it never passes for "blocked".
    */
   const answers = async (container: string, url: string, headers: string[] = []) => {
-    const r = await docker.run(["exec", container, "timeout", "3", "wget", "-q", "-O", "-", ...headers.flatMap((x) => ["--header", x]), url]);
+    const r = await docker.run([
+      "exec",
+      container,
+      "timeout",
+      "3",
+      "wget",
+      "-q",
+      "-O",
+      "-",
+      ...headers.flatMap((x) => ["--header", x]),
+      url,
+    ]);
     if (r.code === 0) return true;
     if (r.code === 143 || r.code === 124 || (r.code === 1 && /can't connect|Connection refused|timed out/i.test(r.stderr))) return false;
     throw new Error(`the probe of ${url} from ${container} failed on its own (exit ${r.code}): ${r.stderr.trim()}`);
@@ -78,10 +96,14 @@ describe("fail closed", function () {
   /** Start `azure-vnet-plugin serve` in vm1 as PluginProcess does, and wait for it to exit (at most `limitMs`, then it is stopped). */
   const serveUntilExit = (args: string[], env: NodeJS.ProcessEnv, limitMs: number): Promise<Finished> =>
     new Promise((resolveRun, reject) => {
-      const child = spawn("nsenter", ["-t", String(sim.vmPid("vm1")), "-n", "-m", "-u", "--", process.execPath, PLUGIN_MAIN, "serve", ...args], {
-        env: { ...sim.dockerEnv("vm1"), LOG_LEVEL: "debug", ...env },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
+      const child = spawn(
+        "nsenter",
+        ["-t", String(sim.vmPid("vm1")), "-n", "-m", "-u", "--", process.execPath, PLUGIN_MAIN, "serve", ...args],
+        {
+          env: { ...sim.dockerEnv("vm1"), LOG_LEVEL: "debug", ...env },
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
       let output = "";
       let exited = true;
       child.stdout.on("data", (d) => (output += d));
@@ -100,7 +122,10 @@ describe("fail closed", function () {
   /** What a second instance must leave alone: links, addresses, routes, iptables, the state file and the bridge guards. */
   const snapshot = async (): Promise<VmSnapshot> => ({
     ...(await snapshotVm(sim, "vm1")),
-    "ebtables nat": (await vm1("ebtables-save", ["-t", "nat"])).stdout.split("\n").filter((l) => !l.startsWith("#")).join("\n"),
+    "ebtables nat": (await vm1("ebtables-save", ["-t", "nat"])).stdout
+      .split("\n")
+      .filter((l) => !l.startsWith("#"))
+      .join("\n"),
   });
 
   before(async function () {
@@ -139,11 +164,14 @@ describe("fail closed", function () {
     const problems: string[] = [];
     if (!second.exited) problems.push(`still running after ${SECOND_EXIT_LIMIT_MS} ms (then stopped)`);
     else {
-      if (second.code === 0 || second.signal !== null) problems.push(`ended with code ${second.code}, signal ${second.signal}: not a refusal`);
+      if (second.code === 0 || second.signal !== null)
+        problems.push(`ended with code ${second.code}, signal ${second.signal}: not a refusal`);
       if (!/already running/.test(second.output)) problems.push('its output does not say "already running"');
-      if (!new RegExp(`\\bpid ${steady.pid}\\b`).test(second.output)) problems.push(`its output does not name the running instance (pid ${steady.pid})`);
+      if (!new RegExp(`\\bpid ${steady.pid}\\b`).test(second.output))
+        problems.push(`its output does not name the running instance (pid ${steady.pid})`);
     }
-    for (const aspect of Object.keys(before)) if (before[aspect] !== after[aspect]) problems.push(`changed ${aspect}: ${lineDiff(before[aspect], after[aspect])}`);
+    for (const aspect of Object.keys(before))
+      if (before[aspect] !== after[aspect]) problems.push(`changed ${aspect}: ${lineDiff(before[aspect], after[aspect])}`);
     assert.deepEqual(problems, [], `second instance:\n${second.output.split("\n").slice(-15).join("\n")}`);
 
     assert.ok(isAlive(steady.pid), "the running instance died");
@@ -167,7 +195,12 @@ describe("fail closed", function () {
       await check("with ACCEPT in DOCKER-USER");
       await sim.stopVmDocker("vm1", { keepContainers: true });
       await sim.startVmDocker("vm1");
-      await waitFor("web1 to be restarted by dockerd", async () => (await docker.run(["inspect", "-f", "{{.State.Running}}", "web1"])).stdout.trim() === "true", 30_000, 50);
+      await waitFor(
+        "web1 to be restarted by dockerd",
+        async () => (await docker.run(["inspect", "-f", "{{.State.Running}}", "web1"])).stdout.trim() === "true",
+        30_000,
+        50,
+      );
       await check("right after dockerd restarted");
     } finally {
       await vm1("iptables", ["-w", "-D", "DOCKER-USER", "-j", "ACCEPT"]);
@@ -191,7 +224,10 @@ describe("fail closed", function () {
     const natRules = async () => (await vm1("ebtables-save", ["-t", "nat"])).stdout.split("\n").filter((l) => l.startsWith("-A "));
     const guardOf = async (port: string) => {
       const rules = await natRules();
-      return { chain: rules.filter((l) => l.startsWith(`-A AZV-${port} `)), jumped: rules.includes(`-A AZURE-VNET-PORTS -i ${port} -j AZV-${port}`) };
+      return {
+        chain: rules.filter((l) => l.startsWith(`-A AZV-${port} `)),
+        jumped: rules.includes(`-A AZURE-VNET-PORTS -i ${port} -j AZV-${port}`),
+      };
     };
 
     /**
@@ -209,7 +245,10 @@ describe("fail closed", function () {
         const pid = await docker.ok(["inspect", "-f", "{{.State.Pid}}", name]);
         const port = await hostPort(name);
         const guard = await guardOf(port);
-        assert.ok(guard.jumped && guard.chain.includes(`-A AZV-${port} -s ! ${mac} -j DROP`), `no guard for ${port}:\n${guard.chain.join("\n")}`);
+        assert.ok(
+          guard.jumped && guard.chain.includes(`-A AZV-${port} -s ! ${mac} -j DROP`),
+          `no guard for ${port}:\n${guard.chain.join("\n")}`,
+        );
         assert.ok(await reachesVm2(name), "the container does not reach vm2 before the guard is touched");
 
         await forgetOnVm2(address);
@@ -217,12 +256,20 @@ describe("fail closed", function () {
         assert.match(probe.stdout, /1 packets transmitted/, `the guard was not broken or the ping did not run: ${probe.stderr}`);
         const leaked = /1 packets received/.test(probe.stdout);
         const arrived = await seenOnVm2(address);
-        assert.ok(!leaked && !arrived, `a frame from the container got through the broken guard (reply: ${leaked}, seen on vm2: ${arrived})`);
+        assert.ok(
+          !leaked && !arrived,
+          `a frame from the container got through the broken guard (reply: ${leaked}, seen on vm2: ${arrived})`,
+        );
 
-        await waitFor(`the guard of ${port} to be restored`, async () => {
-          const now = await guardOf(port);
-          return now.jumped && JSON.stringify(now.chain) === JSON.stringify(guard.chain);
-        }, RESTORE_LIMIT_MS, 200);
+        await waitFor(
+          `the guard of ${port} to be restored`,
+          async () => {
+            const now = await guardOf(port);
+            return now.jumped && JSON.stringify(now.chain) === JSON.stringify(guard.chain);
+          },
+          RESTORE_LIMIT_MS,
+          200,
+        );
         assert.ok(await reachesVm2(name), "the container does not reach vm2 after the guard was restored");
         assert.ok(await seenOnVm2(address), "vm2 records the container's packets once the guard is back");
       } finally {

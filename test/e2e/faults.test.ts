@@ -101,7 +101,9 @@ describe("metadata faults", function () {
   });
 
   after(async function () {
-    console.log(`    ${tally.faults} faults injected, ${tally.restarts} plugin restarts, ${tally.started} containers started, ${tally.refused} refused as expected`);
+    console.log(
+      `    ${tally.faults} faults injected, ${tally.restarts} plugin restarts, ${tally.started} containers started, ${tally.refused} refused as expected`,
+    );
     await h.stopAll();
     if (sim.status().up) {
       sim.setKnobs({});
@@ -140,7 +142,10 @@ describe("metadata faults", function () {
       const c = await startOk();
       assert.match(c.address, /^10\.0\.0\.1[1-7]$/);
       assert.ok(answeredSince(sim, mark, "wireserver").includes("200"), "the wireserver was never asked");
-      assert.ok(metadataEvents(logFrom).some((e) => e.msg === "metadata loaded" && e.source === "auto(wireserver)"), "the plugin did not report the fallback");
+      assert.ok(
+        metadataEvents(logFrom).some((e) => e.msg === "metadata loaded" && e.source === "auto(wireserver)"),
+        "the plugin did not report the fallback",
+      );
       assert.ok(isAlive(pid) && plugin.pid === pid, "the plugin restarted");
     });
   }
@@ -161,7 +166,10 @@ describe("metadata faults", function () {
     const refused = await startFails();
     assert.match(refused.stderr, NO_METADATA);
     assert.ok(refused.ms < 15_000, `the refusal took ${refused.ms} ms`);
-    assert.ok(metadataEvents(logFrom).some((e) => e.msg === "metadata not available yet" && NO_METADATA.test(String(e.error))), "the plugin did not log why");
+    assert.ok(
+      metadataEvents(logFrom).some((e) => e.msg === "metadata not available yet" && NO_METADATA.test(String(e.error))),
+      "the plugin did not log why",
+    );
     // Running containers keep their addresses and their traffic.
     assert.ok(await h.ping({ vm: "vm2" }, "10.0.0.10"), "steady became unreachable");
     assert.equal(await docker.ipOf("steady"), "10.0.0.10");

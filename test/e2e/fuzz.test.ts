@@ -66,7 +66,9 @@ describe("hostile input", function () {
   });
 
   it(`survives ${COUNT} hostile requests and changes neither its state nor the kernel`, async function () {
-    const [address, endpointId] = (await docker.ok(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.EndpointID}}{{end}}", "held"])).split(" ");
+    const [address, endpointId] = (
+      await docker.ok(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.EndpointID}}{{end}}", "held"])
+    ).split(" ");
     assert.equal(address, "10.0.0.10");
     const context: FuzzContext = {
       networkId: await docker.ok(["network", "inspect", "-f", "{{.Id}}", "vnet"]),

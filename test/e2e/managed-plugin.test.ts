@@ -18,7 +18,8 @@ const NAME = PLUGIN_NAME;
 const COMPOSE = ["-p", "managed", "-f", resolve(__dirname, "../../../examples/compose-managed/docker-compose.yml")];
 /** Answers HTTP on 8080 with the caller's address (busybox httpd CGI). */
 const WHOAMI_CMD = [
-  "sh", "-c",
+  "sh",
+  "-c",
   "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 8080 -h /www",
 ];
 /** Secondary ipconfigs of vm1 in the default topology. */
@@ -42,7 +43,8 @@ describe("azure-vnet as a managed plugin with real Docker on the simulator", fun
     const r = await sim.exec("vm1", "docker-compose", [...COMPOSE, ...args], { allowFailure: true, timeoutMs: 120_000 });
     assert.equal(r.code, 0, `docker-compose ${args.join(" ")} failed: ${r.stderr}`);
   };
-  const ipOf = (vm: string, container: string) => ok(vm, ["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container]);
+  const ipOf = (vm: string, container: string) =>
+    ok(vm, ["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container]);
   const run = (vm: string, name: string, extra: string[] = [], cmd: string[] = ["sleep", "3600"]) =>
     ok(vm, ["run", "-d", "--init", "--name", name, ...extra, "local/busybox", ...cmd]);
   // busybox-static's `wget -T` crashes; its `timeout` applet bounds the wait instead.
@@ -50,15 +52,24 @@ describe("azure-vnet as a managed plugin with real Docker on the simulator", fun
   /** The first fetch after a container starts: its server may need a moment to listen. */
   const fetchOnceUp = async (vm: string, name: string, url: string) => {
     let out = "";
-    await waitFor(`${url} from ${name}`, async () => {
-      const r = await fetchFrom(vm, name, url);
-      out = r.stdout;
-      return r.code === 0;
-    }, 15_000, 250);
+    await waitFor(
+      `${url} from ${name}`,
+      async () => {
+        const r = await fetchFrom(vm, name, url);
+        out = r.stdout;
+        return r.code === 0;
+      },
+      15_000,
+      250,
+    );
     return out;
   };
   /** busybox httpd reports IPv4 callers as [::ffff:a.b.c.d]. */
-  const caller = (out: string) => out.trim().replace(/^\[?::ffff:/, "").replace(/\]$/, "");
+  const caller = (out: string) =>
+    out
+      .trim()
+      .replace(/^\[?::ffff:/, "")
+      .replace(/\]$/, "");
 
   before(async function () {
     this.timeout(600_000);
@@ -68,10 +79,13 @@ describe("azure-vnet as a managed plugin with real Docker on the simulator", fun
     const built = await plugin.build("vm1");
     imageMegabytes = built.imageMegabytes;
     const created = await plugin.createFromDir("vm2");
-    console.log(`      built and created on vm1 in ${built.seconds.toFixed(1)} s (image ${imageMegabytes} MB); created on vm2 from its directory in ${created.toFixed(1)} s`);
+    console.log(
+      `      built and created on vm1 in ${built.seconds.toFixed(1)} s (image ${imageMegabytes} MB); created on vm2 from its directory in ${created.toFixed(1)} s`,
+    );
     // vm1 is the VM whose dockerd restarts: its bind sources are kept outside /run (see ManagedPlugin.enable).
     await Promise.all([plugin.enable("vm1", { restartable: true }), plugin.enable("vm2")]);
-    for (const vm of ["vm1", "vm2"]) await ok(vm, ["network", "create", "-d", NAME, "--ipam-driver", NAME, "--subnet", "10.0.0.0/24", "vnet"]);
+    for (const vm of ["vm1", "vm2"])
+      await ok(vm, ["network", "create", "-d", NAME, "--ipam-driver", NAME, "--subnet", "10.0.0.0/24", "vnet"]);
   });
 
   after(async function () {
@@ -84,7 +98,8 @@ describe("azure-vnet as a managed plugin with real Docker on the simulator", fun
   it("builds offline into a small rootfs without a shell, whose iptables and conntrack run", async function () {
     assert.ok(imageMegabytes > 0 && imageMegabytes < 160, `the rootfs image is ${imageMegabytes} MB`);
     assert.equal(existsSync(join(plugin.dir, "rootfs/bin/sh")), false, "the rootfs carries a shell");
-    for (const program of driverPrograms()) assert.ok(existsSync(join(plugin.dir, "rootfs/usr/sbin", program)), `the rootfs lacks ${program}, which the driver runs`);
+    for (const program of driverPrograms())
+      assert.ok(existsSync(join(plugin.dir, "rootfs/usr/sbin", program)), `the rootfs lacks ${program}, which the driver runs`);
     const config = JSON.parse(readFileSync(join(plugin.dir, "config.json"), "utf8")) as { interface: { socket: string } };
     assert.equal(config.interface.socket, "azvnet.sock");
     // Docker's own chains are in the nft ruleset, as the plugin's nft variant must see them.
@@ -162,7 +177,12 @@ describe("azure-vnet as a managed plugin with real Docker on the simulator", fun
     // As `systemctl restart docker`: dockerd stops the containers, then the plugin, and starts both again.
     await sim.stopVmDocker("vm1", { keepContainers: true });
     await sim.startVmDocker("vm1");
-    await waitFor("r1 to run again", async () => (await docker("vm1", ["inspect", "-f", "{{.State.Running}}", "r1"])).stdout.trim() === "true", 60_000, 250);
+    await waitFor(
+      "r1 to run again",
+      async () => (await docker("vm1", ["inspect", "-f", "{{.State.Running}}", "r1"])).stdout.trim() === "true",
+      60_000,
+      250,
+    );
     assert.equal(await ok("vm1", ["plugin", "inspect", "-f", "{{.Enabled}}", NAME]), "true");
     const address = (await ipOf("vm1", "r1")).trim();
     assert.ok(VM1_SECONDARIES.includes(address), `r1 came back with ${address}`);

@@ -58,9 +58,17 @@ describe("operator commands (status, doctor, metrics) on a simulated VM", functi
     assert.equal(n.gateway, "10.0.0.1");
     assert.equal(n.nicMac, "00:0d:3a:00:00:01");
     assert.equal(n.bridgeState, "up");
-    assert.deepEqual(n.options, { mode: "bridge", snat: true, allowImds: false, nonMasqueradeCidrs: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"] });
+    assert.deepEqual(n.options, {
+      mode: "bridge",
+      snat: true,
+      allowImds: false,
+      nonMasqueradeCidrs: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+    });
 
-    assert.deepEqual(s.pools.map((p) => [p.poolId, p.free?.length, p.used, p.flagged]), [["AzureVNetLocal/10.0.0.0/24", 7, ["10.0.0.10"], []]]);
+    assert.deepEqual(
+      s.pools.map((p) => [p.poolId, p.free?.length, p.used, p.flagged]),
+      [["AzureVNetLocal/10.0.0.0/24", 7, ["10.0.0.10"], []]],
+    );
     assert.equal(s.nics.length, 1);
     assert.equal(s.nics[0].link, "eth0");
     assert.equal(s.nics[0].primaryAddress, "10.0.0.4");
@@ -112,7 +120,11 @@ describe("operator commands (status, doctor, metrics) on a simulated VM", functi
     const imdsRule = saved.split("\n").find((l) => l.startsWith("-A AZURE-VNET-FORWARD ") && l.includes("no IMDS"));
     assert.ok(imdsRule, `no IMDS rule in:\n${saved}`);
     // iptables-save quotes the comment; as an argument list it must not be.
-    const spec = imdsRule.slice("-A AZURE-VNET-FORWARD ".length).match(/"[^"]*"|\S+/g)?.map((t) => t.replace(/^"|"$/g, "")) ?? [];
+    const spec =
+      imdsRule
+        .slice("-A AZURE-VNET-FORWARD ".length)
+        .match(/"[^"]*"|\S+/g)
+        ?.map((t) => t.replace(/^"|"$/g, "")) ?? [];
     await ok("iptables", ["-w", "-D", "AZURE-VNET-FORWARD", ...spec]);
     await ok("sysctl", ["-w", "net.ipv4.ip_forward=0"]);
     try {
@@ -128,7 +140,13 @@ describe("operator commands (status, doctor, metrics) on a simulated VM", functi
       assert.equal(json.code, 1);
       const d = JSON.parse(json.stdout) as DoctorReport;
       assert.equal(d.healthy, false);
-      assert.deepEqual(d.checks.filter((c) => c.verdict === "FAIL").map((c) => c.id).sort(), ["firewall", "ip-forward"]);
+      assert.deepEqual(
+        d.checks
+          .filter((c) => c.verdict === "FAIL")
+          .map((c) => c.id)
+          .sort(),
+        ["firewall", "ip-forward"],
+      );
       const fw = d.checks.find((c) => c.id === "firewall");
       assert.deepEqual(fw?.details, [`missing: ${imdsRule}`]);
       assert.match(fw?.fix?.[0] ?? "", /^iptables-nft -w -t filter -I AZURE-VNET-FORWARD 3 -d 169\.254\.169\.254\/32 /);

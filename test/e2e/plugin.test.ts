@@ -17,7 +17,8 @@ const onprem = { edge: "onprem" as const };
 const CREATE = ["network", "create", "-d", "azure-vnet", "--ipam-driver", "azure-vnet"];
 /** A container that answers HTTP on 8080 with the caller's address (busybox httpd CGI). */
 const WHOAMI_CMD = [
-  "sh", "-c",
+  "sh",
+  "-c",
   "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 8080 -h /www",
 ];
 const EXAMPLE_COMPOSE = resolve(__dirname, "../../../examples/compose-static-ip/docker-compose.yml");
@@ -33,14 +34,19 @@ describe("azure-vnet plugin with real Docker on the simulator", function () {
     assert.equal(r.code, 0, `docker ${args.join(" ")} on ${vm} failed: ${r.stderr}`);
     return r.stdout.trim();
   };
-  const ipOf = (vm: string, container: string) => ok(vm, ["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container]).then((s) => s.trim());
+  const ipOf = (vm: string, container: string) =>
+    ok(vm, ["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container]).then((s) => s.trim());
   const run = (vm: string, name: string, extra: string[] = [], cmd: string[] = ["sleep", "3600"]) =>
     ok(vm, ["run", "-d", "--init", "--name", name, ...extra, "local/busybox", ...cmd]);
   const inContainer = (vm: string, name: string, cmd: string[]) => docker(vm, ["exec", name, ...cmd]);
   // busybox-static's `wget -T` crashes; its `timeout` applet bounds the wait instead.
   const fetchFrom = (vm: string, name: string, url: string) => inContainer(vm, name, ["timeout", "5", "wget", "-q", "-O", "-", url]);
   /** busybox httpd reports IPv4 callers as [::ffff:a.b.c.d]. */
-  const caller = (out: string) => out.trim().replace(/^\[?::ffff:/, "").replace(/\]$/, "");
+  const caller = (out: string) =>
+    out
+      .trim()
+      .replace(/^\[?::ffff:/, "")
+      .replace(/\]$/, "");
 
   before(async function () {
     await sim.down();
@@ -109,7 +115,17 @@ describe("azure-vnet plugin with real Docker on the simulator", function () {
     assert.notEqual(ws.code, 0, "a container reached the wireserver on port 80");
     const alt = await fetchFrom("vm1", "c1", "http://168.63.129.16:32526/");
     assert.notEqual(alt.code, 0, "a container reached the wireserver on port 32526");
-    const imds = await inContainer("vm1", "c1", ["timeout", "5", "wget", "-q", "-O", "-", "--header", "Metadata: true", "http://169.254.169.254/metadata/instance/network?api-version=2021-02-01"]);
+    const imds = await inContainer("vm1", "c1", [
+      "timeout",
+      "5",
+      "wget",
+      "-q",
+      "-O",
+      "-",
+      "--header",
+      "Metadata: true",
+      "http://169.254.169.254/metadata/instance/network?api-version=2021-02-01",
+    ]);
     assert.notEqual(imds.code, 0, "a container reached IMDS");
     const dns = await inContainer("vm1", "c1", ["nslookup", "example.com", "168.63.129.16"]);
     assert.match(dns.stdout, /198\.51\.100\.10/);

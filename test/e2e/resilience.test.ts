@@ -19,7 +19,7 @@ const CREATE = ["network", "create", "-d", "azure-vnet", "--ipam-driver", "azure
 /** Seeded, so a failing churn can be replayed. */
 function prng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 describe("resilience: crashes, restarts, reboots, damaged state", function () {
@@ -94,10 +94,13 @@ describe("resilience: crashes, restarts, reboots, damaged state", function () {
       stop = true;
       await killer;
     }
-    console.log(`      ${ops} operations (${stops} stops before removal), ${kills} plugin kills, ${failures} container starts refused while the plugin was down`);
+    console.log(
+      `      ${ops} operations (${stops} stops before removal), ${kills} plugin kills, ${failures} container starts refused while the plugin was down`,
+    );
     assert.ok(kills >= 3, `only ${kills} kills: the churn was too short to test anything`);
     // Leave a few running and check the VM settles: no duplicate, no leak, no orphan.
-    for (let i = 0; i < 4; i++) await ok(["run", "-d", "--init", "--name", `keep-${i}`, "--network", "vnet", "local/busybox", "sleep", "600"]);
+    for (let i = 0; i < 4; i++)
+      await ok(["run", "-d", "--init", "--name", `keep-${i}`, "--network", "vnet", "local/busybox", "sleep", "600"]);
     const view = await assertConsistent(sim, "vm1", "vnet");
     assert.equal(view.containers.size, 4);
     await reachableFromVm2([...view.containers.values()]);
@@ -106,7 +109,22 @@ describe("resilience: crashes, restarts, reboots, damaged state", function () {
   });
 
   it("brings restart-policy containers back with working addresses after a dockerd restart", async function () {
-    await ok(["run", "-d", "--init", "--restart", "always", "--name", "sticky", "--network", "vnet", "--ip", "10.0.0.13", "local/busybox", "sleep", "600"]);
+    await ok([
+      "run",
+      "-d",
+      "--init",
+      "--restart",
+      "always",
+      "--name",
+      "sticky",
+      "--network",
+      "vnet",
+      "--ip",
+      "10.0.0.13",
+      "local/busybox",
+      "sleep",
+      "600",
+    ]);
     await ok(["run", "-d", "--init", "--restart", "always", "--name", "sticky2", "--network", "vnet", "local/busybox", "sleep", "600"]);
     await sim.stopVmDocker("vm1", { keepContainers: true });
     await sim.startVmDocker("vm1");
@@ -134,7 +152,22 @@ describe("resilience: crashes, restarts, reboots, damaged state", function () {
   });
 
   it("rebuilds what the networks need after a VM reboot and brings restart-policy containers back", async function () {
-    await ok(["run", "-d", "--init", "--restart", "always", "--name", "boot1", "--network", "vnet", "--ip", "10.0.0.12", "local/busybox", "sleep", "600"]);
+    await ok([
+      "run",
+      "-d",
+      "--init",
+      "--restart",
+      "always",
+      "--name",
+      "boot1",
+      "--network",
+      "vnet",
+      "--ip",
+      "10.0.0.12",
+      "local/busybox",
+      "sleep",
+      "600",
+    ]);
     await ok(["run", "-d", "--init", "--restart", "always", "--name", "boot2", "--network", "vnet", "local/busybox", "sleep", "600"]);
     const bootBefore = readFileSync(sim.paths("vm1").bootId, "utf8");
     // The plugin's unit starts before docker.service, as on a real VM.
@@ -188,19 +221,35 @@ describe("resilience: crashes, restarts, reboots, damaged state", function () {
       await ok(["run", "-d", "--init", "--name", "survivor", "--network", "vnet", "--ip", "10.0.0.16", "local/busybox", "sleep", "600"]);
       await plugin.stop("SIGKILL");
       const dir = sim.paths("vm1").pluginState;
-      for (const f of ["state.json", "state.json.1", "state.json.2", "state.json.3"]) if (existsSync(join(dir, f))) writeFileSync(join(dir, f), "garbage");
+      for (const f of ["state.json", "state.json.1", "state.json.2", "state.json.3"])
+        if (existsSync(join(dir, f))) writeFileSync(join(dir, f), "garbage");
       // Docker unreachable for a moment: the plugin must not hand out addresses blind.
       const blind = new PluginProcess(sim, "vm1", { ...FAST_RECONCILE, DOCKER_HOST: "unix:///nonexistent.sock" });
       await blind.start();
-      const pools = await callPlugin(blind.socket, "IpamDriver.RequestPool", { AddressSpace: "AzureVNetLocal", Pool: "10.0.0.0/24", SubPool: "", Options: {}, V6: false });
+      const pools = await callPlugin(blind.socket, "IpamDriver.RequestPool", {
+        AddressSpace: "AzureVNetLocal",
+        Pool: "10.0.0.0/24",
+        SubPool: "",
+        Options: {},
+        V6: false,
+      });
       assert.equal(pools.status, 200);
-      const refused = await callPlugin(blind.socket, "IpamDriver.RequestAddress", { PoolID: (pools.body as { PoolID: string }).PoolID, Address: "", Options: { "com.docker.network.endpoint.name": "x" } });
+      const refused = await callPlugin(blind.socket, "IpamDriver.RequestAddress", {
+        PoolID: (pools.body as { PoolID: string }).PoolID,
+        Address: "",
+        Options: { "com.docker.network.endpoint.name": "x" },
+      });
       assert.equal(refused.status, 500);
       assert.match(JSON.stringify(refused.body), /rebuilding it from Docker/);
       await blind.stop("SIGKILL");
       const logStart = readFileSync(plugin.logFile, "utf8").length;
       await plugin.start();
-      await waitFor("the plugin to rebuild its state from Docker", () => /state confirmed with Docker/.test(readFileSync(plugin.logFile, "utf8").slice(logStart)), 15_000, 200);
+      await waitFor(
+        "the plugin to rebuild its state from Docker",
+        () => /state confirmed with Docker/.test(readFileSync(plugin.logFile, "utf8").slice(logStart)),
+        15_000,
+        200,
+      );
       const view = await assertConsistent(sim, "vm1", "vnet");
       assert.equal(view.containers.get("survivor"), "10.0.0.16");
       await ok(["run", "-d", "--init", "--name", "after-rebuild", "--network", "vnet", "local/busybox", "sleep", "600"]);

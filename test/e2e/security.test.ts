@@ -24,8 +24,25 @@ describe("security", function () {
     const r = await docker(["network", "create", "-d", "azure-vnet", "--ipam-driver", "azure-vnet", "--subnet", "10.0.0.0/24", "vnet"]);
     assert.equal(r.code, 0, r.stderr);
     // The attacker may reconfigure its own interface (NET_ADMIN), as a compromised root container could.
-    for (const [name, ip, extra] of [["attacker", "10.0.0.10", ["--cap-add", "NET_ADMIN"]], ["victim", "10.0.0.11", []]] as const) {
-      const run = await docker(["run", "-d", "--init", "--name", name, ...extra, "--network", "vnet", "--ip", ip, "local/busybox", "sleep", "3600"]);
+    for (const [name, ip, extra] of [
+      ["attacker", "10.0.0.10", ["--cap-add", "NET_ADMIN"]],
+      ["victim", "10.0.0.11", []],
+    ] as const) {
+      const run = await docker([
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        name,
+        ...extra,
+        "--network",
+        "vnet",
+        "--ip",
+        ip,
+        "local/busybox",
+        "sleep",
+        "3600",
+      ]);
       assert.equal(run.code, 0, run.stderr);
     }
   });
@@ -58,7 +75,8 @@ describe("security", function () {
       assert.match(r.stderr, /flow entries have been shown/, `conntrack on vm2 did not run: ${r.stderr}`);
       return r.stdout.includes(`src=${src} `);
     };
-    for (const src of ["10.0.0.11", "10.0.0.12"]) await sim.exec("vm2", "conntrack", ["-D", "-p", "icmp", "--src", src], { allowFailure: true });
+    for (const src of ["10.0.0.11", "10.0.0.12"])
+      await sim.exec("vm2", "conntrack", ["-D", "-p", "icmp", "--src", src], { allowFailure: true });
     try {
       await inC("attacker", ["ping", "-c", "2", "-W", "1", "-I", "10.0.0.11", "10.0.0.5"]);
       assert.equal(await seenOnVm2("10.0.0.11"), false, "a spoofed packet reached vm2");
@@ -75,7 +93,21 @@ describe("security", function () {
     assert.match(victim.stdout, /1 packets received/, "the victim keeps working");
     assert.equal(await seenOnVm2("10.0.0.11"), true, "vm2 records the victim's own packets");
     // The same check sees 10.0.0.12 once a container really holds it.
-    const holder = await docker(["run", "--rm", "--network", "vnet", "--ip", "10.0.0.12", "local/busybox", "ping", "-c", "1", "-W", "2", "10.0.0.5"]);
+    const holder = await docker([
+      "run",
+      "--rm",
+      "--network",
+      "vnet",
+      "--ip",
+      "10.0.0.12",
+      "local/busybox",
+      "ping",
+      "-c",
+      "1",
+      "-W",
+      "2",
+      "10.0.0.5",
+    ]);
     assert.match(holder.stdout, /1 packets received/, `a container holding 10.0.0.12 could not reach vm2: ${holder.stderr}`);
     assert.equal(await seenOnVm2("10.0.0.12"), true, "vm2 records packets from 10.0.0.12 once a container holds it");
   });
@@ -101,7 +133,17 @@ describe("security", function () {
     const t0 = Date.now();
     const ws = await inC("victim", ["timeout", "5", "wget", "-q", "-O", "-", "http://168.63.129.16/?comp=versions"]);
     assert.notEqual(ws.code, 0);
-    const imds = await inC("victim", ["timeout", "5", "wget", "-q", "-O", "-", "--header", "Metadata: true", "http://169.254.169.254/metadata/instance?api-version=2021-02-01"]);
+    const imds = await inC("victim", [
+      "timeout",
+      "5",
+      "wget",
+      "-q",
+      "-O",
+      "-",
+      "--header",
+      "Metadata: true",
+      "http://169.254.169.254/metadata/instance?api-version=2021-02-01",
+    ]);
     assert.notEqual(imds.code, 0);
     assert.ok(Date.now() - t0 < 4000, "refused, not left to time out");
     const dns = await inC("victim", ["nslookup", "vm2.", "168.63.129.16"]);
@@ -109,9 +151,36 @@ describe("security", function () {
   });
 
   it("lets containers of a network created with allow-imds=true reach IMDS", async function () {
-    const r = await docker(["network", "create", "-d", "azure-vnet", "--ipam-driver", "azure-vnet", "--subnet", "10.0.0.0/24", "--ip-range", "10.0.0.16/30", "-o", "allow-imds=true", "imdsnet"]);
+    const r = await docker([
+      "network",
+      "create",
+      "-d",
+      "azure-vnet",
+      "--ipam-driver",
+      "azure-vnet",
+      "--subnet",
+      "10.0.0.0/24",
+      "--ip-range",
+      "10.0.0.16/30",
+      "-o",
+      "allow-imds=true",
+      "imdsnet",
+    ]);
     assert.equal(r.code, 0, r.stderr);
-    const get = await docker(["run", "--rm", "--network", "imdsnet", "local/busybox", "wget", "-q", "-O", "-", "--header", "Metadata: true", "http://169.254.169.254/metadata/instance/compute?api-version=2021-02-01"]);
+    const get = await docker([
+      "run",
+      "--rm",
+      "--network",
+      "imdsnet",
+      "local/busybox",
+      "wget",
+      "-q",
+      "-O",
+      "-",
+      "--header",
+      "Metadata: true",
+      "http://169.254.169.254/metadata/instance/compute?api-version=2021-02-01",
+    ]);
     assert.match(get.stdout, /"name":\s*"vm1"/);
     await docker(["network", "rm", "imdsnet"]);
   });

@@ -40,7 +40,13 @@ describe("simulated Azure network", function () {
   it("brings 2 VMs with dockerd up in under 30 s", async function () {
     assert.ok(upSeconds < 30, `sim up took ${upSeconds} s`);
     const st = sim.status();
-    assert.deepEqual(st.vms.map((v) => [v.name, v.running]), [["vm1", true], ["vm2", true]]);
+    assert.deepEqual(
+      st.vms.map((v) => [v.name, v.running]),
+      [
+        ["vm1", true],
+        ["vm2", true],
+      ],
+    );
     for (const name of ["vm1", "vm2"]) {
       const r = await sim.exec(name, "docker", ["image", "ls", "--format", "{{.Repository}}"]);
       assert.match(r.stdout, /local\/busybox/);
@@ -49,7 +55,10 @@ describe("simulated Azure network", function () {
 
   it("configures only the primary address on the VM's eth0, with a default route via the gateway", async function () {
     const addrs = await h.exec(vm1, "ip", ["-4", "-o", "addr", "show", "dev", "eth0"]);
-    assert.deepEqual([...addrs.stdout.matchAll(/inet (\S+)/g)].map((m) => m[1]), ["10.0.0.4/24"]);
+    assert.deepEqual(
+      [...addrs.stdout.matchAll(/inet (\S+)/g)].map((m) => m[1]),
+      ["10.0.0.4/24"],
+    );
     const route = await h.exec(vm1, "ip", ["route", "show", "default"]);
     assert.match(route.stdout, /default via 10\.0\.0\.1 dev eth0/);
     const link = await h.exec(vm1, "ip", ["-o", "link", "show", "eth0"]);

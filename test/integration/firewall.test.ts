@@ -291,10 +291,7 @@ for (const mode of MODES) {
       assert.equal(await removeFirewall({ backend }), false);
       assert.equal(await snapshot(), baseline);
       const state = await readFirewall({ backend });
-      assert.deepEqual(
-        [state.forwardChain, state.postroutingChain, state.forwardJumps, state.postroutingJumps],
-        [false, false, 0, 0],
-      );
+      assert.deepEqual([state.forwardChain, state.postroutingChain, state.forwardJumps, state.postroutingJumps], [false, false, 0, 0]);
     });
 
     it("rejects invalid input before running anything", async () => {

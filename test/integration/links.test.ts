@@ -17,9 +17,7 @@ const PEER = "azl-p1";
 /** Everything iproute2 says about the links, minus what changes on its own (counters, timers). */
 async function linkState(): Promise<string> {
   const links = await ipLinks();
-  return JSON.stringify(
-    links.map((l) => ({ n: l.ifname, i: l.ifindex, a: l.address, m: l.mtu, f: l.flags, ma: l.master })),
-  );
+  return JSON.stringify(links.map((l) => ({ n: l.ifname, i: l.ifindex, a: l.address, m: l.mtu, f: l.flags, ma: l.master })));
 }
 
 function isConflict(err: unknown): boolean {
@@ -175,10 +173,7 @@ describe("link operations", () => {
     });
 
     it("needs the bridge to exist", async () => {
-      await assert.rejects(
-        ops.createEndpointLink(spec),
-        (err: unknown) => err instanceof DataplaneError && err.code === "ENODEV",
-      );
+      await assert.rejects(ops.createEndpointLink(spec), (err: unknown) => err instanceof DataplaneError && err.code === "ENODEV");
     });
 
     it("removes both ends, and reports false the second time", async () => {
@@ -280,10 +275,7 @@ describe("link operations", () => {
       await assert.rejects(ops.ensureBridge(BR, 1e6), invalid);
       await assert.rejects(ops.ensureBridge(BR, 1500, { mac: "01:00:5e:00:00:01" }), invalid);
       await assert.rejects(ops.createEndpointLink({ bridge: BR, hostName: HOST, peerName: HOST, mtu: 1500 }), invalid);
-      await assert.rejects(
-        ops.createEndpointLink({ bridge: BR, hostName: HOST, peerName: PEER, mtu: 1500, peerMac: "02:42" }),
-        invalid,
-      );
+      await assert.rejects(ops.createEndpointLink({ bridge: BR, hostName: HOST, peerName: PEER, mtu: 1500, peerMac: "02:42" }), invalid);
       assert.equal(await linkState(), links);
       assert.deepEqual(await routeLines(), routes);
     });

@@ -30,7 +30,11 @@ describe("port guards on ebtables", () => {
   });
   afterEach(async () => {
     await guards.removeAll();
-    assert.deepEqual((await save()).filter((l) => l.includes("AZ")), [], "nothing of the plugin's left");
+    assert.deepEqual(
+      (await save()).filter((l) => l.includes("AZ")),
+      [],
+      "nothing of the plugin's left",
+    );
   });
 
   it("installs an entry chain and per-port chains that drop whatever they do not accept", async () => {

@@ -55,13 +55,7 @@ describe("routed bridge with real packets", function () {
   let baseRoutes: string[] = [];
 
   /** What the fabric saw as the source of a request from `ns`, or undefined if nothing came back. */
-  async function seenSource(
-    ns: string,
-    proto: "tcp" | "udp",
-    host: string,
-    port: number,
-    from?: string,
-  ): Promise<string | undefined> {
+  async function seenSource(ns: string, proto: "tcp" | "udp", host: string, port: number, from?: string): Promise<string | undefined> {
     const r = await spaces.probe(ns, ["ask", proto, host, String(port), "1500", ...(from ? [from] : [])]);
     if (r.code !== 0) return undefined;
     return (JSON.parse(r.stdout) as { from: string }).from;

@@ -20,9 +20,4 @@ export {
 } from "./nic-model";
 export { MetadataSourceError } from "./source-error";
 export type { IpConfig, MetadataSource, NicInfo, NicSubnet } from "./types";
-export {
-  parseWireserverInterfaces,
-  WIRESERVER_BASE_URL,
-  WireserverSource,
-  type WireserverSourceOptions,
-} from "./wireserver-source";
+export { parseWireserverInterfaces, WIRESERVER_BASE_URL, WireserverSource, type WireserverSourceOptions } from "./wireserver-source";

@@ -37,7 +37,10 @@ export function wireserverStyleToNics(nics: WireserverStyleNic[], source: string
   const interfaces = nics.map((nic) => ({
     mac: nic.MacAddress,
     isPrimary: nic.IsPrimary,
-    subnets: nic.subnets.map((s) => ({ prefix: s.Prefix, addresses: s.addresses.map((a) => ({ address: a.Address, isPrimary: a.IsPrimary })) })),
+    subnets: nic.subnets.map((s) => ({
+      prefix: s.Prefix,
+      addresses: s.addresses.map((a) => ({ address: a.Address, isPrimary: a.IsPrimary })),
+    })),
   }));
   return documentToNics({ interfaces }, source);
 }

@@ -106,12 +106,7 @@ export class MetadataCache {
     const seconds = Math.max(1, Math.ceil(retryInMs / 1000));
     // Source errors already begin with the source's name; others get it here.
     const reason =
-      this.lastError instanceof MetadataSourceError
-        ? this.lastError.message
-        : `${this.source.name}: ${errorMessage(this.lastError)}`;
-    return new PluginError(
-      `cannot read this VM's NIC configuration from ${reason} (next attempt in ${seconds} s)`,
-      "unavailable",
-    );
+      this.lastError instanceof MetadataSourceError ? this.lastError.message : `${this.source.name}: ${errorMessage(this.lastError)}`;
+    return new PluginError(`cannot read this VM's NIC configuration from ${reason} (next attempt in ${seconds} s)`, "unavailable");
   }
 }

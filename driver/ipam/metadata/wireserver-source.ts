@@ -83,6 +83,9 @@ export function parseWireserverInterfaces(body: string, source = "wireserver"): 
     throw new MetadataSourceError(source, `response is not valid XML: ${check.err.msg} (line ${check.err.line})`);
   }
   const data = validate(source, xmlSchema, parser.parse(body));
-  const nics = data.Interfaces.Interface.map((n) => ({ ...n, subnets: n.IPSubnet.map((s) => ({ Prefix: s.Prefix, addresses: s.IPAddress })) }));
+  const nics = data.Interfaces.Interface.map((n) => ({
+    ...n,
+    subnets: n.IPSubnet.map((s) => ({ Prefix: s.Prefix, addresses: s.IPAddress })),
+  }));
   return wireserverStyleToNics(nics, source);
 }

@@ -15,7 +15,10 @@ export interface Started extends RunResult {
 }
 
 export class DockerCli {
-  constructor(readonly sim: Simulator, readonly vm: string) {}
+  constructor(
+    readonly sim: Simulator,
+    readonly vm: string,
+  ) {}
 
   run(args: string[], timeoutMs = 60_000): Promise<RunResult> {
     return this.sim.exec(this.vm, "docker", args, { allowFailure: true, timeoutMs });
@@ -30,7 +33,10 @@ export class DockerCli {
   /** `docker run -d --init` a sleeper on `network`; never throws, so failures can be asserted on. */
   async start(name: string, network: string, extra: string[] = []): Promise<Started> {
     const t0 = performance.now();
-    const r = await this.run(["run", "-d", "--init", "--name", name, "--network", network, ...extra, "local/busybox", "sleep", "3600"], 120_000);
+    const r = await this.run(
+      ["run", "-d", "--init", "--name", name, "--network", network, ...extra, "local/busybox", "sleep", "3600"],
+      120_000,
+    );
     return { ...r, name, ms: performance.now() - t0 };
   }
 

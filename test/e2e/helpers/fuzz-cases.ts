@@ -66,7 +66,12 @@ export function* fuzzCases(seed: number, ctx: FuzzContext, count: number): Gener
 
 function makeCase(rng: Rng, c: FuzzContext, index: number): FuzzCase {
   const category = rng.weighted(WEIGHTS);
-  const t = category === "firewall" ? firewallTemplate(rng, c) : category === "out-of-order" ? rng.weighted(OUT_OF_ORDER)(rng, c) : anyTemplate(rng, c);
+  const t =
+    category === "firewall"
+      ? firewallTemplate(rng, c)
+      : category === "out-of-order"
+        ? rng.weighted(OUT_OF_ORDER)(rng, c)
+        : anyTemplate(rng, c);
   const base = { index, category, httpMethod: "POST", path: `/${t.method}`, headers: {} as Record<string, string | number> };
   const json = (body: Json) => Buffer.from(`${JSON.stringify(body)}${rng.chance(0.8) ? "\n" : ""}`);
   switch (category) {
@@ -81,7 +86,8 @@ function makeCase(rng: Rng, c: FuzzContext, index: number): FuzzCase {
     }
     case "hostile-string": {
       const notes: string[] = [];
-      for (let i = rng.between(1, 2); i > 0; i--) notes.push(rng.chance(0.3) ? renameKey(rng, t) : mutate(rng, t, () => rng.pick(HOSTILE_STRINGS), true));
+      for (let i = rng.between(1, 2); i > 0; i--)
+        notes.push(rng.chance(0.3) ? renameKey(rng, t) : mutate(rng, t, () => rng.pick(HOSTILE_STRINGS), true));
       return { ...base, note: `${t.method} ${t.label}: ${notes.join(", ")}`, body: json(t.body), expect: t.expect };
     }
     case "wrong-shape": {
@@ -103,13 +109,26 @@ function makeCase(rng: Rng, c: FuzzContext, index: number): FuzzCase {
     case "oversized": {
       const body = padded(t.body, OVERSIZED_BYTES + rng.int(64 * 1024));
       const chunked = rng.chance(0.3);
-      return { ...base, note: `${t.method} ${body.length} bytes${chunked ? " chunked" : ""}`, body, headers: chunked ? { "Transfer-Encoding": "chunked" } : {}, expect: "error" };
+      return {
+        ...base,
+        note: `${t.method} ${body.length} bytes${chunked ? " chunked" : ""}`,
+        body,
+        headers: chunked ? { "Transfer-Encoding": "chunked" } : {},
+        expect: "error",
+      };
     }
     case "huge-field": {
       // One-byte characters stay under the body limit and reach validation, which must refuse
       // the field; "é" and "\n" (escaped) take two bytes each, so 900 K of them test the limit.
       const size = rng.pick([5000, 64 * 1024, 900 * 1024]);
-      const field = t.method === "IpamDriver.RequestAddress" ? "Address" : rng.pick(Object.keys(t.body).filter((k) => !isGuarded(t, [k])).concat(["NetworkID"]));
+      const field =
+        t.method === "IpamDriver.RequestAddress"
+          ? "Address"
+          : rng.pick(
+              Object.keys(t.body)
+                .filter((k) => !isGuarded(t, [k]))
+                .concat(["NetworkID"]),
+            );
       t.body[field] = rng.pick(["a", "1", "é", "\n"]).repeat(size);
       // Fields typed "anything" (DiscoveryData) legitimately take it, so only templates that must fail still must.
       return { ...base, note: `${t.method} ${field} of ${size} characters`, body: json(t.body), expect: t.expect };
@@ -120,13 +139,31 @@ function makeCase(rng: Rng, c: FuzzContext, index: number): FuzzCase {
     }
     case "wrong-method": {
       const method = rng.pick(["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE"]);
-      return { ...base, httpMethod: method, note: `${method} /${t.method}`, body: method === "GET" || method === "HEAD" || method === "TRACE" ? Buffer.alloc(0) : json(t.body), expect: "error" };
+      return {
+        ...base,
+        httpMethod: method,
+        note: `${method} /${t.method}`,
+        body: method === "GET" || method === "HEAD" || method === "TRACE" ? Buffer.alloc(0) : json(t.body),
+        expect: "error",
+      };
     }
     case "odd-transport": {
       const variant = rng.int(4);
-      const headers: Record<string, string> = [{ "Transfer-Encoding": "chunked" }, { "Content-Type": rng.pick(["text/plain", "application/json", "multipart/form-data; boundary=x"]) }, { Expect: "100-continue" }, { Accept: "*/*", "X-Forwarded-For": "$(reboot)" }][variant] as Record<string, string>;
+      const headers: Record<string, string> = [
+        { "Transfer-Encoding": "chunked" },
+        { "Content-Type": rng.pick(["text/plain", "application/json", "multipart/form-data; boundary=x"]) },
+        { Expect: "100-continue" },
+        { Accept: "*/*", "X-Forwarded-For": "$(reboot)" },
+      ][variant] as Record<string, string>;
       const path = rng.chance(0.3) ? `/${t.method}?${rng.pick(["x=1", "a=$(reboot)", "&&", "%00"])}` : `/${t.method}`;
-      return { ...base, path, headers, note: `${t.method} ${Object.keys(headers).join(",")} ${path === base.path ? "" : "query"}`, body: json(t.body), expect: t.expect };
+      return {
+        ...base,
+        path,
+        headers,
+        note: `${t.method} ${Object.keys(headers).join(",")} ${path === base.path ? "" : "query"}`,
+        body: json(t.body),
+        expect: t.expect,
+      };
     }
     case "raw":
       return { ...base, note: "raw bytes", body: Buffer.alloc(0), raw: rawPayload(rng, t), expect: "http-reject" };
@@ -181,7 +218,12 @@ function rawPayload(rng: Rng, t: Template): Buffer {
     () => Buffer.from(`POST /Plugin.Activate\r\n\r\n`),
     () => Buffer.from(`\r\n\r\n\r\n`),
     () => Buffer.from(`GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`),
-    () => Buffer.concat([Buffer.from(`POST /${t.method} HTTP/1.1\r\nContent-Length: 10\r\n`), Buffer.from([0, 1, 2, 0xff]), Buffer.from("\r\n\r\n")]),
+    () =>
+      Buffer.concat([
+        Buffer.from(`POST /${t.method} HTTP/1.1\r\nContent-Length: 10\r\n`),
+        Buffer.from([0, 1, 2, 0xff]),
+        Buffer.from("\r\n\r\n"),
+      ]),
   ])();
 }
 

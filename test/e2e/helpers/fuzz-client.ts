@@ -33,7 +33,12 @@ export function send(socketPath: string, c: FuzzCase, timeoutMs: number): Promis
  */
 async function sendLarge(socketPath: string, c: FuzzCase, timeoutMs: number): Promise<Answer> {
   const chunked = Object.keys(c.headers).some((h) => h.toLowerCase() === "transfer-encoding");
-  const head = [`${c.httpMethod} ${c.path} HTTP/1.1`, "Host: plugin", "Accept: application/vnd.docker.plugins.v1.2+json", "Connection: close"];
+  const head = [
+    `${c.httpMethod} ${c.path} HTTP/1.1`,
+    "Host: plugin",
+    "Accept: application/vnd.docker.plugins.v1.2+json",
+    "Connection: close",
+  ];
   for (const [k, v] of Object.entries(c.headers)) head.push(`${k}: ${v}`);
   if (!chunked) head.push(`Content-Length: ${c.body.length}`);
   const body = chunked ? Buffer.concat([Buffer.from(`${c.body.length.toString(16)}\r\n`), c.body, Buffer.from("\r\n0\r\n\r\n")]) : c.body;

@@ -131,7 +131,11 @@ function isJsonObject(text: string): boolean {
 
 /** A few lines for the test log: counts per category, layer and status. */
 export function summarise(r: FuzzReport): string {
-  const row = (o: Record<string, number>) => Object.entries(o).filter(([, n]) => n > 0).map(([k, n]) => `${k}=${n}`).join(" ");
+  const row = (o: Record<string, number>) =>
+    Object.entries(o)
+      .filter(([, n]) => n > 0)
+      .map(([k, n]) => `${k}=${n}`)
+      .join(" ");
   return [
     `fuzz seed ${r.seed} (replay with FUZZ_SEED=${r.seed}): ${r.sent} requests, ${r.failures.length} failures, slowest ${r.slowestMs.toFixed(0)} ms (${r.slowest.slice(0, 100)})`,
     `  categories: ${row(r.byCategory)}`,

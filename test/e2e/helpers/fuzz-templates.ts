@@ -42,7 +42,12 @@ export interface Template {
   outOfOrder?: boolean;
 }
 
-export const NO_ARG_METHODS = ["Plugin.Activate", "NetworkDriver.GetCapabilities", "IpamDriver.GetCapabilities", "IpamDriver.GetDefaultAddressSpaces"];
+export const NO_ARG_METHODS = [
+  "Plugin.Activate",
+  "NetworkDriver.GetCapabilities",
+  "IpamDriver.GetCapabilities",
+  "IpamDriver.GetDefaultAddressSpaces",
+];
 const NETWORK_OPTION_NAMES = ["non-masquerade-cidrs", "snat", "mode", "allow-imds"];
 const LOCAL = "AzureVNetLocal";
 const GLOBAL = "AzureVNetGlobal";
@@ -69,12 +74,26 @@ function nonAdoptablePoolId(rng: Rng, c: FuzzContext): string {
 
 /** Pool IDs the plugin does not hold; releasing them must change nothing. */
 function unknownPoolId(rng: Rng, c: FuzzContext): string {
-  return rng.chance(0.7) ? nonAdoptablePoolId(rng, c) : rng.pick([`${GLOBAL}/${c.subnet}`, `${LOCAL}/${c.subnet}/${c.subnet.replace(/\.0\/\d+$/, ".16/28")}`]);
+  return rng.chance(0.7)
+    ? nonAdoptablePoolId(rng, c)
+    : rng.pick([`${GLOBAL}/${c.subnet}`, `${LOCAL}/${c.subnet}/${c.subnet.replace(/\.0\/\d+$/, ".16/28")}`]);
 }
 
 function badAddressFor(rng: Rng, c: FuzzContext): string {
   const network = c.subnet.split("/")[0];
-  return rng.pick([c.primary, c.heldAddress, c.gateway, network, ...c.notIpConfigs, "10.9.0.5", "192.168.100.10", "0.0.0.0", "255.255.255.255", "fd00::5", "::1"]);
+  return rng.pick([
+    c.primary,
+    c.heldAddress,
+    c.gateway,
+    network,
+    ...c.notIpConfigs,
+    "10.9.0.5",
+    "192.168.100.10",
+    "0.0.0.0",
+    "255.255.255.255",
+    "fd00::5",
+    "::1",
+  ]);
 }
 
 function dockerEndpointOptions(rng: Rng): Record<string, Json> {
@@ -144,31 +163,70 @@ export const OUT_OF_ORDER: readonly (readonly [number, Maker])[] = [
       T(
         "NetworkDriver.CreateEndpoint",
         "endpoint on unknown network",
-        { NetworkID: randomId(rng), EndpointID: randomId(rng), Interface: { Address: `${rng.pick(c.freeIpConfigs)}/${c.prefix}`, AddressIPv6: "", MacAddress: randomMac(rng) }, Options: dockerEndpointOptions(rng) },
+        {
+          NetworkID: randomId(rng),
+          EndpointID: randomId(rng),
+          Interface: { Address: `${rng.pick(c.freeIpConfigs)}/${c.prefix}`, AddressIPv6: "", MacAddress: randomMac(rng) },
+          Options: dockerEndpointOptions(rng),
+        },
         [["NetworkID"]],
         "error",
         true,
       ),
   ],
-  [2, (rng, c) => T("NetworkDriver.DeleteEndpoint", "unknown endpoint", { NetworkID: rng.pick([c.networkId, randomId(rng)]), EndpointID: randomId(rng) }, [["EndpointID"]], "any", true)],
+  [
+    2,
+    (rng, c) =>
+      T(
+        "NetworkDriver.DeleteEndpoint",
+        "unknown endpoint",
+        { NetworkID: rng.pick([c.networkId, randomId(rng)]), EndpointID: randomId(rng) },
+        [["EndpointID"]],
+        "any",
+        true,
+      ),
+  ],
   [
     3,
     (rng, c) =>
       T(
         "NetworkDriver.Join",
         "join before create",
-        { NetworkID: rng.pick([c.networkId, randomId(rng)]), EndpointID: randomId(rng), SandboxKey: `/var/run/docker/netns/${rng.hex(12)}`, Options: {} },
+        {
+          NetworkID: rng.pick([c.networkId, randomId(rng)]),
+          EndpointID: randomId(rng),
+          SandboxKey: `/var/run/docker/netns/${rng.hex(12)}`,
+          Options: {},
+        },
         [["EndpointID"]],
         "error",
         true,
       ),
   ],
-  [2, (rng, c) => T("NetworkDriver.Leave", "leave unknown", { NetworkID: rng.pick([c.networkId, randomId(rng)]), EndpointID: randomId(rng) }, [["EndpointID"]], "any", true)],
+  [
+    2,
+    (rng, c) =>
+      T(
+        "NetworkDriver.Leave",
+        "leave unknown",
+        { NetworkID: rng.pick([c.networkId, randomId(rng)]), EndpointID: randomId(rng) },
+        [["EndpointID"]],
+        "any",
+        true,
+      ),
+  ],
   [2, (rng, c) => T("IpamDriver.ReleasePool", "unknown pool", { PoolID: unknownPoolId(rng, c) }, [["PoolID"]], "any", true)],
   [
     2,
     (rng, c) =>
-      T("IpamDriver.ReleaseAddress", "unknown pool", { PoolID: unknownPoolId(rng, c), Address: rng.pick([c.heldAddress, ...c.freeIpConfigs]) }, [["PoolID"]], "any", true),
+      T(
+        "IpamDriver.ReleaseAddress",
+        "unknown pool",
+        { PoolID: unknownPoolId(rng, c), Address: rng.pick([c.heldAddress, ...c.freeIpConfigs]) },
+        [["PoolID"]],
+        "any",
+        true,
+      ),
   ],
   [
     3,
@@ -176,7 +234,11 @@ export const OUT_OF_ORDER: readonly (readonly [number, Maker])[] = [
       T(
         "IpamDriver.RequestAddress",
         "unknown pool",
-        { PoolID: nonAdoptablePoolId(rng, c), Address: rng.pick(["", ...c.freeIpConfigs]), Options: rng.pick([{}, { "com.docker.network.endpoint.name": `c${rng.hex(6)}` }]) },
+        {
+          PoolID: nonAdoptablePoolId(rng, c),
+          Address: rng.pick(["", ...c.freeIpConfigs]),
+          Options: rng.pick([{}, { "com.docker.network.endpoint.name": `c${rng.hex(6)}` }]),
+        },
         [["PoolID"]],
         "error",
         true,
@@ -187,13 +249,54 @@ export const OUT_OF_ORDER: readonly (readonly [number, Maker])[] = [
 /** Well-formed requests whose values are wrong for this VM and this plugin. */
 export const BAD_VALUES: readonly (readonly [number, Maker])[] = [
   [3, firewallTemplate],
-  [2, (rng, c) => T("NetworkDriver.CreateNetwork", "foreign subnet", createNetworkBody(rng, c, { IPv4Data: [{ AddressSpace: LOCAL, Pool: rng.pick(c.foreignSubnets) }] }), [["IPv4Data"]], "error")],
-  [1, (rng, c) => T("NetworkDriver.CreateNetwork", "global space", createNetworkBody(rng, c, { IPv4Data: [{ AddressSpace: GLOBAL, Pool: c.subnet }] }), [["IPv4Data"]], "error")],
-  [1, (rng, c) => T("NetworkDriver.CreateNetwork", "ipv6", createNetworkBody(rng, c, { IPv6Data: [{ AddressSpace: LOCAL, Pool: "fd00::/64" }] }), [["IPv6Data"]], "error")],
+  [
+    2,
+    (rng, c) =>
+      T(
+        "NetworkDriver.CreateNetwork",
+        "foreign subnet",
+        createNetworkBody(rng, c, { IPv4Data: [{ AddressSpace: LOCAL, Pool: rng.pick(c.foreignSubnets) }] }),
+        [["IPv4Data"]],
+        "error",
+      ),
+  ],
   [
     1,
     (rng, c) =>
-      T("NetworkDriver.CreateNetwork", "two subnets", createNetworkBody(rng, c, { IPv4Data: [{ AddressSpace: LOCAL, Pool: c.subnet }, { AddressSpace: LOCAL, Pool: rng.pick(c.foreignSubnets) }] }), [["IPv4Data"]], "error"),
+      T(
+        "NetworkDriver.CreateNetwork",
+        "global space",
+        createNetworkBody(rng, c, { IPv4Data: [{ AddressSpace: GLOBAL, Pool: c.subnet }] }),
+        [["IPv4Data"]],
+        "error",
+      ),
+  ],
+  [
+    1,
+    (rng, c) =>
+      T(
+        "NetworkDriver.CreateNetwork",
+        "ipv6",
+        createNetworkBody(rng, c, { IPv6Data: [{ AddressSpace: LOCAL, Pool: "fd00::/64" }] }),
+        [["IPv6Data"]],
+        "error",
+      ),
+  ],
+  [
+    1,
+    (rng, c) =>
+      T(
+        "NetworkDriver.CreateNetwork",
+        "two subnets",
+        createNetworkBody(rng, c, {
+          IPv4Data: [
+            { AddressSpace: LOCAL, Pool: c.subnet },
+            { AddressSpace: LOCAL, Pool: rng.pick(c.foreignSubnets) },
+          ],
+        }),
+        [["IPv4Data"]],
+        "error",
+      ),
   ],
   [
     2,
@@ -205,36 +308,149 @@ export const BAD_VALUES: readonly (readonly [number, Maker])[] = [
       if (variant === 0) [iface.Address, guards[1]] = [`${rng.pick(["10.9.0.5", "192.168.100.10"])}/${c.prefix}`, ["Interface", "Address"]];
       if (variant === 1) [iface.Address, guards[1]] = [`${c.heldAddress}/${c.prefix}`, ["Interface", "Address"]];
       if (variant === 2) [iface.AddressIPv6, guards[1]] = ["fd00::5/64", ["Interface", "AddressIPv6"]];
-      if (variant === 3) [options, guards[1]] = [{ [`${rng.pick(HOSTILE_KEYS.filter((k) => !k.includes("\n")))}x${rng.hex(3)}`]: rng.pick(HOSTILE_STRINGS) }, ["Options"]];
-      return T("NetworkDriver.CreateEndpoint", `bad endpoint ${variant}`, { NetworkID: c.networkId, EndpointID: randomId(rng), Interface: iface, Options: options }, guards, "error");
+      if (variant === 3)
+        [options, guards[1]] = [
+          { [`${rng.pick(HOSTILE_KEYS.filter((k) => !k.includes("\n")))}x${rng.hex(3)}`]: rng.pick(HOSTILE_STRINGS) },
+          ["Options"],
+        ];
+      return T(
+        "NetworkDriver.CreateEndpoint",
+        `bad endpoint ${variant}`,
+        { NetworkID: c.networkId, EndpointID: randomId(rng), Interface: iface, Options: options },
+        guards,
+        "error",
+      );
     },
   ],
-  [1, (rng, c) => T("NetworkDriver.EndpointOperInfo", "oper info", { NetworkID: rng.pick([c.networkId, randomId(rng)]), EndpointID: rng.pick([c.endpointId, randomId(rng)]) }, [], "any")],
   [
     1,
     (rng, c) =>
-      T("NetworkDriver.ProgramExternalConnectivity", "program", { NetworkID: rng.pick([c.networkId, randomId(rng)]), EndpointID: randomId(rng), Options: dockerEndpointOptions(rng) }, [], "any"),
+      T(
+        "NetworkDriver.EndpointOperInfo",
+        "oper info",
+        { NetworkID: rng.pick([c.networkId, randomId(rng)]), EndpointID: rng.pick([c.endpointId, randomId(rng)]) },
+        [],
+        "any",
+      ),
   ],
-  [1, (rng, c) => T("NetworkDriver.RevokeExternalConnectivity", "revoke", { NetworkID: rng.pick([c.networkId, randomId(rng)]), EndpointID: randomId(rng) }, [], "any")],
-  [1, (rng, c) => T("NetworkDriver.AllocateNetwork", "allocate", { NetworkID: randomId(rng), Options: {}, IPv4Data: [{ AddressSpace: LOCAL, Pool: c.subnet }], IPv6Data: [] }, [], "any")],
+  [
+    1,
+    (rng, c) =>
+      T(
+        "NetworkDriver.ProgramExternalConnectivity",
+        "program",
+        { NetworkID: rng.pick([c.networkId, randomId(rng)]), EndpointID: randomId(rng), Options: dockerEndpointOptions(rng) },
+        [],
+        "any",
+      ),
+  ],
+  [
+    1,
+    (rng, c) =>
+      T(
+        "NetworkDriver.RevokeExternalConnectivity",
+        "revoke",
+        { NetworkID: rng.pick([c.networkId, randomId(rng)]), EndpointID: randomId(rng) },
+        [],
+        "any",
+      ),
+  ],
+  [
+    1,
+    (rng, c) =>
+      T(
+        "NetworkDriver.AllocateNetwork",
+        "allocate",
+        { NetworkID: randomId(rng), Options: {}, IPv4Data: [{ AddressSpace: LOCAL, Pool: c.subnet }], IPv6Data: [] },
+        [],
+        "any",
+      ),
+  ],
   [1, (rng) => T("NetworkDriver.FreeNetwork", "free", { NetworkID: randomId(rng) }, [], "any")],
-  [1, (rng) => T(rng.pick(["NetworkDriver.DiscoverNew", "NetworkDriver.DiscoverDelete"]), "discover", { DiscoveryType: rng.pick([1, 2, 0]), DiscoveryData: { Address: "10.0.0.5", self: false } }, [], "any")],
+  [
+    1,
+    (rng) =>
+      T(
+        rng.pick(["NetworkDriver.DiscoverNew", "NetworkDriver.DiscoverDelete"]),
+        "discover",
+        { DiscoveryType: rng.pick([1, 2, 0]), DiscoveryData: { Address: "10.0.0.5", self: false } },
+        [],
+        "any",
+      ),
+  ],
   [1, (rng) => T(rng.pick(NO_ARG_METHODS), "no arguments", {}, [], "any")],
-  [2, (rng) => T("IpamDriver.RequestPool", "ipv6 pool", { AddressSpace: LOCAL, Pool: rng.pick(["", "fd00::/64"]), SubPool: "", Options: {}, V6: true }, [["V6"]], "error")],
-  [2, (rng, c) => T("IpamDriver.RequestPool", "foreign subnet", { AddressSpace: rng.pick([LOCAL, GLOBAL, ""]), Pool: rng.pick([...c.foreignSubnets, "10.0.0.0/16", "10.0.0.0/25"]), SubPool: "", Options: {}, V6: false }, [["Pool"]], "error")],
+  [
+    2,
+    (rng) =>
+      T(
+        "IpamDriver.RequestPool",
+        "ipv6 pool",
+        { AddressSpace: LOCAL, Pool: rng.pick(["", "fd00::/64"]), SubPool: "", Options: {}, V6: true },
+        [["V6"]],
+        "error",
+      ),
+  ],
+  [
+    2,
+    (rng, c) =>
+      T(
+        "IpamDriver.RequestPool",
+        "foreign subnet",
+        {
+          AddressSpace: rng.pick([LOCAL, GLOBAL, ""]),
+          Pool: rng.pick([...c.foreignSubnets, "10.0.0.0/16", "10.0.0.0/25"]),
+          SubPool: "",
+          Options: {},
+          V6: false,
+        },
+        [["Pool"]],
+        "error",
+      ),
+  ],
   [
     1,
     (rng, c) =>
-      T("IpamDriver.RequestPool", "unknown space", { AddressSpace: rng.pick(["default", "local", "AzureVNetlocal", "constructor", "__proto__", "x"]), Pool: c.subnet, SubPool: "", Options: {}, V6: false }, [["AddressSpace"]], "error"),
+      T(
+        "IpamDriver.RequestPool",
+        "unknown space",
+        {
+          AddressSpace: rng.pick(["default", "local", "AzureVNetlocal", "constructor", "__proto__", "x"]),
+          Pool: c.subnet,
+          SubPool: "",
+          Options: {},
+          V6: false,
+        },
+        [["AddressSpace"]],
+        "error",
+      ),
   ],
-  [1, (rng, c) => T("IpamDriver.RequestPool", "range outside", { AddressSpace: LOCAL, Pool: c.subnet, SubPool: rng.pick(["10.9.0.0/28", "10.0.0.0/23", "0.0.0.0/0"]), Options: {}, V6: false }, [["Pool"], ["SubPool"]], "error")],
+  [
+    1,
+    (rng, c) =>
+      T(
+        "IpamDriver.RequestPool",
+        "range outside",
+        { AddressSpace: LOCAL, Pool: c.subnet, SubPool: rng.pick(["10.9.0.0/28", "10.0.0.0/23", "0.0.0.0/0"]), Options: {}, V6: false },
+        [["Pool"], ["SubPool"]],
+        "error",
+      ),
+  ],
   [
     2,
     (rng, c) =>
       T(
         "IpamDriver.RequestPool",
         "unknown ipam option",
-        { AddressSpace: LOCAL, Pool: c.subnet, SubPool: "", Options: { [rng.pick(["__proto__", "constructor", "toString", "hasOwnProperty", "snat", "driver"])]: "1", [`x-${rng.hex(4)}`]: rng.pick(HOSTILE_STRINGS) }, V6: false },
+        {
+          AddressSpace: LOCAL,
+          Pool: c.subnet,
+          SubPool: "",
+          Options: {
+            [rng.pick(["__proto__", "constructor", "toString", "hasOwnProperty", "snat", "driver"])]: "1",
+            [`x-${rng.hex(4)}`]: rng.pick(HOSTILE_STRINGS),
+          },
+          V6: false,
+        },
         [["Options"]],
         "error",
       ),
@@ -245,7 +461,15 @@ export const BAD_VALUES: readonly (readonly [number, Maker])[] = [
       T(
         "IpamDriver.RequestAddress",
         "bad address",
-        { PoolID: c.poolId, Address: badAddressFor(rng, c), Options: rng.pick([{}, { "com.docker.network.endpoint.name": `c${rng.hex(6)}` }, { "com.docker.network.endpoint.macaddress": randomMac(rng) }]) },
+        {
+          PoolID: c.poolId,
+          Address: badAddressFor(rng, c),
+          Options: rng.pick([
+            {},
+            { "com.docker.network.endpoint.name": `c${rng.hex(6)}` },
+            { "com.docker.network.endpoint.macaddress": randomMac(rng) },
+          ]),
+        },
         [["PoolID"], ["Address"]],
         "error",
       ),
@@ -255,18 +479,41 @@ export const BAD_VALUES: readonly (readonly [number, Maker])[] = [
     (rng, c) => {
       const address = rng.pick(["", c.gateway, c.primary, c.heldAddress, "10.9.0.1"]);
       const ok = address === "" || address === c.gateway;
-      return T("IpamDriver.RequestAddress", "gateway", { PoolID: c.poolId, Address: address, Options: { RequestAddressType: "com.docker.network.gateway" } }, [["PoolID"], ["Address"], ["Options"]], ok ? "any" : "error");
+      return T(
+        "IpamDriver.RequestAddress",
+        "gateway",
+        { PoolID: c.poolId, Address: address, Options: { RequestAddressType: "com.docker.network.gateway" } },
+        [["PoolID"], ["Address"], ["Options"]],
+        ok ? "any" : "error",
+      );
     },
   ],
   [
     1,
     (rng, c) =>
-      T("IpamDriver.ReleaseAddress", "not held", { PoolID: c.poolId, Address: rng.pick([...c.freeIpConfigs, ...c.notIpConfigs, c.primary, c.gateway, "10.9.0.5"]) }, [["PoolID"], ["Address"]], "any"),
+      T(
+        "IpamDriver.ReleaseAddress",
+        "not held",
+        { PoolID: c.poolId, Address: rng.pick([...c.freeIpConfigs, ...c.notIpConfigs, c.primary, c.gateway, "10.9.0.5"]) },
+        [["PoolID"], ["Address"]],
+        "any",
+      ),
   ],
   [
     1,
     (rng, c) =>
-      T("NetworkDriver.Join", "bad sandbox", { NetworkID: c.networkId, EndpointID: randomId(rng), SandboxKey: rng.pick(["relative/path", "/var/run/$(reboot)", "/a b", "/x\n", rng.pick(HOSTILE_STRINGS)]), Options: {} }, [["EndpointID"], ["SandboxKey"]], "error"),
+      T(
+        "NetworkDriver.Join",
+        "bad sandbox",
+        {
+          NetworkID: c.networkId,
+          EndpointID: randomId(rng),
+          SandboxKey: rng.pick(["relative/path", "/var/run/$(reboot)", "/a b", "/x\n", rng.pick(HOSTILE_STRINGS)]),
+          Options: {},
+        },
+        [["EndpointID"], ["SandboxKey"]],
+        "error",
+      ),
   ],
 ];
 

@@ -26,7 +26,7 @@ export const FIREWALL_PAYLOADS: readonly string[] = [
   "false || iptables -F",
   "${IFS}reboot",
   "'; DROP TABLE x; --",
-  "\"",
+  '"',
   "-j ACCEPT",
   "--append INPUT --jump ACCEPT",
   "10.0.0.0/8\u0000-A INPUT -j ACCEPT",

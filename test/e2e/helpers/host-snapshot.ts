@@ -77,7 +77,13 @@ export async function snapshotHost(): Promise<HostSnapshot> {
   const mounts = readFileSync("/proc/self/mountinfo", "utf8")
     .split("\n")
     .filter((l) => !isOtherSimulators(l.split(" ")[4] ?? ""))
-    .map((l) => l.split(" ").slice(4, 5).concat(l.split(" - ")[1] ?? "").join(" "))
+    .map((l) =>
+      l
+        .split(" ")
+        .slice(4, 5)
+        .concat(l.split(" - ")[1] ?? "")
+        .join(" "),
+    )
     .sort()
     .join("\n");
   return {

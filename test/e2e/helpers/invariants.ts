@@ -20,10 +20,17 @@ export interface VmView {
 }
 
 export async function viewVm(sim: Simulator, vm: string, network: string): Promise<VmView> {
-  const ids = (await sim.exec(vm, "docker", ["ps", "-q", "--filter", `network=${network}`], { allowFailure: true })).stdout.split(/\s+/).filter(Boolean);
+  const ids = (await sim.exec(vm, "docker", ["ps", "-q", "--filter", `network=${network}`], { allowFailure: true })).stdout
+    .split(/\s+/)
+    .filter(Boolean);
   const containers = new Map<string, string>();
   if (ids.length) {
-    const out = await sim.exec(vm, "docker", ["inspect", "-f", `{{.Name}} {{(index .NetworkSettings.Networks "${network}").IPAddress}}`, ...ids], { allowFailure: true });
+    const out = await sim.exec(
+      vm,
+      "docker",
+      ["inspect", "-f", `{{.Name}} {{(index .NetworkSettings.Networks "${network}").IPAddress}}`, ...ids],
+      { allowFailure: true },
+    );
     for (const line of out.stdout.split("\n").filter(Boolean)) {
       const [name, ip] = line.trim().split(" ");
       if (ip) containers.set(name.replace(/^\//, ""), ip);
@@ -31,7 +38,10 @@ export async function viewVm(sim: Simulator, vm: string, network: string): Promi
   }
   const state = JSON.parse(readFileSync(join(sim.paths(vm).pluginState, "state.json"), "utf8"));
   const addresses = state.data.ipam.addresses as Record<string, { kind: string }>;
-  const held = Object.entries(addresses).filter(([, r]) => r.kind === "endpoint").map(([ip]) => ip).sort();
+  const held = Object.entries(addresses)
+    .filter(([, r]) => r.kind === "endpoint")
+    .map(([ip]) => ip)
+    .sort();
   const links = (await sim.exec(vm, "ip", ["-o", "link"])).stdout;
   const guards = (await sim.exec(vm, "ebtables-save", [], { allowFailure: true })).stdout;
   return {

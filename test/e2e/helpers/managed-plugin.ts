@@ -94,7 +94,10 @@ export class ManagedPlugin {
   /** The plugin's last reconciliation with Docker's API, from the report it keeps beside its state. */
   lastReconcile(vm: string): { ok: boolean; error?: string } | undefined {
     try {
-      return JSON.parse(readFileSync(join(this.sim.paths(vm).pluginState, "last-reconcile.json"), "utf8")) as { ok: boolean; error?: string };
+      return JSON.parse(readFileSync(join(this.sim.paths(vm).pluginState, "last-reconcile.json"), "utf8")) as {
+        ok: boolean;
+        error?: string;
+      };
     } catch {
       return undefined;
     }

@@ -52,14 +52,22 @@ export async function applyKnobs(sim: Simulator, knobs: Knobs, vm = "vm1"): Prom
     const expected = `state: knobs now ${JSON.stringify(parseKnobs(knobs))}`;
     await waitFor("the platform to apply the knobs", () => logSince(sim, mark).some((l) => l.endsWith(expected)), 5_000, 50);
   }
-  for (const [endpoint, url] of [["imds", IMDS_URL], ["wireserver", WIRESERVER_URL]] as const) {
+  for (const [endpoint, url] of [
+    ["imds", IMDS_URL],
+    ["wireserver", WIRESERVER_URL],
+  ] as const) {
     const k = knobs[endpoint] ?? {};
     if (k.latencyMs) continue;
     const want = k.down ? "000" : k.status ? String(k.status) : undefined;
-    await waitFor(`${endpoint} to follow its knobs`, async () => {
-      const code = await httpCode(sim, vm, url);
-      return want === undefined ? code !== "000" : code === want;
-    }, 5_000, 100);
+    await waitFor(
+      `${endpoint} to follow its knobs`,
+      async () => {
+        const code = await httpCode(sim, vm, url);
+        return want === undefined ? code !== "000" : code === want;
+      },
+      5_000,
+      100,
+    );
   }
 }
 
@@ -73,6 +81,11 @@ function knobsText(sim: Simulator): string {
 
 /** The HTTP status a GET from inside the VM gets ("000": no connection). */
 async function httpCode(sim: Simulator, vm: string, url: string): Promise<string> {
-  const r = await sim.exec(vm, "curl", ["-s", "--noproxy", "*", "-o", "/dev/null", "-m", "2", "-w", "%{http_code}", "-H", "Metadata: true", url], { allowFailure: true });
+  const r = await sim.exec(
+    vm,
+    "curl",
+    ["-s", "--noproxy", "*", "-o", "/dev/null", "-m", "2", "-w", "%{http_code}", "-H", "Metadata: true", url],
+    { allowFailure: true },
+  );
   return r.stdout.trim() || "000";
 }

@@ -49,5 +49,11 @@ export function requestsSince(file: string, from = 0): LoggedRequest[] {
   const text = (v: unknown) => (typeof v === "string" ? v : undefined);
   return eventsSince(file, from)
     .filter((e) => typeof e.method === "string" && typeof e.durationMs === "number")
-    .map((e) => ({ method: e.method as string, outcome: String(e.outcome), durationMs: e.durationMs as number, address: text(e.address), endpointId: text(e.endpointId) }));
+    .map((e) => ({
+      method: e.method as string,
+      outcome: String(e.outcome),
+      durationMs: e.durationMs as number,
+      address: text(e.address),
+      endpointId: text(e.endpointId),
+    }));
 }

@@ -31,13 +31,21 @@ export class Harness {
   async whoami(place: Place, port: number, bind = "0.0.0.0", label = ""): Promise<number> {
     const args = [WHOAMI, String(port), bind, label];
     const log = this.logFile(`whoami-${port}`);
-    const pid = "vm" in place ? this.sim.spawnInVm(place.vm, process.execPath, args, log) : this.sim.spawnEdge(place.edge, process.execPath, args, log);
+    const pid =
+      "vm" in place
+        ? this.sim.spawnInVm(place.vm, process.execPath, args, log)
+        : this.sim.spawnEdge(place.edge, process.execPath, args, log);
     this.pids.push(pid);
     const probe = bind === "0.0.0.0" ? "127.0.0.1" : bind;
-    await waitFor(`whoami on port ${port}`, async () => {
-      if (!isAlive(pid)) throw new Error(`whoami exited; see ${log}`);
-      return (await this.curl(place, `http://${probe}:${port}/`, 1)).code === 0;
-    }, 10_000, 100);
+    await waitFor(
+      `whoami on port ${port}`,
+      async () => {
+        if (!isAlive(pid)) throw new Error(`whoami exited; see ${log}`);
+        return (await this.curl(place, `http://${probe}:${port}/`, 1)).code === 0;
+      },
+      10_000,
+      100,
+    );
     return pid;
   }
 

@@ -55,12 +55,14 @@ export async function linkNames(): Promise<string[]> {
 /** Every IPv4 route of every table, one comparable line each. */
 export async function routeLines(): Promise<string[]> {
   const out = await sh("ip", "-4", "route", "show", "table", "all");
-  return out
-    .split("\n")
-    // "linkdown" follows the bridge's carrier, which settles asynchronously.
-    .map((l) => l.trim().replace(/ linkdown$/, ""))
-    .filter(Boolean)
-    .sort();
+  return (
+    out
+      .split("\n")
+      // "linkdown" follows the bridge's carrier, which settles asynchronously.
+      .map((l) => l.trim().replace(/ linkdown$/, ""))
+      .filter(Boolean)
+      .sort()
+  );
 }
 
 export function readSysctl(path: string): string {

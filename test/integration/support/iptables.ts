@@ -30,4 +30,3 @@ export async function clearBackend(iptables: string): Promise<void> {
   }
   await cmd(iptables, ["-w", "-P", "FORWARD", "ACCEPT"]);
 }
-

@@ -27,9 +27,11 @@ async function serve(specs: string[]): Promise<void> {
       // A UDP socket bound to 0.0.0.0 answers from whatever address routing picks, which
       // breaks replies to a secondary address (and un-NATing). One socket per local address.
       // (os.networkInterfaces() is no use here: it skips links whose carrier is not yet reported.)
-      const locals = (JSON.parse(execFileSync("ip", ["-4", "-j", "addr", "show"], { encoding: "utf8" })) as Array<{
-        addr_info: Array<{ local: string }>;
-      }>).flatMap((link) => link.addr_info.map((a) => a.local));
+      const locals = (
+        JSON.parse(execFileSync("ip", ["-4", "-j", "addr", "show"], { encoding: "utf8" })) as Array<{
+          addr_info: Array<{ local: string }>;
+        }>
+      ).flatMap((link) => link.addr_info.map((a) => a.local));
       for (const local of locals) {
         const sock = createSocket("udp4");
         sock.on("message", (_msg, rinfo) => sock.send(reply(rinfo.address, local), rinfo.port, rinfo.address));

@@ -44,7 +44,10 @@ describe("bench profile summary", () => {
     });
     assert.equal(s.busyMs, 6);
     assert.equal(s.idleMs, 5);
-    assert.deepEqual(s.byArea, [["netlink", 4], ["driver/state", 2]]);
+    assert.deepEqual(s.byArea, [
+      ["netlink", 4],
+      ["driver/state", 2],
+    ]);
   });
 });
 

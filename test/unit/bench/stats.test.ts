@@ -45,7 +45,10 @@ describe("bench statistics", () => {
   it("splits work into blocks that differ by at most one", () => {
     assert.deepEqual(blockSizes(10, 4), [3, 3, 2, 2]);
     assert.deepEqual(blockSizes(2, 4), [1, 1, 0, 0]);
-    assert.equal(blockSizes(250, 3).reduce((a, b) => a + b), 250);
+    assert.equal(
+      blockSizes(250, 3).reduce((a, b) => a + b),
+      250,
+    );
   });
 });
 
@@ -70,7 +73,17 @@ describe("bench figures", () => {
   });
 
   it("prints one row per figure with its target and verdict", () => {
-    const table = figuresTable([figure({ id: "t", name: "throughput", unit: "Gbit/s", value: 9, baseline: 10, baselineName: "host", target: { on: "ratio", op: ">=", limit: 0.95 } })]);
+    const table = figuresTable([
+      figure({
+        id: "t",
+        name: "throughput",
+        unit: "Gbit/s",
+        value: 9,
+        baseline: 10,
+        baselineName: "host",
+        target: { on: "ratio", op: ">=", limit: 0.95 },
+      }),
+    ]);
     const row = table.split("\n")[2];
     assert.match(row, /^throughput\s+9 Gbit\/s\s+10 Gbit\/s \(host\)\s+0\.9\s+ratio >= 0\.95\s+NO$/);
   });

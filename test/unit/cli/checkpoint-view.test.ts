@@ -45,7 +45,10 @@ describe("readCheckpoint", () => {
     const v = await readCheckpoint(stateDir(), { bootIdPath });
     assert.equal(v.source, "generation-1");
     assert.deepEqual(v.data, checkpoint());
-    assert.ok(v.problems.some((p) => /state\.json is empty \(0 bytes\)/.test(p)), v.problems.join("\n"));
+    assert.ok(
+      v.problems.some((p) => /state\.json is empty \(0 bytes\)/.test(p)),
+      v.problems.join("\n"),
+    );
     assert.ok(!v.problems.some((p) => /read-only/.test(p)), "the refused move is not reported as a problem of the file");
     assert.deepEqual(v.leftoverTemps, ["state.json.tmp-99-1"]);
     assert.deepEqual(listing(), before);

@@ -20,7 +20,20 @@ describe("doctor", () => {
     );
     assert.deepEqual(
       report.checks.map((c) => c.id),
-      ["metadata", "nic", "ipconfigs", "ip-forward", "iptables-backend", "firewall", "bridges", "routes", "port-guards", "stale-state", "checkpoint", "socket"],
+      [
+        "metadata",
+        "nic",
+        "ipconfigs",
+        "ip-forward",
+        "iptables-backend",
+        "firewall",
+        "bridges",
+        "routes",
+        "port-guards",
+        "stale-state",
+        "checkpoint",
+        "socket",
+      ],
     );
     assert.match(renderDoctor(report), /^healthy: 12 checks, 0 warnings$/m);
   });
@@ -87,7 +100,10 @@ describe("doctor", () => {
       const c = checkOf(f, "ipconfigs");
       assert.equal(c.verdict, "FAIL");
       assert.match(c.finding, /no secondary IP configurations/);
-      assert.match(c.fix?.[0] ?? "", /az network nic ip-config create --resource-group <rg> --nic-name <nic> --name ipconfig-10-0-0-5 --private-ip-address 10\.0\.0\.5/);
+      assert.match(
+        c.fix?.[0] ?? "",
+        /az network nic ip-config create --resource-group <rg> --nic-name <nic> --name ipconfig-10-0-0-5 --private-ip-address 10\.0\.0\.5/,
+      );
     });
 
     it("fails when every secondary ipconfig is in use, suggesting the next address", () => {
@@ -170,7 +186,9 @@ describe("doctor", () => {
       const planned = [...fw.filterRules];
       fw.filterRules = [planned[1], planned[3]];
       const fix = checkOf(f, "firewall").fix ?? [];
-      const positions = fix.filter((x) => x.includes(" -I AZURE-VNET-FORWARD ")).map((x) => Number(/ -I AZURE-VNET-FORWARD (\d+) /.exec(x)?.[1]));
+      const positions = fix
+        .filter((x) => x.includes(" -I AZURE-VNET-FORWARD "))
+        .map((x) => Number(/ -I AZURE-VNET-FORWARD (\d+) /.exec(x)?.[1]));
       assert.deepEqual(positions, [1, 3, 5]);
     });
 
@@ -193,7 +211,21 @@ describe("doctor", () => {
     it("passes with no networks and no chains", () => {
       const f = healthy();
       f.checkpoint = { ok: true, value: view(null) };
-      f.kernel.firewall = { ok: true, value: { mode: "nft", forwardChain: false, postroutingChain: false, filterRules: [], natRules: [], forwardJumps: 0, postroutingJumps: 0, mangleChains: false, mangleRules: [], jumpsNotFirst: [] } };
+      f.kernel.firewall = {
+        ok: true,
+        value: {
+          mode: "nft",
+          forwardChain: false,
+          postroutingChain: false,
+          filterRules: [],
+          natRules: [],
+          forwardJumps: 0,
+          postroutingJumps: 0,
+          mangleChains: false,
+          mangleRules: [],
+          jumpsNotFirst: [],
+        },
+      };
       assert.equal(checkOf(f, "firewall").verdict, "PASS");
     });
   });
@@ -217,10 +249,16 @@ describe("doctor", () => {
 
   it("warns about endpoints whose veth is gone and links no record explains", () => {
     const f = healthy();
-    f.kernel.links = { ok: true, value: [...links().filter((l) => l.name !== HOST_VETH), { name: "azvhdeadbeef000", index: 9, mtu: 1500, kind: "veth", up: true }] };
+    f.kernel.links = {
+      ok: true,
+      value: [...links().filter((l) => l.name !== HOST_VETH), { name: "azvhdeadbeef000", index: 9, mtu: 1500, kind: "veth", up: true }],
+    };
     const c = checkOf(f, "stale-state");
     assert.equal(c.verdict, "WARN");
-    assert.match(c.details?.[0] ?? "", new RegExp(`endpoint ${EP_ID.slice(0, 12)} \\(10\\.0\\.0\\.10, container web\\).*${HOST_VETH} is gone`));
+    assert.match(
+      c.details?.[0] ?? "",
+      new RegExp(`endpoint ${EP_ID.slice(0, 12)} \\(10\\.0\\.0\\.10, container web\\).*${HOST_VETH} is gone`),
+    );
     assert.ok(c.fix?.includes("ip link del azvhdeadbeef000"));
     // The route check does not also blame the gone endpoint.
     f.kernel.routes[BRIDGE] = { ok: true, value: [] };
@@ -240,7 +278,10 @@ describe("doctor", () => {
   describe("checkpoint", () => {
     it("warns when the plugin will recover from an older generation", () => {
       const f = healthy();
-      f.checkpoint = { ok: true, value: view(checkpoint(), { source: "generation-1", problems: ["/var/lib/azure-vnet/state.json is empty (0 bytes)"] }) };
+      f.checkpoint = {
+        ok: true,
+        value: view(checkpoint(), { source: "generation-1", problems: ["/var/lib/azure-vnet/state.json is empty (0 bytes)"] }),
+      };
       const c = checkOf(f, "checkpoint");
       assert.equal(c.verdict, "WARN");
       assert.match(c.finding, /will recover from generation-1/);

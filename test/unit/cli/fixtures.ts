@@ -25,7 +25,15 @@ export function checkpoint(): Checkpoint {
     ipam: {
       version: 1,
       pools: {
-        [POOL]: { addressSpace: "AzureVNetLocal", subnet: "10.0.0.0/24", nicMac: MAC, primaryAddress: "10.0.0.4", refCount: 1, options: {}, auxAddresses: [] },
+        [POOL]: {
+          addressSpace: "AzureVNetLocal",
+          subnet: "10.0.0.0/24",
+          nicMac: MAC,
+          primaryAddress: "10.0.0.4",
+          refCount: 1,
+          options: {},
+          auxAddresses: [],
+        },
       },
       addresses: { "10.0.0.10": { poolId: POOL, kind: "endpoint", name: "web" } },
     },
@@ -45,7 +53,16 @@ export function checkpoint(): Checkpoint {
         },
       },
       endpoints: {
-        [EP_ID]: { id: EP_ID, networkId: NET_ID, address: "10.0.0.10", hostVeth: HOST_VETH, peerVeth: PEER_VETH, mac: "02:42:0a:00:00:0a", joined: true, createdAt: "2026-01-01T00:00:01.000Z" },
+        [EP_ID]: {
+          id: EP_ID,
+          networkId: NET_ID,
+          address: "10.0.0.10",
+          hostVeth: HOST_VETH,
+          peerVeth: PEER_VETH,
+          mac: "02:42:0a:00:00:0a",
+          joined: true,
+          createdAt: "2026-01-01T00:00:01.000Z",
+        },
       },
     },
   };
@@ -74,7 +91,13 @@ export function metadata(list: NicInfo[] = nics()): MetadataProbe {
     configured: "auto",
     attempts: [
       { source: "imds", target: "http://169.254.169.254/metadata/instance/network?api-version=2021-02-01", ok: true, nics: list, ms: 5 },
-      { source: "wireserver", target: "http://168.63.129.16/machine/plugins?comp=nmagent&type=getinterfaceinfov1", ok: true, nics: list, ms: 7 },
+      {
+        source: "wireserver",
+        target: "http://168.63.129.16/machine/plugins?comp=nmagent&type=getinterfaceinfov1",
+        ok: true,
+        nics: list,
+        ms: 7,
+      },
     ],
     answeredBy: "imds",
     nics: list,
@@ -138,12 +161,24 @@ export function healthy(): Facts {
         value: {
           defaultMode: "nft",
           rulesets: [
-            { mode: "nft", available: true, dockerChains: ["DOCKER", "DOCKER-USER"], pluginChains: ["AZURE-VNET-FORWARD", "AZURE-VNET-POSTROUTING"] },
+            {
+              mode: "nft",
+              available: true,
+              dockerChains: ["DOCKER", "DOCKER-USER"],
+              pluginChains: ["AZURE-VNET-FORWARD", "AZURE-VNET-POSTROUTING"],
+            },
             { mode: "legacy", available: true, dockerChains: [], pluginChains: [] },
           ],
         },
       },
     },
-    socket: { path: "/run/docker/plugins/azure-vnet.sock", exists: true, isSocket: true, mode: 0o600, answering: true, implements: ["NetworkDriver", "IpamDriver"] },
+    socket: {
+      path: "/run/docker/plugins/azure-vnet.sock",
+      exists: true,
+      isSocket: true,
+      mode: 0o600,
+      answering: true,
+      implements: ["NetworkDriver", "IpamDriver"],
+    },
   };
 }

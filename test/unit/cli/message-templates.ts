@@ -88,7 +88,7 @@ export function allLiterals(src: string): string[][] {
     .replace(/^\s*\/\/.*$/gm, "")
     .replace(/^import .*$/gm, "");
   const out: string[][] = [];
-  for (let i = 0; i < body.length; ) {
+  for (let i = 0; i < body.length;) {
     const c = body[i];
     if (c === "'" || c === '"' || c === "`") {
       const pieces: string[] = [];

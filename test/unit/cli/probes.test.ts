@@ -33,7 +33,18 @@ describe("operator probes", () => {
 
     it("reads a metadata file", async () => {
       const file = join(dir, "nics.json");
-      writeFileSync(file, JSON.stringify({ Interfaces: [{ MacAddress: "000D3A000001", IsPrimary: true, IPSubnets: [{ Prefix: "10.0.0.0/24", IPAddresses: [{ Address: "10.0.0.4", IsPrimary: true }] }] }] }));
+      writeFileSync(
+        file,
+        JSON.stringify({
+          Interfaces: [
+            {
+              MacAddress: "000D3A000001",
+              IsPrimary: true,
+              IPSubnets: [{ Prefix: "10.0.0.0/24", IPAddresses: [{ Address: "10.0.0.4", IsPrimary: true }] }],
+            },
+          ],
+        }),
+      );
       const p = await probeMetadata(config({ metadataSource: "file", metadataFile: file }), { timeoutMs: 500, all: true });
       assert.equal(p.answeredBy, `file:${file}`);
       assert.equal(p.nics?.[0].mac, "00:0d:3a:00:00:01");
@@ -41,7 +52,13 @@ describe("operator probes", () => {
 
     it("asks both sources when told to, and records each failure", async () => {
       const p = await probeMetadata(config({}), { timeoutMs: 500, all: true });
-      assert.deepEqual(p.attempts.map((a) => [a.source, a.ok]), [["imds", false], ["wireserver", false]]);
+      assert.deepEqual(
+        p.attempts.map((a) => [a.source, a.ok]),
+        [
+          ["imds", false],
+          ["wireserver", false],
+        ],
+      );
       assert.match(p.attempts[0].error ?? "", /ECONNREFUSED/);
       assert.equal(p.nics, undefined);
     });
@@ -53,12 +70,19 @@ describe("operator probes", () => {
     afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
     it("reports a missing socket", async () => {
-      assert.deepEqual(await probeSocket(join(dir, "none.sock"), 500), { path: join(dir, "none.sock"), exists: false, isSocket: false, answering: false });
+      assert.deepEqual(await probeSocket(join(dir, "none.sock"), 500), {
+        path: join(dir, "none.sock"),
+        exists: false,
+        isSocket: false,
+        answering: false,
+      });
     });
 
     it("activates a listening plugin", async () => {
       const path = join(dir, "p.sock");
-      const server = http.createServer((req, res) => res.end(req.url === "/Plugin.Activate" ? '{"Implements":["NetworkDriver","IpamDriver"]}' : "{}"));
+      const server = http.createServer((req, res) =>
+        res.end(req.url === "/Plugin.Activate" ? '{"Implements":["NetworkDriver","IpamDriver"]}' : "{}"),
+      );
       await new Promise<void>((resolve) => server.listen(path, resolve));
       try {
         const p = await probeSocket(path, 500);

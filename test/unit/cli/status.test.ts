@@ -5,16 +5,55 @@ import { BRIDGE, EP_ID, HOST_VETH, MAC, NET_ID, POOL, healthy, links } from "./f
 describe("status", () => {
   it("reports networks, pools, addresses per NIC and endpoints", () => {
     const r = buildStatus(healthy());
-    assert.deepEqual(r.networks.map((n) => [n.id, n.bridge, n.subnet, n.gateway, n.bridgeState, n.endpoints]), [[NET_ID, BRIDGE, "10.0.0.0/24", "10.0.0.1", "up", 1]]);
-    assert.deepEqual(r.networks[0].options, { mode: "bridge", snat: true, allowImds: false, nonMasqueradeCidrs: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"] });
-    assert.deepEqual(r.pools, [{ poolId: POOL, subnet: "10.0.0.0/24", nicMac: MAC, networks: 1, free: ["10.0.0.11", "10.0.0.12", "10.0.0.13"], used: ["10.0.0.10"], flagged: [], auxAddresses: [] }]);
+    assert.deepEqual(
+      r.networks.map((n) => [n.id, n.bridge, n.subnet, n.gateway, n.bridgeState, n.endpoints]),
+      [[NET_ID, BRIDGE, "10.0.0.0/24", "10.0.0.1", "up", 1]],
+    );
+    assert.deepEqual(r.networks[0].options, {
+      mode: "bridge",
+      snat: true,
+      allowImds: false,
+      nonMasqueradeCidrs: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+    });
+    assert.deepEqual(r.pools, [
+      {
+        poolId: POOL,
+        subnet: "10.0.0.0/24",
+        nicMac: MAC,
+        networks: 1,
+        free: ["10.0.0.11", "10.0.0.12", "10.0.0.13"],
+        used: ["10.0.0.10"],
+        flagged: [],
+        auxAddresses: [],
+      },
+    ]);
     assert.equal(r.nics.length, 1);
     assert.deepEqual(
       { ...r.nics[0], used: r.nics[0].used.map((u) => u.address) },
-      { nicMac: MAC, link: "eth0", subnet: "10.0.0.0/24", primaryAddress: "10.0.0.4", secondaries: ["10.0.0.10", "10.0.0.11", "10.0.0.12", "10.0.0.13"], free: ["10.0.0.11", "10.0.0.12", "10.0.0.13"], used: ["10.0.0.10"], flagged: [] },
+      {
+        nicMac: MAC,
+        link: "eth0",
+        subnet: "10.0.0.0/24",
+        primaryAddress: "10.0.0.4",
+        secondaries: ["10.0.0.10", "10.0.0.11", "10.0.0.12", "10.0.0.13"],
+        free: ["10.0.0.11", "10.0.0.12", "10.0.0.13"],
+        used: ["10.0.0.10"],
+        flagged: [],
+      },
     );
     assert.deepEqual(r.endpoints, [
-      { id: EP_ID, networkId: NET_ID, address: "10.0.0.10", container: "web", hostVeth: HOST_VETH, joined: true, hostVethExists: true, peerInContainer: true, routed: true, createdAt: "2026-01-01T00:00:01.000Z" },
+      {
+        id: EP_ID,
+        networkId: NET_ID,
+        address: "10.0.0.10",
+        container: "web",
+        hostVeth: HOST_VETH,
+        joined: true,
+        hostVethExists: true,
+        peerInContainer: true,
+        routed: true,
+        createdAt: "2026-01-01T00:00:01.000Z",
+      },
     ]);
     assert.equal(r.plugin.answering, true);
     assert.deepEqual(r.unavailable, []);
@@ -48,7 +87,10 @@ describe("status", () => {
     assert.match(text, /^checkpoint: \/var\/lib\/azure-vnet\/state\.json \(from primary, written 2026-01-01T00:00:02\.000Z\)$/m);
     assert.match(text, /^metadata \(auto\): imds answered in 5 ms; wireserver answered in 7 ms$/m);
     assert.match(text, /^NETWORKS\nNETWORK +BRIDGE +STATE/m);
-    assert.match(text, new RegExp(`^111111111111 +${BRIDGE} +up +10\\.0\\.0\\.0/24 +10\\.0\\.0\\.1 +${MAC} +1 +snat=true allow-imds=false`, "m"));
+    assert.match(
+      text,
+      new RegExp(`^111111111111 +${BRIDGE} +up +10\\.0\\.0\\.0/24 +10\\.0\\.0\\.1 +${MAC} +1 +snat=true allow-imds=false`, "m"),
+    );
     assert.match(text, /^00:0d:3a:00:00:01 +eth0 +10\.0\.0\.0\/24 +10\.0\.0\.4 +4 +3 +1 +0 +10\.0\.0\.11-10\.0\.0\.13$/m);
     assert.match(text, new RegExp(`^aaaaaaaaaaaa +111111111111 +10\\.0\\.0\\.10 +web +${HOST_VETH} +yes +yes +yes$`, "m"));
   });
@@ -56,17 +98,41 @@ describe("status", () => {
   it("shows what the last reconciliation with Docker released", () => {
     const f = healthy();
     assert.equal(buildStatus(f).lastReconcile, null);
-    f.lastReconcile = { at: "2026-01-01T00:01:00.000Z", ok: true, networksAdopted: 0, endpointsAdopted: 0, endpointsReleased: ["abcdefabcdef"], addressesReleased: ["10.0.0.12"], networksRemoved: [], itemErrors: [] };
+    f.lastReconcile = {
+      at: "2026-01-01T00:01:00.000Z",
+      ok: true,
+      networksAdopted: 0,
+      endpointsAdopted: 0,
+      endpointsReleased: ["abcdefabcdef"],
+      addressesReleased: ["10.0.0.12"],
+      networksRemoved: [],
+      itemErrors: [],
+    };
     const r = buildStatus(f);
     assert.deepEqual(r.lastReconcile?.addressesReleased, ["10.0.0.12"]);
-    assert.match(renderStatus(r), /^last reconciliation with Docker: 2026-01-01T00:01:00\.000Z, released endpoint abcdefabcdef, 10\.0\.0\.12$/m);
+    assert.match(
+      renderStatus(r),
+      /^last reconciliation with Docker: 2026-01-01T00:01:00\.000Z, released endpoint abcdefabcdef, 10\.0\.0\.12$/m,
+    );
     f.lastReconcile = { ...f.lastReconcile, ok: false, error: "Docker is not answering" };
     assert.match(renderStatus(buildStatus(f)), /failed: Docker is not answering/);
   });
 
   it("prints empty sections as such on a fresh VM", () => {
     const f = healthy();
-    f.checkpoint = { ok: true, value: { path: "/s/state.json", data: undefined, source: "none", problems: [], writtenAt: undefined, rebooted: false, quarantined: [], leftoverTemps: [] } };
+    f.checkpoint = {
+      ok: true,
+      value: {
+        path: "/s/state.json",
+        data: undefined,
+        source: "none",
+        problems: [],
+        writtenAt: undefined,
+        rebooted: false,
+        quarantined: [],
+        leftoverTemps: [],
+      },
+    };
     const text = renderStatus(buildStatus(f));
     assert.match(text, /\(none yet\)/);
     assert.match(text, /NETWORKS\n {2}\(no networks\)/);

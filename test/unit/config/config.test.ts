@@ -41,7 +41,14 @@ describe("parseServeConfig", () => {
     ["wireserverUrl", "--wireserver-url", "AZURE_VNET_WIRESERVER_URL", "http://10.0.0.2", "https://ws.example", "https://ws.example"],
     ["logLevel", "--log-level", "LOG_LEVEL", "warn", "debug", "debug"],
     ["logFormat", "--log-format", "LOG_FORMAT", "json", "text", "text"],
-    ["metricsListen", "--metrics-listen", "AZURE_VNET_METRICS_LISTEN", "unix:/run/m.sock", "127.0.0.1:9417", { kind: "tcp", host: "127.0.0.1", port: 9417 }],
+    [
+      "metricsListen",
+      "--metrics-listen",
+      "AZURE_VNET_METRICS_LISTEN",
+      "unix:/run/m.sock",
+      "127.0.0.1:9417",
+      { kind: "tcp", host: "127.0.0.1", port: 9417 },
+    ],
     ["reconcileInterval", "--reconcile-interval", "AZURE_VNET_RECONCILE_INTERVAL", "30", "5", 5],
     ["reconcileGrace", "--reconcile-grace", "AZURE_VNET_RECONCILE_GRACE", "20", "2", 2],
   ];
@@ -66,10 +73,7 @@ describe("parseServeConfig", () => {
   });
 
   it("names the flag, the value and the allowed values for a bad choice", () => {
-    assert.equal(
-      errorOf(["--log-level", "verbose"]),
-      'invalid value "verbose" for --log-level: must be one of error, warn, info, debug',
-    );
+    assert.equal(errorOf(["--log-level", "verbose"]), 'invalid value "verbose" for --log-level: must be one of error, warn, info, debug');
     assert.equal(errorOf([], { LOG_FORMAT: "xml" }), 'invalid value "xml" for LOG_FORMAT: must be one of json, text');
     assert.equal(
       errorOf(["--metadata-source", "aws"]),

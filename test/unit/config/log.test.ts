@@ -15,7 +15,10 @@ function capture(opts: Pick<LoggerOptions, "level" | "format">) {
   // winston hands events to its transports asynchronously.
   const lines = async () => {
     await new Promise((r) => setImmediate(r));
-    return chunks.join("").split("\n").filter((l) => l !== "");
+    return chunks
+      .join("")
+      .split("\n")
+      .filter((l) => l !== "");
   };
   return { log, lines };
 }
@@ -58,10 +61,7 @@ describe("createLogger", () => {
     log.log("info", "no");
     log.warn("yes");
     log.log("error", "yes", { via: "log" });
-    assert.deepEqual(await lines(), [
-      "2026-01-01T00:00:00.000Z warn  yes",
-      "2026-01-01T00:00:00.000Z error yes via=log",
-    ]);
+    assert.deepEqual(await lines(), ["2026-01-01T00:00:00.000Z warn  yes", "2026-01-01T00:00:00.000Z error yes via=log"]);
   });
 
   it("writes JSON events one object per line with time, level, msg and fields", async () => {
@@ -104,6 +104,6 @@ describe("createLogger", () => {
       cycle: "[unserializable]",
       n: 1,
     });
-    assert.equal((await text.lines())[0], '2026-01-01T00:00:00.000Z info  cycle cycle=[unserializable]');
+    assert.equal((await text.lines())[0], "2026-01-01T00:00:00.000Z info  cycle cycle=[unserializable]");
   });
 });

@@ -2,8 +2,14 @@ import { strict as assert } from "node:assert";
 import { planFirewall, FirewallNetwork } from "../../../driver/dataplane/firewall-plan";
 
 const net = (over: Partial<FirewallNetwork> = {}): FirewallNetwork => ({
-  id: "abc123", bridge: "azvb1", subnet: "10.0.0.0/24", primaryAddress: "10.0.0.4",
-  snat: true, nonMasqueradeCidrs: ["10.0.0.0/8"], allowImds: false, ...over,
+  id: "abc123",
+  bridge: "azvb1",
+  subnet: "10.0.0.0/24",
+  primaryAddress: "10.0.0.4",
+  snat: true,
+  nonMasqueradeCidrs: ["10.0.0.0/8"],
+  allowImds: false,
+  ...over,
 });
 
 describe("firewall plan", () => {
@@ -28,7 +34,10 @@ describe("firewall plan", () => {
   it("blocks the wireserver's ports 80 and 32526 but leaves DNS open, then accepts the bridge both ways", () => {
     const { filterRules } = planFirewall({ networks: [net()] });
     const ws = filterRules.filter((r) => r.includes("168.63.129.16"));
-    assert.deepEqual(ws.map((r) => r.match(/--dport (\d+)/)?.[1]), ["80", "32526"]);
+    assert.deepEqual(
+      ws.map((r) => r.match(/--dport (\d+)/)?.[1]),
+      ["80", "32526"],
+    );
     assert.ok(ws.every((r) => r.includes("-j REJECT --reject-with tcp-reset")));
     assert.match(filterRules.at(-2) ?? "", /-i azvb1 .*-j ACCEPT$/);
     assert.match(filterRules.at(-1) ?? "", /-o azvb1 .*-j ACCEPT$/);
@@ -50,14 +59,19 @@ describe("firewall plan", () => {
     assert.ok(marks.every((r) => r.endsWith("-j MARK --set-xmark 0x1000000/0x1000000")));
     assert.equal(marks.filter((r) => r.includes("169.254.169.254")).length, 1);
     assert.ok(!marks.some((r) => r.includes("169.254.169.254") && r.includes("azvb2")), "allow-imds leaves IMDS unmarked");
-    assert.deepEqual(mangleRules.filter((r) => r.startsWith("-A AZURE-VNET-PLATFORM ")), [
-      '-A AZURE-VNET-PLATFORM -m mark --mark 0x1000000/0x1000000 -m comment --comment "azure-vnet: platform addresses containers may not reach" -j DROP',
-    ]);
+    assert.deepEqual(
+      mangleRules.filter((r) => r.startsWith("-A AZURE-VNET-PLATFORM ")),
+      [
+        '-A AZURE-VNET-PLATFORM -m mark --mark 0x1000000/0x1000000 -m comment --comment "azure-vnet: platform addresses containers may not reach" -j DROP',
+      ],
+    );
   });
 
   it("grows with networks, not with anything else", () => {
     const one = planFirewall({ networks: [net()] });
-    const two = planFirewall({ networks: [net(), net({ id: "def456", bridge: "azvb2", subnet: "10.0.1.0/24", primaryAddress: "10.0.1.4" })] });
+    const two = planFirewall({
+      networks: [net(), net({ id: "def456", bridge: "azvb2", subnet: "10.0.1.0/24", primaryAddress: "10.0.1.4" })],
+    });
     assert.ok(two.filterRules.length === 2 * one.filterRules.length);
   });
 

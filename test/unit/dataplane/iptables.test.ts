@@ -41,7 +41,10 @@ describe("iptables rulesets", () => {
       };
       const p = await probeBackends({ run });
       assert.equal(p.defaultMode, undefined);
-      assert.deepEqual(p.rulesets.map((r) => r.available), [false, false]);
+      assert.deepEqual(
+        p.rulesets.map((r) => r.available),
+        [false, false],
+      );
     });
   });
 

@@ -244,7 +244,15 @@ export class LifecycleGenerator {
       case "left":
         return this.afterLeave(c);
       case "deleted":
-        return this.release(c, "after DeleteEndpoint", this.rng.weighted([[82, 0], [10, 1], [8, 2]] as const));
+        return this.release(
+          c,
+          "after DeleteEndpoint",
+          this.rng.weighted([
+            [82, 0],
+            [10, 1],
+            [8, 2],
+          ] as const),
+        );
     }
   }
 
@@ -319,7 +327,12 @@ export class LifecycleGenerator {
 
   private async afterLeave(c: Container): Promise<void> {
     if (this.rng.chance(0.1)) {
-      this.leaks.push({ actor: this.actor(c), address: c.address as string, poolId: c.poolId as string, endpoint: { networkId: c.networkId as string, id: c.endpointId as string } });
+      this.leaks.push({
+        actor: this.actor(c),
+        address: c.address as string,
+        poolId: c.poolId as string,
+        endpoint: { networkId: c.networkId as string, id: c.endpointId as string },
+      });
       return this.release(c, "without DeleteEndpoint");
     }
     await this.model.deleteEndpoint(this.actor(c), c.networkId as string, c.endpointId as string);
@@ -328,7 +341,8 @@ export class LifecycleGenerator {
 
   /** Mistakes while the container runs: a stray ReleaseAddress, or CreateEndpoint sent again. */
   private async runningMistake(c: Container): Promise<void> {
-    if (this.rng.chance(0.55)) await this.model.releaseAddress(this.actor(c), c.poolId as string, c.address as string, "stray, container running");
+    if (this.rng.chance(0.55))
+      await this.model.releaseAddress(this.actor(c), c.poolId as string, c.address as string, "stray, container running");
     else await this.create(c);
   }
 
@@ -354,7 +368,12 @@ export class LifecycleGenerator {
   private async cleanUp(): Promise<void> {
     const leak = this.leaks.splice(this.rng.int(this.leaks.length), 1)[0];
     if (leak.endpoint) await this.model.deleteEndpoint(leak.actor, leak.endpoint.networkId, leak.endpoint.id);
-    await this.model.releaseAddress(leak.actor, leak.poolId, leak.address, leak.endpoint ? "late clean-up after DeleteEndpoint" : "late clean-up of an abandoned grant");
+    await this.model.releaseAddress(
+      leak.actor,
+      leak.poolId,
+      leak.address,
+      leak.endpoint ? "late clean-up after DeleteEndpoint" : "late clean-up of an abandoned grant",
+    );
   }
 
   /** A ReleaseAddress Docker sends long after the container gave the address back. */
@@ -381,7 +400,8 @@ export class LifecycleGenerator {
       return;
     }
     const host = links.get(names.host);
-    if (host && !links.has(names.peer)) links.set(names.peer, { name: names.peer, index: host.index + 1, mtu: host.mtu, up: false, kind: "veth", mac: "02:00:00:00:00:01" });
+    if (host && !links.has(names.peer))
+      links.set(names.peer, { name: names.peer, index: host.index + 1, mtu: host.mtu, up: false, kind: "veth", mac: "02:00:00:00:00:01" });
   }
 
   /** The current network, created again if reconciliation removed it (Docker lists none). */

@@ -75,11 +75,17 @@ function metadataDocument(): object {
 function listOf(value: unknown): string[] {
   if (Array.isArray(value)) return value.map(String);
   if (typeof value !== "string" || value === "" || value === "none") return [];
-  return value.split(",").map((s) => s.trim()).filter(Boolean);
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function recordingLogger(sink: (level: string, msg: string, fields: LogFields) => void, base: LogFields = {}): Logger {
-  const emit = (level: string) => (msg: string, fields: LogFields = {}) => sink(level, msg, { ...base, ...fields });
+  const emit =
+    (level: string) =>
+    (msg: string, fields: LogFields = {}) =>
+      sink(level, msg, { ...base, ...fields });
   return {
     error: emit("error"),
     warn: emit("warn"),

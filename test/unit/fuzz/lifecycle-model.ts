@@ -170,8 +170,20 @@ const stripPrefix = (cidr: string): string => cidr.replace(/\/\d+$/, "");
 
 export class LifecycleModel {
   readonly stats: ModelStats = {
-    requests: 0, grants: 0, releases: 0, releasesRefused: 0, refusedRequests: 0, exhausted: 0, endpointsCreated: 0, joins: 0,
-    networksCreated: 0, reconcileRuns: 0, reclaimedAddresses: 0, reclaimedEndpoints: 0, removedNetworks: 0, regrantsAfterReclaim: 0,
+    requests: 0,
+    grants: 0,
+    releases: 0,
+    releasesRefused: 0,
+    refusedRequests: 0,
+    exhausted: 0,
+    endpointsCreated: 0,
+    joins: 0,
+    networksCreated: 0,
+    reconcileRuns: 0,
+    reclaimedAddresses: 0,
+    reclaimedEndpoints: 0,
+    removedNetworks: 0,
+    regrantsAfterReclaim: 0,
     doubleGrants: 0,
   };
   readonly violations: Violation[] = [];
@@ -220,7 +232,8 @@ export class LifecycleModel {
     const verdict = this.verdict(event, answer);
     const poolId = verdict === "ok" ? (answer.body as { PoolID?: unknown }).PoolID : undefined;
     if (verdict === "refused") this.unexplained(event, "RequestPool for the NIC's subnet failed");
-    else if (verdict === "ok" && typeof poolId !== "string") this.violate("failure", event, `RequestPool answered without a PoolID: ${JSON.stringify(answer.body)}`);
+    else if (verdict === "ok" && typeof poolId !== "string")
+      this.violate("failure", event, `RequestPool answered without a PoolID: ${JSON.stringify(answer.body)}`);
     this.checkState(event);
     return typeof poolId === "string" ? poolId : undefined;
   }
@@ -231,7 +244,8 @@ export class LifecycleModel {
     const verdict = this.verdict(event, answer);
     if (verdict === "refused") this.unexplained(event, "the gateway request failed");
     const address = verdict === "ok" ? (answer.body as { Address?: unknown }).Address : undefined;
-    if (verdict === "ok" && address !== `${GATEWAY}/${PREFIX}`) this.violate("failure", event, `the gateway request answered ${JSON.stringify(answer.body)}`);
+    if (verdict === "ok" && address !== `${GATEWAY}/${PREFIX}`)
+      this.violate("failure", event, `the gateway request answered ${JSON.stringify(answer.body)}`);
     this.checkState(event);
     return verdict === "ok";
   }
@@ -269,7 +283,11 @@ export class LifecycleModel {
 
     const args = [opts.address ?? "any", opts.name ? `name=${opts.name}` : "no name"].join(" ");
     const event = this.begin(actor, "IpamDriver.RequestAddress", args, opts.address ? [opts.address] : []);
-    const answer = await this.send(event, { PoolID: poolId, Address: opts.address ?? "", Options: opts.name ? { [NAME_OPTION]: opts.name } : {} });
+    const answer = await this.send(event, {
+      PoolID: poolId,
+      Address: opts.address ?? "",
+      Options: opts.name ? { [NAME_OPTION]: opts.name } : {},
+    });
     this.inflightRequests.delete(overlap);
     if (opts.address !== undefined && touch) this.untouch(opts.address, touch);
     const verdict = this.verdict(event, answer);
@@ -279,7 +297,11 @@ export class LifecycleModel {
       granted = typeof text === "string" ? stripPrefix(text) : undefined;
       event.outcome = `-> ${String(text)}`;
       if (granted === undefined || !SECONDARIES.includes(granted) || (opts.address !== undefined && granted !== opts.address)) {
-        this.violate("failure", event, `RequestAddress answered ${JSON.stringify(answer.body)}, not ${opts.address ?? "a secondary ipconfig"}`);
+        this.violate(
+          "failure",
+          event,
+          `RequestAddress answered ${JSON.stringify(answer.body)}, not ${opts.address ?? "a secondary ipconfig"}`,
+        );
         granted = undefined;
       } else {
         event.addresses.push(granted);
@@ -329,7 +351,12 @@ export class LifecycleModel {
     if (verdict === "ok") {
       this.stats.endpointsCreated++;
       made.creates.push({ sentAt: event.sentAt, respAt: event.respAt as number });
-    } else if (verdict === "refused" && !sendExplains && !touch.overlapped && !this.createFailureReason(networkId, endpointId, address, owner)) {
+    } else if (
+      verdict === "refused" &&
+      !sendExplains &&
+      !touch.overlapped &&
+      !this.createFailureReason(networkId, endpointId, address, owner)
+    ) {
       this.unexplained(
         event,
         `CreateEndpoint failed although the network existed, ${address} was held for ${owner ?? "the container"} and no other endpoint had it, before and after, and no other call on it overlapped`,
@@ -343,7 +370,12 @@ export class LifecycleModel {
     const before = this.checkpoint();
     const ep = this.endpointRecord(before, endpointId);
     const event = this.begin(actor, "NetworkDriver.Join", short(endpointId), ep ? [ep.address] : [], [endpointId]);
-    const answer = await this.send(event, { NetworkID: networkId, EndpointID: endpointId, SandboxKey: `/var/run/docker/netns/${endpointId.slice(0, 12)}`, Options: {} });
+    const answer = await this.send(event, {
+      NetworkID: networkId,
+      EndpointID: endpointId,
+      SandboxKey: `/var/run/docker/netns/${endpointId.slice(0, 12)}`,
+      Options: {},
+    });
     const verdict = this.verdict(event, answer);
     if (verdict === "ok") this.stats.joins++;
     const after = this.checkpoint();
@@ -403,7 +435,8 @@ export class LifecycleModel {
       }
     } else if (verdict === "refused") {
       const stillHeld = Object.values(after.network.endpoints).some((ep) => ep.address === address);
-      if (!holder && !stillHeld && !touch.overlapped) this.unexplained(event, `ReleaseAddress of ${address} failed although no endpoint held it`);
+      if (!holder && !stillHeld && !touch.overlapped)
+        this.unexplained(event, `ReleaseAddress of ${address} failed although no endpoint held it`);
     }
     this.checkState(event);
     return verdict === "ok";
@@ -458,7 +491,11 @@ export class LifecycleModel {
   /** After the last request and the last reconciliation run: judge what is still open. */
   finish(): void {
     for (const run of this.runs.filter((r) => r.endAt === undefined)) {
-      this.violate("failure", run.event, `reconciliation run ${run.k} never reported its end (the log line "reconciled with Docker" was not seen)`);
+      this.violate(
+        "failure",
+        run.event,
+        `reconciliation run ${run.k} never reported its end (the log line "reconciled with Docker" was not seen)`,
+      );
       run.endAt = this.now();
     }
     this.settle();
@@ -472,7 +509,13 @@ export class LifecycleModel {
     const holder = liveAtSend.get(address);
     if (holder && this.stillLive(this.checkpoint(), holder)) {
       this.stats.doubleGrants++;
-      this.violate("I3", event, `double grant: ${address} handed out while live endpoint ${short(holder.id)} held it from before the request until after the answer`, [address], [holder.id]);
+      this.violate(
+        "I3",
+        event,
+        `double grant: ${address} handed out while live endpoint ${short(holder.id)} held it from before the request until after the answer`,
+        [address],
+        [holder.id],
+      );
       return;
     }
     const earlier = this.grants.get(address);
@@ -484,7 +527,7 @@ export class LifecycleModel {
 
   /** Judges the re-grants whose overlapping reconciliation runs have all reported. */
   private settle(): void {
-    for (let i = 0; i < this.pending.length; ) {
+    for (let i = 0; i < this.pending.length;) {
       const p = this.pending[i];
       if (this.runs.some((r) => r.startAt < p.answeredAt && r.endAt === undefined)) {
         i++;
@@ -492,7 +535,9 @@ export class LifecycleModel {
       }
       this.pending.splice(i, 1);
       if (this.releasedByDocker(p.address, p.earlier.sentAt, p.answeredAt)) continue;
-      const reclaimed = this.runs.some((r) => r.startAt < p.answeredAt && (r.endAt as number) > p.earlier.sentAt && this.runReleased(r, p.address));
+      const reclaimed = this.runs.some(
+        (r) => r.startAt < p.answeredAt && (r.endAt as number) > p.earlier.sentAt && this.runReleased(r, p.address),
+      );
       if (reclaimed) {
         this.stats.regrantsAfterReclaim++;
         continue;
@@ -517,7 +562,12 @@ export class LifecycleModel {
       this.addressReclaimedAt.set(address, end);
       if (!grant || grant.respAt >= run.startAt || previous > grant.sentAt || this.releasedByDocker(address, grant.sentAt, end)) continue;
       if (early(grant.sentAt)) {
-        this.violate("I5", run.event, `reconciliation run ${run.k} released ${address} ${Math.round(end - grant.sentAt)} ms after it was granted to ${grant.actor} (#${grant.seq}); the grace is ${GRACE_MS} ms`, [address]);
+        this.violate(
+          "I5",
+          run.event,
+          `reconciliation run ${run.k} released ${address} ${Math.round(end - grant.sentAt)} ms after it was granted to ${grant.actor} (#${grant.seq}); the grace is ${GRACE_MS} ms`,
+          [address],
+        );
       }
     }
     for (const id of run.endpoints) {
@@ -528,13 +578,23 @@ export class LifecycleModel {
       if (made.inflight > 0 || creators.length === 0) continue;
       const born = Math.min(...creators.map((c) => c.sentAt));
       if (early(born)) {
-        this.violate("I5", run.event, `reconciliation run ${run.k} released endpoint ${id} ${Math.round(end - born)} ms after it was created; the grace is ${GRACE_MS} ms`, [made.address], [id]);
+        this.violate(
+          "I5",
+          run.event,
+          `reconciliation run ${run.k} released endpoint ${id} ${Math.round(end - born)} ms after it was created; the grace is ${GRACE_MS} ms`,
+          [made.address],
+          [id],
+        );
       }
     }
     for (const id of run.networks) {
       const made = this.networksMade.get(id);
       if (made && early(made.sentAt)) {
-        this.violate("I5", run.event, `reconciliation run ${run.k} removed network ${id} ${Math.round(end - made.sentAt)} ms after it was created; the grace is ${GRACE_MS} ms`);
+        this.violate(
+          "I5",
+          run.event,
+          `reconciliation run ${run.k} removed network ${id} ${Math.round(end - made.sentAt)} ms after it was created; the grace is ${GRACE_MS} ms`,
+        );
       }
     }
   }
@@ -548,7 +608,13 @@ export class LifecycleModel {
       if (eps.length < 2) continue;
       const ids = eps.map((e) => short(e.id)).sort();
       this.once(`I1 ${address} ${ids.join(" ")}`, () =>
-        this.violate("I1", event, `endpoints ${ids.join(" and ")} both have ${address}`, [address], eps.map((e) => e.id)),
+        this.violate(
+          "I1",
+          event,
+          `endpoints ${ids.join(" and ")} both have ${address}`,
+          [address],
+          eps.map((e) => e.id),
+        ),
       );
     }
     for (const ep of Object.values(cp.network.endpoints)) {
@@ -556,7 +622,8 @@ export class LifecycleModel {
       let problem: string | undefined;
       if (!held) problem = "is not held by the IPAM";
       else if (held.kind !== "endpoint") problem = `is held by the IPAM as "${held.kind}"`;
-      else if (held.endpointId !== undefined && held.endpointId !== ep.id) problem = `is held by the IPAM for endpoint ${short(held.endpointId)}`;
+      else if (held.endpointId !== undefined && held.endpointId !== ep.id)
+        problem = `is held by the IPAM for endpoint ${short(held.endpointId)}`;
       if (problem) {
         const text = problem;
         this.once(`I2 ${ep.id} ${ep.createdAt} ${text}`, () =>
@@ -635,7 +702,9 @@ export class LifecycleModel {
   private runReleased(run: Run, address: string): boolean {
     if (run.addresses.has(address)) return true;
     if ([...run.endpoints].some((id) => this.endpointsMade.get(id)?.address === address)) return true;
-    return run.networks.size > 0 && [...this.endpointsMade.values()].some((m) => m.address === address && run.networks.has(short(m.networkId)));
+    return (
+      run.networks.size > 0 && [...this.endpointsMade.values()].some((m) => m.address === address && run.networks.has(short(m.networkId)))
+    );
   }
 
   private freeCount(cp: CheckpointView): number {
@@ -677,7 +746,11 @@ export class LifecycleModel {
     if (answer.status === 500 && typeof body?.Err === "string") {
       event.outcome = `failed: ${body.Err}`;
       if (/^internal error/i.test(body.Err)) {
-        this.violate("failure", event, `internal error: ${body.Err}; recent error log: ${this.diagnostics().slice(-3).join(" | ") || "none"}`);
+        this.violate(
+          "failure",
+          event,
+          `internal error: ${body.Err}; recent error log: ${this.diagnostics().slice(-3).join(" | ") || "none"}`,
+        );
         return "broken";
       }
       this.stats.refusedRequests++;
@@ -698,7 +771,13 @@ export class LifecycleModel {
     report();
   }
 
-  private violate(invariant: Invariant, event: TraceEvent | undefined, message: string, addresses: string[] = [], endpoints: string[] = []): void {
+  private violate(
+    invariant: Invariant,
+    event: TraceEvent | undefined,
+    message: string,
+    addresses: string[] = [],
+    endpoints: string[] = [],
+  ): void {
     const traced = this.tracedPer.get(invariant) ?? 0;
     this.tracedPer.set(invariant, traced + 1);
     this.violations.push({
@@ -711,7 +790,10 @@ export class LifecycleModel {
 
   private trace(addresses: string[], endpoints: string[]): string[] {
     const touches = (e: TraceEvent) => e.addresses.some((a) => addresses.includes(a)) || e.endpoints.some((id) => endpoints.includes(id));
-    return this.events.filter(touches).slice(-TRACE_LENGTH).map((e) => this.format(e));
+    return this.events
+      .filter(touches)
+      .slice(-TRACE_LENGTH)
+      .map((e) => this.format(e));
   }
 
   private format(e: TraceEvent): string {

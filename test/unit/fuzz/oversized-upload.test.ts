@@ -34,12 +34,22 @@ describe("an oversized body that is still arriving when it is refused", function
   it("gets its JSON error every time, not a cut connection", async function () {
     // 1.8 MB once encoded: "é" is two bytes.
     const body = Buffer.from(JSON.stringify({ NetworkID: "é".repeat(921_600) }));
-    const c: FuzzCase = { index: 0, category: "oversized", note: "", httpMethod: "POST", path: "/NetworkDriver.CreateNetwork", body, headers: {}, expect: "error" };
+    const c: FuzzCase = {
+      index: 0,
+      category: "oversized",
+      note: "",
+      httpMethod: "POST",
+      path: "/NetworkDriver.CreateNetwork",
+      body,
+      headers: {},
+      expect: "error",
+    };
     const lost: string[] = [];
     const worker = async () => {
       for (let i = 0; i < 40; i++) {
         const a = await send(socket, c, 5_000);
-        if (a.status !== 500 || !a.text.includes("exceeds the 1 MiB limit")) lost.push(`status ${a.status} ${a.transportError ?? ""} ${a.text.slice(0, 80)}`);
+        if (a.status !== 500 || !a.text.includes("exceeds the 1 MiB limit"))
+          lost.push(`status ${a.status} ${a.transportError ?? ""} ${a.text.slice(0, 80)}`);
       }
     };
     await Promise.all(Array.from({ length: 8 }, worker));

@@ -24,11 +24,22 @@ import { FakeDataplane } from "../network/fake-dataplane";
 
 const NETWORK_ID = "5e".repeat(32);
 const ENDPOINT_ID = "e9".repeat(32);
-const silent = { error() {}, warn() {}, info() {}, debug() {}, log() {}, child() { return silent; } };
+const silent = {
+  error() {},
+  warn() {},
+  info() {},
+  debug() {},
+  log() {},
+  child() {
+    return silent;
+  },
+};
 
 /** Own property names of the built-ins a prototype-keyed lookup could write to. */
 function builtins(): string {
-  return [Object, Object.prototype, Function.prototype, Array.prototype].map((o) => Object.getOwnPropertyNames(o).sort().join(",")).join("|");
+  return [Object, Object.prototype, Function.prototype, Array.prototype]
+    .map((o) => Object.getOwnPropertyNames(o).sort().join(","))
+    .join("|");
 }
 
 describe("protocol fuzzing against the real IPAM and network layers", function () {
@@ -51,9 +62,19 @@ describe("protocol fuzzing against the real IPAM and network layers", function (
     const network = new NetworkManager({ dataplane: dp, pools: ipam, state: checkpoint.network, persist, logger: silent });
     server = await serveUnixSocket(createProtocolApp({ network, ipam, logger: silent }), socket);
     // A network with one container, set up the way Docker does it.
-    const pool = await callPlugin(socket, "IpamDriver.RequestPool", { AddressSpace: "AzureVNetLocal", Pool: "10.0.0.0/24", SubPool: "", Options: {}, V6: false });
+    const pool = await callPlugin(socket, "IpamDriver.RequestPool", {
+      AddressSpace: "AzureVNetLocal",
+      Pool: "10.0.0.0/24",
+      SubPool: "",
+      Options: {},
+      V6: false,
+    });
     poolId = (pool.body as { PoolID: string }).PoolID;
-    await callPlugin(socket, "IpamDriver.RequestAddress", { PoolID: poolId, Address: "", Options: { RequestAddressType: "com.docker.network.gateway" } });
+    await callPlugin(socket, "IpamDriver.RequestAddress", {
+      PoolID: poolId,
+      Address: "",
+      Options: { RequestAddressType: "com.docker.network.gateway" },
+    });
     const created = await callPlugin(socket, "NetworkDriver.CreateNetwork", {
       NetworkID: NETWORK_ID,
       Options: { "com.docker.network.generic": {} },
@@ -61,12 +82,31 @@ describe("protocol fuzzing against the real IPAM and network layers", function (
       IPv6Data: [],
     });
     assert.equal(created.status, 200, JSON.stringify(created.body));
-    const addr = await callPlugin(socket, "IpamDriver.RequestAddress", { PoolID: poolId, Address: "", Options: { "com.docker.network.endpoint.name": "held" } });
+    const addr = await callPlugin(socket, "IpamDriver.RequestAddress", {
+      PoolID: poolId,
+      Address: "",
+      Options: { "com.docker.network.endpoint.name": "held" },
+    });
     const held = (addr.body as { Address: string }).Address;
     assert.equal(held, "10.0.0.10/24");
-    const ep = await callPlugin(socket, "NetworkDriver.CreateEndpoint", { NetworkID: NETWORK_ID, EndpointID: ENDPOINT_ID, Interface: { Address: held, AddressIPv6: "", MacAddress: "" }, Options: {} });
+    const ep = await callPlugin(socket, "NetworkDriver.CreateEndpoint", {
+      NetworkID: NETWORK_ID,
+      EndpointID: ENDPOINT_ID,
+      Interface: { Address: held, AddressIPv6: "", MacAddress: "" },
+      Options: {},
+    });
     assert.equal(ep.status, 200, JSON.stringify(ep.body));
-    assert.equal((await callPlugin(socket, "NetworkDriver.Join", { NetworkID: NETWORK_ID, EndpointID: ENDPOINT_ID, SandboxKey: "/var/run/docker/netns/x", Options: {} })).status, 200);
+    assert.equal(
+      (
+        await callPlugin(socket, "NetworkDriver.Join", {
+          NetworkID: NETWORK_ID,
+          EndpointID: ENDPOINT_ID,
+          SandboxKey: "/var/run/docker/netns/x",
+          Options: {},
+        })
+      ).status,
+      200,
+    );
     // Docker moves the container end into the container after Join.
     dp.links.delete(`azvc${ENDPOINT_ID.slice(0, 11)}`);
 
@@ -101,7 +141,13 @@ describe("protocol fuzzing against the real IPAM and network layers", function (
       assert.equal((await callPlugin(socket, "IpamDriver.ReleasePool", { PoolID: name })).status, 200);
       // "__proto__" as an option key is dropped on decoding, which would make a valid RequestPool.
       if (name === "__proto__") continue;
-      const option = await callPlugin(socket, "IpamDriver.RequestPool", { AddressSpace: "", Pool: "10.0.0.0/24", SubPool: "", Options: { [name]: "1" }, V6: false });
+      const option = await callPlugin(socket, "IpamDriver.RequestPool", {
+        AddressSpace: "",
+        Pool: "10.0.0.0/24",
+        SubPool: "",
+        Options: { [name]: "1" },
+        V6: false,
+      });
       assert.match(String((option.body as { Err: string }).Err), new RegExp(`^unknown IPAM option "${name}"`));
     }
     assert.equal(builtins(), before.builtins, "a request changed a JavaScript built-in");
@@ -111,7 +157,14 @@ describe("protocol fuzzing against the real IPAM and network layers", function (
   it("answers every hostile request with an error or a no-op and changes nothing", async function () {
     const before = { state: JSON.stringify(checkpoint), persists, calls: dp.calls.length, builtins: builtins() };
     const seed = fuzzSeed();
-    const report = await runFuzz({ seed, count: Number(process.env.FUZZ_UNIT_COUNT ?? 3000), socket, context, concurrency: 8, timeoutMs: 2000 });
+    const report = await runFuzz({
+      seed,
+      count: Number(process.env.FUZZ_UNIT_COUNT ?? 3000),
+      socket,
+      context,
+      concurrency: 8,
+      timeoutMs: 2000,
+    });
     console.log(summarise(report));
 
     assert.deepEqual(report.failures.slice(0, 10), [], `seed ${seed}: ${report.failures.length} bad answers`);
@@ -126,7 +179,11 @@ describe("protocol fuzzing against the real IPAM and network layers", function (
     assert.ok(report.byStage.handler + report.byStage["handler-ok"] >= report.sent * 0.25, "too few requests reached a handler");
 
     // Still serving: the next container gets the next address.
-    const next = await callPlugin(socket, "IpamDriver.RequestAddress", { PoolID: poolId, Address: "", Options: { "com.docker.network.endpoint.name": "after" } });
+    const next = await callPlugin(socket, "IpamDriver.RequestAddress", {
+      PoolID: poolId,
+      Address: "",
+      Options: { "com.docker.network.endpoint.name": "after" },
+    });
     assert.deepEqual(next.body, { Address: "10.0.0.11/24" });
     await callPlugin(socket, "IpamDriver.ReleaseAddress", { PoolID: poolId, Address: "10.0.0.11" });
   });
@@ -137,7 +194,12 @@ describe("protocol fuzzing against the real IPAM and network layers", function (
   it("refuses a new endpoint on the address of a live endpoint and leaves that endpoint alone", async function () {
     const before = { state: JSON.stringify(checkpoint), calls: dp.calls.length };
     const other = "0f".repeat(32);
-    const r = await callPlugin(socket, "NetworkDriver.CreateEndpoint", { NetworkID: NETWORK_ID, EndpointID: other, Interface: { Address: "10.0.0.10/24", AddressIPv6: "", MacAddress: "" }, Options: {} });
+    const r = await callPlugin(socket, "NetworkDriver.CreateEndpoint", {
+      NetworkID: NETWORK_ID,
+      EndpointID: other,
+      Interface: { Address: "10.0.0.10/24", AddressIPv6: "", MacAddress: "" },
+      Options: {},
+    });
     assert.equal(r.status, 500, `a second endpoint was created on 10.0.0.10: ${JSON.stringify(r.body)}`);
     assert.match(String((r.body as { Err: string }).Err), /10\.0\.0\.10 is already used by endpoint/);
     assert.deepEqual(dp.calls.slice(before.calls), [], "the kernel was touched");

@@ -179,7 +179,13 @@ describe("AddressManager addresses", () => {
 
   describe("aux addresses", () => {
     async function poolWithoutCreate(h: ReturnType<typeof harness>, subPool = ""): Promise<string> {
-      const { PoolID } = await h.manager.requestPool({ AddressSpace: LOCAL, Pool: "10.0.0.0/24", SubPool: subPool, Options: {}, V6: false });
+      const { PoolID } = await h.manager.requestPool({
+        AddressSpace: LOCAL,
+        Pool: "10.0.0.0/24",
+        SubPool: subPool,
+        Options: {},
+        V6: false,
+      });
       await h.manager.requestAddress({ PoolID, Address: "", Options: GATEWAY });
       return PoolID;
     }

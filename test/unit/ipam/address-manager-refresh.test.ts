@@ -38,7 +38,10 @@ describe("AddressManager refresh and report", () => {
     assert.deepEqual(report.pools[0].flagged, ["10.0.0.11"]);
     assert.deepEqual(h.state.addresses["10.0.0.11"], { poolId: PoolID, kind: "endpoint", flagged: true, lease: 2 });
     assert.equal((await h.manager.requestAddress({ PoolID, Address: "", Options: {} })).Address, "10.0.0.12/24");
-    await expectPluginError(h.manager.requestAddress({ PoolID, Address: "10.0.0.11", Options: {} }), /^10\.0\.0\.11 is not an IP configuration/);
+    await expectPluginError(
+      h.manager.requestAddress({ PoolID, Address: "10.0.0.11", Options: {} }),
+      /^10\.0\.0\.11 is not an IP configuration/,
+    );
     // Released while gone: simply no longer offered.
     await h.manager.releaseAddress({ PoolID, Address: "10.0.0.11" });
     await h.manager.releaseAddress({ PoolID, Address: "10.0.0.12" });

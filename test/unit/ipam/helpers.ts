@@ -41,9 +41,7 @@ export function nic(mac: string, subnet: string, addresses: string[], isPrimary 
   return {
     mac,
     isPrimary,
-    subnets: [
-      { cidr: subnet, ipConfigs: addresses.map((address, i) => ({ address, isPrimary: i === 0, publicIp: "" })) },
-    ],
+    subnets: [{ cidr: subnet, ipConfigs: addresses.map((address, i) => ({ address, isPrimary: i === 0, publicIp: "" })) }],
   };
 }
 
@@ -96,11 +94,7 @@ export const LOCAL = "AzureVNetLocal";
 export const GATEWAY = { RequestAddressType: "com.docker.network.gateway" };
 
 /** Network create as Docker does it: pool, gateway, and the network layer's CreateNetwork. */
-export async function createNetwork(
-  h: Harness,
-  pool = "10.0.0.0/24",
-  subPool = "",
-): Promise<string> {
+export async function createNetwork(h: Harness, pool = "10.0.0.0/24", subPool = ""): Promise<string> {
   const { PoolID } = await h.manager.requestPool({ AddressSpace: LOCAL, Pool: pool, SubPool: subPool, Options: {}, V6: false });
   await h.manager.requestAddress({ PoolID, Address: "", Options: GATEWAY });
   h.manager.networkCreated({ AddressSpace: LOCAL, Pool: pool });

@@ -33,15 +33,53 @@ describe("lib/address", () => {
 
     it("refuses leading zeros, whitespace, signs, other bases, a prefix and non-strings", () => {
       const bad = [
-        "010.0.0.1", "00.0.0.0", "1.2.3.04", " 10.0.0.1", "10.0.0.1 ", "10.0.0.1\n", "10.0.0.1/32", "+1.2.3.4",
-        "0x1.2.3.4", "1e1.2.3.4", "1.2.3.-4", "\uff11.2.3.4", "1..2.3", "1.2.3.4.",
+        "010.0.0.1",
+        "00.0.0.0",
+        "1.2.3.04",
+        " 10.0.0.1",
+        "10.0.0.1 ",
+        "10.0.0.1\n",
+        "10.0.0.1/32",
+        "+1.2.3.4",
+        "0x1.2.3.4",
+        "1e1.2.3.4",
+        "1.2.3.-4",
+        "\uff11.2.3.4",
+        "1..2.3",
+        "1.2.3.4.",
       ];
       for (const text of bad) assert.equal(parseIpv4(text), undefined, JSON.stringify(text));
       for (const value of [undefined, null, 167772164, ["10.0.0.1"], {}]) assert.equal(parseIpv4(value), undefined);
     });
 
     it("accepts exactly the dotted quads ip-address's Address4 accepts", () => {
-      const octets = ["0", "1", "9", "00", "01", "10", "99", "010", "100", "199", "200", "249", "250", "255", "256", "300", "1000", "-1", "+1", " 1", "1 ", "", "a", "0x1", "1e1"];
+      const octets = [
+        "0",
+        "1",
+        "9",
+        "00",
+        "01",
+        "10",
+        "99",
+        "010",
+        "100",
+        "199",
+        "200",
+        "249",
+        "250",
+        "255",
+        "256",
+        "300",
+        "1000",
+        "-1",
+        "+1",
+        " 1",
+        "1 ",
+        "",
+        "a",
+        "0x1",
+        "1e1",
+      ];
       let checked = 0;
       for (const a of octets) {
         for (const b of ["0", "255", a]) {
@@ -73,8 +111,21 @@ describe("lib/address", () => {
 
     it("accepts prefix lengths 0-32 only, without leading zeros, and nothing around them", () => {
       for (const bad of [
-        "10.0.0.0/33", "10.0.0.0/024", "10.0.0.0/00", "10.0.0.0/03", "10.0.0.0/", "10.0.0.0", "10.0.0.0/-1", "10.0.0.0/+3",
-        "10.0.0.0/2/4", " 10.0.0.0/24", "10.0.0.0/24 ", "10.0.0.0 /24", "10.0.0.0/ 24", "010.0.0.0/24", 24,
+        "10.0.0.0/33",
+        "10.0.0.0/024",
+        "10.0.0.0/00",
+        "10.0.0.0/03",
+        "10.0.0.0/",
+        "10.0.0.0",
+        "10.0.0.0/-1",
+        "10.0.0.0/+3",
+        "10.0.0.0/2/4",
+        " 10.0.0.0/24",
+        "10.0.0.0/24 ",
+        "10.0.0.0 /24",
+        "10.0.0.0/ 24",
+        "010.0.0.0/24",
+        24,
       ]) {
         assert.equal(parseCidrAsWritten(bad), undefined, JSON.stringify(bad));
         assert.equal(parseCidrNetwork(bad), undefined, JSON.stringify(bad));
@@ -142,10 +193,7 @@ describe("lib/address", () => {
     it("summarises address lists as ranges", () => {
       assert.equal(summariseAddresses(["10.0.0.12", "10.0.0.10", "10.0.0.11", "10.0.0.30"]), "10.0.0.10-10.0.0.12, 10.0.0.30");
       assert.equal(summariseAddresses([]), "");
-      assert.equal(
-        summariseAddresses(["10.0.0.1", "10.0.0.3", "10.0.0.5", "10.0.0.7"], 2),
-        "10.0.0.1, 10.0.0.3 and 2 more ranges",
-      );
+      assert.equal(summariseAddresses(["10.0.0.1", "10.0.0.3", "10.0.0.5", "10.0.0.7"], 2), "10.0.0.1, 10.0.0.3 and 2 more ranges");
     });
   });
 
@@ -160,7 +208,15 @@ describe("lib/address", () => {
     });
 
     it("refuses padding, other lengths, stray characters and non-strings", () => {
-      for (const bad of [" 00:0d:3a:f8:a1:b2", "00:0d:3a:f8:a1:b2\n", "00:0d:3a:f8:a1:b2:c3", "0:0d:3a:f8:a1:b2", "00.0d.3a.f8.a1.b2", "00:0d:3a:f8:a1:g2", ""]) {
+      for (const bad of [
+        " 00:0d:3a:f8:a1:b2",
+        "00:0d:3a:f8:a1:b2\n",
+        "00:0d:3a:f8:a1:b2:c3",
+        "0:0d:3a:f8:a1:b2",
+        "00.0d.3a.f8.a1.b2",
+        "00:0d:3a:f8:a1:g2",
+        "",
+      ]) {
         assert.equal(normaliseMac(bad), undefined, JSON.stringify(bad));
       }
       for (const value of [undefined, null, 12, {}]) assert.equal(normaliseMac(value), undefined);

@@ -7,12 +7,18 @@ import { PluginMetrics, serveMetrics } from "../../../driver/metrics";
 import { createProtocolApp, type RequestObservation } from "../../../driver/protocol/server";
 import { fakeIpam, fakeNetwork } from "../protocol/harness";
 
-function get(target: { socketPath?: string; port?: number }, path: string, method = "GET"): Promise<{ status: number; type: string; body: string }> {
+function get(
+  target: { socketPath?: string; port?: number },
+  path: string,
+  method = "GET",
+): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ ...target, host: "127.0.0.1", path, method }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"]), body: Buffer.concat(chunks).toString() }));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"]), body: Buffer.concat(chunks).toString() }),
+      );
     });
     req.on("error", reject);
     req.end();
@@ -58,7 +64,10 @@ describe("metrics endpoint", () => {
     const first = await serveMetrics({ kind: "tcp", host: "127.0.0.1", port: 0 }, m);
     try {
       const port = Number(/:(\d+)\/metrics$/.exec(first.where)?.[1]);
-      await assert.rejects(serveMetrics({ kind: "tcp", host: "127.0.0.1", port }, m), /cannot serve metrics on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+      await assert.rejects(
+        serveMetrics({ kind: "tcp", host: "127.0.0.1", port }, m),
+        /cannot serve metrics on 127\.0\.0\.1:\d+: .*EADDRINUSE/,
+      );
     } finally {
       await first.close();
     }

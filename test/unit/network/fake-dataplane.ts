@@ -42,7 +42,14 @@ export class FakeDataplane implements Dataplane {
   async createEndpointLink(spec: EndpointLinkSpec): Promise<EndpointLink> {
     this.step("createEndpointLink");
     const host = { name: spec.hostName, index: this.nextIndex++, mtu: spec.mtu, up: true, kind: "veth", masterName: spec.bridge };
-    const peer = { name: spec.peerName, index: this.nextIndex++, mtu: spec.mtu, up: false, kind: "veth", mac: spec.peerMac ?? "02:00:00:00:00:01" };
+    const peer = {
+      name: spec.peerName,
+      index: this.nextIndex++,
+      mtu: spec.mtu,
+      up: false,
+      kind: "veth",
+      mac: spec.peerMac ?? "02:00:00:00:00:01",
+    };
     this.links.set(host.name, host);
     this.links.set(peer.name, peer);
     return { host, peer };
@@ -128,7 +135,10 @@ export class FakeDataplane implements Dataplane {
   /** What the read-only kernel facts answer; tests change them. */
   ipForwardOn = true;
   proxyArpOff = new Set<string>();
-  backends: BackendsProbe = { defaultMode: "nft", rulesets: [{ mode: "nft", available: true, dockerChains: ["DOCKER"], pluginChains: [] }] };
+  backends: BackendsProbe = {
+    defaultMode: "nft",
+    rulesets: [{ mode: "nft", available: true, dockerChains: ["DOCKER"], pluginChains: [] }],
+  };
   async ipForward(): Promise<boolean> {
     return this.ipForwardOn;
   }

@@ -51,12 +51,28 @@ function wired() {
   });
   const network = new NetworkManager({ dataplane: dp, pools: ipam, state: checkpoint.network, persist, logger: logger as never });
   return {
-    dp, checkpoint, warnings, ipam, network, logger,
+    dp,
+    checkpoint,
+    warnings,
+    ipam,
+    network,
+    logger,
     slowPersist: (ms: number) => (persistDelayMs = ms),
-    held: () => Object.keys(checkpoint.ipam.addresses).filter((a) => checkpoint.ipam.addresses[a].kind === "endpoint").sort(),
-    request: async (address = "") => (await ipam.requestAddress({ PoolID: POOL, Address: address, Options: { "com.docker.network.endpoint.name": "c" } })).Address.split("/")[0],
+    held: () =>
+      Object.keys(checkpoint.ipam.addresses)
+        .filter((a) => checkpoint.ipam.addresses[a].kind === "endpoint")
+        .sort(),
+    request: async (address = "") =>
+      (await ipam.requestAddress({ PoolID: POOL, Address: address, Options: { "com.docker.network.endpoint.name": "c" } })).Address.split(
+        "/",
+      )[0],
     create: (id: string, address: string) =>
-      network.createEndpoint({ NetworkID: NET, EndpointID: id, Interface: { Address: `${address}/24`, AddressIPv6: "", MacAddress: "" }, Options: {} }),
+      network.createEndpoint({
+        NetworkID: NET,
+        EndpointID: id,
+        Interface: { Address: `${address}/24`, AddressIPv6: "", MacAddress: "" },
+        Options: {},
+      }),
   };
 }
 
@@ -145,7 +161,13 @@ describe("address holders", () => {
   it("gives an adopted endpoint whose MAC Docker does not know a guard with its container end's MAC", async () => {
     const w = await withNetwork();
     const host = `azvh${ep(4).slice(0, 11)}`;
-    await w.dp.createEndpointLink({ bridge: `azvb${NET.slice(0, 11)}`, hostName: host, peerName: `azvc${ep(4).slice(0, 11)}`, mtu: 1400, peerMac: "02:42:0a:00:00:0e" });
+    await w.dp.createEndpointLink({
+      bridge: `azvb${NET.slice(0, 11)}`,
+      hostName: host,
+      peerName: `azvc${ep(4).slice(0, 11)}`,
+      mtu: 1400,
+      peerMac: "02:42:0a:00:00:0e",
+    });
     await w.ipam.adoptAddress(POOL, "10.0.0.14", ep(4));
     assert.equal(await w.network.adoptEndpoint({ id: ep(4), networkId: NET, address: "10.0.0.14" }), true);
     assert.deepEqual(w.dp.guards.get(host), { port: host, address: "10.0.0.14", mac: "02:42:0a:00:00:0e" });
@@ -169,7 +191,12 @@ describe("requests Docker gave up on", () => {
   async function served(w: Awaited<ReturnType<typeof withNetwork>>) {
     const dir = await makeTempDir();
     const socket = path.join(dir, "p.sock");
-    const app = createProtocolApp({ network: w.network as NetworkDriver, ipam: w.ipam as IpamDriver, logger: w.logger as never, handlerTimeoutMs: 100 });
+    const app = createProtocolApp({
+      network: w.network as NetworkDriver,
+      ipam: w.ipam as IpamDriver,
+      logger: w.logger as never,
+      handlerTimeoutMs: 100,
+    });
     const server = await serveUnixSocket(app, socket);
     return {
       call: (method: string, body: unknown) => sendRequest(socket, `/${method}`, body),
@@ -204,7 +231,13 @@ describe("requests Docker gave up on", () => {
     const s = await served(w);
     try {
       w.slowPersist(250);
-      const reply = await s.call("IpamDriver.RequestPool", { AddressSpace: "AzureVNetLocal", Pool: "10.0.0.0/24", SubPool: "", Options: {}, V6: false });
+      const reply = await s.call("IpamDriver.RequestPool", {
+        AddressSpace: "AzureVNetLocal",
+        Pool: "10.0.0.0/24",
+        SubPool: "",
+        Options: {},
+        V6: false,
+      });
       assert.equal(reply.status, 500);
       await settle();
       assert.equal(w.checkpoint.ipam.pools[POOL].refCount, 1);
@@ -224,7 +257,10 @@ describe("requests Docker gave up on", () => {
         return slow(spec);
       };
       const reply = await s.call("NetworkDriver.CreateEndpoint", {
-        NetworkID: NET, EndpointID: ep(1), Interface: { Address: `${a}/24`, AddressIPv6: "", MacAddress: "" }, Options: {},
+        NetworkID: NET,
+        EndpointID: ep(1),
+        Interface: { Address: `${a}/24`, AddressIPv6: "", MacAddress: "" },
+        Options: {},
       });
       assert.equal(reply.status, 500);
       assert.match(reply.text, /timed out after 100 ms/);
@@ -238,7 +274,10 @@ describe("requests Docker gave up on", () => {
       w.dp.createEndpointLink = slow;
       w.slowPersist(250);
       const late = await s.call("NetworkDriver.CreateEndpoint", {
-        NetworkID: NET, EndpointID: ep(2), Interface: { Address: `${a}/24`, AddressIPv6: "", MacAddress: "" }, Options: {},
+        NetworkID: NET,
+        EndpointID: ep(2),
+        Interface: { Address: `${a}/24`, AddressIPv6: "", MacAddress: "" },
+        Options: {},
       });
       assert.match(late.text, /timed out after 100 ms/);
       await settle();

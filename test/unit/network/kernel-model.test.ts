@@ -14,14 +14,36 @@ function state(): NetworkState {
   return {
     networks: {
       [NET]: {
-        id: NET, bridge: BR, addressSpace: "AzureVNetLocal", subnet: "10.0.0.0/24", gateway: "10.0.0.1",
-        primaryAddress: "10.0.0.4", nicMac: "00:0d:3a:00:00:01", mtu: 1400, options: { mode: "bridge", snat: true, allowImds: false }, createdAt: base.createdAt,
+        id: NET,
+        bridge: BR,
+        addressSpace: "AzureVNetLocal",
+        subnet: "10.0.0.0/24",
+        gateway: "10.0.0.1",
+        primaryAddress: "10.0.0.4",
+        nicMac: "00:0d:3a:00:00:01",
+        mtu: 1400,
+        options: { mode: "bridge", snat: true, allowImds: false },
+        createdAt: base.createdAt,
       },
     },
     endpoints: {
-      ["1".repeat(64)]: { ...base, id: "1".repeat(64), address: "10.0.0.10", hostVeth: "azvh11111111111", peerVeth: "azvc11111111111", mac: "02:42:0a:00:00:0a" },
+      ["1".repeat(64)]: {
+        ...base,
+        id: "1".repeat(64),
+        address: "10.0.0.10",
+        hostVeth: "azvh11111111111",
+        peerVeth: "azvc11111111111",
+        mac: "02:42:0a:00:00:0a",
+      },
       ["2".repeat(64)]: { ...base, id: "2".repeat(64), address: "10.0.0.11", hostVeth: "azvh22222222222", peerVeth: "azvc22222222222" },
-      ["3".repeat(64)]: { ...base, id: "3".repeat(64), address: "10.0.0.12", hostVeth: "azvh33333333333", peerVeth: "azvc33333333333", mac: "02:42:0a:00:00:0c" },
+      ["3".repeat(64)]: {
+        ...base,
+        id: "3".repeat(64),
+        address: "10.0.0.12",
+        hostVeth: "azvh33333333333",
+        peerVeth: "azvc33333333333",
+        mac: "02:42:0a:00:00:0c",
+      },
     },
   };
 }
@@ -31,10 +53,20 @@ describe("kernel model", () => {
     const links = new Set(["eth0", BR, "azvh11111111111", "azvh22222222222"]);
     const d = desiredKernel(state(), links);
     assert.deepEqual(d.bridges, [{ name: BR, mtu: 1400, networkId: NET }]);
-    assert.deepEqual(d.live.map((e) => e.address), ["10.0.0.10", "10.0.0.11"]);
-    assert.deepEqual(d.withoutLink.map((e) => e.address), ["10.0.0.12"]);
+    assert.deepEqual(
+      d.live.map((e) => e.address),
+      ["10.0.0.10", "10.0.0.11"],
+    );
+    assert.deepEqual(
+      d.withoutLink.map((e) => e.address),
+      ["10.0.0.12"],
+    );
     assert.deepEqual([...(d.routes.get(BR) ?? [])], ["10.0.0.10", "10.0.0.11"]);
-    assert.deepEqual(d.guards, [{ port: "azvh11111111111", address: "10.0.0.10", mac: "02:42:0a:00:00:0a" }], "no guard without a known MAC");
+    assert.deepEqual(
+      d.guards,
+      [{ port: "azvh11111111111", address: "10.0.0.10", mac: "02:42:0a:00:00:0a" }],
+      "no guard without a known MAC",
+    );
   });
 
   it("tells missing and leftover routes, orphan links and guards apart from what is in place", () => {
@@ -49,7 +81,10 @@ describe("kernel model", () => {
     assert.deepEqual(diff.orphanLinks, ["azvbfffffffffff", "azvc99999999999"]);
     assert.deepEqual(diff.missingRoutes, [{ address: "10.0.0.11", bridge: BR, endpointId: "2".repeat(64) }]);
     assert.deepEqual(diff.leftoverRoutes, [{ address: "10.0.0.50", bridge: BR }]);
-    assert.deepEqual(diff.missingGuards.map((e) => e.hostVeth), ["azvh22222222222"]);
+    assert.deepEqual(
+      diff.missingGuards.map((e) => e.hostVeth),
+      ["azvh22222222222"],
+    );
     assert.deepEqual(diff.orphanGuards, ["azvh99999999999"], "a recorded endpoint's guard is no orphan, even with its veth gone");
   });
 

@@ -10,7 +10,16 @@ const NET = "a".repeat(64);
 const NET2 = "b".repeat(64);
 const ep = (n: number) => n.toString(16).padStart(64, "e");
 
-const silent = { error() {}, warn() {}, info() {}, debug() {}, log() {}, child() { return silent; } };
+const silent = {
+  error() {},
+  warn() {},
+  info() {},
+  debug() {},
+  log() {},
+  child() {
+    return silent;
+  },
+};
 
 function pools(): PoolDirectory & { created: string[]; bound: Map<string, string>; released: string[] } {
   const created: string[] = [];
@@ -65,14 +74,21 @@ function setup() {
   const p = pools();
   const mgr = new NetworkManager({ dataplane: dp, pools: p, state, persist, logger: silent });
   return {
-    dp, state, saved, mgr, pools: p,
+    dp,
+    state,
+    saved,
+    mgr,
+    pools: p,
     failPersist: (v: boolean) => (failPersist = v),
     overlapped: () => overlapped,
   };
 }
 
 const endpoint = (id: string, address: string, mac = "") => ({
-  NetworkID: NET, EndpointID: id, Interface: { Address: address, AddressIPv6: "", MacAddress: mac }, Options: {},
+  NetworkID: NET,
+  EndpointID: id,
+  Interface: { Address: address, AddressIPv6: "", MacAddress: mac },
+  Options: {},
 });
 
 describe("NetworkManager", () => {
@@ -86,7 +102,15 @@ describe("NetworkManager", () => {
       assert.equal(net.gateway, "10.0.0.1");
       assert.equal(t.dp.links.get("azvbaaaaaaaaaaa")?.mtu, 1400);
       assert.deepEqual(t.dp.firewall?.networks, [
-        { id: NET.slice(0, 12), bridge: "azvbaaaaaaaaaaa", subnet: "10.0.0.0/24", primaryAddress: "10.0.0.4", snat: true, nonMasqueradeCidrs: DEFAULT_NON_MASQUERADE, allowImds: false },
+        {
+          id: NET.slice(0, 12),
+          bridge: "azvbaaaaaaaaaaa",
+          subnet: "10.0.0.0/24",
+          primaryAddress: "10.0.0.4",
+          snat: true,
+          nonMasqueradeCidrs: DEFAULT_NON_MASQUERADE,
+          allowImds: false,
+        },
       ]);
       assert.equal(t.saved.length, 1);
       assert.deepEqual(t.pools.created, ["10.0.0.0/24"]);
@@ -96,7 +120,9 @@ describe("NetworkManager", () => {
 
     it("takes the documented options", async () => {
       const t = setup();
-      await t.mgr.createNetwork(createReq(NET, { snat: "false", "allow-imds": "true", "non-masquerade-cidrs": "10.1.0.0/16, 192.168.5.0/24" }));
+      await t.mgr.createNetwork(
+        createReq(NET, { snat: "false", "allow-imds": "true", "non-masquerade-cidrs": "10.1.0.0/16, 192.168.5.0/24" }),
+      );
       const fw = t.dp.firewall?.networks[0];
       assert.equal(fw?.snat, false);
       assert.equal(fw?.allowImds, true);
@@ -105,7 +131,10 @@ describe("NetworkManager", () => {
 
     it("refuses unknown and malformed options, naming them", async () => {
       const t = setup();
-      await assert.rejects(t.mgr.createNetwork(createReq(NET, { colour: "blue" })), /unknown network option colour; azure-vnet knows: mode, snat, non-masquerade-cidrs, allow-imds/);
+      await assert.rejects(
+        t.mgr.createNetwork(createReq(NET, { colour: "blue" })),
+        /unknown network option colour; azure-vnet knows: mode, snat, non-masquerade-cidrs, allow-imds/,
+      );
       await assert.rejects(t.mgr.createNetwork(createReq(NET, { snat: "yes" })), /snat=yes is invalid: use true or false/);
       await assert.rejects(t.mgr.createNetwork(createReq(NET, { "non-masquerade-cidrs": "10.0.0.0/8;rm -rf /" })), /not an IPv4 CIDR/);
       await assert.rejects(t.mgr.createNetwork(createReq(NET, { mode: "transparent" })), /mode=transparent is not supported/);
@@ -122,7 +151,10 @@ describe("NetworkManager", () => {
       await assert.rejects(t.mgr.createNetwork(two), /exactly one IPv4 subnet/);
       const foreign = createReq();
       foreign.IPv4Data = [{ AddressSpace: "LocalDefault", Pool: "172.18.0.0/16" }];
-      await assert.rejects(t.mgr.createNetwork(foreign), /172\.18\.0\.0\/16 was not allocated by the azure-vnet IPAM driver; create the network with --ipam-driver azure-vnet/);
+      await assert.rejects(
+        t.mgr.createNetwork(foreign),
+        /172\.18\.0\.0\/16 was not allocated by the azure-vnet IPAM driver; create the network with --ipam-driver azure-vnet/,
+      );
     });
 
     it("rolls the bridge and the firewall back when the checkpoint cannot be written", async () => {
@@ -165,9 +197,15 @@ describe("NetworkManager", () => {
 
     it("refuses an unknown network, an address outside the subnet and user driver options; replaces a stale holder", async () => {
       const t = setup();
-      await assert.rejects(t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24")), /network aaaaaaaaaaaa is not known to azure-vnet on this VM; .*docker network rm/);
+      await assert.rejects(
+        t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24")),
+        /network aaaaaaaaaaaa is not known to azure-vnet on this VM; .*docker network rm/,
+      );
       await t.mgr.createNetwork(createReq());
-      await assert.rejects(t.mgr.createEndpoint(endpoint(ep(1), "10.0.9.10/24")), /10\.0\.9\.10 is not inside the network's subnet 10\.0\.0\.0\/24/);
+      await assert.rejects(
+        t.mgr.createEndpoint(endpoint(ep(1), "10.0.9.10/24")),
+        /10\.0\.9\.10 is not inside the network's subnet 10\.0\.0\.0\/24/,
+      );
       await t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24"));
       // Between CreateEndpoint and Join the holder is live too.
       await assert.rejects(t.mgr.createEndpoint(endpoint(ep(2), "10.0.0.10/24")), /10\.0\.0\.10 is already used by endpoint/);
@@ -181,7 +219,10 @@ describe("NetworkManager", () => {
       assert.deepEqual([...t.dp.guards.keys()], [t.state.endpoints[ep(2)].hostVeth]);
       const withOpt = { ...endpoint(ep(3), "10.0.0.11/24"), Options: { "com.docker.network.portmap": [], role: "web" } };
       await assert.rejects(t.mgr.createEndpoint(withOpt), /unknown endpoint option role/);
-      await assert.rejects(t.mgr.createEndpoint({ ...endpoint(ep(4), ""), Interface: { Address: "", AddressIPv6: "", MacAddress: "" } }), /--ipam-driver azure-vnet/);
+      await assert.rejects(
+        t.mgr.createEndpoint({ ...endpoint(ep(4), ""), Interface: { Address: "", AddressIPv6: "", MacAddress: "" } }),
+        /--ipam-driver azure-vnet/,
+      );
     });
 
     it("undoes the kernel work when a step fails, leaving no record", async () => {
@@ -225,7 +266,10 @@ describe("NetworkManager", () => {
       await t.mgr.createNetwork(createReq(NET2));
       await t.mgr.deleteNetwork({ NetworkID: NET });
       assert.equal(t.dp.links.has("azvbaaaaaaaaaaa"), false);
-      assert.deepEqual(t.dp.firewall?.networks.map((n) => n.bridge), ["azvbbbbbbbbbbbb"]);
+      assert.deepEqual(
+        t.dp.firewall?.networks.map((n) => n.bridge),
+        ["azvbbbbbbbbbbbb"],
+      );
       await t.mgr.deleteNetwork({ NetworkID: NET2 });
       assert.equal(t.dp.firewall, undefined);
       assert.ok(t.dp.calls.includes("removeFirewall"));

@@ -3,7 +3,16 @@ import { repairKernel } from "../../../driver/network/repair";
 import { NetworkState } from "../../../driver/network/records";
 import { FakeDataplane } from "./fake-dataplane";
 
-const silent = { error() {}, warn() {}, info() {}, debug() {}, log() {}, child() { return silent; } };
+const silent = {
+  error() {},
+  warn() {},
+  info() {},
+  debug() {},
+  log() {},
+  child() {
+    return silent;
+  },
+};
 const NET = "a".repeat(64);
 
 function checkpointWithTwoEndpoints(): NetworkState {
@@ -11,13 +20,27 @@ function checkpointWithTwoEndpoints(): NetworkState {
   return {
     networks: {
       [NET]: {
-        id: NET, bridge: "azvbaaaaaaaaaaa", addressSpace: "AzureVNetLocal", subnet: "10.0.0.0/24", gateway: "10.0.0.1",
-        primaryAddress: "10.0.0.4", nicMac: "00:0d:3a:00:00:01", mtu: 1400,
-        options: { mode: "bridge", snat: true, allowImds: false }, createdAt: "2026-01-01T00:00:00.000Z",
+        id: NET,
+        bridge: "azvbaaaaaaaaaaa",
+        addressSpace: "AzureVNetLocal",
+        subnet: "10.0.0.0/24",
+        gateway: "10.0.0.1",
+        primaryAddress: "10.0.0.4",
+        nicMac: "00:0d:3a:00:00:01",
+        mtu: 1400,
+        options: { mode: "bridge", snat: true, allowImds: false },
+        createdAt: "2026-01-01T00:00:00.000Z",
       },
     },
     endpoints: {
-      ["1".repeat(64)]: { ...base, id: "1".repeat(64), address: "10.0.0.10", hostVeth: "azvh11111111111", peerVeth: "azvc11111111111", mac: "02:42:0a:00:00:0a" },
+      ["1".repeat(64)]: {
+        ...base,
+        id: "1".repeat(64),
+        address: "10.0.0.10",
+        hostVeth: "azvh11111111111",
+        peerVeth: "azvc11111111111",
+        mac: "02:42:0a:00:00:0a",
+      },
       ["2".repeat(64)]: { ...base, id: "2".repeat(64), address: "10.0.0.11", hostVeth: "azvh22222222222", peerVeth: "azvc22222222222" },
     },
   };
@@ -55,7 +78,12 @@ describe("kernel repair", () => {
   it("carries on past a failing step and reports it", async () => {
     const dp = new FakeDataplane();
     dp.failOn.add("ensureBridge");
-    const report = await repairKernel(checkpointWithTwoEndpoints(), dp, { removeOrphans: true, applyFirewall: async () => undefined }, silent);
+    const report = await repairKernel(
+      checkpointWithTwoEndpoints(),
+      dp,
+      { removeOrphans: true, applyFirewall: async () => undefined },
+      silent,
+    );
     assert.match(report.errors.join("\n"), /bridge azvbaaaaaaaaaaa: injected failure in ensureBridge/);
   });
 });

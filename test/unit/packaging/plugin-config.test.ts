@@ -43,7 +43,9 @@ const mount = (name: string) => {
 const envValues = () => Object.fromEntries(config.env.map((e) => [e.name, e.value]));
 /** Environment variables `azure-vnet-plugin serve` reads, from its option help ("env NAME"). */
 const serveVariables = () =>
-  registerServeOptions(new Command("serve")).options.map((o) => /\(env ([A-Z_]+)/.exec(o.description ?? "")?.[1]).filter((v) => v !== undefined);
+  registerServeOptions(new Command("serve"))
+    .options.map((o) => /\(env ([A-Z_]+)/.exec(o.description ?? "")?.[1])
+    .filter((v) => v !== undefined);
 
 describe("plugin-config/config.json", () => {
   it("declares both roles in the exact form Docker registers handlers under", () => {

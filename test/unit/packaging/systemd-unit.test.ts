@@ -77,7 +77,11 @@ describe("plugin-config/systemd/azure-vnet.service", () => {
     await new Promise<void>((ok) => server.listen(socket, ok));
     try {
       const t0 = Date.now();
-      const r = spawnSync("/bin/sh", ["-c", shell], { env: { PATH: process.env.PATH, AZURE_VNET_SOCKET: socket }, encoding: "utf8", timeout: 10_000 });
+      const r = spawnSync("/bin/sh", ["-c", shell], {
+        env: { PATH: process.env.PATH, AZURE_VNET_SOCKET: socket },
+        encoding: "utf8",
+        timeout: 10_000,
+      });
       assert.equal(r.status, 0, r.stderr);
       assert.ok(Date.now() - t0 < 5_000);
     } finally {

@@ -35,9 +35,7 @@ export function fakeNetwork(): Fake<NetworkDriver> {
 export function fakeIpam(): Fake<IpamDriver> {
   return {
     getCapabilities: sinon.stub().returns({ RequiresMACAddress: false, RequiresRequestReplay: false }),
-    getDefaultAddressSpaces: sinon
-      .stub()
-      .returns({ LocalDefaultAddressSpace: "azure-local", GlobalDefaultAddressSpace: "azure-global" }),
+    getDefaultAddressSpaces: sinon.stub().returns({ LocalDefaultAddressSpace: "azure-local", GlobalDefaultAddressSpace: "azure-global" }),
     requestPool: sinon.stub().resolves({ PoolID: "azure-local/10.1.0.0/24", Pool: "10.1.0.0/24" }),
     releasePool: sinon.stub().resolves(),
     requestAddress: sinon.stub().resolves({ Address: "10.1.0.7/24" }),

@@ -35,19 +35,39 @@ describe("protocol schemas", () => {
     for (const bad of ["010.1.0.7", "10.1.0.256", "10.1.0", "10.1.0.7/32", " 10.1.0.7", "fe80::1%eth0", "fd00:::7", "", "[fd00::7]"]) {
       it(`rejects ${JSON.stringify(bad)}`, () => {
         const err = releaseAddressError(bad);
-        assert.equal(err, `invalid ${M} request: Address: must be an IPv4 or IPv6 address without prefix length, such as 10.1.0.7 or fd00::7 (got ${describeValue(bad)})`);
+        assert.equal(
+          err,
+          `invalid ${M} request: Address: must be an IPv4 or IPv6 address without prefix length, such as 10.1.0.7 or fd00::7 (got ${describeValue(bad)})`,
+        );
       });
     }
   });
 
   describe("CIDRs", () => {
-    for (const [pool, v6] of [["10.1.0.0/24", false], ["0.0.0.0/0", false], ["10.1.0.1/32", false], ["fd00::/64", true], ["fd00::1/128", true]] as const) {
+    for (const [pool, v6] of [
+      ["10.1.0.0/24", false],
+      ["0.0.0.0/0", false],
+      ["10.1.0.1/32", false],
+      ["fd00::/64", true],
+      ["fd00::1/128", true],
+    ] as const) {
       it(`accepts ${pool}`, () => assert.equal(poolError(pool, v6), undefined));
     }
-    for (const [pool, v6] of [["10.1.0.0/024", false], ["10.1.0.0/", false], ["10.1.0.0/24/1", false], ["fd00::/129", true], ["fd00::/064", true], ["fe80::%eth0/64", true], ["10.1.0.0", false]] as const) {
+    for (const [pool, v6] of [
+      ["10.1.0.0/024", false],
+      ["10.1.0.0/", false],
+      ["10.1.0.0/24/1", false],
+      ["fd00::/129", true],
+      ["fd00::/064", true],
+      ["fe80::%eth0/64", true],
+      ["10.1.0.0", false],
+    ] as const) {
       it(`rejects ${pool}`, () => {
         const err = poolError(pool, v6);
-        assert.equal(err, `invalid IpamDriver.RequestPool request: Pool: must be empty or an IPv4 or IPv6 CIDR such as 10.1.0.0/24 or fd00::/64 (got "${pool}")`);
+        assert.equal(
+          err,
+          `invalid IpamDriver.RequestPool request: Pool: must be empty or an IPv4 or IPv6 CIDR such as 10.1.0.0/24 or fd00::/64 (got "${pool}")`,
+        );
       });
     }
   });
@@ -55,19 +75,28 @@ describe("protocol schemas", () => {
   it("parses an empty body as {} and rejects trailing garbage", () => {
     assert.deepEqual(parseJsonBody(M, Buffer.alloc(0)), {});
     assert.deepEqual(parseJsonBody(M, Buffer.from('{"a":1}\n')), { a: 1 });
-    assert.throws(() => parseJsonBody(M, Buffer.from('{"a":1} x')), (err: Error) => {
-      assert.ok(err instanceof PluginError);
-      assert.match(err.message, /^invalid IpamDriver\.ReleaseAddress request: body: is not valid JSON \(/);
-      return true;
-    });
+    assert.throws(
+      () => parseJsonBody(M, Buffer.from('{"a":1} x')),
+      (err: Error) => {
+        assert.ok(err instanceof PluginError);
+        assert.match(err.message, /^invalid IpamDriver\.ReleaseAddress request: body: is not valid JSON \(/);
+        return true;
+      },
+    );
   });
 
   it("cleans the JSON parser's message, which quotes the input", () => {
-    assert.throws(() => parseJsonBody(M, Buffer.from("nope\u001b[31m\n")), (err: Error) => {
-      assert.ok(err.message.includes("body: is not valid JSON"), err.message);
-      assert.ok([...err.message].every((c) => c >= " "), err.message);
-      return true;
-    });
+    assert.throws(
+      () => parseJsonBody(M, Buffer.from("nope\u001b[31m\n")),
+      (err: Error) => {
+        assert.ok(err.message.includes("body: is not valid JSON"), err.message);
+        assert.ok(
+          [...err.message].every((c) => c >= " "),
+          err.message,
+        );
+        return true;
+      },
+    );
   });
 
   it("drops a __proto__ key instead of letting it reach the drivers", () => {

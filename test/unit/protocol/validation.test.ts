@@ -7,7 +7,10 @@ function assertRejected(r: Reply, expected: string): string {
   assert.equal(typeof r.json.Err, "string", r.text);
   const err = r.json.Err as string;
   assert.ok(err.includes(expected), `Err ${JSON.stringify(err)} should include ${JSON.stringify(expected)}`);
-  assert.ok([...err].every((c) => c >= " " && c !== "\u007f"), `Err must be one printable line: ${JSON.stringify(err)}`);
+  assert.ok(
+    [...err].every((c) => c >= " " && c !== "\u007f"),
+    `Err must be one printable line: ${JSON.stringify(err)}`,
+  );
   return err;
 }
 
@@ -83,7 +86,7 @@ describe("protocol request validation", () => {
 
     it("lists several problems in one message", async () => {
       const r = await h.call("/NetworkDriver.Leave", { NetworkID: "x", EndpointID: null });
-      const err = assertRejected(r, "NetworkID: must be 64 lower-case hex characters (got \"x\")");
+      const err = assertRejected(r, 'NetworkID: must be 64 lower-case hex characters (got "x")');
       assert.ok(err.endsWith("; EndpointID: must be a string (got null)"), err);
     });
   });
@@ -105,10 +108,7 @@ describe("protocol request validation", () => {
     });
 
     it("rejects a gateway without prefix length", async () => {
-      const r = await h.call(
-        "/NetworkDriver.CreateNetwork",
-        network([], [{ AddressSpace: "s", Pool: "fd00::/64", Gateway: "fd00::1" }]),
-      );
+      const r = await h.call("/NetworkDriver.CreateNetwork", network([], [{ AddressSpace: "s", Pool: "fd00::/64", Gateway: "fd00::1" }]));
       assertRejected(r, 'IPv6Data[0].Gateway: must be empty or an IPv6 CIDR such as fd00::/64 (got "fd00::1")');
     });
 
@@ -132,14 +132,14 @@ describe("protocol request validation", () => {
         Interface: { Address: "10.1.0.7", AddressIPv6: "", MacAddress: "02-42-0a-01-00-07" },
       });
       const err = assertRejected(r, 'Interface.Address: must be empty or an IPv4 CIDR such as 10.1.0.0/24 (got "10.1.0.7")');
-      assert.ok(err.includes('Interface.MacAddress: must be empty or a MAC address in colon form'), err);
+      assert.ok(err.includes("Interface.MacAddress: must be empty or a MAC address in colon form"), err);
     });
 
     it("rejects a requested address with a prefix length", async () => {
       const r = await h.call("/IpamDriver.RequestAddress", { PoolID: "p", Address: "10.1.0.7/24", Options: null });
       assertRejected(
         r,
-        'invalid IpamDriver.RequestAddress request: Address: must be empty or an IPv4 or IPv6 address without prefix length',
+        "invalid IpamDriver.RequestAddress request: Address: must be empty or an IPv4 or IPv6 address without prefix length",
       );
     });
 
@@ -207,7 +207,7 @@ describe("protocol request validation", () => {
 
     it("rejects command substitution in a PoolID", async () => {
       const r = await h.call("/IpamDriver.ReleasePool", { PoolID: "$(reboot)" });
-      assertRejected(r, 'invalid IpamDriver.ReleasePool request: PoolID: must be a non-empty name of letters, digits');
+      assertRejected(r, "invalid IpamDriver.ReleasePool request: PoolID: must be a non-empty name of letters, digits");
     });
 
     it("cleans an option key that contains a line break", async () => {

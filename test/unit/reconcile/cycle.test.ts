@@ -11,7 +11,16 @@ import { StateTrust } from "../../../driver/reconcile/trust";
 const logger = { error() {}, warn() {}, info() {}, debug() {}, log() {}, child: () => logger } as never;
 
 function report(ok: boolean): DockerReconcileReport {
-  return { at: "2026-01-01T00:00:00.000Z", ok, networksAdopted: 0, endpointsAdopted: 0, endpointsReleased: [], addressesReleased: [], networksRemoved: [], itemErrors: [] };
+  return {
+    at: "2026-01-01T00:00:00.000Z",
+    ok,
+    networksAdopted: 0,
+    endpointsAdopted: 0,
+    endpointsReleased: [],
+    addressesReleased: [],
+    networksRemoved: [],
+    itemErrors: [],
+  };
 }
 
 async function setup(damaged: boolean, ok: boolean) {
@@ -23,7 +32,18 @@ async function setup(damaged: boolean, ok: boolean) {
     docker: { runOnce: async () => report(ok) } as unknown as DockerReconciler,
     trust,
     network: {
-      repairKernel: async (o) => (calls.push(`repairKernel removeOrphans=${o.removeOrphans}`), { bridgesEnsured: 0, routesEnsured: 0, endpointsWithoutLink: [], orphanLinksRemoved: [], orphanRoutesRemoved: [], orphanGuardsRemoved: [], errors: [] }),
+      repairKernel: async (o) => (
+        calls.push(`repairKernel removeOrphans=${o.removeOrphans}`),
+        {
+          bridgesEnsured: 0,
+          routesEnsured: 0,
+          endpointsWithoutLink: [],
+          orphanLinksRemoved: [],
+          orphanRoutesRemoved: [],
+          orphanGuardsRemoved: [],
+          errors: [],
+        }
+      ),
       repairGuards: async () => (calls.push("repairGuards"), { repaired: [], removed: [] }),
       reapplyFirewall: async () => void calls.push("reapplyFirewall"),
     },
@@ -58,7 +78,10 @@ describe("reconciliation run", () => {
     for (const ok of [true, false]) {
       const t = await setup(false, ok);
       await t.run();
-      assert.deepEqual(t.calls.filter((c) => c !== "failure"), ["repairGuards", "reapplyFirewall"]);
+      assert.deepEqual(
+        t.calls.filter((c) => c !== "failure"),
+        ["repairGuards", "reapplyFirewall"],
+      );
       await fs.rm(t.stateDir, { recursive: true });
     }
   });

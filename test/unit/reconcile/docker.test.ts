@@ -4,13 +4,33 @@ import { emptyNetworkState, NetworkState } from "../../../driver/network/records
 
 const NET = "a".repeat(64);
 const EP = (n: number) => String(n).repeat(64).slice(0, 64);
-const silent = { error() {}, warn() {}, info() {}, debug() {}, log() {}, child() { return silent; } };
+const silent = {
+  error() {},
+  warn() {},
+  info() {},
+  debug() {},
+  log() {},
+  child() {
+    return silent;
+  },
+};
 
 function network(): DockerNetworkInfo {
-  return { Id: NET, Name: "vnet", Driver: "azure-vnet", IPAM: { Driver: "azure-vnet", Config: [{ Subnet: "10.0.0.0/24", Gateway: "10.0.0.1" }] }, Options: { snat: "false" } };
+  return {
+    Id: NET,
+    Name: "vnet",
+    Driver: "azure-vnet",
+    IPAM: { Driver: "azure-vnet", Config: [{ Subnet: "10.0.0.0/24", Gateway: "10.0.0.1" }] },
+    Options: { snat: "false" },
+  };
 }
 function container(ep: string, ip: string, state = "running"): DockerContainerInfo {
-  return { Id: `c${ep}`, Names: [`/app-${ip}`], State: state, NetworkSettings: { Networks: { vnet: { NetworkID: NET, EndpointID: ep, IPAddress: ip, MacAddress: "02:42:0a:00:00:0a" } } } };
+  return {
+    Id: `c${ep}`,
+    Names: [`/app-${ip}`],
+    State: state,
+    NetworkSettings: { Networks: { vnet: { NetworkID: NET, EndpointID: ep, IPAddress: ip, MacAddress: "02:42:0a:00:00:0a" } } },
+  };
 }
 
 /** held: ip -> poolId, each a grant of its own lease, bound to the endpoint record with that address if any. */
@@ -41,7 +61,9 @@ function setup(state: NetworkState, held: Record<string, string> = {}) {
     now: () => clock,
     network: {
       createNetwork: async (req) => {
-        calls.push(`createNetwork ${req.NetworkID.slice(0, 4)} ${req.IPv4Data[0].Pool} ${req.IPv4Data[0].Gateway} ${JSON.stringify(req.Options["com.docker.network.generic"])}`);
+        calls.push(
+          `createNetwork ${req.NetworkID.slice(0, 4)} ${req.IPv4Data[0].Pool} ${req.IPv4Data[0].Gateway} ${JSON.stringify(req.Options["com.docker.network.generic"])}`,
+        );
         state.networks[req.NetworkID] = { id: req.NetworkID } as NetworkState["networks"][string];
       },
       deleteNetwork: async (req, opts) => {
@@ -65,7 +87,8 @@ function setup(state: NetworkState, held: Record<string, string> = {}) {
         state.endpoints[ep.id] = { id: ep.id, networkId: ep.networkId, address: ep.address } as NetworkState["endpoints"][string];
         return true;
       },
-      endpointsWithLinks: async (networkId) => Object.values(state.endpoints).filter((e) => e.networkId === networkId && linked.has(e.id)).length,
+      endpointsWithLinks: async (networkId) =>
+        Object.values(state.endpoints).filter((e) => e.networkId === networkId && linked.has(e.id)).length,
     },
     ipam: {
       adoptPool: async (p) => void calls.push(`adoptPool ${p}`),
@@ -84,7 +107,10 @@ function setup(state: NetworkState, held: Record<string, string> = {}) {
     },
   });
   return {
-    r, calls, addresses, linked,
+    r,
+    calls,
+    addresses,
+    linked,
     tick: (ms: number) => (clock += ms),
     setContainers: (c: DockerContainerInfo[]) => (containers = c),
     setNetworks: (n: DockerNetworkInfo[]) => (networks = n),
@@ -105,12 +131,25 @@ function stateWith(endpoints: Array<[string, string]>): NetworkState {
 
 describe("reconciliation with Docker", () => {
   it("recognises the plugin's driver names, legacy and managed", () => {
-    for (const n of ["azure-vnet", "azure-vnet:latest", "owner/azure-vnet:0.1.0", "localhost:5000/azure-vnet:latest", "reg.io/team/azure-vnet"]) assert.ok(DRIVER_NAME.test(n), n);
+    for (const n of [
+      "azure-vnet",
+      "azure-vnet:latest",
+      "owner/azure-vnet:0.1.0",
+      "localhost:5000/azure-vnet:latest",
+      "reg.io/team/azure-vnet",
+    ])
+      assert.ok(DRIVER_NAME.test(n), n);
     for (const n of ["bridge", "azure-vnet-other", "macvlan", "evil/azure-vnet:x y"]) assert.ok(!DRIVER_NAME.test(n), n);
   });
 
   it("releases an endpoint and its address only after it was missing for the grace period", async () => {
-    const t = setup(stateWith([[EP(1), "10.0.0.10"], [EP(2), "10.0.0.11"]]), { "10.0.0.10": "P", "10.0.0.11": "P" });
+    const t = setup(
+      stateWith([
+        [EP(1), "10.0.0.10"],
+        [EP(2), "10.0.0.11"],
+      ]),
+      { "10.0.0.10": "P", "10.0.0.11": "P" },
+    );
     t.setContainers([container(EP(1), "10.0.0.10")]);
     let report = await t.r.runOnce();
     assert.equal(report.ok, true);
@@ -209,7 +248,15 @@ describe("reconciliation with Docker", () => {
 
   it("reports Docker being unreachable without changing anything", async () => {
     const t = setup(stateWith([[EP(1), "10.0.0.10"]]), { "10.0.0.10": "P" });
-    const broken = new DockerReconciler({ ...(t.r as unknown as { o: ConstructorParameters<typeof DockerReconciler>[0] }).o, docker: { listNetworks: async () => { throw new Error("connect ENOENT /var/run/docker.sock"); }, listContainers: async () => [] } });
+    const broken = new DockerReconciler({
+      ...(t.r as unknown as { o: ConstructorParameters<typeof DockerReconciler>[0] }).o,
+      docker: {
+        listNetworks: async () => {
+          throw new Error("connect ENOENT /var/run/docker.sock");
+        },
+        listContainers: async () => [],
+      },
+    });
     const report = await broken.runOnce();
     assert.equal(report.ok, false);
     assert.match(report.error ?? "", /ENOENT/);
@@ -217,7 +264,10 @@ describe("reconciliation with Docker", () => {
   });
 
   it("leaves alone every endpoint of a network Docker does not show, however long", async () => {
-    const t = setup(stateWith([[EP(1), "10.0.0.10"]]), { "10.0.0.10": "AzureVNetLocal/10.0.0.0/24", "10.0.0.11": "AzureVNetLocal/10.0.0.0/24" });
+    const t = setup(stateWith([[EP(1), "10.0.0.10"]]), {
+      "10.0.0.10": "AzureVNetLocal/10.0.0.0/24",
+      "10.0.0.11": "AzureVNetLocal/10.0.0.0/24",
+    });
     t.linked.add(EP(1));
     t.setNetworks([]);
     for (let i = 0; i < 4; i++) {
@@ -259,7 +309,10 @@ describe("reconciliation with Docker", () => {
   });
 
   it("judges nothing on a network while Docker lists a running container on it without its endpoint", async () => {
-    const t = setup(stateWith([[EP(1), "10.0.0.10"]]), { "10.0.0.10": "AzureVNetLocal/10.0.0.0/24", "10.0.0.12": "AzureVNetLocal/10.0.0.0/24" });
+    const t = setup(stateWith([[EP(1), "10.0.0.10"]]), {
+      "10.0.0.10": "AzureVNetLocal/10.0.0.0/24",
+      "10.0.0.12": "AzureVNetLocal/10.0.0.0/24",
+    });
     const starting = container(EP(9), "");
     for (let i = 0; i < 3; i++) {
       t.setContainers([starting]);
@@ -290,7 +343,9 @@ describe("reconciliation with Docker", () => {
     let report = await t.r.runOnce();
     assert.equal(report.endpointsAdopted, 1);
     assert.deepEqual(Object.keys(st.endpoints), [EP(3)]);
-    assert.ok(t.calls.indexOf(`releaseEndpoint ${EP(1).slice(0, 4)} 10.0.0.13`) < t.calls.indexOf(`adoptEndpoint ${EP(3).slice(0, 4)} 10.0.0.13`));
+    assert.ok(
+      t.calls.indexOf(`releaseEndpoint ${EP(1).slice(0, 4)} 10.0.0.13`) < t.calls.indexOf(`adoptEndpoint ${EP(3).slice(0, 4)} 10.0.0.13`),
+    );
 
     const both = setup(stateWith([[EP(1), "10.0.0.13"]]), { "10.0.0.13": "AzureVNetLocal/10.0.0.0/24" });
     both.setContainers([container(EP(1), "10.0.0.13"), { ...container(EP(3), "10.0.0.13"), Id: "other" }]);

@@ -64,7 +64,11 @@ describe("platform builders", () => {
 
   describe("wireserverXml", () => {
     it("parses back to the documented Interfaces shape", () => {
-      const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: "", isArray: (n) => ["Interface", "IPSubnet", "IPAddress"].includes(n) });
+      const parser = new XMLParser({
+        ignoreAttributes: false,
+        attributeNamePrefix: "",
+        isArray: (n) => ["Interface", "IPSubnet", "IPAddress"].includes(n),
+      });
       const parsed = parser.parse(wireserverXml(topo, "vm2"));
       const iface = parsed.Interfaces.Interface[0];
       assert.equal(iface.MacAddress, "000D3A000002");
@@ -77,7 +81,7 @@ describe("platform builders", () => {
       assert.ok(addresses.slice(1).every((a) => a.IsPrimary === "false"));
     });
 
-    it("writes attribute values as name=\"value\", never bare", () => {
+    it('writes attribute values as name="value", never bare', () => {
       assert.match(wireserverXml(topo, "vm1"), /<IPAddress Address="10\.0\.0\.4" IsPrimary="true"\/>/);
       assert.match(versionsXml(), /<Version>\d{4}-\d{2}-\d{2}<\/Version>/);
     });

@@ -33,23 +33,37 @@ describe("platform CLI", function () {
   it("starts on the given addresses, writes the ready file, logs requests, stops on SIGTERM", async () => {
     const readyFile = join(dir, "ready.json");
     // Every address is explicit: the test must never touch the real platform addresses.
-    child = spawn(process.execPath, [
-      MAIN,
-      "--state-dir", dir,
-      "--imds-listen", "127.0.0.1:0",
-      "--wireserver-listen", "127.0.0.1:0",
-      "--wireserver-alt-listen", "127.0.0.1:0",
-      "--dns-listen", "127.0.0.1:0",
-      "--ready-file", readyFile,
-      "--identify-by-header", SOURCE_HEADER,
-    ], { stdio: ["ignore", "pipe", "pipe"] });
+    child = spawn(
+      process.execPath,
+      [
+        MAIN,
+        "--state-dir",
+        dir,
+        "--imds-listen",
+        "127.0.0.1:0",
+        "--wireserver-listen",
+        "127.0.0.1:0",
+        "--wireserver-alt-listen",
+        "127.0.0.1:0",
+        "--dns-listen",
+        "127.0.0.1:0",
+        "--ready-file",
+        readyFile,
+        "--identify-by-header",
+        SOURCE_HEADER,
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     child.stdout?.on("data", (c: Buffer) => (stdout += c.toString()));
     await waitFor(async () => existsSync(readyFile), 5000);
     const ready = JSON.parse(readFileSync(readyFile, "utf8")) as Record<string, string>;
     assert.equal(ready.pid, child.pid);
     for (const key of ["imds", "wireserver", "wireserverAlt", "dns"]) assert.match(ready[key], /^127\.0\.0\.1:[1-9]\d*$/);
 
-    const res = await httpGet(addressOf(ready.imds), "/metadata/instance/compute?api-version=2021-02-01", { Metadata: "true", [SOURCE_HEADER]: "10.0.0.5" });
+    const res = await httpGet(addressOf(ready.imds), "/metadata/instance/compute?api-version=2021-02-01", {
+      Metadata: "true",
+      [SOURCE_HEADER]: "10.0.0.5",
+    });
     assert.equal(res.status, 200);
     assert.equal(JSON.parse(res.body).name, "vm2");
     const dns = await udpExchange(addressOf(ready.dns), dnsQuery("vm1"));
@@ -76,7 +90,23 @@ describe("platform CLI", function () {
 
   it("exits 1 without usage when topology.json is missing", () => {
     const empty = join(dir, "empty");
-    const res = spawnSync(process.execPath, [MAIN, "--state-dir", empty, "--imds-listen", "127.0.0.1:0", "--wireserver-listen", "off", "--wireserver-alt-listen", "off", "--dns-listen", "off"], { encoding: "utf8" });
+    const res = spawnSync(
+      process.execPath,
+      [
+        MAIN,
+        "--state-dir",
+        empty,
+        "--imds-listen",
+        "127.0.0.1:0",
+        "--wireserver-listen",
+        "off",
+        "--wireserver-alt-listen",
+        "off",
+        "--dns-listen",
+        "off",
+      ],
+      { encoding: "utf8" },
+    );
     assert.equal(res.status, 1);
     assert.match(res.stderr, /topology\.json/);
     assert.doesNotMatch(res.stderr, /usage:/);

@@ -5,7 +5,17 @@ import * as dnsPacket from "dns-packet";
 import { defaultTopology } from "../../../sim/topology";
 import type { Platform } from "../../../sim/platform/platform";
 import type { ListenAddress } from "../../../sim/platform/managed-http";
-import { dnsQuery, makeStateDir, rcodeOf, removeStateDir, startTestPlatform, tcpExchange, udpExchange, waitFor, writeTopology } from "./platform-helpers";
+import {
+  dnsQuery,
+  makeStateDir,
+  rcodeOf,
+  removeStateDir,
+  startTestPlatform,
+  tcpExchange,
+  udpExchange,
+  waitFor,
+  writeTopology,
+} from "./platform-helpers";
 
 /** Write bytes on a TCP connection and close it without waiting for anything back. */
 function sendRawTcp(at: ListenAddress | undefined, bytes: Buffer): Promise<void> {

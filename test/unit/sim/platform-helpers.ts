@@ -69,7 +69,11 @@ export function httpGet(at: ListenAddress | undefined, path: string, headers: Re
 }
 
 /** An IMDS request as a VM with address `source` would send it. */
-export function imdsGet(platform: Platform, source: string, path = "/metadata/instance/network?api-version=2021-02-01"): Promise<HttpResult> {
+export function imdsGet(
+  platform: Platform,
+  source: string,
+  path = "/metadata/instance/network?api-version=2021-02-01",
+): Promise<HttpResult> {
   return httpGet(platform.addresses().imds, path, { Metadata: "true", [SOURCE_HEADER]: source });
 }
 

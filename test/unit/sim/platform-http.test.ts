@@ -3,7 +3,16 @@ import { strict as assert } from "node:assert";
 import { defaultTopology } from "../../../sim/topology";
 import type { Platform } from "../../../sim/platform/platform";
 import { writeKnobs } from "../../../sim/platform/knobs";
-import { SOURCE_HEADER, httpGet, imdsGet, makeStateDir, removeStateDir, startTestPlatform, waitFor, writeTopology } from "./platform-helpers";
+import {
+  SOURCE_HEADER,
+  httpGet,
+  imdsGet,
+  makeStateDir,
+  removeStateDir,
+  startTestPlatform,
+  waitFor,
+  writeTopology,
+} from "./platform-helpers";
 
 interface NetworkDoc {
   interface: { ipv4: { ipAddress: { privateIpAddress: string; publicIpAddress: string }[] }; macAddress: string }[];
@@ -46,7 +55,11 @@ describe("platform HTTP endpoints", function () {
       const instance = JSON.parse((await imdsGet(platform, "10.0.0.4", "/metadata/instance?api-version=2021-02-01")).body);
       assert.equal(instance.compute.name, "vm1");
       assert.equal(instance.network.interface[0].macAddress, "000D3A000001");
-      const leaf = await imdsGet(platform, "10.0.0.4", "/metadata/instance/network/interface/0/ipv4/ipAddress/0/publicIpAddress?api-version=2021-02-01&format=text");
+      const leaf = await imdsGet(
+        platform,
+        "10.0.0.4",
+        "/metadata/instance/network/interface/0/ipv4/ipAddress/0/publicIpAddress?api-version=2021-02-01&format=text",
+      );
       assert.deepEqual([leaf.status, leaf.body], [200, "203.0.113.4"]);
       assert.equal((await imdsGet(platform, "10.0.0.4", "/metadata/instance/nothing?api-version=2021-02-01")).status, 404);
     });
@@ -56,7 +69,11 @@ describe("platform HTTP endpoints", function () {
       const noHeader = await httpGet(at, "/metadata/instance/network?api-version=2021-02-01", { [SOURCE_HEADER]: "10.0.0.4" });
       assert.equal(noHeader.status, 400);
       assert.match(JSON.parse(noHeader.body).error, /Required metadata header not specified/);
-      const proxied = await httpGet(at, "/metadata/instance/network?api-version=2021-02-01", { Metadata: "true", "X-Forwarded-For": "10.0.0.4", [SOURCE_HEADER]: "10.0.0.4" });
+      const proxied = await httpGet(at, "/metadata/instance/network?api-version=2021-02-01", {
+        Metadata: "true",
+        "X-Forwarded-For": "10.0.0.4",
+        [SOURCE_HEADER]: "10.0.0.4",
+      });
       assert.equal(proxied.status, 400);
       const noVersion = await imdsGet(platform, "10.0.0.4", "/metadata/instance/network");
       assert.equal(noVersion.status, 400);
@@ -78,7 +95,10 @@ describe("platform HTTP endpoints", function () {
       const statuses = [];
       for (let i = 0; i < 8; i++) statuses.push((await imdsGet(platform, "10.0.0.4")).status);
       assert.deepEqual(statuses.slice(0, 5), [200, 200, 200, 200, 200]);
-      assert.ok(statuses.slice(5).every((s) => s === 429), `got ${statuses.join(",")}`);
+      assert.ok(
+        statuses.slice(5).every((s) => s === 429),
+        `got ${statuses.join(",")}`,
+      );
       assert.equal((await imdsGet(platform, "10.0.0.5")).status, 200);
       // After the one-second window a backed-off client gets through again.
       await new Promise((resolve) => setTimeout(resolve, 1100));

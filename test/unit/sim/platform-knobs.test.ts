@@ -3,7 +3,18 @@ import { strict as assert } from "node:assert";
 import * as dnsPacket from "dns-packet";
 import type { Platform } from "../../../sim/platform/platform";
 import { setEndpointKnobs, writeKnobs, type Knobs } from "../../../sim/platform/knobs";
-import { SOURCE_HEADER, dnsQuery, httpGet, imdsGet, makeStateDir, rcodeOf, removeStateDir, startTestPlatform, udpExchange, waitFor } from "./platform-helpers";
+import {
+  SOURCE_HEADER,
+  dnsQuery,
+  httpGet,
+  imdsGet,
+  makeStateDir,
+  rcodeOf,
+  removeStateDir,
+  startTestPlatform,
+  udpExchange,
+  waitFor,
+} from "./platform-helpers";
 
 describe("platform fault knobs", function () {
   this.timeout(10_000);
@@ -38,7 +49,9 @@ describe("platform fault knobs", function () {
     const imds = await imdsGet(platform, "10.0.0.4");
     assert.equal(imds.status, 500);
     assert.match(JSON.parse(imds.body).error, /500/);
-    const wire = await httpGet(platform.addresses().wireserver, "/machine/plugins?comp=nmagent&type=getinterfaceinfov1", { [SOURCE_HEADER]: "10.0.0.4" });
+    const wire = await httpGet(platform.addresses().wireserver, "/machine/plugins?comp=nmagent&type=getinterfaceinfov1", {
+      [SOURCE_HEADER]: "10.0.0.4",
+    });
     assert.equal(wire.status, 503);
     assert.ok(wire.body.length > 0);
   });

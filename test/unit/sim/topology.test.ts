@@ -5,7 +5,13 @@ import { fullRuleset, updateRuleset } from "../../../sim/fabric-rules";
 describe("simulator topology", () => {
   it("has a valid built-in default: two VMs, eight secondaries each, one with its own public IP", () => {
     const t = parseTopology(defaultTopology());
-    assert.deepEqual(t.vms.map((v) => [v.name, v.nic.primary.address, v.nic.secondaries.length]), [["vm1", "10.0.0.4", 8], ["vm2", "10.0.0.5", 8]]);
+    assert.deepEqual(
+      t.vms.map((v) => [v.name, v.nic.primary.address, v.nic.secondaries.length]),
+      [
+        ["vm1", "10.0.0.4", 8],
+        ["vm2", "10.0.0.5", 8],
+      ],
+    );
     assert.equal(t.vms[0].nic.secondaries.find((s) => s.publicIp)?.address, "10.0.0.17");
   });
 
@@ -15,11 +21,26 @@ describe("simulator topology", () => {
       mut(t);
       return () => parseTopology(t);
     };
-    assert.throws(broken((t) => (t.vms[0].nic.mac = "00:0D:3A:00:00:01")), /vms\.0\.nic\.mac: must be a lower-case MAC/);
-    assert.throws(broken((t) => (t.vms[1].nic.secondaries[0].address = "10.0.0.10")), /ipconfig 10\.0\.0\.10 is on both vm1 and vm2/);
-    assert.throws(broken((t) => (t.vms[0].nic.secondaries[0].address = "10.0.5.10")), /vm1 ipconfig 10\.0\.5\.10 is not inside 10\.0\.0\.0\/24/);
-    assert.throws(broken((t) => (t.vms[1].name = "vm1")), /VM name vm1 is used twice/);
-    assert.throws(broken((t) => (t.vnet.gateway = "10.1.0.1")), /vnet\.gateway 10\.1\.0\.1 is not inside/);
+    assert.throws(
+      broken((t) => (t.vms[0].nic.mac = "00:0D:3A:00:00:01")),
+      /vms\.0\.nic\.mac: must be a lower-case MAC/,
+    );
+    assert.throws(
+      broken((t) => (t.vms[1].nic.secondaries[0].address = "10.0.0.10")),
+      /ipconfig 10\.0\.0\.10 is on both vm1 and vm2/,
+    );
+    assert.throws(
+      broken((t) => (t.vms[0].nic.secondaries[0].address = "10.0.5.10")),
+      /vm1 ipconfig 10\.0\.5\.10 is not inside 10\.0\.0\.0\/24/,
+    );
+    assert.throws(
+      broken((t) => (t.vms[1].name = "vm1")),
+      /VM name vm1 is used twice/,
+    );
+    assert.throws(
+      broken((t) => (t.vnet.gateway = "10.1.0.1")),
+      /vnet\.gateway 10\.1\.0\.1 is not inside/,
+    );
     assert.throws(() => parseTopology({ vms: [] }), /invalid topology: vnet: /);
   });
 
@@ -27,7 +48,10 @@ describe("simulator topology", () => {
     const rules = fullRuleset(defaultTopology());
     assert.match(rules, /-A AZSIM-VM-vm1 -m mac ! --mac-source 00:0d:3a:00:00:01 -j AZSIM-DROP-MAC-vm1/);
     assert.match(rules, /-A AZSIM-VM-vm2 -s 10\.0\.0\.27\/32 -j RETURN/);
-    const egress = rules.split("\n").filter((l) => l.startsWith("-A AZSIM-EGRESS -s")).map((l) => l.split(" ")[3]);
+    const egress = rules
+      .split("\n")
+      .filter((l) => l.startsWith("-A AZSIM-EGRESS -s"))
+      .map((l) => l.split(" ")[3]);
     assert.deepEqual(egress, ["10.0.0.4/32", "10.0.0.17/32", "10.0.0.5/32"]);
     assert.match(rules, /-A AZSIM-SNAT -s 10\.0\.0\.17\/32 -j SNAT --to-source 203\.0\.113\.17/);
     assert.match(rules, /-A AZSIM-NSG -d 10\.0\.0\.27\/32 -p tcp --dport 23 -j AZSIM-DROP-NSG/);

@@ -61,13 +61,24 @@ describe("instance lock", () => {
           {
             MacAddress: "00:0d:3a:00:00:01",
             IsPrimary: true,
-            IPSubnets: [{ Prefix: "10.0.0.0/24", IPAddresses: [{ Address: "10.0.0.4", IsPrimary: true }, { Address: "10.0.0.10", IsPrimary: false }] }],
+            IPSubnets: [
+              {
+                Prefix: "10.0.0.0/24",
+                IPAddresses: [
+                  { Address: "10.0.0.4", IsPrimary: true },
+                  { Address: "10.0.0.10", IsPrimary: false },
+                ],
+              },
+            ],
           },
         ],
       }),
     );
     const config = (socket: string) =>
-      resolveServeConfig({ socket: path.join(dir, socket), stateDir: path.join(dir, "state"), metadataSource: "file", metadataFile, logLevel: "error" }, {});
+      resolveServeConfig(
+        { socket: path.join(dir, socket), stateDir: path.join(dir, "state"), metadataSource: "file", metadataFile, logLevel: "error" },
+        {},
+      );
     const docker = { listNetworks: async () => [], listContainers: async () => [] };
     const first = await startPlugin({ config: config("a.sock"), logger: silent, dataplane: new FakeDataplane(), docker, bootIdPath });
     try {

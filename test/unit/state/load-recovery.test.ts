@@ -167,7 +167,7 @@ describe("CheckpointStore.load recovery", () => {
     const store = makeStore(t);
     for (let v = 1; v <= 4; v++) await store.save(doc(v));
     writeFileSync(primary, "");
-    writeFileSync(`${primary}.1`, "{\"schema\":2");
+    writeFileSync(`${primary}.1`, '{"schema":2');
     writeFileSync(`${primary}.2`, Buffer.alloc(50));
     const result = await makeStore(t).load();
     assert.deepEqual(result.data, doc(1));

@@ -37,7 +37,12 @@ describe("CheckpointStore.save", () => {
     assert.equal(envelope.schema, 2);
     assert.equal(envelope.writtenAt, "2026-01-01T00:00:01.000Z");
     assert.equal(envelope.bootId, "11111111-2222-3333-4444-555555555555");
-    assert.equal(envelope.checksum, createHash("sha256").update(canonicalJson(doc(1))).digest("hex"));
+    assert.equal(
+      envelope.checksum,
+      createHash("sha256")
+        .update(canonicalJson(doc(1)))
+        .digest("hex"),
+    );
     assert.deepEqual(envelope.data, doc(1));
   });
 
@@ -85,7 +90,10 @@ describe("CheckpointStore.save", () => {
     });
     void crashing.save(doc(2));
     await new Promise((r) => setTimeout(r, 50));
-    assert.ok(readdirSync(dir).some((n) => n.startsWith("state.json.tmp-")), "the temp file was written");
+    assert.ok(
+      readdirSync(dir).some((n) => n.startsWith("state.json.tmp-")),
+      "the temp file was written",
+    );
     assert.deepEqual(read(`${primary}.1`), doc(1), "rotation ran before the crash");
 
     const result = await makeStore(t).load(); // the restarted daemon

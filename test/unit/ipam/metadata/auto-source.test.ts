@@ -38,9 +38,6 @@ describe("AutoSource", () => {
     const { imds, wire, auto } = sources();
     imds.failure = new Error("imds: no answer within 3000 ms");
     wire.failure = new Error("wireserver: HTTP 503");
-    await assert.rejects(
-      auto.fetch(),
-      /imds and wireserver: both failed: imds: no answer within 3000 ms; wireserver: HTTP 503/,
-    );
+    await assert.rejects(auto.fetch(), /imds and wireserver: both failed: imds: no answer within 3000 ms; wireserver: HTTP 503/);
   });
 });

@@ -60,10 +60,7 @@ describe("ImdsSource", () => {
 
   it("targets the link-local IMDS address by default (never contacted in tests)", () => {
     assert.equal(IMDS_BASE_URL, "http://169.254.169.254");
-    assert.equal(
-      new ImdsSource().url,
-      "http://169.254.169.254/metadata/instance/network?api-version=2021-02-01",
-    );
+    assert.equal(new ImdsSource().url, "http://169.254.169.254/metadata/instance/network?api-version=2021-02-01");
   });
 
   it("sends Metadata: true to the documented path and parses two NICs", async () => {
@@ -129,7 +126,10 @@ describe("ImdsSource", () => {
       /* never answers */
     });
     const started = Date.now();
-    await assert.rejects(new ImdsSource({ baseUrl: server.baseUrl, timeoutMs: 100 }).fetch(), /imds: GET .* failed: no answer within 100 ms/);
+    await assert.rejects(
+      new ImdsSource({ baseUrl: server.baseUrl, timeoutMs: 100 }).fetch(),
+      /imds: GET .* failed: no answer within 100 ms/,
+    );
     assert.ok(Date.now() - started < 2000);
   });
 
@@ -138,7 +138,10 @@ describe("ImdsSource", () => {
     const url = server.baseUrl;
     await server.close();
     server = undefined;
-    await assert.rejects(new ImdsSource({ baseUrl: url }).fetch(), /imds: GET http:\/\/127\.0\.0\.1:\d+\/metadata.* failed: .*ECONNREFUSED/);
+    await assert.rejects(
+      new ImdsSource({ baseUrl: url }).fetch(),
+      /imds: GET http:\/\/127\.0\.0\.1:\d+\/metadata.* failed: .*ECONNREFUSED/,
+    );
   });
 
   it("ignores proxy settings in the environment", async () => {
@@ -202,15 +205,15 @@ describe("parseImdsNetwork", () => {
 
   it("rejects an address that is in none of the interface's subnets", () => {
     const body = one({ ...base, ipv4: { ...base.ipv4, ipAddress: [{ privateIpAddress: "10.9.0.4" }] } });
-    assert.throws(() => parseImdsNetwork(body), /imds: interface 00:0d:3a:f8:a1:b2: 10\.9\.0\.4 is in none of its subnets \(10\.0\.0\.0\/24\)/);
+    assert.throws(
+      () => parseImdsNetwork(body),
+      /imds: interface 00:0d:3a:f8:a1:b2: 10\.9\.0\.4 is in none of its subnets \(10\.0\.0\.0\/24\)/,
+    );
   });
 
   it("rejects duplicate addresses and duplicate interfaces", () => {
     const twice = { ...base, ipv4: { ...base.ipv4, ipAddress: [{ privateIpAddress: "10.0.0.4" }, { privateIpAddress: "10.0.0.4" }] } };
     assert.throws(() => parseImdsNetwork(one(twice)), /10\.0\.0\.4 is listed twice/);
-    assert.throws(
-      () => parseImdsNetwork(JSON.stringify({ interface: [base, base] })),
-      /interface 00:0d:3a:f8:a1:b2 is listed twice/,
-    );
+    assert.throws(() => parseImdsNetwork(JSON.stringify({ interface: [base, base] })), /interface 00:0d:3a:f8:a1:b2 is listed twice/);
   });
 });

@@ -99,10 +99,7 @@ describe("MetadataCache", () => {
     await assert.rejects(cache.get({ maxAgeMs: 0 }), (err: PluginError) => {
       assert.equal(err.name, "PluginError");
       assert.equal(err.code, "unavailable");
-      assert.equal(
-        err.message,
-        "cannot read this VM's NIC configuration from imds: no answer within 3000 ms (next attempt in 1 s)",
-      );
+      assert.equal(err.message, "cannot read this VM's NIC configuration from imds: no answer within 3000 ms (next attempt in 1 s)");
       return true;
     });
     // During the backoff the source is left alone but callers still get the reason.

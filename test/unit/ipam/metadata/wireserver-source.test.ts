@@ -32,10 +32,7 @@ describe("WireserverSource", () => {
 
   it("targets the platform address by default (never contacted in tests)", () => {
     assert.equal(WIRESERVER_BASE_URL, "http://168.63.129.16");
-    assert.equal(
-      new WireserverSource().url,
-      "http://168.63.129.16/machine/plugins?comp=nmagent&type=getinterfaceinfov1",
-    );
+    assert.equal(new WireserverSource().url, "http://168.63.129.16/machine/plugins?comp=nmagent&type=getinterfaceinfov1");
   });
 
   it("fetches and parses the interface list", async () => {
@@ -76,7 +73,10 @@ describe("WireserverSource", () => {
       res.writeHead(503, "Service Unavailable");
       res.end();
     });
-    await assert.rejects(new WireserverSource({ baseUrl: server.baseUrl }).fetch(), /^MetadataSourceError: wireserver: HTTP 503 Service Unavailable$/);
+    await assert.rejects(
+      new WireserverSource({ baseUrl: server.baseUrl }).fetch(),
+      /^MetadataSourceError: wireserver: HTTP 503 Service Unavailable$/,
+    );
   });
 
   it("times out", async () => {
