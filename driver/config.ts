@@ -1,3 +1,4 @@
+/** The daemon's settings: every `serve` flag with its environment variable and default, and their validation. */
 import { isAbsolute } from "node:path";
 import { isIP } from "node:net";
 import { Command, CommanderError } from "commander";

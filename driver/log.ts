@@ -1,3 +1,4 @@
+/** The plugin's logger: leveled events with fields, as JSON or as one readable line each. */
 import type { Writable } from "node:stream";
 import winston from "winston";
 import type { LogFormat, LogLevel } from "./config";

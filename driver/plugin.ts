@@ -78,39 +78,17 @@ export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
 async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<RunningPlugin> {
   const { config, logger } = opts;
   const t0 = Date.now();
-  const store = openCheckpointStore(config.stateDir, opts.bootIdPath, undefined, (problem) =>
-    logger.error("checkpoint not durable", { problem }),
-  );
-  const loaded = await store.load();
-  for (const problem of loaded.problems) logger.warn("checkpoint problem", { problem });
-  const checkpoint = loaded.data ?? emptyCheckpoint();
-  bindRecordedEndpoints(checkpoint);
-  const counts = { networks: Object.keys(checkpoint.network.networks).length, endpoints: Object.keys(checkpoint.network.endpoints).length };
-  logger.info("checkpoint loaded", { source: loaded.source, ...counts, rebooted: loaded.rebooted });
-  const persist = () => store.save(checkpoint);
-  const trust = new StateTrust(checkpoint, loaded, logger);
-
+  const { checkpoint, persist, trust } = await loadState(opts);
   // Pools are read on each scrape, so the closure may refer to the manager made just below.
-  const metrics = config.metricsListen
-    ? new PluginMetrics({
-        pools: (): Promise<IpamReport> => ipam.report(),
-        onCollectError: (error) => logger.warn("metrics: cannot read the pools", { error }),
-      })
+  const metrics: PluginMetrics | undefined = config.metricsListen
+    ? pluginMetrics((): Promise<IpamReport> => ipam.report(), logger)
     : undefined;
-  const metadata = new MetadataCache(
-    metadataSourceFor(config, metrics && ((s) => observedSource(s, (name) => metrics.metadataFailed(name)))),
-  );
+  const metadata = new MetadataCache(metadataSourceFor(config, metrics && ((s) => observedSource(s, (n) => metrics.metadataFailed(n)))));
   const liveEndpoint = (id: string) => Object.hasOwn(checkpoint.network.endpoints, id);
-  const ipam = new AddressManager({
-    metadata,
-    state: checkpoint.ipam,
-    persist,
-    admission: trust.admission,
-    liveEndpoint,
-    onWarning: (m, f) => logger.warn(m, f),
-  });
-  const dataplane =
-    opts.dataplane ?? new LinuxDataplane({ onNetlinkError: (err) => logger.error("netlink socket error", { error: err.message }) });
+  const onWarning = (m: string, f: Record<string, string>) => logger.warn(m, f);
+  const ipam = new AddressManager({ metadata, state: checkpoint.ipam, persist, admission: trust.admission, liveEndpoint, onWarning });
+  const onNetlinkError = (err: Error) => logger.error("netlink socket error", { error: err.message });
+  const dataplane = opts.dataplane ?? new LinuxDataplane({ onNetlinkError });
   const network = new NetworkManager({ dataplane, pools: ipam, state: checkpoint.network, persist, logger });
 
   // Untrusted state may not know every network: what it does not explain stays until Docker has spoken.
@@ -119,58 +97,70 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
   await releaseDeadEndpoints(checkpoint.network, dataplane, { network }, logger);
   // A reboot or a crash may have left nothing to save yet: the checkpoint carries this boot's id from now on.
   await persist();
-  // Warm the metadata cache; failure is not fatal (known addresses keep serving).
-  metadata.get({ maxAgeMs: 0 }).then(
-    (snap) => logger.info("metadata loaded", { source: metadata.source.name, nics: snap.nics.length }),
-    (err) => logger.warn("metadata not available yet", { error: errorMessage(err) }),
-  );
+  warmMetadata(metadata, logger);
 
   // Before the plugin socket: a metrics address that cannot be used stops the start while Docker has not seen us yet.
-  let metricsServer: MetricsServer | undefined;
-  if (metrics && config.metricsListen) {
-    metricsServer = await serveMetrics(config.metricsListen, metrics, (error) => logger.warn("metrics scrape failed", { error }));
-    logger.info("serving metrics", { at: metricsServer.where });
-  }
+  const metricsServer = metrics && (await openMetrics(config, metrics, logger));
   const app = createProtocolApp({ network, ipam, logger, ...(metrics && { onRequest: (o) => metrics.observeRequest(o) }) });
   const server = await serveUnixSocket(app, config.socket);
   logger.info("listening", { socket: config.socket, startupMs: Date.now() - t0 });
 
+  const graceMs = config.reconcileGrace * 1000;
+  const api = opts.docker ?? dockerodeApi();
   const docker = new DockerReconciler({
-    docker: opts.docker ?? dockerodeApi(),
+    docker: api,
     state: checkpoint.network,
     network,
     ipam,
     logger,
-    graceMs: config.reconcileGrace * 1000,
+    graceMs,
     adopt: () => !trust.verified,
   });
-  const run = reconcileCycle({
-    docker,
-    trust,
-    network,
-    persist,
-    stateDir: config.stateDir,
-    logger,
-    onFailure: () => metrics?.reconcileFailed(1),
-  });
+  const onFailure = () => metrics?.reconcileFailed(1);
+  const run = reconcileCycle({ docker, trust, network, persist, stateDir: config.stateDir, logger, onFailure });
   const loop = new ReconcileLoop({ run, intervalMs: config.reconcileInterval * 1000 });
   loop.start();
 
-  return {
-    checkpoint,
-    ipam,
-    network,
-    reconcile,
-    reconcileNow: async () => {
-      await loop.runNow();
-      return docker.last;
-    },
-    async close() {
-      await loop.close();
-      await server.close();
-      await metricsServer?.close();
-      await dataplane.close();
-      await lock.release();
-    },
+  const reconcileNow = async () => (await loop.runNow(), docker.last);
+  const close = async () => {
+    await loop.close();
+    await server.close();
+    await metricsServer?.close();
+    await dataplane.close();
+    await lock.release();
   };
+  return { checkpoint, ipam, network, reconcile, reconcileNow, close };
+}
+
+/** The checkpoint, how to save it, and whether it can be trusted. */
+async function loadState(opts: StartOptions): Promise<{ checkpoint: Checkpoint; persist: () => Promise<void>; trust: StateTrust }> {
+  const { config, logger } = opts;
+  const onDurabilityWarning = (problem: string) => logger.error("checkpoint not durable", { problem });
+  const store = openCheckpointStore(config.stateDir, opts.bootIdPath, undefined, onDurabilityWarning);
+  const loaded = await store.load();
+  for (const problem of loaded.problems) logger.warn("checkpoint problem", { problem });
+  const checkpoint = loaded.data ?? emptyCheckpoint();
+  bindRecordedEndpoints(checkpoint);
+  const counts = { networks: Object.keys(checkpoint.network.networks).length, endpoints: Object.keys(checkpoint.network.endpoints).length };
+  logger.info("checkpoint loaded", { source: loaded.source, ...counts, rebooted: loaded.rebooted });
+  return { checkpoint, persist: () => store.save(checkpoint), trust: new StateTrust(checkpoint, loaded, logger) };
+}
+
+function pluginMetrics(pools: () => Promise<IpamReport>, logger: Logger): PluginMetrics {
+  return new PluginMetrics({ pools, onCollectError: (error) => logger.warn("metrics: cannot read the pools", { error }) });
+}
+
+async function openMetrics(config: ServeConfig, metrics: PluginMetrics, logger: Logger): Promise<MetricsServer | undefined> {
+  if (!config.metricsListen) return undefined;
+  const server = await serveMetrics(config.metricsListen, metrics, (error) => logger.warn("metrics scrape failed", { error }));
+  logger.info("serving metrics", { at: server.where });
+  return server;
+}
+
+/** Warms the metadata cache; failure is not fatal (known addresses keep serving). */
+function warmMetadata(metadata: MetadataCache, logger: Logger): void {
+  metadata.get({ maxAgeMs: 0 }).then(
+    (snap) => logger.info("metadata loaded", { source: metadata.source.name, nics: snap.nics.length }),
+    (err) => logger.warn("metadata not available yet", { error: errorMessage(err) }),
+  );
 }

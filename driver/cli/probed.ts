@@ -1,3 +1,4 @@
+/** A fact the operator commands read that may have failed to read: the value, or why it is missing. */
 import { errorMessage } from "../errors";
 
 /**

@@ -1,3 +1,4 @@
+/** The IPAM's part of the checkpoint: pools, held addresses with their holders and leases, and its schema. */
 import { z } from "zod";
 
 /**

@@ -1,3 +1,4 @@
+/** Counting metadata failures per source, by wrapping each source the plugin reads. */
 import type { MetadataSource, NicInfo } from "../ipam";
 
 /**

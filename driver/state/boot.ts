@@ -1,3 +1,4 @@
+/** The kernel's boot id, which tells a checkpoint written before a reboot from one written since. */
 import type { StateFs } from "./fs";
 
 /** Linux gives every boot a fresh random id here. */

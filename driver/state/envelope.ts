@@ -1,3 +1,4 @@
+/** The envelope around every checkpoint file: schema version, boot id, time written and a checksum of the content. */
 import { createHash } from "node:crypto";
 
 /** What a checkpoint file holds around the caller's document. */

@@ -1,3 +1,4 @@
+/** The checkpoint's files on disk: the primary, its generations, temp files of saves, and quarantined damaged copies. */
 import { join } from "node:path";
 import type { StateFs } from "./fs";
 

@@ -1,3 +1,4 @@
+/** The few file system operations the checkpoint store needs, durable where it matters, replaceable in tests. */
 import { promises as fsp } from "node:fs";
 
 /**
