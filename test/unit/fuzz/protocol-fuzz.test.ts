@@ -21,19 +21,10 @@ import { runFuzz, summarise } from "../../e2e/helpers/fuzz-run";
 import type { FuzzContext } from "../../e2e/helpers/fuzz-templates";
 import { FakeSource, MAC1, nic, range } from "../ipam/helpers";
 import { FakeDataplane } from "../network/fake-dataplane";
+import { silent } from "../support/silent-logger";
 
 const NETWORK_ID = "5e".repeat(32);
 const ENDPOINT_ID = "e9".repeat(32);
-const silent = {
-  error() {},
-  warn() {},
-  info() {},
-  debug() {},
-  log() {},
-  child() {
-    return silent;
-  },
-};
 
 /** Own property names of the built-ins a prototype-keyed lookup could write to. */
 function builtins(): string {

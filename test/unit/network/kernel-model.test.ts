@@ -5,47 +5,10 @@
 import { strict as assert } from "node:assert";
 import { desiredKernel, diffKernel, guardOf, newEndpointKernel } from "../../../driver/network/kernel-model";
 import type { NetworkState } from "../../../driver/network/records";
-
-const NET = "a".repeat(64);
-const BR = "azvbaaaaaaaaaaa";
+import { BR, NET, endpointRecord, networkState } from "./fixtures";
 
 function state(): NetworkState {
-  const base = { networkId: NET, joined: true, createdAt: "2026-01-01T00:00:00.000Z" };
-  return {
-    networks: {
-      [NET]: {
-        id: NET,
-        bridge: BR,
-        addressSpace: "AzureVNetLocal",
-        subnet: "10.0.0.0/24",
-        gateway: "10.0.0.1",
-        primaryAddress: "10.0.0.4",
-        nicMac: "00:0d:3a:00:00:01",
-        mtu: 1400,
-        options: { mode: "bridge", snat: true, allowImds: false },
-        createdAt: base.createdAt,
-      },
-    },
-    endpoints: {
-      ["1".repeat(64)]: {
-        ...base,
-        id: "1".repeat(64),
-        address: "10.0.0.10",
-        hostVeth: "azvh11111111111",
-        peerVeth: "azvc11111111111",
-        mac: "02:42:0a:00:00:0a",
-      },
-      ["2".repeat(64)]: { ...base, id: "2".repeat(64), address: "10.0.0.11", hostVeth: "azvh22222222222", peerVeth: "azvc22222222222" },
-      ["3".repeat(64)]: {
-        ...base,
-        id: "3".repeat(64),
-        address: "10.0.0.12",
-        hostVeth: "azvh33333333333",
-        peerVeth: "azvc33333333333",
-        mac: "02:42:0a:00:00:0c",
-      },
-    },
-  };
+  return networkState(endpointRecord(1, "02:42:0a:00:00:0a"), endpointRecord(2), endpointRecord(3, "02:42:0a:00:00:0c"));
 }
 
 describe("kernel model", () => {

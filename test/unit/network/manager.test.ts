@@ -5,21 +5,11 @@ import { DEFAULT_NON_MASQUERADE } from "../../../driver/network/options";
 import { PluginError } from "../../../driver/errors";
 import type { CreateNetworkRequest } from "../../../driver/protocol/types";
 import { FakeDataplane } from "./fake-dataplane";
+import { silent } from "../support/silent-logger";
 
 const NET = "a".repeat(64);
 const NET2 = "b".repeat(64);
 const ep = (n: number) => n.toString(16).padStart(64, "e");
-
-const silent = {
-  error() {},
-  warn() {},
-  info() {},
-  debug() {},
-  log() {},
-  child() {
-    return silent;
-  },
-};
 
 function pools(): PoolDirectory & { created: string[]; bound: Map<string, string>; released: string[] } {
   const created: string[] = [];

@@ -1,49 +1,12 @@
 import { strict as assert } from "node:assert";
 import { repairKernel } from "../../../driver/network/repair";
-import { NetworkState } from "../../../driver/network/records";
+import type { NetworkState } from "../../../driver/network/records";
+import { endpointRecord, networkState } from "./fixtures";
 import { FakeDataplane } from "./fake-dataplane";
-
-const silent = {
-  error() {},
-  warn() {},
-  info() {},
-  debug() {},
-  log() {},
-  child() {
-    return silent;
-  },
-};
-const NET = "a".repeat(64);
+import { silent } from "../support/silent-logger";
 
 function checkpointWithTwoEndpoints(): NetworkState {
-  const base = { networkId: NET, joined: true, createdAt: "2026-01-01T00:00:00.000Z" };
-  return {
-    networks: {
-      [NET]: {
-        id: NET,
-        bridge: "azvbaaaaaaaaaaa",
-        addressSpace: "AzureVNetLocal",
-        subnet: "10.0.0.0/24",
-        gateway: "10.0.0.1",
-        primaryAddress: "10.0.0.4",
-        nicMac: "00:0d:3a:00:00:01",
-        mtu: 1400,
-        options: { mode: "bridge", snat: true, allowImds: false },
-        createdAt: "2026-01-01T00:00:00.000Z",
-      },
-    },
-    endpoints: {
-      ["1".repeat(64)]: {
-        ...base,
-        id: "1".repeat(64),
-        address: "10.0.0.10",
-        hostVeth: "azvh11111111111",
-        peerVeth: "azvc11111111111",
-        mac: "02:42:0a:00:00:0a",
-      },
-      ["2".repeat(64)]: { ...base, id: "2".repeat(64), address: "10.0.0.11", hostVeth: "azvh22222222222", peerVeth: "azvc22222222222" },
-    },
-  };
+  return networkState(endpointRecord(1, "02:42:0a:00:00:0a"), endpointRecord(2));
 }
 
 describe("kernel repair", () => {

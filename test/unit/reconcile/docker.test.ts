@@ -1,19 +1,10 @@
 import { strict as assert } from "node:assert";
 import { DockerReconciler, DockerContainerInfo, DockerNetworkInfo, DRIVER_NAME } from "../../../driver/reconcile/docker";
 import { emptyNetworkState, NetworkState } from "../../../driver/network/records";
+import { silent } from "../support/silent-logger";
 
 const NET = "a".repeat(64);
 const EP = (n: number) => String(n).repeat(64).slice(0, 64);
-const silent = {
-  error() {},
-  warn() {},
-  info() {},
-  debug() {},
-  log() {},
-  child() {
-    return silent;
-  },
-};
 
 function network(): DockerNetworkInfo {
   return {
