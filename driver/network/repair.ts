@@ -32,8 +32,9 @@ export interface RepairOptions {
   applyFirewall: () => Promise<void>;
 }
 
-export async function repairKernel(state: NetworkState, dp: Dataplane, opts: RepairOptions, logger: Logger): Promise<KernelRepairReport> {
-  const report: KernelRepairReport = {
+/** A repair that found nothing to do. */
+export function emptyRepairReport(): KernelRepairReport {
+  return {
     bridgesEnsured: 0,
     routesEnsured: 0,
     endpointsWithoutLink: [],
@@ -42,6 +43,10 @@ export async function repairKernel(state: NetworkState, dp: Dataplane, opts: Rep
     orphanGuardsRemoved: [],
     errors: [],
   };
+}
+
+export async function repairKernel(state: NetworkState, dp: Dataplane, opts: RepairOptions, logger: Logger): Promise<KernelRepairReport> {
+  const report = emptyRepairReport();
   const attempt = async (what: string, fn: () => Promise<unknown>) => {
     try {
       // A step that reports `false` found nothing to do (e.g. a veth already

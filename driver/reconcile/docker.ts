@@ -62,6 +62,20 @@ export interface ReconcileTargets {
   };
 }
 
+/** A run that has not (yet) reached Docker or changed anything. */
+export function emptyReconcileReport(at: Date): DockerReconcileReport {
+  return {
+    at: at.toISOString(),
+    ok: false,
+    networksAdopted: 0,
+    endpointsAdopted: 0,
+    endpointsReleased: [],
+    addressesReleased: [],
+    networksRemoved: [],
+    itemErrors: [],
+  };
+}
+
 export interface DockerReconcileReport {
   at: string;
   ok: boolean;
@@ -125,16 +139,7 @@ export class DockerReconciler {
   }
 
   async runOnce(): Promise<DockerReconcileReport> {
-    const report: DockerReconcileReport = {
-      at: new Date(this.now()).toISOString(),
-      ok: false,
-      networksAdopted: 0,
-      endpointsAdopted: 0,
-      endpointsReleased: [],
-      addressesReleased: [],
-      networksRemoved: [],
-      itemErrors: [],
-    };
+    const report = emptyReconcileReport(new Date(this.now()));
     try {
       const [networks, containers] = await Promise.all([this.o.docker.listNetworks(), this.o.docker.listContainers()]);
       report.ok = true;

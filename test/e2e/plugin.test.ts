@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import { Simulator } from "../../sim/simulator";
 import { defaultTopology } from "../../sim/topology";
 import { Harness } from "./helpers/sim-harness";
+import { imdsGetArgs } from "./helpers/docker";
 import { PluginProcess } from "../../sim/plugin-process";
 
 const vm1 = { vm: "vm1" };
@@ -115,17 +116,7 @@ describe("azure-vnet plugin with real Docker on the simulator", function () {
     assert.notEqual(ws.code, 0, "a container reached the wireserver on port 80");
     const alt = await fetchFrom("vm1", "c1", "http://168.63.129.16:32526/");
     assert.notEqual(alt.code, 0, "a container reached the wireserver on port 32526");
-    const imds = await inContainer("vm1", "c1", [
-      "timeout",
-      "5",
-      "wget",
-      "-q",
-      "-O",
-      "-",
-      "--header",
-      "Metadata: true",
-      "http://169.254.169.254/metadata/instance/network?api-version=2021-02-01",
-    ]);
+    const imds = await inContainer("vm1", "c1", imdsGetArgs("instance/network?api-version=2021-02-01"));
     assert.notEqual(imds.code, 0, "a container reached IMDS");
     const dns = await inContainer("vm1", "c1", ["nslookup", "example.com", "168.63.129.16"]);
     assert.match(dns.stdout, /198\.51\.100\.10/);

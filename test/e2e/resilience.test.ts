@@ -11,6 +11,7 @@ import { Simulator } from "../../sim/simulator";
 import { defaultTopology } from "../../sim/topology";
 import { PluginProcess, callPlugin } from "../../sim/plugin-process";
 import { sleep, waitFor } from "../../sim/exec";
+import { sleeperArgs } from "./helpers/docker";
 import { Harness } from "./helpers/sim-harness";
 import { assertConsistent } from "./helpers/invariants";
 
@@ -109,22 +110,7 @@ describe("resilience: crashes, restarts, reboots, damaged state", function () {
   });
 
   it("brings restart-policy containers back with working addresses after a dockerd restart", async function () {
-    await ok([
-      "run",
-      "-d",
-      "--init",
-      "--restart",
-      "always",
-      "--name",
-      "sticky",
-      "--network",
-      "vnet",
-      "--ip",
-      "10.0.0.13",
-      "local/busybox",
-      "sleep",
-      "600",
-    ]);
+    await ok(sleeperArgs("sticky", "vnet", ["--restart", "always", "--ip", "10.0.0.13"]));
     await ok(["run", "-d", "--init", "--restart", "always", "--name", "sticky2", "--network", "vnet", "local/busybox", "sleep", "600"]);
     await sim.stopVmDocker("vm1", { keepContainers: true });
     await sim.startVmDocker("vm1");
@@ -152,22 +138,7 @@ describe("resilience: crashes, restarts, reboots, damaged state", function () {
   });
 
   it("rebuilds what the networks need after a VM reboot and brings restart-policy containers back", async function () {
-    await ok([
-      "run",
-      "-d",
-      "--init",
-      "--restart",
-      "always",
-      "--name",
-      "boot1",
-      "--network",
-      "vnet",
-      "--ip",
-      "10.0.0.12",
-      "local/busybox",
-      "sleep",
-      "600",
-    ]);
+    await ok(sleeperArgs("boot1", "vnet", ["--restart", "always", "--ip", "10.0.0.12"]));
     await ok(["run", "-d", "--init", "--restart", "always", "--name", "boot2", "--network", "vnet", "local/busybox", "sleep", "600"]);
     const bootBefore = readFileSync(sim.paths("vm1").bootId, "utf8");
     // The plugin's unit starts before docker.service, as on a real VM.

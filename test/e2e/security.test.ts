@@ -9,6 +9,7 @@ import { Simulator } from "../../sim/simulator";
 import { defaultTopology } from "../../sim/topology";
 import { PluginProcess } from "../../sim/plugin-process";
 import { Harness } from "./helpers/sim-harness";
+import { CREATE_NETWORK, imdsGetArgs, sleeperArgs } from "./helpers/docker";
 
 describe("security", function () {
   const sim = new Simulator(process.env.AZSIM_DIR ?? "/tmp/azure-vnet-sim-e2e");
@@ -28,21 +29,7 @@ describe("security", function () {
       ["attacker", "10.0.0.10", ["--cap-add", "NET_ADMIN"]],
       ["victim", "10.0.0.11", []],
     ] as const) {
-      const run = await docker([
-        "run",
-        "-d",
-        "--init",
-        "--name",
-        name,
-        ...extra,
-        "--network",
-        "vnet",
-        "--ip",
-        ip,
-        "local/busybox",
-        "sleep",
-        "3600",
-      ]);
+      const run = await docker(sleeperArgs(name, "vnet", [...extra, "--ip", ip]));
       assert.equal(run.code, 0, run.stderr);
     }
   });
@@ -133,17 +120,7 @@ describe("security", function () {
     const t0 = Date.now();
     const ws = await inC("victim", ["timeout", "5", "wget", "-q", "-O", "-", "http://168.63.129.16/?comp=versions"]);
     assert.notEqual(ws.code, 0);
-    const imds = await inC("victim", [
-      "timeout",
-      "5",
-      "wget",
-      "-q",
-      "-O",
-      "-",
-      "--header",
-      "Metadata: true",
-      "http://169.254.169.254/metadata/instance?api-version=2021-02-01",
-    ]);
+    const imds = await inC("victim", imdsGetArgs());
     assert.notEqual(imds.code, 0);
     assert.ok(Date.now() - t0 < 4000, "refused, not left to time out");
     const dns = await inC("victim", ["nslookup", "vm2.", "168.63.129.16"]);
@@ -152,12 +129,7 @@ describe("security", function () {
 
   it("lets containers of a network created with allow-imds=true reach IMDS", async function () {
     const r = await docker([
-      "network",
-      "create",
-      "-d",
-      "azure-vnet",
-      "--ipam-driver",
-      "azure-vnet",
+      ...CREATE_NETWORK,
       "--subnet",
       "10.0.0.0/24",
       "--ip-range",
@@ -173,13 +145,7 @@ describe("security", function () {
       "--network",
       "imdsnet",
       "local/busybox",
-      "wget",
-      "-q",
-      "-O",
-      "-",
-      "--header",
-      "Metadata: true",
-      "http://169.254.169.254/metadata/instance/compute?api-version=2021-02-01",
+      ...imdsGetArgs("instance/compute?api-version=2021-02-01"),
     ]);
     assert.match(get.stdout, /"name":\s*"vm1"/);
     await docker(["network", "rm", "imdsnet"]);

@@ -9,6 +9,16 @@ import type { RunResult } from "../../../sim/exec";
 
 export const CREATE_NETWORK = ["network", "create", "-d", "azure-vnet", "--ipam-driver", "azure-vnet"];
 
+/** `docker run -d --init` of a busybox sleeper on `network`; `extra` goes before the image (--ip, --restart, ...). */
+export function sleeperArgs(name: string, network: string, extra: string[] = []): string[] {
+  return ["run", "-d", "--init", "--name", name, "--network", network, ...extra, "local/busybox", "sleep", "600"];
+}
+
+/** A request to IMDS from inside a container, bounded in time: it fails while the platform block holds. */
+export function imdsGetArgs(path = "instance?api-version=2021-02-01", seconds = 5): string[] {
+  return ["timeout", String(seconds), "wget", "-q", "-O", "-", "--header", "Metadata: true", `http://169.254.169.254/metadata/${path}`];
+}
+
 export interface Started extends RunResult {
   name: string;
   ms: number;

@@ -5,22 +5,14 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { emptyCheckpoint } from "../../../driver/checkpoint";
 import { reconcileCycle } from "../../../driver/reconcile/cycle";
-import type { DockerReconcileReport, DockerReconciler } from "../../../driver/reconcile/docker";
+import { type DockerReconcileReport, type DockerReconciler, emptyReconcileReport } from "../../../driver/reconcile/docker";
+import { emptyRepairReport } from "../../../driver/network/repair";
 import { StateTrust } from "../../../driver/reconcile/trust";
 
 const logger = { error() {}, warn() {}, info() {}, debug() {}, log() {}, child: () => logger } as never;
 
 function report(ok: boolean): DockerReconcileReport {
-  return {
-    at: "2026-01-01T00:00:00.000Z",
-    ok,
-    networksAdopted: 0,
-    endpointsAdopted: 0,
-    endpointsReleased: [],
-    addressesReleased: [],
-    networksRemoved: [],
-    itemErrors: [],
-  };
+  return { ...emptyReconcileReport(new Date("2026-01-01T00:00:00.000Z")), ok };
 }
 
 async function setup(damaged: boolean, ok: boolean) {
@@ -32,18 +24,7 @@ async function setup(damaged: boolean, ok: boolean) {
     docker: { runOnce: async () => report(ok) } as unknown as DockerReconciler,
     trust,
     network: {
-      repairKernel: async (o) => (
-        calls.push(`repairKernel removeOrphans=${o.removeOrphans}`),
-        {
-          bridgesEnsured: 0,
-          routesEnsured: 0,
-          endpointsWithoutLink: [],
-          orphanLinksRemoved: [],
-          orphanRoutesRemoved: [],
-          orphanGuardsRemoved: [],
-          errors: [],
-        }
-      ),
+      repairKernel: async (o) => (calls.push(`repairKernel removeOrphans=${o.removeOrphans}`), emptyRepairReport()),
       repairGuards: async () => (calls.push("repairGuards"), { repaired: [], removed: [] }),
       reapplyFirewall: async () => void calls.push("reapplyFirewall"),
     },
