@@ -1,7 +1,7 @@
 /**
  * The Azure fabric in its own network namespace: one link per VM NIC, the
- * internet and on-premises hosts, the platform addresses, and the packet rules
- * of ../shared/docs/azure.md §2 (see fabric-rules.ts).
+ * internet and on-premises hosts, the platform addresses, and Azure's packet
+ * rules (fabric-rules.ts; docs/simulator.md lists what is modelled).
  */
 import { Address4 } from "ip-address";
 import { Topology, Vm, ipConfigsOf } from "./topology";

@@ -1,6 +1,6 @@
 /**
  * A simulated VM's Docker engine: dockerd in the VM's network namespace and
- * in a private mount and UTS namespace of its own (recipe: testbed.md §1), so
+ * in a private mount and UTS namespace of its own, so
  * docker0, iptables, /run/docker/plugins and /etc/docker never touch the
  * machine's own and several VMs run side by side.
  */

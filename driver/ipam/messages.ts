@@ -1,7 +1,7 @@
 /**
  * Owns the IPAM's user-facing error texts. Each says what is wrong and what to
- * run, because users of the earlier plugin saw only "No address returned"
- * (azure.md §4).
+ * run, because users of the earlier Azure plugin saw only "No address
+ * returned".
  */
 import { blockSize, cidrContains, formatIpv4, isAzureReserved, parseCidrNetwork, summariseAddresses } from "../lib/address";
 

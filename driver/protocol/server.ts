@@ -2,7 +2,7 @@
  * Owns the HTTP face of the plugin: decodes Docker's requests, validates them,
  * calls the NetworkDriver / IpamDriver implementations and encodes replies.
  *
- * Wire rules that matter (see docs/libnetwork-protocol.md):
+ * Wire rules that matter:
  * - every call is POST /<Interface>.<Method>, with no Content-Type and often
  *   an empty body;
  * - a 200 reply must carry a JSON body, at least {};

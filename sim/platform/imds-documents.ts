@@ -1,5 +1,5 @@
 /**
- * The JSON documents IMDS serves (azure.md §3.1), built from the topology.
+ * The JSON documents IMDS serves (its network and compute documents), built from the topology.
  * Pure functions so their shape can be checked without a server.
  */
 import { createHash } from "node:crypto";

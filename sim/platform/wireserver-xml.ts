@@ -1,5 +1,5 @@
 /**
- * The XML the wireserver / NMAgent serves (azure.md §3.2), built with
+ * The XML the wireserver / NMAgent serves (its interface list), built with
  * fast-xml-parser's builder so attribute values are escaped properly.
  */
 import { XMLBuilder } from "fast-xml-parser";
