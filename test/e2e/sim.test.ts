@@ -1,6 +1,6 @@
 /**
  * The simulator proves its own behaviour with real packets: every fabric rule
- * of azure.md §2 and the platform endpoints of §3, on two VMs with dockerd.
+ * and every platform endpoint it models (docs/simulator.md), on two VMs with dockerd.
  */
 import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
