@@ -97,6 +97,29 @@ function chainRules(table: SavedTable | undefined, chain: string): string[] {
   return (table?.rules ?? []).filter((r) => r.startsWith(`-A ${chain} `));
 }
 
+/** Whether the live chains hold exactly the plan's rules, each jumped to once and first. */
+export function firewallMatches(plan: FirewallPlan, fw: FirewallState): boolean {
+  const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((r, i) => r === b[i]);
+  return (
+    same(plan.filterRules, fw.filterRules) &&
+    same(plan.natRules, fw.natRules) &&
+    same(plan.mangleRules, fw.mangleRules) &&
+    fw.jumpsNotFirst.length === 0
+  );
+}
+
+/**
+ * Applies the plan only where the live rules differ from it (a chain changed
+ * by hand, a jump overtaken by Docker's): one iptables-save when all is in
+ * place, so checking often costs little and leaves the counters alone.
+ * True if it had to apply.
+ */
+export async function ensureFirewall(plan: FirewallPlan, opts: FirewallOptions = {}): Promise<boolean> {
+  if (firewallMatches(plan, await readFirewall(opts))) return false;
+  await applyFirewall(plan, opts);
+  return true;
+}
+
 export async function readFirewall(opts: FirewallOptions = {}): Promise<FirewallState> {
   const { run, timeoutMs, backend } = await context(opts);
   const tables = parseSave((await run(backend.save, [], { timeoutMs })).stdout);

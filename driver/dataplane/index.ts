@@ -12,6 +12,7 @@ import { Runner } from "./exec";
 import {
   applyFirewall,
   detectBackend,
+  ensureFirewall,
   FirewallInput,
   FirewallState,
   IptablesBackend,
@@ -69,6 +70,8 @@ export interface Dataplane {
   removeAllPortGuards(): Promise<void>;
   /** Replace the plugin's firewall chains with the rules for these networks. */
   applyFirewall(input: FirewallInput): Promise<void>;
+  /** The same, but writes nothing when the live chains already match; true if it had to apply. */
+  ensureFirewall(input: FirewallInput): Promise<boolean>;
   removeFirewall(): Promise<boolean>;
   readFirewall(): Promise<FirewallState>;
   /** net.ipv4.ip_forward is 1. Read-only. */
@@ -166,6 +169,10 @@ export class LinuxDataplane implements Dataplane {
     // Planned before queueing: invalid input is refused before anything runs.
     const plan = planFirewall(input);
     await this.firewall(async (o) => applyFirewall(plan, o));
+  }
+  async ensureFirewall(input: FirewallInput): Promise<boolean> {
+    const plan = planFirewall(input);
+    return this.firewall(async (o) => ensureFirewall(plan, o));
   }
   removeFirewall(): Promise<boolean> {
     return this.firewall((o) => removeFirewall(o));

@@ -6,8 +6,8 @@
  * carries; one that stays unknown keeps a port without a guard of its own,
  * which drops every frame.
  */
-import type { Dataplane } from "../dataplane";
-import { desiredKernel } from "./kernel-model";
+import type { Dataplane, PortGuard } from "../dataplane";
+import { desiredKernel, guardOf } from "./kernel-model";
 import type { EndpointRecord, NetworkState } from "./records";
 
 /** The MAC of an endpoint's container end, without Docker's help; undefined if it cannot be found. */
@@ -28,10 +28,13 @@ export async function syncGuards(
   removeOthers: boolean,
 ): Promise<{ repaired: string[]; removed: string[] }> {
   const links = new Set((await dp.listLinks()).map((l) => l.name));
+  const wanted: PortGuard[] = [];
   for (const ep of desiredKernel(state, links).live) {
     const record = state.endpoints[ep.endpointId];
     const mac = record.mac ?? (await findEndpointMac(dp, record));
-    if (mac) record.mac = mac;
+    if (mac) record.mac = ep.mac = mac;
+    const guard = guardOf(ep);
+    if (guard) wanted.push(guard);
   }
-  return dp.syncPortGuards(desiredKernel(state, links).guards, removeOthers);
+  return dp.syncPortGuards(wanted, removeOthers);
 }

@@ -326,8 +326,16 @@ export class NetworkManager implements NetworkDriver {
   }
 
   /** Applies the firewall again (its jumps back on top), with no network change in progress. */
-  reapplyFirewall(): Promise<void> {
-    return this.mutex.runExclusive(() => this.applyFirewall());
+  /**
+   * Puts the firewall back as the networks need it where it differs (a jump
+   * overtaken by Docker's, a chain changed by hand), with no network change in
+   * progress; writes nothing when it is in place. True if it had to.
+   */
+  reapplyFirewall(): Promise<boolean> {
+    return this.mutex.runExclusive(async () => {
+      if (Object.keys(this.state.networks).length === 0) return false;
+      return this.dp.ensureFirewall(this.firewallInput());
+    });
   }
 
   /** The firewall input for the networks that exist now. */

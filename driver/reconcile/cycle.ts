@@ -55,7 +55,8 @@ async function checkKernel(network: CycleDeps["network"], logger: Logger): Promi
         removed: guards.removed.join(",") || "none",
       });
     }
-    await network.reapplyFirewall();
+    if (await network.reapplyFirewall())
+      logger.warn("the firewall was not as planned (a jump overtaken or a chain changed) and has been put back");
   } catch (err) {
     logger.warn("could not check the port guards and firewall", { error: errorMessage(err) });
   }

@@ -6,6 +6,7 @@ import { Runner, runProgram } from "../../driver/dataplane/exec";
 import {
   applyFirewall,
   detectBackend,
+  ensureFirewall,
   FirewallNetwork,
   FirewallPlan,
   IptablesBackend,
@@ -221,6 +222,26 @@ for (const mode of MODES) {
       assert.deepEqual(state.jumpsNotFirst, []);
       const mangleForward = (await sh(backend.iptables, "-w", "-t", "mangle", "-S", "FORWARD")).split("\n");
       assert.equal(mangleForward[1], "-A FORWARD -j AZURE-VNET-MARK", "before the operator's mangle chain");
+    });
+
+    it("ensureFirewall writes nothing when the rules are in place, and applies when a jump was overtaken or a chain changed", async () => {
+      const plan = planFirewall({ networks: [net1] });
+      await applyFirewall(plan, { backend });
+      let restores = 0;
+      const counting: Runner = (file, args, o) => {
+        if (file === backend.restore) restores++;
+        return runProgram(file, args, o);
+      };
+      assert.equal(await ensureFirewall(plan, { backend, run: counting }), false);
+      assert.equal(restores, 0, "a check of a firewall in place runs no iptables-restore");
+      await sh(backend.iptables, "-w", "-I", "FORWARD", "1", "-j", "DOCKER-USER");
+      assert.equal(await ensureFirewall(plan, { backend, run: counting }), true);
+      assert.deepEqual((await readFirewall({ backend })).jumpsNotFirst, []);
+      await sh(backend.iptables, "-w", "-t", "mangle", "-F", "AZURE-VNET-PLATFORM");
+      assert.equal(await ensureFirewall(plan, { backend, run: counting }), true);
+      assert.deepEqual((await readFirewall({ backend })).mangleRules, NET1_MANGLE);
+      assert.equal(await ensureFirewall(plan, { backend, run: counting }), false);
+      await sh(backend.iptables, "-w", "-D", "FORWARD", "-j", "DOCKER-USER");
     });
 
     it("puts its jumps back first, once, when Docker or an operator put rules above them", async () => {

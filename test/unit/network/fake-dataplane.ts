@@ -123,6 +123,11 @@ export class FakeDataplane implements Dataplane {
     this.firewallApplies++;
     this.firewall = structuredClone(input);
   }
+  async ensureFirewall(input: FirewallInput): Promise<boolean> {
+    if (JSON.stringify(this.firewall) === JSON.stringify(input)) return false;
+    await this.applyFirewall(input);
+    return true;
+  }
   async removeFirewall(): Promise<boolean> {
     this.step("removeFirewall");
     const had = this.firewall !== undefined;

@@ -26,7 +26,7 @@ async function setup(damaged: boolean, ok: boolean) {
     network: {
       repairKernel: async (o) => (calls.push(`repairKernel removeOrphans=${o.removeOrphans}`), emptyRepairReport()),
       repairGuards: async () => (calls.push("repairGuards"), { repaired: [], removed: [] }),
-      reapplyFirewall: async () => void calls.push("reapplyFirewall"),
+      reapplyFirewall: async () => (calls.push("reapplyFirewall"), false),
     },
     persist: async () => void calls.push("persist"),
     stateDir,
