@@ -55,8 +55,8 @@ async function checkKernel(network: CycleDeps["network"], logger: Logger): Promi
         removed: guards.removed.join(",") || "none",
       });
     }
-    if (await network.reapplyFirewall())
-      logger.warn("the firewall was not as planned (a jump overtaken or a chain changed) and has been put back");
+    // Docker puts its own jumps on top whenever it starts a container: routine, not a warning.
+    if (await network.reapplyFirewall()) logger.info("firewall put back as planned (a jump overtaken or a chain changed)");
   } catch (err) {
     logger.warn("could not check the port guards and firewall", { error: errorMessage(err) });
   }
