@@ -6,7 +6,7 @@
 import { BRIDGE, BenchContext, IMAGE, VNET, VmName } from "./context";
 import { timed } from "./measure";
 import { firstOfPair, median, quantile } from "./stats";
-import { callTimesTable, readCallTimes, totalMs } from "./plugin-log";
+import { callTimesTable, readCallTimes, totalMs, totalPrograms } from "./plugin-log";
 import { formatNumber } from "./report";
 
 const VM: VmName = "vm1";
@@ -62,5 +62,12 @@ export async function dockerRunLatency(ctx: BenchContext): Promise<void> {
     unit: "ms",
     value: totalMs(calls) / ctx.opts.dockerRuns,
     note: `the median gap to the bridge is ${formatNumber(median(samples[VNET]) - median(samples[BRIDGE]))} ms`,
+  });
+  ctx.addFigure({
+    id: "docker-run-programs",
+    name: "programs the plugin starts per docker run",
+    unit: "count",
+    value: totalPrograms(calls) / ctx.opts.dockerRuns,
+    target: { on: "value", op: "<=", limit: 0 },
   });
 }

@@ -52,6 +52,7 @@ export function openCheckpointStore(
   bootIdPath?: string,
   fs?: StateFs,
   onDurabilityWarning?: (message: string) => void,
+  onDeferredFailure?: (err: unknown) => void,
 ): CheckpointStore<Checkpoint> {
   return new CheckpointStore<Checkpoint>({
     dir,
@@ -60,5 +61,13 @@ export function openCheckpointStore(
     bootIdPath,
     fs,
     onDurabilityWarning,
+    onDeferredFailure,
   });
 }
+
+/**
+ * Saves the checkpoint. "now" (the default) resolves once the change is on
+ * disk; "soon" returns at once and the change is written with the next "now"
+ * save or within a moment: for changes whose loss reconciliation repairs.
+ */
+export type Persist = (when?: "now" | "soon") => Promise<void>;

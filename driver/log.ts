@@ -1,13 +1,17 @@
-/** The plugin's logger: leveled events with fields, as JSON or as one readable line each. */
+/**
+ * The plugin's logger: leveled events with fields, as JSON or as one readable
+ * line each, written straight to a stream (stderr by default). It formats
+ * every line itself, so a logging library would add only its weight to the
+ * daemon's start and memory.
+ */
 import type { Writable } from "node:stream";
-import winston from "winston";
 import type { LogFormat, LogLevel } from "./config";
 
 export type LogFields = Record<string, unknown>;
 
 /**
  * The logging surface the rest of the daemon uses. Kept this small so code
- * and tests do not depend on winston, and a fake is one object literal.
+ * and tests depend on no logging library, and a fake is one object literal.
  */
 export interface Logger {
   error(msg: string, fields?: LogFields): void;
@@ -28,42 +32,31 @@ export interface LoggerOptions {
   now?: () => Date;
 }
 
-/** Carries the caller's fields apart from winston's own keys (level, message). */
-const FIELDS = Symbol("fields");
+/** Lower is more severe; an event is written when its rank is at most the configured level's. */
+const RANK: Readonly<Record<LogLevel, number>> = { error: 0, warn: 1, info: 2, debug: 3 };
 
-interface Event {
-  level: string;
-  message: unknown;
-  [FIELDS]?: LogFields;
-}
+/** Streams whose write errors are already absorbed. */
+const guarded = new WeakSet<Writable>();
 
 export function createLogger(opts: LoggerOptions): Logger {
   const now = opts.now ?? (() => new Date());
   const render = opts.format === "json" ? renderJson : renderText;
-  const line = winston.format((info) => {
-    const event = info as unknown as Event;
-    // winston writes info[MESSAGE] as the output line.
-    (info as unknown as Record<symbol, string>)[Symbol.for("message")] = render(
-      now().toISOString(),
-      event.level,
-      String(event.message),
-      event[FIELDS] ?? {},
-    );
-    return info;
-  });
-  const base = winston.createLogger({
-    level: opts.level,
-    levels: { error: 0, warn: 1, info: 2, debug: 3 },
-    format: line(),
-    transports: [new winston.transports.Stream({ stream: opts.stream ?? process.stderr })],
-  });
-  return wrap(base, {});
+  const stream = opts.stream ?? process.stderr;
+  if (!guarded.has(stream)) {
+    guarded.add(stream);
+    // Logging must never stop the daemon: a reader gone (EPIPE) loses the lines, not the plugin.
+    stream.on("error", () => undefined);
+  }
+  const max = RANK[opts.level];
+  const write = (level: LogLevel, msg: string, fields: LogFields) => {
+    if (RANK[level] > max) return;
+    stream.write(`${render(now().toISOString(), level, msg, fields)}\n`);
+  };
+  return wrap(write, {});
 }
 
-function wrap(base: winston.Logger, bound: LogFields): Logger {
-  const log = (level: LogLevel, msg: string, fields?: LogFields) => {
-    base.log({ level, message: msg, [FIELDS]: { ...bound, ...fields } });
-  };
+function wrap(write: (level: LogLevel, msg: string, fields: LogFields) => void, bound: LogFields): Logger {
+  const log = (level: LogLevel, msg: string, fields?: LogFields) => write(level, msg, { ...bound, ...fields });
   const emit = (level: LogLevel) => (msg: string, fields?: LogFields) => log(level, msg, fields);
   return {
     log,
@@ -71,7 +64,7 @@ function wrap(base: winston.Logger, bound: LogFields): Logger {
     warn: emit("warn"),
     info: emit("info"),
     debug: emit("debug"),
-    child: (fields) => wrap(base, { ...bound, ...fields }),
+    child: (fields) => wrap(write, { ...bound, ...fields }),
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import type { ServeConfig } from "./config";
 import type { Logger } from "./log";
-import { bindRecordedEndpoints, Checkpoint, emptyCheckpoint, openCheckpointStore } from "./checkpoint";
+import { bindRecordedEndpoints, Checkpoint, emptyCheckpoint, openCheckpointStore, type Persist } from "./checkpoint";
 import { Dataplane, LinuxDataplane } from "./dataplane";
 import {
   AddressManager,
@@ -21,14 +21,18 @@ import {
 import { NetworkManager } from "./network/manager";
 import type { KernelRepairReport } from "./network/repair";
 import { releaseDeadEndpoints } from "./reconcile/reclaim";
-import { DockerApi, DockerReconcileReport, DockerReconciler, dockerodeApi } from "./reconcile/docker";
+import { DockerApi, DockerReconcileReport, DockerReconciler } from "./reconcile/docker";
+import { dockerEngineApi } from "./reconcile/docker-engine";
 import { reconcileCycle } from "./reconcile/cycle";
 import { ReconcileLoop } from "./reconcile/loop";
 import { StateTrust } from "./reconcile/trust";
 import { createProtocolApp, serveUnixSocket } from "./protocol/server";
 import { acquireInstanceLock, type InstanceLock } from "./state/instance-lock";
 import { errorMessage } from "./errors";
-import { type MetricsServer, PluginMetrics, observedSource, serveMetrics } from "./metrics";
+// Not "./metrics": its registry loads prom-client, which only a daemon with metrics on needs (pluginMetrics).
+import type { PluginMetrics } from "./metrics/registry";
+import { observedSource } from "./metrics/observed-source";
+import { type MetricsServer, serveMetrics } from "./metrics/server";
 
 export interface RunningPlugin {
   readonly checkpoint: Checkpoint;
@@ -78,10 +82,10 @@ export async function startPlugin(opts: StartOptions): Promise<RunningPlugin> {
 async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<RunningPlugin> {
   const { config, logger } = opts;
   const t0 = Date.now();
-  const { checkpoint, persist, trust } = await loadState(opts);
+  const { checkpoint, persist, flush, trust } = await loadState(opts);
   // Pools are read on each scrape, so the closure may refer to the manager made just below.
   const metrics: PluginMetrics | undefined = config.metricsListen
-    ? pluginMetrics((): Promise<IpamReport> => ipam.report(), logger)
+    ? await pluginMetrics((): Promise<IpamReport> => ipam.report(), logger)
     : undefined;
   const metadata = new MetadataCache(metadataSourceFor(config, metrics && ((s) => observedSource(s, (n) => metrics.metadataFailed(n)))));
   const liveEndpoint = (id: string) => Object.hasOwn(checkpoint.network.endpoints, id);
@@ -106,7 +110,7 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
   logger.info("listening", { socket: config.socket, startupMs: Date.now() - t0 });
 
   const graceMs = config.reconcileGrace * 1000;
-  const api = opts.docker ?? dockerodeApi();
+  const api = opts.docker ?? dockerEngineApi();
   const docker = new DockerReconciler({
     docker: api,
     state: checkpoint.network,
@@ -126,6 +130,8 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
     await loop.close();
     await server.close();
     await metricsServer?.close();
+    await network.settled();
+    await flush();
     await dataplane.close();
     await lock.release();
   };
@@ -133,20 +139,25 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
 }
 
 /** The checkpoint, how to save it, and whether it can be trusted. */
-async function loadState(opts: StartOptions): Promise<{ checkpoint: Checkpoint; persist: () => Promise<void>; trust: StateTrust }> {
+async function loadState(
+  opts: StartOptions,
+): Promise<{ checkpoint: Checkpoint; persist: Persist; flush: () => Promise<void>; trust: StateTrust }> {
   const { config, logger } = opts;
   const onDurabilityWarning = (problem: string) => logger.error("checkpoint not durable", { problem });
-  const store = openCheckpointStore(config.stateDir, opts.bootIdPath, undefined, onDurabilityWarning);
+  const onDeferredFailure = (err: unknown) => logger.error("checkpoint save failed", { error: errorMessage(err) });
+  const store = openCheckpointStore(config.stateDir, opts.bootIdPath, undefined, onDurabilityWarning, onDeferredFailure);
   const loaded = await store.load();
   for (const problem of loaded.problems) logger.warn("checkpoint problem", { problem });
   const checkpoint = loaded.data ?? emptyCheckpoint();
   bindRecordedEndpoints(checkpoint);
   const counts = { networks: Object.keys(checkpoint.network.networks).length, endpoints: Object.keys(checkpoint.network.endpoints).length };
   logger.info("checkpoint loaded", { source: loaded.source, ...counts, rebooted: loaded.rebooted });
-  return { checkpoint, persist: () => store.save(checkpoint), trust: new StateTrust(checkpoint, loaded, logger) };
+  const persist: Persist = (when = "now") => (when === "soon" ? Promise.resolve(store.saveSoon(checkpoint)) : store.save(checkpoint));
+  return { checkpoint, persist, flush: () => store.flush(), trust: new StateTrust(checkpoint, loaded, logger) };
 }
 
-function pluginMetrics(pools: () => Promise<IpamReport>, logger: Logger): PluginMetrics {
+async function pluginMetrics(pools: () => Promise<IpamReport>, logger: Logger): Promise<PluginMetrics> {
+  const { PluginMetrics } = await import("./metrics/registry");
   return new PluginMetrics({ pools, onCollectError: (error) => logger.warn("metrics: cannot read the pools", { error }) });
 }
 

@@ -4,7 +4,7 @@
  * rules its networks imply (planned by the same code that applies them).
  */
 import { type FirewallPlan, type FirewallState, planFirewall, type RulesetView } from "../dataplane";
-import { FORWARD_CHAIN, MARK_CHAIN, PLATFORM_CHAIN, POSTROUTING_CHAIN } from "../dataplane/firewall-plan";
+import { FORWARD_CHAIN, MARK_CHAIN, PLATFORM_CHAIN, POSTROUTING_CHAIN, SOURCE_CHAIN } from "../dataplane/firewall-plan";
 import { errorMessage } from "../errors";
 import { firewallInputFor } from "../network/manager";
 import { type Check, check, plural, RESTART_PLUGIN } from "./check";
@@ -29,6 +29,7 @@ const HOOKS = [
   { table: "nat", parent: "POSTROUTING", chain: POSTROUTING_CHAIN },
   { table: "mangle", parent: "FORWARD", chain: MARK_CHAIN },
   { table: "mangle", parent: "POSTROUTING", chain: PLATFORM_CHAIN },
+  { table: "raw", parent: "PREROUTING", chain: SOURCE_CHAIN },
 ] as const;
 
 /** Commands that take the plugin's chains out of one ruleset. */
@@ -107,16 +108,18 @@ function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check
     [plan.filterRules, fw.filterRules],
     [plan.natRules, fw.natRules],
     [plan.mangleRules, fw.mangleRules],
+    [plan.rawRules, fw.rawRules],
   ] as const;
   const missing = pairs.flatMap(([planned, live]) => planned.filter((r) => !live.includes(r)));
   const extra = pairs.flatMap(([planned, live]) => live.filter((r) => !planned.includes(r)));
   const fails: string[] = [];
   const fix: string[] = [];
-  if (!fw.forwardChain || !fw.postroutingChain || !fw.mangleChains) {
+  if (!fw.forwardChain || !fw.postroutingChain || !fw.mangleChains || !fw.rawChain) {
     const absent = [
       !fw.forwardChain && FORWARD_CHAIN,
       !fw.postroutingChain && POSTROUTING_CHAIN,
       !fw.mangleChains && `${MARK_CHAIN}/${PLATFORM_CHAIN}`,
+      !fw.rawChain && SOURCE_CHAIN,
     ].filter(Boolean);
     return check(
       id,
@@ -140,6 +143,7 @@ function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check
     fix.push(
       ...insertCommands(bin, "filter", FORWARD_CHAIN, plan.filterRules, fw.filterRules),
       ...insertCommands(bin, "nat", POSTROUTING_CHAIN, plan.natRules, fw.natRules),
+      ...insertCommands(bin, "raw", SOURCE_CHAIN, plan.rawRules, fw.rawRules),
       `or ${RESTART_PLUGIN}`,
     );
   }
@@ -186,8 +190,8 @@ export function firewallCheck(f: Facts): Check {
   if (!fw.ok) return check(id, "WARN", `cannot read the firewall: ${fw.error}`, { fix: ["run doctor as root"] });
   const networks = Object.keys(data?.network.networks ?? {}).length;
   if (networks === 0) {
-    const leftover = fw.value.filterRules.length + fw.value.natRules.length + fw.value.mangleRules.length;
-    if (leftover === 0 && !fw.value.forwardChain && !fw.value.postroutingChain && !fw.value.mangleChains)
+    const leftover = fw.value.filterRules.length + fw.value.natRules.length + fw.value.mangleRules.length + fw.value.rawRules.length;
+    if (leftover === 0 && !fw.value.forwardChain && !fw.value.postroutingChain && !fw.value.mangleChains && !fw.value.rawChain)
       return check(id, "PASS", "no networks and no plugin chains");
     return check(id, "WARN", `no networks, but the plugin's chains are present with ${plural(leftover, "rule")}`, {
       fix: [RESTART_PLUGIN],

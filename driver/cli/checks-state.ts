@@ -1,9 +1,9 @@
 /**
  * Checks of the plugin's own state against the kernel: the checkpoint
- * itself, each network's bridge, each endpoint's veth and route, leftovers,
- * and the socket Docker talks to.
+ * itself, each bridge network's bridge, each endpoint's veth and route (and a
+ * transparent endpoint's routed port), leftovers, and the socket Docker talks to.
  */
-import { type DesiredKernel, desiredKernel, diffKernel } from "../network/kernel-model";
+import { bridgeOf, type DesiredKernel, desiredKernel, diffKernel, isGuarded, routedPortProblems } from "../network/kernel-model";
 import { shortId as short } from "../lib/text";
 import { type Check, check, plural, RESTART_PLUGIN } from "./check";
 import { type Facts, savedState } from "./facts";
@@ -83,8 +83,13 @@ export function checkpointCheck(f: Facts): Check {
 export function bridgesCheck(f: Facts): Check {
   const id = "bridges";
   const data = savedState(f);
-  const networks = Object.values(data?.network.networks ?? {});
-  if (networks.length === 0) return check(id, "PASS", "no networks, so no bridges needed");
+  const all = Object.values(data?.network.networks ?? {});
+  if (all.length === 0) return check(id, "PASS", "no networks, so no bridges needed");
+  // A transparent network has no bridge: its routed ports are the routed-ports check's.
+  const networks = all.filter((n) => bridgeOf(n) !== undefined);
+  const routedOnly = all.length - networks.length;
+  const others = routedOnly ? `; ${plural(routedOnly, "transparent network")} need${routedOnly === 1 ? "s" : ""} none` : "";
+  if (networks.length === 0) return check(id, "PASS", `no bridges needed${others}`);
   const links = f.kernel.links;
   if (!links.ok) return check(id, "SKIP", `cannot list the links: ${links.error}`);
   const byName = new Map(links.value.map((l) => [l.name, l]));
@@ -114,7 +119,7 @@ export function bridgesCheck(f: Facts): Check {
     }
   }
   if (problems.length) return check(id, "FAIL", problems.join("; "), { fix });
-  return check(id, "PASS", `${plural(networks.length, "bridge")} up with proxy ARP: ${networks.map((n) => n.bridge).join(", ")}`);
+  return check(id, "PASS", `${plural(networks.length, "bridge")} up with proxy ARP: ${networks.map((n) => n.bridge).join(", ")}${others}`);
 }
 
 /** Endpoints whose veth is there must be routed; routes no endpoint explains are leftovers. */
@@ -124,20 +129,20 @@ export function routesCheck(f: Facts): Check {
   if (typeof model === "string") return check(id, "SKIP", model);
   const unreadable: string[] = [];
   const routes = new Map<string, string[]>();
-  for (const bridge of model.desired.routes.keys()) {
-    const read = f.kernel.routes[bridge];
-    if (read?.ok) routes.set(bridge, read.value);
-    else unreadable.push(`${bridge} (${read?.error ?? "not read"})`);
+  for (const dev of model.desired.routes.keys()) {
+    const read = f.kernel.routes[dev];
+    if (read?.ok) routes.set(dev, read.value);
+    else unreadable.push(`${dev} (${read?.error ?? "not read"})`);
   }
   const diff = diffKernel(model.desired, { links: model.links, routes });
-  const routed = model.desired.live.filter((e) => routes.has(e.bridge as string)).length - diff.missingRoutes.length;
+  const routed = model.desired.live.filter((e) => routes.has(e.routeDev as string)).length - diff.missingRoutes.length;
   const details = [
-    ...diff.missingRoutes.map((r) => `missing: ${r.address}/32 dev ${r.bridge} (endpoint ${short(r.endpointId)})`),
-    ...diff.leftoverRoutes.map((r) => `leftover: ${r.address}/32 dev ${r.bridge}`),
+    ...diff.missingRoutes.map((r) => `missing: ${r.address}/32 dev ${r.dev} (endpoint ${short(r.endpointId)})`),
+    ...diff.leftoverRoutes.map((r) => `leftover: ${r.address}/32 dev ${r.dev}`),
   ];
   const fix = [
-    ...diff.missingRoutes.map((r) => `ip route replace ${r.address}/32 dev ${r.bridge} scope link`),
-    ...diff.leftoverRoutes.map((r) => `ip route del ${r.address}/32 dev ${r.bridge}`),
+    ...diff.missingRoutes.map((r) => `ip route replace ${r.address}/32 dev ${r.dev} scope link`),
+    ...diff.leftoverRoutes.map((r) => `ip route del ${r.address}/32 dev ${r.dev}`),
   ];
   const missing = diff.missingRoutes.length;
   if (missing) {
@@ -212,7 +217,7 @@ export function portGuardsCheck(f: Facts): Check {
   const guards = f.kernel.portGuards;
   if (!guards.ok)
     return check(id, "WARN", `cannot read the bridge port guards: ${guards.error}`, {
-      fix: ["run doctor as root; check that ebtables is installed"],
+      fix: ["run doctor as root; check that nft (package nftables) is installed"],
     });
   const diff = diffKernel(model.desired, { links: model.links, guards: guards.value });
   const unguarded = diff.missingGuards;
@@ -234,7 +239,47 @@ export function portGuardsCheck(f: Facts): Check {
       fix: [RESTART_PLUGIN],
     });
   }
-  return check(id, "PASS", `${plural(model.desired.live.length, "container port")} guarded`);
+  const routedPorts = model.desired.live.filter((e) => !isGuarded(e)).length;
+  const others = routedPorts ? `; ${plural(routedPorts, "routed port")} of transparent networks need${routedPorts === 1 ? "s" : ""} none` : "";
+  return check(id, "PASS", `${plural(model.desired.live.length - routedPorts, "container port")} guarded${others}`);
+}
+
+/**
+ * Every live transparent endpoint's host veth is a routed port as the plugin
+ * made it: its network's link group (what the firewall knows it by), proxy
+ * ARP, strict rp_filter, IPv6 off.
+ */
+export function routedPortsCheck(f: Facts): Check {
+  const id = "routed-ports";
+  const model = kernelModel(f);
+  if (typeof model === "string") return check(id, "SKIP", model);
+  const ports = model.desired.live.filter((e) => e.mode === "transparent");
+  if (ports.length === 0) return check(id, "PASS", "no transparent endpoints, so no routed ports");
+  const details: string[] = [];
+  const fix: string[] = [];
+  const unreadable: string[] = [];
+  let wrong = 0;
+  for (const ep of ports) {
+    const read = f.kernel.routedPorts[ep.hostVeth];
+    if (!read?.ok) {
+      unreadable.push(`${ep.hostVeth} (${read?.error ?? "not read"})`);
+      continue;
+    }
+    const problems = routedPortProblems(ep, read.value);
+    if (problems.length) wrong++;
+    for (const p of problems) {
+      details.push(`${p.problem} (endpoint ${short(ep.endpointId)}, ${ep.address})`);
+      fix.push(p.fix);
+    }
+  }
+  if (wrong) {
+    return check(id, "FAIL", `${plural(wrong, "routed port")} not as the plugin set ${wrong === 1 ? "it" : "them"} up`, {
+      details,
+      fix: [...fix, `or ${RESTART_PLUGIN}`],
+    });
+  }
+  if (unreadable.length) return check(id, "WARN", `cannot read ${unreadable.join(", ")}`, { fix: ["run doctor as root"] });
+  return check(id, "PASS", `${plural(ports.length, "routed port")} with their network's group, proxy ARP, strict rp_filter and no IPv6`);
 }
 
 export function socketCheck(f: Facts): Check {

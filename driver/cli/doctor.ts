@@ -6,7 +6,15 @@
 import type { Check } from "./check";
 import { ipconfigChecks, metadataCheck, nicCheck } from "./checks-platform";
 import { backendCheck, firewallCheck, ipForwardCheck } from "./checks-firewall";
-import { bridgesCheck, checkpointCheck, portGuardsCheck, routesCheck, socketCheck, staleStateCheck } from "./checks-state";
+import {
+  bridgesCheck,
+  checkpointCheck,
+  portGuardsCheck,
+  routedPortsCheck,
+  routesCheck,
+  socketCheck,
+  staleStateCheck,
+} from "./checks-state";
 import type { Facts } from "./facts";
 
 export interface DoctorReport {
@@ -26,6 +34,7 @@ export function runDoctor(f: Facts): DoctorReport {
     bridgesCheck(f),
     routesCheck(f),
     portGuardsCheck(f),
+    routedPortsCheck(f),
     staleStateCheck(f),
     checkpointCheck(f),
     socketCheck(f),

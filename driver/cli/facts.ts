@@ -4,7 +4,8 @@
  * pure functions of these facts, which is what their unit tests feed them.
  */
 import { type Checkpoint, emptyCheckpoint } from "../checkpoint";
-import type { BackendsProbe, Dataplane, FirewallState, LinkInfo } from "../dataplane";
+import type { BackendsProbe, Dataplane, FirewallState, LinkInfo, RoutedPortState } from "../dataplane";
+import { bridgeOf, desiredKernel } from "../network/kernel-model";
 import type { DockerReconcileReport } from "../reconcile/docker";
 import type { CheckpointView } from "./checkpoint-view";
 import type { MetadataProbe } from "./metadata-probe";
@@ -13,10 +14,12 @@ import type { SocketProbe } from "./socket-probe";
 
 export interface KernelFacts {
   links: Probed<LinkInfo[]>;
-  /** Container routes (/32) per bridge of a recorded network. */
+  /** Container routes (/32) per bridge of a recorded network and per routed port of a live transparent endpoint. */
   routes: Record<string, Probed<string[]>>;
   /** proxy_arp per bridge of a recorded network; undefined value when the bridge is missing. */
   proxyArp: Record<string, Probed<boolean | undefined>>;
+  /** Group and sysctls per routed port (host veth) of a live transparent endpoint; undefined value when it is gone. */
+  routedPorts: Record<string, Probed<RoutedPortState | undefined>>;
   ipForward: Probed<boolean>;
   /** The plugin's chains in the ruleset the plugin uses (Docker's). */
   firewall: Probed<FirewallState>;
@@ -39,7 +42,9 @@ export interface Facts {
 /** The host reads the commands need; the real one is over the dataplane, tests pass fakes. */
 export interface KernelReader {
   listLinks(): Promise<LinkInfo[]>;
-  listContainerRoutes(bridge: string): Promise<string[]>;
+  /** Container routes through each of these links, in one read; links that do not exist are left out. */
+  containerRoutes(links: readonly string[]): Promise<Map<string, string[]>>;
+  routedPort(name: string): Promise<RoutedPortState | undefined>;
   readFirewall(): Promise<FirewallState>;
   ipForward(): Promise<boolean>;
   proxyArp(bridge: string): Promise<boolean | undefined>;
@@ -59,12 +64,13 @@ export interface FactSources {
 export function linuxKernelReader(
   dp: Pick<
     Dataplane,
-    "listLinks" | "listContainerRoutes" | "readFirewall" | "listPortGuards" | "ipForward" | "proxyArp" | "iptablesBackends"
+    "listLinks" | "listContainerRoutesOn" | "readRoutedPort" | "readFirewall" | "listPortGuards" | "ipForward" | "proxyArp" | "iptablesBackends"
   >,
 ): KernelReader {
   return {
     listLinks: () => dp.listLinks(),
-    listContainerRoutes: (bridge) => dp.listContainerRoutes(bridge),
+    containerRoutes: (links) => dp.listContainerRoutesOn(links),
+    routedPort: (name) => dp.readRoutedPort(name),
     readFirewall: () => dp.readFirewall(),
     ipForward: () => dp.ipForward(),
     proxyArp: (bridge) => dp.proxyArp(bridge),
@@ -78,18 +84,29 @@ export async function gatherFacts(src: FactSources): Promise<Facts> {
   const metadata = src.metadata?.();
   const socket = src.socket();
   const checkpoint = await probe(() => src.checkpoint());
-  const bridges = checkpoint.ok && checkpoint.value.data ? Object.values(checkpoint.value.data.network.networks).map((n) => n.bridge) : [];
+  const network = checkpoint.ok ? checkpoint.value.data?.network : undefined;
   const k = src.kernel;
-  const routes: KernelFacts["routes"] = {};
+  const links = await probe(() => k.listLinks());
+  // What the records want: every bridge, and the routed port of every live transparent endpoint.
+  const desired = network && desiredKernel(network, new Set(links.ok ? links.value.map((l) => l.name) : []));
+  const routed = [...(desired?.routes.keys() ?? [])];
+  const read = routed.length ? await probe(() => k.containerRoutes(routed)) : { ok: true as const, value: new Map<string, string[]>() };
+  const routes: KernelFacts["routes"] = Object.fromEntries(
+    routed.map((dev) => [dev, read.ok ? { ok: true as const, value: read.value.get(dev) ?? [] } : read]),
+  );
   const proxyArp: KernelFacts["proxyArp"] = {};
-  for (const bridge of bridges) {
-    routes[bridge] = await probe(() => k.listContainerRoutes(bridge));
+  for (const bridge of Object.values(network?.networks ?? {}).flatMap((n) => bridgeOf(n) ?? [])) {
     proxyArp[bridge] = await probe(() => k.proxyArp(bridge));
   }
+  const routedPorts: KernelFacts["routedPorts"] = {};
+  for (const ep of desired?.live.filter((e) => e.mode === "transparent") ?? []) {
+    routedPorts[ep.hostVeth] = await probe(() => k.routedPort(ep.hostVeth));
+  }
   const kernel: KernelFacts = {
-    links: await probe(() => k.listLinks()),
+    links,
     routes,
     proxyArp,
+    routedPorts,
     ipForward: await probe(() => k.ipForward()),
     firewall: await probe(() => k.readFirewall()),
     backends: await probe(() => k.backends()),

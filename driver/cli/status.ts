@@ -4,6 +4,7 @@
  * the host alone. Docker is never asked.
  */
 import { DEFAULT_NON_MASQUERADE } from "../network/options";
+import { bridgeOf, endpointKernel } from "../network/kernel-model";
 import type { DockerReconcileReport } from "../reconcile/docker";
 import { buildReport } from "../ipam/pool-report";
 import { summariseAddresses } from "../lib/address";
@@ -13,7 +14,8 @@ import { nicUsage, type HeldAddress } from "./nic-usage";
 import { valueOf } from "./probed";
 import { section } from "./table";
 
-export type LinkState = "up" | "down" | "missing" | "unknown";
+/** "none": the network's mode has no bridge (transparent). */
+export type LinkState = "up" | "down" | "missing" | "unknown" | "none";
 
 export interface StatusReport {
   stateDir: string;
@@ -23,7 +25,8 @@ export interface StatusReport {
   firewall: { mode: string; forwardRules: number; natRules: number; forwardJumps: number; postroutingJumps: number } | { error: string };
   networks: {
     id: string;
-    bridge: string;
+    /** Null for a transparent network, which has no bridge. */
+    bridge: string | null;
     subnet: string;
     gateway: string;
     primaryAddress: string;
@@ -90,11 +93,12 @@ export function buildStatus(f: Facts): StatusReport {
   if (f.metadata && !nics) unavailable.push(`metadata: ${f.metadata.attempts.map((a) => a.error).join("; ")}`);
 
   const networks = Object.values(data?.network.networks ?? {}).map((n) => {
-    const link = linkByName.get(n.bridge);
-    const bridgeState: LinkState = !links ? "unknown" : !link ? "missing" : link.up ? "up" : "down";
+    const bridge = bridgeOf(n);
+    const link = bridge === undefined ? undefined : linkByName.get(bridge);
+    const bridgeState: LinkState = bridge === undefined ? "none" : !links ? "unknown" : !link ? "missing" : link.up ? "up" : "down";
     return {
       id: n.id,
-      bridge: n.bridge,
+      bridge: bridge ?? null,
       subnet: n.subnet,
       gateway: n.gateway,
       primaryAddress: n.primaryAddress,
@@ -140,8 +144,9 @@ export function buildStatus(f: Facts): StatusReport {
   });
 
   const endpoints = Object.values(data?.network.endpoints ?? {}).map((e) => {
-    const bridge = data?.network.networks[e.networkId]?.bridge;
-    const routes = bridge ? valueOf(f.kernel.routes[bridge]) : undefined;
+    // Through its network's bridge, or its own routed port (transparent).
+    const dev = endpointKernel(e, data?.network.networks[e.networkId]).routeDev;
+    const routes = dev ? valueOf(f.kernel.routes[dev]) : undefined;
     const name = data?.ipam.addresses[e.address]?.name;
     return {
       id: e.id,
@@ -233,13 +238,13 @@ export function renderStatus(r: StatusReport): string {
     ["NETWORK", "BRIDGE", "STATE", "SUBNET", "GATEWAY", "NIC", "ENDPOINTS", "OPTIONS"],
     r.networks.map((n) => [
       shortId(n.id),
-      n.bridge,
+      n.bridge ?? "-",
       n.bridgeState,
       n.subnet,
       n.gateway,
       n.nicMac,
       String(n.endpoints),
-      `snat=${n.options.snat} allow-imds=${n.options.allowImds} non-masquerade-cidrs=${n.options.nonMasqueradeCidrs.join(",")}`,
+      `mode=${n.options.mode} snat=${n.options.snat} allow-imds=${n.options.allowImds} non-masquerade-cidrs=${n.options.nonMasqueradeCidrs.join(",")}`,
     ]),
     "no networks",
   );

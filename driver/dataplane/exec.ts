@@ -3,6 +3,7 @@
  * arguments are passed as an array, so no value can be interpreted as syntax.
  */
 import { execFile } from "node:child_process";
+import { programStarted } from "../lib/program-tally";
 import { DataplaneError } from "./errors";
 
 export interface RunOptions {
@@ -25,6 +26,7 @@ export type Runner = (file: string, args: string[], opts?: RunOptions) => Promis
 export const runProgram: Runner = (file, args, opts = {}) =>
   new Promise((resolve, reject) => {
     const op = [file, ...args].join(" ");
+    programStarted();
     const child = execFile(
       file,
       args,

@@ -8,6 +8,13 @@
  * request can smuggle extra options or lines into the iptables-restore input.
  * Rules are rendered exactly as iptables-save prints them, which lets callers
  * compare a plan with what is live.
+ *
+ * A network's container traffic is recognised by where it enters and leaves
+ * the VM's routing: a bridge network's by its bridge (`-i`/`-o <bridge>`), a
+ * transparent network's by its containers' routed host veths (`azvh+`) and
+ * the link group they carry, which is the network's own. Neither depends on
+ * addresses, so networks of either mode, on the same subnet or not, never
+ * match each other's rules.
  */
 import { PluginError } from "../errors";
 import { parseCidrAsWritten } from "../lib/address";
@@ -19,6 +26,14 @@ export const POSTROUTING_CHAIN = "AZURE-VNET-POSTROUTING";
 export const MARK_CHAIN = "AZURE-VNET-MARK";
 /** mangle, from POSTROUTING: drops whatever marked packet got past FORWARD (an operator's ACCEPT above ours). */
 export const PLATFORM_CHAIN = "AZURE-VNET-PLATFORM";
+/** raw, from PREROUTING: drops what a routed (transparent) container port sends from an address not routed back to it. */
+export const SOURCE_CHAIN = "AZURE-VNET-SOURCE";
+/**
+ * The host ends of containers' veth pairs (records.ts's HOST_VETH_PREFIX). Only
+ * a transparent network's ports appear as such to iptables: a bridge port's
+ * packets enter and leave the VM's routing as the bridge's.
+ */
+export const ROUTED_PORTS = "azvh+";
 /** One bit of the packet mark, set and matched under its own mask so other users' bits are left alone. */
 export const PLATFORM_MARK = "0x1000000/0x1000000";
 /** Azure's virtual public IP: DNS on 53, the wireserver on 80 and 32526. */
@@ -30,7 +45,12 @@ export const IMDS = "169.254.169.254";
 export interface FirewallNetwork {
   /** Short network id; it only appears inside rule comments. */
   id: string;
-  bridge: string;
+  /** How its containers' traffic is recognised: by its `bridge`, or (transparent) by its ports' `portGroup`. */
+  mode: "bridge" | "transparent";
+  /** Bridge mode: the network's bridge. */
+  bridge?: string;
+  /** Transparent mode: the link group of its containers' host veths (1 to 0xffffffff). */
+  portGroup?: number;
   subnet: string;
   /** The VM's primary address: the source for SNATed traffic. */
   primaryAddress: string;
@@ -39,6 +59,9 @@ export interface FirewallNetwork {
   nonMasqueradeCidrs: string[];
   allowImds: boolean;
 }
+
+/** The fields that say how a network's container traffic is recognised. */
+export type FirewallPorts = Pick<FirewallNetwork, "mode" | "bridge" | "portGroup">;
 
 export interface FirewallInput {
   networks: FirewallNetwork[];
@@ -52,6 +75,8 @@ export interface FirewallPlan {
   readonly natRules: readonly string[];
   /** The mangle chains' rules (MARK_CHAIN, then PLATFORM_CHAIN). */
   readonly mangleRules: readonly string[];
+  /** The raw chain's rules (SOURCE_CHAIN): one when a transparent network exists, else none. */
+  readonly rawRules: readonly string[];
 }
 
 const NETWORK_ID = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -67,53 +92,89 @@ function validNetwork(raw: FirewallNetwork, index: number): FirewallNetwork {
   const where = `network #${index + 1}`;
   if (typeof raw !== "object" || raw === null) throw new PluginError(`${where}: not an object`);
   // Each field is read once into a fresh object, so what was checked is what gets rendered.
-  const n: FirewallNetwork = {
+  const base: FirewallNetwork = {
     id: raw.id,
-    bridge: raw.bridge,
+    mode: raw.mode,
     subnet: raw.subnet,
     primaryAddress: raw.primaryAddress,
     snat: raw.snat,
     nonMasqueradeCidrs: Array.isArray(raw.nonMasqueradeCidrs) ? [...raw.nonMasqueradeCidrs] : raw.nonMasqueradeCidrs,
     allowImds: raw.allowImds,
   };
-  if (typeof n.id !== "string" || !NETWORK_ID.test(n.id)) {
-    throw new PluginError(`${where}: invalid network id ${JSON.stringify(n.id)}`);
+  if (typeof base.id !== "string" || !NETWORK_ID.test(base.id)) {
+    throw new PluginError(`${where}: invalid network id ${JSON.stringify(base.id)}`);
   }
-  assertIfName(n.bridge, `${where} bridge name`);
-  assertCidr(n.subnet, `${where} subnet`);
-  if (parseCidrAsWritten(n.subnet)?.prefix === 0) throw new PluginError(`${where}: subnet ${n.subnet} is not a subnet`);
-  assertIPv4(n.primaryAddress, `${where} primary address`);
-  if (typeof n.snat !== "boolean") throw new PluginError(`${where}: snat must be true or false`);
-  if (typeof n.allowImds !== "boolean") throw new PluginError(`${where}: allowImds must be true or false`);
-  if (!Array.isArray(n.nonMasqueradeCidrs)) throw new PluginError(`${where}: nonMasqueradeCidrs must be a list`);
-  n.nonMasqueradeCidrs.forEach((c) => assertCidr(c, `${where} non-masquerade CIDR`));
-  return n;
+  assertCidr(base.subnet, `${where} subnet`);
+  if (parseCidrAsWritten(base.subnet)?.prefix === 0) throw new PluginError(`${where}: subnet ${base.subnet} is not a subnet`);
+  assertIPv4(base.primaryAddress, `${where} primary address`);
+  if (typeof base.snat !== "boolean") throw new PluginError(`${where}: snat must be true or false`);
+  if (typeof base.allowImds !== "boolean") throw new PluginError(`${where}: allowImds must be true or false`);
+  if (!Array.isArray(base.nonMasqueradeCidrs)) throw new PluginError(`${where}: nonMasqueradeCidrs must be a list`);
+  base.nonMasqueradeCidrs.forEach((c) => assertCidr(c, `${where} non-masquerade CIDR`));
+  const mode: unknown = base.mode;
+  if (mode === "bridge") {
+    const bridge: unknown = raw.bridge;
+    assertIfName(bridge, `${where} bridge name`);
+    return { ...base, bridge: bridge as string };
+  }
+  if (mode === "transparent") {
+    const group: unknown = raw.portGroup;
+    if (typeof group !== "number" || !Number.isInteger(group) || group < 1 || group > 0xffffffff) {
+      throw new PluginError(`${where}: invalid port group ${JSON.stringify(group)}`);
+    }
+    return { ...base, portGroup: group };
+  }
+  throw new PluginError(`${where}: invalid mode ${JSON.stringify(mode)}`);
 }
 
 function comment(id: string, what: string): string {
   return `-m comment --comment "azure-vnet ${id}: ${what}"`;
 }
 
+/** How a network's container traffic is matched, written where iptables-save puts each part. */
+interface Ports {
+  /** Coming from its containers: the in-interface, and a module match after the protocol. */
+  from: { iface: string; module: string };
+  /** Going to its containers. */
+  to: { iface: string; module: string };
+}
+
+function portsOf(n: FirewallNetwork): Ports {
+  switch (n.mode) {
+    case "bridge":
+      return { from: { iface: `-i ${n.bridge as string}`, module: "" }, to: { iface: `-o ${n.bridge as string}`, module: "" } };
+    case "transparent": {
+      const group = `0x${(n.portGroup as number).toString(16)}`;
+      return {
+        from: { iface: `-i ${ROUTED_PORTS}`, module: ` -m devgroup --src-group ${group}` },
+        to: { iface: `-o ${ROUTED_PORTS}`, module: ` -m devgroup --dst-group ${group}` },
+      };
+    }
+  }
+}
+
 /** What a network's containers may not reach: the match of each block and its comment. */
 function platformBlocks(n: FirewallNetwork): { match: string; what: string; reject: string }[] {
+  const { from } = portsOf(n);
   const blocks = WIRESERVER_BLOCKED_TCP_PORTS.map((port) => ({
-    match: `-d ${WIRESERVER}/32 -i ${n.bridge} -p tcp -m tcp --dport ${port}`,
+    match: `-d ${WIRESERVER}/32 ${from.iface} -p tcp -m tcp --dport ${port}${from.module}`,
     what: "no wireserver",
     reject: "tcp-reset",
   }));
-  if (!n.allowImds) blocks.push({ match: `-d ${IMDS}/32 -i ${n.bridge}`, what: "no IMDS", reject: "icmp-port-unreachable" });
+  if (!n.allowImds) blocks.push({ match: `-d ${IMDS}/32 ${from.iface}${from.module}`, what: "no IMDS", reject: "icmp-port-unreachable" });
   return blocks;
 }
 
 function forwardRules(n: FirewallNetwork): string[] {
   const c = (what: string) => comment(n.id, what);
+  const { from, to } = portsOf(n);
   // Refused rather than dropped: a container learns at once that the endpoint
   // is off limits instead of hanging until its client times out.
   const rules = platformBlocks(n).map((b) => `-A ${FORWARD_CHAIN} ${b.match} ${c(b.what)} -j REJECT --reject-with ${b.reject}`);
   // Docker sets FORWARD's policy to DROP; with br_netfilter this also admits
   // container-to-container frames on the same bridge.
-  rules.push(`-A ${FORWARD_CHAIN} -i ${n.bridge} ${c("from containers")} -j ACCEPT`);
-  rules.push(`-A ${FORWARD_CHAIN} -o ${n.bridge} ${c("to containers")} -j ACCEPT`);
+  rules.push(`-A ${FORWARD_CHAIN} ${from.iface}${from.module} ${c("from containers")} -j ACCEPT`);
+  rules.push(`-A ${FORWARD_CHAIN} ${to.iface}${to.module} ${c("to containers")} -j ACCEPT`);
   return rules;
 }
 
@@ -129,6 +190,17 @@ function markRules(n: FirewallNetwork): string[] {
 }
 
 const PLATFORM_DROP = `-A ${PLATFORM_CHAIN} -m mark --mark ${PLATFORM_MARK} -m comment --comment "azure-vnet: platform addresses containers may not reach" -j DROP`;
+
+/**
+ * A routed port sends only from addresses routed back to it: its container's.
+ * The ports' own rp_filter=1 says the same (and on a link without an address,
+ * as the ports are, even conf/all's "loose" rejects what strict does), but a
+ * sysctl can be rewritten behind the plugin's back: a `conf.*.rp_filter = 0`
+ * glob re-applied by a tool turns the kernel's check off on every port. This
+ * check holds whatever the sysctls say (nft renders it as a `fib` lookup), and
+ * drops before conntrack sees the packet.
+ */
+const SOURCE_CHECK = `-A ${SOURCE_CHAIN} -i ${ROUTED_PORTS} -m rpfilter --invert -m comment --comment "azure-vnet: routed container ports send only from their own address" -j DROP`;
 
 /**
  * Traffic to the VNet (every network's subnet plus the user's ranges) and to the
@@ -155,17 +227,25 @@ export function planFirewall(input: FirewallInput): FirewallPlan {
     throw new PluginError("firewall input must have a list of networks");
   }
   const networks = input.networks.map(validNetwork);
-  for (const key of ["id", "bridge"] as const) {
+  const keys = {
+    id: (n: FirewallNetwork) => n.id,
+    bridge: (n: FirewallNetwork) => (n.mode === "bridge" ? n.bridge : undefined),
+    "port group": (n: FirewallNetwork) => (n.mode === "transparent" ? String(n.portGroup) : undefined),
+  };
+  for (const [name, key] of Object.entries(keys)) {
     const seen = new Set<string>();
     for (const n of networks) {
-      if (seen.has(n[key])) throw new PluginError(`two networks share the ${key} ${n[key]}`);
-      seen.add(n[key]);
+      const value = key(n);
+      if (value === undefined) continue;
+      if (seen.has(value)) throw new PluginError(`two networks share the ${name} ${value}`);
+      seen.add(value);
     }
   }
   const allSubnets = [...new Set(networks.map((n) => n.subnet))];
   const filterRules = networks.flatMap(forwardRules);
   const natRules = networks.filter((n) => n.snat).flatMap((n) => postroutingRules(n, allSubnets));
   const mangleRules = [...networks.flatMap(markRules), PLATFORM_DROP];
+  const rawRules = networks.some((n) => n.mode === "transparent") ? [SOURCE_CHECK] : [];
   // Declaring a chain in a --noflush batch flushes it, which makes the batch a full replacement.
   const restoreText = [
     "*filter",
@@ -181,6 +261,10 @@ export function planFirewall(input: FirewallInput): FirewallPlan {
     `:${PLATFORM_CHAIN} - [0:0]`,
     ...mangleRules,
     "COMMIT",
+    "*raw",
+    `:${SOURCE_CHAIN} - [0:0]`,
+    ...rawRules,
+    "COMMIT",
     "",
   ].join("\n");
   const plan: FirewallPlan = Object.freeze({
@@ -188,6 +272,7 @@ export function planFirewall(input: FirewallInput): FirewallPlan {
     filterRules: Object.freeze(filterRules),
     natRules: Object.freeze(natRules),
     mangleRules: Object.freeze(mangleRules),
+    rawRules: Object.freeze(rawRules),
   });
   issued.add(plan);
   return plan;

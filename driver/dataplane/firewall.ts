@@ -8,7 +8,7 @@
  */
 import { DataplaneError } from "./errors";
 import { Runner, runProgram } from "./exec";
-import { FirewallPlan, FORWARD_CHAIN, isIssuedPlan, MARK_CHAIN, PLATFORM_CHAIN, POSTROUTING_CHAIN } from "./firewall-plan";
+import { FirewallPlan, FORWARD_CHAIN, isIssuedPlan, MARK_CHAIN, PLATFORM_CHAIN, POSTROUTING_CHAIN, SOURCE_CHAIN } from "./firewall-plan";
 import { detectBackend, IptablesBackend, IptablesMode, parseSave, SavedTable } from "./iptables";
 
 export * from "./firewall-plan";
@@ -35,6 +35,9 @@ export interface FirewallState {
   /** The mangle chains (MARK_CHAIN and PLATFORM_CHAIN) exist. */
   mangleChains: boolean;
   mangleRules: string[];
+  /** The raw chain (SOURCE_CHAIN) exists. */
+  rawChain: boolean;
+  rawRules: string[];
   /** Built-in chains whose first rule is not the jump to the plugin's chain ("filter FORWARD", ...). */
   jumpsNotFirst: string[];
 }
@@ -44,6 +47,7 @@ export const HOOKS = [
   { table: "nat", parent: "POSTROUTING", chain: POSTROUTING_CHAIN },
   { table: "mangle", parent: "FORWARD", chain: MARK_CHAIN },
   { table: "mangle", parent: "POSTROUTING", chain: PLATFORM_CHAIN },
+  { table: "raw", parent: "PREROUTING", chain: SOURCE_CHAIN },
 ] as const;
 
 async function context(opts: FirewallOptions) {
@@ -104,6 +108,7 @@ export function firewallMatches(plan: FirewallPlan, fw: FirewallState): boolean 
     same(plan.filterRules, fw.filterRules) &&
     same(plan.natRules, fw.natRules) &&
     same(plan.mangleRules, fw.mangleRules) &&
+    same(plan.rawRules, fw.rawRules) &&
     fw.jumpsNotFirst.length === 0
   );
 }
@@ -126,6 +131,7 @@ export async function readFirewall(opts: FirewallOptions = {}): Promise<Firewall
   const filter = tables.get("filter");
   const nat = tables.get("nat");
   const mangle = tables.get("mangle");
+  const raw = tables.get("raw");
   return {
     mode: backend.mode,
     forwardChain: filter?.chains.has(FORWARD_CHAIN) ?? false,
@@ -136,6 +142,8 @@ export async function readFirewall(opts: FirewallOptions = {}): Promise<Firewall
     postroutingJumps: (nat?.rules ?? []).filter((r) => r === `-A POSTROUTING -j ${POSTROUTING_CHAIN}`).length,
     mangleChains: (mangle?.chains.has(MARK_CHAIN) ?? false) && (mangle?.chains.has(PLATFORM_CHAIN) ?? false),
     mangleRules: [...chainRules(mangle, MARK_CHAIN), ...chainRules(mangle, PLATFORM_CHAIN)],
+    rawChain: raw?.chains.has(SOURCE_CHAIN) ?? false,
+    rawRules: chainRules(raw, SOURCE_CHAIN),
     jumpsNotFirst: misplacedJumps(tables).map((h) => `${h.table} ${h.parent}`),
   };
 }

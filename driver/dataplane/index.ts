@@ -3,7 +3,7 @@
  * layer changes and everything the operator commands read, behind one
  * interface so both can be unit-tested with a fake. LinuxDataplane is the real
  * thing: netlink for links and routes, /proc/sys for sysctls, iptables and
- * ebtables for the firewall. It acts on the network namespace the process
+ * nftables (bridge family) for the port guards. It acts on the network namespace the process
  * runs in.
  */
 import { SerialQueue } from "../lib/serial";
@@ -21,19 +21,20 @@ import {
   removeFirewall,
 } from "./firewall";
 import { type BackendsProbe, probeBackends } from "./iptables";
-import { EndpointLink, EndpointLinkSpec, LinkOps, NicLinkInfo } from "./links";
+import { EndpointLink, EndpointLinkSpec, LinkOps, NicLinkInfo, RoutedPortState } from "./links";
 import { LinkInfo, Rtnl } from "./netlink";
-import { PortGuard, PortGuards } from "./port-guard";
-import { getIpForward, getProxyArp } from "./sysctl";
+import { Nfnl } from "./nfnetlink";
+import { NftPortGuards, type PortGuard } from "./nft-guards";
+import { getIpForward, getProxyArp, setIpForward } from "./sysctl";
 
-export type { EndpointLink, EndpointLinkSpec, NicLinkInfo } from "./links";
+export type { EndpointLink, EndpointLinkSpec, NicLinkInfo, RoutedPortState } from "./links";
 export type { LinkInfo, RouteInfo, AddressInfo } from "./netlink";
-export type { FirewallInput, FirewallNetwork, FirewallPlan, FirewallState, IptablesBackend } from "./firewall";
+export type { FirewallInput, FirewallNetwork, FirewallPlan, FirewallPorts, FirewallState, IptablesBackend } from "./firewall";
 export type { BackendsProbe, RulesetView } from "./iptables";
 export { planFirewall } from "./firewall";
 export { bridgeMac } from "./links";
 export { DataplaneError } from "./errors";
-export type { PortGuard } from "./port-guard";
+export type { PortGuard } from "./nft-guards";
 
 export interface Dataplane {
   /** Create or repair a network's bridge: MTU, proxy ARP, up; also turns on ip_forward. */
@@ -47,7 +48,20 @@ export interface Dataplane {
   addContainerRoute(ip: string, bridge: string): Promise<void>;
   removeContainerRoute(ip: string, bridge: string): Promise<void>;
   listContainerRoutes(bridge: string): Promise<string[]>;
-  /** Drop conntrack entries of an address being released; false if conntrack is missing. */
+  /** Container (/32) routes through each of these links, bridges or routed ports, in one read; absent links are left out. */
+  listContainerRoutesOn(links: readonly string[]): Promise<Map<string, string[]>>;
+  /** net.ipv4.ip_forward=1, for a network that has no bridge to turn it on (transparent). */
+  ensureForwarding(): Promise<void>;
+  /**
+   * Make a (transparent) host veth a routed port: the link group, proxy ARP at
+   * once, strict rp_filter, IPv6 off, up. Its sysctls go with the link.
+   */
+  ensureRoutedPort(hostName: string, group: number): Promise<void>;
+  /** `ip/32 dev <routed port> scope link`, replacing a stale route for the same address; goes with the link. */
+  addPortRoute(ip: string, hostName: string): Promise<void>;
+  /** A routed port's group and sysctls as the kernel has them; undefined when it does not exist. Read-only. */
+  readRoutedPort(hostName: string): Promise<RoutedPortState | undefined>;
+  /** Drop the conntrack entries of an address being released (ctnetlink); true once done. */
   forgetFlows(ip: string): Promise<boolean>;
   findLinkByMac(mac: string): Promise<LinkInfo | undefined>;
   nicInfo(name: string): Promise<NicLinkInfo | undefined>;
@@ -94,19 +108,22 @@ export interface LinuxDataplaneOptions {
 
 export class LinuxDataplane implements Dataplane {
   private readonly nl: Rtnl;
+  /** The netfilter netlink socket: conntrack clean-up and nf_tables. */
+  private readonly netfilter: Nfnl;
   private readonly links: LinkOps;
   private backend?: IptablesBackend;
   /** Firewall changes are serialized so two applies cannot both add a jump. */
   private readonly firewallQueue = new SerialQueue();
-  /** ebtables has no lock of its own (no -w): changes from this process go one at a time. */
-  private readonly ebtablesQueue = new SerialQueue();
-  private readonly guards: PortGuards;
+  /** Guard changes from this process go one at a time, so each knows what the last one left. */
+  private readonly guardQueue = new SerialQueue();
+  private readonly guards: NftPortGuards;
 
   constructor(private readonly opts: LinuxDataplaneOptions = {}) {
     this.nl = new Rtnl({ timeoutMs: opts.netlinkTimeoutMs, onError: opts.onNetlinkError });
+    this.netfilter = new Nfnl({ timeoutMs: opts.netlinkTimeoutMs });
     this.links = new LinkOps(this.nl);
     this.backend = opts.iptables;
-    this.guards = new PortGuards({ run: opts.run, timeoutMs: opts.commandTimeoutMs });
+    this.guards = new NftPortGuards({ nfnl: () => this.nfnl, run: opts.run, timeoutMs: opts.commandTimeoutMs });
   }
 
   ensureBridge(name: string, mtu: number): Promise<LinkInfo> {
@@ -130,8 +147,12 @@ export class LinuxDataplane implements Dataplane {
   listContainerRoutes(bridge: string): Promise<string[]> {
     return this.links.listContainerRoutes(bridge);
   }
+  /** The netfilter netlink socket (ctnetlink, nf_tables) this dataplane owns and closes. */
+  get nfnl(): Nfnl {
+    return this.netfilter;
+  }
   forgetFlows(ip: string): Promise<boolean> {
-    return forgetFlows(ip, { run: this.opts.run, timeoutMs: this.opts.commandTimeoutMs });
+    return forgetFlows(ip, { nfnl: this.netfilter });
   }
   findLinkByMac(mac: string): Promise<LinkInfo | undefined> {
     return this.links.findLinkByMac(mac);
@@ -147,22 +168,22 @@ export class LinuxDataplane implements Dataplane {
   }
 
   addPortGuard(guard: PortGuard): Promise<void> {
-    return this.bridgeFirewall(() => this.guards.add(guard));
+    return this.guarded(() => this.guards.add(guard));
   }
   removePortGuard(port: string): Promise<boolean> {
-    return this.bridgeFirewall(() => this.guards.remove(port));
+    return this.guarded(() => this.guards.remove(port));
   }
   syncPortGuards(wanted: PortGuard[], removeOthers: boolean): Promise<{ repaired: string[]; removed: string[] }> {
-    return this.bridgeFirewall(() => this.guards.sync(wanted, removeOthers));
+    return this.guarded(() => this.guards.sync(wanted, removeOthers));
   }
   listPortGuards(): Promise<string[]> {
-    return this.bridgeFirewall(() => this.guards.list());
+    return this.guarded(() => this.guards.list());
   }
   readPortGuard(port: string): Promise<{ mac?: string; address?: string } | undefined> {
-    return this.bridgeFirewall(() => this.guards.allowedOn(port));
+    return this.guarded(() => this.guards.allowedOn(port));
   }
   removeAllPortGuards(): Promise<void> {
-    return this.bridgeFirewall(() => this.guards.removeAll());
+    return this.guarded(() => this.guards.removeAll());
   }
 
   async applyFirewall(input: FirewallInput): Promise<void> {
@@ -181,6 +202,22 @@ export class LinuxDataplane implements Dataplane {
     return this.firewall((o) => readFirewall(o));
   }
 
+  listContainerRoutesOn(links: readonly string[]): Promise<Map<string, string[]>> {
+    return this.links.listContainerRoutesOn(links);
+  }
+  async ensureForwarding(): Promise<void> {
+    await setIpForward({ on: true });
+  }
+  ensureRoutedPort(hostName: string, group: number): Promise<void> {
+    return this.links.ensureRoutedPort(hostName, group);
+  }
+  addPortRoute(ip: string, hostName: string): Promise<void> {
+    return this.links.addPortRoute(ip, hostName);
+  }
+  readRoutedPort(hostName: string): Promise<RoutedPortState | undefined> {
+    return this.links.readRoutedPort(hostName);
+  }
+
   ipForward(): Promise<boolean> {
     return getIpForward();
   }
@@ -194,10 +231,11 @@ export class LinuxDataplane implements Dataplane {
   async close(): Promise<void> {
     await this.firewallQueue.idle();
     await this.nl.close();
+    this.netfilter.close();
   }
 
-  private bridgeFirewall<T>(fn: () => Promise<T>): Promise<T> {
-    return this.ebtablesQueue.run(fn);
+  private guarded<T>(fn: () => Promise<T>): Promise<T> {
+    return this.guardQueue.run(fn);
   }
 
   private firewall<T>(fn: (o: { backend: IptablesBackend; run?: Runner; timeoutMs?: number }) => Promise<T>): Promise<T> {

@@ -1,25 +1,40 @@
 /**
- * Owns the link and route operations of the routed bridge, in the terms the
- * network layer uses. Each one is idempotent: calling it again after a success, or
- * after a crash half way through, converges on the same state.
+ * Owns the link and route operations of the routed bridge and of routed
+ * (transparent) ports, in the terms the network layer uses. Each one is
+ * idempotent: calling it again after a success, or after a crash half way
+ * through, converges on the same state.
  *
- * The VM's NIC is never touched. Per network: a bridge with no IP address,
- * proxy ARP on (so the VM answers containers' ARP for the gateway and every
- * other VNet address and routes those packets out of the NIC). Per container:
- * a veth pair whose host end is a bridge port, and a /32 route to the
- * container's address through the bridge for inbound traffic.
+ * The VM's NIC is never touched. Bridge mode, per network: a bridge with no IP
+ * address, proxy ARP on (so the VM answers containers' ARP for the gateway and
+ * every other VNet address and routes those packets out of the NIC); per
+ * container: a veth pair whose host end is a bridge port, and a /32 route to
+ * the container's address through the bridge for inbound traffic.
+ * Transparent mode, per container: a veth pair whose host end is a port of its
+ * own with those same settings (and strict rp_filter, its network's link
+ * group, no IPv6), and the /32 route through that port.
  */
 import { createHash } from "node:crypto";
 import { PluginError } from "../errors";
 import { macFromBytes, normaliseMac } from "../lib/address";
 import { DataplaneError } from "./errors";
 import { AddressInfo, LinkInfo, Rtnl } from "./netlink";
-import { setIpForward, setProxyArp, setProxyDelay, setRpFilter } from "./sysctl";
+import {
+  effectiveRpFilter,
+  getIpv6Disabled,
+  getProxyArp,
+  getProxyDelay,
+  setIpForward,
+  setIpv6Disabled,
+  setProxyArp,
+  setProxyDelay,
+  setRpFilter,
+} from "./sysctl";
 import { assertIfName, assertIPv4, assertMac, assertMtu } from "./validate";
 
 export interface EndpointLinkSpec {
-  bridge: string;
-  /** Stays on the VM as a bridge port. */
+  /** The bridge the host end joins; none for a routed (transparent) port, which joins nothing. */
+  bridge?: string;
+  /** Stays on the VM, as a bridge port or a routed port. */
   hostName: string;
   /** Left in the VM's namespace; Docker moves it into the container. */
   peerName: string;
@@ -31,6 +46,24 @@ export interface EndpointLink {
   host: LinkInfo;
   /** Undefined once the peer has left this namespace (moved into a container). */
   peer?: LinkInfo;
+}
+
+/** What a routed (transparent) port carries, as read back; see LinkOps.ensureRoutedPort. */
+export interface RoutedPortState {
+  /** Its link group; 0 is the default group. */
+  group: number;
+  up: boolean;
+  proxyArp?: boolean;
+  /** In jiffies. */
+  proxyDelay?: number;
+  /**
+   * 0 off, 1 strict, 2 loose, as the kernel applies it: the larger of the
+   * port's own value and conf/all's. On a port without an address, as routed
+   * ports are, loose rejects what strict does; only 0 checks nothing.
+   */
+  rpFilter?: number;
+  /** Undefined when the kernel has no IPv6. */
+  ipv6Disabled?: boolean;
 }
 
 export interface NicLinkInfo {
@@ -106,15 +139,15 @@ export class LinkOps {
   }
 
   async createEndpointLink(spec: EndpointLinkSpec): Promise<EndpointLink> {
-    assertIfName(spec.bridge, "bridge name");
+    if (spec.bridge !== undefined) assertIfName(spec.bridge, "bridge name");
     assertIfName(spec.hostName, "host interface name");
     assertIfName(spec.peerName, "peer interface name");
     if (spec.hostName === spec.peerName) throw new PluginError("host and peer interface names must differ");
     assertMtu(spec.mtu);
     const peerMac = spec.peerMac === undefined ? undefined : assertMac(spec.peerMac);
 
-    const bridge = await this.nl.getLink(spec.bridge);
-    if (!bridge || bridge.kind !== "bridge") {
+    const bridge = spec.bridge === undefined ? undefined : await this.nl.getLink(spec.bridge);
+    if (spec.bridge !== undefined && (!bridge || bridge.kind !== "bridge")) {
       throw new DataplaneError("create endpoint link", "ENODEV", `bridge ${spec.bridge} does not exist`);
     }
 
@@ -144,7 +177,7 @@ export class LinkOps {
       if (peerMac && peer.mac !== peerMac) await this.nl.setMac(peer.index, peerMac);
     }
     if (host.mtu !== spec.mtu) await this.nl.setMtu(host.index, spec.mtu);
-    if (host.master !== bridge.index) await this.nl.setMaster(host.index, bridge.index);
+    if (bridge && host.master !== bridge.index) await this.nl.setMaster(host.index, bridge.index);
     if (!host.up) await this.nl.setUp(host.index);
 
     return {
@@ -193,6 +226,56 @@ export class LinkOps {
     await this.nl.addRoute(ip, link.index, { replace: true });
   }
 
+  /**
+   * Makes a host veth a routed (transparent) port, before its container can
+   * send: its network's link group (what the firewall knows its network by),
+   * proxy ARP answering at once (the container's ARP for its gateway or any
+   * other address gets the port's MAC, and the VM routes the packet), strict
+   * rp_filter (a source not routed back to this port is dropped), IPv6 off
+   * (no link-local path from the container to the VM), and up.
+   */
+  async ensureRoutedPort(hostName: string, group: number): Promise<void> {
+    assertIfName(hostName, "host interface name");
+    const link = await this.nl.getLink(hostName);
+    if (!link) throw new DataplaneError(`set up port ${hostName}`, "ENODEV", `link ${hostName} does not exist`);
+    this.expectKind(link, "veth");
+    if ((link.group ?? 0) !== group) await this.nl.setGroup(link.index, group);
+    await setProxyArp(hostName, { on: true });
+    await setProxyDelay(hostName, 0);
+    await setRpFilter(hostName, 1);
+    await setIpv6Disabled(hostName);
+    if (!link.up) await this.nl.setUp(link.index);
+  }
+
+  /** A routed port's settings as the kernel has them; undefined when the link does not exist. */
+  async readRoutedPort(hostName: string): Promise<RoutedPortState | undefined> {
+    assertIfName(hostName, "host interface name");
+    const link = await this.nl.getLink(hostName);
+    if (!link) return undefined;
+    return {
+      group: link.group ?? 0,
+      up: link.up,
+      proxyArp: await getProxyArp(hostName),
+      proxyDelay: await getProxyDelay(hostName),
+      rpFilter: await effectiveRpFilter(hostName),
+      ipv6Disabled: await getIpv6Disabled(hostName),
+    };
+  }
+
+  /**
+   * Routes the container's address to its routed port (`ip/32 dev <port> scope
+   * link`), replacing a route for the same address that points elsewhere.
+   */
+  async addPortRoute(ip: string, hostName: string): Promise<void> {
+    assertIPv4(ip, "container address");
+    assertIfName(hostName, "host interface name");
+    const link = await this.nl.getLink(hostName);
+    if (!link || link.kind !== "veth") {
+      throw new DataplaneError(`add route ${ip}`, "ENODEV", `port ${hostName} does not exist`);
+    }
+    await this.nl.addRoute(ip, link.index, { replace: true });
+  }
+
   /** Removes the route only if it points at this bridge; a missing bridge or route is fine. */
   async removeContainerRoute(ip: string, bridge: string): Promise<void> {
     assertIPv4(ip, "container address");
@@ -209,6 +292,22 @@ export class LinkOps {
     if (!link) return [];
     const routes = await this.nl.listRoutes(link.index);
     return routes.filter((r) => r.table === 254 && r.prefixLen === 32 && r.type === "UNICAST").map((r) => r.dst);
+  }
+
+  /**
+   * Container addresses routed through each of these links (bridges or routed
+   * ports), read in one route dump; links that do not exist are left out.
+   */
+  async listContainerRoutesOn(names: readonly string[]): Promise<Map<string, string[]>> {
+    names.forEach((n) => assertIfName(n, "interface name"));
+    const wanted = new Set(names);
+    const byIndex = new Map((await this.nl.listLinks()).filter((l) => wanted.has(l.name)).map((l) => [l.index, l.name]));
+    const out = new Map([...byIndex.values()].map((name) => [name, [] as string[]]));
+    for (const r of await this.nl.listRoutes()) {
+      const name = r.oif === undefined ? undefined : byIndex.get(r.oif);
+      if (name !== undefined && r.table === 254 && r.prefixLen === 32 && r.type === "UNICAST") out.get(name)?.push(r.dst);
+    }
+    return out;
   }
 
   /**

@@ -34,6 +34,8 @@ export interface LinkInfo {
   linkNetnsid?: number;
   /** Administratively up (IFF_UP). */
   up: boolean;
+  /** IFLA_GROUP: the link group; undefined for the default group, 0. */
+  group?: number;
 }
 
 export interface RouteInfo {
@@ -171,6 +173,7 @@ function toLinkInfo(msg: rt.LinkMessage): LinkInfo {
     linkIndex: Buffer.isBuffer(link) && link.length === 4 ? readU32(link, 0) || undefined : undefined,
     linkNetnsid: msg.attrs.linkNetnsid,
     up: Boolean(msg.data.flags?.up),
+    ...(msg.attrs.group ? { group: msg.attrs.group } : {}),
   };
 }
 
@@ -309,6 +312,13 @@ export class Rtnl {
   async setMaster(ref: LinkRef, master: number): Promise<void> {
     const { data, attrs } = refAttrs(ref);
     await this.run(`set master of ${ref}`, (s, o) => s.setLink(data, { ...attrs, master }, o));
+  }
+
+  /** Puts the link in a link group (IFLA_GROUP, what `ip link set … group` sets); 0 is the default group. */
+  async setGroup(ref: LinkRef, group: number): Promise<void> {
+    if (!Number.isInteger(group) || group < 0 || group > 0xffffffff) throw new DataplaneError("set group", "EINVAL", String(group));
+    const { data, attrs } = refAttrs(ref);
+    await this.run(`set group of ${ref}`, (s, o) => s.setLink(data, { ...attrs, group }, o));
   }
 
   async setUp(ref: LinkRef): Promise<void> {

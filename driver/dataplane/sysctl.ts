@@ -1,5 +1,6 @@
 /**
- * The few /proc/sys/net values the routed bridge depends on. /proc/sys/net is
+ * The few /proc/sys/net values the routed bridge and the routed (transparent)
+ * ports depend on. /proc/sys/net is
  * per network namespace: it shows the namespace of the process that opens it.
  * Writes happen only when the value differs, so a correctly configured host
  * with a read-only /proc/sys still works.
@@ -46,6 +47,8 @@ const paths = {
   proxyArp: (dev: string) => `${ROOT}/ipv4/conf/${assertIfName(dev)}/proxy_arp`,
   proxyDelay: (dev: string) => `${ROOT}/ipv4/neigh/${assertIfName(dev)}/proxy_delay`,
   rpFilter: (dev: string) => `${ROOT}/ipv4/conf/${assertIfName(dev)}/rp_filter`,
+  // Absent when the kernel runs without IPv6 (ipv6.disable=1).
+  disableIpv6: (dev: string) => `${ROOT}/ipv6/conf/${assertIfName(dev)}/disable_ipv6`,
   // Exists only while br_netfilter is loaded.
   bridgeNfCallIptables: () => `${ROOT}/bridge/bridge-nf-call-iptables`,
 };
@@ -83,9 +86,31 @@ export async function getRpFilter(dev: string): Promise<number | undefined> {
   return readInt(paths.rpFilter(dev));
 }
 
+/** What the kernel applies on a link: the larger of its own value and conf/all's; undefined when the link does not exist. */
+export async function effectiveRpFilter(dev: string): Promise<number | undefined> {
+  const own = await getRpFilter(dev);
+  if (own === undefined) return undefined;
+  return Math.max(own, (await readInt(`${ROOT}/ipv4/conf/all/rp_filter`)) ?? 0);
+}
+
 export async function setRpFilter(dev: string, mode: 0 | 1 | 2): Promise<boolean> {
   if (mode !== 0 && mode !== 1 && mode !== 2) throw new DataplaneError("rp_filter", "EINVAL", String(mode));
   return writeInt(paths.rpFilter(dev), mode);
+}
+
+/** Whether IPv6 is off on a link; undefined when the link or IPv6 itself does not exist. */
+export async function getIpv6Disabled(dev: string): Promise<boolean | undefined> {
+  const v = await readInt(paths.disableIpv6(dev));
+  return v === undefined ? undefined : v === 1;
+}
+
+/**
+ * Turns IPv6 off on a link: no link-local address, and every IPv6 packet
+ * arriving on it dropped. A kernel without IPv6 has nothing to turn off. True if it wrote.
+ */
+export async function setIpv6Disabled(dev: string): Promise<boolean> {
+  if ((await getIpv6Disabled(dev)) !== false) return false;
+  return writeInt(paths.disableIpv6(dev), 1);
 }
 
 /** Undefined when br_netfilter is not loaded (bridged frames then skip iptables). */

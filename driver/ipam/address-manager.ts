@@ -20,6 +20,7 @@ import { cleanText, shortId } from "../lib/text";
 import { Allocator, poolById } from "./allocator";
 import { type Clock, systemClock } from "./clock";
 import type { IpamState } from "./ipam-state";
+import type { Persist } from "../checkpoint";
 import { allSubnets, type MetadataCache, type MetadataSnapshot, type NicInfo } from "./metadata";
 import { checkAddressSpace, choosePool } from "./pool-choice";
 import { GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE, parsePoolId } from "./pool-id";
@@ -31,7 +32,7 @@ export interface AddressManagerOptions {
   /** Changed in place; the caller persists it inside its checkpoint. */
   state: IpamState;
   /** Saves `state`; called after every change and before the reply to Docker. */
-  persist: () => Promise<void>;
+  persist: Persist;
   /** Hand out only this NIC's ipconfigs (any MAC spelling); default: every NIC. */
   nicMac?: string;
   /** Metadata older than this is refreshed before allocating. */
@@ -86,7 +87,7 @@ export class AddressManager implements IpamDriver {
   private readonly mutex = new AsyncMutex();
   private readonly metadata: MetadataCache;
   private readonly state: IpamState;
-  private readonly persist: () => Promise<void>;
+  private readonly persist: Persist;
   private readonly nicMac: string | undefined;
   private readonly refreshMs: number;
   private readonly clock: Clock;
@@ -159,6 +160,7 @@ export class AddressManager implements IpamDriver {
     const requested = stripPrefixLength(req.Address ?? "");
     // A gateway answer is arithmetic on the subnet; everything else needs the NIC's ipconfigs.
     if (!isGateway || !poolById(this.state, req.PoolID)) await this.refresh();
+    let granted: { address: string; lease: number } | undefined;
     return this.transact(
       (allocator) => {
         const pool = allocator.poolOrAdopt(req.PoolID, this.usableNics());
@@ -178,15 +180,18 @@ export class AddressManager implements IpamDriver {
         const refusal = this.admission?.();
         if (refusal) throw new PluginError(refusal, "unavailable");
         const address = requested ? allocator.claim(req.PoolID, pool, requested, name) : allocator.allocateLowest(req.PoolID, pool, name);
+        granted = { address, lease: this.state.addresses[address].lease ?? 0 };
         return { Address: `${address}/${prefix}` };
       },
-      { signal: ctx.signal },
+      // Only an endpoint's grant is saved outside the lock (and taken back by its lease if that fails).
+      { signal: ctx.signal, undo: () => undoGrant(granted) },
     );
   }
 
   async releaseAddress(req: ReleaseAddressRequest): Promise<void> {
     const address = stripPrefixLength(req.Address ?? "");
-    const outcome = await this.transact((allocator) => allocator.releaseAddress(req.PoolID, address), { reconcile: false });
+    // A lost release is found again by reconciliation: it need not hold up the reply.
+    const outcome = await this.transact((allocator) => allocator.releaseAddress(req.PoolID, address), { reconcile: false, soon: true });
     if (typeof outcome === "object") {
       this.onWarning("release refused: a live endpoint holds the address (a late or repeated ReleaseAddress)", {
         address: cleanText(address, 64),
@@ -245,7 +250,7 @@ export class AddressManager implements IpamDriver {
 
   /** Frees one grant (address and lease) that reconciliation found abandoned; false if it changed since. */
   releaseGrant(address: string, lease: number): Promise<boolean> {
-    return this.transact((allocator) => allocator.releaseLease(address, lease), { reconcile: false });
+    return this.transact((allocator) => allocator.releaseLease(address, lease), { reconcile: false, soon: true });
   }
 
   /** Make sure a pool Docker still uses exists (state rebuilt from Docker). */
@@ -336,33 +341,70 @@ export class AddressManager implements IpamDriver {
    * which do not read metadata. With a `signal`, a change whose caller gave up
    * is never kept: it is not made once the signal has fired, and undone
    * (saved again without it) if the signal fired while it was being saved.
+   *
+   * With `undo` (an inverse that stays right whatever other changes follow),
+   * the save is started under the lock and awaited after it, so concurrent
+   * changes share one write and fsync; a failed save runs the inverse. With
+   * `soon`, the reply does not wait for the disk at all.
    */
-  private transact<T>(change: (allocator: Allocator) => T, opts: { reconcile?: boolean; signal?: AbortSignal } = {}): Promise<T> {
-    return this.mutex.runExclusive(async () => {
+  private async transact<T>(
+    change: (allocator: Allocator) => T,
+    opts: { reconcile?: boolean; signal?: AbortSignal; soon?: boolean; undo?: () => ((allocator: Allocator) => unknown) | undefined } = {},
+  ): Promise<T> {
+    const { result, saving, inverse } = await this.mutex.runExclusive(async () => {
       throwIfAbandoned(opts.signal);
       const before = JSON.stringify(this.state);
       let result: T;
       try {
-        const allocator = new Allocator(this.state, this.nics(), this.liveEndpoint);
+        const allocator = this.allocator();
         if (opts.reconcile !== false && this.latest) allocator.reconcile();
         result = change(allocator);
       } catch (err) {
         this.restore(before);
         throw err;
       }
-      if (JSON.stringify(this.state) === before) return result;
+      type Outcome = { result: T; saving?: Promise<void>; inverse?: (allocator: Allocator) => unknown };
+      if (JSON.stringify(this.state) === before) return { result } as Outcome;
+      // The store reports a deferred save that fails; nobody waits for it.
+      if (opts.soon) return (void this.persist("soon").catch(() => undefined), { result } as Outcome);
+      const inverse = opts.undo?.();
+      if (inverse) return { result, saving: this.persist(), inverse } as Outcome;
       try {
         await this.persist();
       } catch (err) {
         this.restore(before);
-        throw new PluginError(`could not save the plugin state, so nothing was changed: ${errorMessage(err)}`, "unavailable");
+        throw saveFailed(err);
       }
       if (opts.signal?.aborted) {
         this.restore(before);
-        await this.persist().catch(() => undefined);
+        await this.persist("soon");
         throwIfAbandoned(opts.signal);
       }
-      return result;
+      return { result } as Outcome;
+    });
+    if (!saving) return result;
+    try {
+      await saving;
+    } catch (err) {
+      await this.takeBack(inverse);
+      throw saveFailed(err);
+    }
+    if (opts.signal?.aborted) {
+      await this.takeBack(inverse);
+      throwIfAbandoned(opts.signal);
+    }
+    return result;
+  }
+
+  private allocator(): Allocator {
+    return new Allocator(this.state, this.nics(), this.liveEndpoint);
+  }
+
+  private takeBack(inverse: ((allocator: Allocator) => unknown) | undefined): Promise<void> {
+    if (!inverse) return Promise.resolve();
+    return this.mutex.runExclusive(async () => {
+      inverse(this.allocator());
+      await this.persist("soon").catch(() => undefined);
     });
   }
 
@@ -377,6 +419,15 @@ export class AddressManager implements IpamDriver {
     const until = this.auxWindows.get(poolId);
     return until !== undefined && this.clock.now() <= until;
   }
+}
+
+/** Frees exactly the grant a failed or abandoned RequestAddress made. */
+function undoGrant(granted: { address: string; lease: number } | undefined): ((allocator: Allocator) => unknown) | undefined {
+  return granted && ((allocator) => allocator.releaseLease(granted.address, granted.lease));
+}
+
+function saveFailed(err: unknown): PluginError {
+  return new PluginError(`could not save the plugin state, so nothing was changed: ${errorMessage(err)}`, "unavailable");
 }
 
 /** Docker sends plain addresses; tolerate a "/len" suffix from other clients. */

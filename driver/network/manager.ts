@@ -22,9 +22,11 @@ import { addressInCidr } from "../lib/address";
 import { shortId as short } from "../lib/text";
 import { DEFAULT_NON_MASQUERADE, checkEndpointOptions, parseNetworkOptions } from "./options";
 import { EndpointRecord, NetworkRecord, NetworkState, bridgeName } from "./records";
-import { type EndpointKernel, endpointKernel, guardOf, newEndpointKernel } from "./kernel-model";
+import { type EndpointKernel, endpointKernel, isGuarded, newEndpointKernel } from "./kernel-model";
+import { checkNetworkFits, endpointLinkSpec, ensureNetworkKernel, firewallPortsOf, setUpEndpointKernel } from "./modes";
 import { findEndpointMac, syncGuards } from "./guards";
 import { type KernelRepairReport, repairKernel } from "./repair";
+import type { Persist } from "../checkpoint";
 
 /** What the network layer asks of the IPAM side. */
 export interface PoolDirectory {
@@ -44,7 +46,7 @@ export interface NetworkManagerOptions {
   pools: PoolDirectory;
   /** Changed in place; persist() saves it with the rest of the checkpoint. */
   state: NetworkState;
-  persist: () => Promise<void>;
+  persist: Persist;
   logger: Logger;
   now?: () => Date;
 }
@@ -54,6 +56,12 @@ export class NetworkManager implements NetworkDriver {
   private readonly dp: Dataplane;
   private readonly state: NetworkState;
   private readonly now: () => Date;
+  /**
+   * Kernel clean-up of removed endpoints, by address, still running after the
+   * reply: a new endpoint with the same address waits for it, so it never
+   * meets the old route, guard or flows.
+   */
+  private readonly teardowns = new Map<string, Promise<void>>();
 
   constructor(private readonly o: NetworkManagerOptions) {
     this.dp = o.dataplane;
@@ -102,7 +110,8 @@ export class NetworkManager implements NetworkDriver {
         options,
         createdAt: this.now().toISOString(),
       };
-      await this.dp.ensureBridge(record.bridge, record.mtu);
+      checkNetworkFits(this.state, record);
+      await ensureNetworkKernel(this.dp, record);
       this.state.networks[record.id] = record;
       try {
         await this.applyFirewall();
@@ -124,6 +133,7 @@ export class NetworkManager implements NetworkDriver {
     return this.mutex.runExclusive(async () => {
       const net = Object.hasOwn(this.state.networks, req.NetworkID) ? this.state.networks[req.NetworkID] : undefined;
       if (!net) return;
+      await this.settled();
       const stale = Object.values(this.state.endpoints).filter((e) => e.networkId === net.id);
       for (const ep of stale) {
         delete this.state.endpoints[ep.id];
@@ -139,70 +149,87 @@ export class NetworkManager implements NetworkDriver {
     });
   }
 
-  createEndpoint(req: CreateEndpointRequest, ctx: CallContext = {}): Promise<CreateEndpointResponse> {
-    return this.mutex.runExclusive(async () => {
+  /**
+   * The endpoint's kernel pieces and record are made under the lock; the
+   * save that makes them durable is started there and awaited after it, so
+   * concurrent CreateEndpoints share one fsync. A save that fails, or a call
+   * Docker abandoned meanwhile, is undone.
+   */
+  async createEndpoint(req: CreateEndpointRequest, ctx: CallContext = {}): Promise<CreateEndpointResponse> {
+    const made = await this.mutex.runExclusive(() => this.makeEndpoint(req, ctx));
+    if (!made) return {};
+    try {
+      await made.saving;
       throwIfAbandoned(ctx.signal);
-      const net = this.network(req.NetworkID);
-      checkEndpointOptions(req.Options);
-      if (req.Interface.AddressIPv6) throw new PluginError("azure-vnet does not support IPv6 yet");
-      if (!req.Interface.Address) {
-        throw new PluginError("Docker sent no IPv4 address for this endpoint; create the network with --ipam-driver azure-vnet");
+    } catch (err) {
+      await this.mutex.runExclusive(() => this.unmakeEndpoint(made.kernel));
+      throw err;
+    }
+    return {};
+  }
+
+  private async makeEndpoint(
+    req: CreateEndpointRequest,
+    ctx: CallContext,
+  ): Promise<{ kernel: EndpointKernel; saving: Promise<void> } | undefined> {
+    throwIfAbandoned(ctx.signal);
+    const net = this.network(req.NetworkID);
+    checkEndpointOptions(req.Options);
+    if (req.Interface.AddressIPv6) throw new PluginError("azure-vnet does not support IPv6 yet");
+    if (!req.Interface.Address) {
+      throw new PluginError("Docker sent no IPv4 address for this endpoint; create the network with --ipam-driver azure-vnet");
+    }
+    const address = req.Interface.Address.split("/")[0];
+    if (!addressInCidr(net.subnet, address)) {
+      throw new PluginError(`address ${address} is not inside the network's subnet ${net.subnet}`);
+    }
+    if (this.state.endpoints[req.EndpointID]) return undefined;
+    // Clean-up of the address's previous endpoint comes first.
+    await this.teardowns.get(address);
+    const holder = Object.values(this.state.endpoints).find((e) => e.address === address);
+    if (holder) {
+      // A holder whose host veth is there is live: its container runs, or
+      // Docker is between its CreateEndpoint and Join. It keeps its address
+      // whatever the request says.
+      const links = new Set((await this.dp.listLinks()).map((l) => l.name));
+      if (links.has(holder.hostVeth)) {
+        throw new PluginError(`address ${address} is already used by endpoint ${short(holder.id)}`, "conflict");
       }
-      const address = req.Interface.Address.split("/")[0];
-      if (!addressInCidr(net.subnet, address)) {
-        throw new PluginError(`address ${address} is not inside the network's subnet ${net.subnet}`);
-      }
-      if (this.state.endpoints[req.EndpointID]) return {};
-      const holder = Object.values(this.state.endpoints).find((e) => e.address === address);
-      if (holder) {
-        // A holder whose host veth is there is live: its container runs, or
-        // Docker is between its CreateEndpoint and Join. It keeps its address
-        // whatever the request says.
-        const links = new Set((await this.dp.listLinks()).map((l) => l.name));
-        if (links.has(holder.hostVeth)) {
-          throw new PluginError(`address ${address} is already used by endpoint ${short(holder.id)}`, "conflict");
-        }
-        // Its container is gone, and the veth pair with it: the record
-        // outlived a DeleteEndpoint the plugin never saw (it was down). Clear it.
-        this.o.logger.warn("replacing a stale endpoint that held the address", { endpointId: short(holder.id), address });
-        delete this.state.endpoints[holder.id];
-        await this.o.pools.unbindAddress(address, holder.id);
-        await this.removeEndpointKernel(endpointKernel(holder, this.state.networks[holder.networkId]));
-      }
-      const kernel = newEndpointKernel(req.EndpointID, address, net, req.Interface.MacAddress || undefined);
-      const record = recordOf(kernel, { joined: false, createdAt: this.now().toISOString() });
-      let bound = false;
-      try {
-        const link = await this.dp.createEndpointLink({
-          bridge: net.bridge,
-          hostName: kernel.hostVeth,
-          peerName: kernel.peerVeth,
-          mtu: net.mtu,
-          peerMac: kernel.mac,
-        });
-        kernel.mac = record.mac = link.peer?.mac ?? kernel.mac;
-        const guard = guardOf(kernel);
-        if (!guard) throw new PluginError(`the container end ${kernel.peerVeth} of the new veth pair has no MAC address`, "unavailable");
-        // Before Join: the container can send nothing but its own MAC and address.
-        await this.dp.addPortGuard(guard);
-        await this.dp.addContainerRoute(address, net.bridge);
-        throwIfAbandoned(ctx.signal);
-        await this.o.pools.bindAddress(net, address, record.id);
-        bound = true;
-        this.state.endpoints[record.id] = record;
-        await this.o.persist();
-        // Docker gave up while this was being saved: it will neither join nor delete this endpoint.
-        throwIfAbandoned(ctx.signal);
-      } catch (err) {
-        const saved = this.state.endpoints[record.id] !== undefined;
-        delete this.state.endpoints[record.id];
-        if (bound) await this.o.pools.unbindAddress(address, record.id);
-        if (saved) await this.o.persist().catch(() => undefined);
-        await this.removeEndpointKernel(kernel).catch(() => undefined);
-        throw err;
-      }
-      return {};
-    });
+      // Its container is gone, and the veth pair with it: the record
+      // outlived a DeleteEndpoint the plugin never saw (it was down). Clear it.
+      this.o.logger.warn("replacing a stale endpoint that held the address", { endpointId: short(holder.id), address });
+      delete this.state.endpoints[holder.id];
+      await this.o.pools.unbindAddress(address, holder.id);
+      await this.removeEndpointKernel(endpointKernel(holder, this.state.networks[holder.networkId]));
+    }
+    const kernel = newEndpointKernel(req.EndpointID, address, net, req.Interface.MacAddress || undefined);
+    const record = recordOf(kernel, { joined: false, createdAt: this.now().toISOString() });
+    try {
+      const link = await this.dp.createEndpointLink(endpointLinkSpec(kernel, net.mtu));
+      kernel.mac = record.mac = link.peer?.mac ?? kernel.mac;
+      if (isGuarded(kernel) && !kernel.mac)
+        throw new PluginError(`the container end ${kernel.peerVeth} of the new veth pair has no MAC address`, "unavailable");
+      // Before Join: a bridge port lets the container send nothing but its own
+      // MAC and address (its guard), a routed port nothing but its own address.
+      await setUpEndpointKernel(this.dp, kernel);
+      throwIfAbandoned(ctx.signal);
+      await this.o.pools.bindAddress(net, address, record.id);
+    } catch (err) {
+      await this.removeEndpointKernel(kernel);
+      throw err;
+    }
+    this.state.endpoints[record.id] = record;
+    return { kernel, saving: this.o.persist() };
+  }
+
+  /** Takes back an endpoint whose save failed or whose caller gave up (Docker will neither join nor delete it). */
+  private async unmakeEndpoint(kernel: EndpointKernel): Promise<void> {
+    const record = this.state.endpoints[kernel.endpointId];
+    if (record?.address !== kernel.address) return;
+    delete this.state.endpoints[kernel.endpointId];
+    await this.o.pools.unbindAddress(kernel.address, kernel.endpointId);
+    await this.o.persist("soon");
+    await this.removeEndpointKernel(kernel);
   }
 
   deleteEndpoint(req: EndpointRequest): Promise<void> {
@@ -223,9 +250,27 @@ export class NetworkManager implements NetworkDriver {
     if (!ep) return false;
     delete this.state.endpoints[ep.id];
     await this.o.pools.unbindAddress(ep.address, ep.id, opts.releaseAddress);
-    await this.o.persist();
-    await this.removeEndpointKernel(endpointKernel(ep, this.state.networks[ep.networkId]));
+    // A lost removal is repaired by reconciliation (the container is gone,
+    // and its veth with it): it rides on the next durable save.
+    await this.o.persist("soon");
+    this.retire(endpointKernel(ep, this.state.networks[ep.networkId]));
     return true;
+  }
+
+  /** Cleans up an endpoint's kernel pieces after the reply, after any earlier clean-up of the same address. */
+  private retire(ep: EndpointKernel): void {
+    const before = this.teardowns.get(ep.address) ?? Promise.resolve();
+    const done: Promise<void> = before
+      .then(() => this.removeEndpointKernel(ep))
+      .finally(() => {
+        if (this.teardowns.get(ep.address) === done) this.teardowns.delete(ep.address);
+      });
+    this.teardowns.set(ep.address, done);
+  }
+
+  /** Resolves once every clean-up started so far has finished (network removal, shutdown, tests). */
+  async settled(): Promise<void> {
+    while (this.teardowns.size > 0) await Promise.all(this.teardowns.values());
   }
 
   async join(req: JoinRequest): Promise<JoinResponse> {
@@ -265,15 +310,14 @@ export class NetworkManager implements NetworkDriver {
       const record = recordOf(kernel, { joined: true, createdAt: this.now().toISOString() });
       const links = new Set((await this.dp.listLinks()).map((l) => l.name));
       if (links.has(kernel.hostVeth)) {
-        // Docker seldom knows the MAC of a remote driver's endpoint: the
-        // guard written when the endpoint was created, or the container's end itself, does.
-        const mac = record.mac ?? (await findEndpointMac(this.dp, record));
+        // Docker seldom knows the MAC of a remote driver's endpoint, which a
+        // bridge port's guard needs: the guard written when the endpoint was
+        // created, or the container's end itself, does.
+        const mac = record.mac ?? (isGuarded(kernel) ? await findEndpointMac(this.dp, record) : undefined);
         if (mac) kernel.mac = record.mac = mac;
-        await this.dp.addContainerRoute(ep.address, net.bridge);
-        // Without a MAC the port stays without a guard of its own, and so drops everything.
-        const guard = guardOf(kernel);
-        if (guard) await this.dp.addPortGuard(guard);
-        else this.o.logger.warn("adopted endpoint has no known MAC: its port drops all frames", { endpointId: short(ep.id) });
+        // Without a MAC a bridge port stays without a guard of its own, and so drops everything.
+        if (!(await setUpEndpointKernel(this.dp, kernel)))
+          this.o.logger.warn("adopted endpoint has no known MAC: its port drops all frames", { endpointId: short(ep.id) });
       }
       await this.o.pools.bindAddress(net, ep.address, record.id);
       this.state.endpoints[record.id] = record;
@@ -297,7 +341,7 @@ export class NetworkManager implements NetworkDriver {
     return this.mutex.runExclusive(async () => {
       const before = JSON.stringify(this.state.endpoints);
       const result = await syncGuards(this.state, this.dp, opts.removeOthers);
-      if (JSON.stringify(this.state.endpoints) !== before) await this.o.persist();
+      if (JSON.stringify(this.state.endpoints) !== before) await this.o.persist("soon");
       return result;
     });
   }
@@ -371,17 +415,13 @@ export class NetworkManager implements NetworkDriver {
         problems.push(`${what}: ${errorMessage(err)}`);
       }
     };
-    const bridge = ep.bridge;
-    if (bridge) await attempt("route", () => this.dp.removeContainerRoute(ep.address, bridge));
     await attempt("port guard", () => this.dp.removePortGuard(ep.hostVeth));
     await attempt("veth", () => this.dp.removeEndpointLink(ep.hostVeth));
-    // Flows of the old address must not reach its next holder; dropping them
-    // does not need to hold up Docker's call.
-    void this.dp
-      .forgetFlows(ep.address)
-      .catch((err) =>
-        this.o.logger.warn("could not drop the flows of a released address", { address: ep.address, error: errorMessage(err) }),
-      );
+    // Flows of the old address must not reach its next holder.
+    await attempt("flows", () => this.dp.forgetFlows(ep.address));
+    // The route goes last: one left over tells start-up that this clean-up was cut short.
+    const bridge = ep.bridge;
+    if (bridge) await attempt("route", () => this.dp.removeContainerRoute(ep.address, bridge));
     if (problems.length)
       this.o.logger.warn("endpoint cleanup incomplete", { endpointId: short(ep.endpointId), problems: problems.join("; ") });
   }
@@ -405,7 +445,7 @@ export function firewallInputFor(state: NetworkState): FirewallInput {
   return {
     networks: Object.values(state.networks).map((n) => ({
       id: short(n.id),
-      bridge: n.bridge,
+      ...firewallPortsOf(n),
       subnet: n.subnet,
       primaryAddress: n.primaryAddress,
       snat: n.options.snat,

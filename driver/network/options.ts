@@ -6,8 +6,12 @@
 import { canonicalCidr } from "../lib/address";
 import { PluginError } from "../errors";
 
+/** How a network's containers are plugged in: see driver/network/modes.ts. */
+export const NETWORK_MODES = ["bridge", "transparent"] as const;
+export type NetworkMode = (typeof NETWORK_MODES)[number];
+
 export interface NetworkOptions {
-  mode: "bridge";
+  mode: NetworkMode;
   snat: boolean;
   nonMasqueradeCidrs: string[] | undefined;
   allowImds: boolean;
@@ -38,13 +42,14 @@ function shown(value: string): string {
 export const NETWORK_OPTIONS: OptionSpec[] = [
   {
     name: "mode",
-    values: "bridge",
+    values: NETWORK_MODES.join(" | "),
     default: "bridge",
     description:
-      "How containers are plugged in. `bridge`: a Linux bridge per network on the VM, routed to the NIC; the NIC itself is never enslaved or re-addressed.",
+      "How containers are plugged in; the NIC itself is never enslaved or re-addressed in either. `bridge`: a Linux bridge per network on the VM, routed to the NIC, each container's port guarded against spoofing. `transparent`: no bridge; each container's host-side veth is routed on its own, with proxy ARP and strict reverse-path filtering, so the VM's routing itself drops spoofed sources. See how-it-works.md for when to choose which.",
     apply(value, into) {
-      if (value !== "bridge") throw new PluginError(`network option mode=${shown(value)} is not supported: the only mode is bridge`);
-      into.mode = value;
+      const mode = NETWORK_MODES.find((m) => m === value);
+      if (!mode) throw new PluginError(`network option mode=${shown(value)} is not supported: use ${NETWORK_MODES.join(" or ")}`);
+      into.mode = mode;
     },
   },
   {

@@ -2,10 +2,13 @@
  * What the network layer remembers: Docker never replays CreateNetwork or
  * CreateEndpoint, so everything needed to rebuild the kernel side is here.
  */
+import { createHash } from "node:crypto";
 import { z } from "zod";
+import { NETWORK_MODES } from "./options";
 
 export const NetworkRecordSchema = z.object({
   id: z.string(),
+  /** The network's bridge name; reserved but never made in the kernel for a transparent network. */
   bridge: z.string(),
   addressSpace: z.string(),
   subnet: z.string(),
@@ -14,7 +17,7 @@ export const NetworkRecordSchema = z.object({
   nicMac: z.string(),
   mtu: z.number().int(),
   options: z.object({
-    mode: z.literal("bridge"),
+    mode: z.enum(NETWORK_MODES),
     snat: z.boolean(),
     nonMasqueradeCidrs: z.array(z.string()).optional(),
     allowImds: z.boolean(),
@@ -54,6 +57,16 @@ export const PEER_VETH_PREFIX = "azvc";
 
 export function bridgeName(networkId: string): string {
   return `${BRIDGE_PREFIX}${networkId.slice(0, 11)}`;
+}
+
+/**
+ * The link group (`ip link set … group`) a transparent network's host veths
+ * carry, so its firewall rules can tell its containers' traffic from other
+ * networks' on the same subnet. Derived from the id, so it needs no saving;
+ * bit 28 is set to stay clear of the small numbers operators give groups.
+ */
+export function portGroup(networkId: string): number {
+  return 0x10000000 | (createHash("sha256").update(networkId).digest().readUInt32BE(0) & 0x0fffffff);
 }
 
 export function vethNames(endpointId: string): { host: string; peer: string } {

@@ -2,17 +2,23 @@
  * Bringing the kernel in line with the records (start-up, and again once a
  * damaged checkpoint is confirmed by Docker): what the kernel model wants is
  * (re)built, and with `removeOrphans` what no record explains is removed.
+ * Both modes take the same steps (modes.ts says what each builds): a bridge
+ * network gets its bridge and its endpoints their routes via it; a
+ * transparent network has no bridge, and each live endpoint's host veth is
+ * made a routed port again with its route.
  */
 import type { Dataplane } from "../dataplane";
 import type { Logger } from "../log";
 import { errorMessage } from "../errors";
 import { shortId } from "../lib/text";
 import { desiredKernel, diffKernel } from "./kernel-model";
+import { ensureNetworkKernel, setUpEndpointKernel } from "./modes";
 import { syncGuards } from "./guards";
 import { BRIDGE_PREFIX, type NetworkState } from "./records";
 
 export interface KernelRepairReport {
   bridgesEnsured: number;
+  /** Live endpoints put back in order: their route, and a routed port's settings (guards are counted apart). */
   routesEnsured: number;
   /** Endpoints whose host veth is gone (the container's namespace died, or the VM rebooted). */
   endpointsWithoutLink: string[];
@@ -59,31 +65,35 @@ export async function repairKernel(state: NetworkState, dp: Dataplane, opts: Rep
   };
 
   for (const net of Object.values(state.networks)) {
-    if (await attempt(`bridge ${net.bridge}`, () => dp.ensureBridge(net.bridge, net.mtu))) report.bridgesEnsured++;
+    const what = net.options.mode === "bridge" ? `bridge ${net.bridge}` : `network ${shortId(net.id)}`;
+    // False for a network without a bridge: nothing to count.
+    if (await attempt(what, () => ensureNetworkKernel(dp, net))) report.bridgesEnsured++;
   }
 
   const links = new Set((await dp.listLinks()).map((l) => l.name));
   const desired = desiredKernel(state, links);
-  report.endpointsWithoutLink = desired.withoutLink.filter((e) => e.bridge).map((e) => shortId(e.endpointId));
+  report.endpointsWithoutLink = desired.withoutLink.filter((e) => e.mode).map((e) => shortId(e.endpointId));
   for (const ep of desired.live) {
-    if (await attempt(`route ${ep.address}`, () => dp.addContainerRoute(ep.address, ep.bridge as string))) report.routesEnsured++;
+    // Each endpoint's own pieces; the guards follow below, all in one step.
+    const setUp = async () => void (await setUpEndpointKernel(dp, { ...ep, mac: undefined }));
+    if (await attempt(`route ${ep.address}`, setUp)) report.routesEnsured++;
   }
 
   if (opts.removeOrphans) {
     // Links named like ours that no record explains: a crash between the
     // kernel change and the checkpoint, or a network removed while the plugin was down.
-    const routes = new Map<string, string[]>();
-    for (const bridge of desired.routes.keys()) {
-      await attempt(`routes of ${bridge}`, async () => void routes.set(bridge, await dp.listContainerRoutes(bridge)));
-    }
+    let routes = new Map<string, string[]>();
+    await attempt("read container routes", async () => void (routes = await dp.listContainerRoutesOn([...desired.routes.keys()])));
     const diff = diffKernel(desired, { links, routes });
     for (const name of diff.orphanLinks) {
       const remove = name.startsWith(BRIDGE_PREFIX) ? () => dp.removeBridge(name) : () => dp.removeEndpointLink(name);
       if (await attempt(`remove ${name}`, remove)) report.orphanLinksRemoved.push(name);
     }
-    for (const { address, bridge } of diff.leftoverRoutes) {
-      if (await attempt(`remove route ${address}`, () => dp.removeContainerRoute(address, bridge)))
-        report.orphanRoutesRemoved.push(address);
+    // An endpoint's clean-up removes its route last: a route left over means
+    // the clean-up was cut short, so the address's flows go too.
+    for (const { address, dev } of diff.leftoverRoutes) {
+      await attempt(`flows of ${address}`, () => dp.forgetFlows(address));
+      if (await attempt(`remove route ${address}`, () => dp.removeContainerRoute(address, dev))) report.orphanRoutesRemoved.push(address);
     }
   }
 

@@ -34,6 +34,8 @@ export interface RequestLogEntry {
   outcome: Outcome;
   /** performance.now() when the request arrived. */
   started: number;
+  /** Programs started while answering it (iptables, nft, ...). */
+  programs?: number;
 }
 
 const LEVELS: Record<Outcome["kind"], ProtocolLogLevel> = { ok: "info", rejected: "info", timeout: "warn", internal: "error" };
@@ -56,6 +58,7 @@ export function logRequest(logger: ProtocolLogger, entry: RequestLogEntry): void
     error: outcome.kind === "ok" ? undefined : cleanText(outcome.message, 1000),
     stack: outcome.kind === "internal" ? outcome.stack : undefined,
     durationMs: Math.round((performance.now() - entry.started) * 10) / 10,
+    programs: entry.programs,
   };
   for (const key of Object.keys(fields)) if (fields[key] === undefined) delete fields[key];
   logger.log(level, `${entry.method} ${fields.outcome}`, fields);

@@ -16,6 +16,7 @@ import { BodyTooLargeError, readBody } from "./body";
 import { parseJsonBody } from "./decode";
 import { cleanText } from "../lib/text";
 import { logRequest, type Outcome, type ProtocolLogger } from "./request-log";
+import { countPrograms } from "../lib/program-tally";
 import { routesByPath, type Drivers } from "./routes";
 import { HandlerTimeoutError, withTimeout } from "./timeout";
 import type { IpamDriver, NetworkDriver } from "./types";
@@ -103,24 +104,29 @@ async function handleRequest(
   let body: unknown;
   let reply: object | undefined;
   let outcome: Outcome;
+  let programs = 0;
   try {
     if (req.method !== "POST") {
       throw new PluginError(`${route.method} must be called with POST, not ${cleanText(req.method)}`, "invalid");
     }
     body = parseJsonBody(route.method, await readBody(req, route.method));
     const call = route.prepare(body, drivers);
-    reply = await withTimeout(
-      (signal) => call({ signal }),
-      timeoutMs,
-      route.method,
-      (err) => {
-        // The reply has gone already; this is the only place the failure shows.
-        logger.warn("driver call failed after it had timed out", {
-          method: route.method,
-          error: cleanText(errorMessage(err), INTERNAL_MESSAGE_LIMIT),
-        });
-      },
+    const counted = await countPrograms(() =>
+      withTimeout(
+        (signal) => call({ signal }),
+        timeoutMs,
+        route.method,
+        (err) => {
+          // The reply has gone already; this is the only place the failure shows.
+          logger.warn("driver call failed after it had timed out", {
+            method: route.method,
+            error: cleanText(errorMessage(err), INTERNAL_MESSAGE_LIMIT),
+          });
+        },
+      ),
     );
+    programs = counted.programs;
+    reply = counted.result;
     sendJson(res, 200, encodeReply(reply));
     outcome = { kind: "ok" };
   } catch (err) {
@@ -128,7 +134,7 @@ async function handleRequest(
     // An oversized body may still be arriving; don't keep reading it on a kept-alive connection.
     sendJson(res, 500, { Err: outcome.message }, { closeConnection: err instanceof BodyTooLargeError });
   }
-  logRequest(logger, { method: route.method, quiet: route.quiet, body, reply, outcome, started });
+  logRequest(logger, { method: route.method, quiet: route.quiet, body, reply, outcome, started, programs });
   onRequest?.({ method: route.method, outcome: outcome.kind, durationMs: performance.now() - started });
 }
 

@@ -330,15 +330,3 @@ export class DockerReconciler {
     report.networksAdopted++;
   }
 }
-
-/** Docker's API through dockerode (DOCKER_HOST or /var/run/docker.sock). */
-export function dockerodeApi(): DockerApi {
-  // Loaded lazily: only the daemon needs it, not the CLI commands.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const Docker = require("dockerode") as typeof import("dockerode");
-  const docker = new Docker({ timeout: 10_000 } as import("dockerode").DockerOptions);
-  return {
-    listNetworks: async () => (await docker.listNetworks()) as unknown as DockerNetworkInfo[],
-    listContainers: async () => (await docker.listContainers()) as unknown as DockerContainerInfo[],
-  };
-}

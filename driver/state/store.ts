@@ -28,6 +28,10 @@ export interface CheckpointStoreOptions<T> {
    * not survive a power loss.
    */
   onDurabilityWarning?: (message: string) => void;
+  /** How long saveSoon() may wait for a save() to carry its change; default 250 ms. */
+  deferMs?: number;
+  /** Told when a deferred save fails (nobody waits for it). */
+  onDeferredFailure?: (err: unknown) => void;
 }
 
 export type LoadSource = "primary" | `generation-${number}` | "none";
@@ -69,6 +73,8 @@ export class CheckpointStore<T> {
   private draining = false;
   private tempSeq = 0;
   private bootIdRead: Promise<string> | undefined;
+  /** A change that need not be durable before its caller answers, waiting for the next write. */
+  private deferred: { data: T; timer: NodeJS.Timeout } | undefined;
 
   constructor(private readonly opts: CheckpointStoreOptions<T>) {
     const file = opts.file ?? "state.json";
@@ -94,6 +100,8 @@ export class CheckpointStore<T> {
    * previous file is then left as it was.
    */
   save(data: T): Promise<void> {
+    // Callers hand in the live object: this write carries any deferred change too.
+    this.cancelDeferred();
     let canonical: string;
     try {
       canonical = canonicalJson(data);
@@ -106,6 +114,34 @@ export class CheckpointStore<T> {
       this.pending.waiters.push({ resolve, reject });
       if (!this.draining) void this.drain();
     });
+  }
+
+  /**
+   * Saves `data` within `deferMs`, or sooner with the next save(), so that
+   * changes whose loss reconciliation repairs (a release) share the fsync of
+   * the next change that must be durable before its reply (an allocation).
+   * Never rejects; a failure goes to onDeferredFailure.
+   */
+  saveSoon(data: T): void {
+    if (this.deferred) {
+      this.deferred.data = data;
+      return;
+    }
+    const timer = setTimeout(() => void this.flush(), this.opts.deferMs ?? 250);
+    this.deferred = { data, timer };
+  }
+
+  /** Writes a deferred change now (shutdown); resolves when it is on disk or has failed. */
+  async flush(): Promise<void> {
+    const d = this.deferred;
+    if (!d) return;
+    await this.save(d.data).catch((err: unknown) => this.opts.onDeferredFailure?.(err));
+  }
+
+  private cancelDeferred(): void {
+    if (!this.deferred) return;
+    clearTimeout(this.deferred.timer);
+    this.deferred = undefined;
   }
 
   private async drain(): Promise<void> {

@@ -23,6 +23,7 @@ assertThrowawayNetns();
 
 const net1: FirewallNetwork = {
   id: "net1",
+  mode: "bridge",
   bridge: "azv-net1",
   subnet: "10.0.0.0/24",
   primaryAddress: "10.0.0.4",
@@ -32,6 +33,7 @@ const net1: FirewallNetwork = {
 };
 const net2: FirewallNetwork = {
   id: "net2",
+  mode: "bridge",
   bridge: "azv-net2",
   subnet: "10.0.1.0/24",
   primaryAddress: "10.0.1.4",
@@ -39,6 +41,27 @@ const net2: FirewallNetwork = {
   nonMasqueradeCidrs: [],
   allowImds: true,
 };
+
+/** A transparent network on net1's subnet: told apart by its ports' link group. */
+const net3: FirewallNetwork = {
+  id: "net3",
+  mode: "transparent",
+  portGroup: 0x10abcdef,
+  subnet: "10.0.0.0/24",
+  primaryAddress: "10.0.0.4",
+  snat: true,
+  nonMasqueradeCidrs: [],
+  allowImds: true,
+};
+const NET3_FILTER = [
+  '-A AZURE-VNET-FORWARD -d 168.63.129.16/32 -i azvh+ -p tcp -m tcp --dport 80 -m devgroup --src-group 0x10abcdef -m comment --comment "azure-vnet net3: no wireserver" -j REJECT --reject-with tcp-reset',
+  '-A AZURE-VNET-FORWARD -d 168.63.129.16/32 -i azvh+ -p tcp -m tcp --dport 32526 -m devgroup --src-group 0x10abcdef -m comment --comment "azure-vnet net3: no wireserver" -j REJECT --reject-with tcp-reset',
+  '-A AZURE-VNET-FORWARD -i azvh+ -m devgroup --src-group 0x10abcdef -m comment --comment "azure-vnet net3: from containers" -j ACCEPT',
+  '-A AZURE-VNET-FORWARD -o azvh+ -m devgroup --dst-group 0x10abcdef -m comment --comment "azure-vnet net3: to containers" -j ACCEPT',
+];
+const NET3_RAW = [
+  '-A AZURE-VNET-SOURCE -i azvh+ -m rpfilter --invert -m comment --comment "azure-vnet: routed container ports send only from their own address" -j DROP',
+];
 
 const NET1_FILTER = [
   '-A AZURE-VNET-FORWARD -d 168.63.129.16/32 -i azv-net1 -p tcp -m tcp --dport 80 -m comment --comment "azure-vnet net1: no wireserver" -j REJECT --reject-with tcp-reset',
@@ -76,7 +99,8 @@ describe("firewall plan", () => {
       [
         ...["*filter", ":AZURE-VNET-FORWARD - [0:0]", ...NET1_FILTER, "COMMIT"],
         ...["*nat", ":AZURE-VNET-POSTROUTING - [0:0]", ...NET1_NAT, "COMMIT"],
-        ...["*mangle", ":AZURE-VNET-MARK - [0:0]", ":AZURE-VNET-PLATFORM - [0:0]", ...NET1_MANGLE, "COMMIT", ""],
+        ...["*mangle", ":AZURE-VNET-MARK - [0:0]", ":AZURE-VNET-PLATFORM - [0:0]", ...NET1_MANGLE, "COMMIT"],
+        ...["*raw", ":AZURE-VNET-SOURCE - [0:0]", "COMMIT", ""],
       ].join("\n"),
     );
   });
@@ -104,7 +128,7 @@ describe("firewall plan", () => {
       plan.restoreText,
       "*filter\n:AZURE-VNET-FORWARD - [0:0]\nCOMMIT\n*nat\n:AZURE-VNET-POSTROUTING - [0:0]\nCOMMIT\n" +
         "*mangle\n:AZURE-VNET-MARK - [0:0]\n:AZURE-VNET-PLATFORM - [0:0]\n" +
-        `${NET1_MANGLE.at(-1)}\nCOMMIT\n`,
+        `${NET1_MANGLE.at(-1)}\nCOMMIT\n*raw\n:AZURE-VNET-SOURCE - [0:0]\nCOMMIT\n`,
     );
   });
 
@@ -224,6 +248,24 @@ for (const mode of MODES) {
       assert.equal(mangleForward[1], "-A FORWARD -j AZURE-VNET-MARK", "before the operator's mangle chain");
     });
 
+    it("prints a transparent network's rules exactly as planned, with its source check first in raw PREROUTING", async () => {
+      const plan = planFirewall({ networks: [net1, net3] });
+      assert.deepEqual(plan.filterRules, [...NET1_FILTER, ...NET3_FILTER]);
+      assert.deepEqual(plan.rawRules, NET3_RAW);
+      await applyFirewall(plan, { backend });
+      const state = await readFirewall({ backend });
+      assert.deepEqual(state.filterRules, plan.filterRules);
+      assert.deepEqual(state.mangleRules, plan.mangleRules);
+      assert.deepEqual([state.rawChain, state.rawRules], [true, NET3_RAW]);
+      assert.deepEqual(state.jumpsNotFirst, []);
+      const raw = (await sh(backend.iptables, "-w", "-t", "raw", "-S", "PREROUTING")).split("\n");
+      assert.equal(raw[1], "-A PREROUTING -j AZURE-VNET-SOURCE", "before Docker's own raw rules");
+      assert.equal(await ensureFirewall(plan, { backend }), false, "what is live matches the plan");
+      // The last transparent network gone: the source check goes, the chain stays until the firewall does.
+      await applyFirewall(planFirewall({ networks: [net1] }), { backend });
+      assert.deepEqual((await readFirewall({ backend })).rawRules, []);
+    });
+
     it("ensureFirewall writes nothing when the rules are in place, and applies when a jump was overtaken or a chain changed", async () => {
       const plan = planFirewall({ networks: [net1] });
       await applyFirewall(plan, { backend });
@@ -296,7 +338,13 @@ for (const mode of MODES) {
     });
 
     it("refuses a plan that planFirewall did not make", async () => {
-      const forged: FirewallPlan = { restoreText: "*filter\n-P FORWARD ACCEPT\nCOMMIT\n", filterRules: [], natRules: [], mangleRules: [] };
+      const forged: FirewallPlan = {
+        restoreText: "*filter\n-P FORWARD ACCEPT\nCOMMIT\n",
+        filterRules: [],
+        natRules: [],
+        mangleRules: [],
+        rawRules: [],
+      };
       const before = await snapshot();
       await assert.rejects(applyFirewall(forged, { backend }), /not made by planFirewall/);
       assert.equal(await snapshot(), before);

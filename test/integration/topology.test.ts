@@ -34,6 +34,7 @@ const CONTAINERS = [
 ];
 const NETWORK: FirewallNetwork = {
   id: "topo",
+  mode: "bridge",
   bridge: BRIDGE,
   subnet: "10.0.0.0/24",
   primaryAddress: VM_IP,

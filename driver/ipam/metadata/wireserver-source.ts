@@ -1,5 +1,5 @@
 /** Owns the "wireserver" metadata source: the NICs from the wireserver's NMAgent XML. */
-import { XMLParser, XMLValidator } from "fast-xml-parser";
+import type { XMLParser, XMLValidator } from "fast-xml-parser";
 import { z } from "zod";
 import { describeHttpFailure, httpGet } from "./http-get";
 import { booleanish, cidrText, macText, wireserverStyleToNics } from "./interfaces-document";
@@ -45,13 +45,22 @@ const xmlSchema = z.object({
   ),
 });
 
-const parser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: "",
-  parseAttributeValue: false,
-  // Repeated elements must always be arrays, even when only one is present.
-  isArray: (name) => name === "Interface" || name === "IPSubnet" || name === "IPAddress",
-});
+let xml: { parser: XMLParser; validator: typeof XMLValidator } | undefined;
+
+/** The XML parser, loaded on first use: a daemon reading IMDS or a file never needs it. */
+function xmlParsing(): { parser: XMLParser; validator: typeof XMLValidator } {
+  if (xml) return xml;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const fxp = require("fast-xml-parser") as typeof import("fast-xml-parser");
+  const parser = new fxp.XMLParser({
+    ignoreAttributes: false,
+    attributeNamePrefix: "",
+    parseAttributeValue: false,
+    // Repeated elements must always be arrays, even when only one is present.
+    isArray: (name) => name === "Interface" || name === "IPSubnet" || name === "IPAddress",
+  });
+  return (xml = { parser, validator: fxp.XMLValidator });
+}
 
 /** NMAgent's interface list, which the wireserver serves to every VM. */
 export class WireserverSource implements MetadataSource {
@@ -77,8 +86,9 @@ export class WireserverSource implements MetadataSource {
 }
 
 export function parseWireserverInterfaces(body: string, source = "wireserver"): NicInfo[] {
+  const { parser, validator } = xmlParsing();
   // The parser is lenient about broken markup; the validator is not.
-  const check = XMLValidator.validate(body);
+  const check = validator.validate(body);
   if (check !== true) {
     throw new MetadataSourceError(source, `response is not valid XML: ${check.err.msg} (line ${check.err.line})`);
   }

@@ -1,22 +1,23 @@
 /** What the benchmark reads back: the plugin's request log, CPU profiles, its topology. */
 import { strict as assert } from "node:assert";
-import { pluginCallTimes, totalMs } from "../../../bench/plugin-log";
+import { pluginCallTimes, totalMs, totalPrograms } from "../../../bench/plugin-log";
 import { areaOf, summarizeProfile } from "../../../bench/profile";
 import { MAX_SECONDARIES, addressAfter, benchTopology } from "../../../bench/topology";
 
 describe("bench plugin log reader", () => {
   const log = [
     "2026-11-26T01:00:00.000Z info  IpamDriver.RequestAddress ok method=IpamDriver.RequestAddress address=10.0.0.10/22 outcome=ok durationMs=5.5",
-    "2026-11-26T01:00:01.000Z info  NetworkDriver.CreateEndpoint ok method=NetworkDriver.CreateEndpoint outcome=ok durationMs=10",
+    "2026-11-26T01:00:01.000Z info  NetworkDriver.CreateEndpoint ok method=NetworkDriver.CreateEndpoint outcome=ok durationMs=10 programs=2",
     "2026-11-26T01:00:02.000Z info  checkpoint loaded source=primary",
     "2026-11-26T01:00:05.000Z info  IpamDriver.RequestAddress ok method=IpamDriver.RequestAddress outcome=ok durationMs=7",
   ].join("\n");
 
   it("sums request durations by method within the time window", () => {
     const t = pluginCallTimes(log, Date.parse("2026-11-26T01:00:00.000Z"), Date.parse("2026-11-26T01:00:02.000Z"));
-    assert.deepEqual(t.get("IpamDriver.RequestAddress"), { count: 1, totalMs: 5.5 });
-    assert.deepEqual(t.get("NetworkDriver.CreateEndpoint"), { count: 1, totalMs: 10 });
+    assert.deepEqual(t.get("IpamDriver.RequestAddress"), { count: 1, totalMs: 5.5, programs: 0 });
+    assert.deepEqual(t.get("NetworkDriver.CreateEndpoint"), { count: 1, totalMs: 10, programs: 2 });
     assert.equal(totalMs(t), 15.5);
+    assert.equal(totalPrograms(t), 2, "the programs each request started, from its log line");
   });
 });
 

@@ -30,12 +30,13 @@ describe("doctor", () => {
         "bridges",
         "routes",
         "port-guards",
+        "routed-ports",
         "stale-state",
         "checkpoint",
         "socket",
       ],
     );
-    assert.match(renderDoctor(report), /^healthy: 12 checks, 0 warnings$/m);
+    assert.match(renderDoctor(report), /^healthy: 13 checks, 0 warnings$/m);
   });
 
   describe("metadata", () => {
@@ -223,6 +224,8 @@ describe("doctor", () => {
           postroutingJumps: 0,
           mangleChains: false,
           mangleRules: [],
+          rawChain: false,
+          rawRules: [],
           jumpsNotFirst: [],
         },
       };
@@ -327,6 +330,6 @@ describe("doctor", () => {
     const text = renderDoctor(runDoctor(f));
     assert.match(text, /^FAIL {2}ip-forward +net\.ipv4\.ip_forward = 0: the VM does not route/m);
     assert.match(text, /^ +fix: sysctl -w net\.ipv4\.ip_forward=1$/m);
-    assert.match(text, /not healthy: 1 of 12 checks failed, 0 warnings\n$/);
+    assert.match(text, /not healthy: 1 of 13 checks failed, 0 warnings\n$/);
   });
 });

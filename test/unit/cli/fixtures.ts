@@ -125,6 +125,8 @@ export function firewall(cp: Checkpoint = checkpoint()): FirewallState {
     postroutingJumps: 1,
     mangleChains: true,
     mangleRules: [...plan.mangleRules],
+    rawChain: true,
+    rawRules: [...plan.rawRules],
     jumpsNotFirst: [],
   };
 }
@@ -153,6 +155,7 @@ export function healthy(): Facts {
       links: { ok: true, value: links() },
       routes: { [BRIDGE]: { ok: true, value: ["10.0.0.10"] } },
       proxyArp: { [BRIDGE]: { ok: true, value: true } },
+      routedPorts: {},
       ipForward: { ok: true, value: true },
       firewall: { ok: true, value: firewall() },
       portGuards: { ok: true, value: [HOST_VETH] },

@@ -107,10 +107,11 @@ describe("operator probes", () => {
       const asked: string[] = [];
       const kernel: KernelReader = {
         listLinks: async () => links(),
-        listContainerRoutes: async (bridge) => {
-          asked.push(bridge);
-          return ["10.0.0.10"];
+        containerRoutes: async (names) => {
+          asked.push(...names);
+          return new Map(names.map((n) => [n, ["10.0.0.10"]]));
         },
+        routedPort: async () => undefined,
         readFirewall: async () => firewall(),
         ipForward: async () => {
           throw new Error("EACCES");

@@ -3,6 +3,7 @@ import { planFirewall, FirewallNetwork } from "../../../driver/dataplane/firewal
 
 const net = (over: Partial<FirewallNetwork> = {}): FirewallNetwork => ({
   id: "abc123",
+  mode: "bridge",
   bridge: "azvb1",
   subnet: "10.0.0.0/24",
   primaryAddress: "10.0.0.4",
@@ -48,7 +49,8 @@ describe("firewall plan", () => {
     assert.match(restoreText, /^\*filter\n:AZURE-VNET-FORWARD - \[0:0\]\n/);
     assert.match(restoreText, /\*nat\n:AZURE-VNET-POSTROUTING - \[0:0\]\n/);
     assert.match(restoreText, /\*mangle\n:AZURE-VNET-MARK - \[0:0\]\n:AZURE-VNET-PLATFORM - \[0:0\]\n/);
-    assert.equal(restoreText.match(/^COMMIT$/gm)?.length, 3);
+    assert.match(restoreText, /\*raw\n:AZURE-VNET-SOURCE - \[0:0\]\nCOMMIT\n$/, "no source check without a transparent network");
+    assert.equal(restoreText.match(/^COMMIT$/gm)?.length, 4);
   });
 
   it("marks every platform block again in mangle and drops marked packets after FORWARD, IMDS only where it is blocked", () => {
@@ -85,5 +87,87 @@ describe("firewall plan", () => {
       { id: 'x" -j ACCEPT "' },
     ];
     for (const b of bad) assert.throws(() => planFirewall({ networks: [net(b)] }), Error, JSON.stringify(b));
+  });
+});
+
+describe("firewall plan, transparent networks", () => {
+  const routed = (over: Partial<FirewallNetwork> = {}): FirewallNetwork => ({
+    id: "tr0001",
+    mode: "transparent",
+    portGroup: 0x1abcdef0,
+    subnet: "10.0.0.0/24",
+    primaryAddress: "10.0.0.4",
+    snat: true,
+    nonMasqueradeCidrs: ["10.0.0.0/8"],
+    allowImds: false,
+    ...over,
+  });
+
+  it("recognises a transparent network's traffic by the routed ports and their link group, in both directions", () => {
+    const { filterRules } = planFirewall({ networks: [routed()] });
+    assert.deepEqual(filterRules, [
+      '-A AZURE-VNET-FORWARD -d 168.63.129.16/32 -i azvh+ -p tcp -m tcp --dport 80 -m devgroup --src-group 0x1abcdef0 -m comment --comment "azure-vnet tr0001: no wireserver" -j REJECT --reject-with tcp-reset',
+      '-A AZURE-VNET-FORWARD -d 168.63.129.16/32 -i azvh+ -p tcp -m tcp --dport 32526 -m devgroup --src-group 0x1abcdef0 -m comment --comment "azure-vnet tr0001: no wireserver" -j REJECT --reject-with tcp-reset',
+      '-A AZURE-VNET-FORWARD -d 169.254.169.254/32 -i azvh+ -m devgroup --src-group 0x1abcdef0 -m comment --comment "azure-vnet tr0001: no IMDS" -j REJECT --reject-with icmp-port-unreachable',
+      '-A AZURE-VNET-FORWARD -i azvh+ -m devgroup --src-group 0x1abcdef0 -m comment --comment "azure-vnet tr0001: from containers" -j ACCEPT',
+      '-A AZURE-VNET-FORWARD -o azvh+ -m devgroup --dst-group 0x1abcdef0 -m comment --comment "azure-vnet tr0001: to containers" -j ACCEPT',
+    ]);
+  });
+
+  it("marks the same platform blocks in mangle, and masquerades by subnet as in bridge mode", () => {
+    const plan = planFirewall({ networks: [routed()] });
+    const marks = plan.mangleRules.filter((r) => r.startsWith("-A AZURE-VNET-MARK "));
+    assert.equal(marks.length, 3);
+    assert.ok(marks.every((r) => r.includes(" -i azvh+ ") && r.includes(" -m devgroup --src-group 0x1abcdef0 ")));
+    assert.deepEqual(plan.natRules, planFirewall({ networks: [net()] }).natRules.map((r) => r.replaceAll("abc123", "tr0001")));
+  });
+
+  it("drops in raw what a routed port sends from an address not routed back to it, once for all transparent networks", () => {
+    const source =
+      '-A AZURE-VNET-SOURCE -i azvh+ -m rpfilter --invert -m comment --comment "azure-vnet: routed container ports send only from their own address" -j DROP';
+    assert.deepEqual(planFirewall({ networks: [routed()] }).rawRules, [source]);
+    assert.deepEqual(planFirewall({ networks: [routed(), routed({ id: "tr0002", portGroup: 0x12345678 }), net()] }).rawRules, [source]);
+    assert.deepEqual(planFirewall({ networks: [net()] }).rawRules, [], "bridge ports are guarded by their port guards");
+    assert.match(planFirewall({ networks: [routed()] }).restoreText, /\*raw\n:AZURE-VNET-SOURCE - \[0:0\]\n-A AZURE-VNET-SOURCE .*\nCOMMIT\n$/);
+  });
+
+  it("keeps two networks on one subnet apart, of either mode, even when only one of them may reach IMDS", () => {
+    const bridged = net({ id: "br0001", bridge: "azvb1", allowImds: true });
+    const blocked = routed({ id: "tr0001", portGroup: 0x10000001 });
+    const open = routed({ id: "tr0002", portGroup: 0x10000002, allowImds: true });
+    const { filterRules, mangleRules } = planFirewall({ networks: [bridged, open, blocked] });
+    const imds = [...filterRules, ...mangleRules].filter((r) => r.includes("169.254.169.254"));
+    assert.equal(imds.length, 2, "one REJECT and one mark, both for the blocked network only");
+    assert.ok(imds.every((r) => r.includes("--src-group 0x10000001 ")));
+    // Whatever the order, no rule of one network matches the other's packets: the accepts differ by group or bridge.
+    const accepts = filterRules.filter((r) => r.endsWith("-j ACCEPT")).map((r) => r.replace(/ -m comment .*/, ""));
+    assert.deepEqual(accepts, [
+      "-A AZURE-VNET-FORWARD -i azvb1",
+      "-A AZURE-VNET-FORWARD -o azvb1",
+      "-A AZURE-VNET-FORWARD -i azvh+ -m devgroup --src-group 0x10000002",
+      "-A AZURE-VNET-FORWARD -o azvh+ -m devgroup --dst-group 0x10000002",
+      "-A AZURE-VNET-FORWARD -i azvh+ -m devgroup --src-group 0x10000001",
+      "-A AZURE-VNET-FORWARD -o azvh+ -m devgroup --dst-group 0x10000001",
+    ]);
+  });
+
+  it("grows with networks, not with containers: five filter rules per network in either mode", () => {
+    const plan = planFirewall({ networks: [routed(), routed({ id: "tr0002", portGroup: 2, subnet: "10.0.1.0/24" }), net()] });
+    assert.equal(plan.filterRules.length, 15);
+  });
+
+  it("refuses a port group that is missing, out of range or shared, and an unknown mode", () => {
+    const bad: Array<Partial<Record<keyof FirewallNetwork, unknown>>> = [
+      { portGroup: undefined },
+      { portGroup: 0 },
+      { portGroup: 2 ** 32 },
+      { portGroup: 1.5 },
+      { portGroup: "0x10 -j ACCEPT" },
+      { mode: "routed" },
+      { mode: undefined },
+    ];
+    for (const b of bad) assert.throws(() => planFirewall({ networks: [{ ...routed(), ...b } as FirewallNetwork] }), Error, JSON.stringify(b));
+    assert.throws(() => planFirewall({ networks: [routed(), routed({ id: "tr0002" })] }), /share the port group/);
+    assert.throws(() => planFirewall({ networks: [net({ bridge: undefined })] }), /bridge name/);
   });
 });

@@ -20,19 +20,26 @@ describe("AddressManager concurrency", () => {
     // 250 secondaries: 10.0.0.5-10.0.0.254.
     const source = new FakeSource([nic(MAC1, "10.0.0.0/24", ["10.0.0.4", ...range("10.0.0.", 5, 254)])]);
     const state = emptyIpamState();
-    let persisting = 0;
-    let maxPersisting = 0;
-    let lastPersisted = "";
+    // Like the real store: the data is taken when the save is asked for and
+    // written in call order; "soon" saves return at once and land later.
+    let asked = 0;
+    let newest = { seq: 0, json: "" };
+    const pending: Promise<void>[] = [];
+    /** address#lease of every grant some finished save holds. */
+    const durable = new Set<string>();
+    const write = async (seq: number, json: string) => {
+      await randomYield();
+      if (seq > newest.seq) newest = { seq, json };
+      for (const [a, r] of Object.entries((JSON.parse(json) as typeof state).addresses)) durable.add(`${a}#${r.lease}`);
+    };
     const manager = new AddressManager({
       metadata: new MetadataCache(source, { clock }),
       state,
       clock,
-      persist: async () => {
-        persisting += 1;
-        maxPersisting = Math.max(maxPersisting, persisting);
-        await randomYield();
-        lastPersisted = JSON.stringify(state);
-        persisting -= 1;
+      persist: (when) => {
+        const done = write(++asked, JSON.stringify(state));
+        pending.push(done);
+        return when === "soon" ? Promise.resolve() : done;
       },
     });
     const h = { manager, source, clock, state, persisted: [] };
@@ -53,6 +60,7 @@ describe("AddressManager concurrency", () => {
       calls += 1;
       const address = (await manager.requestAddress({ PoolID, Address: "", Options: {} })).Address.split("/")[0];
       assert.ok(!live.has(address), `${address} handed out twice`);
+      assert.ok(durable.has(`${address}#${state.addresses[address].lease}`), `${address} was on disk before its reply`);
       live.add(address);
       return address;
     };
@@ -84,8 +92,8 @@ describe("AddressManager concurrency", () => {
     assert.equal(new Set(keptAddresses).size, 100, "no duplicates among the kept containers");
     assert.deepEqual(Object.keys(state.addresses).sort(), [...keptAddresses].sort(), "exactly the kept containers hold addresses");
     assert.ok(Object.values(state.addresses).every((r) => r.poolId === PoolID && r.kind === "endpoint"));
-    assert.equal(maxPersisting, 1, "persist calls never overlap");
-    assert.equal(lastPersisted, JSON.stringify(state), "the last persist saw the final state");
+    await Promise.all(pending);
+    assert.equal(newest.json, JSON.stringify(state), "the last save holds the final state");
   });
 
   it("parallel requests for the same address: exactly one wins", async () => {
@@ -123,18 +131,23 @@ describe("AddressManager concurrency", () => {
       /^could not save the plugin state, so nothing was changed: ENOSPC: no space left on device$/,
       "unavailable",
     );
-    assert.deepEqual(state, before);
-    await expectPluginError(manager.releaseAddress({ PoolID, Address: "10.0.0.10" }), /could not save/);
-    assert.deepEqual(state, before);
+    // The grant is taken back; lease numbers only move forward, so a later grant never looks like this one.
+    assert.ok((state.nextLease ?? 0) > (before.nextLease ?? 0));
+    assert.deepEqual({ ...state, nextLease: before.nextLease }, before);
     await expectPluginError(manager.releasePool({ PoolID }), /could not save/);
     await expectPluginError(
       manager.requestPool({ AddressSpace: "AzureVNetLocal", Pool: "10.0.0.0/24", SubPool: "", Options: {}, V6: false }),
       /could not save/,
     );
-    assert.deepEqual(state, before);
+    assert.deepEqual({ ...state, nextLease: before.nextLease }, before);
+
+    // A release does not wait for the disk (reconciliation finds a lost one again): it is made in memory.
+    await manager.releaseAddress({ PoolID, Address: "10.0.0.10" });
+    assert.equal(state.addresses["10.0.0.10"], undefined);
 
     fail = false;
-    // The address that failed to save is still free.
+    // The address that failed to save is still free, and so is the released one.
+    assert.deepEqual(await manager.requestAddress({ PoolID, Address: "", Options: {} }), { Address: "10.0.0.10/24" });
     assert.deepEqual(await manager.requestAddress({ PoolID, Address: "", Options: {} }), { Address: "10.0.0.11/24" });
   });
 });

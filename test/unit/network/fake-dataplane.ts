@@ -9,15 +9,23 @@ import type {
   LinkInfo,
   NicLinkInfo,
   PortGuard,
+  RoutedPortState,
 } from "../../../driver/dataplane";
 
 export class FakeDataplane implements Dataplane {
   links = new Map<string, LinkInfo & { masterName?: string }>();
-  routes = new Map<string, string>(); // ip -> bridge
+  routes = new Map<string, string>(); // ip -> bridge or routed port
+  /** Routed (transparent) ports as ensureRoutedPort left them: name -> link group. */
+  ports = new Map<string, number>();
+  forwarding = false;
   firewall: FirewallInput | undefined;
   firewallApplies = 0;
   calls: string[] = [];
   failOn = new Set<string>();
+  /** Addresses whose flows were dropped, in order. */
+  flowsForgotten: string[] = [];
+  /** While set, endpoint clean-up (veth removal, flows) waits for it: a clean-up caught mid-way. */
+  hold: Promise<void> | undefined;
   private nextIndex = 10;
 
   constructor() {
@@ -55,9 +63,13 @@ export class FakeDataplane implements Dataplane {
     return { host, peer };
   }
   async removeEndpointLink(hostName: string): Promise<boolean> {
+    await this.hold;
     this.step("removeEndpointLink");
     const peer = hostName.replace(/^azvh/, "azvc");
     this.links.delete(peer);
+    // A routed port's routes and settings go with it, as in the kernel.
+    for (const [ip, dev] of this.routes) if (dev === hostName) this.routes.delete(ip);
+    this.ports.delete(hostName);
     return this.links.delete(hostName);
   }
   async addContainerRoute(ip: string, bridge: string): Promise<void> {
@@ -71,8 +83,44 @@ export class FakeDataplane implements Dataplane {
   async listContainerRoutes(bridge: string): Promise<string[]> {
     return [...this.routes].filter(([, b]) => b === bridge).map(([ip]) => ip);
   }
-  async forgetFlows(): Promise<boolean> {
+  async listContainerRoutesOn(links: readonly string[]): Promise<Map<string, string[]>> {
+    this.step("listContainerRoutesOn");
+    const present = links.filter((l) => this.links.has(l));
+    return new Map(present.map((l) => [l, [...this.routes].filter(([, d]) => d === l).map(([ip]) => ip)]));
+  }
+  async ensureForwarding(): Promise<void> {
+    this.step("ensureForwarding");
+    this.forwarding = true;
+  }
+  async ensureRoutedPort(hostName: string, group: number): Promise<void> {
+    this.step("ensureRoutedPort");
+    const link = this.links.get(hostName);
+    if (!link) throw new Error(`link ${hostName} does not exist`);
+    link.group = group;
+    this.ports.set(hostName, group);
+  }
+  async addPortRoute(ip: string, hostName: string): Promise<void> {
+    this.step("addPortRoute");
+    if (!this.links.has(hostName)) throw new Error(`port ${hostName} does not exist`);
+    this.routes.set(ip, hostName);
+  }
+  async readRoutedPort(hostName: string): Promise<RoutedPortState | undefined> {
+    const link = this.links.get(hostName);
+    if (!link) return undefined;
+    const routed = this.ports.has(hostName);
+    return {
+      group: link.group ?? 0,
+      up: link.up,
+      proxyArp: routed,
+      proxyDelay: routed ? 0 : 100,
+      rpFilter: routed ? 1 : 0,
+      ipv6Disabled: routed,
+    };
+  }
+  async forgetFlows(ip: string): Promise<boolean> {
+    await this.hold;
     this.step("forgetFlows");
+    this.flowsForgotten.push(ip);
     return true;
   }
   async findLinkByMac(mac: string): Promise<LinkInfo | undefined> {
@@ -154,4 +202,14 @@ export class FakeDataplane implements Dataplane {
     return structuredClone(this.backends);
   }
   async close(): Promise<void> {}
+
+  /** A copy of the kernel as it is now, for a plugin started after a crash. */
+  snapshot(): FakeDataplane {
+    const copy = new FakeDataplane();
+    copy.links = new Map([...this.links].map(([k, v]) => [k, { ...v }]));
+    copy.routes = new Map(this.routes);
+    copy.guards = new Map([...this.guards].map(([k, v]) => [k, { ...v }]));
+    copy.firewall = this.firewall;
+    return copy;
+  }
 }

@@ -42,8 +42,8 @@ describe("kernel model", () => {
     });
     assert.deepEqual(diff.missingBridges, [BR]);
     assert.deepEqual(diff.orphanLinks, ["azvbfffffffffff", "azvc99999999999"]);
-    assert.deepEqual(diff.missingRoutes, [{ address: "10.0.0.11", bridge: BR, endpointId: "2".repeat(64) }]);
-    assert.deepEqual(diff.leftoverRoutes, [{ address: "10.0.0.50", bridge: BR }]);
+    assert.deepEqual(diff.missingRoutes, [{ address: "10.0.0.11", dev: BR, endpointId: "2".repeat(64) }]);
+    assert.deepEqual(diff.leftoverRoutes, [{ address: "10.0.0.50", dev: BR }]);
     assert.deepEqual(
       diff.missingGuards.map((e) => e.hostVeth),
       ["azvh22222222222"],

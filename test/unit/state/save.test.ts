@@ -252,6 +252,63 @@ describe("CheckpointStore.save", () => {
     assert.deepEqual(read(primary), doc(99));
   });
 
+  /** A store that defers by `deferMs` and counts its file writes. */
+  function countingStore(deferMs: number) {
+    let writes = 0;
+    const store = makeStore(t, {
+      deferMs,
+      fs: fsWith({
+        async writeFileDurable(path, data) {
+          writes++;
+          await nodeStateFs.writeFileDurable(path, data);
+        },
+      }),
+    });
+    return { store, writes: () => writes };
+  }
+
+  it("writes a deferred save within its delay, and only the newest data", async () => {
+    const { store, writes } = countingStore(30);
+    store.saveSoon(doc(1));
+    store.saveSoon(doc(2));
+    assert.equal(existsSync(primary), false, "nothing is written at once");
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(writes(), 1);
+    assert.deepEqual(read(primary), doc(2));
+  });
+
+  it("lets the next save carry a deferred change: one write, and the timer is gone", async () => {
+    const { store, writes } = countingStore(30);
+    store.saveSoon(doc(1));
+    await store.save(doc(2));
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(writes(), 1, "the deferred change rode on the save");
+    assert.deepEqual(read(primary), doc(2));
+  });
+
+  it("flush() writes a deferred change now, and reports a failure instead of throwing", async () => {
+    const failures: unknown[] = [];
+    const store = makeStore(t, { deferMs: 60_000, onDeferredFailure: (err) => failures.push(err) });
+    store.saveSoon(doc(3));
+    await store.flush();
+    assert.deepEqual(read(primary), doc(3));
+
+    const broken = makeStore(t, {
+      deferMs: 60_000,
+      onDeferredFailure: (err) => failures.push(err),
+      fs: fsWith({
+        async writeFileDurable() {
+          throw errnoError("ENOSPC", "write", "state.json.tmp");
+        },
+      }),
+    });
+    broken.saveSoon(doc(4));
+    await broken.flush();
+    assert.equal(failures.length, 1);
+    assert.match(String(failures[0]), /ENOSPC/);
+    assert.deepEqual(read(primary), doc(3), "the file on disk is the last good one");
+  });
+
   it("settles queued saves in call order even when loads are mixed in", async () => {
     const store = makeStore(t);
     const order: string[] = [];
