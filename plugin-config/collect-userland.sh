@@ -1,6 +1,6 @@
 #!/bin/sh
 # Copies into DEST the programs the plugin runs (node, iptables in its nft and
-# legacy variants, ebtables, conntrack) and exactly the shared libraries they
+# legacy variants, ebtables, nft, conntrack) and exactly the shared libraries they
 # load, so the plugin's rootfs carries no distribution: no shell, no package
 # manager. Runs in the Dockerfile's first stage and, on the build machine, to
 # make an offline base image; it needs only a POSIX sh, cp, ln, mv, mkdir, sed
@@ -17,7 +17,7 @@ done
 [ -n "$LOADER" ] || { echo "collect-userland: no glibc loader found" >&2; exit 1; }
 
 need() {
-  command -v "$1" 2>/dev/null || { echo "collect-userland: $1 not found; install iptables and conntrack" >&2; exit 1; }
+  command -v "$1" 2>/dev/null || { echo "collect-userland: $1 not found; install iptables, nftables and conntrack" >&2; exit 1; }
 }
 
 # Copy one file to the same path under DEST, following symlinks: a library is
@@ -39,6 +39,7 @@ NODE=$(need node)
 NFT=$(need xtables-nft-multi)
 LEGACY=$(need xtables-legacy-multi)
 CONNTRACK=$(need conntrack)
+NFTCLI=$(need nft)
 
 put_elf "$NODE"
 # The entrypoint in config.json names /usr/local/bin/node wherever the base kept it.
@@ -49,6 +50,7 @@ fi
 put_elf "$NFT"
 put_elf "$LEGACY"
 put_elf "$CONNTRACK"
+put_elf "$NFTCLI"
 
 # Matches and targets are modules iptables loads at run time from a fixed directory.
 XTDIR=
@@ -60,8 +62,9 @@ for m in "$XTDIR"/*.so; do put_elf "$m"; done
 
 # The names the dataplane runs: both iptables variants (it follows Docker's
 # choice), plain iptables (nft, the default of current distributions) for its
-# version probe, and ebtables for the bridge ports' anti-spoofing (nft only: the
-# legacy ebtables kernel side is gone from many current kernels).
+# version probe, ebtables to remove the bridge port guards of earlier versions
+# (nft only: the legacy ebtables kernel side is gone from many current
+# kernels), and nft for the port guards' table.
 SBIN="$DEST/usr/sbin"
 mkdir -p "$SBIN"
 NFTDIR=$(dirname "$NFT")
@@ -69,6 +72,7 @@ LEGACYDIR=$(dirname "$LEGACY")
 [ "$NFTDIR" = /usr/sbin ] || mv "$DEST$NFT" "$SBIN/xtables-nft-multi"
 [ "$LEGACYDIR" = /usr/sbin ] || mv "$DEST$LEGACY" "$SBIN/xtables-legacy-multi"
 [ "$(dirname "$CONNTRACK")" = /usr/sbin ] || mv "$DEST$CONNTRACK" "$SBIN/conntrack"
+[ "$(dirname "$NFTCLI")" = /usr/sbin ] || mv "$DEST$NFTCLI" "$SBIN/nft"
 for v in nft legacy; do
   for suffix in "" -save -restore; do ln -sf "xtables-$v-multi" "$SBIN/iptables-$v$suffix"; done
 done

@@ -16,6 +16,7 @@ import { isAlive, waitFor } from "../../sim/exec";
 import { killAndWait } from "../../sim/vm";
 import { CREATE_NETWORK, DockerCli } from "./helpers/docker";
 import { type VmSnapshot, snapshotVm } from "./helpers/vm-state";
+import { GUARD_TABLE, type GuardElement, guardElements } from "./helpers/guards";
 
 const VM2 = "10.0.0.5";
 const IMDS_URL = "http://169.254.169.254/metadata/instance?api-version=2021-02-01";
@@ -122,10 +123,7 @@ describe("fail closed", function () {
   /** What a second instance must leave alone: links, addresses, routes, iptables, the state file and the bridge guards. */
   const snapshot = async (): Promise<VmSnapshot> => ({
     ...(await snapshotVm(sim, "vm1")),
-    "ebtables nat": (await vm1("ebtables-save", ["-t", "nat"])).stdout
-      .split("\n")
-      .filter((l) => !l.startsWith("#"))
-      .join("\n"),
+    "bridge guards": (await vm1("nft", ["list", "table", "bridge", GUARD_TABLE])).stdout,
   });
 
   before(async function () {
@@ -221,14 +219,7 @@ describe("fail closed", function () {
       assert.ok(m, `no azvh link with index ${iflink} in vm1`);
       return m[1];
     };
-    const natRules = async () => (await vm1("ebtables-save", ["-t", "nat"])).stdout.split("\n").filter((l) => l.startsWith("-A "));
-    const guardOf = async (port: string) => {
-      const rules = await natRules();
-      return {
-        chain: rules.filter((l) => l.startsWith(`-A AZV-${port} `)),
-        jumped: rules.includes(`-A AZURE-VNET-PORTS -i ${port} -j AZV-${port}`),
-      };
-    };
+    const guardOf = async (port: string) => (await guardElements(vm1)).filter((e) => e.port === port);
 
     /**
      * Break the guard of a fresh container's port with `breakIt` and, in the
@@ -236,7 +227,7 @@ describe("fail closed", function () {
      * reconciliation can come between the two; then wait for the guard to
      * come back and the container to reach vm2 again.
      */
-    const breakAndProbe = async (name: string, breakIt: (port: string) => string) => {
+    const breakAndProbe = async (name: string, breakIt: (guard: GuardElement) => string) => {
       const r = await docker.start(name, "vnet");
       assert.equal(r.code, 0, r.stderr);
       try {
@@ -245,14 +236,11 @@ describe("fail closed", function () {
         const pid = await docker.ok(["inspect", "-f", "{{.State.Pid}}", name]);
         const port = await hostPort(name);
         const guard = await guardOf(port);
-        assert.ok(
-          guard.jumped && guard.chain.includes(`-A AZV-${port} -s ! ${mac} -j DROP`),
-          `no guard for ${port}:\n${guard.chain.join("\n")}`,
-        );
+        assert.deepEqual(guard, [{ port, mac, address }], `the guard of ${port}`);
         assert.ok(await reachesVm2(name), "the container does not reach vm2 before the guard is touched");
 
         await forgetOnVm2(address);
-        const probe = await vm1("sh", ["-c", `${breakIt(port)} && nsenter -t ${pid} -n -- busybox ping -c 1 -W 1 ${VM2}`]);
+        const probe = await vm1("sh", ["-c", `${breakIt(guard[0])} && nsenter -t ${pid} -n -- busybox ping -c 1 -W 1 ${VM2}`]);
         assert.match(probe.stdout, /1 packets transmitted/, `the guard was not broken or the ping did not run: ${probe.stderr}`);
         const leaked = /1 packets received/.test(probe.stdout);
         const arrived = await seenOnVm2(address);
@@ -263,10 +251,7 @@ describe("fail closed", function () {
 
         await waitFor(
           `the guard of ${port} to be restored`,
-          async () => {
-            const now = await guardOf(port);
-            return now.jumped && JSON.stringify(now.chain) === JSON.stringify(guard.chain);
-          },
+          async () => JSON.stringify(await guardOf(port)) === JSON.stringify(guard),
           RESTORE_LIMIT_MS,
           200,
         );
@@ -277,12 +262,12 @@ describe("fail closed", function () {
       }
     };
 
-    it("drops the container's frames after its guard chain is flushed, until reconciliation rewrites it", async function () {
-      await breakAndProbe("flushed", (port) => `ebtables -t nat -F AZV-${port}`);
+    it("drops the container's frames after the guard set is flushed, until reconciliation rewrites it", async function () {
+      await breakAndProbe("flushed", () => `nft flush set bridge ${GUARD_TABLE} ports`);
     });
 
-    it("drops the container's frames after the jump to its guard is deleted, until reconciliation restores it", async function () {
-      await breakAndProbe("unhooked", (port) => `ebtables -t nat -D AZURE-VNET-PORTS -i ${port} -j AZV-${port}`);
+    it("drops the container's frames after its guard element is deleted, until reconciliation restores it", async function () {
+      await breakAndProbe("unhooked", (g) => `nft delete element bridge ${GUARD_TABLE} ports '{ "${g.port}" . ${g.mac} . ${g.address} }'`);
     });
   });
 });

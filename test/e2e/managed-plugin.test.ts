@@ -111,6 +111,9 @@ describe("azure-vnet as a managed plugin with real Docker on the simulator", fun
     assert.equal(legacy.code, 0, legacy.stderr);
     const ebtables = await plugin.inRootfs("vm1", "/usr/sbin/ebtables-save", ["-t", "nat"]);
     assert.equal(ebtables.code, 0, ebtables.stderr);
+    const nft = await plugin.inRootfs("vm1", "/usr/sbin/nft", ["-j", "list", "tables"]);
+    assert.equal(nft.code, 0, nft.stderr);
+    assert.match(nft.stdout, /"family": "bridge", "name": "azure-vnet"/, "the plugin's own nft sees its guard table");
     const conntrack = await plugin.inRootfs("vm1", "/usr/sbin/conntrack", ["-L"]);
     assert.equal(conntrack.code, 0, conntrack.stderr);
   });

@@ -227,6 +227,8 @@ describe("azure-vnet plugin with real Docker on the simulator", function () {
     assert.doesNotMatch(rules.stdout, /AZURE-VNET/);
     const bridgeRules = await h.exec(vm1, "ebtables-save", []);
     assert.doesNotMatch(bridgeRules.stdout, /AZURE-VNET|AZV-/);
+    const bridgeTables = await h.exec(vm1, "nft", ["list", "tables", "bridge"]);
+    assert.doesNotMatch(bridgeTables.stdout, /azure-vnet/, "the guard table goes with the last network");
     const routes = await h.exec(vm1, "ip", ["route"]);
     assert.doesNotMatch(routes.stdout, /10\.0\.0\.10 /);
   });

@@ -3,6 +3,7 @@
  * the plugin's networks has its own address, the plugin holds exactly those
  * addresses, and the kernel has exactly the links, guards and rules they need.
  */
+import { guardElements } from "./guards";
 import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -43,13 +44,13 @@ export async function viewVm(sim: Simulator, vm: string, network: string): Promi
     .map(([ip]) => ip)
     .sort();
   const links = (await sim.exec(vm, "ip", ["-o", "link"])).stdout;
-  const guards = (await sim.exec(vm, "ebtables-save", [], { allowFailure: true })).stdout;
+  const guards = await guardElements((file, args) => sim.exec(vm, file, args, { allowFailure: true }));
   return {
     containers,
     held,
     hostVeths: (links.match(/^\d+: azvh/gm) ?? []).length,
     strayPeers: (links.match(/^\d+: azvc/gm) ?? []).length,
-    guards: (guards.match(/^:AZV-/gm) ?? []).length,
+    guards: new Set(guards.map((g) => g.port)).size,
   };
 }
 

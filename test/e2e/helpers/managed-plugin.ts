@@ -21,7 +21,7 @@ const DRIVER_SOURCES = resolve(__dirname, "../../../../driver");
  */
 export function driverPrograms(dir = DRIVER_SOURCES): string[] {
   const found = new Set<string>();
-  const literal = /"((?:iptables|ip6tables|ebtables|arptables|conntrack|ipset)(?:-(?:nft|legacy|save|restore))*)"/g;
+  const literal = /"((?:iptables|ip6tables|ebtables|arptables|conntrack|ipset|nft)(?:-(?:nft|legacy|save|restore))*)"/g;
   for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
     if (!entry.isFile() || !entry.name.endsWith(".ts")) continue;
     for (const m of readFileSync(join(entry.parentPath, entry.name), "utf8").matchAll(literal)) found.add(m[1]);
