@@ -166,7 +166,7 @@ export async function attachAtLimit(ctx: BenchContext, idleRssMiB: number | unde
     value: s(median(times[VNET].start)),
     baseline: s(median(times[BRIDGE].start)),
     baselineName: "docker bridge",
-    target: { on: "ratio", op: "<=", limit: 1.2 },
+    target: { on: "ratio", op: "<=", limit: 1.1 },
   });
   ctx.addFigure({
     id: "attach-remove",
@@ -182,7 +182,7 @@ export async function attachAtLimit(ctx: BenchContext, idleRssMiB: number | unde
     unit: "MiB",
     value: rssMiB,
     ...(idleRssMiB !== undefined && { baseline: idleRssMiB, baselineName: "plugin idle" }),
-    target: { on: "value", op: "<=", limit: 80 },
+    target: { on: "value", op: "<=", limit: 70 },
   });
 }
 

@@ -1,10 +1,10 @@
 #!/bin/bash
 # Builds the azure-vnet managed plugin and creates it in the Docker engine that
-# DOCKER_HOST (or the default socket) names: stages the built JavaScript with
-# the production packages it loads, builds the rootfs image from
+# DOCKER_HOST (or the default socket) names: stages the bundled driver
+# (dist/bundle, from scripts/bundle.mjs), builds the rootfs image from
 # plugin-config/Dockerfile, exports it next to plugin-config/config.json and
 # runs `docker plugin create`. Run through `npm run plugin:build`, which
-# compiles the TypeScript first.
+# compiles and bundles the TypeScript first.
 #
 # Usage: scripts/plugin-build.sh [options]
 #   --name NAME:TAG       plugin name (default azure-vnet:latest); networks use it, tag included
@@ -45,7 +45,7 @@ if [ "$OFFLINE" = 1 ] && [ -n "$BASE_IMAGE" ]; then
   echo "plugin-build: --offline-base and --base-image exclude each other" >&2
   exit 2
 fi
-[ -f dist/driver/main.js ] || { echo "plugin-build: dist/driver/main.js missing; run npm run build (npm run plugin:build does)" >&2; exit 1; }
+[ -f dist/bundle/azure-vnet-plugin.js ] || { echo "plugin-build: dist/bundle/azure-vnet-plugin.js missing; run npm run build (npm run plugin:build does)" >&2; exit 1; }
 
 # Image names must be lower case: derive a private one from the plugin name.
 SAFE=$(printf '%s' "$NAME" | tr 'A-Z/:' 'a-z--')
@@ -60,31 +60,15 @@ cleanup() {
 trap cleanup EXIT
 SECONDS=0
 
-# --- 1. Build context: the driver and only the packages it loads. ----------
+# --- 1. Build context: the bundled driver, which is the whole application. --
+# dist/bundle holds azure-vnet-plugin.js (the driver and every package it uses),
+# its licence notices, and node_modules with only what Node loads for netlink,
+# the one package left out of the bundle (a native add-on); see scripts/bundle.mjs.
 CTX=$WORK/context
-mkdir -p "$CTX/app/dist"
+mkdir -p "$CTX/app"
 cp plugin-config/Dockerfile plugin-config/collect-userland.sh "$CTX/"
-cp -a dist/driver "$CTX/app/dist/driver"
-cp package.json "$CTX/app/"
-# Packages the compiled driver requires by name (tsc emits require("x") for each import).
-mapfile -t ENTRY < <(grep -rhoE 'require\("[^./"][^"]*"\)' dist/driver \
-  | sed -E 's/require\("([^"]*)"\)/\1/' | grep -v '^node:' \
-  | sed -E 's#^(@[^/]+/[^/]+|[^@/][^/]*).*#\1#' | sort -u)
-SELECTOR=
-for p in "${ENTRY[@]}"; do SELECTOR+=":root > #$p, :root > #$p *, "; done
-# npm query walks the installed tree (no registry): those packages and everything they depend on.
-npm query "${SELECTOR%, }" \
-  | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => { for (const n of JSON.parse(s)) console.log(n.location); });' \
-  | sort -u > "$WORK/packages"
-# Each package without its nested node_modules (those are listed on their own),
-# and without what only compilers and readers use.
-while read -r loc; do
-  find "$loc" -path "$loc/node_modules" -prune -o \( -type f -o -type l \) \
-    ! -name '*.ts' ! -name '*.cts' ! -name '*.mts' ! -name '*.map' ! -name '*.md' -print
-done < "$WORK/packages" > "$WORK/files"
-tar -cf - -T "$WORK/files" | tar -xf - -C "$CTX/app"
-find "$CTX/app/dist" -name '*.map' -delete
-echo "plugin-build: staged the driver and ${#ENTRY[@]} direct, $(wc -l < "$WORK/packages") total packages ($(du -sh "$CTX/app" | cut -f1)) at ${SECONDS} s"
+tar -C dist/bundle --exclude='*.map' -cf - . | tar -xf - -C "$CTX/app"
+echo "plugin-build: staged the bundled driver ($(du -sh "$CTX/app" | cut -f1)) at ${SECONDS} s"
 
 # --- 2. Offline: a base image from this machine's own files. ---------------
 if [ "$OFFLINE" = 1 ]; then

@@ -240,7 +240,9 @@ export function portGuardsCheck(f: Facts): Check {
     });
   }
   const routedPorts = model.desired.live.filter((e) => !isGuarded(e)).length;
-  const others = routedPorts ? `; ${plural(routedPorts, "routed port")} of transparent networks need${routedPorts === 1 ? "s" : ""} none` : "";
+  const others = routedPorts
+    ? `; ${plural(routedPorts, "routed port")} of transparent networks need${routedPorts === 1 ? "s" : ""} none`
+    : "";
   return check(id, "PASS", `${plural(model.desired.live.length - routedPorts, "container port")} guarded${others}`);
 }
 

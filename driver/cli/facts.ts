@@ -64,7 +64,14 @@ export interface FactSources {
 export function linuxKernelReader(
   dp: Pick<
     Dataplane,
-    "listLinks" | "listContainerRoutesOn" | "readRoutedPort" | "readFirewall" | "listPortGuards" | "ipForward" | "proxyArp" | "iptablesBackends"
+    | "listLinks"
+    | "listContainerRoutesOn"
+    | "readRoutedPort"
+    | "readFirewall"
+    | "listPortGuards"
+    | "ipForward"
+    | "proxyArp"
+    | "iptablesBackends"
   >,
 ): KernelReader {
   return {

@@ -251,6 +251,8 @@ export class NftPortGuards {
   async sync(wanted: PortGuard[], removeOthers: boolean): Promise<{ repaired: string[]; removed: string[] }> {
     const want = wanted.map(checked);
     const view = await this.read();
+    // No table and nothing to guard (no network, or none with a live endpoint): nothing to make.
+    if (!view.exists && want.length === 0) return { repaired: [], removed: [] };
     const keep = new Set(want.map((g) => g.port));
     const others = view.elements.filter((e) => !keep.has(e.port));
     const removed = removeOthers ? [...new Set(others.map((e) => e.port))] : [];

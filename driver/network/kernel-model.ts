@@ -178,7 +178,8 @@ export function diffKernel(desired: DesiredKernel, kernel: KernelSnapshot): Kern
     const present = kernel.routes?.get(dev);
     if (!present) continue;
     for (const ep of desired.live) {
-      if (ep.routeDev === dev && !present.includes(ep.address)) diff.missingRoutes.push({ address: ep.address, dev, endpointId: ep.endpointId });
+      if (ep.routeDev === dev && !present.includes(ep.address))
+        diff.missingRoutes.push({ address: ep.address, dev, endpointId: ep.endpointId });
     }
     for (const address of present) if (!wanted.has(address)) diff.leftoverRoutes.push({ address, dev });
   }
@@ -197,7 +198,8 @@ export function diffKernel(desired: DesiredKernel, kernel: KernelSnapshot): Kern
  */
 export function routedPortProblems(ep: EndpointKernel, port: RoutedPortState | undefined): { problem: string; fix: string }[] {
   const dev = ep.hostVeth;
-  if (!port) return [{ problem: `${dev} does not exist`, fix: `docker network disconnect -f <network> <container>, then connect it again` }];
+  if (!port)
+    return [{ problem: `${dev} does not exist`, fix: `docker network disconnect -f <network> <container>, then connect it again` }];
   const out: { problem: string; fix: string }[] = [];
   const group = ep.portGroup ?? 0;
   if (port.group !== group) {

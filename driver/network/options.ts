@@ -45,7 +45,7 @@ export const NETWORK_OPTIONS: OptionSpec[] = [
     values: NETWORK_MODES.join(" | "),
     default: "bridge",
     description:
-      "How containers are plugged in; the NIC itself is never enslaved or re-addressed in either. `bridge`: a Linux bridge per network on the VM, routed to the NIC, each container's port guarded against spoofing. `transparent`: no bridge; each container's host-side veth is routed on its own, with proxy ARP and strict reverse-path filtering, so the VM's routing itself drops spoofed sources. See how-it-works.md for when to choose which.",
+      "How containers are plugged in; the NIC itself is never enslaved or re-addressed in either. `bridge`: a Linux bridge per network on the VM, routed to the NIC, each container's port guarded against spoofing. `transparent`: no bridge; each container's host-side veth is routed on its own, with proxy ARP and strict reverse-path filtering, so the VM's routing itself drops spoofed sources. When to choose which: [how-it-works.md](how-it-works.md#bridge-or-transparent).",
     apply(value, into) {
       const mode = NETWORK_MODES.find((m) => m === value);
       if (!mode) throw new PluginError(`network option mode=${shown(value)} is not supported: use ${NETWORK_MODES.join(" or ")}`);

@@ -50,7 +50,7 @@ async function checkKernel(network: CycleDeps["network"], logger: Logger): Promi
   try {
     const guards = await network.repairGuards({ removeOthers: true });
     if (guards.repaired.length || guards.removed.length) {
-      logger.warn("port guards were not as recorded and have been restored", {
+      logger.warn("port guards or routed ports were not as recorded and have been restored", {
         repaired: guards.repaired.join(",") || "none",
         removed: guards.removed.join(",") || "none",
       });

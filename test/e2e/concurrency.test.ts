@@ -10,7 +10,7 @@ import { PluginProcess, callPlugin } from "../../sim/plugin-process";
 import { sleep } from "../../sim/exec";
 import { CREATE_NETWORK, DockerCli } from "./helpers/docker";
 import { requestsSince, logSize } from "./helpers/plugin-log";
-import { readCheckpointText } from "./helpers/vm-state";
+import { settledCheckpointText } from "./helpers/vm-state";
 import { secondariesOf, wideTopology } from "./helpers/topologies";
 
 const SECONDARIES = 250;
@@ -46,8 +46,8 @@ describe("concurrency", function () {
   const plugin = new PluginProcess(sim, "vm1", { LOG_FORMAT: "json" });
   const docker = new DockerCli(sim, "vm1");
   const call = (method: string, body: unknown) => callPlugin(plugin.socket, method, body);
-  const heldAddresses = () =>
-    Object.keys((JSON.parse(readCheckpointText(sim, "vm1")) as { data: { ipam: { addresses: object } } }).data.ipam.addresses);
+  const heldAddresses = async () =>
+    Object.keys((JSON.parse(await settledCheckpointText(sim, "vm1")) as { data: { ipam: { addresses: object } } }).data.ipam.addresses);
 
   before(async function () {
     await sim.down();
@@ -120,7 +120,7 @@ describe("concurrency", function () {
     assert.deepEqual(errors, []);
 
     // No leak: every secondary can be taken again, and then the pool is empty.
-    assert.deepEqual(heldAddresses(), []);
+    assert.deepEqual(await heldAddresses(), []);
     const all = await Promise.all(secondaries.map(() => call("IpamDriver.RequestAddress", { PoolID: poolId, Address: "", Options: {} })));
     const got = all.map((r) => (r.body as { Address: string }).Address?.split("/")[0]).sort();
     assert.deepEqual(got, [...secondaries].sort());
@@ -128,7 +128,7 @@ describe("concurrency", function () {
     assert.match(String((more.body as { Err?: string }).Err), /no free address/);
     await Promise.all(got.map((address) => call("IpamDriver.ReleaseAddress", { PoolID: poolId, Address: address })));
     assert.equal((await call("IpamDriver.ReleasePool", { PoolID: poolId })).status, 200);
-    assert.deepEqual(heldAddresses(), []);
+    assert.deepEqual(await heldAddresses(), []);
     // Last, so a slow run still reports the checks above.
     const slow = latencies.filter((ms) => ms > LIMIT_MS).length;
     assert.equal(
@@ -175,7 +175,7 @@ describe("concurrency", function () {
     } finally {
       await docker.remove(names);
     }
-    assert.deepEqual(heldAddresses(), [], "addresses still held after every container was removed");
+    assert.deepEqual(await heldAddresses(), [], "addresses still held after every container was removed");
     const links = await sim.exec("vm1", "ip", ["-o", "link"]);
     assert.doesNotMatch(links.stdout, /\bazvh/, "a container's veth was left behind");
     const routes = await sim.exec("vm1", "ip", ["route"]);

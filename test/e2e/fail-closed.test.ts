@@ -2,8 +2,12 @@
  * Failing closed on vm1: a second plugin instance on the same state directory
  * exits at once and changes nothing; IMDS and the wireserver's HTTP port stay
  * blocked whatever Docker or an operator puts in FORWARD, across a dockerd
- * restart; a container whose port guard was flushed or unhooked by hand sends
- * nothing until the plugin's reconciliation has restored the guard.
+ * restart; in bridge mode, a container whose port guard was flushed or
+ * unhooked by hand sends nothing until the plugin's reconciliation has
+ * restored the guard; in transparent mode, a container whose routed port left
+ * its network's group sends nothing, and one with either source check broken
+ * by hand still cannot send as another address, until reconciliation has put
+ * the port or the rule back.
  */
 import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
@@ -14,7 +18,7 @@ import { defaultTopology } from "../../sim/topology";
 import { PLUGIN_MAIN, PluginProcess, callPlugin } from "../../sim/plugin-process";
 import { isAlive, waitFor } from "../../sim/exec";
 import { killAndWait } from "../../sim/vm";
-import { CREATE_NETWORK, DockerCli } from "./helpers/docker";
+import { CREATE_NETWORK, DockerCli, E2E_MODE } from "./helpers/docker";
 import { type VmSnapshot, snapshotVm } from "./helpers/vm-state";
 import { GUARD_TABLE, type GuardElement, guardElements } from "./helpers/guards";
 
@@ -206,7 +210,8 @@ describe("fail closed", function () {
     assert.deepEqual(problems, []);
   });
 
-  describe(`a port guard broken by hand (reconcile interval ${RECONCILE_S} s)`, function () {
+  // Bridge ports only: transparent mode's routed ports have no guard; their equivalent is below.
+  (E2E_MODE === "bridge" ? describe : describe.skip)(`a port guard broken by hand (reconcile interval ${RECONCILE_S} s)`, function () {
     before(async function () {
       await steady.stop();
       await fast.start();
@@ -270,4 +275,89 @@ describe("fail closed", function () {
       await breakAndProbe("unhooked", (g) => `nft delete element bridge ${GUARD_TABLE} ports '{ "${g.port}" . ${g.mac} . ${g.address} }'`);
     });
   });
+
+  (E2E_MODE === "transparent" ? describe : describe.skip)(
+    `a routed port broken by hand (reconcile interval ${RECONCILE_S} s)`,
+    function () {
+      before(async function () {
+        await steady.stop();
+        await fast.start();
+      });
+
+      /** The container's routed port: the VM's end of its veth. */
+      const hostPort = async (container: string) => {
+        const iflink = await docker.ok(["exec", container, "cat", "/sys/class/net/eth0/iflink"]);
+        const m = new RegExp(`^${iflink}: (azvh[^:@]+)`, "m").exec((await vm1("ip", ["-o", "link"])).stdout);
+        assert.ok(m, `no azvh link with index ${iflink} in vm1`);
+        return m[1];
+      };
+      const groupOf = async (port: string) => /\bgroup (\S+)/.exec((await vm1("ip", ["-d", "link", "show", port])).stdout)?.[1];
+      const rpFilterOf = async (port: string) => (await vm1("cat", [`/proc/sys/net/ipv4/conf/${port}/rp_filter`])).stdout.trim();
+      const sourceCheck = async () => (await vm1("iptables", ["-w", "-t", "raw", "-S", "AZURE-VNET-SOURCE"])).stdout.includes("rpfilter");
+
+      it("drops the container's packets after its port left its network's link group, until reconciliation puts it back", async function () {
+        const name = "regrouped";
+        const r = await docker.start(name, "vnet");
+        assert.equal(r.code, 0, r.stderr);
+        try {
+          const address = await docker.ipOf(name);
+          const pid = await docker.ok(["inspect", "-f", "{{.State.Pid}}", name]);
+          const port = await hostPort(name);
+          const group = await groupOf(port);
+          assert.ok(group && group !== "default", `the port is in group ${group}`);
+          assert.ok(await reachesVm2(name), "the container does not reach vm2 before the port is touched");
+
+          await forgetOnVm2(address);
+          const probe = await vm1("sh", [
+            "-c",
+            `ip link set ${port} group default && nsenter -t ${pid} -n -- busybox ping -c 1 -W 1 ${VM2}`,
+          ]);
+          assert.match(probe.stdout, /1 packets transmitted/, `the port was not changed or the ping did not run: ${probe.stderr}`);
+          const leaked = /1 packets received/.test(probe.stdout);
+          const arrived = await seenOnVm2(address);
+          assert.ok(
+            !leaked && !arrived,
+            `a packet got through a port outside its network's group (reply: ${leaked}, seen on vm2: ${arrived})`,
+          );
+
+          await waitFor(`the group of ${port} to be restored`, async () => (await groupOf(port)) === group, RESTORE_LIMIT_MS, 200);
+          assert.ok(await reachesVm2(name), "the container does not reach vm2 after its port was put back");
+          assert.ok(await seenOnVm2(address), "vm2 records the container's packets once the port is back");
+        } finally {
+          await docker.remove([name]);
+        }
+      });
+
+      for (const [what, breakIt] of [
+        ["the firewall's source check flushed", () => "iptables -w -t raw -F AZURE-VNET-SOURCE"],
+        ["the port's rp_filter off", (port: string) => `sysctl -q -w net.ipv4.conf.${port}.rp_filter=0`],
+      ] as const) {
+        it(`keeps a spoofed source off the fabric with ${what}, until reconciliation puts it back`, async function () {
+          const name = "spoofer";
+          const r = await docker.start(name, "vnet", ["--cap-add", "NET_ADMIN"]);
+          assert.equal(r.code, 0, r.stderr);
+          try {
+            const victim = await docker.ipOf("web1");
+            const pid = await docker.ok(["inspect", "-f", "{{.State.Pid}}", name]);
+            const port = await hostPort(name);
+            await docker.ok(["exec", name, "ip", "addr", "add", `${victim}/32`, "dev", "eth0"]);
+            await forgetOnVm2(victim);
+            const probe = await vm1("sh", ["-c", `${breakIt(port)} && nsenter -t ${pid} -n -- busybox ping -c 2 -W 1 -I ${victim} ${VM2}`]);
+            assert.match(probe.stdout, /2 packets transmitted/, `the check was not broken or the ping did not run: ${probe.stderr}`);
+            assert.equal(await seenOnVm2(victim), false, `a packet posing as ${victim} reached vm2 with ${what}`);
+            await waitFor(
+              `${what} to be put back`,
+              async () => (await sourceCheck()) && (await rpFilterOf(port)) === "1",
+              RESTORE_LIMIT_MS,
+              200,
+            );
+          } finally {
+            await docker.remove([name]);
+          }
+          assert.ok(await reachesVm2("web1"), "the container whose address was posed as keeps working");
+          assert.ok(await seenOnVm2(await docker.ipOf("web1")), "and vm2 records its own packets");
+        });
+      }
+    },
+  );
 });

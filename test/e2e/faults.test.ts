@@ -15,7 +15,7 @@ import { Harness } from "./helpers/sim-harness";
 import { CREATE_NETWORK, DockerCli } from "./helpers/docker";
 import { answeredSince, applyKnobs, logMark } from "./helpers/platform";
 import { eventsSince, logSize } from "./helpers/plugin-log";
-import { readCheckpointText } from "./helpers/vm-state";
+import { settledCheckpointText } from "./helpers/vm-state";
 
 const NO_METADATA = /cannot read this VM's NIC configuration from imds and wireserver/;
 
@@ -49,8 +49,10 @@ describe("metadata faults", function () {
   const metadataEvents = (from: number) => eventsSince(plugin.logFile, from).filter((e) => /^metadata /.test(e.msg));
 
   /** Held addresses in the checkpoint: address -> record. */
-  const held = (): Record<string, { flagged?: boolean }> => {
-    const envelope = JSON.parse(readCheckpointText(sim, "vm1")) as { data: { ipam: { addresses: Record<string, { flagged?: boolean }> } } };
+  const held = async (): Promise<Record<string, { flagged?: boolean }>> => {
+    const envelope = JSON.parse(await settledCheckpointText(sim, "vm1")) as {
+      data: { ipam: { addresses: Record<string, { flagged?: boolean }> } };
+    };
     return envelope.data.ipam.addresses;
   };
 
@@ -175,8 +177,8 @@ describe("metadata faults", function () {
     assert.equal(await docker.ipOf("steady"), "10.0.0.10");
     // Releasing needs no metadata: a container can still be removed, and its address goes.
     await docker.ok(["rm", "-f", victim.name]);
-    assert.equal(held()[victim.address], undefined, `${victim.address} still held after its container was removed`);
-    assert.ok(held()["10.0.0.10"], "steady's address was dropped");
+    assert.equal((await held())[victim.address], undefined, `${victim.address} still held after its container was removed`);
+    assert.ok((await held())["10.0.0.10"], "steady's address was dropped");
 
     await applyKnobs(sim, {});
     // The cache backs off after failures (at most 30 s), so the first attempts may still be refused.
@@ -207,7 +209,7 @@ describe("metadata faults", function () {
     // A new container gets another address; saving that marks the removed one as flagged.
     const other = await startOk();
     assert.notEqual(other.address, "10.0.0.16");
-    assert.equal(held()["10.0.0.16"]?.flagged, true, "the removed ipconfig is not flagged in the checkpoint");
+    assert.equal((await held())["10.0.0.16"]?.flagged, true, "the removed ipconfig is not flagged in the checkpoint");
     // The container itself carries on: running, routed on the VM, answering its VM.
     assert.equal(await docker.ok(["inspect", "-f", "{{.State.Running}}", doomed.name]), "true");
     assert.ok(await h.ping({ vm: "vm1" }, "10.0.0.16"), "the VM lost its route to the container");
@@ -220,7 +222,7 @@ describe("metadata faults", function () {
       return false;
     });
     await startOk();
-    assert.equal(held()["10.0.0.16"]?.flagged, undefined, "the flag stayed after the ipconfig came back");
+    assert.equal((await held())["10.0.0.16"]?.flagged, undefined, "the flag stayed after the ipconfig came back");
     await docker.ok(["rm", "-f", doomed.name]);
     const reuse = await startOk(["--ip", "10.0.0.16"]);
     assert.equal(reuse.address, "10.0.0.16");

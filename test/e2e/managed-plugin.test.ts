@@ -11,11 +11,12 @@ import { Simulator } from "../../sim/simulator";
 import { defaultTopology } from "../../sim/topology";
 import { waitFor } from "../../sim/exec";
 import { Harness } from "./helpers/sim-harness";
+import { E2E_MODE, MODE_OPTIONS, composeFileForMode } from "./helpers/docker";
 import { ManagedPlugin, PLUGIN_NAME, driverPrograms } from "./helpers/managed-plugin";
 
 const inet = { edge: "inet" as const };
 const NAME = PLUGIN_NAME;
-const COMPOSE = ["-p", "managed", "-f", resolve(__dirname, "../../../examples/compose-managed/docker-compose.yml")];
+const COMPOSE_FILE = resolve(__dirname, "../../../examples/compose-managed/docker-compose.yml");
 /** Answers HTTP on 8080 with the caller's address (busybox httpd CGI). */
 const WHOAMI_CMD = [
   "sh",
@@ -40,7 +41,8 @@ describe("azure-vnet as a managed plugin with real Docker on the simulator", fun
     return r.stdout.trim();
   };
   const compose = async (args: string[]) => {
-    const r = await sim.exec("vm1", "docker-compose", [...COMPOSE, ...args], { allowFailure: true, timeoutMs: 120_000 });
+    const file = composeFileForMode(COMPOSE_FILE, sim.dir);
+    const r = await sim.exec("vm1", "docker-compose", ["-p", "managed", "-f", file, ...args], { allowFailure: true, timeoutMs: 120_000 });
     assert.equal(r.code, 0, `docker-compose ${args.join(" ")} failed: ${r.stderr}`);
   };
   const ipOf = (vm: string, container: string) =>
@@ -85,7 +87,7 @@ describe("azure-vnet as a managed plugin with real Docker on the simulator", fun
     // vm1 is the VM whose dockerd restarts: its bind sources are kept outside /run (see ManagedPlugin.enable).
     await Promise.all([plugin.enable("vm1", { restartable: true }), plugin.enable("vm2")]);
     for (const vm of ["vm1", "vm2"])
-      await ok(vm, ["network", "create", "-d", NAME, "--ipam-driver", NAME, "--subnet", "10.0.0.0/24", "vnet"]);
+      await ok(vm, ["network", "create", "-d", NAME, "--ipam-driver", NAME, ...MODE_OPTIONS, "--subnet", "10.0.0.0/24", "vnet"]);
   });
 
   after(async function () {
@@ -111,9 +113,9 @@ describe("azure-vnet as a managed plugin with real Docker on the simulator", fun
     assert.equal(legacy.code, 0, legacy.stderr);
     const ebtables = await plugin.inRootfs("vm1", "/usr/sbin/ebtables-save", ["-t", "nat"]);
     assert.equal(ebtables.code, 0, ebtables.stderr);
-    const nft = await plugin.inRootfs("vm1", "/usr/sbin/nft", ["-j", "list", "tables"]);
-    assert.equal(nft.code, 0, nft.stderr);
-    assert.match(nft.stdout, /"family": "bridge", "name": "azure-vnet"/, "the plugin's own nft sees its guard table");
+    const tables = await plugin.inRootfs("vm1", "/usr/sbin/nft", ["-j", "list", "tables"]);
+    assert.equal(tables.code, 0, tables.stderr);
+    assert.match(tables.stdout, /"family": "bridge", "name": "azure-vnet"/, "the plugin's own nft sees its guard table");
     const conntrack = await plugin.inRootfs("vm1", "/usr/sbin/conntrack", ["-L"]);
     assert.equal(conntrack.code, 0, conntrack.stderr);
   });
@@ -141,7 +143,21 @@ describe("azure-vnet as a managed plugin with real Docker on the simulator", fun
     assert.equal((await ipOf("vm2", "c2")).trim(), "10.0.0.20");
   });
 
-  it("sets the bridge's proxy ARP through its sysctl mount, /proc/sys being read-only in the plugin", async function () {
+  it(`sets the ${E2E_MODE === "bridge" ? "bridge's" : "routed ports'"} sysctls through its sysctl mount, /proc/sys being read-only in the plugin`, async function () {
+    if (E2E_MODE === "transparent") {
+      const ports = [...(await sim.exec("vm1", "ip", ["-o", "link", "show", "type", "veth"])).stdout.matchAll(/^\d+: (azvh[0-9a-f]+)@/gm)];
+      assert.ok(ports.length > 0, "no routed port");
+      for (const [, port] of ports) {
+        const read = async (key: string) => (await sim.exec("vm1", "cat", [`/proc/sys/net/${key}`])).stdout.trim();
+        const values = [
+          await read(`ipv4/conf/${port}/proxy_arp`),
+          await read(`ipv4/conf/${port}/rp_filter`),
+          await read(`ipv6/conf/${port}/disable_ipv6`),
+        ];
+        assert.deepEqual(values, ["1", "1", "1"], port);
+      }
+      return;
+    }
     const links = (await sim.exec("vm1", "ip", ["-o", "link", "show", "type", "bridge"])).stdout;
     const bridge = /^\d+: (azvb[0-9a-f]+):/m.exec(links)?.[1];
     assert.ok(bridge, `no plugin bridge among:\n${links}`);

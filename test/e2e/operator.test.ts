@@ -12,6 +12,7 @@ import { defaultTopology } from "../../sim/topology";
 import { PLUGIN_MAIN, PluginProcess } from "../../sim/plugin-process";
 import type { StatusReport } from "../../driver/cli/status";
 import type { DoctorReport } from "../../driver/cli/doctor";
+import { CREATE_NETWORK, E2E_MODE } from "./helpers/docker";
 
 const METRICS = "127.0.0.1:9417";
 
@@ -33,7 +34,7 @@ describe("operator commands (status, doctor, metrics) on a simulated VM", functi
     await sim.down();
     await sim.up(defaultTopology());
     await plugin.start();
-    await ok("docker", ["network", "create", "-d", "azure-vnet", "--ipam-driver", "azure-vnet", "--subnet", "10.0.0.0/24", "vnet"]);
+    await ok("docker", [...CREATE_NETWORK, "--subnet", "10.0.0.0/24", "vnet"]);
     await ok("docker", ["run", "-d", "--init", "--name", "c1", "--network", "vnet", "local/busybox", "sleep", "3600"]);
   });
 
@@ -57,9 +58,9 @@ describe("operator commands (status, doctor, metrics) on a simulated VM", functi
     assert.equal(n.subnet, "10.0.0.0/24");
     assert.equal(n.gateway, "10.0.0.1");
     assert.equal(n.nicMac, "00:0d:3a:00:00:01");
-    assert.equal(n.bridgeState, "up");
+    assert.equal(n.bridgeState, E2E_MODE === "bridge" ? "up" : "none");
     assert.deepEqual(n.options, {
-      mode: "bridge",
+      mode: E2E_MODE,
       snat: true,
       allowImds: false,
       nonMasqueradeCidrs: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
@@ -102,6 +103,10 @@ describe("operator commands (status, doctor, metrics) on a simulated VM", functi
     assert.equal(r.code, 0, `doctor said:\n${r.stdout}${r.stderr}`);
     assert.match(r.stdout, /^PASS +metadata +imds answered with 1 NIC/m);
     assert.match(r.stdout, /^PASS +firewall /m);
+    assert.match(
+      r.stdout,
+      E2E_MODE === "bridge" ? /^PASS +port-guards +1 container port guarded$/m : /^PASS +routed-ports +1 routed port with/m,
+    );
     assert.match(r.stdout, /^healthy: /m);
   });
 

@@ -8,14 +8,14 @@ import { resolve } from "node:path";
 import { Simulator } from "../../sim/simulator";
 import { defaultTopology } from "../../sim/topology";
 import { Harness } from "./helpers/sim-harness";
-import { imdsGetArgs } from "./helpers/docker";
+import { CREATE_NETWORK, E2E_MODE, composeFileForMode, imdsGetArgs } from "./helpers/docker";
 import { PluginProcess } from "../../sim/plugin-process";
 
 const vm1 = { vm: "vm1" };
 const vm2 = { vm: "vm2" };
 const inet = { edge: "inet" as const };
 const onprem = { edge: "onprem" as const };
-const CREATE = ["network", "create", "-d", "azure-vnet", "--ipam-driver", "azure-vnet"];
+const CREATE = CREATE_NETWORK;
 /** A container that answers HTTP on 8080 with the caller's address (busybox httpd CGI). */
 const WHOAMI_CMD = [
   "sh",
@@ -79,6 +79,42 @@ describe("azure-vnet plugin with real Docker on the simulator", function () {
     assert.match(route.stdout, /default via 10\.0\.0\.1 dev eth0/);
     const mtu = await inContainer("vm1", "c1", ["cat", "/sys/class/net/eth0/mtu"]);
     assert.equal(mtu.stdout.trim(), "1500");
+  });
+
+  it(`plugs the container in as the ${E2E_MODE} mode says: ${E2E_MODE === "bridge" ? "a port of the network's bridge" : "a routed port of its own, no bridge"}`, async function () {
+    const iflink = (await inContainer("vm1", "c1", ["cat", "/sys/class/net/eth0/iflink"])).stdout.trim();
+    const port = new RegExp(`^${iflink}: (azvh[^:@]+)`, "m").exec((await h.exec(vm1, "ip", ["-o", "link"])).stdout)?.[1];
+    assert.ok(port, `no host veth with index ${iflink}`);
+    const master = /\bmaster (\S+)/.exec((await h.exec(vm1, "ip", ["-o", "link", "show", port])).stdout)?.[1];
+    const route = (await h.exec(vm1, "ip", ["route", "show", "10.0.0.10/32"])).stdout.trim();
+    const sysctl = async (key: string) => (await h.exec(vm1, "cat", [`/proc/sys/net/${key}`])).stdout.trim();
+    if (E2E_MODE === "bridge") {
+      assert.match(master ?? "", /^azvb/);
+      assert.equal(route, `10.0.0.10 dev ${master} proto static scope link`);
+    } else {
+      assert.equal(master, undefined, "the host veth joins no bridge");
+      assert.doesNotMatch((await h.exec(vm1, "ip", ["-o", "link", "show", "type", "bridge"])).stdout, /azvb/);
+      assert.equal(route, `10.0.0.10 dev ${port} proto static scope link`);
+      assert.deepEqual(
+        [
+          await sysctl(`ipv4/conf/${port}/proxy_arp`),
+          await sysctl(`ipv4/conf/${port}/rp_filter`),
+          await sysctl(`ipv6/conf/${port}/disable_ipv6`),
+        ],
+        ["1", "1", "1"],
+      );
+    }
+  });
+
+  it("connects two containers on one VM, each seeing the other's own address", async function () {
+    await run("vm1", "c3", ["--network", "vnet"], WHOAMI_CMD);
+    try {
+      const a3 = await ipOf("vm1", "c3");
+      assert.equal(caller((await fetchFrom("vm1", "c3", "http://10.0.0.10:8080/cgi-bin/ip")).stdout), a3);
+      assert.equal(caller((await fetchFrom("vm1", "c1", `http://${a3}:8080/cgi-bin/ip`)).stdout), "10.0.0.10");
+    } finally {
+      await ok("vm1", ["rm", "-f", "c3"]);
+    }
   });
 
   it("connects containers across VMs, each seeing the other's real VNet address", async function () {
@@ -158,7 +194,7 @@ describe("azure-vnet plugin with real Docker on the simulator", function () {
   });
 
   it("runs a docker-compose file with static addresses", async function () {
-    const compose = ["-p", "demo", "-f", EXAMPLE_COMPOSE];
+    const compose = ["-p", "demo", "-f", composeFileForMode(EXAMPLE_COMPOSE, sim.dir)];
     const up = await sim.exec("vm1", "docker-compose", [...compose, "up", "-d"], { allowFailure: true, timeoutMs: 120_000 });
     assert.equal(up.code, 0, up.stderr);
     try {

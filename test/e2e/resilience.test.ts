@@ -11,12 +11,12 @@ import { Simulator } from "../../sim/simulator";
 import { defaultTopology } from "../../sim/topology";
 import { PluginProcess, callPlugin } from "../../sim/plugin-process";
 import { sleep, waitFor } from "../../sim/exec";
-import { sleeperArgs } from "./helpers/docker";
+import { CREATE_NETWORK, sleeperArgs } from "./helpers/docker";
 import { Harness } from "./helpers/sim-harness";
 import { assertConsistent } from "./helpers/invariants";
 
 const FAST_RECONCILE = { AZURE_VNET_RECONCILE_INTERVAL: "2", AZURE_VNET_RECONCILE_GRACE: "3" };
-const CREATE = ["network", "create", "-d", "azure-vnet", "--ipam-driver", "azure-vnet", "--subnet", "10.0.0.0/24", "vnet"];
+const CREATE = [...CREATE_NETWORK, "--subnet", "10.0.0.0/24", "vnet"];
 /** Seeded, so a failing churn can be replayed. */
 function prng(seed: number): () => number {
   let s = seed >>> 0;

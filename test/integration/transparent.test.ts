@@ -176,10 +176,13 @@ describe("transparent mode with real packets", function () {
       });
     }
     assert.ok((await routeLines()).includes(`10.0.0.5 dev ${CONTAINERS[0].host} proto static scope link`));
-    assert.deepEqual(await dp.listContainerRoutesOn([CONTAINERS[0].host, CONTAINERS[1].host, "azvhnosuchlink"]), new Map([
-      [CONTAINERS[0].host, ["10.0.0.5"]],
-      [CONTAINERS[1].host, ["10.0.0.6"]],
-    ]));
+    assert.deepEqual(
+      await dp.listContainerRoutesOn([CONTAINERS[0].host, CONTAINERS[1].host, "azvhnosuchlink"]),
+      new Map([
+        [CONTAINERS[0].host, ["10.0.0.5"]],
+        [CONTAINERS[1].host, ["10.0.0.6"]],
+      ]),
+    );
   });
 
   it("runs with Docker's DROP policy, so the plugin's ACCEPT rules matter", async () => {

@@ -1,13 +1,50 @@
 /**
  * The docker CLI inside a simulated VM, as the fault and concurrency tests
  * use it: start a container on the VNet network and time it, read its
- * address, remove containers.
+ * address, remove containers. Also the network mode a run exercises: every
+ * suite creates its networks with MODE_OPTIONS, and `npm run test:e2e` runs
+ * the suites once with AZV_E2E_MODE=bridge and once with transparent.
  */
 import { strict as assert } from "node:assert";
+import { readFileSync, writeFileSync } from "node:fs";
 import type { Simulator } from "../../../sim/simulator";
 import type { RunResult } from "../../../sim/exec";
+import { NETWORK_MODES, type NetworkMode } from "../../../driver/network/options";
 
-export const CREATE_NETWORK = ["network", "create", "-d", "azure-vnet", "--ipam-driver", "azure-vnet"];
+function e2eMode(value: string | undefined): NetworkMode {
+  if (value === undefined || value === "") return "bridge";
+  const mode = NETWORK_MODES.find((m) => m === value);
+  if (!mode) throw new Error(`AZV_E2E_MODE=${value}: use ${NETWORK_MODES.join(" or ")}`);
+  return mode;
+}
+
+/** The network mode this run exercises: AZV_E2E_MODE, bridge (the plugin's default) when unset. */
+export const E2E_MODE: NetworkMode = e2eMode(process.env.AZV_E2E_MODE);
+
+/** What `docker network create` adds for this run's mode: nothing for bridge, so the default stays covered. */
+export const MODE_OPTIONS: string[] = E2E_MODE === "bridge" ? [] : ["-o", `mode=${E2E_MODE}`];
+
+export const CREATE_NETWORK = ["network", "create", "-d", "azure-vnet", "--ipam-driver", "azure-vnet", ...MODE_OPTIONS];
+
+/**
+ * A compose file whose azure-vnet networks are created in this run's mode:
+ * the file itself for bridge, else a copy in `dir` whose network-level
+ * `driver: azure-vnet…` lines (indented 4, under `networks:`; the IPAM
+ * driver's are deeper) are followed by `driver_opts`.
+ */
+export function composeFileForMode(file: string, dir: string): string {
+  if (E2E_MODE === "bridge") return file;
+  const opts = `    driver_opts:\n      mode: "${E2E_MODE}"`;
+  const text = readFileSync(file, "utf8").replace(/^ {4}driver: (azure-vnet\S*)$/gm, (line) => `${line}\n${opts}`);
+  if (!text.includes(opts)) throw new Error(`${file} declares no azure-vnet network`);
+  const copy = `${dir}/${file
+    .split("/")
+    .slice(-2)
+    .join("-")
+    .replace(/\.yml$/, "")}-${E2E_MODE}.yml`;
+  writeFileSync(copy, text);
+  return copy;
+}
 
 /** `docker run -d --init` of a busybox sleeper on `network`; `extra` goes before the image (--ip, --restart, ...). */
 export function sleeperArgs(name: string, network: string, extra: string[] = []): string[] {

@@ -6,6 +6,7 @@
  * a network, and the plugin's state must come out of the run unchanged.
  */
 import { Rng } from "./fuzz-rng";
+import { E2E_MODE } from "./docker";
 import { FIREWALL_PAYLOADS, HOSTILE_KEYS, HOSTILE_STRINGS, randomId, randomMac } from "./fuzz-values";
 
 /** What the plugin holds when the fuzzer starts: one network with one container in it. */
@@ -126,7 +127,11 @@ export function hostileGeneric(rng: Rng): Record<string, Json> {
 function createNetworkBody(rng: Rng, c: FuzzContext, over: Partial<Record<string, Json>>): Record<string, Json> {
   return {
     NetworkID: randomId(rng),
-    Options: { "com.docker.network.generic": rng.chance(0.5) ? {} : { snat: "false" }, "com.docker.network.enable_ipv6": false },
+    Options: {
+      // Networks the fuzzer creates are of the run's mode, as vnet is.
+      "com.docker.network.generic": { ...(rng.chance(0.5) ? {} : { snat: "false" }), ...(E2E_MODE === "bridge" ? {} : { mode: E2E_MODE }) },
+      "com.docker.network.enable_ipv6": false,
+    },
     IPv4Data: [{ AddressSpace: LOCAL, Pool: c.subnet, Gateway: `${c.gateway}/${c.prefix}` }],
     IPv6Data: [],
     ...over,

@@ -1,9 +1,11 @@
 /**
  * What must hold on a VM whatever happened before: every running container on
  * the plugin's networks has its own address, the plugin holds exactly those
- * addresses, and the kernel has exactly the links, guards and rules they need.
+ * addresses, and the kernel has exactly the links, routes and guards they
+ * need (a guard per container in bridge mode, none in transparent mode).
  */
 import { guardElements } from "./guards";
+import { E2E_MODE } from "./docker";
 import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -18,6 +20,8 @@ export interface VmView {
   hostVeths: number;
   strayPeers: number;
   guards: number;
+  /** Addresses with a /32 route through one of the plugin's links (a bridge, or a routed port). */
+  routed: string[];
 }
 
 export async function viewVm(sim: Simulator, vm: string, network: string): Promise<VmView> {
@@ -45,12 +49,15 @@ export async function viewVm(sim: Simulator, vm: string, network: string): Promi
     .sort();
   const links = (await sim.exec(vm, "ip", ["-o", "link"])).stdout;
   const guards = await guardElements((file, args) => sim.exec(vm, file, args, { allowFailure: true }));
+  const routes = (await sim.exec(vm, "ip", ["-4", "route", "show", "table", "main"])).stdout;
+  const routed = [...routes.matchAll(/^(\d+\.\d+\.\d+\.\d+) dev azv[bh]\S* /gm)].map((m) => m[1]).sort();
   return {
     containers,
     held,
     hostVeths: (links.match(/^\d+: azvh/gm) ?? []).length,
     strayPeers: (links.match(/^\d+: azvc/gm) ?? []).length,
     guards: new Set(guards.map((g) => g.port)).size,
+    routed,
   };
 }
 
@@ -66,7 +73,9 @@ export async function assertConsistent(sim: Simulator, vm: string, network: stri
     if (JSON.stringify(running) !== JSON.stringify(v.held)) p.push(`plugin holds [${v.held}] but running containers have [${running}]`);
     if (v.hostVeths !== addrs.length) p.push(`${v.hostVeths} host veths for ${addrs.length} containers`);
     if (v.strayPeers !== 0) p.push(`${v.strayPeers} container-side veths left on the VM`);
-    if (v.guards !== addrs.length) p.push(`${v.guards} port guards for ${addrs.length} containers`);
+    const guarded = E2E_MODE === "bridge" ? addrs.length : 0;
+    if (v.guards !== guarded) p.push(`${v.guards} port guards for ${addrs.length} containers in ${E2E_MODE} mode`);
+    if (JSON.stringify(v.routed) !== JSON.stringify(running)) p.push(`routes to [${v.routed}] but running containers have [${running}]`);
     return p;
   };
   while (problems(view).length && Date.now() < deadline) {

@@ -30,6 +30,24 @@ export function readCheckpointText(sim: Simulator, vm: string): string {
   }
 }
 
+/**
+ * The checkpoint once the plugin's deferred saves have landed: a release is
+ * written within 250 ms of its answer, so the file is read until it has
+ * stayed the same for twice that (at most `limitMs`).
+ */
+export async function settledCheckpointText(sim: Simulator, vm: string, limitMs = 5_000): Promise<string> {
+  const deadline = Date.now() + limitMs;
+  let last = readCheckpointText(sim, vm);
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = readCheckpointText(sim, vm);
+    if (now !== last) [last, since] = [now, Date.now()];
+    else if (Date.now() - since >= 500) break;
+  }
+  return last;
+}
+
 export async function snapshotVm(sim: Simulator, vm: string): Promise<VmSnapshot> {
   const out = async (cmd: string, args: string[]) => {
     const r = await sim.exec(vm, cmd, args, { allowFailure: true, timeoutMs: 30_000 });

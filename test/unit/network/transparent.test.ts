@@ -158,7 +158,10 @@ describe("transparent mode", () => {
       assert.ok(!t.dp.calls.includes("ensureBridge"));
       assert.ok(t.dp.forwarding);
       assert.equal([...t.dp.links.values()].filter((l) => l.kind === "bridge").length, 0);
-      assert.deepEqual(t.dp.firewall?.networks.map((n) => [n.mode, n.bridge, n.portGroup]), [["transparent", undefined, portGroup(NET_T)]]);
+      assert.deepEqual(
+        t.dp.firewall?.networks.map((n) => [n.mode, n.bridge, n.portGroup]),
+        [["transparent", undefined, portGroup(NET_T)]],
+      );
     });
 
     it("makes an endpoint's host veth a routed port with its route, and no guard, before Docker joins it", async () => {
@@ -235,6 +238,23 @@ describe("transparent mode", () => {
       assert.throws(() => checkNetworkFits(state, as(pair[1], "transparent")), /would share the port group 0x[0-9a-f]+ of network/);
       assert.doesNotThrow(() => checkNetworkFits(state, as(pair[1], "bridge")), "a bridge network has no port group");
       assert.doesNotThrow(() => checkNetworkFits(state, state.networks[pair[0]]), "a network fits with itself");
+    });
+  });
+
+  describe("reconciliation", () => {
+    it("puts back a routed port whose group or route someone changed, and reads only when all is in place", async () => {
+      const t = setup();
+      await t.mgr.createNetwork(createReq(NET_T, { mode: "transparent" }));
+      await t.mgr.createEndpoint(endpoint(NET_T, 1, "10.0.0.10"));
+      await t.mgr.createEndpoint(endpoint(NET_T, 2, "10.0.0.11"));
+      t.dp.calls.length = 0;
+      assert.deepEqual(await t.mgr.repairGuards({ removeOthers: true }), { repaired: [], removed: [] });
+      assert.ok(!t.dp.calls.includes("ensureRoutedPort") && !t.dp.calls.includes("addPortRoute"), "nothing written");
+      t.dp.links.get(veth(1))!.group = 0;
+      t.dp.routes.delete("10.0.0.11");
+      assert.deepEqual(await t.mgr.repairGuards({ removeOthers: true }), { repaired: [veth(1), veth(2)], removed: [] });
+      assert.equal(t.dp.links.get(veth(1))?.group, portGroup(NET_T));
+      assert.equal(t.dp.routes.get("10.0.0.11"), veth(2));
     });
   });
 
