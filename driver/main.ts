@@ -3,6 +3,7 @@
  * azure-vnet-plugin: the Docker network and IPAM plugin daemon (`serve`) and
  * its operator commands.
  */
+import { isOffloadWorker } from "./dataplane/offload";
 import { Command } from "commander";
 import { ConfigError, registerServeOptions, resolveServeConfig } from "./config";
 import { createLogger } from "./log";
@@ -47,4 +48,5 @@ function main(): void {
   });
 }
 
-main();
+// Bundled into one file, the driver also runs as its own kernel worker (dataplane/offload.ts).
+if (!isOffloadWorker()) main();

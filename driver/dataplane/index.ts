@@ -7,7 +7,6 @@
  * runs in.
  */
 import { SerialQueue } from "../lib/serial";
-import { forgetFlows } from "./conntrack";
 import { Runner } from "./exec";
 import {
   applyFirewall,
@@ -24,6 +23,7 @@ import { type BackendsProbe, probeBackends } from "./iptables";
 import { EndpointLink, EndpointLinkSpec, LinkOps, NicLinkInfo, RoutedPortState } from "./links";
 import { LinkInfo, Rtnl } from "./netlink";
 import { Nfnl } from "./nfnetlink";
+import { KernelOffload } from "./offload";
 import { NftPortGuards, type PortGuard } from "./nft-guards";
 import { getIpForward, getProxyArp, setIpForward } from "./sysctl";
 
@@ -111,6 +111,8 @@ export class LinuxDataplane implements Dataplane {
   /** The netfilter netlink socket: conntrack clean-up and nf_tables. */
   private readonly netfilter: Nfnl;
   private readonly links: LinkOps;
+  /** Kernel calls that would stall the event loop (veth deletion, conntrack dumps) run in a worker thread. */
+  private readonly offload: KernelOffload;
   private backend?: IptablesBackend;
   /** Firewall changes are serialized so two applies cannot both add a jump. */
   private readonly firewallQueue = new SerialQueue();
@@ -122,6 +124,7 @@ export class LinuxDataplane implements Dataplane {
     this.nl = new Rtnl({ timeoutMs: opts.netlinkTimeoutMs, onError: opts.onNetlinkError });
     this.netfilter = new Nfnl({ timeoutMs: opts.netlinkTimeoutMs });
     this.links = new LinkOps(this.nl);
+    this.offload = new KernelOffload({ timeoutMs: opts.netlinkTimeoutMs });
     this.backend = opts.iptables;
     this.guards = new NftPortGuards({ nfnl: () => this.nfnl, run: opts.run, timeoutMs: opts.commandTimeoutMs });
   }
@@ -136,7 +139,7 @@ export class LinuxDataplane implements Dataplane {
     return this.links.createEndpointLink(spec);
   }
   removeEndpointLink(hostName: string): Promise<boolean> {
-    return this.links.removeEndpointLink(hostName);
+    return this.offload.removeEndpointLink(hostName);
   }
   addContainerRoute(ip: string, bridge: string): Promise<void> {
     return this.links.addContainerRoute(ip, bridge);
@@ -152,7 +155,7 @@ export class LinuxDataplane implements Dataplane {
     return this.netfilter;
   }
   forgetFlows(ip: string): Promise<boolean> {
-    return forgetFlows(ip, { nfnl: this.netfilter });
+    return this.offload.forgetFlows(ip);
   }
   findLinkByMac(mac: string): Promise<LinkInfo | undefined> {
     return this.links.findLinkByMac(mac);
@@ -232,6 +235,7 @@ export class LinuxDataplane implements Dataplane {
     await this.firewallQueue.idle();
     await this.nl.close();
     this.netfilter.close();
+    await this.offload.close();
   }
 
   private guarded<T>(fn: () => Promise<T>): Promise<T> {

@@ -69,6 +69,9 @@ describe("port guards on nftables", function () {
   afterEach(async () => {
     await guards.removeAll();
     assert.equal((await cmd("nft", ["list", "table", "bridge", GUARD_TABLE])).code !== 0, true, "the table is gone");
+    // A check with nothing to guard (no network left) makes no table.
+    assert.deepEqual(await guards.sync([], true), { repaired: [], removed: [] });
+    assert.equal((await cmd("nft", ["list", "table", "bridge", GUARD_TABLE])).code !== 0, true, "and stays gone");
   });
 
   it("without guards a container can send from any address (what the guards are for)", async () => {

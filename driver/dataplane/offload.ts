@@ -1,0 +1,115 @@
+/**
+ * Kernel work that stalls the caller runs in a worker thread. Netlink requests
+ * are processed by the kernel inside the sending thread's system call, and
+ * two of the plugin's take long there: deleting a veth pair (about 15-20 ms
+ * under the RTNL lock) and dumping conntrack to drop an address's flows (a
+ * walk of the whole hash table). On the main thread either would freeze every
+ * request in flight; in the worker, with sockets of its own in the same
+ * network namespace, the main thread keeps answering Docker meanwhile.
+ *
+ * The worker runs this same file (whether the driver is compiled file by
+ * file or bundled into one), told apart by its workerData; it is started on
+ * first use and stopped with the dataplane.
+ */
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { forgetFlows } from "./conntrack";
+import { DataplaneError } from "./errors";
+import { LinkOps } from "./links";
+import { Rtnl } from "./netlink";
+import { Nfnl } from "./nfnetlink";
+
+const ROLE = "azure-vnet-kernel-offload";
+
+type Op = "removeEndpointLink" | "forgetFlows";
+interface Call {
+  id: number;
+  op: Op;
+  arg: string;
+}
+type Reply = { id: number; result: unknown } | { id: number; error: { op: string; code: string; message: string } };
+
+export class KernelOffload {
+  private worker: Worker | undefined;
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+
+  constructor(private readonly opts: { timeoutMs?: number } = {}) {}
+
+  removeEndpointLink(hostName: string): Promise<boolean> {
+    return this.call("removeEndpointLink", hostName) as Promise<boolean>;
+  }
+
+  forgetFlows(ip: string): Promise<boolean> {
+    return this.call("forgetFlows", ip) as Promise<boolean>;
+  }
+
+  private call(op: Op, arg: string): Promise<unknown> {
+    const worker = this.started();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      // A call in progress keeps the process alive; an idle worker does not.
+      if (this.waiting.size === 1) worker.ref();
+      worker.postMessage({ id, op, arg } satisfies Call);
+    });
+  }
+
+  private started(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(__filename, { workerData: { role: ROLE, timeoutMs: this.opts.timeoutMs } });
+    worker.on("message", (reply: Reply) => {
+      const w = this.waiting.get(reply.id);
+      if (!w) return;
+      this.waiting.delete(reply.id);
+      if (this.waiting.size === 0) worker.unref();
+      if ("error" in reply) {
+        const e = reply.error;
+        w.reject(e.code ? Object.assign(new DataplaneError(e.op, e.code), { message: e.message }) : new Error(e.message));
+      } else w.resolve(reply.result);
+    });
+    const fail = (err: Error) => {
+      // A worker that died takes its calls with it; the next call starts a new one.
+      if (this.worker === worker) this.worker = undefined;
+      for (const w of this.waiting.values()) w.reject(new DataplaneError("kernel worker", "EWORKER", err.message));
+      this.waiting.clear();
+    };
+    worker.on("error", fail);
+    worker.on("exit", (code) => fail(new Error(`exited with code ${code}`)));
+    this.worker = worker;
+    return worker;
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    if (worker) await worker.terminate();
+  }
+}
+
+/** The worker's side: its own sockets, one call at a time per socket (their queues see to that). */
+function serve(): void {
+  const port = parentPort;
+  if (!port) return;
+  const { timeoutMs } = workerData as { timeoutMs?: number };
+  const links = new LinkOps(new Rtnl({ timeoutMs }));
+  const nfnl = new Nfnl({ timeoutMs });
+  port.on("message", (call: Call) => {
+    const work = call.op === "removeEndpointLink" ? links.removeEndpointLink(call.arg) : forgetFlows(call.arg, { nfnl });
+    work.then(
+      (result) => port.postMessage({ id: call.id, result } satisfies Reply),
+      (err: unknown) => {
+        const e = err instanceof DataplaneError ? err : undefined;
+        port.postMessage({
+          id: call.id,
+          error: { op: e?.op ?? call.op, code: e?.code ?? "", message: err instanceof Error ? err.message : String(err) },
+        } satisfies Reply);
+      },
+    );
+  });
+}
+
+export function isOffloadWorker(): boolean {
+  return !isMainThread && (workerData as { role?: string } | null)?.role === ROLE;
+}
+
+if (isOffloadWorker()) serve();
