@@ -13,6 +13,7 @@
  */
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { forgetFlows } from "./conntrack";
+import { PluginError, type PluginErrorCode } from "../errors";
 import { DataplaneError } from "./errors";
 import { LinkOps } from "./links";
 import { Rtnl } from "./netlink";
@@ -26,7 +27,26 @@ interface Call {
   op: Op;
   arg: string;
 }
-type Reply = { id: number; result: unknown } | { id: number; error: { op: string; code: string; message: string } };
+/** An error as it crosses the thread boundary: its class by name, and what that class needs. */
+interface WireError {
+  name: string;
+  message: string;
+  op?: string;
+  code?: string;
+}
+type Reply = { id: number; result: unknown } | { id: number; error: WireError };
+
+function toWire(err: unknown): WireError {
+  if (err instanceof DataplaneError) return { name: err.name, message: err.message, op: err.op, code: err.code };
+  if (err instanceof PluginError) return { name: err.name, message: err.message, code: err.code };
+  return { name: "Error", message: err instanceof Error ? err.message : String(err) };
+}
+
+function fromWire(e: WireError): Error {
+  if (e.name === "DataplaneError") return Object.assign(new DataplaneError(e.op ?? "", e.code ?? ""), { message: e.message });
+  if (e.name === "PluginError") return new PluginError(e.message, e.code as PluginErrorCode);
+  return new Error(e.message);
+}
 
 export class KernelOffload {
   private worker: Worker | undefined;
@@ -63,8 +83,7 @@ export class KernelOffload {
       this.waiting.delete(reply.id);
       if (this.waiting.size === 0) worker.unref();
       if ("error" in reply) {
-        const e = reply.error;
-        w.reject(e.code ? Object.assign(new DataplaneError(e.op, e.code), { message: e.message }) : new Error(e.message));
+        w.reject(fromWire(reply.error));
       } else w.resolve(reply.result);
     });
     const fail = (err: Error) => {
@@ -97,13 +116,7 @@ function serve(): void {
     const work = call.op === "removeEndpointLink" ? links.removeEndpointLink(call.arg) : forgetFlows(call.arg, { nfnl });
     work.then(
       (result) => port.postMessage({ id: call.id, result } satisfies Reply),
-      (err: unknown) => {
-        const e = err instanceof DataplaneError ? err : undefined;
-        port.postMessage({
-          id: call.id,
-          error: { op: e?.op ?? call.op, code: e?.code ?? "", message: err instanceof Error ? err.message : String(err) },
-        } satisfies Reply);
-      },
+      (err: unknown) => port.postMessage({ id: call.id, error: toWire(err) } satisfies Reply),
     );
   });
 }

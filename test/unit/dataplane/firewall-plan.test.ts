@@ -119,7 +119,10 @@ describe("firewall plan, transparent networks", () => {
     const marks = plan.mangleRules.filter((r) => r.startsWith("-A AZURE-VNET-MARK "));
     assert.equal(marks.length, 3);
     assert.ok(marks.every((r) => r.includes(" -i azvh+ ") && r.includes(" -m devgroup --src-group 0x1abcdef0 ")));
-    assert.deepEqual(plan.natRules, planFirewall({ networks: [net()] }).natRules.map((r) => r.replaceAll("abc123", "tr0001")));
+    assert.deepEqual(
+      plan.natRules,
+      planFirewall({ networks: [net()] }).natRules.map((r) => r.replaceAll("abc123", "tr0001")),
+    );
   });
 
   it("drops in raw what a routed port sends from an address not routed back to it, once for all transparent networks", () => {
@@ -128,7 +131,10 @@ describe("firewall plan, transparent networks", () => {
     assert.deepEqual(planFirewall({ networks: [routed()] }).rawRules, [source]);
     assert.deepEqual(planFirewall({ networks: [routed(), routed({ id: "tr0002", portGroup: 0x12345678 }), net()] }).rawRules, [source]);
     assert.deepEqual(planFirewall({ networks: [net()] }).rawRules, [], "bridge ports are guarded by their port guards");
-    assert.match(planFirewall({ networks: [routed()] }).restoreText, /\*raw\n:AZURE-VNET-SOURCE - \[0:0\]\n-A AZURE-VNET-SOURCE .*\nCOMMIT\n$/);
+    assert.match(
+      planFirewall({ networks: [routed()] }).restoreText,
+      /\*raw\n:AZURE-VNET-SOURCE - \[0:0\]\n-A AZURE-VNET-SOURCE .*\nCOMMIT\n$/,
+    );
   });
 
   it("keeps two networks on one subnet apart, of either mode, even when only one of them may reach IMDS", () => {
@@ -166,7 +172,8 @@ describe("firewall plan, transparent networks", () => {
       { mode: "routed" },
       { mode: undefined },
     ];
-    for (const b of bad) assert.throws(() => planFirewall({ networks: [{ ...routed(), ...b } as FirewallNetwork] }), Error, JSON.stringify(b));
+    for (const b of bad)
+      assert.throws(() => planFirewall({ networks: [{ ...routed(), ...b } as FirewallNetwork] }), Error, JSON.stringify(b));
     assert.throws(() => planFirewall({ networks: [routed(), routed({ id: "tr0002" })] }), /share the port group/);
     assert.throws(() => planFirewall({ networks: [net({ bridge: undefined })] }), /bridge name/);
   });
