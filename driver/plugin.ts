@@ -90,7 +90,17 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
   const metadata = new MetadataCache(metadataSourceFor(config, metrics && ((s) => observedSource(s, (n) => metrics.metadataFailed(n)))));
   const liveEndpoint = (id: string) => Object.hasOwn(checkpoint.network.endpoints, id);
   const onWarning = (m: string, f: Record<string, string>) => logger.warn(m, f);
-  const ipam = new AddressManager({ metadata, state: checkpoint.ipam, persist, admission: trust.admission, liveEndpoint, onWarning });
+  // The network manager is made just below; an address is only asked about once both exist.
+  const cleaningUp = (address: string): boolean => network.cleaningUp(address);
+  const ipam = new AddressManager({
+    metadata,
+    state: checkpoint.ipam,
+    persist,
+    admission: trust.admission,
+    liveEndpoint,
+    onWarning,
+    cleaningUp,
+  });
   const onNetlinkError = (err: Error) => logger.error("netlink socket error", { error: err.message });
   const dataplane = opts.dataplane ?? new LinuxDataplane({ onNetlinkError });
   const network = new NetworkManager({ dataplane, pools: ipam, state: checkpoint.network, persist, logger });

@@ -33,6 +33,8 @@ export interface AddressManagerOptions {
   state: IpamState;
   /** Saves `state`; called after every change and before the reply to Docker. */
   persist: Persist;
+  /** Addresses whose previous container's kernel clean-up is still running: handed out last. */
+  cleaningUp?: (address: string) => boolean;
   /** Hand out only this NIC's ipconfigs (any MAC spelling); default: every NIC. */
   nicMac?: string;
   /** Metadata older than this is refreshed before allocating. */
@@ -88,6 +90,7 @@ export class AddressManager implements IpamDriver {
   private readonly metadata: MetadataCache;
   private readonly state: IpamState;
   private readonly persist: Persist;
+  private readonly cleaningUp: (address: string) => boolean;
   private readonly nicMac: string | undefined;
   private readonly refreshMs: number;
   private readonly clock: Clock;
@@ -104,6 +107,7 @@ export class AddressManager implements IpamDriver {
     this.metadata = options.metadata;
     this.state = options.state;
     this.persist = options.persist;
+    this.cleaningUp = options.cleaningUp ?? (() => false);
     this.refreshMs = options.refreshMs ?? 10_000;
     this.clock = options.clock ?? systemClock;
     this.auxWindowMs = options.auxWindowMs ?? 5_000;
@@ -179,7 +183,9 @@ export class AddressManager implements IpamDriver {
         this.auxWindows.delete(req.PoolID);
         const refusal = this.admission?.();
         if (refusal) throw new PluginError(refusal, "unavailable");
-        const address = requested ? allocator.claim(req.PoolID, pool, requested, name) : allocator.allocateLowest(req.PoolID, pool, name);
+        const address = requested
+          ? allocator.claim(req.PoolID, pool, requested, name)
+          : allocator.allocateLowest(req.PoolID, pool, name, this.cleaningUp);
         granted = { address, lease: this.state.addresses[address].lease ?? 0 };
         return { Address: `${address}/${prefix}` };
       },

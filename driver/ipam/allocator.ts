@@ -135,10 +135,15 @@ export class Allocator {
     return address;
   }
 
-  /** The lowest free secondary ipconfig, so the choice is predictable. */
-  allocateLowest(poolId: string, pool: PoolRecord, name: string | undefined): string {
+  /**
+   * The lowest free secondary ipconfig, so the choice is predictable; one
+   * `avoid` names (its previous container's clean-up still running) only
+   * when no other is free.
+   */
+  allocateLowest(poolId: string, pool: PoolRecord, name: string | undefined, avoid: (address: string) => boolean = () => false): string {
     const candidates = this.rangeSecondaries(pool);
-    const free = candidates.find((address) => !this.state.addresses[address]);
+    const isFree = (address: string) => !this.state.addresses[address];
+    const free = candidates.find((address) => isFree(address) && !avoid(address)) ?? candidates.find(isFree);
     if (!free) {
       const range = pool.subPool ?? pool.subnet;
       const held = Object.entries(this.state.addresses).filter(([address]) => addressInCidr(range, address));

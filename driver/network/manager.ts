@@ -268,6 +268,11 @@ export class NetworkManager implements NetworkDriver {
     this.teardowns.set(ep.address, done);
   }
 
+  /** Whether the kernel clean-up of the address's previous endpoint is still running. */
+  cleaningUp(address: string): boolean {
+    return this.teardowns.has(address);
+  }
+
   /** Resolves once every clean-up started so far has finished (network removal, shutdown, tests). */
   async settled(): Promise<void> {
     while (this.teardowns.size > 0) await Promise.all(this.teardowns.values());

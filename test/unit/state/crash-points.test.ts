@@ -179,6 +179,22 @@ describe("crash points of deferred work", function () {
     release();
   });
 
+  it("an address whose clean-up is running is handed out only when no other is free", async () => {
+    const dp = new FakeDataplane();
+    const { plugin } = await start(path.join(dir, "state"), dp, "a");
+    await network(plugin);
+    const ip = await container(plugin, 1);
+    assert.equal(ip, "10.0.0.10");
+    let release = () => undefined as void;
+    dp.hold = new Promise<void>((resolve) => (release = resolve));
+    await stop(plugin, 1, ip);
+    assert.equal(await take(plugin), "10.0.0.11", "the lowest free address is still being cleaned up: the next one is given");
+    assert.equal(await take(plugin), "10.0.0.12");
+    assert.equal(await take(plugin), "10.0.0.10", "with no other free, it is given anyway (its CreateEndpoint waits)");
+    release();
+    await plugin.network.settled();
+  });
+
   it("a new endpoint with the address waits for the old one's clean-up", async () => {
     const dp = new FakeDataplane();
     const { plugin } = await start(path.join(dir, "state"), dp, "a");
