@@ -9,7 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import http from "node:http";
-import https from "node:https";
+import type https from "node:https";
 import { join } from "node:path";
 import type { DockerApi, DockerContainerInfo, DockerNetworkInfo } from "./docker";
 
@@ -49,15 +49,17 @@ function tlsOptions(env: NodeJS.ProcessEnv): https.RequestOptions {
   return { ca: readFileSync(join(dir, "ca.pem")), cert: readFileSync(join(dir, "cert.pem")), key: readFileSync(join(dir, "key.pem")) };
 }
 
-function getJson<T>(endpoint: DockerEndpoint, path: string, env: NodeJS.ProcessEnv): Promise<T> {
-  if (endpoint.kind === "unsupported") return Promise.reject(new Error(endpoint.reason));
+async function getJson<T>(endpoint: DockerEndpoint, path: string, env: NodeJS.ProcessEnv): Promise<T> {
+  if (endpoint.kind === "unsupported") throw new Error(endpoint.reason);
+  // node:https (and TLS with it) is loaded only for a Docker reached over TLS: the plugin's own socket is a unix one.
+  const tls = endpoint.kind === "tcp" && endpoint.protocol === "https:" ? await import("node:https") : undefined;
   return new Promise<T>((resolve, reject) => {
     const options: https.RequestOptions = { method: "GET", path, timeout: TIMEOUT_MS, headers: { Accept: "application/json" } };
     let req: http.ClientRequest;
     if (endpoint.kind === "unix") req = http.request({ ...options, socketPath: endpoint.socketPath });
     else {
       const where = { ...options, host: endpoint.host, port: endpoint.port };
-      req = endpoint.protocol === "https:" ? https.request({ ...where, ...tlsOptions(env) }) : http.request(where);
+      req = tls ? tls.request({ ...where, ...tlsOptions(env) }) : http.request(where);
     }
     req.on("timeout", () => req.destroy(new Error(`Docker did not answer GET ${path} within ${TIMEOUT_MS / 1000} s`)));
     req.on("error", reject);
