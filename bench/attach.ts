@@ -24,23 +24,30 @@ interface Batch {
   failures: string[];
 }
 
-async function startBatch(ctx: BenchContext, network: string, tag: string): Promise<Batch> {
-  const names = Array.from({ length: ctx.opts.attachCount }, (_, i) => `bench-${tag}-${String(i).padStart(3, "0")}`);
+/** Starts `count` idle containers on a VM's network, attachParallel at a time. */
+export async function startBatch(
+  ctx: BenchContext,
+  network: string,
+  tag: string,
+  vm: VmName = VM,
+  count = ctx.opts.attachCount,
+): Promise<Batch> {
+  const names = Array.from({ length: count }, (_, i) => `bench-${tag}-${String(i).padStart(3, "0")}`);
   const failures: string[] = [];
   const { ms } = await timed(() =>
     runPool(names, ctx.opts.attachParallel, async (name) => {
-      const r = await ctx.docker(VM, ["run", "-d", "--init", "--name", name, "--network", network, IMAGE, "sleep", "3600"]);
+      const r = await ctx.docker(vm, ["run", "-d", "--init", "--name", name, "--network", network, IMAGE, "sleep", "3600"]);
       if (r.code !== 0) failures.push(`${name}: ${r.stderr.trim()}`);
     }),
   );
   return { names, startMs: ms, failures };
 }
 
-async function removeBatch(ctx: BenchContext, names: string[]): Promise<{ ms: number; failures: string[] }> {
+export async function removeBatch(ctx: BenchContext, names: string[], vm: VmName = VM): Promise<{ ms: number; failures: string[] }> {
   const failures: string[] = [];
   const { ms } = await timed(() =>
     runPool(names, ctx.opts.attachParallel, async (name) => {
-      const r = await ctx.docker(VM, ["rm", "-f", name]);
+      const r = await ctx.docker(vm, ["rm", "-f", name]);
       if (r.code !== 0) failures.push(`${name}: ${r.stderr.trim()}`);
     }),
   );

@@ -62,6 +62,8 @@ export function openCheckpointStore(
     fs,
     onDurabilityWarning,
     onDeferredFailure,
+    // The plugin saves its one live checkpoint object.
+    serializeAtWrite: true,
   });
 }
 

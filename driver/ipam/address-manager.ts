@@ -189,8 +189,21 @@ export class AddressManager implements IpamDriver {
         granted = { address, lease: this.state.addresses[address].lease ?? 0 };
         return { Address: `${address}/${prefix}` };
       },
-      // Only an endpoint's grant is saved outside the lock (and taken back by its lease if that fails).
-      { signal: ctx.signal, undo: () => undoGrant(granted) },
+      {
+        signal: ctx.signal,
+        // Only an endpoint's grant is saved outside the lock (and taken back by its lease if that fails).
+        undo: () => undoGrant(granted),
+        // A full pool is refused before the state is copied for a rollback: under a crowd of
+        // containers waiting for an address that copy was most of each refusal's cost.
+        precheck: (allocator) => {
+          const pool = poolById(this.state, req.PoolID);
+          if (!pool || isGateway || requested || this.admission?.()) return;
+          // The flags as the metadata has them, so the refusal counts what the full path would;
+          // they are facts of the metadata, kept whatever the request's outcome.
+          if (this.latest) allocator.reconcile();
+          allocator.refuseIfFull(pool);
+        },
+      },
     );
   }
 
@@ -355,10 +368,18 @@ export class AddressManager implements IpamDriver {
    */
   private async transact<T>(
     change: (allocator: Allocator) => T,
-    opts: { reconcile?: boolean; signal?: AbortSignal; soon?: boolean; undo?: () => ((allocator: Allocator) => unknown) | undefined } = {},
+    opts: {
+      reconcile?: boolean;
+      signal?: AbortSignal;
+      soon?: boolean;
+      undo?: () => ((allocator: Allocator) => unknown) | undefined;
+      /** Runs first and may refuse; it may only bring flags in line with the metadata. */
+      precheck?: (allocator: Allocator) => void;
+    } = {},
   ): Promise<T> {
     const { result, saving, inverse } = await this.mutex.runExclusive(async () => {
       throwIfAbandoned(opts.signal);
+      opts.precheck?.(this.allocator());
       const before = JSON.stringify(this.state);
       let result: T;
       try {

@@ -144,25 +144,33 @@ export class Allocator {
     const candidates = this.rangeSecondaries(pool);
     const isFree = (address: string) => !this.state.addresses[address];
     const free = candidates.find((address) => isFree(address) && !avoid(address)) ?? candidates.find(isFree);
-    if (!free) {
-      const range = pool.subPool ?? pool.subnet;
-      const held = Object.entries(this.state.addresses).filter(([address]) => addressInCidr(range, address));
-      throw new PluginError(
-        text.exhausted({
-          nicMac: pool.nicMac,
-          subnet: pool.subnet,
-          subPool: pool.subPool,
-          primaryAddress: pool.primaryAddress,
-          secondaries: candidates,
-          inUse: candidates.length,
-          flagged: held.filter(([, record]) => record.flagged).length,
-          taken: new Set([...allIpConfigAddresses(this.nics), ...Object.keys(this.state.addresses)]),
-        }),
-        "exhausted",
-      );
-    }
+    if (!free) this.throwExhausted(pool, candidates);
     this.grant(free, poolId, name);
     return free;
+  }
+
+  /** Throws what allocateLowest would when the pool has no free address; changes nothing. */
+  refuseIfFull(pool: PoolRecord): void {
+    const candidates = this.rangeSecondaries(pool);
+    if (!candidates.some((address) => !this.state.addresses[address])) this.throwExhausted(pool, candidates);
+  }
+
+  private throwExhausted(pool: PoolRecord, candidates: string[]): never {
+    const range = pool.subPool ?? pool.subnet;
+    const held = Object.entries(this.state.addresses).filter(([address]) => addressInCidr(range, address));
+    throw new PluginError(
+      text.exhausted({
+        nicMac: pool.nicMac,
+        subnet: pool.subnet,
+        subPool: pool.subPool,
+        primaryAddress: pool.primaryAddress,
+        secondaries: candidates,
+        inUse: candidates.length,
+        flagged: held.filter(([, record]) => record.flagged).length,
+        taken: new Set([...allIpConfigAddresses(this.nics), ...Object.keys(this.state.addresses)]),
+      }),
+      "exhausted",
+    );
   }
 
   /**

@@ -420,11 +420,13 @@ export class NetworkManager implements NetworkDriver {
         problems.push(`${what}: ${errorMessage(err)}`);
       }
     };
-    await attempt("port guard", () => this.dp.removePortGuard(ep.hostVeth));
-    await attempt("veth", () => this.dp.removeEndpointLink(ep.hostVeth));
-    // Flows of the old address must not reach its next holder.
+    if (isGuarded(ep)) await attempt("port guard", () => this.dp.removePortGuard(ep.hostVeth));
+    // Flows of the old address must not reach its next holder. They go
+    // before the veth: what a crash leaves (the veth, or a bridge's route to
+    // the address) tells start-up to drop them again.
     await attempt("flows", () => this.dp.forgetFlows(ep.address));
-    // The route goes last: one left over tells start-up that this clean-up was cut short.
+    await attempt("veth", () => this.dp.removeEndpointLink(ep.hostVeth));
+    // On a bridge the route goes last; a routed port's goes with its veth.
     const bridge = ep.bridge;
     if (bridge) await attempt("route", () => this.dp.removeContainerRoute(ep.address, bridge));
     if (problems.length)

@@ -86,7 +86,7 @@ export async function repairKernel(state: NetworkState, dp: Dataplane, opts: Rep
     await attempt("read container routes", async () => void (routes = await dp.listContainerRoutesOn([...desired.routes.keys()])));
     const diff = diffKernel(desired, { links, routes });
     for (const name of diff.orphanLinks) {
-      const remove = name.startsWith(BRIDGE_PREFIX) ? () => dp.removeBridge(name) : () => dp.removeEndpointLink(name);
+      const remove = name.startsWith(BRIDGE_PREFIX) ? () => dp.removeBridge(name) : () => removeOrphanPort(dp, name);
       if (await attempt(`remove ${name}`, remove)) report.orphanLinksRemoved.push(name);
     }
     // An endpoint's clean-up removes its route last: a route left over means
@@ -116,4 +116,15 @@ export async function repairKernel(state: NetworkState, dp: Dataplane, opts: Rep
     errors: report.errors.join("; ") || "none",
   });
   return report;
+}
+
+/**
+ * A host veth no record explains: its endpoint's clean-up was cut short. The
+ * flows of the address it is routed to (a routed port's /32 lives on it) go
+ * before the veth does, so a crash in between leaves the marker in place.
+ */
+async function removeOrphanPort(dp: Dataplane, name: string): Promise<boolean> {
+  const addresses = (await dp.listContainerRoutesOn([name])).get(name) ?? [];
+  for (const address of addresses) await dp.forgetFlows(address);
+  return dp.removeEndpointLink(name);
 }

@@ -32,6 +32,13 @@ export interface CheckpointStoreOptions<T> {
   deferMs?: number;
   /** Told when a deferred save fails (nobody waits for it). */
   onDeferredFailure?: (err: unknown) => void;
+  /**
+   * For callers that save one live object: the data is serialised when its
+   * write starts rather than at each save(), so a crowd of saves merged into
+   * one write costs one serialisation, and the write holds every change made
+   * until it starts. Off, each save() writes the data as it was at the call.
+   */
+  serializeAtWrite?: boolean;
 }
 
 export type LoadSource = "primary" | `generation-${number}` | "none";
@@ -51,7 +58,9 @@ export interface LoadResult<T> {
 }
 
 interface PendingSave {
-  canonical: string;
+  /** Serialised at the call, or (serializeAtWrite) undefined until the write starts. */
+  canonical?: string;
+  data: unknown;
   waiters: { resolve: () => void; reject: (err: unknown) => void }[];
 }
 
@@ -102,15 +111,16 @@ export class CheckpointStore<T> {
   save(data: T): Promise<void> {
     // Callers hand in the live object: this write carries any deferred change too.
     this.cancelDeferred();
-    let canonical: string;
+    let canonical: string | undefined;
     try {
-      canonical = canonicalJson(data);
+      if (!this.opts.serializeAtWrite) canonical = canonicalJson(data);
     } catch (err) {
       return Promise.reject(err);
     }
     return new Promise<void>((resolve, reject) => {
-      this.pending ??= { canonical, waiters: [] };
+      this.pending ??= { canonical, data, waiters: [] };
       this.pending.canonical = canonical;
+      this.pending.data = data;
       this.pending.waiters.push({ resolve, reject });
       if (!this.draining) void this.drain();
     });
@@ -150,7 +160,7 @@ export class CheckpointStore<T> {
       const batch = this.pending;
       this.pending = undefined;
       try {
-        await this.mutex.runExclusive(() => this.write(batch.canonical));
+        await this.mutex.runExclusive(() => this.write(batch.canonical ?? canonicalJson(batch.data)));
         for (const w of batch.waiters) w.resolve();
       } catch (err) {
         for (const w of batch.waiters) w.reject(err);

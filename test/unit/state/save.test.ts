@@ -309,6 +309,32 @@ describe("CheckpointStore.save", () => {
     assert.deepEqual(read(primary), doc(3), "the file on disk is the last good one");
   });
 
+  it("with serializeAtWrite, writes a live object as it is when its write starts, once per merged write", async () => {
+    let writes = 0;
+    const store = makeStore(t, {
+      serializeAtWrite: true,
+      fs: fsWith({
+        async writeFileDurable(path, data) {
+          writes++;
+          await new Promise((r) => setTimeout(r, 5));
+          await nodeStateFs.writeFileDurable(path, data);
+        },
+      }),
+    });
+    const live = doc(0);
+    const saves: Promise<void>[] = [];
+    for (let v = 1; v <= 50; v++) {
+      live.version = v;
+      saves.push(store.save(live));
+    }
+    const first = saves[0];
+    live.version = 51;
+    await first;
+    await Promise.all(saves);
+    assert.ok(writes <= 2, `${writes} writes for 50 saves of one object`);
+    assert.deepEqual(read(primary), { ...doc(0), version: 51 }, "the write carries every change made before it started");
+  });
+
   it("settles queued saves in call order even when loads are mixed in", async () => {
     const store = makeStore(t);
     const order: string[] = [];
