@@ -36,6 +36,18 @@ describe("kernel repair", () => {
     assert.deepEqual(report.orphanGuardsRemoved, ["azvh99999999999"]);
     assert.equal(firewallApplied, 1);
     assert.deepEqual(report.errors, []);
+    assert.ok(dp.flowsForgotten.includes("10.0.0.50"), "the flows of the stray route's address were dropped");
+  });
+
+  it("drops the flows of an orphan routed port's address before it removes the port (a transparent clean-up cut short)", async () => {
+    const dp = new FakeDataplane();
+    const state = checkpointWithTwoEndpoints();
+    await dp.createEndpointLink({ hostName: "azvh88888888888", peerName: "azvc88888888888", mtu: 1400 });
+    dp.routes.set("10.0.0.60", "azvh88888888888");
+    await repairKernel(state, dp, { removeOrphans: true, applyFirewall: async () => undefined }, silent);
+    assert.equal(dp.links.has("azvh88888888888"), false, "the orphan port is gone");
+    assert.deepEqual(dp.flowsForgotten, ["10.0.0.60"]);
+    assert.ok(dp.calls.indexOf("forgetFlows") < dp.calls.lastIndexOf("removeEndpointLink"), "flows before the port");
   });
 
   it("carries on past a failing step and reports it", async () => {
