@@ -1,5 +1,5 @@
 /** The few file system operations the checkpoint store needs, durable where it matters, replaceable in tests. */
-import { promises as fsp } from "node:fs";
+import fs, { promises as fsp } from "node:fs";
 
 /**
  * The file operations the checkpoint store needs, behind a seam so tests can
@@ -23,46 +23,55 @@ export interface StateFs {
 /** Error codes that mean "this file system cannot hard-link", not "I/O failed". */
 const LINK_UNSUPPORTED = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "EXDEV"]);
 
+/**
+ * The write path (write, fsync, rotate, rename, directory fsync) makes its
+ * system calls back to back, so a save takes one turn of the event loop
+ * rather than a dozen: with many requests in flight, each of a dozen turns
+ * waited behind all of them, and the saves that answers wait for fell far
+ * behind. Saves are merged, so at most one write holds the loop at a time, for
+ * its two fsyncs. Reading a whole file (start-up, operator commands) stays
+ * asynchronous.
+ */
 export const nodeStateFs: StateFs = {
   readFile: (path) => fsp.readFile(path),
 
   async writeFileDurable(path, data) {
-    const handle = await fsp.open(path, "w", 0o600);
+    const fd = fs.openSync(path, "w", 0o600);
     try {
-      await handle.writeFile(data, "utf8");
+      fs.writeFileSync(fd, data, "utf8");
       // Without this, a crash after the rename can leave a renamed file whose
       // blocks never reached the disk: the empty/zero-filled state of old.
-      await handle.sync();
+      fs.fsyncSync(fd);
     } finally {
-      await handle.close();
+      fs.closeSync(fd);
     }
   },
 
-  rename: (from, to) => fsp.rename(from, to),
+  rename: async (from, to) => fs.renameSync(from, to),
 
   async link(existing, newPath) {
     try {
-      await fsp.link(existing, newPath);
+      fs.linkSync(existing, newPath);
     } catch (err) {
       if (!LINK_UNSUPPORTED.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
       // Some file systems (FUSE, some network mounts) refuse hard links; a
       // durable copy is slower but keeps the same guarantee.
-      await nodeStateFs.writeFileDurable(newPath, (await fsp.readFile(existing)).toString("utf8"));
+      await nodeStateFs.writeFileDurable(newPath, fs.readFileSync(existing, "utf8"));
     }
   },
 
-  unlink: (path) => fsp.unlink(path),
-  readdir: (dir) => fsp.readdir(dir),
+  unlink: async (path) => fs.unlinkSync(path),
+  readdir: async (dir) => fs.readdirSync(dir),
   mkdirp: async (dir) => {
-    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   },
 
   async fsyncDir(dir) {
-    const handle = await fsp.open(dir, "r");
+    const fd = fs.openSync(dir, "r");
     try {
-      await handle.sync();
+      fs.fsyncSync(fd);
     } finally {
-      await handle.close();
+      fs.closeSync(fd);
     }
   },
 };

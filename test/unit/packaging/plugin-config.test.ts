@@ -4,6 +4,7 @@
  * show up only at enable or at the first network, so they are caught here.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command } from "commander";
@@ -59,10 +60,11 @@ describe("plugin-config/config.json", () => {
     assert.ok(Buffer.byteLength(hostPath) <= 107, `${hostPath} is longer than sun_path allows`);
   });
 
-  it("starts serve on that socket and on the state mount, with settings the driver accepts", () => {
-    const [node, main, command, ...args] = config.entrypoint;
+  it("starts the bundle's serve on that socket and on the state mount, with settings the driver accepts", () => {
+    const [node, ...rest] = config.entrypoint;
+    const [main, command, ...args] = rest.slice(rest.findIndex((a) => !a.startsWith("-")));
     assert.equal(node, "/usr/local/bin/node");
-    assert.equal(main, "/app/dist/driver/main.js");
+    assert.equal(main, "/app/azure-vnet-plugin.js");
     assert.equal(command, "serve");
     const serve = parseServeConfig(args, envValues());
     assert.equal(serve.socket, `/run/docker/plugins/${config.interface.socket}`);
@@ -72,7 +74,15 @@ describe("plugin-config/config.json", () => {
   it("puts node and the driver where the rootfs build does", () => {
     assert.match(read("plugin-config/collect-userland.sh"), /\$DEST\/usr\/local\/bin\/node/);
     assert.match(read("plugin-config/Dockerfile"), /^COPY app\/ \/app\/$/m);
-    assert.match(read("scripts/plugin-build.sh"), /cp -a dist\/driver "\$CTX\/app\/dist\/driver"/);
+    assert.match(read("scripts/plugin-build.sh"), /tar -C dist\/bundle .*\| tar -xf - -C "\$CTX\/app"/);
+    assert.match(read("scripts/bundle.mjs"), /const OUT = join\(OUT_DIR, "azure-vnet-plugin\.js"\)/);
+  });
+
+  it("gives node only flags it accepts", () => {
+    const flags = config.entrypoint.slice(1, config.entrypoint.indexOf("/app/azure-vnet-plugin.js"));
+    const run = spawnSync(process.execPath, [...flags, "-e", ""], { encoding: "utf8" });
+    assert.equal(run.status, 0, `node ${flags.join(" ")}: ${run.stderr}`);
+    assert.equal(run.stderr, "", `node ${flags.join(" ")} warns: ${run.stderr}`);
   });
 
   it("runs in the host network namespace with CAP_NET_ADMIN as its only extra capability", () => {
@@ -129,8 +139,8 @@ describe("plugin-config/config.json", () => {
       const e = config.env.find((x) => x.name === name);
       assert.deepEqual(e?.settable, ["value"], `${name} is not settable`);
     }
-    // DOCKER_HOST is read by dockerode, for the reconciliation with Docker.
-    const known = new Set([...serveVariables(), "AZURE_VNET_SYSCTL_NET_DIR", "DOCKER_HOST"]);
+    // DOCKER_HOST is read for the reconciliation with Docker (reconcile/docker-engine.ts); GLIBC_TUNABLES by glibc's malloc.
+    const known = new Set([...serveVariables(), "AZURE_VNET_SYSCTL_NET_DIR", "DOCKER_HOST", "GLIBC_TUNABLES"]);
     assert.ok(known.has("LOG_LEVEL"), "could not read the serve settings");
     for (const e of config.env) assert.ok(known.has(e.name), `${e.name} is read by nothing`);
   });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { promises as fsp, readFileSync, statSync, writeFileSync } from "node:fs";
+import fs, { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import sinon from "sinon";
 import { nodeStateFs } from "../../../driver/state/fs";
@@ -23,7 +23,7 @@ describe("nodeStateFs", () => {
   it("copies instead when the file system refuses hard links", async () => {
     const a = join(t.path, "a");
     writeFileSync(a, "one");
-    sinon.stub(fsp, "link").rejects(Object.assign(new Error("EPERM: operation not permitted"), { code: "EPERM" }));
+    sinon.stub(fs, "linkSync").throws(Object.assign(new Error("EPERM: operation not permitted"), { code: "EPERM" }));
     await nodeStateFs.link(a, join(t.path, "b"));
     assert.equal(readFileSync(join(t.path, "b"), "utf8"), "one");
     assert.notEqual(statSync(a).ino, statSync(join(t.path, "b")).ino);
