@@ -106,11 +106,18 @@ async function checkReleased(ctx: BenchContext, addrs: string[], round: number):
       ? `still held: ${held.slice(0, 10).join(", ")}; endpoint records: ${endpoints}`
       : `${addrs.length} released, ${waitedMs} ms after the last rm returned`,
   );
-  const left = await kernelLeftovers(ctx, VM, addrs);
+  // Each endpoint's kernel clean-up runs right after DeleteEndpoint's answer, in the plugin's kernel worker.
+  const t1 = Date.now();
+  let left = await kernelLeftovers(ctx, VM, addrs);
+  while ((left.hostVeths > 0 || left.routes.length > 0) && Date.now() - t1 < RELEASE_WAIT_MS) {
+    await sleep(200);
+    left = await kernelLeftovers(ctx, VM, addrs);
+  }
   ctx.check(
     `round ${round}: no veth or /32 route left after removal`,
     left.hostVeths === 0 && left.routes.length === 0,
-    `${left.hostVeths} host veths, ${left.routes.length} routes`,
+    `${left.hostVeths} host veths, ${left.routes.length} routes` +
+      (left.hostVeths || left.routes.length ? "" : `, ${Date.now() - t0} ms after the last rm returned`),
   );
   return waitedMs;
 }

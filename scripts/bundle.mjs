@@ -47,10 +47,25 @@ const zodEnglishOnly = {
 };
 
 rmSync(OUT_DIR, { recursive: true, force: true });
+/** The kernel worker thread (driver/dataplane/offload.ts) runs its own small file, not the whole daemon again. */
+const WORKER = "kernel-worker.js";
+const common = {
+  absWorkingDir: ROOT,
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "cjs",
+  external: EXTERNAL,
+  minifyWhitespace: true,
+  minifySyntax: true,
+  logLevel: "warning",
+};
+await build({ ...common, entryPoints: ["driver/dataplane/offload.ts"], outfile: join(OUT_DIR, WORKER) });
 const result = await build({
   absWorkingDir: ROOT,
   entryPoints: ["driver/main.ts"],
   outfile: OUT,
+  define: { AZURE_VNET_KERNEL_WORKER: JSON.stringify(WORKER) },
   bundle: true,
   platform: "node",
   target: "node20",

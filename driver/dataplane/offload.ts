@@ -11,6 +11,7 @@
  * file or bundled into one), told apart by its workerData; it is started on
  * first use and stopped with the dataplane.
  */
+import { join } from "node:path";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { forgetFlows } from "./conntrack";
 import { PluginError, type PluginErrorCode } from "../errors";
@@ -20,6 +21,12 @@ import { Rtnl } from "./netlink";
 import { Nfnl } from "./nfnetlink";
 
 const ROLE = "azure-vnet-kernel-offload";
+/** An idle worker is stopped after this long (a V8 isolate costs memory); the next call starts one again. */
+const IDLE_STOP_MS = 10_000;
+
+/** The bundled daemon names the worker's own bundled file; compiled file by file, it is this one. */
+declare const AZURE_VNET_KERNEL_WORKER: string | undefined;
+const WORKER_FILE = typeof AZURE_VNET_KERNEL_WORKER === "string" ? join(__dirname, AZURE_VNET_KERNEL_WORKER) : __filename;
 
 type Op = "removeEndpointLink" | "forgetFlows";
 interface Call {
@@ -52,8 +59,9 @@ export class KernelOffload {
   private worker: Worker | undefined;
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly opts: { timeoutMs?: number } = {}) {}
+  constructor(private readonly opts: { timeoutMs?: number; idleStopMs?: number } = {}) {}
 
   removeEndpointLink(hostName: string): Promise<boolean> {
     return this.call("removeEndpointLink", hostName) as Promise<boolean>;
@@ -65,6 +73,7 @@ export class KernelOffload {
 
   private call(op: Op, arg: string): Promise<unknown> {
     const worker = this.started();
+    clearTimeout(this.idleTimer);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
@@ -76,12 +85,15 @@ export class KernelOffload {
 
   private started(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(__filename, { workerData: { role: ROLE, timeoutMs: this.opts.timeoutMs } });
+    const worker = new Worker(WORKER_FILE, { workerData: { role: ROLE, timeoutMs: this.opts.timeoutMs } });
     worker.on("message", (reply: Reply) => {
       const w = this.waiting.get(reply.id);
       if (!w) return;
       this.waiting.delete(reply.id);
-      if (this.waiting.size === 0) worker.unref();
+      if (this.waiting.size === 0) {
+        worker.unref();
+        this.idleTimer = setTimeout(() => void this.stopIdle(worker), this.opts.idleStopMs ?? IDLE_STOP_MS).unref();
+      }
       if ("error" in reply) {
         w.reject(fromWire(reply.error));
       } else w.resolve(reply.result);
@@ -98,11 +110,27 @@ export class KernelOffload {
     return worker;
   }
 
+  private async stopIdle(worker: Worker): Promise<void> {
+    if (this.worker !== worker || this.waiting.size > 0) return;
+    this.worker = undefined;
+    await stopWorker(worker);
+  }
+
   async close(): Promise<void> {
+    clearTimeout(this.idleTimer);
     const worker = this.worker;
     this.worker = undefined;
-    if (worker) await worker.terminate();
+    if (worker) await stopWorker(worker);
   }
+}
+
+/** Asks the worker to close its sockets and end; it is never terminated from outside (see serve). */
+function stopWorker(worker: Worker): Promise<void> {
+  return new Promise((resolve) => {
+    worker.once("exit", () => resolve());
+    worker.ref();
+    worker.postMessage("stop");
+  });
 }
 
 /** The worker's side: its own sockets, one call at a time per socket (their queues see to that). */
@@ -110,9 +138,19 @@ function serve(): void {
   const port = parentPort;
   if (!port) return;
   const { timeoutMs } = workerData as { timeoutMs?: number };
-  const links = new LinkOps(new Rtnl({ timeoutMs }));
+  const rtnl = new Rtnl({ timeoutMs });
+  const links = new LinkOps(rtnl);
   const nfnl = new Nfnl({ timeoutMs });
-  port.on("message", (call: Call) => {
+  port.on("message", (call: Call | "stop") => {
+    if (call === "stop") {
+      // The sockets are closed here, then the thread ends on its own: the
+      // netlink add-on aborts the process if a thread is torn down with one open.
+      void rtnl.close().finally(() => {
+        nfnl.close();
+        port.close();
+      });
+      return;
+    }
     const work = call.op === "removeEndpointLink" ? links.removeEndpointLink(call.arg) : forgetFlows(call.arg, { nfnl });
     work.then(
       (result) => port.postMessage({ id: call.id, result } satisfies Reply),

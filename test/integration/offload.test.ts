@@ -12,6 +12,7 @@ import { Rtnl } from "../../driver/dataplane/netlink";
 import { cmd, linkNames, sh } from "./support/host";
 import { median } from "../../bench/stats";
 import { PluginError } from "../../driver/errors";
+import { KernelOffload } from "../../driver/dataplane/offload";
 
 assertThrowawayNetns();
 
@@ -90,5 +91,17 @@ describe("kernel worker", function () {
       await cmd("ip", ["link", "del", "azvhnotveth"]);
     }
     assert.equal(await dp.removeEndpointLink("azvhabsent"), false);
+  });
+
+  it("stops an idle worker by letting it close its sockets, and starts another on the next call", async () => {
+    const offload = new KernelOffload({ idleStopMs: 50 });
+    try {
+      assert.equal(await offload.removeEndpointLink("azvhabsent"), false);
+      await new Promise((r) => setTimeout(r, 300));
+      // The first worker has ended (a torn-down thread with an open netlink socket would have aborted the process).
+      assert.equal(await offload.forgetFlows("10.0.0.99"), true);
+    } finally {
+      await offload.close();
+    }
   });
 });

@@ -18,9 +18,11 @@ import { assertThrowawayNetns } from "./support/guard";
 import { LinuxDataplane } from "../../driver/dataplane";
 import { bridgeMac } from "../../driver/dataplane/links";
 import { FirewallNetwork } from "../../driver/dataplane/firewall";
-import { cmd, ipLink, linkNames, readSysctl, routeLines, sh } from "./support/host";
+import { cmd, linkNames, readSysctl, routeLines, sh } from "./support/host";
 import { clearBackend, dockerLikeBaseline } from "./support/iptables";
 import { ChildNamespaces } from "./support/netns";
+import { packetChecks } from "./support/packets";
+import { buildFabric, plugContainer } from "./support/fabric";
 
 assertThrowawayNetns();
 
@@ -54,27 +56,7 @@ describe("routed bridge with real packets", function () {
   let iptables = "";
   let baseLinks: string[] = [];
   let baseRoutes: string[] = [];
-
-  /** What the fabric saw as the source of a request from `ns`, or undefined if nothing came back. */
-  async function seenSource(ns: string, proto: "tcp" | "udp", host: string, port: number, from?: string): Promise<string | undefined> {
-    const r = await spaces.probe(ns, ["ask", proto, host, String(port), "1500", ...(from ? [from] : [])]);
-    if (r.code !== 0) return undefined;
-    return (JSON.parse(r.stdout) as { from: string }).from;
-  }
-
-  async function ping(ns: string | undefined, target: string, from?: string): Promise<boolean> {
-    const args = ["busybox", "ping", "-c", "1", "-W", "2", ...(from ? ["-I", from] : []), target];
-    const r = ns ? await spaces.exec(ns, args[0], args.slice(1)) : await cmd(args[0], args.slice(1));
-    return r.code === 0;
-  }
-
-  /** Packet counters of the fabric's INPUT rules, keyed by the rule's comment. */
-  async function fabricCounters(): Promise<Record<string, number>> {
-    const out = await spaces.sh(fab, "iptables-save", "-c", "-t", "filter");
-    const counters: Record<string, number> = {};
-    for (const m of out.matchAll(/^\[(\d+):\d+\] -A INPUT .*--comment "?([a-z0-9-]+)"?/gm)) counters[m[2]] = Number(m[1]);
-    return counters;
-  }
+  const { seenSource, ping, fabricCounters } = packetChecks(spaces, () => fab);
 
   before(async () => {
     baseLinks = await linkNames();
@@ -89,39 +71,21 @@ describe("routed bridge with real packets", function () {
     c2 = await spaces.add("c2");
 
     // The VM's NIC: one end of a veth, the other end in the fabric.
-    await sh("ip", "link", "add", UPLINK, "type", "veth", "peer", "name", FABRIC_END, "netns", fab);
-    await sh("ip", "addr", "add", `${VM_IP}/24`, "dev", UPLINK);
-    await sh("ip", "link", "set", UPLINK, "up");
-    await sh("ip", "route", "add", "default", "via", "10.0.0.1");
-    vmMac = (await ipLink(UPLINK))!.address!;
-
-    const f = (...args: string[]) => sh("ip", "-n", fab, ...args);
-    await f("addr", "add", "10.0.0.1/24", "dev", FABRIC_END);
-    await f("addr", "add", "10.0.0.9/24", "dev", FABRIC_END);
-    for (const a of ["198.51.100.7/32", "168.63.129.16/32", "169.254.169.254/32", "10.1.0.7/32"]) {
-      await f("addr", "add", a, "dev", "lo");
-    }
-    await f("link", "set", FABRIC_END, "up");
-    for (const c of CONTAINERS) {
-      await f("neigh", "add", c.ip, "lladdr", vmMac, "dev", FABRIC_END, "nud", "permanent");
-    }
-    const fw = (...rule: string[]) => spaces.sh(fab, "iptables", "-w", "-A", "INPUT", "-i", FABRIC_END, ...rule);
-    await fw("-m", "mac", "!", "--mac-source", vmMac, "-m", "comment", "--comment", "foreign-mac", "-j", "DROP");
-    await fw("-s", "10.0.0.5", "-p", "icmp", "-m", "comment", "--comment", "icmp-from-c1", "-j", "ACCEPT");
-    for (const ip of [VM_IP, ...CONTAINERS.map((c) => c.ip)]) await fw("-s", ip, "-j", "ACCEPT");
-    await fw("-m", "comment", "--comment", "foreign-source", "-j", "DROP");
+    vmMac = await buildFabric(spaces, {
+      fab,
+      uplink: UPLINK,
+      fabricEnd: FABRIC_END,
+      vmIp: VM_IP,
+      containers: CONTAINERS,
+      firstRules: [["-s", "10.0.0.5", "-p", "icmp", "-m", "comment", "--comment", "icmp-from-c1", "-j", "ACCEPT"]],
+    });
 
     // The plugin's part, then Docker's part of each container.
     await dp.ensureBridge(BRIDGE, 1500);
     for (const c of CONTAINERS) {
       await dp.createEndpointLink({ bridge: BRIDGE, hostName: c.host, peerName: c.peer, mtu: 1500, peerMac: c.mac });
       await dp.addContainerRoute(c.ip, BRIDGE);
-      const ns = spaces.name(c.suffix);
-      await sh("ip", "link", "set", c.peer, "netns", ns);
-      await sh("ip", "-n", ns, "link", "set", c.peer, "name", "eth0");
-      await sh("ip", "-n", ns, "addr", "add", `${c.ip}/24`, "dev", "eth0");
-      await sh("ip", "-n", ns, "link", "set", "eth0", "up");
-      await sh("ip", "-n", ns, "route", "add", "default", "via", "10.0.0.1");
+      await plugContainer(spaces, c);
     }
     await dp.applyFirewall({ networks: [NETWORK] });
 

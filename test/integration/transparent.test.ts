@@ -23,6 +23,8 @@ import { FirewallNetwork } from "../../driver/dataplane/firewall";
 import { cmd, ipLink, linkNames, readSysctl, routeLines, sh } from "./support/host";
 import { clearBackend, dockerLikeBaseline } from "./support/iptables";
 import { ChildNamespaces } from "./support/netns";
+import { packetChecks } from "./support/packets";
+import { buildFabric, plugContainer } from "./support/fabric";
 import { writeFileSync } from "node:fs";
 
 assertThrowawayNetns();
@@ -55,31 +57,11 @@ describe("transparent mode with real packets", function () {
   let fab = "";
   let c1 = "";
   let c2 = "";
-  let vmMac = "";
   let iptables = "";
   let baseLinks: string[] = [];
   let baseRoutes: string[] = [];
+  const { seenSource, ping, fabricCounters } = packetChecks(spaces, () => fab);
   let rpAllBefore = "";
-
-  async function seenSource(ns: string, proto: "tcp" | "udp", host: string, port: number, from?: string): Promise<string | undefined> {
-    const r = await spaces.probe(ns, ["ask", proto, host, String(port), "1500", ...(from ? [from] : [])]);
-    if (r.code !== 0) return undefined;
-    return (JSON.parse(r.stdout) as { from: string }).from;
-  }
-
-  async function ping(ns: string | undefined, target: string, from?: string): Promise<boolean> {
-    const args = ["busybox", "ping", "-c", "1", "-W", "2", ...(from ? ["-I", from] : []), target];
-    const r = ns ? await spaces.exec(ns, args[0], args.slice(1)) : await cmd(args[0], args.slice(1));
-    return r.code === 0;
-  }
-
-  /** Packets the fabric received, per INPUT rule comment (one counting rule per source of interest). */
-  async function fabricCounters(): Promise<Record<string, number>> {
-    const out = await spaces.sh(fab, "iptables-save", "-c", "-t", "filter");
-    const counters: Record<string, number> = {};
-    for (const m of out.matchAll(/^\[(\d+):\d+\] -A INPUT .*--comment "?([a-z0-9-]+)"?/gm)) counters[m[2]] = Number(m[1]);
-    return counters;
-  }
 
   /** c1 sends UDP to the fabric host from `source` (an address it adds to its eth0 first); how many such packets arrived. */
   async function spoofFromC1(source: string, counter: string): Promise<number> {
@@ -106,24 +88,7 @@ describe("transparent mode with real packets", function () {
     c1 = await spaces.add("c1");
     c2 = await spaces.add("c2");
 
-    await sh("ip", "link", "add", UPLINK, "type", "veth", "peer", "name", FABRIC_END, "netns", fab);
-    await sh("ip", "addr", "add", `${VM_IP}/24`, "dev", UPLINK);
-    await sh("ip", "link", "set", UPLINK, "up");
-    await sh("ip", "route", "add", "default", "via", "10.0.0.1");
-    vmMac = (await ipLink(UPLINK))!.address!;
-
-    const f = (...args: string[]) => sh("ip", "-n", fab, ...args);
-    await f("addr", "add", "10.0.0.1/24", "dev", FABRIC_END);
-    await f("addr", "add", "10.0.0.9/24", "dev", FABRIC_END);
-    for (const a of ["198.51.100.7/32", "168.63.129.16/32", "169.254.169.254/32", "10.1.0.7/32"]) await f("addr", "add", a, "dev", "lo");
-    await f("link", "set", FABRIC_END, "up");
-    // Like Azure: the ipconfigs are delivered to the NIC's MAC without ARP. Nothing answers ARP for them on the NIC side.
-    for (const c of CONTAINERS) await f("neigh", "add", c.ip, "lladdr", vmMac, "dev", FABRIC_END, "nud", "permanent");
-    const fw = (...rule: string[]) => spaces.sh(fab, "iptables", "-w", "-A", "INPUT", "-i", FABRIC_END, ...rule);
-    await fw("-m", "mac", "!", "--mac-source", vmMac, "-m", "comment", "--comment", "foreign-mac", "-j", "DROP");
-    await fw("-s", VM_IP, "-j", "ACCEPT");
-    for (const c of CONTAINERS) await fw("-s", c.ip, "-m", "comment", "--comment", `from-${c.suffix}`, "-j", "ACCEPT");
-    await fw("-m", "comment", "--comment", "foreign-source", "-j", "DROP");
+    await buildFabric(spaces, { fab, uplink: UPLINK, fabricEnd: FABRIC_END, vmIp: VM_IP, containers: CONTAINERS });
 
     // The plugin's part (ip_forward, a routed port per container, its route), then Docker's.
     await dp.ensureForwarding();
@@ -131,12 +96,7 @@ describe("transparent mode with real packets", function () {
       await dp.createEndpointLink({ hostName: c.host, peerName: c.peer, mtu: 1500, peerMac: c.mac });
       await dp.ensureRoutedPort(c.host, GROUP);
       await dp.addPortRoute(c.ip, c.host);
-      const ns = spaces.name(c.suffix);
-      await sh("ip", "link", "set", c.peer, "netns", ns);
-      await sh("ip", "-n", ns, "link", "set", c.peer, "name", "eth0");
-      await sh("ip", "-n", ns, "addr", "add", `${c.ip}/24`, "dev", "eth0");
-      await sh("ip", "-n", ns, "link", "set", "eth0", "up");
-      await sh("ip", "-n", ns, "route", "add", "default", "via", "10.0.0.1");
+      await plugContainer(spaces, c);
     }
     await dp.applyFirewall({ networks: [NETWORK] });
 
