@@ -4,7 +4,7 @@
  * CLI reads it (unix:///var/run/docker.sock when unset; tcp://, with TLS when
  * DOCKER_TLS_VERIFY=1 or port 2376, certificates from DOCKER_CERT_PATH).
  * A general client library (dockerode, with ssh, gRPC and protobuf behind it)
- * cost the daemon about 25 MiB of memory and a tenth of a second at every
+ * costs the daemon about 25 MiB of memory and a tenth of a second at every
  * start for these two requests.
  */
 import { readFileSync } from "node:fs";
@@ -23,7 +23,7 @@ export type DockerEndpoint =
   | { kind: "tcp"; protocol: "http:" | "https:"; host: string; port: number }
   | { kind: "unsupported"; reason: string };
 
-/** DOCKER_HOST as docker-modem (and so the plugin before) reads it. Pure. */
+/** DOCKER_HOST as the docker CLI and docker-modem read it. Pure. */
 export function dockerEndpoint(env: NodeJS.ProcessEnv): DockerEndpoint {
   const host = env.DOCKER_HOST ?? "";
   if (host === "") return { kind: "unix", socketPath: DEFAULT_SOCKET };
