@@ -16,16 +16,16 @@ export interface Envelope {
  * depend on key order (a hand edit or another serialiser may reorder keys).
  */
 export function canonicalJson(value: unknown): string {
-  const text = JSON.stringify(value);
+  // One pass: each object is handed on with its keys sorted (after toJSON, so Dates are strings already).
+  const text = JSON.stringify(value, sortedKeys);
   if (text === undefined) throw new TypeError("state document is not JSON-serialisable");
-  return JSON.stringify(sortKeys(JSON.parse(text)));
+  return text;
 }
 
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value === null || typeof value !== "object") return value;
+function sortedKeys(_key: string, value: unknown): unknown {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
   const sorted: Record<string, unknown> = {};
-  for (const key of Object.keys(value).sort()) sorted[key] = sortKeys((value as Record<string, unknown>)[key]);
+  for (const key of Object.keys(value).sort()) sorted[key] = (value as Record<string, unknown>)[key];
   return sorted;
 }
 
