@@ -17,7 +17,14 @@ export interface Envelope {
  */
 export function canonicalJson(value: unknown): string {
   // One pass: each object is handed on with its keys sorted (after toJSON, so Dates are strings already).
-  const text = JSON.stringify(value, sortedKeys);
+  // The sorted copies hide a cycle from JSON.stringify's own check: it surfaces as a stack overflow.
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value, sortedKeys);
+  } catch (err) {
+    if (err instanceof RangeError) throw new TypeError("state document is not JSON-serialisable (it refers to itself)");
+    throw err;
+  }
   if (text === undefined) throw new TypeError("state document is not JSON-serialisable");
   return text;
 }
