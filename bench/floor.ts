@@ -32,7 +32,7 @@ async function once(dp: LinuxDataplane, i: number): Promise<LifecycleSample> {
   await t.step("route del", () => dp.removeContainerRoute(ip, BRIDGE));
   await t.step("port guard del", () => dp.removePortGuard(hostName));
   await t.step("link del", () => dp.removeEndpointLink(hostName));
-  await t.step("conntrack -D", () => dp.forgetFlows(ip));
+  await t.step("conntrack flush", () => dp.forgetFlows(ip));
   return t.done();
 }
 
