@@ -56,30 +56,22 @@ const common = {
   target: "node20",
   format: "cjs",
   external: EXTERNAL,
+  // Whitespace and syntax only: names stay, so stack traces in the logs still read. Renaming
+  // identifiers too saves 15% of the file but costs start-up memory (measured: +5 MiB RSS).
   minifyWhitespace: true,
   minifySyntax: true,
   logLevel: "warning",
 };
 await build({ ...common, entryPoints: ["driver/dataplane/offload.ts"], outfile: join(OUT_DIR, WORKER) });
 const result = await build({
-  absWorkingDir: ROOT,
+  ...common,
   entryPoints: ["driver/main.ts"],
   outfile: OUT,
   define: { AZURE_VNET_KERNEL_WORKER: JSON.stringify(WORKER) },
-  bundle: true,
-  platform: "node",
-  target: "node20",
-  format: "cjs",
-  external: EXTERNAL,
-  // Whitespace and syntax only: names stay, so stack traces in the logs still read. Renaming
-  // identifiers too saves 15% of the file but costs start-up memory (measured: +5 MiB RSS).
-  minifyWhitespace: true,
-  minifySyntax: true,
   // The bundled packages' licence notices, in azure-vnet-plugin.js.LEGAL.txt next to it.
   legalComments: "external",
   // For reading stack traces against the sources; not shipped in the plugin.
   sourcemap: "external",
-  logLevel: "warning",
   metafile: true,
   plugins: [zodEnglishOnly],
 });
