@@ -5,9 +5,9 @@
  * from the other VM, and back in the pool once the containers are removed.
  * The plugin's footprint with that many endpoints is read on the way.
  */
-import { BRIDGE, BenchContext, IMAGE, VNET, VmName } from "./context";
+import { BRIDGE, BenchContext, IMAGE, NULLNET, VNET, VmName } from "./context";
 import { sleep, statusMiB, timed, runPool } from "./measure";
-import { firstOfPair, median } from "./stats";
+import { median, rotation } from "./stats";
 import { kernelLeftovers, readCheckpoint, unreachableFrom } from "./vm-checks";
 import { callTimesTable, readCallTimes } from "./plugin-log";
 
@@ -127,13 +127,13 @@ export async function attachAtLimit(ctx: BenchContext, idleRssMiB: number | unde
   const times: Record<string, { start: number[]; remove: number[] }> = {
     [VNET]: { start: [], remove: [] },
     [BRIDGE]: { start: [], remove: [] },
+    [NULLNET]: { start: [], remove: [] },
   };
   let rssMiB = Number.NaN;
   const releaseWaits: number[] = [];
   for (let round = 0; round < ctx.opts.attachRounds; round++) {
-    const order = firstOfPair(round) === "a" ? [VNET, BRIDGE] : [BRIDGE, VNET];
-    for (const network of order) {
-      const tag = `${network === VNET ? "az" : "br"}${round}`;
+    for (const network of rotation([VNET, BRIDGE, NULLNET], round)) {
+      const tag = `${{ [VNET]: "az", [BRIDGE]: "br", [NULLNET]: "nu" }[network]}${round}`;
       ctx.log(`attach round ${round}: ${n} containers on ${network}`);
       // The plugin's own share of the first round on its network, from its request log.
       const logCalls = (what: string, fromMs: number) => {
@@ -180,6 +180,24 @@ export async function attachAtLimit(ctx: BenchContext, idleRssMiB: number | unde
     value: s(median(times[VNET].start)),
     baseline: s(median(times[BRIDGE].start)),
     baselineName: "docker bridge",
+    target: { on: "ratio", op: "<=", limit: 1.1 },
+  });
+  ctx.addFigure({
+    id: "attach-start-null-driver",
+    name: `start ${n} containers, ${ctx.opts.attachParallel} at a time, do-nothing remote driver`,
+    unit: "s",
+    value: s(median(times[NULLNET].start)),
+    baseline: s(median(times[BRIDGE].start)),
+    baselineName: "docker bridge",
+    note: "Docker's own cost of a remote driver: the floor of any network plugin",
+  });
+  ctx.addFigure({
+    id: "attach-start-vs-null-driver",
+    name: `start ${n} containers, ${ctx.opts.attachParallel} at a time, azure-vnet vs the do-nothing remote driver`,
+    unit: "s",
+    value: s(median(times[VNET].start)),
+    baseline: s(median(times[NULLNET].start)),
+    baselineName: "null remote driver",
     target: { on: "ratio", op: "<=", limit: 1.1 },
   });
   ctx.addFigure({

@@ -3,11 +3,14 @@
  * and where figures, checks and raw details are collected.
  */
 import { Simulator } from "../sim/simulator";
-import { PLUGIN_MAIN, PluginProcess } from "../sim/plugin-process";
+import { PluginProcess } from "../sim/plugin-process";
 import { RunResult } from "../sim/exec";
 import { BenchOptions } from "./options";
 import { Check, Figure, figure } from "./report";
 import { spawnServing } from "./spawn";
+import { PLUGIN_BUNDLE, pluginEntrypoint } from "./entrypoint";
+import { join, resolve } from "node:path";
+import { killAndWait } from "../sim/vm";
 
 export const VMS = ["vm1", "vm2"] as const;
 export type VmName = (typeof VMS)[number];
@@ -16,6 +19,12 @@ export const VNET = "benchvnet";
 /** Docker's built-in bridge network (docker0), the baseline for Docker-driven figures. */
 export const BRIDGE = "bridge";
 export const IMAGE = "local/busybox";
+/** A network on the do-nothing remote driver (null-driver.ts) on vm1: what Docker's remote-driver path costs by itself. */
+export const NULLNET = "benchnull";
+const NULL_DRIVER = "azv-null";
+/** RFC 2544's benchmarking range, never a VNet address; the null driver hands out 250 of it. */
+const NULL_SUBNET = "198.19.0.0/24";
+const NULL_JS = resolve(__dirname, "null-driver.js");
 
 /**
  * The plugin's production log level (PluginProcess on its own would run it at
@@ -31,6 +40,7 @@ export class BenchContext {
   /** Secondary tables printed after the figures (per-step breakdowns). */
   readonly tables: { title: string; text: string }[] = [];
   private readonly plugins = new Map<VmName, PluginProcess>();
+  private nullDriverPid: number | undefined;
 
   constructor(
     readonly sim: Simulator,
@@ -67,8 +77,11 @@ export class BenchContext {
   async startPlugin(vm: VmName, opts: { cpuProfDir?: string; timeoutMs?: number } = {}): Promise<number> {
     await this.stopPlugin(vm);
     const p = new PluginProcess(this.sim, vm, PLUGIN_ENV);
-    const nodeFlags = opts.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", opts.cpuProfDir] : [];
-    const started = await spawnServing(this.sim, vm, [...nodeFlags, PLUGIN_MAIN, "serve"], p.socket, p.logFile, PLUGIN_ENV, opts.timeoutMs);
+    // What users run: the bundle, with the managed plugin's node flags and tuning.
+    const image = pluginEntrypoint();
+    const nodeFlags = [...image.nodeArgs, ...(opts.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", opts.cpuProfDir] : [])];
+    const env = { ...PLUGIN_ENV, ...image.env };
+    const started = await spawnServing(this.sim, vm, [...nodeFlags, PLUGIN_BUNDLE, "serve"], p.socket, p.logFile, env, opts.timeoutMs);
     p.pid = started.pid;
     this.plugins.set(vm, p);
     return started.ms;
@@ -83,6 +96,35 @@ export class BenchContext {
 
   async stopPlugins(): Promise<void> {
     for (const vm of VMS) await this.stopPlugin(vm);
+    if (this.nullDriverPid !== undefined) await killAndWait(this.nullDriverPid, 5_000);
+    this.nullDriverPid = undefined;
+  }
+
+  /** Starts the null driver in `vm` and makes NULLNET on it. */
+  async startNullNetwork(vm: VmName): Promise<void> {
+    // The VM's /run/docker/plugins, as the machine sees it, is where the bench polls.
+    const socket = `${NULL_DRIVER}.sock`;
+    const log = join(this.sim.dir, `${NULL_DRIVER}-${vm}.log`);
+    const started = await spawnServing(
+      this.sim,
+      vm,
+      [NULL_JS, `/run/docker/plugins/${socket}`],
+      join(this.sim.paths(vm).plugins, socket),
+      log,
+    );
+    this.nullDriverPid = started.pid;
+    const r = await this.docker(vm, [
+      "network",
+      "create",
+      "-d",
+      NULL_DRIVER,
+      "--ipam-driver",
+      NULL_DRIVER,
+      "--subnet",
+      NULL_SUBNET,
+      NULLNET,
+    ]);
+    if (r.code !== 0) throw new Error(`docker network create ${NULLNET} on ${vm} failed: ${r.stderr.trim()}`);
   }
 
   /** docker CLI in a VM; never rejects on a non-zero exit. */

@@ -8,7 +8,9 @@
  * iperf3 runs in each container's network namespace (nsenter
  * --net=SandboxKey inside the VM): the packets take the same path.
  */
-import { BenchContext, IMAGE, VMS, VNET, VmName } from "./context";
+import { BenchContext, BRIDGE, IMAGE, VMS, VNET, VmName } from "./context";
+import { KernelProfile, perfAvailable, profileDuring, profileTable } from "./kernel-profile";
+import { renderTable } from "./report";
 import { BENCH_SUBNET } from "./topology";
 import { killAndWait } from "../sim/vm";
 import { waitFor } from "../sim/exec";
@@ -63,13 +65,19 @@ async function iperfServer(ctx: BenchContext, at: Endpoint, label: string): Prom
   return pid;
 }
 
-async function throughputGbps(ctx: BenchContext, from: Endpoint, to: Endpoint): Promise<number> {
+async function iperf(ctx: BenchContext, from: Endpoint, to: Endpoint): Promise<{ gbps: number; bytes: number }> {
   const secs = ctx.opts.iperfSeconds;
   const r = await inPlace(ctx, SRC, from, ["iperf3", "-c", to.address, "-p", String(PORT), "-t", String(secs), "-J"], (secs + 30) * 1000);
-  const doc = JSON.parse(r.stdout || "{}") as { end?: { sum_received?: { bits_per_second?: number } }; error?: string };
+  const doc = JSON.parse(r.stdout || "{}") as { end?: { sum_received?: { bits_per_second?: number; bytes?: number } }; error?: string };
   const bps = doc.end?.sum_received?.bits_per_second;
-  if (r.code !== 0 || bps === undefined) throw new Error(`iperf3 to ${to.address} failed: ${doc.error ?? r.stderr.trim()}`);
-  return bps / 1e9;
+  const bytes = doc.end?.sum_received?.bytes;
+  if (r.code !== 0 || bps === undefined || bytes === undefined)
+    throw new Error(`iperf3 to ${to.address} failed: ${doc.error ?? r.stderr.trim()}`);
+  return { gbps: bps / 1e9, bytes };
+}
+
+async function throughputGbps(ctx: BenchContext, from: Endpoint, to: Endpoint): Promise<number> {
+  return (await iperf(ctx, from, to)).gbps;
 }
 
 /** Round-trip times of individual echo requests, in ms. */
@@ -111,6 +119,7 @@ export async function dataplane(ctx: BenchContext): Promise<void> {
   const present: { vm: VmName; names: string[] }[] = [];
   const names = { [SRC]: "bench-dp-src", [DST]: "bench-dp-dst" };
   const routed = { [SRC]: "bench-dp-src-t", [DST]: "bench-dp-dst-t" };
+  const natted = "bench-dp-src-b";
   try {
     for (const vm of VMS) {
       const r = await ctx.docker(vm, [
@@ -123,6 +132,8 @@ export async function dataplane(ctx: BenchContext): Promise<void> {
     const dst = await container(ctx, DST, names[DST]);
     const srcT = await container(ctx, SRC, routed[SRC], VNET_TRANSPARENT);
     const dstT = await container(ctx, DST, routed[DST], VNET_TRANSPARENT);
+    // Docker's own bridge reaches vm2 only through NAT to vm1's address: the one-sided path is the one to compare.
+    const srcB = await container(ctx, SRC, natted, BRIDGE);
     // The one-sided paths split a container path's extra cost between its two ends.
     const paths = {
       host: { from: host(SRC), to: host(DST) },
@@ -130,6 +141,7 @@ export async function dataplane(ctx: BenchContext): Promise<void> {
       oneSided: { from: src, to: host(DST) },
       transparent: { from: srcT, to: dstT },
       transparentOneSided: { from: srcT, to: host(DST) },
+      dockerBridgeOneSided: { from: srcB, to: host(DST) },
     };
     servers.push(
       await iperfServer(ctx, paths.host.to, "host"),
@@ -138,6 +150,7 @@ export async function dataplane(ctx: BenchContext): Promise<void> {
     );
     const { gbps, rtt } = await measureRounds(ctx, paths);
     ctx.check("iperf3 and ping between containers on vm1 and vm2", true, `${ctx.opts.dataplaneRounds} rounds each way, both modes`);
+    if (!ctx.opts.quick) await kernelProfiles(ctx, paths);
     // Again with many idle endpoints on each VM: every frame passes the port guards, whose cost must not grow with them.
     const n = ctx.opts.presentEndpoints;
     ctx.log(`dataplane: again with ${n} idle containers on each VM`);
@@ -150,6 +163,42 @@ export async function dataplane(ctx: BenchContext): Promise<void> {
     ctx.details.dataplane = { gbps, rttMs: rtt, withEndpoints: { count: n, gbps: crowded.gbps, rttMs: crowded.rtt } };
     const vsHost = { baseline: median(gbps.host), baselineName: "host to host" };
     const vsHostRtt = { baseline: median(rtt.host), baselineName: "host to host" };
+    const vsDocker = { baseline: median(gbps.dockerBridgeOneSided), baselineName: "Docker's bridge, same path" };
+    const vsDockerRtt = { baseline: median(rtt.dockerBridgeOneSided), baselineName: "Docker's bridge, same path" };
+    ctx.addFigure({
+      id: "dp-throughput-docker-bridge",
+      name: "TCP throughput container -> vm2 host, Docker's bridge (NAT), median",
+      unit: "Gbit/s",
+      value: median(gbps.dockerBridgeOneSided),
+      ...vsHost,
+    });
+    ctx.addFigure({
+      id: "dp-rtt-docker-bridge",
+      name: "ping RTT container -> vm2 host, Docker's bridge (NAT), median",
+      unit: "ms",
+      value: median(rtt.dockerBridgeOneSided),
+      ...vsHostRtt,
+    });
+    // The same one-sided path on each mode against Docker's bridge: throughput no lower, RTT no higher.
+    const metrics = [
+      { id: "throughput", what: "TCP throughput", unit: "Gbit/s", data: gbps, base: vsDocker, op: ">=", limit: 0.95 },
+      { id: "rtt", what: "ping RTT", unit: "ms", data: rtt, base: vsDockerRtt, op: "<=", limit: 1.05 },
+    ] as const;
+    for (const [mode, one] of [
+      ["bridge", "oneSided"],
+      ["transparent", "transparentOneSided"],
+    ] as const) {
+      for (const m of metrics) {
+        ctx.addFigure({
+          id: `dp-${m.id}-vs-docker-${mode}`,
+          name: `${m.what} container -> vm2 host, ${mode} vs Docker's bridge`,
+          unit: m.unit,
+          value: median(m.data[one]),
+          ...m.base,
+          target: { on: "ratio", op: m.op, limit: m.limit },
+        });
+      }
+    }
     for (const [mode, both, one] of [
       ["bridge", "container", "oneSided"],
       ["transparent", "transparent", "transparentOneSided"],
@@ -213,8 +262,24 @@ export async function dataplane(ctx: BenchContext): Promise<void> {
   } finally {
     for (const { vm, names: idle } of present) await removeBatch(ctx, idle, vm);
     for (const pid of servers) await killAndWait(pid, 3_000);
-    await ctx.docker(SRC, ["rm", "-f", names[SRC], routed[SRC]]);
+    await ctx.docker(SRC, ["rm", "-f", names[SRC], routed[SRC], natted]);
     await ctx.docker(DST, ["rm", "-f", names[DST], routed[DST]]);
     for (const vm of VMS) await ctx.docker(vm, ["network", "rm", VNET_TRANSPARENT]);
   }
+}
+
+/** One iperf3 run per path under perf: the kernel's cost per GB by part, paths side by side. */
+async function kernelProfiles(ctx: BenchContext, paths: Record<string, Path>): Promise<void> {
+  if (!(await perfAvailable())) {
+    ctx.log("dataplane: perf not found, no kernel profile (apt-get install linux-perf)");
+    return;
+  }
+  ctx.log("dataplane: kernel profile of each path (perf)");
+  const profiles: Record<string, KernelProfile> = {};
+  for (const [name, p] of Object.entries(paths)) profiles[name] = await profileDuring(async () => (await iperf(ctx, p.from, p.to)).bytes);
+  ctx.details.dataplaneKernelProfile = profiles;
+  ctx.tables.push({
+    title: "dataplane, kernel CPU samples per GB moved by part (perf, iperf3 processes, sender and receiver)",
+    text: renderTable(profileTable(profiles)),
+  });
 }

@@ -16,29 +16,15 @@ import { type Attached, attach, createNetwork, deleteNetwork, detach, lifecycle,
 import { StepTimer } from "./lifecycle";
 import { sleep } from "./measure";
 import { spawnServing } from "./spawn";
+import { PLUGIN_BUNDLE, pluginEntrypoint } from "./entrypoint";
 import { firstOfPair, median } from "./stats";
 
 const VM: VmName = "vm1";
-const REPO = resolve(__dirname, "../..");
 const IDLE_JS = resolve(__dirname, "idle-server.js");
-export const PLUGIN_BUNDLE = join(REPO, "dist/bundle/azure-vnet-plugin.js");
 /** Long enough for the plugin's first metadata fetch, its first reconciliation and the GC after start-up to settle. */
 const SETTLE_MS = 2_000;
-/** Variables of config.json that tune the node process itself (the others name mounts and settings of the managed plugin). */
-const PROCESS_TUNING = ["GLIBC_TUNABLES"];
-
-/** How the managed plugin starts node: the flags before the script, and the tuning variables it sets. */
-export function pluginEntrypoint(): { nodeArgs: string[]; env: Record<string, string> } {
-  const config = JSON.parse(readFileSync(join(REPO, "plugin-config/config.json"), "utf8")) as {
-    entrypoint: string[];
-    env: { name: string; value: string }[];
-  };
-  const script = config.entrypoint.findIndex((arg, i) => i > 0 && !arg.startsWith("-"));
-  if (script < 0) throw new Error("plugin-config/config.json: the entrypoint names no script");
-  const env = Object.fromEntries(config.env.filter((e) => PROCESS_TUNING.includes(e.name)).map((e) => [e.name, e.value]));
-  return { nodeArgs: config.entrypoint.slice(1, script), env };
-}
-
+/** How long the kernel worker stays after its last call (driver/dataplane/offload.ts). */
+const WORKER_IDLE_MS = 10_000;
 /** Resident memory split into what only this process holds and file pages (the node binary) shared with every other node. */
 function residentMiB(pid: number): { rss: number; anon: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -68,7 +54,7 @@ export async function footprint(ctx: BenchContext, firstStartMs: number, profile
   const starts = { plugin: [] as number[], node: [] as number[] };
   const idle = { plugin: residentNaN(), node: residentNaN() };
   const n = ctx.opts.presentEndpoints;
-  let withEndpoints = residentNaN();
+  let withEndpoints = { ...residentNaN(), settledRss: Number.NaN };
   const idleSocket = join(ctx.sim.dir, "bench-idle.sock");
   /** The last start stays up for the endpoints. */
   const kept: { pid?: number } = {};
@@ -141,6 +127,14 @@ export async function footprint(ctx: BenchContext, firstStartMs: number, profile
     value: withEndpoints.rss,
     ...bare,
     target: { on: "value", op: "<=", limit: 70 },
+    note: `of which the node binary and libraries ${withEndpoints.file.toFixed(1)} MiB; the kernel worker thread is running`,
+  });
+  ctx.addFigure({
+    id: "rss-socket-endpoints-settled",
+    name: `plugin RSS with ${n} endpoints, once the kernel worker has stopped`,
+    unit: "MiB",
+    value: withEndpoints.settledRss,
+    ...bare,
   });
   return idle.plugin.rss;
 }
@@ -159,7 +153,7 @@ async function residentWithEndpoints(
   client: PluginClient,
   pid: number,
   n: number,
-): Promise<{ rss: number; anon: number; file: number }> {
+): Promise<{ rss: number; anon: number; file: number; settledRss: number }> {
   ctx.log(`footprint: ${n} endpoints over the socket`);
   const net = await createNetwork(client);
   const eps: Attached[] = [];
@@ -167,8 +161,11 @@ async function residentWithEndpoints(
   await lifecycle(client, net);
   await sleep(SETTLE_MS);
   const resident = residentMiB(pid);
+  // The kernel worker stops after 10 s without work; what is left is the steady state of a plugin without churn.
+  await sleep(WORKER_IDLE_MS + SETTLE_MS);
+  const settled = residentMiB(pid);
   ctx.check(`footprint: ${n} endpoints made over the socket, all distinct`, new Set(eps.map((e) => e.address)).size === n, `${n} asked`);
   for (const ep of eps) await detach(client, net, ep, new StepTimer());
   await deleteNetwork(client, net);
-  return resident;
+  return { ...resident, settledRss: settled.rss };
 }

@@ -69,6 +69,7 @@ async function runPhases(ctx: BenchContext, profileDir: string | undefined): Pro
     ]);
     if (r.code !== 0) throw new Error(`docker network create on ${vm} failed: ${r.stderr.trim()}`);
   }
+  if (opts.phases.has("docker-run") || opts.phases.has("attach")) await ctx.startNullNetwork("vm1");
   if (opts.phases.has("docker-run")) {
     ctx.log(`docker run latency: ${opts.dockerRuns} runs per network`);
     await dockerRunLatency(ctx);

@@ -58,6 +58,13 @@ export function firstOfPair(i: number): "a" | "b" {
   return i % 2 === 0 ? "a" : "b";
 }
 
+/** The order of round i: each item goes first in turn, and the order reverses every other cycle (ABC, BCA, CAB, CBA, ...). */
+export function rotation<T>(items: readonly T[], i: number): T[] {
+  const k = items.length;
+  const turned = items.map((_, j) => items[(j + i) % k]);
+  return Math.floor(i / k) % 2 === 0 ? turned : turned.reverse();
+}
+
 /** Splits n items into k blocks whose sizes differ by at most one. */
 export function blockSizes(n: number, k: number): number[] {
   if (k <= 0) throw new RangeError("need at least one block");

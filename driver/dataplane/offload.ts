@@ -23,6 +23,13 @@ import { Nfnl } from "./nfnetlink";
 const ROLE = "azure-vnet-kernel-offload";
 /** An idle worker is stopped after this long (a V8 isolate costs memory); the next call starts one again. */
 const IDLE_STOP_MS = 10_000;
+/**
+ * The worker holds a few netlink sockets and the replies in flight: a small
+ * young generation keeps its isolate's memory small (V8 reserves the young
+ * generation up front); the old-generation cap is far above what a conntrack
+ * dump of a busy host needs.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 64 };
 
 /** The bundled daemon names the worker's own bundled file; compiled file by file, it is this one. */
 declare const AZURE_VNET_KERNEL_WORKER: string | undefined;
@@ -85,7 +92,7 @@ export class KernelOffload {
 
   private started(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(WORKER_FILE, { workerData: { role: ROLE, timeoutMs: this.opts.timeoutMs } });
+    const worker = new Worker(WORKER_FILE, { workerData: { role: ROLE, timeoutMs: this.opts.timeoutMs }, resourceLimits: WORKER_LIMITS });
     worker.on("message", (reply: Reply) => {
       const w = this.waiting.get(reply.id);
       if (!w) return;

@@ -1,6 +1,7 @@
 /** The benchmark's statistics and reporting helpers: pure functions, no simulator. */
 import { strict as assert } from "node:assert";
-import { blockSizes, firstOfPair, median, quantile, ratio, summarize } from "../../../bench/stats";
+import { blockSizes, firstOfPair, median, quantile, ratio, rotation, summarize } from "../../../bench/stats";
+import { partsOf, profileTable } from "../../../bench/kernel-profile";
 import { figure, figuresTable, formatNumber, meets } from "../../../bench/report";
 
 describe("bench statistics", () => {
@@ -40,6 +41,48 @@ describe("bench statistics", () => {
 
   it("alternates which side of an A/B pair runs first", () => {
     assert.deepEqual([0, 1, 2, 3].map(firstOfPair), ["a", "b", "a", "b"]);
+  });
+
+  it("rotates which of three goes first, and reverses every other cycle", () => {
+    const orders = [0, 1, 2, 3, 4, 5].map((i) => rotation(["a", "b", "c"], i).join(""));
+    assert.deepEqual(orders, ["abc", "bca", "cab", "cba", "acb", "bac"]);
+    // Over two cycles each goes first, second and last equally often.
+    for (const x of ["a", "b", "c"]) {
+      const places = orders.map((o) => o.indexOf(x)).sort();
+      assert.deepEqual(places, [0, 0, 1, 1, 2, 2]);
+    }
+  });
+
+  it("groups perf's per-symbol samples into kernel parts and user time", () => {
+    const report = [
+      "# Samples: 1K of event 'cpu-clock'",
+      "    40.00%           400  [k] veth_xmit",
+      "    20.00%           200  [k] nft_do_chain",
+      "    10.00%           100  [k] br_handle_frame",
+      "     5.00%            50  [k] nf_hook_slow",
+      "     5.00%            50  [k] nf_conntrack_in",
+      "     5.00%            50  [k] ipt_do_table",
+      "     5.00%            50  [.] __memcpy_avx_unaligned",
+      "    10.00%           100  [k] some_unknown_function",
+    ].join("\n");
+    const { counts, samples } = partsOf(report);
+    assert.equal(samples, 1000);
+    assert.deepEqual(counts, {
+      veth: 400,
+      "plugin guard (nft bridge)": 200,
+      bridge: 100,
+      "netfilter hooks": 50,
+      "conntrack and NAT": 50,
+      "iptables rules": 50,
+      user: 50,
+      "other kernel": 100,
+    });
+    const rows = profileTable({ a: { perGB: { veth: 400, user: 50 }, samples: 450, gigabytes: 1 } });
+    assert.deepEqual(rows.at(-1), ["total", "450"]);
+    assert.deepEqual(
+      rows.find((r) => r[0] === "veth"),
+      ["veth", "400"],
+    );
   });
 
   it("splits work into blocks that differ by at most one", () => {
