@@ -16,8 +16,9 @@ import { run } from "../sim/exec";
 
 /** Kernel parts, first match wins; the order puts the specific before the general. */
 const PARTS: [string, RegExp][] = [
-  ["plugin guard (nft bridge)", /^(nft_|nf_tables_|__nft_)/],
-  ["iptables rules", /^(ipt_do_table|xt_|ebt_|ip6t_)/],
+  // iptables-nft rules (Docker's, the simulator's, the plugin's) and the plugin's bridge guard all run here.
+  ["nftables rules", /^(nft_|nf_tables_|__nft_)/],
+  ["legacy iptables rules", /^(ipt_do_table|xt_|ebt_|ip6t_)/],
   ["conntrack and NAT", /^(nf_conntrack|__nf_conntrack|nf_ct_|nf_nat|ipv4_conntrack|hash_conntrack|tcp_packet$|nf_confirm)/],
   ["netfilter hooks", /^(nf_hook|nf_iterate|br_nf_|nf_bridge|__nf_)/],
   ["bridge", /^(br_|__br_)/],

@@ -69,11 +69,11 @@ describe("bench statistics", () => {
     assert.equal(samples, 1000);
     assert.deepEqual(counts, {
       veth: 400,
-      "plugin guard (nft bridge)": 200,
+      "nftables rules": 200,
       bridge: 100,
       "netfilter hooks": 50,
       "conntrack and NAT": 50,
-      "iptables rules": 50,
+      "legacy iptables rules": 50,
       user: 50,
       "other kernel": 100,
     });
