@@ -15,6 +15,9 @@
 #                         `docker plugin create` it on another engine without building again
 #   --replace             remove an existing plugin of that name first
 #   --enable              enable the plugin once created
+#   --push REGISTRY/azure-vnet:VERSION
+#                         create the plugin under that name and `docker plugin push` it there, so
+#                         other hosts `docker plugin install` it by name (implies that --name)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -25,6 +28,7 @@ OFFLINE=0
 OUT=
 REPLACE=0
 ENABLE=0
+PUSH=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --name) NAME=${2:?--name needs a value}; shift 2 ;;
@@ -33,6 +37,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=${2:?--out needs a value}; shift 2 ;;
     --replace) REPLACE=1; shift ;;
     --enable) ENABLE=1; shift ;;
+    --push) NAME=${2:?--push needs REGISTRY/NAME:TAG}; PUSH=1; shift 2 ;;
     -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "plugin-build: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -109,6 +114,10 @@ fi
 docker plugin create "$NAME" "$PLUGIN_DIR" >/dev/null
 [ "$ENABLE" = 1 ] && docker plugin enable "$NAME" >/dev/null
 echo "plugin-build: created plugin $NAME$([ "$ENABLE" = 1 ] && echo ", enabled") at ${SECONDS} s"
+if [ "$PUSH" = 1 ]; then
+  docker plugin push "$NAME" >/dev/null
+  echo "plugin-build: pushed $NAME at ${SECONDS} s; install elsewhere: docker plugin install --grant-all-permissions $NAME"
+fi
 [ -n "$OUT" ] && echo "plugin-build: plugin directory kept in $OUT"
 if [ "$ENABLE" = 0 ]; then
   # Docker refuses to start a plugin whose bind sources are missing; tmpfiles.d remakes them at every boot.

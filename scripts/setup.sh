@@ -27,6 +27,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Debian 13's Docker engine, compose v2 and registry for the simulator, unpacked
+# beside the machine's packages (never installed over them).
+./scripts/debian13-tools.sh
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi

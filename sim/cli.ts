@@ -3,7 +3,8 @@
  * npm run sim -- up [topology.json] | status [--json] | exec VM -- CMD... | down
  *                 | ipconfig add|remove VM IP [--public-ip IP] | counters [--json]
  */
-import { Command } from "commander";
+import { Command, Option } from "commander";
+import { ENGINES, Engine } from "./engines";
 import { Simulator } from "./simulator";
 import { loadTopology } from "./topology";
 import { parseKnobs } from "./platform/knobs";
@@ -23,13 +24,14 @@ function printStatus(sim: Simulator, json: boolean): void {
     process.stdout.write("the simulator is down\n");
     return;
   }
-  const rows = [["VM", "DOCKER_HOST", "DOCKERD", "NIC MAC", "PRIMARY", "SECONDARY IPCONFIGS"]];
+  const rows = [["VM", "DOCKER_HOST", "DOCKERD", "ENGINE", "NIC MAC", "PRIMARY", "SECONDARY IPCONFIGS"]];
   for (const vm of st.vms) {
     const pub = (ip: string) => (vm.publicIps[ip] ? `${ip}(${vm.publicIps[ip]})` : ip);
     rows.push([
       vm.name,
       vm.dockerHost,
       vm.running ? `up (pid ${vm.dockerdPid})` : "down",
+      vm.engine,
       vm.mac,
       pub(vm.primary),
       vm.secondaries.map(pub).join(","),
@@ -43,6 +45,9 @@ function printStatus(sim: Simulator, json: boolean): void {
         .join("  ")
         .trimEnd()}\n`,
     );
+  process.stdout.write(
+    st.registry ? `registry: ${st.registry} (insecure, plain HTTP)\n` : "registry: not running (run scripts/debian13-tools.sh)\n",
+  );
   if (st.upSeconds !== undefined) process.stdout.write(`up in ${st.upSeconds.toFixed(2)} s; state in ${st.dir}\n`);
 }
 
@@ -55,9 +60,14 @@ async function main(): Promise<void> {
   program
     .command("up [topology]")
     .description("bring the simulated network up (built-in topology unless a file is given)")
-    .action(async (file?: string) => {
+    .addOption(
+      new Option("--engine <engine>", "Docker engine of VMs whose topology names none (default: AZSIM_ENGINE, else debian12)").choices(
+        ENGINES,
+      ),
+    )
+    .action(async (file: string | undefined, opts: { engine?: Engine }) => {
       const sim = new Simulator();
-      await sim.up(loadTopology(file));
+      await sim.up(loadTopology(file), { engine: opts.engine });
       printStatus(sim, false);
       process.stdout.write("use a VM: npm run sim -- exec vm1 -- docker ps\n");
     });

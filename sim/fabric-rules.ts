@@ -7,7 +7,16 @@
  * removed) re-declares the decision chains and keeps the drop counters.
  */
 import { Topology, ipConfigsOf } from "./topology";
-import { DEFAULT_OUTBOUND_IP, FABRIC_INET_PORT, FABRIC_ONPREM_PORT, FABRIC_SINK, IMDS_IP, WIRESERVER_IP, fabricPort } from "./names";
+import {
+  DEFAULT_OUTBOUND_IP,
+  FABRIC_INET_PORT,
+  FABRIC_ONPREM_PORT,
+  FABRIC_REGISTRY_PORT,
+  FABRIC_SINK,
+  IMDS_IP,
+  WIRESERVER_IP,
+  fabricPort,
+} from "./names";
 
 /** Chains that count dropped packets; tests read their counters. */
 export const dropChains = {
@@ -87,7 +96,7 @@ function render(topo: Topology): Tables {
     });
   }
 
-  const inputDrops = [FABRIC_INET_PORT, FABRIC_ONPREM_PORT].flatMap((port) => [
+  const inputDrops = [FABRIC_INET_PORT, FABRIC_ONPREM_PORT, FABRIC_REGISTRY_PORT].flatMap((port) => [
     // The platform endpoints answer only the VNet.
     `-A INPUT -i ${port} -d ${IMDS_IP}/32 -j DROP`,
     `-A INPUT -i ${port} -d ${WIRESERVER_IP}/32 -j DROP`,

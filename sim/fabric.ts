@@ -11,11 +11,13 @@ import {
   FABRIC_MAC,
   FABRIC_NS,
   FABRIC_ONPREM_PORT,
+  FABRIC_REGISTRY_PORT,
   FABRIC_SINK,
   IMDS_IP,
   INET_GATEWAY,
   INET_NS,
   ONPREM_NS,
+  REGISTRY_NS,
   WIRESERVER_IP,
   fabricPort,
   vmNs,
@@ -65,6 +67,8 @@ export async function buildFabric(topo: Topology): Promise<void> {
   await buildEdgeHost(INET_NS, FABRIC_INET_PORT, topo.internet.hostAddress, INET_GATEWAY);
   await buildEdgeHost(ONPREM_NS, FABRIC_ONPREM_PORT, topo.onPrem.hostAddress, edgeNetwork(topo.onPrem.hostAddress));
   await ip(FABRIC_NS, ["route", "replace", topo.onPrem.cidr, "dev", FABRIC_ONPREM_PORT]);
+  // The registry host, like a private endpoint: every VNet address reaches it.
+  await buildEdgeHost(REGISTRY_NS, FABRIC_REGISTRY_PORT, topo.registry.hostAddress, edgeNetwork(topo.registry.hostAddress));
   // The internet is everywhere else.
   await ip(FABRIC_NS, ["route", "add", "default", "via", topo.internet.hostAddress, "dev", FABRIC_INET_PORT]);
 }

@@ -14,11 +14,13 @@ export function simPrefix(value: string | undefined): string {
 export const FABRIC_NS = `${NS_PREFIX}fabric`;
 export const INET_NS = `${NS_PREFIX}inet`;
 export const ONPREM_NS = `${NS_PREFIX}onprem`;
+export const REGISTRY_NS = `${NS_PREFIX}registry`;
 export const vmNs = (vm: string) => `${NS_PREFIX}${vm}`;
 /** The fabric's end of a VM's NIC link. */
 export const fabricPort = (vm: string) => `f-${vm}`;
 export const FABRIC_INET_PORT = "f-inet";
 export const FABRIC_ONPREM_PORT = "f-onprem";
+export const FABRIC_REGISTRY_PORT = "f-registry";
 /** Where traffic for VNet addresses that are no ipconfig goes to be dropped. */
 export const FABRIC_SINK = "f-sink";
 /** The MAC at which a VM sees the gateway and every other VNet address. */

@@ -19,7 +19,9 @@ import { join, resolve } from "node:path";
 import { Topology, Vm, ipConfigsOf, parseTopology } from "./topology";
 import { RunOptions, RunResult, ip, isAlive, run, spawnDetached, waitFor } from "./exec";
 import { Knobs, writeKnobs } from "./platform/knobs";
-import { FABRIC_NS, INET_NS, NS_PREFIX, ONPREM_NS, vmNs } from "./names";
+import { FABRIC_NS, INET_NS, NS_PREFIX, ONPREM_NS, REGISTRY_NS, vmNs } from "./names";
+import { Engine, defaultEngine, hasDebian13 } from "./engines";
+import { registryHost, startRegistry } from "./registry";
 import { applyFabricRules, buildFabric, dropCount, plugVm, routeIpConfig, unrouteIpConfig } from "./fabric";
 import { dropChains } from "./fabric-rules";
 import {
@@ -50,6 +52,10 @@ interface SimState {
   /** Each VM's init: the process holding its mount and UTS namespaces. */
   vmInitPids: Record<string, number>;
   platformPid?: number;
+  /** Each VM's Docker engine (sim/engines.ts). */
+  engines?: Record<string, Engine>;
+  /** The registry host's docker-registry, when Debian 13's tools are there. */
+  registryPid?: number;
   upSeconds?: number;
 }
 
@@ -58,6 +64,7 @@ export interface VmStatus {
   dockerHost: string;
   dockerdPid: number | undefined;
   running: boolean;
+  engine: Engine;
   mac: string;
   primary: string;
   secondaries: string[];
@@ -69,11 +76,13 @@ export interface SimStatus {
   dir: string;
   vms: VmStatus[];
   platformPid?: number;
+  /** host:port of the registry VMs push to and pull from; absent when it is not running. */
+  registry?: string;
   upSeconds?: number;
 }
 
-export type EdgeHost = "inet" | "onprem" | "fabric";
-const EDGE_NS: Record<EdgeHost, string> = { inet: INET_NS, onprem: ONPREM_NS, fabric: FABRIC_NS };
+export type EdgeHost = "inet" | "onprem" | "fabric" | "registry";
+const EDGE_NS: Record<EdgeHost, string> = { inet: INET_NS, onprem: ONPREM_NS, fabric: FABRIC_NS, registry: REGISTRY_NS };
 
 export interface DropCounters {
   spoofedMac: Record<string, number>;
@@ -142,15 +151,33 @@ export class Simulator {
   }
 
   dockerEnv(name: string): NodeJS.ProcessEnv {
-    return { ...process.env, DOCKER_HOST: dockerHost(this.paths(name)) };
+    const paths = this.paths(name);
+    return { ...process.env, DOCKER_HOST: dockerHost(paths), DOCKER_CONFIG: paths.dockerConfig };
   }
 
   get platformDir(): string {
     return join(this.dir, "platform");
   }
 
-  /** Bring the whole network up. Fails if it is already up. */
-  async up(topology: Topology): Promise<void> {
+  /** host:port of the registry host, as image and plugin references name it. */
+  get registry(): string {
+    const st = this.requireState();
+    if (st.registryPid === undefined || !isAlive(st.registryPid))
+      throw new Error("the registry host is not running (Debian 13's tools are missing: run scripts/debian13-tools.sh)");
+    return registryHost(st.topology);
+  }
+
+  /** The Docker engine a VM runs. */
+  engine(name: string): Engine {
+    this.vm(name);
+    return this.requireState().engines?.[name] ?? "debian12";
+  }
+
+  /**
+   * Bring the whole network up. Fails if it is already up. A VM runs the
+   * engine its topology names, else `opts.engine`, else AZSIM_ENGINE, else debian12.
+   */
+  async up(topology: Topology, opts: { engine?: Engine } = {}): Promise<void> {
     if (this.state) throw new Error(`the simulator is already up (state in ${this.stateFile}); run: npm run sim -- down`);
     const t0 = process.hrtime.bigint();
     const created = {
@@ -158,15 +185,22 @@ export class Simulator {
       runNetnsMount: !isMountPoint("/run/netns"),
       varLibAzureVnet: !existsSync("/var/lib/azure-vnet"),
     };
-    this.state = { topology, created, namespaces: [], dockerdPids: {}, vmInitPids: {} };
+    const fallback = opts.engine ?? defaultEngine();
+    const engines = Object.fromEntries(topology.vms.map((vm) => [vm.name, vm.engine ?? fallback]));
+    this.state = { topology, created, namespaces: [], dockerdPids: {}, vmInitPids: {}, engines };
     this.writeState();
     try {
-      this.state.namespaces.push(FABRIC_NS, INET_NS, ONPREM_NS, ...topology.vms.map((v) => vmNs(v.name)));
+      this.state.namespaces.push(FABRIC_NS, INET_NS, ONPREM_NS, REGISTRY_NS, ...topology.vms.map((v) => vmNs(v.name)));
       this.writeState();
       await buildFabric(topology);
       for (const vm of topology.vms) await plugVm(topology, vm);
       await applyFabricRules(topology, true);
       await this.startPlatform();
+      if (hasDebian13()) {
+        this.wipeRegistry();
+        this.state.registryPid = await startRegistry(topology, join(this.dir, "registry"));
+        this.writeState();
+      }
       // The mount point every VM binds its own plugin state directory over.
       mkdirSync("/var/lib/azure-vnet", { recursive: true });
       for (const vm of topology.vms) this.wipeVmDir(vm.name);
@@ -214,10 +248,15 @@ export class Simulator {
     );
   }
 
+  /** What was pushed to the registry, gone with the simulator; its log stays. */
+  private wipeRegistry(): void {
+    rmSync(join(this.dir, "registry", "storage"), { recursive: true, force: true });
+  }
+
   /** Engine data and plugin state of a VM, gone so the next `up` starts clean; logs stay for reading. */
   private wipeVmDir(name: string): void {
     const dir = vmPaths(this.dir, name).dir;
-    for (const sub of ["data", "exec", "plugins", "etc-docker", "var-lib-azure-vnet", ".cgroup", "boot_id"])
+    for (const sub of ["data", "exec", "plugins", "etc-docker", "docker-config", "var-lib-azure-vnet", ".cgroup", "boot_id"])
       rmSync(join(dir, sub), { recursive: true, force: true });
   }
 
@@ -227,11 +266,11 @@ export class Simulator {
     st.vmInitPids ??= {};
     let init = st.vmInitPids[name];
     if (init === undefined || !isAlive(init)) {
-      init = await startVmInit(name, this.paths(name));
+      init = await startVmInit(name, this.paths(name), registryHost(st.topology));
       st.vmInitPids[name] = init;
       this.writeState();
     }
-    st.dockerdPids[name] = await startDockerd(name, this.paths(name), init, extraArgs);
+    st.dockerdPids[name] = await startDockerd(name, this.paths(name), init, this.engine(name), extraArgs);
     this.writeState();
   }
 
@@ -272,7 +311,7 @@ export class Simulator {
     newBootId(paths);
     await plugVm(st.topology, vm);
     st.vmInitPids ??= {};
-    st.vmInitPids[name] = await startVmInit(name, paths);
+    st.vmInitPids[name] = await startVmInit(name, paths, registryHost(st.topology));
     this.writeState();
     // What starts before docker.service on the VM (a legacy plugin's unit).
     await opts.beforeDocker?.();
@@ -394,6 +433,7 @@ export class Simulator {
       up: true,
       dir: this.dir,
       platformPid: st.platformPid,
+      registry: st.registryPid !== undefined && isAlive(st.registryPid) ? registryHost(st.topology) : undefined,
       upSeconds: st.upSeconds,
       vms: st.topology.vms.map((vm) => {
         const pid = st.dockerdPids[vm.name];
@@ -402,6 +442,7 @@ export class Simulator {
           dockerHost: dockerHost(vmPaths(this.dir, vm.name)),
           dockerdPid: pid,
           running: pid !== undefined && isAlive(pid),
+          engine: st.engines?.[vm.name] ?? "debian12",
           mac: vm.nic.mac,
           primary: vm.nic.primary.address,
           secondaries: vm.nic.secondaries.map((s) => s.address),
@@ -441,6 +482,7 @@ export class Simulator {
       removeCgroups(vm.name);
     }
     for (const vm of st?.topology.vms ?? []) this.wipeVmDir(vm.name);
+    this.wipeRegistry();
     if (st?.created.varLibAzureVnet) tryRmdir("/var/lib/azure-vnet");
     if (st?.created.runNetnsMount && isMountPoint("/run/netns") && isEmptyDir("/run/netns")) {
       await run("umount", ["/run/netns"], { allowFailure: true });

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { Address4 } from "ip-address";
+import { EngineSchema } from "./engines";
 
 const ipv4 = z.string().refine((s) => Address4.isValid(s) && !s.includes("/"), "must be a dotted IPv4 address");
 const cidr = z.string().refine((s) => s.includes("/") && Address4.isValid(s), "must be an IPv4 CIDR such as 10.0.0.0/24");
@@ -24,6 +25,8 @@ export const VmSchema = z.object({
     primary: IpConfigSchema,
     secondaries: z.array(IpConfigSchema).max(255),
   }),
+  /** The VM's Docker engine; AZSIM_ENGINE (or debian12) when not given. */
+  engine: EngineSchema.optional(),
 });
 
 export const NsgRuleSchema = z.object({
@@ -58,6 +61,17 @@ export const TopologySchema = z.object({
     cidr,
     hostAddress: ipv4,
   }),
+  /** The container registry host (Debian 13's docker-registry), reached from the VNet through the fabric. */
+  registry: z
+    .object({
+      hostAddress: ipv4.default("192.0.2.10"),
+      name: z
+        .string()
+        .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/, "must be a lower-case DNS name with a dot")
+        .default("registry.azsim.internal"),
+      port: z.number().int().min(1).max(65535).default(5000),
+    })
+    .prefault({}),
   nsg: z.array(NsgRuleSchema).default([]),
   loadBalancers: z.array(LoadBalancerSchema).default([]),
 });

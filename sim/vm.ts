@@ -22,11 +22,14 @@ import { request } from "node:http";
 import { join, resolve } from "node:path";
 import { isAlive, run, sleep, spawnDetached, waitFor } from "./exec";
 import { WIRESERVER_IP, vmNs } from "./names";
+import { Engine, cliPluginsDir, enginePath, hasDebian13 } from "./engines";
 
 /** The cgroup folder dockerd puts a VM's containers under. */
 const cgroupName = (vm: string) => `docker-${vmNs(vm)}`;
 
 export const BUSYBOX_IMAGE = "local/busybox";
+/** The same image under its public name, as the examples name it (docker.io/library/busybox:latest). */
+export const PUBLIC_IMAGES = ["busybox:latest"];
 
 export interface VmPaths {
   dir: string;
@@ -39,6 +42,8 @@ export interface VmPaths {
   pluginState: string;
   /** The VM's /proc/sys/kernel/random/boot_id. */
   bootId: string;
+  /** DOCKER_CONFIG of commands run in the VM: where the docker CLI finds compose v2. */
+  dockerConfig: string;
 }
 
 export function vmPaths(baseDir: string, name: string): VmPaths {
@@ -51,6 +56,7 @@ export function vmPaths(baseDir: string, name: string): VmPaths {
     plugins: join(dir, "plugins"),
     pluginState: join(dir, "var-lib-azure-vnet"),
     bootId: join(dir, "boot_id"),
+    dockerConfig: join(dir, "docker-config"),
   };
 }
 
@@ -91,9 +97,14 @@ function initScript(): string {
  * Start the VM's "init": the process holding its mount and UTS namespaces
  * (inside its network namespace), with the VM's mounts in place. Returns its pid.
  */
-export async function startVmInit(name: string, paths: VmPaths): Promise<number> {
-  for (const sub of ["data", "exec", "plugins", "etc-docker/plugins", "var-lib-azure-vnet"])
+export async function startVmInit(name: string, paths: VmPaths, registry: string): Promise<number> {
+  for (const sub of ["data", "exec", "plugins", "etc-docker/plugins", "var-lib-azure-vnet", "docker-config"])
     mkdirSync(join(paths.dir, sub), { recursive: true });
+  // The VM's /etc/docker/daemon.json: the simulator's registry speaks plain HTTP.
+  writeFileSync(join(paths.dir, "etc-docker", "daemon.json"), `${JSON.stringify({ "insecure-registries": [registry] }, null, 2)}\n`);
+  // Compose v2 (`docker compose`) from Debian 13's CLI plugins, whatever the VM's engine.
+  const cliConfig = hasDebian13() ? { cliPluginsExtraDirs: [cliPluginsDir()] } : {};
+  writeFileSync(join(paths.dockerConfig, "config.json"), `${JSON.stringify(cliConfig, null, 2)}\n`);
   writeFileSync(join(paths.dir, "resolv.conf"), `nameserver ${WIRESERVER_IP}\nsearch internal.cloudapp.net\n`);
   if (!existsSync(paths.bootId)) newBootId(paths);
   const ready = join(paths.dir, "vm.ready");
@@ -122,7 +133,13 @@ export async function startVmInit(name: string, paths: VmPaths): Promise<number>
 }
 
 /** Start dockerd inside a running VM; resolves once it answers /_ping. Returns its pid. */
-export async function startDockerd(name: string, paths: VmPaths, initPid: number, extraArgs: string[] = []): Promise<number> {
+export async function startDockerd(
+  name: string,
+  paths: VmPaths,
+  initPid: number,
+  engine: Engine,
+  extraArgs: string[] = [],
+): Promise<number> {
   if (existsSync(paths.pidFile)) {
     const old = Number(readFileSync(paths.pidFile, "utf8"));
     if (old && isAlive(old) && readComm(old) === "dockerd") throw new Error(`dockerd for ${name} is already running (pid ${old})`);
@@ -153,7 +170,9 @@ export async function startDockerd(name: string, paths: VmPaths, initPid: number
   const logFd = openSync(paths.log, "a");
   let pid: number;
   try {
-    pid = spawnDetached("nsenter", ["-t", String(initPid), "-n", "-m", "-u", "--", "dockerd", ...args], logFd);
+    pid = spawnDetached("nsenter", ["-t", String(initPid), "-n", "-m", "-u", "--", "dockerd", ...args], logFd, {
+      env: { ...process.env, PATH: enginePath(engine) },
+    });
   } finally {
     closeSync(logFd);
   }
@@ -289,4 +308,5 @@ export async function busyboxTarball(baseDir: string): Promise<string> {
 export async function importBusybox(paths: VmPaths, tarball: string): Promise<void> {
   const env = { ...process.env, DOCKER_HOST: dockerHost(paths) };
   await run("docker", ["import", "-c", 'CMD ["/bin/sh"]', tarball, BUSYBOX_IMAGE], { env, timeoutMs: 60_000 });
+  for (const name of PUBLIC_IMAGES) await run("docker", ["tag", BUSYBOX_IMAGE, name], { env, timeoutMs: 30_000 });
 }

@@ -20,6 +20,7 @@ const RCODE_NXDOMAIN = 3;
 export function dnsNameTable(topology: Topology): Map<string, string> {
   const table = new Map<string, string>();
   for (const [name, address] of Object.entries(topology.internet.names)) table.set(canonicalName(name), address);
+  table.set(canonicalName(topology.registry.name), topology.registry.hostAddress);
   for (const vm of topology.vms) {
     table.set(vm.name, vm.nic.primary.address);
     table.set(`${vm.name}.${INTERNAL_SUFFIX}`, vm.nic.primary.address);

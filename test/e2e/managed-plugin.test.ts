@@ -6,23 +6,17 @@
  */
 import { strict as assert } from "node:assert";
 import { existsSync, readFileSync, rmSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Simulator } from "../../sim/simulator";
 import { defaultTopology } from "../../sim/topology";
 import { waitFor } from "../../sim/exec";
 import { Harness } from "./helpers/sim-harness";
-import { E2E_MODE, MODE_OPTIONS, composeFileForMode } from "./helpers/docker";
+import { E2E_MODE, MODE_OPTIONS, WHOAMI_CMD, fetchInContainer, fetchOnceUp as fetchUp, httpCaller } from "./helpers/docker";
+import { COMPOSE_VERSIONS, ComposeExample } from "./helpers/compose";
 import { ManagedPlugin, PLUGIN_NAME, driverPrograms } from "./helpers/managed-plugin";
 
 const inet = { edge: "inet" as const };
 const NAME = PLUGIN_NAME;
-const COMPOSE_FILE = resolve(__dirname, "../../../examples/compose-managed/docker-compose.yml");
-/** Answers HTTP on 8080 with the caller's address (busybox httpd CGI). */
-const WHOAMI_CMD = [
-  "sh",
-  "-c",
-  "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 8080 -h /www",
-];
 /** Secondary ipconfigs of vm1 in the default topology. */
 const VM1_SECONDARIES = Array.from({ length: 8 }, (_, i) => `10.0.0.${10 + i}`);
 
@@ -40,38 +34,13 @@ describe("azure-vnet as a managed plugin with real Docker on the simulator", fun
     assert.equal(r.code, 0, `docker ${args.join(" ")} on ${vm} failed: ${r.stderr}`);
     return r.stdout.trim();
   };
-  const compose = async (args: string[]) => {
-    const file = composeFileForMode(COMPOSE_FILE, sim.dir);
-    const r = await sim.exec("vm1", "docker-compose", ["-p", "managed", "-f", file, ...args], { allowFailure: true, timeoutMs: 120_000 });
-    assert.equal(r.code, 0, `docker-compose ${args.join(" ")} failed: ${r.stderr}`);
-  };
   const ipOf = (vm: string, container: string) =>
     ok(vm, ["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container]);
   const run = (vm: string, name: string, extra: string[] = [], cmd: string[] = ["sleep", "3600"]) =>
     ok(vm, ["run", "-d", "--init", "--name", name, ...extra, "local/busybox", ...cmd]);
-  // busybox-static's `wget -T` crashes; its `timeout` applet bounds the wait instead.
-  const fetchFrom = (vm: string, name: string, url: string) => docker(vm, ["exec", name, "timeout", "5", "wget", "-q", "-O", "-", url]);
-  /** The first fetch after a container starts: its server may need a moment to listen. */
-  const fetchOnceUp = async (vm: string, name: string, url: string) => {
-    let out = "";
-    await waitFor(
-      `${url} from ${name}`,
-      async () => {
-        const r = await fetchFrom(vm, name, url);
-        out = r.stdout;
-        return r.code === 0;
-      },
-      15_000,
-      250,
-    );
-    return out;
-  };
-  /** busybox httpd reports IPv4 callers as [::ffff:a.b.c.d]. */
-  const caller = (out: string) =>
-    out
-      .trim()
-      .replace(/^\[?::ffff:/, "")
-      .replace(/\]$/, "");
+  const fetchFrom = (vm: string, name: string, url: string) => fetchInContainer(sim, vm, name, url);
+  const fetchOnceUp = (vm: string, name: string, url: string) => fetchUp(sim, vm, name, url);
+  const caller = httpCaller;
 
   before(async function () {
     this.timeout(600_000);
@@ -177,18 +146,26 @@ describe("azure-vnet as a managed plugin with real Docker on the simulator", fun
     assert.equal(c.spoofedIp.vm1 + c.spoofedMac.vm1, 0, "the fabric saw a spoofed packet from vm1");
   });
 
-  it("runs the compose example with the managed plugin's name", async function () {
-    await compose(["up", "-d"]);
-    try {
-      assert.equal((await ipOf("vm1", "managed_web_1")).trim(), "10.0.0.12");
-      const client = (await ipOf("vm1", "managed_client_1")).trim();
-      assert.ok(VM1_SECONDARIES.includes(client), `the client got ${client}`);
-      assert.equal(caller(await fetchOnceUp("vm1", "managed_client_1", "http://10.0.0.12/cgi-bin/ip")), client);
-      assert.equal(caller((await fetchFrom("vm2", "c2", "http://10.0.0.12/cgi-bin/ip")).stdout), "10.0.0.20");
-    } finally {
-      await compose(["down"]);
-    }
-  });
+  for (const version of COMPOSE_VERSIONS) {
+    it(`runs the compose example with the managed plugin's name from its .env, with compose ${version}`, async function () {
+      const compose = new ComposeExample(sim, "vm1", "compose-managed", `managed-${version}`, version, {
+        AZURE_VNET_PLUGIN: NAME,
+        WEB_IP: "10.0.0.12",
+      });
+      await compose.up();
+      try {
+        const web = await compose.container("web");
+        const client = await compose.container("client");
+        assert.equal((await ipOf("vm1", web)).trim(), "10.0.0.12");
+        const clientIp = (await ipOf("vm1", client)).trim();
+        assert.ok(VM1_SECONDARIES.includes(clientIp), `the client got ${clientIp}`);
+        assert.equal(caller(await fetchOnceUp("vm1", client, "http://10.0.0.12/cgi-bin/ip")), clientIp);
+        assert.equal(caller((await fetchFrom("vm2", "c2", "http://10.0.0.12/cgi-bin/ip")).stdout), "10.0.0.20");
+      } finally {
+        await compose.down();
+      }
+    });
+  }
 
   it("brings --restart always containers back with working addresses after dockerd restarts", async function () {
     this.timeout(240_000);

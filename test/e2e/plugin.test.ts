@@ -4,11 +4,11 @@
  * plugin restart. The plugin runs with its production defaults.
  */
 import { strict as assert } from "node:assert";
-import { resolve } from "node:path";
 import { Simulator } from "../../sim/simulator";
 import { defaultTopology } from "../../sim/topology";
 import { Harness } from "./helpers/sim-harness";
-import { CREATE_NETWORK, E2E_MODE, composeFileForMode, imdsGetArgs } from "./helpers/docker";
+import { CREATE_NETWORK, E2E_MODE, WHOAMI_CMD, imdsGetArgs } from "./helpers/docker";
+import { COMPOSE_VERSIONS, ComposeExample } from "./helpers/compose";
 import { PluginProcess } from "../../sim/plugin-process";
 
 const vm1 = { vm: "vm1" };
@@ -16,13 +16,6 @@ const vm2 = { vm: "vm2" };
 const inet = { edge: "inet" as const };
 const onprem = { edge: "onprem" as const };
 const CREATE = CREATE_NETWORK;
-/** A container that answers HTTP on 8080 with the caller's address (busybox httpd CGI). */
-const WHOAMI_CMD = [
-  "sh",
-  "-c",
-  "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 8080 -h /www",
-];
-const EXAMPLE_COMPOSE = resolve(__dirname, "../../../examples/compose-static-ip/docker-compose.yml");
 
 describe("azure-vnet plugin with real Docker on the simulator", function () {
   const sim = new Simulator(process.env.AZSIM_DIR ?? "/tmp/azure-vnet-sim-e2e");
@@ -193,20 +186,23 @@ describe("azure-vnet plugin with real Docker on the simulator", function () {
     await ok("vm2", ["rm", "-f", "late", "reuse"]);
   });
 
-  it("runs a docker-compose file with static addresses", async function () {
-    const compose = ["-p", "demo", "-f", composeFileForMode(EXAMPLE_COMPOSE, sim.dir)];
-    const up = await sim.exec("vm1", "docker-compose", [...compose, "up", "-d"], { allowFailure: true, timeoutMs: 120_000 });
-    assert.equal(up.code, 0, up.stderr);
-    try {
-      assert.equal(await ipOf("vm1", "demo_web_1"), "10.0.0.15");
-      assert.equal(await ipOf("vm1", "demo_worker_1"), "10.0.0.16");
-      const page = await h.curl(vm2, "http://10.0.0.15/");
-      assert.equal(page.stdout.trim(), "hello from web");
-    } finally {
-      const down = await sim.exec("vm1", "docker-compose", [...compose, "down"], { allowFailure: true, timeoutMs: 120_000 });
-      assert.equal(down.code, 0, down.stderr);
-    }
-  });
+  for (const version of COMPOSE_VERSIONS) {
+    it(`runs the static-address compose example, addresses from its .env, with compose ${version}`, async function () {
+      const compose = new ComposeExample(sim, "vm1", "compose-static-ip", `demo-${version}`, version, {
+        WEB_IP: "10.0.0.15",
+        WORKER_IP: "10.0.0.16",
+      });
+      await compose.up();
+      try {
+        assert.equal(await ipOf("vm1", await compose.container("web")), "10.0.0.15");
+        assert.equal(await ipOf("vm1", await compose.container("worker")), "10.0.0.16");
+        const page = await h.curl(vm2, "http://10.0.0.15/");
+        assert.equal(page.stdout.trim(), "hello from web");
+      } finally {
+        await compose.down();
+      }
+    });
+  }
 
   it("explains exhaustion, a wrong --subnet and a wrong --gateway in the docker CLI output", async function () {
     const wrongSubnet = await docker("vm2", [...CREATE, "--subnet", "10.9.0.0/24", "wrongsub"]);

@@ -10,6 +10,7 @@ import { FABRIC_MAC } from "../../sim/names";
 import { Harness } from "./helpers/sim-harness";
 import { diffSnapshots, snapshotHost, HostSnapshot } from "./helpers/host-snapshot";
 import { E2E_MODE } from "./helpers/docker";
+import { defaultEngine } from "../../sim/engines";
 
 const IMDS_NET = "http://169.254.169.254/metadata/instance/network?api-version=2021-02-01";
 const WIRESERVER = "http://168.63.129.16/machine/plugins?comp=nmagent&type=getinterfaceinfov1";
@@ -29,7 +30,10 @@ const onprem = { edge: "onprem" as const };
     await sim.down();
     hostBefore = await snapshotHost();
     const t0 = Date.now();
-    await sim.up(defaultTopology());
+    // Both engines in one network: vm2 runs the one the others do not.
+    const topology = defaultTopology();
+    topology.vms[1].engine = defaultEngine() === "debian13" ? "debian12" : "debian13";
+    await sim.up(topology);
     upSeconds = (Date.now() - t0) / 1000;
     console.log(`      sim up: ${upSeconds.toFixed(2)} s`);
   });
@@ -208,6 +212,37 @@ const onprem = { edge: "onprem" as const };
     assert.match(dns.stdout, /Address:\s+10\.0\.0\.5/);
     const ext = await h.exec(vm1, "busybox", ["nslookup", "example.com", "168.63.129.16"]);
     assert.match(ext.stdout, /Address:\s+198\.51\.100\.10/);
+  });
+
+  it("runs each VM's dockerd from its engine, with compose v1 and v2 and busybox by its public name", async function () {
+    const seen = new Set<string>();
+    for (const name of ["vm1", "vm2"]) {
+      const vm = { vm: name };
+      const server = await h.exec(vm, "docker", ["version", "--format", "{{.Server.Version}}"]);
+      assert.match(server.stdout, sim.engine(name) === "debian13" ? /^26\.1\./ : /^20\.10\./, `${name}: ${server.stderr}`);
+      seen.add(sim.engine(name));
+      assert.match((await h.exec(vm, "docker", ["compose", "version", "--short"])).stdout, /^v?2\.26\./);
+      assert.match((await h.exec(vm, "docker-compose", ["version", "--short"])).stdout, /^1\.29\./);
+      const run = await h.exec(vm, "docker", ["run", "--rm", "docker.io/library/busybox:latest", "echo", "public name"]);
+      assert.equal(run.stdout.trim(), "public name", run.stderr);
+    }
+    assert.deepEqual([...seen].sort(), ["debian12", "debian13"]);
+  });
+
+  it("serves a registry host by name: an image pushed from vm1 is pulled and run on vm2", async function () {
+    const dns = await h.exec(vm1, "busybox", ["nslookup", sim.topology.registry.name]);
+    assert.match(dns.stdout, new RegExp(`Address:\\s+${sim.topology.registry.hostAddress.replace(/\./g, "\\.")}`));
+    const ref = `${sim.registry}/sim-test/busybox:1`;
+    for (const [vm, args] of [
+      [vm1, ["tag", "busybox:latest", ref]],
+      [vm1, ["push", ref]],
+      [vm2, ["pull", ref]],
+    ] as const) {
+      const r = await h.exec(vm, "docker", [...args], 60_000);
+      assert.equal(r.code, 0, `docker ${args.join(" ")}: ${r.stderr}`);
+    }
+    const run = await h.exec(vm2, "docker", ["run", "--rm", ref, "echo", "from the registry"]);
+    assert.equal(run.stdout.trim(), "from the registry", run.stderr);
   });
 
   it("fault knobs: IMDS 500, down, then back", async function () {

@@ -8,7 +8,7 @@
 import { strict as assert } from "node:assert";
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Simulator } from "../../../sim/simulator";
-import type { RunResult } from "../../../sim/exec";
+import { type RunResult, waitFor } from "../../../sim/exec";
 import { NETWORK_MODES, type NetworkMode } from "../../../driver/network/options";
 
 function e2eMode(value: string | undefined): NetworkMode {
@@ -35,7 +35,7 @@ export const CREATE_NETWORK = ["network", "create", "-d", "azure-vnet", "--ipam-
 export function composeFileForMode(file: string, dir: string): string {
   if (E2E_MODE === "bridge") return file;
   const opts = `    driver_opts:\n      mode: "${E2E_MODE}"`;
-  const text = readFileSync(file, "utf8").replace(/^ {4}driver: (azure-vnet\S*)$/gm, (line) => `${line}\n${opts}`);
+  const text = readFileSync(file, "utf8").replace(/^ {4}driver: (\S*azure-vnet\S*)$/gm, (line) => `${line}\n${opts}`);
   if (!text.includes(opts)) throw new Error(`${file} declares no azure-vnet network`);
   const copy = `${dir}/${file
     .split("/")
@@ -49,6 +49,45 @@ export function composeFileForMode(file: string, dir: string): string {
 /** `docker run -d --init` of a busybox sleeper on `network`; `extra` goes before the image (--ip, --restart, ...). */
 export function sleeperArgs(name: string, network: string, extra: string[] = []): string[] {
   return ["run", "-d", "--init", "--name", name, "--network", network, ...extra, "local/busybox", "sleep", "600"];
+}
+
+/** A container command that answers HTTP on 8080 with the caller's address (busybox httpd CGI). */
+export const WHOAMI_CMD = [
+  "sh",
+  "-c",
+  "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && exec httpd -f -p 8080 -h /www",
+];
+
+/** The caller's address in a WHOAMI_CMD answer: busybox httpd reports IPv4 callers as [::ffff:a.b.c.d]. */
+export function httpCaller(out: string): string {
+  return out
+    .trim()
+    .replace(/^\[?::ffff:/, "")
+    .replace(/\]$/, "");
+}
+
+/** GET a URL from inside a container; busybox-static's `wget -T` crashes, so its `timeout` applet bounds the wait. */
+export function fetchInContainer(sim: Simulator, vm: string, container: string, url: string): Promise<RunResult> {
+  return sim.exec(vm, "docker", ["exec", container, "timeout", "5", "wget", "-q", "-O", "-", url], {
+    allowFailure: true,
+    timeoutMs: 60_000,
+  });
+}
+
+/** The first fetch after a container starts: its server may need a moment to listen. Returns the body. */
+export async function fetchOnceUp(sim: Simulator, vm: string, container: string, url: string): Promise<string> {
+  let out = "";
+  await waitFor(
+    `${url} from ${container}`,
+    async () => {
+      const r = await fetchInContainer(sim, vm, container, url);
+      out = r.stdout;
+      return r.code === 0;
+    },
+    15_000,
+    250,
+  );
+  return out;
 }
 
 /** A request to IMDS from inside a container, bounded in time: it fails while the platform block holds. */

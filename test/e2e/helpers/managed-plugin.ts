@@ -1,8 +1,9 @@
 /**
  * The managed plugin on the simulator: built once with
- * `scripts/plugin-build.sh --offline-base` against one VM's dockerd (there is
- * no registry here), created on the other VMs from the same plugin directory,
- * and enabled with the host paths its config.json binds.
+ * `scripts/plugin-build.sh --offline-base` against one VM's dockerd, then
+ * either created on the other VMs from the same plugin directory, or pushed
+ * to the simulator's registry and installed there by name; enabled with the
+ * host paths its config.json binds.
  */
 import { readFileSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -41,9 +42,9 @@ export class ManagedPlugin {
     readonly name = PLUGIN_NAME,
   ) {}
 
-  /** config.json and the exported rootfs, kept so other VMs need no build of their own. */
+  /** config.json and the exported rootfs, kept so other VMs need no build of their own; one folder per name. */
   get dir(): string {
-    return join(this.sim.dir, "managed-plugin");
+    return join(this.sim.dir, this.name === PLUGIN_NAME ? "managed-plugin" : `managed-plugin-${this.name.replace(/[^a-z0-9.-]/g, "-")}`);
   }
 
   private async run(vm: string, cmd: string, args: string[], timeoutMs = 60_000): Promise<RunResult> {
@@ -52,10 +53,15 @@ export class ManagedPlugin {
     return r;
   }
 
-  /** Build the rootfs image in `vm`'s dockerd from a locally imported base, and create the plugin there. */
-  async build(vm: string): Promise<BuildReport> {
+  /**
+   * Build the rootfs image in `vm`'s dockerd from a locally imported base, and
+   * create the plugin there; with `push`, the name is a registry reference and
+   * the plugin is pushed there (plugin-build.sh --push).
+   */
+  async build(vm: string, opts: { push?: boolean } = {}): Promise<BuildReport> {
     const t0 = Date.now();
-    const r = await this.run(vm, "bash", [BUILD_SCRIPT, "--offline-base", "--name", this.name, "--out", this.dir, "--replace"], 300_000);
+    const naming = opts.push ? ["--push", this.name] : ["--name", this.name];
+    const r = await this.run(vm, "bash", [BUILD_SCRIPT, "--offline-base", ...naming, "--out", this.dir, "--replace"], 300_000);
     const size = /\((\d+) MB\)/.exec(r.stdout);
     if (!size) throw new Error(`plugin-build.sh reported no image size:\n${r.stdout}`);
     return { seconds: (Date.now() - t0) / 1000, imageMegabytes: Number(size[1]), output: r.stdout };
@@ -78,6 +84,26 @@ export class ManagedPlugin {
    * set` points both mounts at per-VM files kept outside /run.
    */
   async enable(vm: string, opts: { restartable?: boolean } = {}): Promise<void> {
+    await this.prepareHost(vm, opts);
+    await this.run(vm, "docker", ["plugin", "enable", this.name]);
+  }
+
+  /**
+   * `docker plugin install --grant-all-permissions NAME` from the registry
+   * its name points at, enabled at once with config.json's default bind
+   * sources made first (as enable() does); with `disabled`, installed only
+   * (then enable(), e.g. restartable). Returns the seconds it took.
+   */
+  async install(vm: string, opts: { disabled?: boolean } = {}): Promise<number> {
+    const t0 = Date.now();
+    if (!opts.disabled) await this.prepareHost(vm, {});
+    const disable = opts.disabled ? ["--disable"] : [];
+    await this.run(vm, "docker", ["plugin", "install", "--grant-all-permissions", ...disable, this.name], 300_000);
+    return (Date.now() - t0) / 1000;
+  }
+
+  /** The bind sources the plugin needs on the VM before it can be enabled (see enable()). */
+  private async prepareHost(vm: string, opts: { restartable?: boolean }): Promise<void> {
     const paths = this.sim.paths(vm);
     await this.run(vm, "mkdir", ["-p", "/var/lib/azure-vnet"]);
     if (opts.restartable) {
@@ -88,7 +114,6 @@ export class ManagedPlugin {
       await this.run(vm, "touch", ["/run/xtables.lock"]);
       await this.run(vm, "ln", ["-sf", paths.socket, "/run/docker.sock"]);
     }
-    await this.run(vm, "docker", ["plugin", "enable", this.name]);
   }
 
   /** The plugin's last reconciliation with Docker's API, from the report it keeps beside its state. */
