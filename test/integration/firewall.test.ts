@@ -342,6 +342,7 @@ for (const mode of MODES) {
         restoreText: "*filter\n-P FORWARD ACCEPT\nCOMMIT\n",
         filterRules: [],
         natRules: [],
+        dnatRules: [],
         mangleRules: [],
         rawRules: [],
       };
