@@ -50,13 +50,6 @@ export const HOOKS = [
 export const CHAINS = [...new Map(HOOKS.map(({ table, chain }) => [`${table} ${chain}`, { table, chain }])).values()];
 /** One bit of the packet mark, set and matched under its own mask so other users' bits are left alone. */
 export const PLATFORM_MARK = "0x1000000/0x1000000";
-/**
- * Another bit of the mark: set (in nat PREROUTING, so on a connection's first
- * packet only) on what a container sends to one of the VM's own addresses, so
- * a published port reached from a container on the same VM (hairpin) can be
- * told from one reached from elsewhere in the VNet, whose source is kept.
- */
-export const HAIRPIN_MARK = "0x2000000/0x2000000";
 /** Azure's virtual public IP: DNS on 53, the wireserver on 80 and 32526. */
 export const WIRESERVER = "168.63.129.16";
 export const WIRESERVER_BLOCKED_TCP_PORTS = [80, 32526] as const;
@@ -306,7 +299,10 @@ const LOOPBACK = "127.0.0.0/8";
  * A published port's DNAT, from any of the VM's own addresses (or the one
  * asked for): what arrives at the VM (PREROUTING) and what the VM itself
  * sends (OUTPUT) alike. Forwarded on, it is admitted by the network's
- * "to containers" rule, and its replies by "from containers".
+ * "to containers" rule, and its replies by "from containers". The source is
+ * left alone, so the container sees its real client; a client that is a
+ * container of the same VM works too (hairpin), as every container's packets
+ * pass the VM's routing, where the reply is translated back.
  */
 function dnatRule(p: FirewallPublished): string {
   const dst = p.hostIp === undefined ? `! -d ${LOOPBACK}` : `-d ${p.hostIp}/32`;
@@ -314,25 +310,6 @@ function dnatRule(p: FirewallPublished): string {
   return (
     `-A ${DNAT_CHAIN} ${dst} -p ${p.proto} -m addrtype --dst-type LOCAL -m ${p.proto} --dport ${p.hostPort} ` +
     `${comment(p.networkId, `endpoint ${p.endpointId} ${on}:${p.hostPort}/${p.proto}`)} -j DNAT --to-destination ${p.address}:${p.containerPort}`
-  );
-}
-
-/** Marks a network's containers' new connections to the VM's own addresses (see HAIRPIN_MARK). */
-function hairpinMarkRule(n: FirewallNetwork): string {
-  const { from } = portsOf(n);
-  return `-A ${DNAT_CHAIN} ${from.iface} -m addrtype --dst-type LOCAL${from.module} ${comment(n.id, "from containers to the VM")} -j MARK --set-xmark ${HAIRPIN_MARK}`;
-}
-
-/**
- * A marked connection that was sent on to one of the network's containers
- * leaves as the VM's primary address, so the reply comes back through the VM
- * (and is translated back) rather than straight to the other container.
- */
-function hairpinSnatRule(n: FirewallNetwork): string {
-  const { to } = portsOf(n);
-  return (
-    `-A ${POSTROUTING_CHAIN} ${to.iface} -m mark --mark ${HAIRPIN_MARK} -m conntrack --ctstate DNAT${to.module} ` +
-    `${comment(n.id, "hairpin")} -j SNAT --to-source ${n.primaryAddress}`
   );
 }
 
@@ -367,11 +344,10 @@ export function planFirewall(input: FirewallInput): FirewallPlan {
   if (input.published !== undefined && !Array.isArray(input.published)) throw new PluginError("published ports must be a list");
   const published = (input.published ?? []).map((p, i) => validPublished(p, i, byId));
   checkNoOverlap(published);
-  const publishing = networks.filter((n) => published.some((p) => p.networkId === n.id));
   const allSubnets = [...new Set(networks.map((n) => n.subnet))];
   const filterRules = networks.flatMap(forwardRules);
-  const natRules = [...publishing.map(hairpinSnatRule), ...networks.filter((n) => n.snat).flatMap((n) => postroutingRules(n, allSubnets))];
-  const dnatRules = [...publishing.map(hairpinMarkRule), ...published.map(dnatRule)];
+  const natRules = networks.filter((n) => n.snat).flatMap((n) => postroutingRules(n, allSubnets));
+  const dnatRules = published.map(dnatRule);
   const mangleRules = [...networks.flatMap(markRules), PLATFORM_DROP];
   const rawRules = networks.some((n) => n.mode === "transparent") ? [SOURCE_CHECK] : [];
   // Declaring a chain in a --noflush batch flushes it, which makes the batch a full replacement.
