@@ -60,7 +60,7 @@ describe("port publishing (-p, compose ports:) on the simulator", function () {
   });
 
   after(async function () {
-    await docker("vm1", ["rm", "-f", "web", "web2", "client"]);
+    await docker("vm1", ["rm", "-f", "web", "web2", "web3", "client"]);
     await sim.down();
     await Promise.all([plugins.vm1.stop(), plugins.vm2.stop()]);
   });
@@ -148,6 +148,35 @@ describe("port publishing (-p, compose ports:) on the simulator", function () {
     const r = await get("vm2", `http://${VM1_PRIMARY}:8080/cgi-bin/ip`);
     assert.notEqual(r.code, 0, "nothing answers on 8080 any more");
     assert.ok(!(await natRules("vm1")).includes("endpoint "), "no rule of the removed endpoint is left");
+  });
+
+  it("publishes a restarted container's port again after dockerd was killed and started", async function () {
+    await ok("vm1", [
+      "run",
+      "-d",
+      "--init",
+      "--name",
+      "web3",
+      "--restart",
+      "always",
+      "--network",
+      "vnet",
+      "-p",
+      "8081:80",
+      "local/busybox",
+      ...WHOAMI_80,
+    ]);
+    assert.equal(caller((await getOnceUp("vm2", `http://${VM1_PRIMARY}:8081/cgi-bin/ip`)).stdout), VM2_PRIMARY);
+    await sim.stopVmDocker("vm1", { keepContainers: true });
+    await sim.startVmDocker("vm1");
+    const deadline = Date.now() + 30_000;
+    while ((await docker("vm1", ["inspect", "-f", "{{.State.Running}}", "web3"])).stdout.trim() !== "true" && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 200));
+    const r = await getOnceUp("vm2", `http://${VM1_PRIMARY}:8081/cgi-bin/ip`);
+    assert.equal(r.code, 0, `curl from vm2 after the dockerd restart failed: ${r.stderr}`);
+    assert.equal(caller(r.stdout), VM2_PRIMARY);
+    await ok("vm1", ["rm", "-f", "web3"]);
+    assert.equal((await publishedRules("vm1")).filter((l) => l.includes("--dport 8081 ")).length, 0);
   });
 
   it("publishes compose ports: and closes them with compose down", async function () {
