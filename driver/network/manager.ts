@@ -28,7 +28,7 @@ import { checkNetworkFits, endpointLinkSpec, ensureNetworkKernel, firewallPortsO
 import { findEndpointMac, syncGuards } from "./guards";
 import { type KernelRepairReport, repairKernel } from "./repair";
 import type { Persist } from "../checkpoint";
-import { type PublishedPort, checkPortsFree, parsePortBindings } from "./ports";
+import { type PublishedPort, checkPortsFree, parsePortBindings, portHolders } from "./ports";
 import { samePublishedPort } from "../dataplane/firewall-plan";
 
 /** What the network layer asks of the IPAM side. */
@@ -318,6 +318,18 @@ export class NetworkManager implements NetworkDriver {
       const wanted = parsePortBindings(req.Options);
       const before = ep.published;
       if (samePorts(wanted, before ?? [])) return;
+      const holders = portHolders(wanted, ep.id, Object.values(this.state.endpoints));
+      if (holders.length) {
+        // A holder whose host veth is gone has no container any more (its
+        // DeleteEndpoint was missed; reconciliation removes the record): it gives its ports up.
+        const links = new Set((await this.dp.listLinks()).map((l) => l.name));
+        for (const h of holders) {
+          const stale = this.state.endpoints[h.id];
+          if (links.has(stale.hostVeth)) continue;
+          this.o.logger.warn("taking published ports from an endpoint whose container is gone", { endpointId: short(h.id) });
+          delete stale.published;
+        }
+      }
       checkPortsFree(wanted, ep.id, Object.values(this.state.endpoints), short);
       await this.setPorts(ep, wanted, before);
     });

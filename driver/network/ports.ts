@@ -104,11 +104,15 @@ export interface PortHolder {
   published?: PublishedPort[];
 }
 
+/** The other endpoints that publish one of `wanted`. */
+export function portHolders(wanted: PublishedPort[], endpointId: string, holders: PortHolder[]): PortHolder[] {
+  return holders.filter((h) => h.id !== endpointId && wanted.some((p) => h.published?.some((q) => samePublishedPort(p, q))));
+}
+
 /** Throws naming the port and its holder if another endpoint already publishes one of `wanted`. */
 export function checkPortsFree(wanted: PublishedPort[], endpointId: string, holders: PortHolder[], short: (id: string) => string): void {
-  for (const p of wanted) {
-    for (const h of holders) {
-      if (h.id === endpointId) continue;
+  for (const h of portHolders(wanted, endpointId, holders)) {
+    for (const p of wanted) {
       const taken = h.published?.find((q) => samePublishedPort(p, q));
       if (taken) {
         throw new PluginError(

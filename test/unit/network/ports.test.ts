@@ -145,6 +145,18 @@ describe("publishing ports through the network manager", () => {
     assert.equal(t.dp.firewall?.published?.length, 2);
   });
 
+  it("takes the ports of an endpoint whose veth is gone (a missed DeleteEndpoint) rather than refusing", async () => {
+    const t = await withEndpoints(2);
+    await t.mgr.programExternalConnectivity(program(ep(1), binding(8080)));
+    assert.ok(t.dp.links.delete(t.state.endpoints[ep(1)].hostVeth));
+    await t.mgr.programExternalConnectivity(program(ep(2), binding(8080)));
+    assert.equal(t.state.endpoints[ep(1)].published, undefined);
+    assert.deepEqual(
+      published(t.dp).map((p) => p.endpointId),
+      [ep(2).slice(0, 12)],
+    );
+  });
+
   it("closes the ports on Revoke and on DeleteEndpoint, and frees them for another endpoint", async () => {
     const t = await withEndpoints(2);
     await t.mgr.programExternalConnectivity(program(ep(1), binding(8080)));
