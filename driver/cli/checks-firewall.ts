@@ -4,7 +4,16 @@
  * rules its networks imply (planned by the same code that applies them).
  */
 import { type FirewallPlan, type FirewallState, planFirewall, type RulesetView } from "../dataplane";
-import { FORWARD_CHAIN, MARK_CHAIN, PLATFORM_CHAIN, POSTROUTING_CHAIN, SOURCE_CHAIN } from "../dataplane/firewall-plan";
+import {
+  CHAINS,
+  DNAT_CHAIN,
+  FORWARD_CHAIN,
+  HOOKS,
+  MARK_CHAIN,
+  PLATFORM_CHAIN,
+  POSTROUTING_CHAIN,
+  SOURCE_CHAIN,
+} from "../dataplane/firewall-plan";
 import { errorMessage } from "../errors";
 import { firewallInputFor } from "../network/manager";
 import { type Check, check, plural, RESTART_PLUGIN } from "./check";
@@ -24,22 +33,13 @@ export function ipForwardCheck(f: Facts): Check {
   return check(id, "FAIL", "net.ipv4.ip_forward = 0: the VM does not route packets to or from containers", { fix });
 }
 
-const HOOKS = [
-  { table: "filter", parent: "FORWARD", chain: FORWARD_CHAIN },
-  { table: "nat", parent: "POSTROUTING", chain: POSTROUTING_CHAIN },
-  { table: "mangle", parent: "FORWARD", chain: MARK_CHAIN },
-  { table: "mangle", parent: "POSTROUTING", chain: PLATFORM_CHAIN },
-  { table: "raw", parent: "PREROUTING", chain: SOURCE_CHAIN },
-] as const;
-
 /** Commands that take the plugin's chains out of one ruleset. */
 function removalCommands(r: RulesetView): string[] {
   const bin = `iptables-${r.mode}`;
-  return HOOKS.filter((h) => r.pluginChains.includes(h.chain)).flatMap(({ table, parent, chain }) => [
-    `${bin} -w -t ${table} -D ${parent} -j ${chain}`,
-    `${bin} -w -t ${table} -F ${chain}`,
-    `${bin} -w -t ${table} -X ${chain}`,
-  ]);
+  const hooks = HOOKS.filter((h) => r.pluginChains.includes(h.chain));
+  const jumps = hooks.map(({ table, parent, chain }) => `${bin} -w -t ${table} -D ${parent} -j ${chain}`);
+  const chains = CHAINS.filter((c) => r.pluginChains.includes(c.chain));
+  return [...jumps, ...chains.flatMap(({ table, chain }) => [`${bin} -w -t ${table} -F ${chain}`, `${bin} -w -t ${table} -X ${chain}`])];
 }
 
 export function backendCheck(f: Facts): Check {
@@ -107,6 +107,7 @@ function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check
   const pairs = [
     [plan.filterRules, fw.filterRules],
     [plan.natRules, fw.natRules],
+    [plan.dnatRules, fw.dnatRules],
     [plan.mangleRules, fw.mangleRules],
     [plan.rawRules, fw.rawRules],
   ] as const;
@@ -114,10 +115,11 @@ function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check
   const extra = pairs.flatMap(([planned, live]) => live.filter((r) => !planned.includes(r)));
   const fails: string[] = [];
   const fix: string[] = [];
-  if (!fw.forwardChain || !fw.postroutingChain || !fw.mangleChains || !fw.rawChain) {
+  if (!fw.forwardChain || !fw.postroutingChain || !fw.dnatChain || !fw.mangleChains || !fw.rawChain) {
     const absent = [
       !fw.forwardChain && FORWARD_CHAIN,
       !fw.postroutingChain && POSTROUTING_CHAIN,
+      !fw.dnatChain && DNAT_CHAIN,
       !fw.mangleChains && `${MARK_CHAIN}/${PLATFORM_CHAIN}`,
       !fw.rawChain && SOURCE_CHAIN,
     ].filter(Boolean);
@@ -143,6 +145,7 @@ function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check
     fix.push(
       ...insertCommands(bin, "filter", FORWARD_CHAIN, plan.filterRules, fw.filterRules),
       ...insertCommands(bin, "nat", POSTROUTING_CHAIN, plan.natRules, fw.natRules),
+      ...insertCommands(bin, "nat", DNAT_CHAIN, plan.dnatRules, fw.dnatRules),
       ...insertCommands(bin, "raw", SOURCE_CHAIN, plan.rawRules, fw.rawRules),
       `or ${RESTART_PLUGIN}`,
     );
@@ -190,8 +193,9 @@ export function firewallCheck(f: Facts): Check {
   if (!fw.ok) return check(id, "WARN", `cannot read the firewall: ${fw.error}`, { fix: ["run doctor as root"] });
   const networks = Object.keys(data?.network.networks ?? {}).length;
   if (networks === 0) {
-    const leftover = fw.value.filterRules.length + fw.value.natRules.length + fw.value.mangleRules.length + fw.value.rawRules.length;
-    if (leftover === 0 && !fw.value.forwardChain && !fw.value.postroutingChain && !fw.value.mangleChains && !fw.value.rawChain)
+    const v = fw.value;
+    const leftover = v.filterRules.length + v.natRules.length + v.dnatRules.length + v.mangleRules.length + v.rawRules.length;
+    if (leftover === 0 && !v.forwardChain && !v.postroutingChain && !v.dnatChain && !v.mangleChains && !v.rawChain)
       return check(id, "PASS", "no networks and no plugin chains");
     return check(id, "WARN", `no networks, but the plugin's chains are present with ${plural(leftover, "rule")}`, {
       fix: [RESTART_PLUGIN],

@@ -22,6 +22,8 @@ import { assertCidr, assertIfName, assertIPv4 } from "./validate";
 
 export const FORWARD_CHAIN = "AZURE-VNET-FORWARD";
 export const POSTROUTING_CHAIN = "AZURE-VNET-POSTROUTING";
+/** nat, from PREROUTING and OUTPUT: the published ports, sent on to their containers. */
+export const DNAT_CHAIN = "AZURE-VNET-DNAT";
 /** mangle, from FORWARD: marks what containers send to the platform addresses they may not reach. */
 export const MARK_CHAIN = "AZURE-VNET-MARK";
 /** mangle, from POSTROUTING: drops whatever marked packet got past FORWARD (an operator's ACCEPT above ours). */
@@ -34,6 +36,18 @@ export const SOURCE_CHAIN = "AZURE-VNET-SOURCE";
  * packets enter and leave the VM's routing as the bridge's.
  */
 export const ROUTED_PORTS = "azvh+";
+/** Where each of the plugin's chains is jumped to from: first in each of these built-in chains. */
+export const HOOKS = [
+  { table: "filter", parent: "FORWARD", chain: FORWARD_CHAIN },
+  { table: "nat", parent: "POSTROUTING", chain: POSTROUTING_CHAIN },
+  { table: "nat", parent: "PREROUTING", chain: DNAT_CHAIN },
+  { table: "nat", parent: "OUTPUT", chain: DNAT_CHAIN },
+  { table: "mangle", parent: "FORWARD", chain: MARK_CHAIN },
+  { table: "mangle", parent: "POSTROUTING", chain: PLATFORM_CHAIN },
+  { table: "raw", parent: "PREROUTING", chain: SOURCE_CHAIN },
+] as const;
+/** The plugin's chains, each once, with its table. */
+export const CHAINS = [...new Map(HOOKS.map(({ table, chain }) => [`${table} ${chain}`, { table, chain }])).values()];
 /** One bit of the packet mark, set and matched under its own mask so other users' bits are left alone. */
 export const PLATFORM_MARK = "0x1000000/0x1000000";
 /** Azure's virtual public IP: DNS on 53, the wireserver on 80 and 32526. */
@@ -63,8 +77,25 @@ export interface FirewallNetwork {
 /** The fields that say how a network's container traffic is recognised. */
 export type FirewallPorts = Pick<FirewallNetwork, "mode" | "bridge" | "portGroup">;
 
+/** A container port published on the VM (`docker run -p`). */
+export interface FirewallPublished {
+  /** Short network id (one of the input's networks). */
+  networkId: string;
+  /** Short endpoint id; it only appears inside rule comments. */
+  endpointId: string;
+  /** The container's address. */
+  address: string;
+  proto: "tcp" | "udp";
+  /** One of the VM's addresses; absent for all of them. */
+  hostIp?: string;
+  hostPort: number;
+  containerPort: number;
+}
+
 export interface FirewallInput {
   networks: FirewallNetwork[];
+  /** Published ports; none when absent. */
+  published?: FirewallPublished[];
 }
 
 export interface FirewallPlan {
@@ -73,6 +104,8 @@ export interface FirewallPlan {
   /** The filter chain's rules, as iptables-save prints them ("-A AZURE-VNET-FORWARD ..."). */
   readonly filterRules: readonly string[];
   readonly natRules: readonly string[];
+  /** The nat chain of the published ports (DNAT_CHAIN). */
+  readonly dnatRules: readonly string[];
   /** The mangle chains' rules (MARK_CHAIN, then PLATFORM_CHAIN). */
   readonly mangleRules: readonly string[];
   /** The raw chain's rules (SOURCE_CHAIN): one when a transparent network exists, else none. */
@@ -125,6 +158,43 @@ function validNetwork(raw: FirewallNetwork, index: number): FirewallNetwork {
     return { ...base, portGroup: group };
   }
   throw new PluginError(`${where}: invalid mode ${JSON.stringify(mode)}`);
+}
+
+const PROTOS = new Set(["tcp", "udp"]);
+
+function validPort(value: unknown, what: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || value > 65535) {
+    throw new PluginError(`${what}: invalid port ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function validPublished(raw: FirewallPublished, index: number, networks: Map<string, FirewallNetwork>): FirewallPublished {
+  const where = `published port #${index + 1}`;
+  if (typeof raw !== "object" || raw === null) throw new PluginError(`${where}: not an object`);
+  const p: FirewallPublished = {
+    networkId: raw.networkId,
+    endpointId: raw.endpointId,
+    address: raw.address,
+    proto: raw.proto,
+    hostPort: validPort(raw.hostPort, where),
+    containerPort: validPort(raw.containerPort, where),
+  };
+  if (typeof p.networkId !== "string" || !networks.has(p.networkId)) {
+    throw new PluginError(`${where}: unknown network ${JSON.stringify(p.networkId)}`);
+  }
+  if (typeof p.endpointId !== "string" || !NETWORK_ID.test(p.endpointId)) {
+    throw new PluginError(`${where}: invalid endpoint id ${JSON.stringify(p.endpointId)}`);
+  }
+  assertIPv4(p.address, `${where} container address`);
+  if (typeof p.proto !== "string" || !PROTOS.has(p.proto)) throw new PluginError(`${where}: invalid protocol ${JSON.stringify(p.proto)}`);
+  if (raw.hostIp !== undefined) p.hostIp = assertIPv4(raw.hostIp, `${where} host address`);
+  return p;
+}
+
+/** Whether two published ports would take the same packets. */
+export function samePublishedPort(a: Pick<FirewallPublished, "proto" | "hostIp" | "hostPort">, b: typeof a): boolean {
+  return a.proto === b.proto && a.hostPort === b.hostPort && (a.hostIp === undefined || b.hostIp === undefined || a.hostIp === b.hostIp);
 }
 
 function comment(id: string, what: string): string {
@@ -222,6 +292,35 @@ function postroutingRules(n: FirewallNetwork, allSubnets: string[]): string[] {
   return rules;
 }
 
+/** Loopback is never the VM's address a client uses; traffic to it is left to local listeners. */
+const LOOPBACK = "127.0.0.0/8";
+
+/**
+ * A published port's DNAT, from any of the VM's own addresses (or the one
+ * asked for): what arrives at the VM (PREROUTING) and what the VM itself
+ * sends (OUTPUT) alike. Forwarded on, it is admitted by the network's
+ * "to containers" rule, and its replies by "from containers". The source is
+ * left alone, so the container sees its real client; a client that is a
+ * container of the same VM works too (hairpin), as every container's packets
+ * pass the VM's routing, where the reply is translated back.
+ */
+function dnatRule(p: FirewallPublished): string {
+  const dst = p.hostIp === undefined ? `! -d ${LOOPBACK}` : `-d ${p.hostIp}/32`;
+  const on = p.hostIp ?? "*";
+  return (
+    `-A ${DNAT_CHAIN} ${dst} -p ${p.proto} -m addrtype --dst-type LOCAL -m ${p.proto} --dport ${p.hostPort} ` +
+    `${comment(p.networkId, `endpoint ${p.endpointId} ${on}:${p.hostPort}/${p.proto}`)} -j DNAT --to-destination ${p.address}:${p.containerPort}`
+  );
+}
+
+function checkNoOverlap(published: FirewallPublished[]): void {
+  published.forEach((p, i) => {
+    const other = published.slice(0, i).find((q) => samePublishedPort(p, q));
+    if (other)
+      throw new PluginError(`port ${p.hostPort}/${p.proto} is published twice (endpoints ${other.endpointId} and ${p.endpointId})`);
+  });
+}
+
 export function planFirewall(input: FirewallInput): FirewallPlan {
   if (typeof input !== "object" || input === null || !Array.isArray(input.networks)) {
     throw new PluginError("firewall input must have a list of networks");
@@ -241,9 +340,14 @@ export function planFirewall(input: FirewallInput): FirewallPlan {
       seen.add(value);
     }
   }
+  const byId = new Map(networks.map((n) => [n.id, n]));
+  if (input.published !== undefined && !Array.isArray(input.published)) throw new PluginError("published ports must be a list");
+  const published = (input.published ?? []).map((p, i) => validPublished(p, i, byId));
+  checkNoOverlap(published);
   const allSubnets = [...new Set(networks.map((n) => n.subnet))];
   const filterRules = networks.flatMap(forwardRules);
   const natRules = networks.filter((n) => n.snat).flatMap((n) => postroutingRules(n, allSubnets));
+  const dnatRules = published.map(dnatRule);
   const mangleRules = [...networks.flatMap(markRules), PLATFORM_DROP];
   const rawRules = networks.some((n) => n.mode === "transparent") ? [SOURCE_CHECK] : [];
   // Declaring a chain in a --noflush batch flushes it, which makes the batch a full replacement.
@@ -254,7 +358,9 @@ export function planFirewall(input: FirewallInput): FirewallPlan {
     "COMMIT",
     "*nat",
     `:${POSTROUTING_CHAIN} - [0:0]`,
+    `:${DNAT_CHAIN} - [0:0]`,
     ...natRules,
+    ...dnatRules,
     "COMMIT",
     "*mangle",
     `:${MARK_CHAIN} - [0:0]`,
@@ -271,6 +377,7 @@ export function planFirewall(input: FirewallInput): FirewallPlan {
     restoreText,
     filterRules: Object.freeze(filterRules),
     natRules: Object.freeze(natRules),
+    dnatRules: Object.freeze(dnatRules),
     mangleRules: Object.freeze(mangleRules),
     rawRules: Object.freeze(rawRules),
   });

@@ -8,7 +8,18 @@
  */
 import { DataplaneError } from "./errors";
 import { Runner, runProgram } from "./exec";
-import { FirewallPlan, FORWARD_CHAIN, isIssuedPlan, MARK_CHAIN, PLATFORM_CHAIN, POSTROUTING_CHAIN, SOURCE_CHAIN } from "./firewall-plan";
+import {
+  CHAINS,
+  DNAT_CHAIN,
+  FirewallPlan,
+  FORWARD_CHAIN,
+  HOOKS,
+  isIssuedPlan,
+  MARK_CHAIN,
+  PLATFORM_CHAIN,
+  POSTROUTING_CHAIN,
+  SOURCE_CHAIN,
+} from "./firewall-plan";
 import { detectBackend, IptablesBackend, IptablesMode, parseSave, SavedTable } from "./iptables";
 
 export * from "./firewall-plan";
@@ -29,6 +40,9 @@ export interface FirewallState {
   /** Rules of the plugin's chains as iptables-save prints them. */
   filterRules: string[];
   natRules: string[];
+  /** The published ports' chain (DNAT_CHAIN). */
+  dnatChain: boolean;
+  dnatRules: string[];
   /** How many `-A FORWARD -j AZURE-VNET-FORWARD` exist (1 when healthy). */
   forwardJumps: number;
   postroutingJumps: number;
@@ -41,14 +55,6 @@ export interface FirewallState {
   /** Built-in chains whose first rule is not the jump to the plugin's chain ("filter FORWARD", ...). */
   jumpsNotFirst: string[];
 }
-
-export const HOOKS = [
-  { table: "filter", parent: "FORWARD", chain: FORWARD_CHAIN },
-  { table: "nat", parent: "POSTROUTING", chain: POSTROUTING_CHAIN },
-  { table: "mangle", parent: "FORWARD", chain: MARK_CHAIN },
-  { table: "mangle", parent: "POSTROUTING", chain: PLATFORM_CHAIN },
-  { table: "raw", parent: "PREROUTING", chain: SOURCE_CHAIN },
-] as const;
 
 async function context(opts: FirewallOptions) {
   const run = opts.run ?? runProgram;
@@ -107,6 +113,7 @@ export function firewallMatches(plan: FirewallPlan, fw: FirewallState): boolean 
   return (
     same(plan.filterRules, fw.filterRules) &&
     same(plan.natRules, fw.natRules) &&
+    same(plan.dnatRules, fw.dnatRules) &&
     same(plan.mangleRules, fw.mangleRules) &&
     same(plan.rawRules, fw.rawRules) &&
     fw.jumpsNotFirst.length === 0
@@ -138,6 +145,8 @@ export async function readFirewall(opts: FirewallOptions = {}): Promise<Firewall
     postroutingChain: nat?.chains.has(POSTROUTING_CHAIN) ?? false,
     filterRules: chainRules(filter, FORWARD_CHAIN),
     natRules: chainRules(nat, POSTROUTING_CHAIN),
+    dnatChain: nat?.chains.has(DNAT_CHAIN) ?? false,
+    dnatRules: chainRules(nat, DNAT_CHAIN),
     forwardJumps: (filter?.rules ?? []).filter((r) => r === `-A FORWARD -j ${FORWARD_CHAIN}`).length,
     postroutingJumps: (nat?.rules ?? []).filter((r) => r === `-A POSTROUTING -j ${POSTROUTING_CHAIN}`).length,
     mangleChains: (mangle?.chains.has(MARK_CHAIN) ?? false) && (mangle?.chains.has(PLATFORM_CHAIN) ?? false),
@@ -157,7 +166,7 @@ export async function removeFirewall(opts: FirewallOptions = {}): Promise<boolea
   const { run, timeoutMs, backend } = await context(opts);
   const tables = parseSave((await run(backend.save, [], { timeoutMs })).stdout);
   const lines: string[] = [];
-  for (const { table, chain } of HOOKS) {
+  for (const { table, chain } of CHAINS) {
     const saved = tables.get(table);
     if (!saved) continue;
     const jumps = saved.rules.filter((r) => !r.startsWith(`-A ${chain} `) && targets(r, chain));

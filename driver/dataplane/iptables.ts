@@ -8,7 +8,7 @@
  */
 import { DataplaneError } from "./errors";
 import { Runner, runProgram } from "./exec";
-import { FORWARD_CHAIN, MARK_CHAIN, PLATFORM_CHAIN, POSTROUTING_CHAIN, SOURCE_CHAIN } from "./firewall-plan";
+import { CHAINS } from "./firewall-plan";
 
 export type IptablesMode = "nft" | "legacy";
 
@@ -99,7 +99,7 @@ export function parseSave(text: string): Map<string, SavedTable> {
 
 // ---- both rulesets, for doctor ------------------------------------------------
 
-const PLUGIN_CHAINS = new Set([FORWARD_CHAIN, POSTROUTING_CHAIN, MARK_CHAIN, PLATFORM_CHAIN, SOURCE_CHAIN]);
+const PLUGIN_CHAINS = new Set<string>(CHAINS.map((c) => c.chain));
 
 export interface RulesetView {
   mode: IptablesMode;

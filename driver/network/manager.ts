@@ -16,6 +16,7 @@ import type {
   NetworkCapabilities,
   NetworkDriver,
   NetworkRequest,
+  ProgramExternalConnectivityRequest,
 } from "../protocol/types";
 import { AsyncMutex } from "../lib/serial";
 import { addressInCidr } from "../lib/address";
@@ -27,6 +28,8 @@ import { checkNetworkFits, endpointLinkSpec, ensureNetworkKernel, firewallPortsO
 import { findEndpointMac, syncGuards } from "./guards";
 import { type KernelRepairReport, repairKernel } from "./repair";
 import type { Persist } from "../checkpoint";
+import { type PublishedPort, checkPortsFree, parsePortBindings, portHolders } from "./ports";
+import { samePublishedPort } from "../dataplane/firewall-plan";
 
 /** What the network layer asks of the IPAM side. */
 export interface PoolDirectory {
@@ -201,6 +204,8 @@ export class NetworkManager implements NetworkDriver {
       delete this.state.endpoints[holder.id];
       await this.o.pools.unbindAddress(address, holder.id);
       await this.removeEndpointKernel(endpointKernel(holder, this.state.networks[holder.networkId]));
+      // Its published ports would otherwise reach the address's new holder.
+      if (holder.published) await this.applyFirewall();
     }
     const kernel = newEndpointKernel(req.EndpointID, address, net, req.Interface.MacAddress || undefined);
     const record = recordOf(kernel, { joined: false, createdAt: this.now().toISOString() });
@@ -253,8 +258,18 @@ export class NetworkManager implements NetworkDriver {
     // A lost removal is repaired by reconciliation (the container is gone,
     // and its veth with it): it rides on the next durable save.
     await this.o.persist("soon");
+    if (ep.published) await this.closePorts(ep);
     this.retire(endpointKernel(ep, this.state.networks[ep.networkId]));
     return true;
+  }
+
+  /** Takes a removed endpoint's published ports out of the firewall before the answer; reconciliation retries a failure. */
+  private async closePorts(ep: EndpointRecord): Promise<void> {
+    try {
+      await this.applyFirewall();
+    } catch (err) {
+      this.o.logger.warn("published ports not yet closed", { endpointId: short(ep.id), error: errorMessage(err) });
+    }
   }
 
   /** Cleans up an endpoint's kernel pieces after the reply, after any earlier clean-up of the same address. */
@@ -279,11 +294,8 @@ export class NetworkManager implements NetworkDriver {
   }
 
   async join(req: JoinRequest): Promise<JoinResponse> {
+    const ep = this.endpointOf(req);
     const net = this.network(req.NetworkID);
-    const ep = this.state.endpoints[req.EndpointID];
-    if (!ep || ep.networkId !== net.id) {
-      throw new PluginError(`endpoint ${short(req.EndpointID)} is not known on network ${short(req.NetworkID)}`, "not-found");
-    }
     ep.joined = true;
     // The subnet gateway as default route: the container looks like an Azure
     // VM from the inside, and Docker adds no docker_gwbridge.
@@ -293,6 +305,68 @@ export class NetworkManager implements NetworkDriver {
   async leave(req: EndpointRequest): Promise<void> {
     const ep = this.state.endpoints[req.EndpointID];
     if (ep) ep.joined = false;
+  }
+
+  /**
+   * Publishes the endpoint's `-p` bindings on the VM, replacing any it had:
+   * checked, refused if another endpoint holds one of the ports, applied and
+   * saved before the answer (a failed apply or save leaves the old ones).
+   */
+  programExternalConnectivity(req: ProgramExternalConnectivityRequest): Promise<void> {
+    return this.mutex.runExclusive(async () => {
+      const ep = this.endpointOf(req);
+      const wanted = parsePortBindings(req.Options);
+      const before = ep.published;
+      if (samePorts(wanted, before ?? [])) return;
+      const holders = portHolders(wanted, ep.id, Object.values(this.state.endpoints));
+      if (holders.length) {
+        // A holder whose host veth is gone has no container any more (its
+        // DeleteEndpoint was missed; reconciliation removes the record): it gives its ports up.
+        const links = new Set((await this.dp.listLinks()).map((l) => l.name));
+        for (const h of holders) {
+          const stale = this.state.endpoints[h.id];
+          if (links.has(stale.hostVeth)) continue;
+          this.o.logger.warn("taking published ports from an endpoint whose container is gone", { endpointId: short(h.id) });
+          delete stale.published;
+        }
+      }
+      checkPortsFree(wanted, ep.id, Object.values(this.state.endpoints), short);
+      await this.setPorts(ep, wanted, before);
+    });
+  }
+
+  /** Closes the endpoint's published ports (the container stops, or another endpoint becomes its gateway). */
+  revokeExternalConnectivity(req: EndpointRequest): Promise<void> {
+    return this.mutex.runExclusive(async () => {
+      const ep = Object.hasOwn(this.state.endpoints, req.EndpointID) ? this.state.endpoints[req.EndpointID] : undefined;
+      if (!ep?.published) return;
+      await this.setPorts(ep, [], ep.published);
+    });
+  }
+
+  private async setPorts(ep: EndpointRecord, ports: PublishedPort[], before: PublishedPort[] | undefined): Promise<void> {
+    const assign = (list: PublishedPort[] | undefined) => {
+      if (list?.length) ep.published = list;
+      else delete ep.published;
+    };
+    assign(ports);
+    try {
+      await this.applyFirewall();
+      await this.o.persist(ports.length ? "now" : "soon");
+    } catch (err) {
+      assign(before);
+      await this.applyFirewall().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private endpointOf(req: EndpointRequest): EndpointRecord {
+    const net = this.network(req.NetworkID);
+    const ep = Object.hasOwn(this.state.endpoints, req.EndpointID) ? this.state.endpoints[req.EndpointID] : undefined;
+    if (!ep || ep.networkId !== net.id) {
+      throw new PluginError(`endpoint ${short(req.EndpointID)} is not known on network ${short(req.NetworkID)}`, "not-found");
+    }
+    return ep;
   }
 
   async endpointOperInfo(req: EndpointRequest): Promise<Record<string, unknown>> {
@@ -392,7 +466,7 @@ export class NetworkManager implements NetworkDriver {
     return firewallInputFor(this.state);
   }
 
-  /** Rules depend on networks only, never on endpoints: one atomic apply per network change. */
+  /** Rules depend on the networks and the published ports: one atomic apply per change of either. */
   async applyFirewall(): Promise<void> {
     if (Object.keys(this.state.networks).length === 0) {
       await this.dp.removeFirewall();
@@ -447,9 +521,33 @@ function recordOf(k: EndpointKernel, extra: { joined: boolean; createdAt: string
   };
 }
 
-/** What the firewall must hold for these networks; also what `doctor` compares the live rules with. */
+/** Whether two lists publish the same ports, in the same order. */
+function samePorts(a: PublishedPort[], b: PublishedPort[]): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * The published ports of the endpoints on recorded networks, oldest endpoint
+ * first. A port two records claim (only a hand-edited checkpoint can hold
+ * that) goes to the first, so the rest of the firewall is still applied.
+ */
+function publishedPorts(state: NetworkState): NonNullable<FirewallInput["published"]> {
+  const out: NonNullable<FirewallInput["published"]> = [];
+  const endpoints = Object.values(state.endpoints).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  for (const e of endpoints) {
+    if (!Object.hasOwn(state.networks, e.networkId)) continue;
+    for (const p of e.published ?? []) {
+      if (out.some((q) => samePublishedPort(p, q))) continue;
+      out.push({ networkId: short(e.networkId), endpointId: short(e.id), address: e.address, ...p });
+    }
+  }
+  return out;
+}
+
+/** What the firewall must hold for these networks and ports; also what `doctor` compares the live rules with. */
 export function firewallInputFor(state: NetworkState): FirewallInput {
   return {
+    published: publishedPorts(state),
     networks: Object.values(state.networks).map((n) => ({
       id: short(n.id),
       ...firewallPortsOf(n),

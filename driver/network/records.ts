@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { NETWORK_MODES } from "./options";
+import { PublishedPortSchema } from "./ports";
 
 export const NetworkRecordSchema = z.object({
   id: z.string(),
@@ -33,6 +34,8 @@ export const EndpointRecordSchema = z.object({
   hostVeth: z.string(),
   peerVeth: z.string(),
   mac: z.string().optional(),
+  /** The ports `docker run -p` published for it (ProgramExternalConnectivity); absent when none. */
+  published: z.array(PublishedPortSchema).optional(),
   joined: z.boolean(),
   createdAt: z.string(),
 });

@@ -68,10 +68,15 @@ const ROUTES: Route[] = [
   route("NetworkDriver.EndpointOperInfo", s.endpointRequest, async (req, d) => ({ Value: (await d.network.endpointOperInfo(req)) ?? {} }), {
     quiet: true,
   }),
-  // Nothing to program: port publishing is not offered. Validating the IDs
-  // still catches a confused caller early.
-  route("NetworkDriver.ProgramExternalConnectivity", s.programExternalConnectivityRequest, () => empty),
-  route("NetworkDriver.RevokeExternalConnectivity", s.endpointRequest, () => empty),
+  // Port publishing: Docker sends the -p bindings with Program, and Revoke when they go.
+  route("NetworkDriver.ProgramExternalConnectivity", s.programExternalConnectivityRequest, async (req, d) => {
+    await d.network.programExternalConnectivity(req);
+    return empty;
+  }),
+  route("NetworkDriver.RevokeExternalConnectivity", s.endpointRequest, async (req, d) => {
+    await d.network.revokeExternalConnectivity(req);
+    return empty;
+  }),
   // Swarm-only calls; a local-scope driver answers them with empty results.
   route("NetworkDriver.AllocateNetwork", s.allocateNetworkRequest, () => ({ Options: {} })),
   route("NetworkDriver.FreeNetwork", s.networkRequest, () => empty),

@@ -63,6 +63,12 @@ export interface JoinResponse {
   DisableGatewayService?: boolean;
 }
 
+export interface ProgramExternalConnectivityRequest {
+  NetworkID: string;
+  EndpointID: string;
+  Options: Record<string, unknown>;
+}
+
 export interface NetworkCapabilities {
   Scope: "local" | "global";
   ConnectivityScope: "local" | "global";
@@ -127,6 +133,8 @@ export interface NetworkDriver {
   join(req: JoinRequest): Promise<JoinResponse>;
   leave(req: EndpointRequest): Promise<void>;
   endpointOperInfo(req: EndpointRequest): Promise<Record<string, unknown>>;
+  programExternalConnectivity(req: ProgramExternalConnectivityRequest): Promise<void>;
+  revokeExternalConnectivity(req: EndpointRequest): Promise<void>;
 }
 
 /** What the protocol layer calls for IpamDriver.* requests (already validated). */

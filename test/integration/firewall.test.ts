@@ -98,7 +98,7 @@ describe("firewall plan", () => {
       plan.restoreText,
       [
         ...["*filter", ":AZURE-VNET-FORWARD - [0:0]", ...NET1_FILTER, "COMMIT"],
-        ...["*nat", ":AZURE-VNET-POSTROUTING - [0:0]", ...NET1_NAT, "COMMIT"],
+        ...["*nat", ":AZURE-VNET-POSTROUTING - [0:0]", ":AZURE-VNET-DNAT - [0:0]", ...NET1_NAT, "COMMIT"],
         ...["*mangle", ":AZURE-VNET-MARK - [0:0]", ":AZURE-VNET-PLATFORM - [0:0]", ...NET1_MANGLE, "COMMIT"],
         ...["*raw", ":AZURE-VNET-SOURCE - [0:0]", "COMMIT", ""],
       ].join("\n"),
@@ -126,7 +126,7 @@ describe("firewall plan", () => {
     const plan = planFirewall({ networks: [] });
     assert.equal(
       plan.restoreText,
-      "*filter\n:AZURE-VNET-FORWARD - [0:0]\nCOMMIT\n*nat\n:AZURE-VNET-POSTROUTING - [0:0]\nCOMMIT\n" +
+      "*filter\n:AZURE-VNET-FORWARD - [0:0]\nCOMMIT\n*nat\n:AZURE-VNET-POSTROUTING - [0:0]\n:AZURE-VNET-DNAT - [0:0]\nCOMMIT\n" +
         "*mangle\n:AZURE-VNET-MARK - [0:0]\n:AZURE-VNET-PLATFORM - [0:0]\n" +
         `${NET1_MANGLE.at(-1)}\nCOMMIT\n*raw\n:AZURE-VNET-SOURCE - [0:0]\nCOMMIT\n`,
     );
@@ -248,6 +248,47 @@ for (const mode of MODES) {
       assert.equal(mangleForward[1], "-A FORWARD -j AZURE-VNET-MARK", "before the operator's mangle chain");
     });
 
+    it("publishes ports in its own nat chain, jumped to first from PREROUTING and OUTPUT, exactly as planned", async () => {
+      const published = [
+        { networkId: "net1", endpointId: "ep1", address: "10.0.0.10", proto: "tcp" as const, hostPort: 8080, containerPort: 80 },
+        {
+          networkId: "net3",
+          endpointId: "ep3",
+          address: "10.0.0.11",
+          proto: "udp" as const,
+          hostIp: "10.0.0.4",
+          hostPort: 53,
+          containerPort: 53,
+        },
+      ];
+      const plan = planFirewall({ networks: [net1, net3], published });
+      assert.deepEqual(plan.dnatRules, [
+        '-A AZURE-VNET-DNAT ! -d 127.0.0.0/8 -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 8080 -m comment --comment "azure-vnet net1: endpoint ep1 *:8080/tcp" -j DNAT --to-destination 10.0.0.10:80',
+        '-A AZURE-VNET-DNAT -d 10.0.0.4/32 -p udp -m addrtype --dst-type LOCAL -m udp --dport 53 -m comment --comment "azure-vnet net3: endpoint ep3 10.0.0.4:53/udp" -j DNAT --to-destination 10.0.0.11:53',
+      ]);
+      // What dockerd puts in nat PREROUTING and OUTPUT when it starts, before the plugin's.
+      await sh(backend.iptables, "-w", "-t", "nat", "-I", "PREROUTING", "1", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "DOCKER");
+      try {
+        await applyFirewall(plan, { backend });
+        const state = await readFirewall({ backend });
+        assert.deepEqual([state.dnatChain, state.dnatRules], [true, plan.dnatRules], "iptables-save prints the rules exactly as planned");
+        assert.deepEqual(state.jumpsNotFirst, []);
+        for (const parent of ["PREROUTING", "OUTPUT"]) {
+          const rules = (await sh(backend.iptables, "-w", "-t", "nat", "-S", parent)).split("\n");
+          assert.equal(rules[1], `-A ${parent} -j AZURE-VNET-DNAT`, `first in nat ${parent}`);
+        }
+        assert.equal(await ensureFirewall(plan, { backend }), false, "what is live matches the plan");
+        // The container gone: its rule goes with the next plan, the chain and its jumps stay.
+        await applyFirewall(planFirewall({ networks: [net1, net3], published: published.slice(1) }), { backend });
+        assert.deepEqual((await readFirewall({ backend })).dnatRules, plan.dnatRules.slice(1));
+        await removeFirewall({ backend });
+        const nat = await sh(backend.save, "-t", "nat");
+        assert.ok(!nat.includes("AZURE-VNET-DNAT"), nat);
+      } finally {
+        await sh(backend.iptables, "-w", "-t", "nat", "-D", "PREROUTING", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "DOCKER");
+      }
+    });
+
     it("prints a transparent network's rules exactly as planned, with its source check first in raw PREROUTING", async () => {
       const plan = planFirewall({ networks: [net1, net3] });
       assert.deepEqual(plan.filterRules, [...NET1_FILTER, ...NET3_FILTER]);
@@ -342,6 +383,7 @@ for (const mode of MODES) {
         restoreText: "*filter\n-P FORWARD ACCEPT\nCOMMIT\n",
         filterRules: [],
         natRules: [],
+        dnatRules: [],
         mangleRules: [],
         rawRules: [],
       };

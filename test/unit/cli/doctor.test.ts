@@ -220,6 +220,8 @@ describe("doctor", () => {
           postroutingChain: false,
           filterRules: [],
           natRules: [],
+          dnatChain: false,
+          dnatRules: [],
           forwardJumps: 0,
           postroutingJumps: 0,
           mangleChains: false,

@@ -121,6 +121,8 @@ export function firewall(cp: Checkpoint = checkpoint()): FirewallState {
     postroutingChain: true,
     filterRules: [...plan.filterRules],
     natRules: [...plan.natRules],
+    dnatChain: true,
+    dnatRules: [...plan.dnatRules],
     forwardJumps: 1,
     postroutingJumps: 1,
     mangleChains: true,

@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { planFirewall, FirewallNetwork } from "../../../driver/dataplane/firewall-plan";
+import { planFirewall, FirewallNetwork, FirewallPublished } from "../../../driver/dataplane/firewall-plan";
 
 const net = (over: Partial<FirewallNetwork> = {}): FirewallNetwork => ({
   id: "abc123",
@@ -13,7 +13,77 @@ const net = (over: Partial<FirewallNetwork> = {}): FirewallNetwork => ({
   ...over,
 });
 
+const pub = (over: Partial<FirewallPublished> = {}): FirewallPublished => ({
+  networkId: "abc123",
+  endpointId: "e1e1e1e1e1e1",
+  address: "10.0.0.10",
+  proto: "tcp",
+  hostPort: 8080,
+  containerPort: 80,
+  ...over,
+});
+
 describe("firewall plan", () => {
+  describe("published ports", () => {
+    it("sends a port published on every address of the VM (but not loopback) to its container, for arriving and local traffic alike", () => {
+      const plan = planFirewall({ networks: [net()], published: [pub()] });
+      assert.deepEqual(plan.dnatRules, [
+        '-A AZURE-VNET-DNAT ! -d 127.0.0.0/8 -p tcp -m addrtype --dst-type LOCAL -m tcp --dport 8080 -m comment --comment "azure-vnet abc123: endpoint e1e1e1e1e1e1 *:8080/tcp" -j DNAT --to-destination 10.0.0.10:80',
+      ]);
+      assert.match(plan.restoreText, /^\*nat\n:AZURE-VNET-POSTROUTING - \[0:0\]\n:AZURE-VNET-DNAT - \[0:0\]\n/m);
+      assert.ok(plan.restoreText.includes(plan.dnatRules[0]));
+    });
+
+    it("limits a port published on one address to it, and renders udp", () => {
+      const plan = planFirewall({
+        networks: [net()],
+        published: [pub({ proto: "udp", hostIp: "10.0.0.4", hostPort: 53, containerPort: 5353 })],
+      });
+      assert.match(
+        plan.dnatRules[0],
+        /^-A AZURE-VNET-DNAT -d 10\.0\.0\.4\/32 -p udp -m addrtype --dst-type LOCAL -m udp --dport 53 .*-j DNAT --to-destination 10\.0\.0\.10:5353$/,
+      );
+    });
+
+    it("leaves the forward, SNAT and platform rules as they are (published traffic is admitted by 'to containers', its source kept)", () => {
+      const without = planFirewall({ networks: [net()] });
+      const withPorts = planFirewall({ networks: [net()], published: [pub()] });
+      assert.deepEqual(withPorts.filterRules, without.filterRules);
+      assert.deepEqual(withPorts.natRules, without.natRules);
+      assert.deepEqual(withPorts.mangleRules, without.mangleRules);
+      assert.deepEqual(without.dnatRules, []);
+    });
+
+    it("refuses a port published twice, overlapping addresses included", () => {
+      assert.throws(
+        () => planFirewall({ networks: [net()], published: [pub(), pub({ endpointId: "e2", address: "10.0.0.11" })] }),
+        /port 8080\/tcp is published twice/,
+      );
+      assert.throws(
+        () => planFirewall({ networks: [net()], published: [pub({ hostIp: "10.0.0.4" }), pub({ endpointId: "e2" })] }),
+        /published twice/,
+      );
+      // Different protocols or different addresses do not overlap.
+      planFirewall({ networks: [net()], published: [pub(), pub({ endpointId: "e2", proto: "udp" })] });
+      planFirewall({ networks: [net()], published: [pub({ hostIp: "10.0.0.4" }), pub({ endpointId: "e2", hostIp: "10.0.0.6" })] });
+    });
+
+    it("refuses values that could change the rule's meaning", () => {
+      const bad: [Partial<FirewallPublished>, RegExp][] = [
+        [{ networkId: "nope" }, /unknown network/],
+        [{ endpointId: "e1 -j ACCEPT" }, /invalid endpoint id/],
+        [{ address: "10.0.0.10:1" }, /container address/],
+        [{ proto: "sctp" as "tcp" }, /invalid protocol/],
+        [{ hostIp: "0.0.0.0/0" }, /host address/],
+        [{ hostPort: 0 }, /invalid port/],
+        [{ containerPort: 65536 }, /invalid port/],
+        [{ hostPort: 80.5 }, /invalid port/],
+      ];
+      for (const [over, message] of bad)
+        assert.throws(() => planFirewall({ networks: [net()], published: [pub(over)] }), message, JSON.stringify(over));
+    });
+  });
+
   it("masquerades to the primary address only traffic leaving the VNet, never to the platform addresses", () => {
     const { natRules } = planFirewall({ networks: [net()] });
     const returns = natRules.filter((r) => r.endsWith("-j RETURN")).map((r) => r.match(/-d (\S+)/)?.[1]);

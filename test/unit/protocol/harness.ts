@@ -29,6 +29,8 @@ export function fakeNetwork(): Fake<NetworkDriver> {
     join: sinon.stub().resolves({ InterfaceName: { SrcName: "azv1234", DstPrefix: "eth" } }),
     leave: sinon.stub().resolves(),
     endpointOperInfo: sinon.stub().resolves({}),
+    programExternalConnectivity: sinon.stub().resolves(),
+    revokeExternalConnectivity: sinon.stub().resolves(),
   };
 }
 

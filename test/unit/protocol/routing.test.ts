@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { PluginError } from "../../../driver/errors";
 import { EP_ID, NET_ID, startHarness, type Harness } from "./harness";
 
 const CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json";
@@ -167,11 +168,21 @@ describe("protocol routing", () => {
       assert.deepEqual(r.json, { Value: { "com.example.ifname": "azv0123" } });
     });
 
-    it("Program/RevokeExternalConnectivity answer {} without calling the driver", async () => {
+    it("Program/RevokeExternalConnectivity hand the bindings to the driver and answer {}", async () => {
       const ids = { NetworkID: NET_ID, EndpointID: EP_ID };
-      assert.equal((await h.call("/NetworkDriver.ProgramExternalConnectivity", { ...ids, Options: {} })).text, "{}");
+      const portmap = [{ Proto: 6, IP: "", Port: 80, HostIP: "", HostPort: 8080, HostPortEnd: 8080 }];
+      const options = { "com.docker.network.portmap": portmap };
+      assert.equal((await h.call("/NetworkDriver.ProgramExternalConnectivity", { ...ids, Options: options })).text, "{}");
+      assert.deepEqual(h.network.programExternalConnectivity.firstCall.args[0], { ...ids, Options: options });
       assert.equal((await h.call("/NetworkDriver.RevokeExternalConnectivity", ids)).text, "{}");
-      for (const stub of Object.values(h.network)) assert.equal(stub.callCount, 0);
+      assert.deepEqual(h.network.revokeExternalConnectivity.firstCall.args[0], ids);
+    });
+
+    it("a refused ProgramExternalConnectivity answers 500 with the driver's message", async () => {
+      h.network.programExternalConnectivity.rejects(new PluginError("port 8080/tcp is already published", "conflict"));
+      const r = await h.call("/NetworkDriver.ProgramExternalConnectivity", { NetworkID: NET_ID, EndpointID: EP_ID, Options: {} });
+      assert.notEqual(r.status, 200);
+      assert.match(r.text, /port 8080\/tcp is already published/);
     });
 
     it("swarm-only calls answer empty results", async () => {
