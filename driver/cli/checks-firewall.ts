@@ -7,7 +7,7 @@ import { type FirewallPlan, type FirewallState, planFirewall, type RulesetView }
 import { FORWARD_CHAIN, MARK_CHAIN, PLATFORM_CHAIN, POSTROUTING_CHAIN, SOURCE_CHAIN } from "../dataplane/firewall-plan";
 import { errorMessage } from "../errors";
 import { firewallInputFor } from "../network/manager";
-import { type Check, check, plural, RESTART_PLUGIN } from "./check";
+import { type Check, check, plural, restartPlugin } from "./check";
 import { type Facts, savedState } from "./facts";
 
 export function ipForwardCheck(f: Facts): Check {
@@ -75,7 +75,7 @@ export function backendCheck(f: Facts): Check {
   );
   const inDocker = withPlugin.some((r) => r.mode === docker);
   return check(id, inDocker ? "WARN" : "FAIL", stale.join("; "), {
-    fix: [...elsewhere.flatMap(removalCommands), ...(inDocker ? [] : [RESTART_PLUGIN])],
+    fix: [...elsewhere.flatMap(removalCommands), ...(inDocker ? [] : [restartPlugin(f.location)])],
   });
 }
 
@@ -101,7 +101,7 @@ function insertCommands(bin: string, table: string, chain: string, planned: read
   return cmds;
 }
 
-function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check {
+function compare(plan: FirewallPlan, fw: FirewallState, networks: number, restart: string): Check {
   const id = "firewall";
   const bin = `iptables-${fw.mode}`;
   const pairs = [
@@ -126,7 +126,7 @@ function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check
       "FAIL",
       `chain ${absent.join(" and ")} is missing from iptables-${fw.mode}, although ${plural(networks, "network")} need it`,
       {
-        fix: [RESTART_PLUGIN],
+        fix: [restart],
       },
     );
   }
@@ -144,7 +144,7 @@ function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check
       ...insertCommands(bin, "filter", FORWARD_CHAIN, plan.filterRules, fw.filterRules),
       ...insertCommands(bin, "nat", POSTROUTING_CHAIN, plan.natRules, fw.natRules),
       ...insertCommands(bin, "raw", SOURCE_CHAIN, plan.rawRules, fw.rawRules),
-      `or ${RESTART_PLUGIN}`,
+      `or ${restart}`,
     );
   }
   if (fails.length) return check(id, "FAIL", fails.join("; "), { details: missing.map((r) => `missing: ${r}`), fix });
@@ -162,7 +162,7 @@ function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check
     ].filter(Boolean);
     return check(id, "WARN", `${notes.join("; ")} (iptables-${fw.mode})`, {
       details: extra.map((r) => `extra: ${r}`),
-      fix: [...extra.map((r) => `${bin} -w -t ${tableOf(r)} -D${r.slice(2)}`), RESTART_PLUGIN],
+      fix: [...extra.map((r) => `${bin} -w -t ${tableOf(r)} -D${r.slice(2)}`), restart],
     });
   }
   return check(
@@ -194,7 +194,7 @@ export function firewallCheck(f: Facts): Check {
     if (leftover === 0 && !fw.value.forwardChain && !fw.value.postroutingChain && !fw.value.mangleChains && !fw.value.rawChain)
       return check(id, "PASS", "no networks and no plugin chains");
     return check(id, "WARN", `no networks, but the plugin's chains are present with ${plural(leftover, "rule")}`, {
-      fix: [RESTART_PLUGIN],
+      fix: [restartPlugin(f.location)],
     });
   }
   let plan: FirewallPlan;
@@ -203,5 +203,5 @@ export function firewallCheck(f: Facts): Check {
   } catch (err) {
     return check(id, "FAIL", `the checkpoint's networks do not make a valid firewall: ${errorMessage(err)}`);
   }
-  return compare(plan, fw.value, networks);
+  return compare(plan, fw.value, networks, restartPlugin(f.location));
 }
