@@ -64,15 +64,20 @@ export function dockerApiCheck(f: Facts): Check {
     return check(
       id,
       "FAIL",
-      `the plugin cannot reach Docker's API at ${r.unreachable}: ${r.error ?? "no answer"}; the docker-socket mount${source} is not Docker's socket, ${consequence}`,
+      `the plugin cannot reach Docker's API at ${r.unreachable} (tried at ${r.at}): ${r.error ?? "no answer"}; the docker-socket mount${source} is not Docker's socket, ${consequence}`,
       { fix: [dockerSocketFix(p, f.location?.dockerSocket ?? DOCKER_SOCKET)] },
     );
   }
-  return check(id, "FAIL", `the plugin cannot reach Docker's API at ${r.unreachable}: ${r.error ?? "no answer"}, ${consequence}`, {
-    fix: [
-      `set DOCKER_HOST=unix://${DOCKER_SOCKET} in the azure-vnet service's environment (systemctl edit azure-vnet; see what it has with systemctl show azure-vnet -p Environment), then systemctl restart azure-vnet`,
-    ],
-  });
+  return check(
+    id,
+    "FAIL",
+    `the plugin cannot reach Docker's API at ${r.unreachable} (tried at ${r.at}): ${r.error ?? "no answer"}, ${consequence}`,
+    {
+      fix: [
+        `set DOCKER_HOST=unix://${DOCKER_SOCKET} in the azure-vnet service's environment (systemctl edit azure-vnet; see what it has with systemctl show azure-vnet -p Environment), then systemctl restart azure-vnet`,
+      ],
+    },
+  );
 }
 
 /** The last reconciliation succeeded, and the loop is still running. */

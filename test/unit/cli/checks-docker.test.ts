@@ -88,7 +88,7 @@ describe("doctor: the Docker side", () => {
     assert.equal(c.verdict, "FAIL");
     assert.match(
       c.finding,
-      /^the plugin cannot reach Docker's API at unix:\/\/\/run\/docker\.sock: .*ECONNREFUSED.*; the docker-socket mount \(its source is \/tmp\/wrong\) is not Docker's socket/,
+      /^the plugin cannot reach Docker's API at unix:\/\/\/run\/docker\.sock \(tried at 2026-03-01T11:59:55\.000Z\): .*ECONNREFUSED.*; the docker-socket mount \(its source is \/tmp\/wrong\) is not Docker's socket/,
     );
     assert.deepEqual(c.fix, [
       "docker plugin disable -f azure-vnet:latest && docker plugin set azure-vnet:latest docker-socket.source=/run/docker.sock && docker plugin enable azure-vnet:latest",
