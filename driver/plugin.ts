@@ -22,7 +22,8 @@ import { NetworkManager } from "./network/manager";
 import type { KernelRepairReport } from "./network/repair";
 import { releaseDeadEndpoints } from "./reconcile/reclaim";
 import { DockerApi, DockerReconcileReport, DockerReconciler } from "./reconcile/docker";
-import { dockerEngineApi } from "./reconcile/docker-engine";
+import { describeDockerEndpoint, dockerEndpoint, dockerEngineApi } from "./reconcile/docker-engine";
+import type { PluginStatusReply } from "./reconcile/report";
 import { reconcileCycle } from "./reconcile/cycle";
 import { ReconcileLoop } from "./reconcile/loop";
 import { StateTrust } from "./reconcile/trust";
@@ -115,10 +116,8 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
 
   // Before the plugin socket: a metrics address that cannot be used stops the start while Docker has not seen us yet.
   const metricsServer = metrics && (await openMetrics(config, metrics, logger));
-  const app = createProtocolApp({ network, ipam, logger, ...(metrics && { onRequest: (o) => metrics.observeRequest(o) }) });
-  const server = await serveUnixSocket(app, config.socket);
-  logger.info("listening", { socket: config.socket, startupMs: Date.now() - t0 });
-
+  const startedAt = new Date(t0).toISOString();
+  const dockerHost = describeDockerEndpoint(dockerEndpoint(process.env));
   const graceMs = config.reconcileGrace * 1000;
   const api = opts.docker ?? dockerEngineApi();
   const docker = new DockerReconciler({
@@ -130,6 +129,17 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
     graceMs,
     adopt: () => !trust.verified,
   });
+  // What AzureVnet.Status answers: the reconciler runs only once the socket is open.
+  const status = (): PluginStatusReply => ({
+    startedAt,
+    reconcileIntervalSeconds: config.reconcileInterval,
+    dockerHost,
+    lastReconcile: docker.last ?? null,
+  });
+  const app = createProtocolApp({ network, ipam, logger, status, ...(metrics && { onRequest: (o) => metrics.observeRequest(o) }) });
+  const server = await serveUnixSocket(app, config.socket);
+  logger.info("listening", { socket: config.socket, startupMs: Date.now() - t0 });
+
   const onFailure = () => metrics?.reconcileFailed(1);
   const run = reconcileCycle({ docker, trust, network, persist, stateDir: config.stateDir, logger, onFailure });
   const loop = new ReconcileLoop({ run, intervalMs: config.reconcileInterval * 1000 });

@@ -1,4 +1,6 @@
 /** One finding of `doctor`: a verdict, one line saying what was seen, and how to fix it. */
+import type { PluginLocation } from "./locate";
+
 export type Verdict = "PASS" | "WARN" | "FAIL" | "SKIP";
 
 export interface Check {
@@ -12,10 +14,18 @@ export interface Check {
   fix?: string[];
 }
 
-/** How to make the plugin rebuild bridges, routes and firewall chains from its checkpoint. */
-export const RESTART_PLUGIN =
-  "restart the plugin, which rebuilds bridges, routes and its firewall chains from its state at start " +
-  "(legacy install: systemctl restart azure-vnet; managed plugin: docker plugin disable -f azure-vnet:latest && docker plugin enable azure-vnet:latest)";
+/**
+ * How to make the plugin rebuild bridges, routes and firewall chains from its
+ * checkpoint: for the managed plugin found, by its name; for a legacy install,
+ * its service; when neither is known, both.
+ */
+export function restartPlugin(l: PluginLocation | undefined): string {
+  const rebuild = "restart the plugin, which rebuilds bridges, routes and its firewall chains from its state at start";
+  const managed = (name: string) => `docker plugin disable -f ${name} && docker plugin enable ${name}`;
+  if (l?.plugin?.enabled && l.how !== "legacy") return `${rebuild}: ${managed(l.plugin.name)}`;
+  if (l && l.how === "legacy" && !l.dockerError && !l.plugin) return `${rebuild}: systemctl restart azure-vnet`;
+  return `${rebuild} (legacy install: systemctl restart azure-vnet; managed plugin: ${managed(l?.plugin?.name ?? "azure-vnet:latest")})`;
+}
 
 export function check(id: string, verdict: Verdict, finding: string, extra: { details?: string[]; fix?: string[] } = {}): Check {
   return {

@@ -16,7 +16,7 @@ import {
 } from "../dataplane/firewall-plan";
 import { errorMessage } from "../errors";
 import { firewallInputFor } from "../network/manager";
-import { type Check, check, plural, RESTART_PLUGIN } from "./check";
+import { type Check, check, plural, restartPlugin } from "./check";
 import { type Facts, savedState } from "./facts";
 
 export function ipForwardCheck(f: Facts): Check {
@@ -75,7 +75,7 @@ export function backendCheck(f: Facts): Check {
   );
   const inDocker = withPlugin.some((r) => r.mode === docker);
   return check(id, inDocker ? "WARN" : "FAIL", stale.join("; "), {
-    fix: [...elsewhere.flatMap(removalCommands), ...(inDocker ? [] : [RESTART_PLUGIN])],
+    fix: [...elsewhere.flatMap(removalCommands), ...(inDocker ? [] : [restartPlugin(f.location)])],
   });
 }
 
@@ -101,7 +101,7 @@ function insertCommands(bin: string, table: string, chain: string, planned: read
   return cmds;
 }
 
-function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check {
+function compare(plan: FirewallPlan, fw: FirewallState, networks: number, restart: string): Check {
   const id = "firewall";
   const bin = `iptables-${fw.mode}`;
   const pairs = [
@@ -128,7 +128,7 @@ function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check
       "FAIL",
       `chain ${absent.join(" and ")} is missing from iptables-${fw.mode}, although ${plural(networks, "network")} need it`,
       {
-        fix: [RESTART_PLUGIN],
+        fix: [restart],
       },
     );
   }
@@ -147,7 +147,7 @@ function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check
       ...insertCommands(bin, "nat", POSTROUTING_CHAIN, plan.natRules, fw.natRules),
       ...insertCommands(bin, "nat", DNAT_CHAIN, plan.dnatRules, fw.dnatRules),
       ...insertCommands(bin, "raw", SOURCE_CHAIN, plan.rawRules, fw.rawRules),
-      `or ${RESTART_PLUGIN}`,
+      `or ${restart}`,
     );
   }
   if (fails.length) return check(id, "FAIL", fails.join("; "), { details: missing.map((r) => `missing: ${r}`), fix });
@@ -165,7 +165,7 @@ function compare(plan: FirewallPlan, fw: FirewallState, networks: number): Check
     ].filter(Boolean);
     return check(id, "WARN", `${notes.join("; ")} (iptables-${fw.mode})`, {
       details: extra.map((r) => `extra: ${r}`),
-      fix: [...extra.map((r) => `${bin} -w -t ${tableOf(r)} -D${r.slice(2)}`), RESTART_PLUGIN],
+      fix: [...extra.map((r) => `${bin} -w -t ${tableOf(r)} -D${r.slice(2)}`), restart],
     });
   }
   return check(
@@ -198,7 +198,7 @@ export function firewallCheck(f: Facts): Check {
     if (leftover === 0 && !v.forwardChain && !v.postroutingChain && !v.dnatChain && !v.mangleChains && !v.rawChain)
       return check(id, "PASS", "no networks and no plugin chains");
     return check(id, "WARN", `no networks, but the plugin's chains are present with ${plural(leftover, "rule")}`, {
-      fix: [RESTART_PLUGIN],
+      fix: [restartPlugin(f.location)],
     });
   }
   let plan: FirewallPlan;
@@ -207,5 +207,5 @@ export function firewallCheck(f: Facts): Check {
   } catch (err) {
     return check(id, "FAIL", `the checkpoint's networks do not make a valid firewall: ${errorMessage(err)}`);
   }
-  return compare(plan, fw.value, networks);
+  return compare(plan, fw.value, networks, restartPlugin(f.location));
 }

@@ -2,8 +2,8 @@
  * Owns doctor's checks of what Azure provides: the metadata answer, the NIC it
  * describes, and the secondary ipconfigs containers get their addresses from.
  */
-import { azAddIpConfigCommand, suggestNewIpConfig } from "../ipam/messages";
-import { allIpConfigAddresses } from "../ipam/metadata";
+import { azAddIpConfigCommand, type NicRef, suggestNewIpConfig } from "../ipam/messages";
+import { allIpConfigAddresses, findNic } from "../ipam/metadata";
 import { summariseAddresses } from "../lib/address";
 import { type Check, check, plural } from "./check";
 import { type Facts, savedState } from "./facts";
@@ -103,14 +103,18 @@ export function ipconfigChecks(f: Facts): Check[] {
     const secondaries = u.secondaries ?? [];
     const free = u.free ?? [];
     const suggestion = suggestNewIpConfig(u.subnet, u.subnet, taken);
+    const resourceGroup = findNic(nics, u.nicMac)?.resourceGroup;
+    const nic: NicRef = { mac: u.nicMac, ...(resourceGroup && { resourceGroup }) };
+    // Without a resource group from the metadata, the command keeps placeholders: say where to find them.
+    const hint = resourceGroup ? [] : [NIC_NAME_HINT];
     const add = suggestion
-      ? [`add one per container, e.g.: ${azAddIpConfigCommand(suggestion)}`, NIC_NAME_HINT]
+      ? [`add one per container, e.g.: ${azAddIpConfigCommand(suggestion, nic)}`, ...hint]
       : [`every usable address of ${u.subnet} is already an ipconfig; use a larger subnet`];
     const flaggedHeld = u.held.filter((h) => h.flagged);
     const flagged = flaggedHeld.map(
       (h) => `${h.address} is held by ${h.name ? `container ${h.name}` : "a container"} but is no longer an ipconfig of the NIC`,
     );
-    const readd = [...flaggedHeld.map((h) => azAddIpConfigCommand(h.address)), "(or remove the containers that hold them)"];
+    const readd = [...flaggedHeld.map((h) => azAddIpConfigCommand(h.address, nic)), "(or remove the containers that hold them)"];
     if (secondaries.length === 0) {
       return check(
         id,

@@ -5,8 +5,9 @@
  */
 import { bridgeOf, type DesiredKernel, desiredKernel, diffKernel, isGuarded, routedPortProblems } from "../network/kernel-model";
 import { shortId as short } from "../lib/text";
-import { type Check, check, plural, RESTART_PLUGIN } from "./check";
+import { type Check, check, plural, restartPlugin } from "./check";
 import { type Facts, savedState } from "./facts";
+import type { PluginLocation } from "./locate";
 import { valueOf } from "./probed";
 
 export function checkpointCheck(f: Facts): Check {
@@ -45,7 +46,7 @@ export function checkpointCheck(f: Facts): Check {
       `${cp.path} is unusable; the plugin will recover from ${cp.source} (${counts}), losing changes saved after it`,
       {
         details,
-        fix: [`${RESTART_PLUGIN}; then compare \`azure-vnet-plugin status\` with \`docker network ls\` and \`docker ps\``],
+        fix: [`${restartPlugin(f.location)}; then compare \`azure-vnet-plugin status\` with \`docker network ls\` and \`docker ps\``],
       },
     );
   }
@@ -100,12 +101,12 @@ export function bridgesCheck(f: Facts): Check {
     const net = `network ${short(n.id)}`;
     if (!link) {
       problems.push(`bridge ${n.bridge} of ${net} does not exist`);
-      if (!fix.includes(RESTART_PLUGIN)) fix.push(RESTART_PLUGIN);
+      if (!fix.includes(restartPlugin(f.location))) fix.push(restartPlugin(f.location));
       continue;
     }
     if (link.kind !== "bridge") {
       problems.push(`${n.bridge} of ${net} is a ${link.kind ?? "device"}, not a bridge`);
-      fix.push(`ip link del ${n.bridge}`, RESTART_PLUGIN);
+      fix.push(`ip link del ${n.bridge}`, restartPlugin(f.location));
       continue;
     }
     if (!link.up) {
@@ -229,14 +230,14 @@ export function portGuardsCheck(f: Facts): Check {
       `${plural(unguarded.length, "container port")} without its anti-spoofing guard: ${who} nothing (ports fail closed) until the plugin's next reconciliation restores it`,
       {
         details: unguarded.map((e) => `missing: guard of ${e.hostVeth} (endpoint ${short(e.endpointId)}, ${e.address})`),
-        fix: [RESTART_PLUGIN],
+        fix: [restartPlugin(f.location)],
       },
     );
   }
   if (diff.orphanGuards.length) {
     return check(id, "WARN", `${plural(diff.orphanGuards.length, "guard")} for ports no endpoint explains`, {
       details: diff.orphanGuards.map((p) => `leftover: AZV-${p}`),
-      fix: [RESTART_PLUGIN],
+      fix: [restartPlugin(f.location)],
     });
   }
   const routedPorts = model.desired.live.filter((e) => !isGuarded(e)).length;
@@ -277,23 +278,32 @@ export function routedPortsCheck(f: Facts): Check {
   if (wrong) {
     return check(id, "FAIL", `${plural(wrong, "routed port")} not as the plugin set ${wrong === 1 ? "it" : "them"} up`, {
       details,
-      fix: [...fix, `or ${RESTART_PLUGIN}`],
+      fix: [...fix, `or ${restartPlugin(f.location)}`],
     });
   }
   if (unreadable.length) return check(id, "WARN", `cannot read ${unreadable.join(", ")}`, { fix: ["run doctor as root"] });
   return check(id, "PASS", `${plural(ports.length, "routed port")} with their network's group, proxy ARP, strict rp_filter and no IPv6`);
 }
 
+/** How to start the plugin whose socket is missing: the managed one found by its name, else the legacy service. */
+function startPlugin(l: PluginLocation | undefined): string {
+  if (l?.plugin) return `docker plugin enable ${l.plugin.name}`;
+  if (l?.how === "given")
+    return "check --socket: a managed plugin's socket is /run/docker/plugins/<plugin id>/azvnet.sock (docker plugin ls --no-trunc shows the id)";
+  if (l && !l.dockerError) return "start the legacy install (systemctl start azure-vnet), or install the managed plugin (docs/install.md)";
+  return "start the plugin (legacy install: systemctl start azure-vnet; managed plugin: docker plugin enable <name>, the name docker plugin ls shows)";
+}
+
 export function socketCheck(f: Facts): Check {
   const id = "socket";
   const s = f.socket;
-  const start = `start the plugin (legacy install: systemctl start azure-vnet; managed plugin: docker plugin enable azure-vnet:latest, and pass --socket with the path in its config)`;
+  const start = startPlugin(f.location);
   if (!s.exists)
     return check(id, "FAIL", `${s.path} does not exist${s.error ? ` (${s.error})` : ""}: the plugin is not running`, { fix: [start] });
   if (!s.isSocket) return check(id, "FAIL", `${s.path} exists but is not a socket`, { fix: [`rm ${s.path}`, start] });
   if (!s.answering)
     return check(id, "FAIL", `${s.path} does not answer Plugin.Activate: ${s.error ?? "no answer"}`, {
-      fix: [`the plugin may be hung or gone; ${RESTART_PLUGIN}`],
+      fix: [`the plugin may be hung or gone; ${restartPlugin(f.location)}`],
     });
   const missing = ["NetworkDriver", "IpamDriver"].filter((i) => !s.implements?.includes(i));
   if (missing.length)

@@ -11,7 +11,10 @@ import { readCheckpoint } from "./checkpoint-view";
 import { renderDoctor, runDoctor } from "./doctor";
 import { type Facts, gatherFacts, linuxKernelReader } from "./facts";
 import { probeMetadata } from "./metadata-probe";
-import { probeSocket } from "./socket-probe";
+import { probePluginStatus, probeSocket } from "./socket-probe";
+import { choosePlugin, type PluginLocation } from "./locate";
+import { probe } from "./probed";
+import { dockerEndpoint, listDockerPlugins } from "../reconcile/docker-engine";
 import { buildStatus, renderStatus } from "./status";
 
 /** The serve flags that say where to look; the others are accepted but hidden, so one set of flags fits all. */
@@ -41,6 +44,7 @@ async function collect(flags: OperatorFlags, env: NodeJS.ProcessEnv, opts: { ask
   const { askAllSources } = opts;
   const config = resolveServeConfig(flags, env);
   const timeoutMs = timeoutOf(flags);
+  const location = await locate(flags, env, config.socket, timeoutMs);
   const dataplane = new LinuxDataplane({ netlinkTimeoutMs: timeoutMs * 2 });
   try {
     return await gatherFacts({
@@ -48,12 +52,24 @@ async function collect(flags: OperatorFlags, env: NodeJS.ProcessEnv, opts: { ask
       checkpoint: () => readCheckpoint(config.stateDir),
       ...(flags.metadata !== false && { metadata: () => probeMetadata(config, { timeoutMs, all: askAllSources }) }),
       kernel: linuxKernelReader(dataplane),
-      socket: () => probeSocket(config.socket, timeoutMs),
+      socket: () => probeSocket(location.socket, timeoutMs),
+      daemon: () => probePluginStatus(location.socket, timeoutMs),
       lastReconcile: () => readReconcileReport(config.stateDir),
+      location,
+      reconcileIntervalSeconds: config.reconcileInterval,
     });
   } finally {
     await dataplane.close();
   }
+}
+
+/** The plugin to inspect: --socket (or AZURE_VNET_SOCKET) when given, else what Docker's API says is enabled, else the legacy socket. */
+async function locate(flags: OperatorFlags, env: NodeJS.ProcessEnv, resolved: string, timeoutMs: number): Promise<PluginLocation> {
+  const given = typeof flags.socket === "string" || (env.AZURE_VNET_SOCKET ?? "") !== "";
+  const plugins = await probe(() => listDockerPlugins(env, timeoutMs));
+  const docker = dockerEndpoint(env);
+  const dockerSocket = docker.kind === "unix" && env.DOCKER_HOST ? docker.socketPath : undefined;
+  return choosePlugin({ ...(given && { given: resolved }), legacySocket: resolved, plugins, ...(dockerSocket && { dockerSocket }) });
 }
 
 function print(text: string): void {
@@ -65,7 +81,7 @@ export function registerOperatorCommands(program: Command, env: NodeJS.ProcessEn
     program
       .command("status")
       .description(
-        "show networks, pools, addresses per NIC and endpoints, from the plugin's state and the kernel (read-only; Docker is not needed)",
+        "show networks, pools, addresses per NIC and endpoints, from the plugin's state and the kernel (read-only; Docker is asked only which plugin is enabled, and need not answer)",
       )
       .option("--no-metadata", "do not ask the metadata service (free addresses are then unknown)"),
   ).action(async (flags: OperatorFlags) => {

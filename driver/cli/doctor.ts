@@ -16,13 +16,17 @@ import {
   staleStateCheck,
 } from "./checks-state";
 import type { Facts } from "./facts";
+import { describeLocation } from "./locate";
+import { dockerApiCheck, pluginCheck, reconcileCheck } from "./checks-docker";
 
 export interface DoctorReport {
   healthy: boolean;
+  /** Which plugin was looked at, and why that one (see cli/locate.ts). */
+  plugin?: string;
   checks: Check[];
 }
 
-/** In the order a user would fix things: platform first, then the VM, then the plugin's own state. */
+/** In the order a user would fix things: platform first, then the VM, then the plugin's own state, then the plugin as Docker runs it. */
 export function runDoctor(f: Facts): DoctorReport {
   const checks = [
     metadataCheck(f),
@@ -37,14 +41,17 @@ export function runDoctor(f: Facts): DoctorReport {
     routedPortsCheck(f),
     staleStateCheck(f),
     checkpointCheck(f),
+    pluginCheck(f),
     socketCheck(f),
+    dockerApiCheck(f),
+    reconcileCheck(f),
   ];
-  return { healthy: !checks.some((c) => c.verdict === "FAIL"), checks };
+  return { healthy: !checks.some((c) => c.verdict === "FAIL"), ...(f.location && { plugin: describeLocation(f.location) }), checks };
 }
 
 export function renderDoctor(r: DoctorReport): string {
   const width = Math.max(...r.checks.map((c) => c.id.length));
-  const lines: string[] = [];
+  const lines: string[] = r.plugin ? [`plugin: ${r.plugin}`, ""] : [];
   for (const c of r.checks) {
     lines.push(`${c.verdict.padEnd(4)}  ${c.id.padEnd(width)}  ${c.finding}`);
     const indent = " ".repeat(6 + width + 2);

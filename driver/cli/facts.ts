@@ -7,10 +7,12 @@ import { type Checkpoint, emptyCheckpoint } from "../checkpoint";
 import type { BackendsProbe, Dataplane, FirewallState, LinkInfo, RoutedPortState } from "../dataplane";
 import { bridgeOf, desiredKernel } from "../network/kernel-model";
 import type { DockerReconcileReport } from "../reconcile/docker";
+import type { PluginStatusReply } from "../reconcile/report";
 import type { CheckpointView } from "./checkpoint-view";
 import type { MetadataProbe } from "./metadata-probe";
 import { type Probed, probe } from "./probed";
 import type { SocketProbe } from "./socket-probe";
+import type { PluginLocation } from "./locate";
 
 export interface KernelFacts {
   links: Probed<LinkInfo[]>;
@@ -35,8 +37,16 @@ export interface Facts {
   metadata: MetadataProbe | undefined;
   kernel: KernelFacts;
   socket: SocketProbe;
-  /** What the daemon's last reconciliation with Docker did, as it recorded it. */
+  /** What the daemon's last reconciliation with Docker did: as it says over its socket, else as it recorded it beside the state. */
   lastReconcile?: DockerReconcileReport;
+  /** Which plugin the socket is, as found through Docker's API; undefined when not looked for. */
+  location?: PluginLocation;
+  /** The daemon's answer to AzureVnet.Status; undefined when not asked. */
+  daemon?: Probed<PluginStatusReply>;
+  /** How often the daemon reconciles, when it did not say (the serve setting). */
+  reconcileIntervalSeconds?: number;
+  /** When the facts were read (ms since the epoch). */
+  readAt?: number;
 }
 
 /** The host reads the commands need; the real one is over the dataplane, tests pass fakes. */
@@ -59,6 +69,9 @@ export interface FactSources {
   kernel: KernelReader;
   socket(): Promise<SocketProbe>;
   lastReconcile?: () => Promise<DockerReconcileReport | undefined>;
+  location?: PluginLocation;
+  daemon?: () => Promise<PluginStatusReply>;
+  reconcileIntervalSeconds?: number;
 }
 
 export function linuxKernelReader(
@@ -90,6 +103,7 @@ export async function gatherFacts(src: FactSources): Promise<Facts> {
   // Metadata and the socket do not depend on the rest and may each wait out a timeout.
   const metadata = src.metadata?.();
   const socket = src.socket();
+  const daemonAnswer = src.daemon && probe(src.daemon);
   const checkpoint = await probe(() => src.checkpoint());
   const network = checkpoint.ok ? checkpoint.value.data?.network : undefined;
   const k = src.kernel;
@@ -119,7 +133,9 @@ export async function gatherFacts(src: FactSources): Promise<Facts> {
     backends: await probe(() => k.backends()),
     portGuards: await probe(() => k.portGuards()),
   };
-  const lastReconcile = await src.lastReconcile?.().catch(() => undefined);
+  const daemon = await daemonAnswer;
+  // The daemon's own word first: a managed plugin's state directory may not be the host's.
+  const lastReconcile = (daemon?.ok && daemon.value.lastReconcile) || (await src.lastReconcile?.().catch(() => undefined));
   return {
     stateDir: src.stateDir,
     checkpoint,
@@ -127,6 +143,10 @@ export async function gatherFacts(src: FactSources): Promise<Facts> {
     kernel,
     socket: await socket,
     ...(lastReconcile && { lastReconcile }),
+    ...(src.location && { location: src.location }),
+    ...(daemon && { daemon }),
+    ...(src.reconcileIntervalSeconds !== undefined && { reconcileIntervalSeconds: src.reconcileIntervalSeconds }),
+    readAt: Date.now(),
   };
 }
 

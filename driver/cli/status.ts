@@ -1,7 +1,7 @@
 /**
  * Owns `azure-vnet-plugin status`: what the plugin holds (networks, pools,
  * addresses, endpoints) next to what the kernel has, from the checkpoint and
- * the host alone. Docker is never asked.
+ * the host alone. Docker is asked only which managed plugin is enabled (to find its socket).
  */
 import { DEFAULT_NON_MASQUERADE } from "../network/options";
 import { bridgeOf, endpointKernel } from "../network/kernel-model";
@@ -13,6 +13,7 @@ import type { Facts } from "./facts";
 import { nicUsage, type HeldAddress } from "./nic-usage";
 import { valueOf } from "./probed";
 import { section } from "./table";
+import { describeLocation } from "./locate";
 
 /** "none": the network's mode has no bridge (transparent). */
 export type LinkState = "up" | "down" | "missing" | "unknown" | "none";
@@ -21,7 +22,16 @@ export interface StatusReport {
   stateDir: string;
   checkpoint: { path?: string; source?: string; writtenAt?: string; rebooted?: boolean; problems: string[]; error?: string };
   metadata: { configured: string; answeredBy?: string; attempts: { source: string; ok: boolean; error?: string; ms: number }[] } | null;
-  plugin: { socket: string; answering: boolean; error?: string };
+  plugin: {
+    socket: string;
+    answering: boolean;
+    error?: string;
+    /** How the socket was chosen and which plugin it is (see cli/locate.ts); absent when not looked for. */
+    located?: string;
+    how?: "given" | "managed" | "legacy";
+    /** The managed plugin, as Docker lists it. */
+    managed?: { name: string; id: string; enabled: boolean };
+  };
   firewall: { mode: string; forwardRules: number; natRules: number; forwardJumps: number; postroutingJumps: number } | { error: string };
   networks: {
     id: string;
@@ -175,7 +185,15 @@ export function buildStatus(f: Facts): StatusReport {
           attempts: f.metadata.attempts.map((a) => ({ source: a.source, ok: a.ok, ...(a.error && { error: a.error }), ms: a.ms })),
         }
       : null,
-    plugin: { socket: f.socket.path, answering: f.socket.answering, ...(f.socket.error && { error: f.socket.error }) },
+    plugin: {
+      socket: f.socket.path,
+      answering: f.socket.answering,
+      ...(f.socket.error && { error: f.socket.error }),
+      ...(f.location && { located: describeLocation(f.location), how: f.location.how }),
+      ...(f.location?.plugin && {
+        managed: { name: f.location.plugin.name, id: f.location.plugin.id, enabled: f.location.plugin.enabled },
+      }),
+    },
     firewall: fw.ok
       ? {
           mode: fw.value.mode,
@@ -210,6 +228,7 @@ export function renderStatus(r: StatusReport): string {
     const tried = r.metadata.attempts.map((a) => `${a.source} ${a.ok ? `answered in ${a.ms} ms` : `failed: ${a.error}`}`).join("; ");
     head.push(`metadata (${r.metadata.configured}): ${tried}`);
   } else head.push("metadata: not asked (--no-metadata)");
+  if (r.plugin.located) head.push(`plugin: ${r.plugin.located}`);
   head.push(
     `plugin socket: ${r.plugin.socket} ${r.plugin.answering ? "answering" : `not answering${r.plugin.error ? ` (${r.plugin.error})` : ""}`}`,
   );

@@ -21,7 +21,7 @@ import { Allocator, poolById } from "./allocator";
 import { type Clock, systemClock } from "./clock";
 import type { IpamState } from "./ipam-state";
 import type { Persist } from "../checkpoint";
-import { allSubnets, type MetadataCache, type MetadataSnapshot, type NicInfo } from "./metadata";
+import { allIpConfigAddresses, allSubnets, type MetadataCache, type MetadataSnapshot, type NicInfo } from "./metadata";
 import { checkAddressSpace, choosePool } from "./pool-choice";
 import { GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE, parsePoolId } from "./pool-id";
 import { validatePoolOptions } from "./pool-options";
@@ -162,8 +162,14 @@ export class AddressManager implements IpamDriver {
     const options = req.Options ?? {};
     const isGateway = options.RequestAddressType === GATEWAY_REQUEST;
     const requested = stripPrefixLength(req.Address ?? "");
+    const name = options[ENDPOINT_NAME];
     // A gateway answer is arithmetic on the subnet; everything else needs the NIC's ipconfigs.
     if (!isGateway || !poolById(this.state, req.PoolID)) await this.refresh();
+    // A container's --ip that the cached answer does not list may be an ipconfig added since:
+    // ask once more before refusing (the cache keeps that to one fetch a second, shared).
+    if (requested && !isGateway && (name || !this.inAuxWindow(req.PoolID)) && !allIpConfigAddresses(this.nics()).has(requested)) {
+      await this.refresh({ maxAgeMs: 0, waitForInterval: true });
+    }
     let granted: { address: string; lease: number } | undefined;
     return this.transact(
       (allocator) => {
@@ -175,7 +181,6 @@ export class AddressManager implements IpamDriver {
         if (requested && parseIpv4(requested) === undefined) {
           throw new PluginError(`"${req.Address}" is not an IPv4 address`);
         }
-        const name = options[ENDPOINT_NAME];
         if (requested && !name && this.inAuxWindow(req.PoolID)) {
           allocator.reserveAux(req.PoolID, pool, requested);
           return { Address: `${requested}/${prefix}` };
@@ -330,8 +335,8 @@ export class AddressManager implements IpamDriver {
     return this.transact(() => buildReport(this.state, this.latest, error));
   }
 
-  private async refresh(): Promise<void> {
-    const snapshot = await this.metadata.get({ maxAgeMs: this.refreshMs });
+  private async refresh(options: { maxAgeMs: number; waitForInterval?: boolean } = { maxAgeMs: this.refreshMs }): Promise<void> {
+    const snapshot = await this.metadata.get(options);
     if (!this.latest || snapshot.fetchedAt >= this.latest.fetchedAt) this.latest = snapshot;
   }
 

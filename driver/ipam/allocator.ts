@@ -126,7 +126,7 @@ export class Allocator {
     if (isPrimary) throw new PluginError(`${address} is the VM's primary address and cannot be given to a container`);
     const secondaries = secondaryAddresses(this.nics, pool.nicMac, pool.subnet);
     if (!secondaries.includes(address)) {
-      throw new PluginError(text.notAnIpConfig(address, pool.nicMac, pool.subnet, secondaries));
+      throw new PluginError(text.notAnIpConfig(address, this.nicRef(pool.nicMac), pool.subnet, secondaries));
     }
     const holder = this.state.addresses[address];
     if (holder?.kind === "aux") throw new PluginError(`${address} is reserved by --aux-address`, "conflict");
@@ -155,12 +155,18 @@ export class Allocator {
     if (!candidates.some((address) => !this.state.addresses[address])) this.throwExhausted(pool, candidates);
   }
 
+  /** The pool's NIC for an az command: its resource group when the metadata names it. */
+  private nicRef(mac: string): text.NicRef {
+    const resourceGroup = findNic(this.nics, mac)?.resourceGroup;
+    return { mac, ...(resourceGroup && { resourceGroup }) };
+  }
+
   private throwExhausted(pool: PoolRecord, candidates: string[]): never {
     const range = pool.subPool ?? pool.subnet;
     const held = Object.entries(this.state.addresses).filter(([address]) => addressInCidr(range, address));
     throw new PluginError(
       text.exhausted({
-        nicMac: pool.nicMac,
+        nic: this.nicRef(pool.nicMac),
         subnet: pool.subnet,
         subPool: pool.subPool,
         primaryAddress: pool.primaryAddress,

@@ -11,6 +11,8 @@ import { decodeRequest } from "./decode";
 export interface Drivers {
   network: NetworkDriver;
   ipam: IpamDriver;
+  /** The daemon's own state for the operator commands (AzureVnet.Status); {} when not wired. */
+  status?: () => object;
 }
 
 export interface Route {
@@ -43,6 +45,8 @@ const empty = Object.freeze({});
 
 const ROUTES: Route[] = [
   route("Plugin.Activate", s.emptyRequest, () => ({ Implements: ["NetworkDriver", "IpamDriver"] }), { quiet: true }),
+  // Not part of Docker's protocol: `azure-vnet-plugin status` and `doctor` ask it over the same socket. Read-only.
+  route("AzureVnet.Status", s.emptyRequest, (_, d) => d.status?.() ?? empty, { quiet: true }),
 
   route("NetworkDriver.GetCapabilities", s.emptyRequest, (_, d) => d.network.getCapabilities(), { quiet: true }),
   route("NetworkDriver.CreateNetwork", s.createNetworkRequest, async (req, d) => {

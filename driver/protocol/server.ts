@@ -41,6 +41,8 @@ export interface ProtocolDeps {
   handlerTimeoutMs?: number;
   /** Told about every request once it is answered (metrics); must not throw. */
   onRequest?: (observation: RequestObservation) => void;
+  /** The daemon's own state, answered to AzureVnet.Status (for the operator commands). */
+  status?: () => object;
 }
 
 export interface RequestObservation {
@@ -51,7 +53,7 @@ export interface RequestObservation {
 }
 
 export function createProtocolApp(deps: ProtocolDeps): Express {
-  const drivers: Drivers = { network: deps.network, ipam: deps.ipam };
+  const drivers: Drivers = { network: deps.network, ipam: deps.ipam, ...(deps.status && { status: deps.status }) };
   const timeoutMs = deps.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
   const app = express();
   app.disable("x-powered-by");

@@ -49,21 +49,47 @@ function tlsOptions(env: NodeJS.ProcessEnv): https.RequestOptions {
   return { ca: readFileSync(join(dir, "ca.pem")), cert: readFileSync(join(dir, "cert.pem")), key: readFileSync(join(dir, "key.pem")) };
 }
 
-async function getJson<T>(endpoint: DockerEndpoint, path: string, env: NodeJS.ProcessEnv): Promise<T> {
+/** How DOCKER_HOST is written for this endpoint: what a user compares with a mount or a setting. */
+export function describeDockerEndpoint(endpoint: DockerEndpoint): string {
+  if (endpoint.kind === "unix") return `unix://${endpoint.socketPath}`;
+  if (endpoint.kind === "tcp") return `${endpoint.protocol === "https:" ? "https" : "tcp"}://${endpoint.host}:${endpoint.port}`;
+  return "an unsupported DOCKER_HOST";
+}
+
+/**
+ * Docker's API could not be reached at all (no socket, a socket nobody listens
+ * on, no permission, no answer): the request never got an HTTP status.
+ */
+export class DockerUnreachableError extends Error {
+  constructor(
+    /** Where it was tried, as DOCKER_HOST spells it. */
+    readonly where: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "DockerUnreachableError";
+  }
+}
+
+async function getJson<T>(endpoint: DockerEndpoint, path: string, env: NodeJS.ProcessEnv, timeoutMs = TIMEOUT_MS): Promise<T> {
   if (endpoint.kind === "unsupported") throw new Error(endpoint.reason);
+  const where = describeDockerEndpoint(endpoint);
   // node:https (and TLS with it) is loaded only for a Docker reached over TLS: the plugin's own socket is a unix one.
   const tls = endpoint.kind === "tcp" && endpoint.protocol === "https:" ? await import("node:https") : undefined;
   return new Promise<T>((resolve, reject) => {
-    const options: https.RequestOptions = { method: "GET", path, timeout: TIMEOUT_MS, headers: { Accept: "application/json" } };
+    const options: https.RequestOptions = { method: "GET", path, timeout: timeoutMs, headers: { Accept: "application/json" } };
     let req: http.ClientRequest;
     if (endpoint.kind === "unix") req = http.request({ ...options, socketPath: endpoint.socketPath });
     else {
       const where = { ...options, host: endpoint.host, port: endpoint.port };
       req = tls ? tls.request({ ...where, ...tlsOptions(env) }) : http.request(where);
     }
-    req.on("timeout", () => req.destroy(new Error(`Docker did not answer GET ${path} within ${TIMEOUT_MS / 1000} s`)));
-    req.on("error", reject);
+    req.on("timeout", () => req.destroy(new Error(`Docker did not answer GET ${path} within ${timeoutMs / 1000} s`)));
+    // Before a response, any failure means Docker was not reached; after it, the answer was cut short.
+    let answered = false;
+    req.on("error", (err) => reject(answered ? err : new DockerUnreachableError(where, `${where}: ${err.message}`)));
     req.on("response", (res) => {
+      answered = true;
       const chunks: Buffer[] = [];
       res.on("data", (chunk: Buffer) => chunks.push(chunk));
       res.on("error", reject);
@@ -94,6 +120,20 @@ function dockerMessage(text: string): string {
     // not JSON: the text itself
   }
   return text.trim().slice(0, 200) || "(no body)";
+}
+
+/** A plugin as GET /plugins lists it: the fields the operator commands read. */
+export interface DockerPluginInfo {
+  Id?: string;
+  Name?: string;
+  Enabled?: boolean;
+  Config?: { Entrypoint?: string[]; Interface?: { Types?: string[]; Socket?: string } };
+  Settings?: { Mounts?: { Name?: string; Source?: string | null; Destination?: string }[] };
+}
+
+/** The plugins Docker has installed (GET /plugins), for the operator commands on the host. */
+export function listDockerPlugins(env: NodeJS.ProcessEnv, timeoutMs: number): Promise<DockerPluginInfo[]> {
+  return getJson<DockerPluginInfo[]>(dockerEndpoint(env), "/plugins", env, timeoutMs);
 }
 
 /** Docker's API where DOCKER_HOST says; nothing is read or connected until the first call. */

@@ -20,6 +20,7 @@ import type { NetworkState } from "../network/records";
 import type { CreateNetworkRequest } from "../protocol/types";
 import { formatPoolId, LOCAL_ADDRESS_SPACE } from "../ipam";
 import { shortId as short } from "../lib/text";
+import { DockerUnreachableError } from "./docker-engine";
 
 /** The parts of Docker's API answers this module reads. */
 export interface DockerNetworkInfo {
@@ -80,6 +81,8 @@ export interface DockerReconcileReport {
   at: string;
   ok: boolean;
   error?: string;
+  /** When Docker's API could not be reached at all: where it was tried ("unix:///run/docker.sock"). */
+  unreachable?: string;
   networksAdopted: number;
   endpointsAdopted: number;
   endpointsReleased: string[];
@@ -147,6 +150,7 @@ export class DockerReconciler {
     } catch (err) {
       report.ok = false;
       report.error = errorMessage(err);
+      if (err instanceof DockerUnreachableError) report.unreachable = err.where;
     }
     this.last = report;
     const changed =

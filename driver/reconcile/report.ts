@@ -1,12 +1,25 @@
 /**
  * The last reconciliation with Docker, kept beside the checkpoint so that
- * `azure-vnet-plugin status` can show it without asking the daemon.
+ * `azure-vnet-plugin status` can show it without asking the daemon, and the
+ * daemon's own answer to AzureVnet.Status on its socket, which carries it too
+ * (a managed plugin's state directory need not be visible on the host).
  */
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import type { DockerReconcileReport } from "./docker";
 
 export const RECONCILE_REPORT_FILE = "last-reconcile.json";
+
+/** What the daemon answers to AzureVnet.Status. */
+export interface PluginStatusReply {
+  /** When the daemon started (ISO time). */
+  startedAt: string;
+  reconcileIntervalSeconds: number;
+  /** Where the daemon reaches Docker's API, as DOCKER_HOST spells it. */
+  dockerHost: string;
+  /** Null until the first reconciliation has run. */
+  lastReconcile: DockerReconcileReport | null;
+}
 
 export async function writeReconcileReport(stateDir: string, report: DockerReconcileReport): Promise<void> {
   const file = join(stateDir, RECONCILE_REPORT_FILE);

@@ -7,7 +7,8 @@ import { subnetContaining } from "./nic-model";
 import { MetadataSourceError, validate } from "./source-error";
 
 export const IMDS_BASE_URL = "http://169.254.169.254";
-const IMDS_PATH = "/metadata/instance/network?api-version=2021-02-01";
+/** The whole instance document: the network category, and the compute one for the resource group. */
+const IMDS_PATH = "/metadata/instance?api-version=2021-02-01";
 
 export interface ImdsSourceOptions {
   /** Tests point this at a loopback server; production uses the link-local IMDS address. */
@@ -44,6 +45,15 @@ const imdsSchema = z.object({
 
 type ImdsInterface = z.output<typeof imdsSchema>["interface"][number];
 
+const instanceSchema = z.object({
+  // Only the resource group is read; a compute document without it is still usable.
+  compute: z
+    .object({ resourceGroupName: z.string().optional().catch(undefined) })
+    .optional()
+    .catch(undefined),
+  network: z.unknown(),
+});
+
 /** The Azure Instance Metadata Service, the documented source of the VM's ipconfigs. */
 export class ImdsSource implements MetadataSource {
   readonly name = "imds";
@@ -65,18 +75,32 @@ export class ImdsSource implements MetadataSource {
       throw new MetadataSourceError(this.name, `GET ${this.url} failed: ${(err as Error).message}`);
     }
     if (result.status !== 200) throw new MetadataSourceError(this.name, describeHttpFailure(result));
-    return parseImdsNetwork(result.body, this.name);
+    return parseImdsInstance(result.body, this.name);
   }
+}
+
+/** Parses the body of /metadata/instance: the network's NICs, each with the VM's resource group. */
+export function parseImdsInstance(body: string, source = "imds"): NicInfo[] {
+  const data = validate(source, instanceSchema, parseJson(body, source));
+  const nics = networkToNics(data.network, source);
+  const resourceGroup = data.compute?.resourceGroupName?.trim();
+  return resourceGroup ? nics.map((nic) => ({ ...nic, resourceGroup })) : nics;
 }
 
 /** Parses the body of /metadata/instance/network into the plugin's NIC model. */
 export function parseImdsNetwork(body: string, source = "imds"): NicInfo[] {
-  let json: unknown;
+  return networkToNics(parseJson(body, source), source);
+}
+
+function parseJson(body: string, source: string): unknown {
   try {
-    json = JSON.parse(body);
+    return JSON.parse(body);
   } catch (err) {
     throw new MetadataSourceError(source, `response is not valid JSON: ${(err as Error).message}`);
   }
+}
+
+function networkToNics(json: unknown, source: string): NicInfo[] {
   const data = validate(source, imdsSchema, json);
   const nics = data.interface.map((nic, index) => toNicInfo(nic, index === 0, source));
   const seen = new Set<string>();

@@ -5,7 +5,7 @@
  */
 export { AutoSource } from "./auto-source";
 export { FileSource, parseInterfacesJson } from "./file-source";
-export { IMDS_BASE_URL, ImdsSource, type ImdsSourceOptions, parseImdsNetwork } from "./imds-source";
+export { IMDS_BASE_URL, ImdsSource, type ImdsSourceOptions, parseImdsInstance, parseImdsNetwork } from "./imds-source";
 export { MetadataCache, type MetadataCacheOptions, type MetadataSnapshot } from "./metadata-cache";
 export {
   allIpConfigAddresses,

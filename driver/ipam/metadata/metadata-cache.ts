@@ -22,6 +22,8 @@ export interface MetadataCacheOptions {
   backoffInitialMs?: number;
   backoffMaxMs?: number;
   clock?: Clock;
+  /** How a caller waits out the minimum interval (tests advance their clock instead). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /**
@@ -41,6 +43,7 @@ export class MetadataCache {
   private readonly backoffInitialMs: number;
   private readonly backoffMaxMs: number;
   private readonly clock: Clock;
+  private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(
     readonly source: MetadataSource,
@@ -50,23 +53,34 @@ export class MetadataCache {
     this.backoffInitialMs = options.backoffInitialMs ?? 1000;
     this.backoffMaxMs = options.backoffMaxMs ?? 30_000;
     this.clock = options.clock ?? systemClock;
+    this.sleep = options.sleep ?? ((ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   }
 
   /**
    * Data no older than `maxAgeMs` when the source can be asked; otherwise the
-   * freshest data there is. Throws PluginError("unavailable") only when no
+   * freshest data there is (with `waitForInterval`, fresh data at most
+   * `minIntervalMs` later). Throws PluginError("unavailable") only when no
    * fetch has ever succeeded.
    */
-  get(options: { maxAgeMs: number }): Promise<MetadataSnapshot> {
+  get(options: { maxAgeMs: number; waitForInterval?: boolean }): Promise<MetadataSnapshot> {
     const now = this.clock.now();
     if (this.good && now - this.good.fetchedAt <= options.maxAgeMs) return Promise.resolve(this.snapshot());
     if (this.inFlight) return this.inFlight;
     const allowedAt = Math.max(this.lastAttemptAt + this.minIntervalMs, this.retryAt);
     if (now < allowedAt) {
+      // With waitForInterval, a caller held back only by the minimum interval (not by a failure's
+      // backoff) waits for it, and callers meanwhile share that one fetch.
+      if (options.waitForInterval && this.good && this.retryAt <= now) {
+        return this.share(this.sleep(allowedAt - now).then(() => this.refresh(this.clock.now())));
+      }
       if (this.good) return Promise.resolve(this.snapshot());
       return Promise.reject(this.unavailable(allowedAt - now));
     }
-    this.inFlight = this.refresh(now).finally(() => {
+    return this.share(this.refresh(now));
+  }
+
+  private share(fetch: Promise<MetadataSnapshot>): Promise<MetadataSnapshot> {
+    this.inFlight = fetch.finally(() => {
       this.inFlight = undefined;
     });
     return this.inFlight;

@@ -20,6 +20,11 @@ export interface NicInfo {
   mac: string;
   isPrimary: boolean;
   subnets: NicSubnet[];
+  /**
+   * The resource group IMDS names for the VM (the NIC's, unless it was made
+   * in another one); absent when the source does not say (wireserver, file).
+   */
+  resourceGroup?: string;
 }
 
 /** Where NicInfo comes from: IMDS, the wireserver, a file, or "auto". */

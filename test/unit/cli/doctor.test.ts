@@ -33,10 +33,13 @@ describe("doctor", () => {
         "routed-ports",
         "stale-state",
         "checkpoint",
+        "plugin",
         "socket",
+        "docker-api",
+        "reconcile",
       ],
     );
-    assert.match(renderDoctor(report), /^healthy: 13 checks, 0 warnings$/m);
+    assert.match(renderDoctor(report), /^healthy: 16 checks, 0 warnings$/m);
   });
 
   describe("metadata", () => {
@@ -314,7 +317,7 @@ describe("doctor", () => {
       f.socket = { path: "/run/docker/plugins/azure-vnet.sock", exists: false, isSocket: false, answering: false };
       const c = checkOf(f, "socket");
       assert.equal(c.verdict, "FAIL");
-      assert.match(c.fix?.[0] ?? "", /start the plugin/);
+      assert.equal(c.fix?.[0], "start the legacy install (systemctl start azure-vnet), or install the managed plugin (docs/install.md)");
     });
 
     it("warns when others than root may use it", () => {
@@ -332,6 +335,6 @@ describe("doctor", () => {
     const text = renderDoctor(runDoctor(f));
     assert.match(text, /^FAIL {2}ip-forward +net\.ipv4\.ip_forward = 0: the VM does not route/m);
     assert.match(text, /^ +fix: sysctl -w net\.ipv4\.ip_forward=1$/m);
-    assert.match(text, /not healthy: 1 of 13 checks failed, 0 warnings\n$/);
+    assert.match(text, /not healthy: 1 of 16 checks failed, 0 warnings\n$/);
   });
 });

@@ -11,6 +11,7 @@ import { firewallInputFor } from "../../../driver/network/manager";
 import type { CheckpointView } from "../../../driver/cli/checkpoint-view";
 import type { Facts } from "../../../driver/cli/facts";
 import type { MetadataProbe } from "../../../driver/cli/metadata-probe";
+import { type DockerReconcileReport, emptyReconcileReport } from "../../../driver/reconcile/docker";
 
 export const NET_ID = "1111111111112222222222223333333333334444444444445555555555556666";
 export const EP_ID = "aaaaaaaaaaaabbbbbbbbbbbbccccccccccccddddddddddddeeeeeeeeeeeeffff";
@@ -185,5 +186,17 @@ export function healthy(): Facts {
       answering: true,
       implements: ["NetworkDriver", "IpamDriver"],
     },
+    // A legacy install: Docker lists no managed azure-vnet plugin.
+    location: { socket: "/run/docker/plugins/azure-vnet.sock", how: "legacy", candidates: [], dockerSocket: "/run/docker.sock" },
+    lastReconcile: reconcileReport(READ_AT - 20_000),
+    reconcileIntervalSeconds: 60,
+    readAt: READ_AT,
   };
+}
+
+/** When the facts of healthy() were read. */
+export const READ_AT = Date.parse("2026-03-01T12:00:00.000Z");
+
+export function reconcileReport(at: number, failure?: { error: string; unreachable?: string }): DockerReconcileReport {
+  return { ...emptyReconcileReport(new Date(at)), ok: !failure, ...failure };
 }

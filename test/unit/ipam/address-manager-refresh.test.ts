@@ -100,3 +100,90 @@ describe("AddressManager refresh and report", () => {
     assert.deepEqual(await h.manager.vnetPrefixes(), ["10.0.0.0/24", "10.1.0.0/24"]);
   });
 });
+
+describe("AddressManager: an --ip added to the NIC since the last metadata answer", () => {
+  const withAddress = (...extra: string[]) => [nic(MAC1, "10.0.0.0/24", ["10.0.0.4", "10.0.0.10", ...extra])];
+
+  it("is granted on the first request: the cache is asked once more before refusing", async () => {
+    const h = harness(withAddress());
+    const PoolID = await createNetwork(h);
+    h.clock.advance(2_000);
+    h.source.nics = withAddress("10.0.0.20");
+    const calls = h.source.calls;
+    const got = await h.manager.requestAddress({ PoolID, Address: "10.0.0.20", Options: { "com.docker.network.endpoint.name": "web" } });
+    assert.equal(got.Address, "10.0.0.20/24");
+    assert.equal(h.source.calls, calls + 1);
+    // A known address does not make the plugin ask again.
+    await h.manager.requestAddress({ PoolID, Address: "10.0.0.10", Options: {} });
+    assert.equal(h.source.calls, calls + 1);
+  });
+
+  it("waits out the minimum interval when the last answer is under a second old", async () => {
+    const h = harness(withAddress());
+    const PoolID = await createNetwork(h);
+    h.clock.advance(300);
+    h.source.nics = withAddress("10.0.0.21");
+    const before = h.clock.now();
+    assert.equal((await h.manager.requestAddress({ PoolID, Address: "10.0.0.21", Options: {} })).Address, "10.0.0.21/24");
+    assert.equal(h.clock.now() - before, 700, "waited for the rest of the interval, not longer");
+  });
+
+  it("under a burst, concurrent requests share one fetch and fetches stay a second apart", async () => {
+    const h = harness(withAddress());
+    const PoolID = await createNetwork(h);
+    h.clock.advance(5_000);
+    const calls = h.source.calls;
+    const burst = Array.from({ length: 50 }, (_, i) =>
+      h.manager.requestAddress({ PoolID, Address: `10.0.0.${100 + i}`, Options: {} }).then(
+        () => "granted",
+        (err: Error) => err.message,
+      ),
+    );
+    const outcomes = await Promise.all(burst);
+    assert.equal(h.source.calls, calls + 1, "one shared fetch for the whole burst");
+    assert.ok(outcomes.every((o) => /is not an IP configuration/.test(o)));
+    for (let i = 0; i < 5; i++) {
+      h.clock.advance(1);
+      await expectPluginError(
+        h.manager.requestAddress({ PoolID, Address: `10.0.0.${200 + i}`, Options: {} }),
+        /is not an IP configuration/,
+      );
+    }
+    const times = h.source.fetchedAt.slice(-6);
+    assert.equal(h.source.calls, calls + 6);
+    for (let i = 1; i < times.length; i++) assert.ok(times[i] - times[i - 1] >= 1_000, `fetches ${times.join(", ")} closer than 1 s`);
+  });
+
+  it("does not ask again for an --aux-address during network create", async () => {
+    const h = harness(withAddress());
+    const { PoolID } = await h.manager.requestPool({
+      AddressSpace: "AzureVNetLocal",
+      Pool: "10.0.0.0/24",
+      SubPool: "",
+      Options: {},
+      V6: false,
+    });
+    const calls = h.source.calls;
+    await h.manager.requestAddress({ PoolID, Address: "10.0.0.99", Options: {} });
+    assert.equal(h.source.calls, calls);
+  });
+
+  it("names the resource group the metadata gives, and looks the NIC's name up by its MAC", async () => {
+    const nics = withAddress().map((n) => ({ ...n, resourceGroup: "prod-rg" }));
+    const h = harness(nics);
+    const PoolID = await createNetwork(h);
+    const err = await expectPluginError(
+      h.manager.requestAddress({ PoolID, Address: "10.0.0.30", Options: {} }),
+      /is not an IP configuration/,
+    );
+    assert.ok(
+      err.message.endsWith(
+        `add it with: az network nic ip-config create --resource-group prod-rg ` +
+          `--nic-name "$(az network nic list --resource-group prod-rg --query "[?macAddress=='00-0D-3A-00-00-01'].name" --output tsv)" ` +
+          `--name ipconfig-10-0-0-30 --private-ip-address 10.0.0.30`,
+      ),
+      err.message,
+    );
+    assert.ok(!err.message.includes("<rg>") && !err.message.includes("<nic>"));
+  });
+});

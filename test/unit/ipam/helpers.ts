@@ -23,6 +23,9 @@ export class FakeClock {
 export class FakeSource implements MetadataSource {
   name = "fake";
   calls = 0;
+  /** Clock time of each fetch, when the test gave the source its clock. */
+  fetchedAt: number[] = [];
+  clock: FakeClock | undefined;
   failure: Error | undefined;
   gate: Promise<void> | undefined;
 
@@ -30,6 +33,7 @@ export class FakeSource implements MetadataSource {
 
   async fetch(): Promise<NicInfo[]> {
     this.calls += 1;
+    if (this.clock) this.fetchedAt.push(this.clock.now());
     if (this.gate) await this.gate;
     if (this.failure) throw this.failure;
     return structuredClone(this.nics);
@@ -75,9 +79,11 @@ export interface Harness {
 export function harness(nics: NicInfo[] = standardNics(), extra: { nicMac?: string } = {}): Harness {
   const clock = new FakeClock();
   const source = new FakeSource(nics);
+  source.clock = clock;
   const state = emptyIpamState();
   const persisted: string[] = [];
-  const metadata = new MetadataCache(source, { clock });
+  // Waiting out the cache's minimum interval moves the fake clock, not real time.
+  const metadata = new MetadataCache(source, { clock, sleep: async (ms) => clock.advance(ms) });
   const manager = new AddressManager({
     metadata,
     state,

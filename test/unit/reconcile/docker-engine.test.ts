@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { dockerEndpoint, dockerEngineApi } from "../../../driver/reconcile/docker-engine";
+import { DockerUnreachableError, dockerEndpoint, dockerEngineApi } from "../../../driver/reconcile/docker-engine";
 
 describe("DOCKER_HOST", () => {
   it("defaults to /var/run/docker.sock, also for an empty unix://", () => {
@@ -81,7 +81,21 @@ describe("Docker Engine API client", () => {
     await assert.rejects(api().listContainers(), /answer to GET \/containers\/json is not JSON/);
   });
 
-  it("fails with the socket's error when nothing listens there", async () => {
-    await assert.rejects(dockerEngineApi({ DOCKER_HOST: `unix://${join(dir, "absent.sock")}` }).listNetworks(), /ENOENT/);
+  it("fails with the socket's error when nothing listens there, as unreachable, naming where it tried", async () => {
+    const socket = join(dir, "absent.sock");
+    await assert.rejects(dockerEngineApi({ DOCKER_HOST: `unix://${socket}` }).listNetworks(), (err: Error) => {
+      assert.ok(err instanceof DockerUnreachableError);
+      assert.equal(err.where, `unix://${socket}`);
+      assert.match(err.message, /ENOENT/);
+      return true;
+    });
+  });
+
+  it("an HTTP error is an answer, not unreachable", async () => {
+    answer = (_req, res) => {
+      res.statusCode = 500;
+      res.end('{"message":"boom"}');
+    };
+    await assert.rejects(api().listNetworks(), (err: Error) => !(err instanceof DockerUnreachableError));
   });
 });

@@ -1,7 +1,7 @@
 /** Tests of the IMDS metadata source and its parser. */
 import assert from "node:assert/strict";
 import type http from "node:http";
-import { ImdsSource, IMDS_BASE_URL, parseImdsNetwork } from "../../../../driver/ipam/metadata/imds-source";
+import { ImdsSource, IMDS_BASE_URL, parseImdsInstance, parseImdsNetwork } from "../../../../driver/ipam/metadata/imds-source";
 import { MetadataSourceError } from "../../../../driver/ipam/metadata/source-error";
 import { fakeServer, type FakeServer } from "../helpers";
 
@@ -38,6 +38,9 @@ const TWO_NICS = JSON.stringify({
   ],
 });
 
+/** The whole instance document, as /metadata/instance answers: compute (abridged) and network. */
+const INSTANCE = JSON.stringify({ compute: { name: "vm1", resourceGroupName: "prod-rg", vmId: "x" }, network: JSON.parse(TWO_NICS) });
+
 function imdsHandler(body: string): http.RequestListener {
   return (req, res) => {
     // Real IMDS refuses requests without the header.
@@ -60,20 +63,21 @@ describe("ImdsSource", () => {
 
   it("targets the link-local IMDS address by default (never contacted in tests)", () => {
     assert.equal(IMDS_BASE_URL, "http://169.254.169.254");
-    assert.equal(new ImdsSource().url, "http://169.254.169.254/metadata/instance/network?api-version=2021-02-01");
+    assert.equal(new ImdsSource().url, "http://169.254.169.254/metadata/instance?api-version=2021-02-01");
   });
 
-  it("sends Metadata: true to the documented path and parses two NICs", async () => {
-    server = await fakeServer(imdsHandler(TWO_NICS));
+  it("sends Metadata: true to the documented path and parses two NICs, each with the VM's resource group", async () => {
+    server = await fakeServer(imdsHandler(INSTANCE));
     const nics = await new ImdsSource({ baseUrl: server.baseUrl }).fetch();
     const req = server.requests[0];
-    assert.equal(req.url, "/metadata/instance/network?api-version=2021-02-01");
+    assert.equal(req.url, "/metadata/instance?api-version=2021-02-01");
     assert.equal(req.headers["metadata"], "true");
     assert.equal(req.headers["x-forwarded-for"], undefined);
     assert.deepEqual(nics, [
       {
         mac: "00:0d:3a:f8:a1:b2",
         isPrimary: true,
+        resourceGroup: "prod-rg",
         subnets: [
           {
             cidr: "10.0.0.0/24",
@@ -88,6 +92,7 @@ describe("ImdsSource", () => {
       {
         mac: "00:0d:3a:f8:a1:b3",
         isPrimary: false,
+        resourceGroup: "prod-rg",
         subnets: [
           {
             cidr: "10.1.0.0/24",
@@ -145,7 +150,7 @@ describe("ImdsSource", () => {
   });
 
   it("ignores proxy settings in the environment", async () => {
-    server = await fakeServer(imdsHandler(TWO_NICS));
+    server = await fakeServer(imdsHandler(INSTANCE));
     const saved = { http: process.env.HTTP_PROXY, lower: process.env.http_proxy };
     process.env.HTTP_PROXY = "http://127.0.0.1:9";
     process.env.http_proxy = "http://127.0.0.1:9";
@@ -162,6 +167,24 @@ function restoreEnv(name: string, value: string | undefined): void {
   if (value === undefined) delete process.env[name];
   else process.env[name] = value;
 }
+
+describe("parseImdsInstance", () => {
+  it("leaves the resource group out when compute does not name it, and still reads the NICs", () => {
+    const network = JSON.parse(TWO_NICS) as unknown;
+    for (const compute of [undefined, {}, { resourceGroupName: "" }, { resourceGroupName: 7 }]) {
+      const nics = parseImdsInstance(JSON.stringify({ compute, network }));
+      assert.equal(nics.length, 2);
+      assert.ok(
+        nics.every((n) => !("resourceGroup" in n)),
+        JSON.stringify(compute),
+      );
+    }
+  });
+
+  it("names the network category when it is malformed", () => {
+    assert.throws(() => parseImdsInstance(JSON.stringify({ compute: {} })), /imds: malformed data: network/);
+  });
+});
 
 describe("parseImdsNetwork", () => {
   const one = (iface: unknown) => JSON.stringify({ interface: [iface] });
