@@ -31,7 +31,7 @@ function withCommonOptions(cmd: Command): Command {
   for (const option of cmd.options) if (!option.long || !INSPECTION_FLAGS.has(option.long)) option.hideHelp();
   return cmd
     .option("--json", "print JSON instead of text")
-    .option("--timeout <ms>", "how long to wait for the metadata service and the plugin's socket", "2000");
+    .option("--timeout <ms>", "how long to wait for the metadata service, Docker's API and the plugin's socket", "2000");
 }
 
 function timeoutOf(flags: OperatorFlags): number {

@@ -15,6 +15,7 @@ import { PLUGIN_MAIN } from "../../sim/plugin-process";
 import type { StatusReport } from "../../driver/cli/status";
 import type { DoctorReport } from "../../driver/cli/doctor";
 import { MODE_OPTIONS } from "./helpers/docker";
+import { IMDS_URL } from "./helpers/platform";
 import { ManagedPlugin, PLUGIN_NAME as NAME } from "./helpers/managed-plugin";
 
 describe("operator commands and fresh ipconfigs with the managed plugin on the simulator", function () {
@@ -111,6 +112,14 @@ describe("operator commands and fresh ipconfigs with the managed plugin on the s
     // A container without --ip first: the plugin's cached NIC answer is now fresh (it keeps one for 10 s).
     await ok("docker", ["run", "-d", "--init", "--name", "warm", "--network", "vnet", "local/busybox", "sleep", "3600"]);
     await sim.addIpConfig("vm1", "10.0.0.40");
+    // As `az network nic ip-config create` returns once IMDS lists the address: the simulated IMDS takes up to half a second.
+    await waitFor(
+      "IMDS to list 10.0.0.40",
+      async () =>
+        (await inVm("curl", ["-sS", "--noproxy", "*", "-m", "2", "-H", "Metadata: true", IMDS_URL])).stdout.includes('"10.0.0.40"'),
+      5_000,
+      100,
+    );
     const t0 = Date.now();
     await ok("docker", [
       "run",
@@ -129,6 +138,15 @@ describe("operator commands and fresh ipconfigs with the managed plugin on the s
     const seconds = (Date.now() - t0) / 1000;
     assert.equal(await ok("docker", ["inspect", "-f", "{{.NetworkSettings.Networks.vnet.IPAddress}}", "fresh"]), "10.0.0.40");
     console.log(`      docker run --ip of an ipconfig added just before took ${seconds.toFixed(1)} s`);
+    // An --ip that is no ipconfig is refused with the az command for this VM's resource group, the NIC looked up by its MAC.
+    const refused = await inVm("docker", ["run", "--rm", "--network", "vnet", "--ip", "10.0.0.99", "local/busybox", "true"]);
+    assert.notEqual(refused.code, 0);
+    assert.ok(
+      refused.stderr.includes(
+        `--resource-group sim-rg --nic-name "$(az network nic list --resource-group sim-rg --query "[?macAddress=='00-0D-3A-00-00-01'].name" --output tsv)" --name ipconfig-10-0-0-99`,
+      ),
+      refused.stderr,
+    );
     await ok("docker", ["rm", "-f", "warm", "fresh"]);
   });
 

@@ -110,6 +110,18 @@ describe("doctor", () => {
       );
     });
 
+    it("names the resource group the metadata gives, looks the NIC up by MAC, and drops the hint about placeholders", () => {
+      const f = healthy();
+      f.checkpoint = { ok: true, value: view(null) };
+      f.metadata = metadata(nics([]).map((n) => ({ ...n, resourceGroup: "prod-rg" })));
+      const c = checkOf(f, "ipconfigs");
+      assert.deepEqual(c.fix, [
+        `add one per container, e.g.: az network nic ip-config create --resource-group prod-rg ` +
+          `--nic-name "$(az network nic list --resource-group prod-rg --query "[?macAddress=='00-0D-3A-00-00-01'].name" --output tsv)" ` +
+          `--name ipconfig-10-0-0-5 --private-ip-address 10.0.0.5`,
+      ]);
+    });
+
     it("fails when every secondary ipconfig is in use, suggesting the next address", () => {
       const f = healthy();
       f.metadata = metadata(nics(["10.0.0.10"]));

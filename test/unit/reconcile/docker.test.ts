@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { DockerReconciler, DockerContainerInfo, DockerNetworkInfo, DRIVER_NAME } from "../../../driver/reconcile/docker";
 import { emptyNetworkState, NetworkState } from "../../../driver/network/records";
+import { DockerUnreachableError } from "../../../driver/reconcile/docker-engine";
 import { silent } from "../support/silent-logger";
 
 const NET = "a".repeat(64);
@@ -243,7 +244,10 @@ describe("reconciliation with Docker", () => {
       ...(t.r as unknown as { o: ConstructorParameters<typeof DockerReconciler>[0] }).o,
       docker: {
         listNetworks: async () => {
-          throw new Error("connect ENOENT /var/run/docker.sock");
+          throw new DockerUnreachableError(
+            "unix:///var/run/docker.sock",
+            "unix:///var/run/docker.sock: connect ENOENT /var/run/docker.sock",
+          );
         },
         listContainers: async () => [],
       },
@@ -251,7 +255,24 @@ describe("reconciliation with Docker", () => {
     const report = await broken.runOnce();
     assert.equal(report.ok, false);
     assert.match(report.error ?? "", /ENOENT/);
+    assert.equal(report.unreachable, "unix:///var/run/docker.sock", "says where Docker could not be reached");
     assert.equal(t.calls.length, 0);
+  });
+
+  it("does not call Docker unreachable when it answered with an error", async () => {
+    const t = setup(stateWith([]));
+    const failing = new DockerReconciler({
+      ...(t.r as unknown as { o: ConstructorParameters<typeof DockerReconciler>[0] }).o,
+      docker: {
+        listNetworks: async () => {
+          throw new Error("Docker answered GET /networks with HTTP 500: boom");
+        },
+        listContainers: async () => [],
+      },
+    });
+    const report = await failing.runOnce();
+    assert.equal(report.ok, false);
+    assert.equal(report.unreachable, undefined);
   });
 
   it("leaves alone every endpoint of a network Docker does not show, however long", async () => {
