@@ -127,10 +127,17 @@ describe("docker plugin upgrade from the previous release, across a checkpoint s
     const endpointsBefore = Object.keys(checkpoint("vm2").data.network.endpoints).sort();
     // A plugin in use is disabled with -f; its containers keep running meanwhile.
     await ok("vm2", ["plugin", "disable", "-f", ALIAS]);
-    const upgraded = await docker("vm2", ["plugin", "upgrade", "--grant-all-permissions", ALIAS, releaseRef(sim, PACKAGE_VERSION)], 300_000);
+    const upgraded = await docker(
+      "vm2",
+      ["plugin", "upgrade", "--grant-all-permissions", ALIAS, releaseRef(sim, PACKAGE_VERSION)],
+      300_000,
+    );
     assert.equal(upgraded.code, 0, `upgrade failed: ${upgraded.stderr}`);
     await ok("vm2", ["plugin", "enable", ALIAS]);
-    assert.match(await ok("vm2", ["plugin", "inspect", "-f", "{{.Config.Description}}", ALIAS]), new RegExp(PACKAGE_VERSION.replace(/\./g, "\\.")));
+    assert.match(
+      await ok("vm2", ["plugin", "inspect", "-f", "{{.Config.Description}}", ALIAS]),
+      new RegExp(PACKAGE_VERSION.replace(/\./g, "\\.")),
+    );
     assert.equal(await ipOf("vm2", "before"), before, "the running container kept its address");
     assert.equal(httpCaller(await fetchOnceUp(sim, "vm2", "before", `http://${server}:8080/cgi-bin/ip`)), before);
     // The new release rewrites the checkpoint in its schema on its first change; make one.
