@@ -154,7 +154,7 @@ const fs = require("fs");
 const [config, version, out] = process.argv.slice(1);
 const doc = JSON.parse(fs.readFileSync(config, "utf8"));
 const build = JSON.parse(fs.readFileSync(version, "utf8"));
-doc.description = `${doc.description} (azure-vnet ${build.version}, commit ${build.commit})`;
+doc.description = `${doc.description}; azure-vnet ${build.version} (commit ${build.commit})`;
 fs.writeFileSync(out, JSON.stringify(doc, null, 2) + "\n");
 ' plugin-config/config.json dist/version.json "$PLUGIN_DIR/config.json"
 
