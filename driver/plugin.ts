@@ -6,7 +6,7 @@
  */
 import type { ServeConfig } from "./config";
 import type { Logger } from "./log";
-import { bindRecordedEndpoints, Checkpoint, emptyCheckpoint, openCheckpointStore, type Persist } from "./checkpoint";
+import { CHECKPOINT_SCHEMA, Checkpoint, emptyCheckpoint, openCheckpointStore, type Persist } from "./checkpoint";
 import { Dataplane, LinuxDataplane } from "./dataplane";
 import {
   AddressManager,
@@ -159,7 +159,7 @@ async function loadState(
   const loaded = await store.load();
   for (const problem of loaded.problems) logger.warn("checkpoint problem", { problem });
   const checkpoint = loaded.data ?? emptyCheckpoint();
-  bindRecordedEndpoints(checkpoint);
+  if (loaded.migratedFrom !== undefined) logger.info("checkpoint migrated", { from: loaded.migratedFrom, to: CHECKPOINT_SCHEMA });
   const counts = { networks: Object.keys(checkpoint.network.networks).length, endpoints: Object.keys(checkpoint.network.endpoints).length };
   logger.info("checkpoint loaded", { source: loaded.source, ...counts, rebooted: loaded.rebooted });
   const persist: Persist = (when = "now") => (when === "soon" ? Promise.resolve(store.saveSoon(checkpoint)) : store.save(checkpoint));
