@@ -103,7 +103,14 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
   });
   const onNetlinkError = (err: Error) => logger.error("netlink socket error", { error: err.message });
   const dataplane = opts.dataplane ?? new LinuxDataplane({ onNetlinkError });
-  const network = new NetworkManager({ dataplane, pools: ipam, state: checkpoint.network, persist, logger });
+  const network = new NetworkManager({
+    dataplane,
+    pools: ipam,
+    state: checkpoint.network,
+    persist,
+    logger,
+    defaultNonMasqueradeCidrs: config.nonMasqueradeCidrs,
+  });
 
   // Untrusted state may not know every network: what it does not explain stays until Docker has spoken.
   const reconcile = await network.repairKernel({ removeOrphans: trust.verified });
