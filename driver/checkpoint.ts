@@ -7,8 +7,47 @@ import { CheckpointStore } from "./state/store";
 import type { StateFs } from "./state/fs";
 import { IpamState, emptyIpamState, parseIpamState } from "./ipam";
 import { NetworkState, NetworkStateSchema, emptyNetworkState } from "./network/records";
+import { buildInfo } from "./version";
 
-export const CHECKPOINT_SCHEMA = 1;
+/**
+ * The checkpoint's schema. A file of an older schema is migrated on load,
+ * one step at a time (MIGRATIONS), and saved in this schema with the next
+ * change; a file of a newer one stops the plugin with NewerCheckpointError.
+ * 1: the first. 2: the envelope names its writer (version and commit), and
+ *    every endpoint's address record names the endpoint that holds it.
+ */
+export const CHECKPOINT_SCHEMA = 2;
+
+type Doc = Record<string, unknown>;
+const isObject = (v: unknown): v is Doc => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** MIGRATIONS[n] turns a document of schema n into one of schema n + 1, before validation. */
+const MIGRATIONS: Readonly<Record<number, (doc: Doc) => Doc>> = {
+  // Addresses given out before records named their holders: each is bound to the endpoint that
+  // records it, so a late release for another endpoint cannot free it.
+  1: (doc) => {
+    const endpoints = isObject(doc.network) && isObject(doc.network.endpoints) ? doc.network.endpoints : {};
+    const addresses = isObject(doc.ipam) && isObject(doc.ipam.addresses) ? doc.ipam.addresses : {};
+    for (const ep of Object.values(endpoints)) {
+      if (!isObject(ep) || typeof ep.address !== "string" || typeof ep.id !== "string") continue;
+      const record = Object.hasOwn(addresses, ep.address) ? addresses[ep.address] : undefined;
+      if (isObject(record) && record.kind === "endpoint" && record.endpointId === undefined) record.endpointId = ep.id;
+    }
+    return doc;
+  },
+};
+
+/** Applies the migrations from `from` up to CHECKPOINT_SCHEMA, in order, to a copy of `doc`. */
+export function migrateCheckpoint(doc: unknown, from: number): unknown {
+  if (!isObject(doc)) throw new Error("the document is not a JSON object");
+  let migrated = structuredClone(doc);
+  for (let schema = from; schema < CHECKPOINT_SCHEMA; schema++) {
+    const step = MIGRATIONS[schema];
+    if (!step) throw new Error(`no migration from schema ${schema} to ${schema + 1}`);
+    migrated = step(migrated);
+  }
+  return migrated;
+}
 
 export interface Checkpoint {
   ipam: IpamState;
@@ -34,18 +73,6 @@ export function validateCheckpoint(doc: unknown): Checkpoint {
   return checkpoint;
 }
 
-/**
- * Checkpoints written before addresses named their holders: each endpoint
- * record's address is bound to that endpoint, so a late release cannot free
- * it. The daemon does this once it has loaded the checkpoint.
- */
-export function bindRecordedEndpoints(checkpoint: Checkpoint): void {
-  for (const ep of Object.values(checkpoint.network.endpoints)) {
-    const record = Object.hasOwn(checkpoint.ipam.addresses, ep.address) ? checkpoint.ipam.addresses[ep.address] : undefined;
-    if (record?.kind === "endpoint" && record.endpointId === undefined) record.endpointId = ep.id;
-  }
-}
-
 /** `fs` lets the operator commands read the checkpoint exactly as the plugin does, without writing. */
 export function openCheckpointStore(
   dir: string,
@@ -58,6 +85,8 @@ export function openCheckpointStore(
     dir,
     schemaVersion: CHECKPOINT_SCHEMA,
     validate: validateCheckpoint,
+    migrate: migrateCheckpoint,
+    writer: buildInfo(),
     bootIdPath,
     fs,
     onDurabilityWarning,

@@ -3,6 +3,8 @@ import { isAbsolute } from "node:path";
 import { isIP } from "node:net";
 import { Command, CommanderError } from "commander";
 import { z } from "zod";
+import { errorMessage } from "./errors";
+import { DEFAULT_NON_MASQUERADE, parseCidrList } from "./network/options";
 
 export const METADATA_SOURCES = ["auto", "imds", "wireserver", "file"] as const;
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
@@ -31,6 +33,8 @@ export interface ServeConfig {
   reconcileInterval: number;
   /** Seconds something must be missing from Docker before it is released. */
   reconcileGrace: number;
+  /** non-masquerade-cidrs of networks created without that option; undefined: the built-in list. */
+  nonMasqueradeCidrs: string[] | undefined;
 }
 
 /** A configuration problem the user must fix; one line per problem. */
@@ -120,6 +124,13 @@ const SETTINGS: readonly Setting[] = [
     help: "how long a container must be gone from Docker before its address is released",
   },
   {
+    key: "nonMasqueradeCidrs",
+    flag: "--non-masquerade-cidrs",
+    arg: "cidrs",
+    env: "AZURE_VNET_NON_MASQUERADE_CIDRS",
+    help: `comma-separated IPv4 CIDRs reached without masquerade by networks created without the non-masquerade-cidrs option (unset: ${DEFAULT_NON_MASQUERADE.join(",")})`,
+  },
+  {
     key: "metricsListen",
     flag: "--metrics-listen",
     arg: "addr",
@@ -183,6 +194,17 @@ const fieldSchema = z.object({
   logFormat: choice(LOG_FORMATS),
   reconcileInterval: seconds(1, 3600),
   reconcileGrace: seconds(1, 3600),
+  nonMasqueradeCidrs: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return parseCidrList(text, "the list");
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: errorMessage(err).replace(/^the list: /, ""), input: text });
+        return z.NEVER;
+      }
+    })
+    .optional(),
   metricsListen: z
     .string()
     .transform((text, ctx) => {
@@ -225,8 +247,8 @@ export function resolveServeConfig(flags: Record<string, unknown>, env: NodeJS.P
   }
   if (!result.success || problems.length > 0) throw new ConfigError(problems);
   // Optional in the schema, but always present (possibly undefined) in ServeConfig.
-  const { metadataFile, metricsListen, ...rest } = result.data;
-  return { ...rest, metadataFile, metricsListen };
+  const { metadataFile, metricsListen, nonMasqueradeCidrs, ...rest } = result.data;
+  return { ...rest, metadataFile, metricsListen, nonMasqueradeCidrs };
 }
 
 /** Returns the address, or a sentence saying what is wrong with `text`. */

@@ -10,10 +10,12 @@ import { createLogger } from "./log";
 import { startPlugin } from "./plugin";
 import { errorMessage } from "./errors";
 import { registerOperatorCommands } from "./cli/commands";
+import { buildInfo, versionText } from "./version";
 
 async function serve(flags: Record<string, unknown>): Promise<void> {
   const config = resolveServeConfig(flags, process.env);
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
+  logger.info("starting", { ...buildInfo() });
   let plugin;
   try {
     plugin = await startPlugin({ config, logger });
@@ -36,6 +38,7 @@ async function serve(flags: Record<string, unknown>): Promise<void> {
 function main(): void {
   const program = new Command("azure-vnet-plugin")
     .description("Docker network and IPAM plugin giving containers Azure VNet addresses from the NIC's secondary IP configurations")
+    .version(versionText(), "-V, --version", "print the version and the commit it was built from")
     .showHelpAfterError();
   registerServeOptions(
     program.command("serve").description("run the plugin daemon (the socket opens once state is loaded and the kernel reconciled)"),

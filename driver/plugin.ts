@@ -6,7 +6,7 @@
  */
 import type { ServeConfig } from "./config";
 import type { Logger } from "./log";
-import { bindRecordedEndpoints, Checkpoint, emptyCheckpoint, openCheckpointStore, type Persist } from "./checkpoint";
+import { CHECKPOINT_SCHEMA, Checkpoint, emptyCheckpoint, openCheckpointStore, type Persist } from "./checkpoint";
 import { Dataplane, LinuxDataplane } from "./dataplane";
 import {
   AddressManager,
@@ -104,7 +104,14 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
   });
   const onNetlinkError = (err: Error) => logger.error("netlink socket error", { error: err.message });
   const dataplane = opts.dataplane ?? new LinuxDataplane({ onNetlinkError });
-  const network = new NetworkManager({ dataplane, pools: ipam, state: checkpoint.network, persist, logger });
+  const network = new NetworkManager({
+    dataplane,
+    pools: ipam,
+    state: checkpoint.network,
+    persist,
+    logger,
+    defaultNonMasqueradeCidrs: config.nonMasqueradeCidrs,
+  });
 
   // Untrusted state may not know every network: what it does not explain stays until Docker has spoken.
   const reconcile = await network.repairKernel({ removeOrphans: trust.verified });
@@ -169,7 +176,7 @@ async function loadState(
   const loaded = await store.load();
   for (const problem of loaded.problems) logger.warn("checkpoint problem", { problem });
   const checkpoint = loaded.data ?? emptyCheckpoint();
-  bindRecordedEndpoints(checkpoint);
+  if (loaded.migratedFrom !== undefined) logger.info("checkpoint migrated", { from: loaded.migratedFrom, to: CHECKPOINT_SCHEMA });
   const counts = { networks: Object.keys(checkpoint.network.networks).length, endpoints: Object.keys(checkpoint.network.endpoints).length };
   logger.info("checkpoint loaded", { source: loaded.source, ...counts, rebooted: loaded.rebooted });
   const persist: Persist = (when = "now") => (when === "soon" ? Promise.resolve(store.saveSoon(checkpoint)) : store.save(checkpoint));

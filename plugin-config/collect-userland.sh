@@ -6,6 +6,8 @@
 # make an offline base image; it needs only a POSIX sh, cp, ln, mv, mkdir, sed
 # and the glibc dynamic loader.
 # Usage: collect-userland.sh DEST
+# NODE_BINARY names the node to take instead of the one on PATH (plugin-build.sh
+# passes the release it pins).
 set -eu
 DEST=${1:?usage: collect-userland.sh DEST}
 
@@ -27,26 +29,29 @@ put() {
   cp -L "$1" "$DEST$1"
 }
 
-# The file itself, the loader, and every library the loader resolves for it.
-put_elf() {
-  put "$1"
+# The loader and every library the loader resolves for an ELF file.
+put_libs() {
   for lib in $("$LOADER" --list "$1" | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p'); do
     [ -e "$DEST$lib" ] || put "$lib"
   done
 }
 
-NODE=$(need node)
+# The file itself and what it loads.
+put_elf() {
+  put "$1"
+  put_libs "$1"
+}
+
+NODE=${NODE_BINARY:-$(need node)}
 NFT=$(need xtables-nft-multi)
 LEGACY=$(need xtables-legacy-multi)
 CONNTRACK=$(need conntrack)
 NFTCLI=$(need nft)
 
-put_elf "$NODE"
-# The entrypoint in config.json names /usr/local/bin/node wherever the base kept it.
-if [ "$NODE" != /usr/local/bin/node ]; then
-  mkdir -p "$DEST/usr/local/bin"
-  mv "$DEST$NODE" "$DEST/usr/local/bin/node"
-fi
+# The entrypoint in config.json names /usr/local/bin/node wherever node came from.
+mkdir -p "$DEST/usr/local/bin"
+cp -L "$NODE" "$DEST/usr/local/bin/node"
+put_libs "$NODE"
 put_elf "$NFT"
 put_elf "$LEGACY"
 put_elf "$CONNTRACK"
@@ -88,6 +93,6 @@ for f in /etc/protocols /etc/ethertypes; do
 done
 
 # Directories the plugin and Docker expect: the socket directory (Docker binds the
-# host's per-plugin directory over it), the state mount point, a temp directory.
-mkdir -p "$DEST/run/docker/plugins" "$DEST/var/lib/azure-vnet" "$DEST/tmp" "$DEST/etc"
+# host's per-plugin directory over it), the host mount points, a temp directory.
+mkdir -p "$DEST/run/docker/plugins" "$DEST/host/var/lib" "$DEST/host/run" "$DEST/tmp" "$DEST/etc"
 chmod 1777 "$DEST/tmp"

@@ -17,7 +17,7 @@
  */
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readdirSync, realpathSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, sep } from "node:path";
 import process from "node:process";
@@ -46,6 +46,20 @@ const zodEnglishOnly = {
   },
 };
 
+/** The commit this is built from, "-dirty" with uncommitted changes, "unknown" outside a git checkout. */
+function gitCommit() {
+  const git = (args) => execFileSync("git", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  try {
+    const commit = git(["rev-parse", "--short=12", "HEAD"]);
+    return git(["status", "--porcelain", "--untracked-files=no"]) === "" ? commit : `${commit}-dirty`;
+  } catch {
+    return "unknown";
+  }
+}
+/** What `azure-vnet-plugin --version` prints (driver/version.ts): baked into the bundle, and in dist/version.json for the compiled tree. */
+const BUILD_INFO = { version: JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version, commit: gitCommit() };
+writeFileSync(join(ROOT, "dist/version.json"), `${JSON.stringify(BUILD_INFO)}\n`);
+
 rmSync(OUT_DIR, { recursive: true, force: true });
 /** The kernel worker thread (driver/dataplane/offload.ts) runs its own small file, not the whole daemon again. */
 const WORKER = "kernel-worker.js";
@@ -56,6 +70,7 @@ const common = {
   target: "node20",
   format: "cjs",
   external: EXTERNAL,
+  define: { AZURE_VNET_BUILD: JSON.stringify(BUILD_INFO) },
   // Whitespace and syntax only: names stay, so stack traces in the logs still read. Renaming
   // identifiers too saves 15% of the file but costs start-up memory (measured: +5 MiB RSS).
   minifyWhitespace: true,
@@ -67,7 +82,7 @@ const result = await build({
   ...common,
   entryPoints: ["driver/main.ts"],
   outfile: OUT,
-  define: { AZURE_VNET_KERNEL_WORKER: JSON.stringify(WORKER) },
+  define: { ...common.define, AZURE_VNET_KERNEL_WORKER: JSON.stringify(WORKER) },
   // The bundled packages' licence notices, in azure-vnet-plugin.js.LEGAL.txt next to it.
   legalComments: "external",
   // For reading stack traces against the sources; not shipped in the plugin.

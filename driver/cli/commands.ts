@@ -16,6 +16,7 @@ import { choosePlugin, type PluginLocation } from "./locate";
 import { probe } from "./probed";
 import { dockerEndpoint, listDockerPlugins } from "../reconcile/docker-engine";
 import { buildStatus, renderStatus } from "./status";
+import { buildInfo, versionText } from "../version";
 
 /** The serve flags that say where to look; the others are accepted but hidden, so one set of flags fits all. */
 const INSPECTION_FLAGS = new Set(["--socket", "--state-dir", "--metadata-source", "--metadata-file", "--imds-url", "--wireserver-url"]);
@@ -76,6 +77,11 @@ function print(text: string): void {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
 }
 
+/** A report as printed: text under a line naming this build, JSON with its version and commit (`azureVnet`). */
+export function reportOutput(report: object, render: () => string, json: boolean | undefined): string {
+  return json ? JSON.stringify({ azureVnet: buildInfo(), ...report }, null, 2) : `${versionText()}\n${render()}`;
+}
+
 export function registerOperatorCommands(program: Command, env: NodeJS.ProcessEnv = process.env): void {
   withCommonOptions(
     program
@@ -86,7 +92,7 @@ export function registerOperatorCommands(program: Command, env: NodeJS.ProcessEn
       .option("--no-metadata", "do not ask the metadata service (free addresses are then unknown)"),
   ).action(async (flags: OperatorFlags) => {
     const report = buildStatus(await collect(flags, env, { askAllSources: false }));
-    print(flags.json ? JSON.stringify(report, null, 2) : renderStatus(report));
+    print(reportOutput(report, () => renderStatus(report), flags.json));
   });
 
   withCommonOptions(
@@ -95,7 +101,7 @@ export function registerOperatorCommands(program: Command, env: NodeJS.ProcessEn
       .description("check what breaks containers on this VM and say how to fix it; exit code 0 when healthy, 1 when not"),
   ).action(async (flags: OperatorFlags) => {
     const report = runDoctor(await collect(flags, env, { askAllSources: true }));
-    print(flags.json ? JSON.stringify(report, null, 2) : renderDoctor(report));
+    print(reportOutput(report, () => renderDoctor(report), flags.json));
     process.exitCode = report.healthy ? 0 : 1;
   });
 }

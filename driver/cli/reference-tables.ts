@@ -6,6 +6,7 @@
  * unit test fails when they differ.
  */
 import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { Command } from "commander";
 import { registerServeOptions } from "../config";
 import { POOL_OPTIONS } from "../ipam/pool-options";
@@ -46,13 +47,30 @@ function splitHelp(description: string): { help: string; env: string; dflt: stri
   return m ? { help: m[1], env: m[2], dflt: m[3] ?? "" } : { help: description, env: "", dflt: "" };
 }
 
+/** The managed plugin's variables (plugin-config/config.json): name -> settable, and its value when fixed. */
+export function managedPluginVariables(root = join(__dirname, "../../..")): Map<string, { settable: boolean; value: string }> {
+  const config = JSON.parse(readFileSync(join(root, "plugin-config/config.json"), "utf8")) as {
+    env: { name: string; value: string; settable?: string[] }[];
+  };
+  return new Map(config.env.map((e) => [e.name, { settable: e.settable?.includes("value") ?? false, value: e.value }]));
+}
+
+/** How the managed plugin takes a setting: `docker plugin set`, or fixed by its config.json (a flag can still go in `args`). */
+function managedCell(env: string, flag: string, variables: Map<string, { settable: boolean; value: string }>): string {
+  const v = variables.get(env);
+  if (v?.settable) return "settable";
+  const entry = /--(socket|state-dir) <[^>]+>/.test(flag) ? "fixed by the entrypoint" : "`args`";
+  return v ? `fixed: \`${v.value}\`` : entry;
+}
+
 export function serveFlagsTable(): string {
   const cmd = registerServeOptions(new Command("serve"));
+  const variables = managedPluginVariables();
   return table(
-    ["Flag", "Environment variable", "Default", "Meaning"],
+    ["Flag", "Environment variable", "Default", "Managed plugin", "Meaning"],
     cmd.options.map((o) => {
       const { help, env, dflt } = splitHelp(o.description);
-      return [code(o.flags), code(env), code(dflt), help];
+      return [code(o.flags), code(env), code(dflt), managedCell(env, o.flags, variables), help];
     }),
   );
 }

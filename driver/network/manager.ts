@@ -52,6 +52,8 @@ export interface NetworkManagerOptions {
   persist: Persist;
   logger: Logger;
   now?: () => Date;
+  /** non-masquerade-cidrs recorded for a network created without that option; default DEFAULT_NON_MASQUERADE. */
+  defaultNonMasqueradeCidrs?: string[];
 }
 
 export class NetworkManager implements NetworkDriver {
@@ -80,6 +82,9 @@ export class NetworkManager implements NetworkDriver {
     return this.mutex.runExclusive(async () => {
       const generic = (req.Options["com.docker.network.generic"] ?? {}) as Record<string, unknown>;
       const options = parseNetworkOptions(generic);
+      // The plugin's setting at creation: a later change of it leaves this network as it was made.
+      if (options.nonMasqueradeCidrs === undefined && this.o.defaultNonMasqueradeCidrs)
+        options.nonMasqueradeCidrs = [...this.o.defaultNonMasqueradeCidrs];
       if (req.IPv6Data.length > 0) throw new PluginError("azure-vnet does not support IPv6 yet; create the network without --ipv6");
       if (req.IPv4Data.length !== 1) {
         throw new PluginError(

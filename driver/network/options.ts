@@ -69,15 +69,7 @@ export const NETWORK_OPTIONS: OptionSpec[] = [
     description:
       "Destinations reached without masquerade, under the container's own address: the VNet, peered VNets, on-premises. The NIC's subnets, 168.63.129.16 and 169.254.169.254 are always included. Setting it replaces the default list.",
     apply(value, into) {
-      const cidrs = value
-        .split(",")
-        .map((c) => c.trim())
-        .filter(Boolean);
-      into.nonMasqueradeCidrs = cidrs.map((c) => {
-        const canonical = canonicalCidr(c);
-        if (!canonical) throw new PluginError(`network option non-masquerade-cidrs: ${shown(c)} is not an IPv4 CIDR such as 10.1.0.0/16`);
-        return canonical;
-      });
+      into.nonMasqueradeCidrs = parseCidrList(value, "network option non-masquerade-cidrs");
     },
   },
   {
@@ -91,6 +83,19 @@ export const NETWORK_OPTIONS: OptionSpec[] = [
     },
   },
 ];
+
+/** A comma-separated list of IPv4 CIDRs, canonical; throws PluginError naming `what` and the first bad entry. */
+export function parseCidrList(value: string, what: string): string[] {
+  return value
+    .split(",")
+    .map((c) => c.trim())
+    .filter(Boolean)
+    .map((c) => {
+      const canonical = canonicalCidr(c);
+      if (!canonical) throw new PluginError(`${what}: ${shown(c)} is not an IPv4 CIDR such as 10.1.0.0/16`);
+      return canonical;
+    });
+}
 
 export function parseNetworkOptions(generic: Record<string, unknown>): NetworkOptions {
   const opts: NetworkOptions = { mode: "bridge", snat: true, nonMasqueradeCidrs: undefined, allowImds: false };

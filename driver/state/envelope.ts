@@ -1,11 +1,19 @@
 /** The envelope around every checkpoint file: schema version, boot id, time written and a checksum of the content. */
 import { createHash } from "node:crypto";
 
+/** The program that wrote a checkpoint: its version and the commit it was built from. */
+export interface Writer {
+  version: string;
+  commit: string;
+}
+
 /** What a checkpoint file holds around the caller's document. */
 export interface Envelope {
   schema: number;
   writtenAt: string;
   bootId: string;
+  /** Absent in files written before writers named themselves. */
+  writer?: Writer;
   /** sha256 (hex) of canonicalJson(data): catches torn or hand-damaged files. */
   checksum: string;
   data: unknown;
@@ -45,18 +53,20 @@ export function checksumOf(data: unknown): string {
  * called, so what is written is that snapshot even if the caller mutates its
  * object while the write waits in the queue.
  */
-export function encodeEnvelope(schema: number, bootId: string, writtenAt: Date, canonicalData: string): string {
+export function encodeEnvelope(schema: number, bootId: string, writtenAt: Date, canonicalData: string, writer?: Writer): string {
   const envelope: Envelope = {
     schema,
     writtenAt: writtenAt.toISOString(),
     bootId,
+    ...(writer && { writer: { version: writer.version, commit: writer.commit } }),
     checksum: createHash("sha256").update(canonicalData).digest("hex"),
     data: JSON.parse(canonicalData),
   };
   return JSON.stringify(envelope, null, 2) + "\n";
 }
 
-export type DecodeResult = { ok: true; envelope: Envelope } | { ok: false; problem: string };
+export type DecodeResult =
+  { ok: true; envelope: Envelope } | { ok: false; problem: string; newer?: { schema: number; writer: Writer | undefined } };
 
 /**
  * Parses and checks a checkpoint file's bytes; never throws. A schema above
@@ -78,8 +88,14 @@ export function decodeEnvelope(bytes: Buffer, newestSchema = Infinity): DecodeRe
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return bad("is not a JSON object");
   const env = parsed as Record<string, unknown>;
   if (!Number.isInteger(env.schema)) return bad('has no integer "schema" field');
+  const writer = writerOf(env.writer);
   if ((env.schema as number) > newestSchema) {
-    return bad(`has schema ${env.schema}, newer than ${newestSchema} which this plugin understands (written by a newer version)`);
+    const by = writer ? `azure-vnet ${writer.version} (commit ${writer.commit})` : "a newer version";
+    return {
+      ok: false,
+      problem: `has schema ${env.schema}, newer than ${newestSchema} which this plugin understands (written by ${by})`,
+      newer: { schema: env.schema as number, writer },
+    };
   }
   if (typeof env.checksum !== "string") return bad('has no "checksum" field');
   if (!("data" in env)) return bad('has no "data" field');
@@ -93,10 +109,17 @@ export function decodeEnvelope(bytes: Buffer, newestSchema = Infinity): DecodeRe
       schema: env.schema as number,
       writtenAt: typeof env.writtenAt === "string" ? env.writtenAt : "",
       bootId: typeof env.bootId === "string" ? env.bootId : "",
+      ...(writer && { writer }),
       checksum: env.checksum,
       data: env.data,
     },
   };
+}
+
+function writerOf(value: unknown): Writer | undefined {
+  if (value === null || typeof value !== "object") return undefined;
+  const { version, commit } = value as Record<string, unknown>;
+  return typeof version === "string" && typeof commit === "string" ? { version, commit } : undefined;
 }
 
 /** The parser ran out of input rather than meeting a wrong character: a cut-off file. */

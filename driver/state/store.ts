@@ -2,7 +2,7 @@
 import { PluginError, errorMessage } from "../errors";
 import { AsyncMutex } from "../lib/serial";
 import { DEFAULT_BOOT_ID_PATH, readBootId } from "./boot";
-import { canonicalJson, decodeEnvelope, encodeEnvelope } from "./envelope";
+import { type Writer, canonicalJson, decodeEnvelope, encodeEnvelope } from "./envelope";
 import { CheckpointFiles } from "./files";
 import { type StateFs, nodeStateFs } from "./fs";
 
@@ -16,6 +16,8 @@ export interface CheckpointStoreOptions<T> {
   validate: (doc: unknown) => T;
   /** Upgrades a document written with an older schema to `schemaVersion`. */
   migrate?: (doc: unknown, fromVersion: number) => unknown;
+  /** This program, recorded in every file it writes and named when it meets a file of a newer schema. */
+  writer?: Writer;
   /** How many previous versions to keep (state.json.1 …); default 3. */
   generations?: number;
   /** Where to read the kernel's boot id; tests point this at a temp file. */
@@ -64,7 +66,34 @@ interface PendingSave {
   waiters: { resolve: () => void; reject: (err: unknown) => void }[];
 }
 
-type Verdict<T> = { ok: true; data: T; bootId: string; writtenAt: string; migratedFrom?: number } | { ok: false; problem: string };
+type Verdict<T> =
+  | { ok: true; data: T; bootId: string; writtenAt: string; migratedFrom?: number }
+  | { ok: false; problem: string; newer?: { schema: number; writer: Writer | undefined } };
+
+/**
+ * A checkpoint written by a newer version, with a schema this one cannot read.
+ * Loading stops instead of falling back to older files, and nothing is written:
+ * the newer version's state stays as it was for when it runs again.
+ */
+export class NewerCheckpointError extends PluginError {
+  constructor(
+    readonly path: string,
+    readonly schema: number,
+    readonly writer: Writer | undefined,
+    current: number,
+    self: Writer | undefined,
+  ) {
+    const by = writer ? `azure-vnet ${writer.version} (commit ${writer.commit})` : "a newer azure-vnet";
+    const me = self ? `azure-vnet ${self.version} (commit ${self.commit})` : "azure-vnet of an unknown version";
+    super(
+      `${path} was written by ${by} with checkpoint schema ${schema}; this is ${me} with schema ${current}, which cannot read it. ` +
+        `Upgrade the plugin to ${writer ? `${writer.version} or later` : "the version that wrote it"}, ` +
+        `or restore a checkpoint this version wrote (move ${path} aside and put a state.json from a backup in its place); the file was left as it is.`,
+      "unavailable",
+    );
+    this.name = "NewerCheckpointError";
+  }
+}
 
 /**
  * A JSON checkpoint that survives crashes: every save is written to a temp
@@ -174,7 +203,7 @@ export class CheckpointStore<T> {
     let replaced = false;
     try {
       await this.fs.mkdirp(this.opts.dir);
-      const text = encodeEnvelope(this.opts.schemaVersion, await this.bootId(), this.now(), canonical);
+      const text = encodeEnvelope(this.opts.schemaVersion, await this.bootId(), this.now(), canonical, this.opts.writer);
       await this.fs.writeFileDurable(temp, text);
       // Rotate only once the new version is safely in the temp file, so a
       // failed write never costs a generation.
@@ -211,7 +240,9 @@ export class CheckpointStore<T> {
   /**
    * Reads the newest usable version. Bad content never throws: it is
    * reported in `problems`, the damaged primary is quarantined and older
-   * generations are tried. Only I/O errors other than ENOENT throw.
+   * generations are tried. Throws NewerCheckpointError when the newest
+   * readable file is of a newer schema (nothing is moved or written), and
+   * PluginError on I/O errors other than ENOENT.
    */
   load(): Promise<LoadResult<T>> {
     return this.mutex.runExclusive(() => this.loadExclusive());
@@ -234,6 +265,9 @@ export class CheckpointStore<T> {
         continue;
       }
       const verdict = this.judge(bytes);
+      if (!verdict.ok && verdict.newer) {
+        throw new NewerCheckpointError(path, verdict.newer.schema, verdict.newer.writer, this.opts.schemaVersion, this.opts.writer);
+      }
       if (verdict.ok) {
         found = { index, verdict };
         break;

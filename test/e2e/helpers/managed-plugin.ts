@@ -8,7 +8,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Simulator } from "../../../sim/simulator";
-import { RunResult } from "../../../sim/exec";
+import { RunResult, run } from "../../../sim/exec";
 
 /** The name plugin-build.sh gives by default, and the one examples/compose-managed uses. */
 export const PLUGIN_NAME = "azure-vnet:latest";
@@ -56,10 +56,12 @@ export class ManagedPlugin {
   /**
    * Build the rootfs image in `vm`'s dockerd from a locally imported base, and
    * create the plugin there; with `push`, the name is a registry reference and
-   * the plugin is pushed there (plugin-build.sh --push).
+   * the plugin is pushed there (plugin-build.sh --push). The VM reaches no
+   * registry: the pinned Node package is fetched into the cache from this machine first.
    */
   async build(vm: string, opts: { push?: boolean } = {}): Promise<BuildReport> {
     const t0 = Date.now();
+    await run("bash", [BUILD_SCRIPT, "--fetch-node"], { timeoutMs: 300_000 });
     const naming = opts.push ? ["--push", this.name] : ["--name", this.name];
     const r = await this.run(vm, "bash", [BUILD_SCRIPT, "--offline-base", ...naming, "--out", this.dir, "--replace"], 300_000);
     const size = /\((\d+) MB\)/.exec(r.stdout);
@@ -75,45 +77,35 @@ export class ManagedPlugin {
   }
 
   /**
-   * Enable it. Its bind sources must exist first: on a host, systemd-tmpfiles
-   * makes /run/xtables.lock at boot (plugin-config/tmpfiles.d) and Docker
-   * listens on /run/docker.sock. A simulated VM's dockerd listens elsewhere,
-   * and its /run is a tmpfs that nothing like systemd-tmpfiles fills again
-   * when it is emptied. So by default the two are made where config.json
-   * expects them, exercising its defaults; with `restartable`, `docker plugin
-   * set` points both mounts at per-VM files kept outside /run.
+   * Enable it, with nothing prepared on the VM: config.json binds only what
+   * always exists (/var/lib, /run, Docker's socket, /proc/sys/net). With
+   * `restartable`, the docker-socket mount names the socket the simulator's
+   * dockerd makes outside /run, which is there whenever dockerd restarts.
    */
   async enable(vm: string, opts: { restartable?: boolean } = {}): Promise<void> {
-    await this.prepareHost(vm, opts);
+    if (opts.restartable) await this.set(vm, [`docker-socket.source=${this.sim.paths(vm).socket}`]);
     await this.run(vm, "docker", ["plugin", "enable", this.name]);
   }
 
   /**
    * `docker plugin install --grant-all-permissions NAME` from the registry
-   * its name points at, enabled at once with config.json's default bind
-   * sources made first (as enable() does); with `disabled`, installed only
-   * (then enable(), e.g. restartable). Returns the seconds it took.
+   * its name points at, with nothing prepared on the VM; with `disabled`,
+   * installed only (then enable(), e.g. restartable). Returns the seconds it took.
    */
   async install(vm: string, opts: { disabled?: boolean } = {}): Promise<number> {
     const t0 = Date.now();
-    if (!opts.disabled) await this.prepareHost(vm, {});
     const disable = opts.disabled ? ["--disable"] : [];
     await this.run(vm, "docker", ["plugin", "install", "--grant-all-permissions", ...disable, this.name], 300_000);
     return (Date.now() - t0) / 1000;
   }
 
-  /** The bind sources the plugin needs on the VM before it can be enabled (see enable()). */
-  private async prepareHost(vm: string, opts: { restartable?: boolean }): Promise<void> {
-    const paths = this.sim.paths(vm);
-    await this.run(vm, "mkdir", ["-p", "/var/lib/azure-vnet"]);
-    if (opts.restartable) {
-      const lock = join(paths.dir, "xtables.lock");
-      await this.run(vm, "touch", [lock]);
-      await this.run(vm, "docker", ["plugin", "set", this.name, `xtables-lock.source=${lock}`, `docker-socket.source=${paths.socket}`]);
-    } else {
-      await this.run(vm, "touch", ["/run/xtables.lock"]);
-      await this.run(vm, "ln", ["-sf", paths.socket, "/run/docker.sock"]);
-    }
+  /** `docker plugin set` (the plugin must be disabled). */
+  async set(vm: string, settings: string[]): Promise<void> {
+    await this.run(vm, "docker", ["plugin", "set", this.name, ...settings]);
+  }
+
+  async disable(vm: string): Promise<void> {
+    await this.run(vm, "docker", ["plugin", "disable", "-f", this.name], 120_000);
   }
 
   /** The plugin's last reconciliation with Docker's API, from the report it keeps beside its state. */

@@ -28,6 +28,7 @@ describe("operator probes", () => {
       logLevel: "info",
       logFormat: "text",
       metricsListen: undefined,
+      nonMasqueradeCidrs: undefined,
       ...extra,
     });
 

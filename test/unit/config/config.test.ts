@@ -27,6 +27,7 @@ describe("parseServeConfig", () => {
       metricsListen: undefined,
       reconcileInterval: 60,
       reconcileGrace: 30,
+      nonMasqueradeCidrs: undefined,
     };
     assert.deepEqual(parseServeConfig([], {}), expected);
   });
@@ -51,6 +52,14 @@ describe("parseServeConfig", () => {
     ],
     ["reconcileInterval", "--reconcile-interval", "AZURE_VNET_RECONCILE_INTERVAL", "30", "5", 5],
     ["reconcileGrace", "--reconcile-grace", "AZURE_VNET_RECONCILE_GRACE", "20", "2", 2],
+    [
+      "nonMasqueradeCidrs",
+      "--non-masquerade-cidrs",
+      "AZURE_VNET_NON_MASQUERADE_CIDRS",
+      "10.0.0.0/8",
+      " 10.1.0.0/16, 192.168.5.0/24",
+      ["10.1.0.0/16", "192.168.5.0/24"],
+    ],
   ];
   for (const [key, flag, envName, envValue, flagValue, parsedFlag] of table) {
     it(`${key}: ${flag} beats ${envName}, which beats the default`, () => {
@@ -93,6 +102,13 @@ describe("parseServeConfig", () => {
     assert.match(text, /--metadata-file or AZURE_VNET_METADATA_FILE/);
     const c = parseServeConfig(["--metadata-source", "file"], { AZURE_VNET_METADATA_FILE: "/etc/nics.json" });
     assert.equal(c.metadataFile, "/etc/nics.json");
+  });
+
+  it("names the entry of a non-masquerade list that is not a CIDR", () => {
+    assert.equal(
+      errorOf([], { AZURE_VNET_NON_MASQUERADE_CIDRS: "10.0.0.0/8,10.300.0.0/16" }),
+      'invalid value "10.0.0.0/8,10.300.0.0/16" for AZURE_VNET_NON_MASQUERADE_CIDRS: 10.300.0.0/16 is not an IPv4 CIDR such as 10.1.0.0/16',
+    );
   });
 
   it("requires absolute paths", () => {

@@ -47,7 +47,7 @@ function createReq(id = NET, generic: Record<string, string> = {}): CreateNetwor
   };
 }
 
-function setup() {
+function setup(defaultNonMasqueradeCidrs?: string[]) {
   const dp = new FakeDataplane();
   const state: NetworkState = emptyNetworkState();
   const saved: string[] = [];
@@ -60,7 +60,7 @@ function setup() {
     saved.push(data);
   };
   const p = pools();
-  const mgr = new NetworkManager({ dataplane: dp, pools: p, state, persist, logger: silent });
+  const mgr = new NetworkManager({ dataplane: dp, pools: p, state, persist, logger: silent, defaultNonMasqueradeCidrs });
   return {
     dp,
     state,
@@ -115,6 +115,16 @@ describe("NetworkManager", () => {
       assert.equal(fw?.snat, false);
       assert.equal(fw?.allowImds, true);
       assert.deepEqual(fw?.nonMasqueradeCidrs, ["10.1.0.0/16", "192.168.5.0/24"]);
+    });
+
+    it("records the plugin's non-masquerade default in a network created without the option, and the option wins", async () => {
+      const t = setup(["10.200.0.0/16"]);
+      await t.mgr.createNetwork(createReq());
+      assert.deepEqual(t.dp.firewall?.networks[0]?.nonMasqueradeCidrs, ["10.200.0.0/16"]);
+      assert.deepEqual(Object.values(t.state.networks)[0].options.nonMasqueradeCidrs, ["10.200.0.0/16"]);
+      const u = setup(["10.200.0.0/16"]);
+      await u.mgr.createNetwork(createReq(NET, { "non-masquerade-cidrs": "10.1.0.0/16" }));
+      assert.deepEqual(u.dp.firewall?.networks[0]?.nonMasqueradeCidrs, ["10.1.0.0/16"]);
     });
 
     it("refuses unknown and malformed options, naming them", async () => {

@@ -60,7 +60,7 @@ describe("plugin-config/config.json", () => {
     assert.ok(Buffer.byteLength(hostPath) <= 107, `${hostPath} is longer than sun_path allows`);
   });
 
-  it("starts the bundle's serve on that socket and on the state mount, with settings the driver accepts", () => {
+  it("starts the bundle's serve on that socket and with its state in the var-lib mount, with settings the driver accepts", () => {
     const [node, ...rest] = config.entrypoint;
     const [main, command, ...args] = rest.slice(rest.findIndex((a) => !a.startsWith("-")));
     assert.equal(node, "/usr/local/bin/node");
@@ -68,14 +68,29 @@ describe("plugin-config/config.json", () => {
     assert.equal(command, "serve");
     const serve = parseServeConfig(args, envValues());
     assert.equal(serve.socket, `/run/docker/plugins/${config.interface.socket}`);
-    assert.equal(serve.stateDir, mount("state").destination);
+    assert.equal(serve.stateDir, `${mount("var-lib").destination}/azure-vnet`);
   });
 
   it("puts node and the driver where the rootfs build does", () => {
     assert.match(read("plugin-config/collect-userland.sh"), /\$DEST\/usr\/local\/bin\/node/);
-    assert.match(read("plugin-config/Dockerfile"), /^COPY app\/ \/app\/$/m);
-    assert.match(read("scripts/plugin-build.sh"), /tar -C dist\/bundle .*\| tar -xf - -C "\$CTX\/app"/);
+    assert.match(read("Dockerfile"), /^COPY dist\/bundle\/ \/app\/$/m);
+    assert.match(read("Dockerfile"), /^COPY plugin-config\/collect-userland\.sh /m);
+    // The build context is the repository: .dockerignore must let in exactly what the Dockerfile copies.
+    const ignore = read(".dockerignore");
+    assert.match(ignore, /^\*$/m);
+    assert.match(ignore, /^!dist\/bundle\/$/m);
+    assert.match(ignore, /^!plugin-config\/collect-userland\.sh$/m);
     assert.match(read("scripts/bundle.mjs"), /const OUT = join\(OUT_DIR, "azure-vnet-plugin\.js"\)/);
+  });
+
+  it("runs the Node release plugin-build.sh pins and checks, online and offline", () => {
+    const script = read("scripts/plugin-build.sh");
+    const version = /^NODE_VERSION=(24\.\d+\.\d+)$/m.exec(script)?.[1];
+    assert.ok(version, "plugin-build.sh pins no Node 24 release");
+    assert.match(script, /^NODE_INTEGRITY=sha512-[A-Za-z0-9+/]{86}==$/m);
+    assert.equal(/^ARG BASE_IMAGE=(.*)$/m.exec(read("Dockerfile"))?.[1], `node:${version}-bookworm-slim`);
+    for (const file of ["Dockerfile", "scripts/plugin-build.sh", "plugin-config/README.md", "README.md"])
+      assert.doesNotMatch(read(file), /node:20/, `${file} still names node:20`);
   });
 
   it("gives node only flags it accepts", () => {
@@ -93,19 +108,24 @@ describe("plugin-config/config.json", () => {
   });
 
   it("keeps state on the host at the path the legacy install and the operator commands use", () => {
-    const state = mount("state");
-    assert.equal(state.source, "/var/lib/azure-vnet");
-    assert.equal(state.destination, "/var/lib/azure-vnet");
-    assert.equal(state.type, "bind");
-    assert.ok(state.options.includes("rw"));
-    assert.deepEqual(state.settable, ["source"]);
+    const varLib = mount("var-lib");
+    const serve = parseServeConfig(config.entrypoint.slice(config.entrypoint.indexOf("serve") + 1), envValues());
+    // The host path behind the state directory is the source with what follows the destination.
+    assert.ok(serve.stateDir.startsWith(varLib.destination + "/"));
+    assert.equal(varLib.source + serve.stateDir.slice(varLib.destination.length), "/var/lib/azure-vnet");
+    assert.equal(parseServeConfig([], {}).stateDir, "/var/lib/azure-vnet");
+    // Submounts (a separate /var/lib/azure-vnet) are seen; unmounts on the host reach the plugin's copy.
+    assert.deepEqual(varLib.options, ["rbind", "rw", "rslave"]);
+    assert.deepEqual(varLib.settable, ["source"]);
   });
 
-  it("shares the host's xtables lock at the path iptables takes it", () => {
-    const lock = mount("xtables-lock");
-    assert.equal(lock.source, "/run/xtables.lock");
-    assert.equal(lock.destination, "/run/xtables.lock");
-    assert.ok(lock.options.includes("rw"));
+  it("shares the host's xtables lock through /run, at the path Docker's iptables takes it", () => {
+    const run = mount("run");
+    assert.equal(run.source, "/run");
+    assert.ok(run.options.includes("rw"));
+    const lockfile = envValues().XTABLES_LOCKFILE;
+    assert.equal(lockfile, `${run.destination}/xtables.lock`);
+    assert.equal(run.source + lockfile.slice(run.destination.length), "/run/xtables.lock");
   });
 
   it("lets the driver reach Docker's API at the socket it mounts", () => {
@@ -124,14 +144,29 @@ describe("plugin-config/config.json", () => {
     assert.match(read("driver/dataplane/sysctl.ts"), /process\.env\.AZURE_VNET_SYSCTL_NET_DIR/);
   });
 
-  it("gives every bind a source the host has after boot (tmpfiles.d makes the missing ones)", () => {
-    const tmpfiles = read("plugin-config/tmpfiles.d/azure-vnet.conf");
+  it("binds only what every booted host has, so enable needs no preparation", () => {
+    // A fresh host's directories, the kernel's, and Docker's own socket (there whenever Docker starts plugins).
+    const always = new Set(["/var/lib", "/run", "/proc/sys/net", "/run/docker.sock"]);
     for (const m of config.mounts) {
       assert.equal(m.type, "bind");
-      // The kernel's and Docker's own are there whenever the plugin starts.
-      if (m.source.startsWith("/proc/") || m.name === "docker-socket") continue;
-      assert.match(tmpfiles, new RegExp(`^[df] ${m.source.replace(/[.]/g, "\\.")} `, "m"), `tmpfiles.d does not create ${m.source}`);
+      assert.ok(always.has(m.source), `${m.name} binds ${m.source}, which a fresh host may lack`);
     }
+  });
+
+  it("makes every serve setting a user changes settable, with a value serve accepts as it stands", () => {
+    // The socket and the state directory are the entrypoint's; a metadata file would need a mount of its own (args).
+    const fixed = new Set(["AZURE_VNET_SOCKET", "AZURE_VNET_STATE_DIR", "AZURE_VNET_METADATA_FILE"]);
+    const settable = config.env.filter((e) => e.settable?.includes("value")).map((e) => e.name);
+    assert.deepEqual(
+      settable.sort(),
+      serveVariables()
+        .filter((v) => !fixed.has(v))
+        .sort(),
+    );
+    // Flags (args) win over the variables, as documented.
+    const serve = parseServeConfig(["--log-level", "warn"], { ...envValues(), LOG_LEVEL: "debug", AZURE_VNET_RECONCILE_INTERVAL: "5" });
+    assert.equal(serve.logLevel, "warn");
+    assert.equal(serve.reconcileInterval, 5);
   });
 
   it("lets users set the log level and format, and declares only variables something reads", () => {
@@ -139,8 +174,9 @@ describe("plugin-config/config.json", () => {
       const e = config.env.find((x) => x.name === name);
       assert.deepEqual(e?.settable, ["value"], `${name} is not settable`);
     }
-    // DOCKER_HOST is read for the reconciliation with Docker (reconcile/docker-engine.ts); GLIBC_TUNABLES by glibc's malloc.
-    const known = new Set([...serveVariables(), "AZURE_VNET_SYSCTL_NET_DIR", "DOCKER_HOST", "GLIBC_TUNABLES"]);
+    // DOCKER_HOST is read for the reconciliation with Docker (reconcile/docker-engine.ts); GLIBC_TUNABLES by glibc's malloc,
+    // XTABLES_LOCKFILE by iptables.
+    const known = new Set([...serveVariables(), "AZURE_VNET_SYSCTL_NET_DIR", "DOCKER_HOST", "GLIBC_TUNABLES", "XTABLES_LOCKFILE"]);
     assert.ok(known.has("LOG_LEVEL"), "could not read the serve settings");
     for (const e of config.env) assert.ok(known.has(e.name), `${e.name} is read by nothing`);
   });

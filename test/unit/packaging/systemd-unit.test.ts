@@ -3,7 +3,7 @@
  * relies on, systemd's own verdict on the file, and its wait-for-socket step.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -11,7 +11,6 @@ import { join, resolve } from "node:path";
 import { parseServeConfig } from "../../../driver/config";
 
 const UNIT = resolve(__dirname, "../../../../plugin-config/systemd/azure-vnet.service");
-const TMPFILES = resolve(__dirname, "../../../../plugin-config/tmpfiles.d/azure-vnet.conf");
 
 /** Section -> key -> values, in order; enough of systemd's syntax for this file (no continuations). */
 function parseUnit(text: string): Map<string, Map<string, string[]>> {
@@ -102,22 +101,6 @@ describe("plugin-config/systemd/azure-vnet.service", () => {
       assert.equal(r.stderr.trim(), "", r.stderr);
     } finally {
       rmSync(dir, { recursive: true, force: true });
-    }
-  });
-});
-
-describe("plugin-config/tmpfiles.d/azure-vnet.conf", () => {
-  it("creates the managed plugin's bind sources under a given root", function () {
-    // It makes root-owned paths: skip as another user, or without systemd's tools.
-    if (!has("systemd-tmpfiles") || process.getuid?.() !== 0) this.skip();
-    const root = mkdtempSync(join(tmpdir(), "azure-vnet-tmpfiles-"));
-    try {
-      execFileSync("systemd-tmpfiles", ["--create", `--root=${root}`, TMPFILES], { stdio: "pipe" });
-      const made = spawnSync("find", [root, "-mindepth", "1", "-printf", "%y %m %P\n"], { encoding: "utf8" }).stdout;
-      assert.match(made, /^d 755 var\/lib\/azure-vnet$/m);
-      assert.match(made, /^f 600 run\/xtables\.lock$/m);
-    } finally {
-      rmSync(root, { recursive: true, force: true });
     }
   });
 });

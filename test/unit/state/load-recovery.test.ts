@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { PluginError } from "../../../driver/errors";
 import { canonicalJson, encodeEnvelope } from "../../../driver/state/envelope";
 import { MAX_QUARANTINED } from "../../../driver/state/files";
+import { NewerCheckpointError } from "../../../driver/state/store";
 import { type TempDir, doc, errnoError, fsWith, makeStore, tempDir } from "./helpers";
 
 /** Writes a well-formed envelope with any schema and data, as another version would. */
@@ -113,16 +114,23 @@ describe("CheckpointStore.load recovery", () => {
     await expectRecovered(/failed validation: not a Doc/);
   });
 
-  it("recovers from a newer schema it does not understand", async () => {
+  it("refuses a newer schema it does not understand rather than fall back, leaving every file as it was", async () => {
     await twoVersions();
     writeEnvelope(primary, 3, doc(9));
-    await expectRecovered(/schema 3, newer than 2/);
+    const before = readdirSync(join(t.path, "state")).sort();
+    const bytes = readFileSync(primary);
+    await assert.rejects(
+      makeStore(t).load(),
+      (err: unknown) => err instanceof NewerCheckpointError && /checkpoint schema 3; /.test(err.message),
+    );
+    assert.deepEqual(readdirSync(join(t.path, "state")).sort(), before);
+    assert.deepEqual(readFileSync(primary), bytes);
   });
 
   it("calls a newer schema newer even when its checksum does not match", async () => {
     await twoVersions();
     writeFileSync(primary, JSON.stringify({ schema: 7, checksum: "blake3:abc", data: {} }));
-    await expectRecovered(/schema 7, newer than 2/);
+    await assert.rejects(makeStore(t).load(), /written by a newer azure-vnet with checkpoint schema 7; /);
   });
 
   it("treats an older schema without a migration as unusable", async () => {
