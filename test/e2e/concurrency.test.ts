@@ -194,6 +194,22 @@ describe("concurrency", function () {
       rm = await docker.run(["network", "rm", "vnet"]);
     }
     const left = rm.code === 0 ? "" : (await docker.run(["ps", "-a", "--format", "{{.Names}} {{.Status}}"])).stdout;
+    if (rm.code !== 0 && /active endpoints/.test(rm.stderr) && !left.trim()) {
+      // Docker 20.10 keeps a per-network endpoint count beside its endpoints, and concurrent removals can
+      // leave it above zero with no endpoint left (moby/moby#42119; later engines dropped the count).
+      // The network's own view must then be empty: no container, no endpoint of this plugin's.
+      const attachedNow = (await docker.ok(["network", "inspect", "-f", "{{len .Containers}}", "vnet"])).trim();
+      assert.equal(attachedNow, "0", `docker network rm vnet failed with endpoints still attached: ${rm.stderr.trim()}`);
+      // And the plugin answered every removal: each container's DeleteEndpoint, successfully.
+      const deletes = requestsSince(plugin.logFile, logFrom).filter((r) => r.method === "NetworkDriver.DeleteEndpoint");
+      assert.equal(
+        deletes.filter((r) => r.outcome === "ok").length,
+        CONTAINERS,
+        `DeleteEndpoint outcomes: ${deletes.map((r) => r.outcome)}`,
+      );
+      console.log(`    docker network rm: dockerd's endpoint count is stale (no container or endpoint is attached): ${rm.stderr.trim()}`);
+      return;
+    }
     assert.equal(rm.code, 0, `docker network rm vnet failed: ${rm.stderr.trim()}; containers: ${left.trim() || "none"}`);
   });
 });
