@@ -39,12 +39,15 @@ describe("port publishing (-p, compose ports:) on the simulator", function () {
   };
   /** GET from a VM's own namespace (its primary address is the source). */
   const get = (vm: string, url: string) => sim.exec(vm, "curl", ["-s", "-m", "5", url], { allowFailure: true, timeoutMs: 15_000 });
-  /** The same, retried while the server starts (busybox httpd is up a moment after `docker run` returns). */
+  /**
+   * The same, retried while the server starts (busybox httpd is up a moment after `docker run` returns,
+   * and its first answers can come before the CGI script's output does): until an answer with a body.
+   */
   const getOnceUp = async (vm: string, url: string) => {
     const deadline = Date.now() + 15_000;
     for (;;) {
       const r = await get(vm, url);
-      if (r.code === 0 || Date.now() > deadline) return r;
+      if ((r.code === 0 && r.stdout.trim() !== "") || Date.now() > deadline) return r;
       await new Promise((done) => setTimeout(done, 300));
     }
   };
