@@ -2,7 +2,8 @@
  * The least a remote network driver can do for Docker: answer both plugin
  * protocols over a unix socket, hand out addresses from a counter, make the
  * veth pair Docker moves into the container (with the plugin's own netlink
- * module) and delete it after answering DeleteEndpoint. No validation, state,
+ * module) and delete it after answering DeleteEndpoint, and keep Docker from
+ * adding its gateway bridge (as a driver that routes does). No validation, state,
  * locking, guard, route or firewall. `docker run` on its network against
  * Docker's built-in bridge is what Docker's remote-driver path itself costs;
  * the plugin is set against it to see what is its own.
@@ -49,7 +50,9 @@ async function answer(path: string, body: Body): Promise<{ reply: unknown; after
       const peerName = `azbnc${n}`;
       await dp.createEndpointLink({ hostName, peerName, mtu: MTU });
       hostEnds.set(String(body.EndpointID), hostName);
-      return { reply: { InterfaceName: { SrcName: peerName, DstPrefix: "eth" } } };
+      // Without a gateway Docker would also plug the container into docker_gwbridge (a second
+      // endpoint of its own bridge driver): work no network driver that routes asks for.
+      return { reply: { InterfaceName: { SrcName: peerName, DstPrefix: "eth" }, DisableGatewayService: true } };
     }
     case "/NetworkDriver.DeleteEndpoint": {
       const hostName = hostEnds.get(String(body.EndpointID));

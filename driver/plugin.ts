@@ -23,7 +23,7 @@ import type { KernelRepairReport } from "./network/repair";
 import { releaseDeadEndpoints } from "./reconcile/reclaim";
 import { DockerApi, DockerReconcileReport, DockerReconciler } from "./reconcile/docker";
 import { describeDockerEndpoint, dockerEndpoint, dockerEngineApi } from "./reconcile/docker-engine";
-import type { PluginStatusReply } from "./reconcile/report";
+import { type PluginStatusReply, readReconcileReport } from "./reconcile/report";
 import { reconcileCycle } from "./reconcile/cycle";
 import { ReconcileLoop } from "./reconcile/loop";
 import { StateTrust } from "./reconcile/trust";
@@ -135,6 +135,8 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
     logger,
     graceMs,
     adopt: () => !trust.verified,
+    // Lease numbers of a checkpoint recovered from an older generation may be handed out again: no clock is resumed then.
+    resume: trust.verified ? (await readReconcileReport(config.stateDir))?.missingSince : undefined,
   });
   // What AzureVnet.Status answers: the reconciler runs only once the socket is open.
   const status = (): PluginStatusReply => ({

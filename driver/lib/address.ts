@@ -167,3 +167,25 @@ export function normaliseMac(text: unknown): string | undefined {
 export function macFromBytes(bytes: Iterable<number>): string {
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(":");
 }
+
+/**
+ * The MAC a container's interface gets when nobody chose one: a locally
+ * administered unicast prefix (02:a2) and then the container's IPv4 address
+ * (10.0.0.7 -> 02:a2:0a:00:00:07). One address always has one MAC, so the
+ * ARP caches of the VM and of the other containers on a bridge stay right
+ * when an address passes to a new container; with a random MAC they would
+ * send to the old one for up to a minute (until their entries go stale and
+ * are probed again).
+ */
+export function containerMac(address: string): string {
+  const value = parseIpv4(address);
+  if (value === undefined) throw new Error(`not an IPv4 address: ${JSON.stringify(address)}`);
+  return macFromBytes([
+    0x02,
+    0xa2,
+    Math.floor(value / 2 ** 24),
+    Math.floor(value / 2 ** 16) % 256,
+    Math.floor(value / 2 ** 8) % 256,
+    value % 256,
+  ]);
+}

@@ -19,7 +19,7 @@ import type {
   ProgramExternalConnectivityRequest,
 } from "../protocol/types";
 import { AsyncMutex } from "../lib/serial";
-import { addressInCidr } from "../lib/address";
+import { addressInCidr, containerMac } from "../lib/address";
 import { shortId as short } from "../lib/text";
 import { DEFAULT_NON_MASQUERADE, checkEndpointOptions, parseNetworkOptions } from "./options";
 import { EndpointRecord, NetworkRecord, NetworkState, bridgeName } from "./records";
@@ -212,7 +212,7 @@ export class NetworkManager implements NetworkDriver {
       // Its published ports would otherwise reach the address's new holder.
       if (holder.published) await this.applyFirewall();
     }
-    const kernel = newEndpointKernel(req.EndpointID, address, net, req.Interface.MacAddress || undefined);
+    const kernel = newEndpointKernel(req.EndpointID, address, net, req.Interface.MacAddress || containerMac(address));
     const record = recordOf(kernel, { joined: false, createdAt: this.now().toISOString() });
     try {
       const link = await this.dp.createEndpointLink(endpointLinkSpec(kernel, net.mtu));

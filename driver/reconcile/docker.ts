@@ -90,6 +90,11 @@ export interface DockerReconcileReport {
   networksRemoved: string[];
   /** Items that failed; the run carried on with the rest. */
   itemErrors: string[];
+  /**
+   * What is on the release clock after this run: key -> when it was first
+   * found missing (ISO time). A restarted daemon resumes these clocks.
+   */
+  missingSince?: Record<string, string>;
 }
 
 /**
@@ -112,6 +117,13 @@ export interface DockerReconcilerOptions extends ReconcileTargets {
    * already deleted it, and Docker's list may just be a moment old.
    */
   adopt?: () => boolean;
+  /**
+   * The clocks of the daemon's previous run (its report's missingSince). While
+   * the plugin was down nothing could take up what was missing: every grant
+   * and endpoint is the plugin's to make, so a key still missing in the first
+   * run keeps its clock, and a plugin that restarts often still releases.
+   */
+  resume?: Record<string, string>;
 }
 
 const poolIdOf = (subnet: string, ipRange?: string) =>
@@ -139,6 +151,11 @@ export class DockerReconciler {
     this.graceMs = o.graceMs ?? 30_000;
     this.now = o.now ?? Date.now;
     this.driverName = o.driverName ?? DRIVER_NAME;
+    for (const [key, at] of Object.entries(o.resume ?? {})) {
+      const since = Date.parse(at);
+      // A clock from the future (the time was set back) starts again.
+      if (Number.isFinite(since) && since <= this.now()) this.missingSince.set(key, since);
+    }
   }
 
   async runOnce(): Promise<DockerReconcileReport> {
@@ -152,6 +169,7 @@ export class DockerReconciler {
       report.error = errorMessage(err);
       if (err instanceof DockerUnreachableError) report.unreachable = err.where;
     }
+    report.missingSince = Object.fromEntries([...this.missingSince].map(([key, since]) => [key, new Date(since).toISOString()]));
     this.last = report;
     const changed =
       report.itemErrors.length +

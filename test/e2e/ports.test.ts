@@ -51,6 +51,16 @@ describe("port publishing (-p, compose ports:) on the simulator", function () {
       await new Promise((done) => setTimeout(done, 300));
     }
   };
+  /** What a failed request is explained by: the container's state, its published ports and the DNAT rules. */
+  const explain = async (name: string) => {
+    const state = await docker("vm1", [
+      "inspect",
+      "-f",
+      "{{.State.Status}} {{json .NetworkSettings.Ports}} {{json .NetworkSettings.Networks}}",
+      name,
+    ]);
+    return `container: ${state.stdout.trim() || state.stderr.trim()}; DNAT rules: ${(await publishedRules("vm1")).join(" | ") || "none"}`;
+  };
   const natRules = async (vm: string) => (await sim.exec(vm, "iptables-save", ["-t", "nat"])).stdout;
   const publishedRules = async (vm: string) =>
     (await natRules(vm)).split("\n").filter((l) => l.startsWith("-A AZURE-VNET-DNAT ") && l.includes(" -j DNAT "));
@@ -169,7 +179,8 @@ describe("port publishing (-p, compose ports:) on the simulator", function () {
       "local/busybox",
       ...WHOAMI_80,
     ]);
-    assert.equal(caller((await getOnceUp("vm2", `http://${VM1_PRIMARY}:8081/cgi-bin/ip`)).stdout), VM2_PRIMARY);
+    const first = await getOnceUp("vm2", `http://${VM1_PRIMARY}:8081/cgi-bin/ip`);
+    assert.equal(caller(first.stdout), VM2_PRIMARY, `curl from vm2 (exit ${first.code}: ${first.stderr}); ${await explain("web3")}`);
     await sim.stopVmDocker("vm1", { keepContainers: true });
     await sim.startVmDocker("vm1");
     const deadline = Date.now() + 30_000;

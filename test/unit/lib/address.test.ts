@@ -8,6 +8,7 @@ import {
   cidrContains,
   cidrWithin,
   compareIpv4,
+  containerMac,
   formatCidr,
   formatIpv4,
   isAzureReserved,
@@ -225,6 +226,15 @@ describe("lib/address", () => {
     it("writes bytes in the same spelling", () => {
       assert.equal(macFromBytes([0x02, 0x42, 0x0a, 0x00, 0x00, 0x05]), "02:42:0a:00:00:05");
       assert.equal(macFromBytes(Buffer.from("000d3af8a1b2", "hex")), normaliseMac("000D3AF8A1B2"));
+    });
+
+    it("gives a container address one locally administered unicast MAC of its own", () => {
+      assert.equal(containerMac("10.0.0.7"), "02:a2:0a:00:00:07");
+      assert.equal(containerMac("255.254.253.252"), "02:a2:ff:fe:fd:fc");
+      assert.notEqual(containerMac("10.0.1.7"), containerMac("10.0.0.7"));
+      const first = parseInt(containerMac("192.168.1.1").slice(0, 2), 16);
+      assert.equal(first & 0b11, 0b10, "locally administered (bit 1), unicast (bit 0 clear)");
+      assert.throws(() => containerMac("10.0.0"), /not an IPv4 address/);
     });
   });
 });

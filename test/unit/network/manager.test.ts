@@ -187,6 +187,21 @@ describe("NetworkManager", () => {
       assert.equal(t.state.endpoints[ep(1)].joined, true);
     });
 
+    it("gives a container without a chosen MAC the one its address always gets, so ARP caches stay right when the address passes on", async () => {
+      const t = setup();
+      await t.mgr.createNetwork(createReq());
+      await t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24"));
+      assert.equal(t.dp.links.get("azvceeeeeeeeeee")?.mac, "02:a2:0a:00:00:0a");
+      assert.equal(t.state.endpoints[ep(1)].mac, "02:a2:0a:00:00:0a");
+      assert.deepEqual(t.dp.guards.get("azvheeeeeeeeeee"), { port: "azvheeeeeeeeeee", address: "10.0.0.10", mac: "02:a2:0a:00:00:0a" });
+      await t.mgr.deleteEndpoint({ NetworkID: NET, EndpointID: ep(1) });
+      // The next holder of the address gets the same MAC; a MAC the user chose is kept.
+      await t.mgr.createEndpoint(endpoint(ep(2), "10.0.0.10/24"));
+      assert.equal(t.state.endpoints[ep(2)].mac, "02:a2:0a:00:00:0a");
+      await t.mgr.createEndpoint(endpoint(ep(3), "10.0.0.11/24", "02:42:0a:00:00:63"));
+      assert.equal(t.state.endpoints[ep(3)].mac, "02:42:0a:00:00:63");
+    });
+
     it("never touches the firewall per endpoint", async () => {
       const t = setup();
       await t.mgr.createNetwork(createReq());

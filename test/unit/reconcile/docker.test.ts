@@ -26,7 +26,12 @@ function container(ep: string, ip: string, state = "running"): DockerContainerIn
 }
 
 /** held: ip -> poolId, each a grant of its own lease, bound to the endpoint record with that address if any. */
-function setup(state: NetworkState, held: Record<string, string> = {}) {
+/** resume and at: a daemon started at that time (ms) with its previous run's clocks. */
+function setup(
+  state: NetworkState,
+  held: Record<string, string> = {},
+  { resume, at = 0 }: { resume?: Record<string, string>; at?: number } = {},
+) {
   const calls: string[] = [];
   let lease = 0;
   const grants = new Map<string, { poolId: string; lease: number }>();
@@ -42,7 +47,7 @@ function setup(state: NetworkState, held: Record<string, string> = {}) {
   for (const [a, p] of Object.entries(held)) grant(a, p);
   const holderOf = (a: string) => Object.values(state.endpoints).find((e) => e.address === a);
   const linked = new Set<string>();
-  let clock = 0;
+  let clock = at;
   let networks: DockerNetworkInfo[] = [network()];
   let containers: DockerContainerInfo[] = [];
   const r = new DockerReconciler({
@@ -51,6 +56,7 @@ function setup(state: NetworkState, held: Record<string, string> = {}) {
     logger: silent,
     graceMs: 30_000,
     now: () => clock,
+    resume,
     network: {
       createNetwork: async (req) => {
         calls.push(
@@ -299,6 +305,49 @@ describe("reconciliation with Docker", () => {
     let report = await t.r.runOnce();
     assert.deepEqual(report.addressesReleased, [], "a new grant is not judged by its predecessor's clock");
     t.tick(31_000);
+    report = await t.r.runOnce();
+    assert.deepEqual(report.addressesReleased, ["10.0.0.12"]);
+  });
+
+  it("resumes the release clocks of the daemon's previous run after a restart", async () => {
+    const held = {
+      "10.0.0.10": "AzureVNetLocal/10.0.0.0/24",
+      "10.0.0.11": "AzureVNetLocal/10.0.0.0/24",
+      "10.0.0.12": "AzureVNetLocal/10.0.0.0/24",
+    };
+    const endpoints: Array<[string, string]> = [
+      [EP(1), "10.0.0.10"],
+      [EP(2), "10.0.0.11"],
+    ];
+    const before = setup(stateWith(endpoints), held);
+    before.tick(5_000);
+    const first = await before.r.runOnce();
+    assert.deepEqual(
+      first.missingSince,
+      {
+        [`endpoint:${EP(1)}`]: "1970-01-01T00:00:05.000Z",
+        [`endpoint:${EP(2)}`]: "1970-01-01T00:00:05.000Z",
+        "grant:10.0.0.12:3": "1970-01-01T00:00:05.000Z",
+      },
+      "the report carries every clock",
+    );
+    // The daemon is killed and started again 31 s later; EP(1)'s container has come back meanwhile.
+    const after = setup(stateWith(endpoints), held, { resume: first.missingSince, at: 36_000 });
+    after.setContainers([container(EP(1), "10.0.0.10")]);
+    const report = await after.r.runOnce();
+    assert.deepEqual(report.endpointsReleased, [EP(2).slice(0, 12)], "missing before and after the restart: released at once");
+    assert.deepEqual(report.addressesReleased, ["10.0.0.12"]);
+    assert.deepEqual(Object.keys(after.addresses), ["10.0.0.10"], "a key seen live again lost its clock and kept its address");
+    assert.deepEqual(report.missingSince, {});
+  });
+
+  it("starts a resumed clock again when it is not a time in the past", async () => {
+    const held = { "10.0.0.12": "AzureVNetLocal/10.0.0.0/24" };
+    const t = setup(stateWith([]), held, { resume: { "grant:10.0.0.12:1": "2100-01-01T00:00:00.000Z" }, at: 40_000 });
+    let report = await t.r.runOnce();
+    assert.deepEqual(report.addressesReleased, []);
+    assert.deepEqual(report.missingSince, { "grant:10.0.0.12:1": "1970-01-01T00:00:40.000Z" });
+    t.tick(30_000);
     report = await t.r.runOnce();
     assert.deepEqual(report.addressesReleased, ["10.0.0.12"]);
   });
