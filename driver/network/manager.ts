@@ -317,7 +317,11 @@ export class NetworkManager implements NetworkDriver {
    * checked, refused if another endpoint holds one of the ports, applied and
    * saved before the answer (a failed apply or save leaves the old ones).
    */
-  programExternalConnectivity(req: ProgramExternalConnectivityRequest): Promise<void> {
+  async programExternalConnectivity(req: ProgramExternalConnectivityRequest): Promise<void> {
+    // Nothing to change, the usual case (no -p): answered without queueing behind
+    // the lock. Docker sends one call at a time per endpoint, so its record holds still.
+    const known = Object.hasOwn(this.state.endpoints, req.EndpointID) ? this.state.endpoints[req.EndpointID] : undefined;
+    if (known?.networkId === req.NetworkID && samePorts(parsePortBindings(req.Options), known.published ?? [])) return;
     return this.mutex.runExclusive(async () => {
       const ep = this.endpointOf(req);
       const wanted = parsePortBindings(req.Options);
@@ -341,11 +345,14 @@ export class NetworkManager implements NetworkDriver {
   }
 
   /** Closes the endpoint's published ports (the container stops, or another endpoint becomes its gateway). */
-  revokeExternalConnectivity(req: EndpointRequest): Promise<void> {
+  async revokeExternalConnectivity(req: EndpointRequest): Promise<void> {
+    const publishedNow = () =>
+      Object.hasOwn(this.state.endpoints, req.EndpointID) ? this.state.endpoints[req.EndpointID].published : undefined;
+    // Nothing published (the usual case): nothing to queue behind the lock for.
+    if (!publishedNow()) return;
     return this.mutex.runExclusive(async () => {
-      const ep = Object.hasOwn(this.state.endpoints, req.EndpointID) ? this.state.endpoints[req.EndpointID] : undefined;
-      if (!ep?.published) return;
-      await this.setPorts(ep, [], ep.published);
+      const ports = publishedNow();
+      if (ports) await this.setPorts(this.state.endpoints[req.EndpointID], [], ports);
     });
   }
 

@@ -178,6 +178,40 @@ describe("publishing ports through the network manager", () => {
     assert.deepEqual(t.dp.firewall?.published, []);
   });
 
+  it("answers Program and Revoke that change nothing without waiting for the lock another call holds", async () => {
+    const t = await withEndpoints(2);
+    await t.mgr.programExternalConnectivity(program(ep(2), binding(8080)));
+    // A CreateEndpoint holds the manager's lock while its veth is made.
+    let finishLink!: () => void;
+    let lockHeld!: () => void;
+    const locked = new Promise<void>((resolve) => (lockHeld = resolve));
+    const making = t.dp.createEndpointLink.bind(t.dp);
+    t.dp.createEndpointLink = async (spec) => {
+      lockHeld();
+      await new Promise<void>((resolve) => (finishLink = resolve));
+      return making(spec);
+    };
+    const creating = t.mgr.createEndpoint({
+      NetworkID: NET,
+      EndpointID: ep(3),
+      Interface: { Address: "10.0.0.20/24", AddressIPv6: "", MacAddress: "" },
+      Options: {},
+    });
+    await locked;
+    const answered: string[] = [];
+    const noPorts = t.mgr.programExternalConnectivity(program(ep(1))).then(() => answered.push("program, no ports"));
+    const revokeNone = t.mgr.revokeExternalConnectivity({ NetworkID: NET, EndpointID: ep(1) }).then(() => answered.push("revoke, none"));
+    const revokeSome = t.mgr.revokeExternalConnectivity({ NetworkID: NET, EndpointID: ep(2) }).then(() => answered.push("revoke 8080"));
+    await Promise.all([noPorts, revokeNone]);
+    assert.deepEqual(answered, ["program, no ports", "revoke, none"], "answered while the lock was held");
+    finishLink();
+    await Promise.all([creating, revokeSome]);
+    assert.deepEqual(answered.at(-1), "revoke 8080", "a revoke with ports to close waits its turn");
+    assert.deepEqual(published(t.dp), []);
+    // A wrong network still gets the lock's answer: refused.
+    await assert.rejects(t.mgr.programExternalConnectivity({ NetworkID: "b".repeat(64), EndpointID: ep(1), Options: {} }), /not known/);
+  });
+
   it("refuses an endpoint it does not know, and ignores a Revoke for one", async () => {
     const t = await withEndpoints(0);
     await assert.rejects(t.mgr.programExternalConnectivity(program(ep(9), binding(8080))), /endpoint eeeeeeeeeeee is not known/);
