@@ -10,11 +10,11 @@
  * benchmark itself breaks.
  */
 import { Command } from "commander";
-import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release } from "node:os";
 import { join, resolve } from "node:path";
 import { Simulator } from "../sim/simulator";
+import { buildInfo } from "../driver/version";
 import { BenchContext, VMS, VNET } from "./context";
 import { benchOptions } from "./options";
 import { BENCH_SUBNET, benchTopology } from "./topology";
@@ -28,19 +28,6 @@ import { profileText, readProfile, summarizeProfile } from "./profile";
 
 const REPO = resolve(__dirname, "../..");
 const RESULTS_DIR = join(REPO, "bench/results");
-
-/** Which code was measured: the commit, and whether the tree had changes on top. */
-function codeVersion(): string {
-  try {
-    return execFileSync("git", ["describe", "--always", "--dirty"], {
-      cwd: REPO,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "ignore"],
-    }).trim();
-  } catch {
-    return "unknown";
-  }
-}
 
 async function runPhases(ctx: BenchContext, profileDir: string | undefined): Promise<void> {
   const { sim, opts } = ctx;
@@ -133,7 +120,8 @@ async function main(): Promise<number> {
     startedAt: startedAt.toISOString(),
     durationS,
     mode: opts.quick ? "quick" : "full",
-    code: codeVersion(),
+    // Which code was measured: the commit the measured build was made from ("-dirty" with changes on top).
+    code: buildInfo().commit,
     phases: [...opts.phases],
     machine: { cpus: cpus().length, kernel: release(), node: process.version, loadavgStart: loadStart, loadavgEnd: loadavg() },
     note: "Shared machine: other simulators may run at the same time, so absolute timings are noisy; ratios are taken against baselines measured in the same run, interleaved.",
