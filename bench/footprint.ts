@@ -26,10 +26,25 @@ const SETTLE_MS = 2_000;
 /** How long the kernel worker stays after its last call (driver/dataplane/offload.ts). */
 const WORKER_IDLE_MS = 10_000;
 /** Resident memory split into what only this process holds and file pages (the node binary) shared with every other node. */
-function residentMiB(pid: number): { rss: number; anon: number; file: number } {
+function residentMiB(pid: number): Resident {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? Number.NaN) / 1024;
   return { rss: field("VmRSS"), anon: field("RssAnon"), file: field("RssFile") };
+}
+
+type Resident = { rss: number; anon: number; file: number };
+/** What the daemon says of its own memory (AzureVnet.Status), in MiB; NaN when it does not say. */
+async function heapMiB(client: PluginClient): Promise<{ heap: number; external: number }> {
+  const reply = await client
+    .call<{ memory?: { heapTotal: number; external: number } }>("AzureVnet.Status")
+    .catch(() => ({ memory: undefined }));
+  const mib = (bytes: number | undefined) => (bytes === undefined ? Number.NaN : bytes / 2 ** 20);
+  return { heap: mib(reply.memory?.heapTotal), external: mib(reply.memory?.external) };
+}
+/** Where resident memory is: the node binary and libraries, V8's heap, and what is left (malloc, thread stacks, code space). */
+function split(r: Resident, h: { heap: number; external: number }): string {
+  const other = r.rss - r.file - h.heap - h.external;
+  return `node binary and libraries ${r.file.toFixed(1)} MiB, V8 heap ${h.heap.toFixed(1)} MiB, buffers ${h.external.toFixed(1)} MiB, other native memory ${other.toFixed(1)} MiB`;
 }
 
 /**
@@ -53,8 +68,10 @@ export async function footprint(ctx: BenchContext, firstStartMs: number, profile
   }
   const starts = { plugin: [] as number[], node: [] as number[] };
   const idle = { plugin: residentNaN(), node: residentNaN() };
+  let idleHeap = { heap: Number.NaN, external: Number.NaN };
   const n = ctx.opts.presentEndpoints;
-  let withEndpoints = { ...residentNaN(), settledRss: Number.NaN };
+  const nothing = { heap: Number.NaN, external: Number.NaN };
+  let withEndpoints = { ...residentNaN(), heap: nothing, settled: residentNaN(), settledHeap: nothing };
   const idleSocket = join(ctx.sim.dir, "bench-idle.sock");
   /** The last start stays up for the endpoints. */
   const kept: { pid?: number } = {};
@@ -68,6 +85,7 @@ export async function footprint(ctx: BenchContext, firstStartMs: number, profile
         kept.pid = s.pid;
         await sleep(SETTLE_MS);
         idle.plugin = residentMiB(s.pid);
+        idleHeap = await heapMiB(new PluginClient(socket));
       };
       const node = async () => {
         const s = await spawnServing(
@@ -118,7 +136,7 @@ export async function footprint(ctx: BenchContext, firstStartMs: number, profile
     value: idle.plugin.rss,
     ...bare,
     target: { on: "value", op: "<=", limit: 60 },
-    note: `of which the node binary and libraries ${idle.plugin.file.toFixed(1)} MiB (bare node server: ${idle.node.file.toFixed(1)} MiB)`,
+    note: `of which ${split(idle.plugin, idleHeap)} (bare node server: binary and libraries ${idle.node.file.toFixed(1)} MiB)`,
   });
   ctx.addFigure({
     id: "rss-socket-endpoints",
@@ -127,19 +145,20 @@ export async function footprint(ctx: BenchContext, firstStartMs: number, profile
     value: withEndpoints.rss,
     ...bare,
     target: { on: "value", op: "<=", limit: 70 },
-    note: `of which the node binary and libraries ${withEndpoints.file.toFixed(1)} MiB; the kernel worker thread is running`,
+    note: `of which ${split(withEndpoints, withEndpoints.heap)}; the kernel worker thread is running`,
   });
   ctx.addFigure({
     id: "rss-socket-endpoints-settled",
     name: `plugin RSS with ${n} endpoints, once the kernel worker has stopped`,
     unit: "MiB",
-    value: withEndpoints.settledRss,
+    value: withEndpoints.settled.rss,
     ...bare,
+    note: `of which ${split(withEndpoints.settled, withEndpoints.settledHeap)}`,
   });
   return idle.plugin.rss;
 }
 
-function residentNaN(): { rss: number; anon: number; file: number } {
+function residentNaN(): Resident {
   return { rss: Number.NaN, anon: Number.NaN, file: Number.NaN };
 }
 
@@ -153,7 +172,7 @@ async function residentWithEndpoints(
   client: PluginClient,
   pid: number,
   n: number,
-): Promise<{ rss: number; anon: number; file: number; settledRss: number }> {
+): Promise<Resident & { heap: { heap: number; external: number }; settled: Resident; settledHeap: { heap: number; external: number } }> {
   ctx.log(`footprint: ${n} endpoints over the socket`);
   const net = await createNetwork(client);
   const eps: Attached[] = [];
@@ -161,11 +180,13 @@ async function residentWithEndpoints(
   await lifecycle(client, net);
   await sleep(SETTLE_MS);
   const resident = residentMiB(pid);
+  const heap = await heapMiB(client);
   // The kernel worker stops after 10 s without work; what is left is the steady state of a plugin without churn.
   await sleep(WORKER_IDLE_MS + SETTLE_MS);
   const settled = residentMiB(pid);
+  const settledHeap = await heapMiB(client);
   ctx.check(`footprint: ${n} endpoints made over the socket, all distinct`, new Set(eps.map((e) => e.address)).size === n, `${n} asked`);
   for (const ep of eps) await detach(client, net, ep, new StepTimer());
   await deleteNetwork(client, net);
-  return { ...resident, settledRss: settled.rss };
+  return { ...resident, heap, settled, settledHeap };
 }

@@ -23,7 +23,7 @@ import type { KernelRepairReport } from "./network/repair";
 import { releaseDeadEndpoints } from "./reconcile/reclaim";
 import { DockerApi, DockerReconcileReport, DockerReconciler } from "./reconcile/docker";
 import { describeDockerEndpoint, dockerEndpoint, dockerEngineApi } from "./reconcile/docker-engine";
-import { type PluginStatusReply, readReconcileReport } from "./reconcile/report";
+import { daemonMemory, type PluginStatusReply, readReconcileReport } from "./reconcile/report";
 import { reconcileCycle } from "./reconcile/cycle";
 import { ReconcileLoop } from "./reconcile/loop";
 import { StateTrust } from "./reconcile/trust";
@@ -144,6 +144,7 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
     reconcileIntervalSeconds: config.reconcileInterval,
     dockerHost,
     lastReconcile: docker.last ?? null,
+    memory: daemonMemory(),
   });
   const app = createProtocolApp({ network, ipam, logger, status, ...(metrics && { onRequest: (o) => metrics.observeRequest(o) }) });
   const server = await serveUnixSocket(app, config.socket);

@@ -59,6 +59,7 @@ const statusReply = z.object({
   reconcileIntervalSeconds: z.number(),
   dockerHost: z.string(),
   lastReconcile: reconcileReport.nullable(),
+  memory: z.object({ rss: z.number(), heapTotal: z.number(), heapUsed: z.number(), external: z.number() }).optional(),
 });
 
 /** The daemon's own state; rejects when it does not answer AzureVnet.Status (an older plugin) or answers something else. */

@@ -19,6 +19,20 @@ export interface PluginStatusReply {
   dockerHost: string;
   /** Null until the first reconciliation has run. */
   lastReconcile: DockerReconcileReport | null;
+  /** The daemon's memory when it answered (bytes): resident in all, and V8's heap and the memory V8 objects hold outside it. */
+  memory?: DaemonMemory;
+}
+
+export interface DaemonMemory {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+}
+
+export function daemonMemory(): DaemonMemory {
+  const { rss, heapTotal, heapUsed, external } = process.memoryUsage();
+  return { rss, heapTotal, heapUsed, external };
 }
 
 export async function writeReconcileReport(stateDir: string, report: DockerReconcileReport): Promise<void> {

@@ -159,6 +159,7 @@ describe("the daemon's AzureVnet.Status over its socket", () => {
         error: "unix:///run/docker.sock: connect ECONNREFUSED /run/docker.sock",
         unreachable: "unix:///run/docker.sock",
       }),
+      memory: { rss: 62_000_000, heapTotal: 9_000_000, heapUsed: 7_500_000, external: 1_200_000 },
     };
     const socket = join(dir, "azvnet.sock");
     const server = await serveUnixSocket(createProtocolApp({ ...drivers, status: () => reply }), socket);
