@@ -80,6 +80,7 @@ export class NetworkManager implements NetworkDriver {
 
   createNetwork(req: CreateNetworkRequest): Promise<void> {
     return this.mutex.runExclusive(async () => {
+      const bridge = bridgeName(req.NetworkID);
       const generic = (req.Options["com.docker.network.generic"] ?? {}) as Record<string, unknown>;
       const options = parseNetworkOptions(generic);
       // The plugin's setting at creation: a later change of it leaves this network as it was made.
@@ -108,7 +109,7 @@ export class NetworkManager implements NetworkDriver {
         );
       const record: NetworkRecord = {
         id: req.NetworkID,
-        bridge: bridgeName(req.NetworkID),
+        bridge,
         addressSpace: data.AddressSpace,
         subnet: pool.subnet,
         gateway: pool.gateway,
