@@ -74,8 +74,16 @@ export class NetworkManager implements NetworkDriver {
     this.now = o.now ?? (() => new Date());
   }
 
+  /**
+   * Addresses are the VM's own (data scope local: each node's IPAM hands out
+   * its NIC's ipconfigs, also for a swarm network), and containers on
+   * different VMs reach each other through the VNet (connectivity scope
+   * global). Docker reads the latter only for swarm-scoped networks: it makes
+   * them join swarm's gossip, which carries service names and task addresses
+   * to every node; a local network is the same either way.
+   */
   getCapabilities(): NetworkCapabilities {
-    return { Scope: "local", ConnectivityScope: "local" };
+    return { Scope: "local", ConnectivityScope: "global" };
   }
 
   createNetwork(req: CreateNetworkRequest): Promise<void> {

@@ -307,6 +307,10 @@ describe("NetworkManager", () => {
     /** A swarm id whose first characters are all hex digits, as a local id's are. */
     const SWARM_HEXLIKE = "aaaaaaaaaaaaaaaaaaaaaaaaa";
 
+    it("tells Docker its addresses are the node's own and its containers reach across VMs", () => {
+      assert.deepEqual(setup().mgr.getCapabilities(), { Scope: "local", ConnectivityScope: "global" });
+    });
+
     it("builds a bridge named for the swarm id, plugs tasks into it, and takes it all away again", async () => {
       const t = setup();
       await t.mgr.createNetwork(createReq(SWARM));
