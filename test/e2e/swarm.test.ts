@@ -22,6 +22,8 @@ import { secondariesOf } from "./helpers/topologies";
 const NAME = PLUGIN_NAME;
 const VMS = ["vm1", "vm2"];
 const SERVICE = "web";
+/** As many tasks as a VM has secondary ipconfigs in the default topology. */
+const PER_VM = 8;
 const NETWORK = "vnet";
 const STACK_FILE = resolve(__dirname, "../../../examples/swarm-stack/docker-stack.yml");
 
@@ -130,7 +132,7 @@ describe("swarm services on an azure-vnet swarm network, across two VMs", functi
         "--replicas",
         "4",
         "--replicas-max-per-node",
-        "2",
+        String(PER_VM),
         "--network",
         NETWORK,
         "--no-resolve-image",
@@ -182,6 +184,21 @@ describe("swarm services on an azure-vnet swarm network, across two VMs", functi
       }
       assert.equal(httpCaller(await fetchOnceUp(sim, vm, task, `http://${SERVICE}:8080/cgi-bin/ip`)), address);
     }
+  });
+
+  it("scales up to every ipconfig of both VMs and back down, each address held once and the rest given back", async function () {
+    this.timeout(120_000);
+    await ok("vm1", ["service", "scale", "--detach", `${SERVICE}=${2 * PER_VM}`]);
+    await waitForTasks(PER_VM, serviceTasks);
+    for (const vm of VMS) {
+      const view = await assertConsistent(sim, vm, NETWORK);
+      assert.deepEqual(view.held, [...secondariesOf(topology, vm)].sort(), `${vm} holds not exactly its ipconfigs`);
+    }
+    await ok("vm1", ["service", "scale", "--detach", `${SERVICE}=2`]);
+    await waitFor("two tasks left", async () => (await Promise.all(VMS.map(serviceTasks))).reduce((a, b) => a + b) === 2, 60_000, 500);
+    let held = 0;
+    for (const vm of VMS) held += (await assertConsistent(sim, vm, NETWORK)).held.length;
+    assert.equal(held, 2, "the plugins hold addresses of tasks that are gone");
   });
 
   it("removing the service gives every address back on both nodes", async function () {
