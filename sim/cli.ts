@@ -2,12 +2,14 @@
 /**
  * npm run sim -- up [topology.json] | status [--json] | exec VM -- CMD... | down
  *                 | ipconfig add|remove VM IP [--public-ip IP] | counters [--json]
+ *                 | swarm ports FROM TO | swarm init MANAGER [WORKER...] | swarm leave VM...
  */
 import { Command, Option } from "commander";
 import { ENGINES, Engine } from "./engines";
 import { Simulator } from "./simulator";
 import { loadTopology } from "./topology";
 import { parseKnobs } from "./platform/knobs";
+import { checkSwarmPorts, formSwarm, leaveSwarm } from "./swarm";
 
 function fail(err: unknown): never {
   process.stderr.write(`sim: ${(err as Error).message}\n`);
@@ -109,6 +111,28 @@ async function main(): Promise<void> {
     .command("knobs <json>")
     .description(`platform fault knobs, e.g. '{"imds":{"status":500},"wireserver":{"down":true}}'; '{}' clears them`)
     .action((json: string) => new Simulator().setKnobs(parseKnobs(JSON.parse(json))));
+
+  const swarm = program.command("swarm").description("a Docker swarm across the VMs (none unless asked for)");
+  swarm
+    .command("ports <from> <to>")
+    .description("check the fabric passes swarm's ports from one VM's primary address to another's (before the swarm exists)")
+    .action(async (from: string, to: string) => {
+      const checks = await checkSwarmPorts(new Simulator(), from, to);
+      for (const c of checks)
+        process.stdout.write(`${c.port}/${c.proto}  ${c.seenAs ? `passes, seen from ${c.seenAs}` : `blocked: ${c.error ?? ""}`}\n`);
+      if (checks.some((c) => !c.seenAs)) process.exitCode = 1;
+    });
+  swarm
+    .command("init <manager> [workers...]")
+    .description("docker swarm init on the manager (its primary address), join on each worker")
+    .action(async (manager: string, workers: string[]) => {
+      await formSwarm(new Simulator(), manager, workers);
+      process.stdout.write(`swarm formed: manager ${manager}${workers.length ? `, workers ${workers.join(", ")}` : ""}\n`);
+    });
+  swarm
+    .command("leave <vms...>")
+    .description("each VM leaves the swarm, in the order given (workers first)")
+    .action(async (vms: string[]) => leaveSwarm(new Simulator(), vms));
 
   program
     .command("counters")

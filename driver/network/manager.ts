@@ -74,12 +74,21 @@ export class NetworkManager implements NetworkDriver {
     this.now = o.now ?? (() => new Date());
   }
 
+  /**
+   * Addresses are the VM's own (data scope local: each node's IPAM hands out
+   * its NIC's ipconfigs, also for a swarm network), and containers on
+   * different VMs reach each other through the VNet (connectivity scope
+   * global). Docker reads the latter only for swarm-scoped networks: it makes
+   * them join swarm's gossip, which carries service names and task addresses
+   * to every node; a local network is the same either way.
+   */
   getCapabilities(): NetworkCapabilities {
-    return { Scope: "local", ConnectivityScope: "local" };
+    return { Scope: "local", ConnectivityScope: "global" };
   }
 
   createNetwork(req: CreateNetworkRequest): Promise<void> {
     return this.mutex.runExclusive(async () => {
+      const bridge = bridgeName(req.NetworkID);
       const generic = (req.Options["com.docker.network.generic"] ?? {}) as Record<string, unknown>;
       const options = parseNetworkOptions(generic);
       // The plugin's setting at creation: a later change of it leaves this network as it was made.
@@ -108,7 +117,7 @@ export class NetworkManager implements NetworkDriver {
         );
       const record: NetworkRecord = {
         id: req.NetworkID,
-        bridge: bridgeName(req.NetworkID),
+        bridge,
         addressSpace: data.AddressSpace,
         subnet: pool.subnet,
         gateway: pool.gateway,

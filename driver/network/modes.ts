@@ -32,11 +32,19 @@ export async function ensureNetworkKernel(dp: Dataplane, net: NetworkRecord): Pr
 }
 
 /**
- * Refuses a network the kernel could not tell apart from another one: two
- * transparent networks are told apart by their ports' link group, derived
- * from their ids (a clash is as unlikely as two equal 28-bit hashes).
+ * Refuses a network the kernel could not tell apart from another one: every
+ * network has a bridge name of its own (made from the first characters of its
+ * id), and two transparent networks are told apart by their ports' link
+ * group, derived from their ids (a clash is as unlikely as two equal 28-bit hashes).
  */
 export function checkNetworkFits(state: NetworkState, net: NetworkRecord): void {
+  const namesake = Object.values(state.networks).find((n) => n.id !== net.id && n.bridge === net.bridge);
+  if (namesake) {
+    throw new PluginError(
+      `network ${short(net.id)} would have the bridge name ${net.bridge} of network ${short(namesake.id)}, whose id begins the same; remove it and create it again (a new network gets a new id)`,
+      "conflict",
+    );
+  }
   if (net.options.mode !== "transparent") return;
   const group = portGroup(net.id);
   const clash = Object.values(state.networks).find((n) => n.id !== net.id && n.options.mode === "transparent" && portGroup(n.id) === group);

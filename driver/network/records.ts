@@ -3,6 +3,9 @@
  * CreateEndpoint, so everything needed to rebuild the kernel side is here.
  */
 import { createHash } from "node:crypto";
+import { PluginError } from "../errors";
+import { NETWORK_ID_RULE, networkIdForm } from "../lib/docker-id";
+import { cleanText } from "../lib/text";
 import { z } from "zod";
 import { NETWORK_MODES } from "./options";
 import { PublishedPortSchema } from "./ports";
@@ -57,9 +60,19 @@ export function emptyNetworkState(): NetworkState {
 export const BRIDGE_PREFIX = "azvb";
 export const HOST_VETH_PREFIX = "azvh";
 export const PEER_VETH_PREFIX = "azvc";
+/** Follows BRIDGE_PREFIX in a swarm network's bridge name. */
+const SWARM_MARK = "s";
 
+/**
+ * A local network's bridge is `azvb` and the first 11 characters of its id,
+ * all hex; a swarm network's is `azvbs` and the first 10 of its id. The `s`
+ * is no hex digit, so the two forms can never name the same bridge.
+ */
 export function bridgeName(networkId: string): string {
-  return `${BRIDGE_PREFIX}${networkId.slice(0, 11)}`;
+  const form = networkIdForm(networkId);
+  if (form === "local") return `${BRIDGE_PREFIX}${networkId.slice(0, 11)}`;
+  if (form === "swarm") return `${BRIDGE_PREFIX}${SWARM_MARK}${networkId.slice(0, 10)}`;
+  throw new PluginError(`cannot name a bridge for network id ${JSON.stringify(cleanText(networkId, 70))}: it ${NETWORK_ID_RULE}`);
 }
 
 /**

@@ -11,6 +11,7 @@ import { Address6 } from "ip-address";
 import { z } from "zod";
 import { parseCidrAsWritten, parseIpv4 } from "../lib/address";
 import { hasUnsafeChars } from "../lib/text";
+import { ENDPOINT_ID_RULE, NETWORK_ID_RULE, isEndpointId, networkIdForm } from "../lib/docker-id";
 import { describeValue } from "./display";
 import type { IPAMData } from "./types";
 
@@ -104,7 +105,8 @@ function cidrFamily(s: string): Family | undefined {
 
 // ---- field types ----------------------------------------------------------
 
-const dockerId = text(matches(/^[0-9a-f]{64}$/, "must be 64 lower-case hex characters"));
+const networkId = text((s) => (networkIdForm(s) ? undefined : NETWORK_ID_RULE));
+const endpointId = text((s) => (isEndpointId(s) ? undefined : ENDPOINT_ID_RULE));
 
 // PoolIDs and address-space names are made up by our own IPAM; this keeps
 // them to characters that are harmless in logs, file names and shells.
@@ -169,16 +171,16 @@ function ipamDataList(family: Family) {
 /** Calls that carry no arguments (Docker sends an empty body). */
 export const emptyRequest = z.object({});
 
-export const networkRequest = z.object({ NetworkID: dockerId });
+export const networkRequest = z.object({ NetworkID: networkId });
 
 export const createNetworkRequest = z.object({
-  NetworkID: dockerId,
+  NetworkID: networkId,
   Options: driverOptions,
   IPv4Data: ipamDataList(4),
   IPv6Data: ipamDataList(6),
 });
 
-export const endpointRequest = z.object({ NetworkID: dockerId, EndpointID: dockerId });
+export const endpointRequest = z.object({ NetworkID: networkId, EndpointID: endpointId });
 
 const endpointInterface = z.object({
   Address: defaultEmpty(text(emptyOr(cidrCheck([4])))),
@@ -187,27 +189,27 @@ const endpointInterface = z.object({
 });
 
 export const createEndpointRequest = z.object({
-  NetworkID: dockerId,
-  EndpointID: dockerId,
+  NetworkID: networkId,
+  EndpointID: endpointId,
   Interface: endpointInterface.nullish().transform((i) => i ?? { Address: "", AddressIPv6: "", MacAddress: "" }),
   Options: driverOptions,
 });
 
 export const joinRequest = z.object({
-  NetworkID: dockerId,
-  EndpointID: dockerId,
+  NetworkID: networkId,
+  EndpointID: endpointId,
   SandboxKey: defaultEmpty(sandboxKey),
   Options: driverOptions,
 });
 
 export const programExternalConnectivityRequest = z.object({
-  NetworkID: dockerId,
-  EndpointID: dockerId,
+  NetworkID: networkId,
+  EndpointID: endpointId,
   Options: driverOptions,
 });
 
 export const allocateNetworkRequest = z.object({
-  NetworkID: dockerId,
+  NetworkID: networkId,
   Options: stringOptions,
   IPv4Data: ipamDataList(4),
   IPv6Data: ipamDataList(6),

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { runDoctor, renderDoctor } from "../../../driver/cli/doctor";
 import type { Check } from "../../../driver/cli/check";
 import type { Facts } from "../../../driver/cli/facts";
-import { BRIDGE, EP_ID, HOST_VETH, checkpoint, healthy, links, metadata, nics, view } from "./fixtures";
+import { BRIDGE, EP_ID, HOST_VETH, SWARM_BRIDGE, checkpoint, healthy, links, metadata, nics, onSwarmNetwork, view } from "./fixtures";
 
 function checkOf(f: Facts, id: string): Check {
   const found = runDoctor(f).checks.filter((c) => c.id === id);
@@ -11,6 +11,19 @@ function checkOf(f: Facts, id: string): Check {
 }
 
 describe("doctor", () => {
+  it("passes every check on a healthy VM whose network is a swarm network, and fails one whose bridge is gone", () => {
+    const swarm = onSwarmNetwork(healthy());
+    const report = runDoctor(swarm);
+    assert.deepEqual(
+      report.checks.filter((c) => c.verdict !== "PASS").map((c) => `${c.id}: ${c.finding}`),
+      [],
+    );
+    if (swarm.kernel.links.ok) swarm.kernel.links.value = swarm.kernel.links.value.filter((l) => l.name !== SWARM_BRIDGE);
+    const bridges = runDoctor(swarm).checks.find((c) => c.id === "bridges");
+    assert.equal(bridges?.verdict, "FAIL");
+    assert.match(bridges?.finding ?? "", new RegExp(SWARM_BRIDGE));
+  });
+
   it("passes every check on a healthy VM and says so", () => {
     const report = runDoctor(healthy());
     assert.equal(report.healthy, true);

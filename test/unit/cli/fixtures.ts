@@ -200,3 +200,17 @@ export const READ_AT = Date.parse("2026-03-01T12:00:00.000Z");
 export function reconcileReport(at: number, failure?: { error: string; unreachable?: string }): DockerReconcileReport {
   return { ...emptyReconcileReport(new Date(at)), ok: !failure, ...failure };
 }
+
+/** A swarm-scoped network's id (swarm's managers make it) and the bridge the plugin names for it. */
+export const SWARM_NET_ID = "yt93zcd6htzvzcmmstigpqsym";
+export const SWARM_BRIDGE = "azvbsyt93zcd6ht";
+
+/** The same VM with its network a swarm network: every record, link and rule under the swarm id's names. */
+export function onSwarmNetwork(f: Facts): Facts {
+  const text = JSON.stringify(f).replaceAll(NET_ID, SWARM_NET_ID).replaceAll(BRIDGE, SWARM_BRIDGE);
+  const moved = JSON.parse(text) as Facts;
+  const data = moved.checkpoint?.ok ? moved.checkpoint.value.data : undefined;
+  if (!data) throw new Error("onSwarmNetwork needs facts with a checkpoint");
+  moved.kernel.firewall = { ok: true, value: firewall(data) };
+  return moved;
+}

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { buildStatus, renderStatus } from "../../../driver/cli/status";
-import { BRIDGE, EP_ID, HOST_VETH, MAC, NET_ID, POOL, healthy, links } from "./fixtures";
+import { BRIDGE, EP_ID, HOST_VETH, MAC, NET_ID, POOL, SWARM_BRIDGE, SWARM_NET_ID, healthy, links, onSwarmNetwork } from "./fixtures";
 
 describe("status", () => {
   it("reports networks, pools, addresses per NIC and endpoints", () => {
@@ -57,6 +57,21 @@ describe("status", () => {
     ]);
     assert.equal(r.plugin.answering, true);
     assert.deepEqual(r.unavailable, []);
+  });
+
+  it("reports a swarm network under its 25-character id, with its bridge up and its endpoint on it", () => {
+    const r = buildStatus(onSwarmNetwork(healthy()));
+    assert.deepEqual(
+      r.networks.map((n) => [n.id, n.bridge, n.bridgeState, n.endpoints]),
+      [[SWARM_NET_ID, SWARM_BRIDGE, "up", 1]],
+    );
+    assert.deepEqual(
+      r.endpoints.map((e) => [e.networkId, e.hostVethExists, e.routed]),
+      [[SWARM_NET_ID, true, true]],
+    );
+    const text = renderStatus(r);
+    assert.match(text, new RegExp(`^yt93zcd6htzv +${SWARM_BRIDGE} +up +10\\.0\\.0\\.0/24`, "m"));
+    assert.match(text, new RegExp(`^aaaaaaaaaaaa +yt93zcd6htzv +10\\.0\\.0\\.10 +web`, "m"));
   });
 
   it("says what it could not see instead of guessing", () => {

@@ -300,4 +300,77 @@ describe("NetworkManager", () => {
       assert.deepEqual(t.state, emptyNetworkState());
     });
   });
+
+  describe("swarm-scoped networks", () => {
+    /** Swarm's managers name a network with 25 lower-case letters and digits. */
+    const SWARM = "yt93zcd6htzvzcmmstigpqsym";
+    /** A swarm id whose first characters are all hex digits, as a local id's are. */
+    const SWARM_HEXLIKE = "aaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    it("tells Docker its addresses are the node's own and its containers reach across VMs", () => {
+      assert.deepEqual(setup().mgr.getCapabilities(), { Scope: "local", ConnectivityScope: "global" });
+    });
+
+    it("builds a bridge named for the swarm id, plugs tasks into it, and takes it all away again", async () => {
+      const t = setup();
+      await t.mgr.createNetwork(createReq(SWARM));
+      assert.equal(t.state.networks[SWARM].bridge, "azvbsyt93zcd6ht");
+      assert.equal(t.dp.links.get("azvbsyt93zcd6ht")?.kind, "bridge");
+      assert.deepEqual(
+        t.dp.firewall?.networks.map((n) => [n.id, n.bridge]),
+        [["yt93zcd6htzv", "azvbsyt93zcd6ht"]],
+      );
+      await t.mgr.createEndpoint({ ...endpoint(ep(1), "10.0.0.10/24"), NetworkID: SWARM });
+      assert.equal(t.dp.links.get("azvheeeeeeeeeee")?.masterName, "azvbsyt93zcd6ht");
+      assert.equal(t.dp.routes.get("10.0.0.10"), "azvbsyt93zcd6ht");
+      const join = await t.mgr.join({ NetworkID: SWARM, EndpointID: ep(1), SandboxKey: "/var/run/docker/netns/x", Options: {} });
+      assert.deepEqual(join, { InterfaceName: { SrcName: "azvceeeeeeeeeee", DstPrefix: "eth" }, Gateway: "10.0.0.1" });
+      await t.mgr.leave({ NetworkID: SWARM, EndpointID: ep(1) });
+      await t.mgr.deleteEndpoint({ NetworkID: SWARM, EndpointID: ep(1) });
+      await t.mgr.deleteNetwork({ NetworkID: SWARM });
+      assert.equal(t.dp.links.has("azvbsyt93zcd6ht"), false);
+      assert.equal(t.dp.routes.size, 0);
+      assert.equal(t.pools.bound.size, 0, "no address is left bound");
+      assert.deepEqual(t.state, emptyNetworkState());
+    });
+
+    it("never gives a swarm network and a local one the same bridge, even when their ids begin alike", async () => {
+      const t = setup();
+      await t.mgr.createNetwork(createReq(NET));
+      await t.mgr.createNetwork(createReq(SWARM_HEXLIKE));
+      assert.equal(t.state.networks[NET].bridge, "azvbaaaaaaaaaaa");
+      assert.equal(t.state.networks[SWARM_HEXLIKE].bridge, "azvbsaaaaaaaaaa");
+      assert.ok(t.dp.links.has("azvbaaaaaaaaaaa") && t.dp.links.has("azvbsaaaaaaaaaa"));
+      for (const name of t.dp.links.keys()) assert.ok(name.length <= 15, `${name} is longer than a link name may be`);
+    });
+
+    it("refuses a network whose bridge name another network already has, and leaves that one as it was", async () => {
+      const t = setup();
+      const twin = "a".repeat(11) + "b".repeat(53);
+      await t.mgr.createNetwork(createReq(NET));
+      const before = t.dp.calls.length;
+      await assert.rejects(
+        t.mgr.createNetwork(createReq(twin)),
+        (err: PluginError) =>
+          err.code === "conflict" &&
+          /would have the bridge name azvbaaaaaaaaaaa of network aaaaaaaaaaaa, whose id begins the same/.test(err.message),
+      );
+      assert.deepEqual(t.dp.calls.slice(before), [], "nothing reached the kernel");
+      assert.deepEqual(Object.keys(t.state.networks), [NET]);
+      assert.ok(t.dp.links.has("azvbaaaaaaaaaaa"));
+    });
+
+    it("refuses to name a bridge for an id of neither form, saying what an id looks like", async () => {
+      const t = setup();
+      for (const bad of ["YT93ZCD6HTZVZCMMSTIGPQSYM", "yt93zcd6htzvzcmmstigpqsy", "a".repeat(63), "yt93zcd6-tzvzcmmstigpqsym"]) {
+        await assert.rejects(
+          t.mgr.createNetwork(createReq(bad)),
+          /cannot name a bridge for network id .*: it must be a Docker network id: 64 lower-case hex characters, or 25 lower-case letters and digits \(swarm\)/,
+        );
+      }
+      assert.deepEqual(t.state, emptyNetworkState());
+      assert.deepEqual(t.pools.created, [], "no pool was marked as used");
+      assert.equal(t.dp.links.size, 1, "only the NIC");
+    });
+  });
 });

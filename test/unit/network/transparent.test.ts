@@ -233,7 +233,7 @@ describe("transparent mode", () => {
       }
       const state = transparentState();
       const base = state.networks[NET];
-      const as = (id: string, mode: "bridge" | "transparent") => ({ ...base, id, options: { ...base.options, mode } });
+      const as = (id: string, mode: "bridge" | "transparent") => ({ ...base, id, bridge: `azvb${id}`, options: { ...base.options, mode } });
       state.networks = { [pair[0]]: as(pair[0], "transparent") };
       assert.throws(() => checkNetworkFits(state, as(pair[1], "transparent")), /would share the port group 0x[0-9a-f]+ of network/);
       assert.doesNotThrow(() => checkNetworkFits(state, as(pair[1], "bridge")), "a bridge network has no port group");

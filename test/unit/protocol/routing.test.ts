@@ -104,6 +104,23 @@ describe("protocol routing", () => {
       assert.equal(req.IPv6Data[0].Gateway, "fd00:1::1/64");
     });
 
+    it("a swarm-scoped network's calls reach the driver under its 25-character id", async () => {
+      const swarm = "yt93zcd6htzvzcmmstigpqsym";
+      const body = {
+        NetworkID: swarm,
+        Options: { "com.docker.network.enable_ipv6": false, "com.docker.network.generic": {} },
+        IPv4Data: [{ AddressSpace: "s", Gateway: "10.99.0.1/24", Pool: "10.99.0.0/24" }],
+        IPv6Data: [],
+      };
+      assert.equal((await h.call("/NetworkDriver.CreateNetwork", body)).status, 200);
+      assert.deepEqual(h.network.createNetwork.firstCall.args[0], body);
+      const ep = { NetworkID: swarm, EndpointID: EP_ID };
+      assert.equal((await h.call("/NetworkDriver.Leave", ep)).status, 200);
+      assert.deepEqual(h.network.leave.firstCall.args[0], ep);
+      assert.equal((await h.call("/NetworkDriver.DeleteNetwork", { NetworkID: swarm })).status, 200);
+      assert.deepEqual(h.network.deleteNetwork.firstCall.args[0], { NetworkID: swarm });
+    });
+
     it("DeleteNetwork", async () => {
       const r = await h.call("/NetworkDriver.DeleteNetwork", { NetworkID: NET_ID });
       assert.equal(r.status, 200);

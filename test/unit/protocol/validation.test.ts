@@ -79,15 +79,38 @@ describe("protocol request validation", () => {
       assertRejected(r, "invalid NetworkDriver.DeleteNetwork request: NetworkID: must be a string (got 42)");
     });
 
+    const NETWORK_ID_RULE =
+      "NetworkID: must be a Docker network id: 64 lower-case hex characters, or 25 lower-case letters and digits (swarm)";
+
     it("rejects a NetworkID that is too short", async () => {
       const r = await h.call("/NetworkDriver.Leave", { NetworkID: NET_ID.slice(1), EndpointID: EP_ID });
-      assertRejected(r, "NetworkID: must be 64 lower-case hex characters");
+      assertRejected(r, NETWORK_ID_RULE);
+    });
+
+    it("rejects NetworkIDs of neither form: upper case, a letter beyond z, a length between or around the two", async () => {
+      const swarm = "yt93zcd6htzvzcmmstigpqsym";
+      for (const bad of [
+        swarm.toUpperCase(),
+        `${swarm.slice(0, 24)}-`,
+        swarm.slice(1),
+        `${swarm}a`,
+        "g".repeat(64),
+        NET_ID.toUpperCase(),
+      ]) {
+        const r = await h.call("/NetworkDriver.DeleteNetwork", { NetworkID: bad });
+        assertRejected(r, `${NETWORK_ID_RULE} (got "${bad}")`);
+      }
     });
 
     it("lists several problems in one message", async () => {
       const r = await h.call("/NetworkDriver.Leave", { NetworkID: "x", EndpointID: null });
-      const err = assertRejected(r, 'NetworkID: must be 64 lower-case hex characters (got "x")');
+      const err = assertRejected(r, `${NETWORK_ID_RULE} (got "x")`);
       assert.ok(err.endsWith("; EndpointID: must be a string (got null)"), err);
+    });
+
+    it("refuses a swarm-form id as an EndpointID: endpoints are always made by the node's dockerd", async () => {
+      const r = await h.call("/NetworkDriver.DeleteEndpoint", { NetworkID: NET_ID, EndpointID: "yt93zcd6htzvzcmmstigpqsym" });
+      assertRejected(r, 'EndpointID: must be 64 lower-case hex characters (got "yt93zcd6htzvzcmmstigpqsym")');
     });
   });
 

@@ -426,4 +426,69 @@ describe("reconciliation with Docker", () => {
     t.tick(1_000);
     assert.deepEqual((await t.r.runOnce()).endpointsReleased, [], "a first sighting again");
   });
+
+  describe("swarm networks", () => {
+    const SWARM = "1y9aqdade2ni7age0she52i6z";
+    /** As a manager lists them: the swarm network with no IPAM of its own, and the node's config-only network. */
+    const managerList = (): DockerNetworkInfo[] => [
+      { Id: SWARM, Name: "vnet", Driver: "azure-vnet:latest", IPAM: { Driver: "", Config: [] } },
+      {
+        Id: "c".repeat(64),
+        Name: "vnet-config",
+        Driver: "null",
+        IPAM: { Driver: "azure-vnet:latest", Config: [{ Subnet: "10.0.0.0/24" }] },
+      },
+    ];
+    const task = (ep: string, ip: string): DockerContainerInfo => ({
+      ...container(ep, ip),
+      NetworkSettings: { Networks: { vnet: { NetworkID: SWARM, EndpointID: ep, IPAddress: ip } } },
+    });
+
+    it("keeps a running task's endpoint on a swarm network and releases it once the task is gone", async () => {
+      const st = emptyNetworkState();
+      st.networks[SWARM] = { id: SWARM } as NetworkState["networks"][string];
+      st.endpoints[EP(1)] = { id: EP(1), networkId: SWARM, address: "10.0.0.10" } as NetworkState["endpoints"][string];
+      const t = setup(st, { "10.0.0.10": "AzureVNetLocal/10.0.0.0/24" });
+      t.setNetworks(managerList());
+      t.setContainers([task(EP(1), "10.0.0.10")]);
+      await t.r.runOnce();
+      t.tick(60_000);
+      assert.deepEqual((await t.r.runOnce()).endpointsReleased, [], "the task runs");
+      t.setContainers([]);
+      await t.r.runOnce();
+      t.tick(31_000);
+      assert.deepEqual((await t.r.runOnce()).endpointsReleased, [EP(1).slice(0, 12)]);
+      assert.deepEqual(t.addresses, {});
+      assert.ok(st.networks[SWARM], "the network stays: the swarm still has it");
+    });
+
+    it("adopts nothing from a manager's list: the swarm network has no subnet there, the config-only one is no driver's", async () => {
+      const t = setup(emptyNetworkState());
+      t.setNetworks(managerList());
+      const report = await t.r.runOnce();
+      assert.equal(report.ok, true);
+      assert.equal(report.networksAdopted, 0);
+      assert.deepEqual(t.calls, []);
+    });
+
+    it("adopts a node's own instance of a swarm network under its swarm id, with the config-only network's subnet", async () => {
+      const t = setup(emptyNetworkState());
+      t.setNetworks([
+        {
+          Id: SWARM,
+          Name: "vnet",
+          Driver: "azure-vnet:latest",
+          IPAM: { Driver: "azure-vnet:latest", Config: [{ Subnet: "10.0.0.0/24" }] },
+        },
+      ]);
+      t.setContainers([task(EP(1), "10.0.0.10")]);
+      const report = await t.r.runOnce();
+      assert.equal(report.networksAdopted, 1);
+      assert.deepEqual(t.calls.slice(0, 2), [
+        "adoptPool AzureVNetLocal/10.0.0.0/24",
+        `createNetwork ${SWARM.slice(0, 4)} 10.0.0.0/24 undefined {}`,
+      ]);
+      assert.ok(t.calls.includes(`adoptEndpoint ${EP(1).slice(0, 4)} 10.0.0.10`), t.calls.join("; "));
+    });
+  });
 });

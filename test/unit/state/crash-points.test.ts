@@ -17,7 +17,7 @@ import { FakeDataplane } from "../network/fake-dataplane";
 import { silent } from "../support/silent-logger";
 
 const SUBNET = "10.0.0.0/24";
-const NET = "n".repeat(64);
+const NET = "d".repeat(64);
 const POOL = `AzureVNetLocal/${SUBNET}`;
 const epId = (n: number) => String(n).repeat(64).slice(0, 64);
 
