@@ -5,14 +5,18 @@
  * is no lock file to time out or to leave behind after a crash.
  */
 
+const settled = (): undefined => undefined;
+
 /** Runs functions one at a time, each after everything queued before it has settled. */
 export class SerialQueue {
-  private tail: Promise<unknown> = Promise.resolve();
+  private tail: Promise<undefined> = Promise.resolve(undefined);
 
   run<R>(fn: () => R | Promise<R>): Promise<R> {
     const step = this.tail.then(() => fn());
-    // A failed step must not block the ones queued behind it.
-    this.tail = step.catch(() => undefined);
+    // A failed step must not block the ones queued behind it, and the tail holds neither its
+    // result nor its error: an idle queue would keep the last one alive (a dump of every link
+    // on the VM, say) until the next step.
+    this.tail = step.then(settled, settled);
     return step;
   }
 

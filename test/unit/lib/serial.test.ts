@@ -1,5 +1,7 @@
 /** Tests of lib/serial: AsyncMutex and SerialQueue. */
 import assert from "node:assert/strict";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { AsyncMutex, SerialQueue } from "../../../driver/lib/serial";
 
 describe("AsyncMutex", () => {
@@ -53,4 +55,35 @@ describe("SerialQueue", () => {
   it("idle() on an empty queue resolves at once", async () => {
     await new SerialQueue().idle();
   });
+});
+
+describe("SerialQueue memory", () => {
+  /** A full collection, from a test that was not started with --expose-gc. */
+  const collect = (): void => {
+    setFlagsFromString("--expose-gc");
+    (runInNewContext("gc") as () => void)();
+  };
+
+  for (const outcome of ["result", "error"] as const) {
+    it(`keeps no reference to the last step's ${outcome} once it has settled`, async () => {
+      const queue = new SerialQueue();
+      let ref: WeakRef<object> | undefined;
+      // The caller is done with what the step gave it: nothing here keeps the promise.
+      await queue
+        .run(() => {
+          const big = { payload: new Array(1000).fill("link") };
+          ref = new WeakRef(big);
+          if (outcome === "error") throw Object.assign(new Error("dump failed"), { big });
+          return big;
+        })
+        .then(
+          () => undefined,
+          () => undefined,
+        );
+      await queue.idle();
+      await new Promise((r) => setImmediate(r));
+      collect();
+      assert.equal(ref?.deref(), undefined, `the idle queue still holds the last ${outcome}`);
+    });
+  }
 });
