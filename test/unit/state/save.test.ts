@@ -46,6 +46,16 @@ describe("CheckpointStore.save", () => {
     assert.deepEqual(envelope.data, doc(1));
   });
 
+  it("writes the fields one per line and the data as it was checksummed, on the last line before the closing brace", async () => {
+    const data: Doc = { version: 7, items: ["b", 'a "quoted"\nline', "é"] };
+    await makeStore(t).save(data);
+    const lines = readFileSync(primary, "utf8").split("\n");
+    assert.deepEqual(lines.slice(0, 2), ["{", '  "schema": 2,']);
+    assert.equal(lines.at(-3), `  "data": ${canonicalJson(data)}`);
+    assert.deepEqual(lines.slice(-2), ["}", ""]);
+    assert.deepEqual(JSON.parse(readFileSync(primary, "utf8")).data, data);
+  });
+
   it("computes the checksum independently of key order", () => {
     assert.equal(canonicalJson({ b: 1, a: { d: [1, { z: 0, y: 1 }], c: 2 } }), '{"a":{"c":2,"d":[1,{"y":1,"z":0}]},"b":1}');
   });
