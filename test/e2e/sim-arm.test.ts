@@ -69,6 +69,16 @@ interface ClientOut {
     ]);
     assert.equal(r.stdout.trim(), "401", r.stderr);
     assert.equal((await client("vm2", "get-nic")).status, 200);
+    // A public endpoint: a secondary without a public IP has no way out to it.
+    await h.exec(vm1, "ip", ["addr", "add", "10.0.0.11/32", "dev", "eth0"]);
+    try {
+      const c0 = await sim.dropCounters();
+      const none = await h.curl(vm1, "https://management.azure.com/", 2, ["--interface", "10.0.0.11"]);
+      assert.notEqual(none.code, 0, "a secondary without public IP reached ARM");
+      assert.ok((await sim.dropCounters()).noPublicIp > c0.noPublicIp);
+    } finally {
+      await h.exec(vm1, "ip", ["addr", "del", "10.0.0.11/32", "dev", "eth0"]);
+    }
   });
 
   it("delivers packets from an address added by a NIC PUT only once the operation has succeeded", async function () {
