@@ -20,6 +20,8 @@ export interface ArmCertificates {
 
 /** The CA's file name, on the machine and in every VM's /usr/local/share/ca-certificates. */
 export const ARM_CA_NAME = "azure-vnet-sim-ca.crt";
+/** Where a VM has the CA (vm-init.sh binds the VM's copy over the machine's folder). */
+export const ARM_CA_IN_VM = `/usr/local/share/ca-certificates/${ARM_CA_NAME}`;
 
 export function armCertificatePaths(dir: string): ArmCertificates {
   return { ca: join(dir, ARM_CA_NAME), cert: join(dir, "server.crt"), key: join(dir, "server.key") };

@@ -50,6 +50,7 @@ function printStatus(sim: Simulator, json: boolean): void {
   process.stdout.write(
     st.registry ? `registry: ${st.registry} (insecure, plain HTTP)\n` : "registry: not running (run scripts/debian13-tools.sh)\n",
   );
+  if (st.arm) process.stdout.write(`arm: https://${st.arm.host} (${st.arm.address}); CA ${st.arm.caFile} (in VMs ${st.arm.caFileInVm})\n`);
   if (st.upSeconds !== undefined) process.stdout.write(`up in ${st.upSeconds.toFixed(2)} s; state in ${st.dir}\n`);
 }
 

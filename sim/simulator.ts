@@ -18,10 +18,10 @@ import {
 import { join, resolve } from "node:path";
 import { SimIpConfig, Topology, Vm, ipConfigsOf } from "./topology";
 import { commitIpConfigs, readTopologyFile, writeTopologyFile } from "./ipconfig-commit";
-import { armCertificatePaths, makeArmCertificates } from "./arm-tls";
+import { ARM_CA_IN_VM, armCertificatePaths, makeArmCertificates } from "./arm-tls";
 import { RunOptions, RunResult, ip, isAlive, run, spawnDetached, waitFor } from "./exec";
 import { Knobs, writeKnobs } from "./platform/knobs";
-import { ARM_IP, FABRIC_NS, INET_NS, NS_PREFIX, ONPREM_NS, REGISTRY_NS, vmNs } from "./names";
+import { ARM_HOST, ARM_IP, FABRIC_NS, INET_NS, NS_PREFIX, ONPREM_NS, REGISTRY_NS, vmNs } from "./names";
 import { Engine, defaultEngine, hasDebian13 } from "./engines";
 import { registryHost, startRegistry } from "./registry";
 import { applyFabricRules, buildFabric, dropCount, plugVm } from "./fabric";
@@ -80,6 +80,8 @@ export interface SimStatus {
   platformPid?: number;
   /** host:port of the registry VMs push to and pull from; absent when it is not running. */
   registry?: string;
+  /** Azure Resource Manager: its name, address and CA certificate (on the machine, in a VM). */
+  arm?: { host: string; address: string; caFile: string; caFileInVm: string };
   upSeconds?: number;
 }
 
@@ -457,6 +459,7 @@ export class Simulator {
       platformPid: st.platformPid,
       registry: st.registryPid !== undefined && isAlive(st.registryPid) ? registryHost(st.topology) : undefined,
       upSeconds: st.upSeconds,
+      arm: { host: ARM_HOST, address: ARM_IP, caFile: this.armCaFile, caFileInVm: ARM_CA_IN_VM },
       vms: this.topology.vms.map((vm) => {
         const pid = st.dockerdPids[vm.name];
         return {

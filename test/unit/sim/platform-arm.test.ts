@@ -260,6 +260,30 @@ describe("simulated Azure Resource Manager and managed identity", function () {
       assert.equal(made?.properties.privateIPAllocationMethod, "Dynamic");
     });
 
+    it("keeps what a PUT sends back unchanged: user ipconfig names, a public IP, a Dynamic address", async () => {
+      await start({ arm: { provisioningDelayMs: 0 } });
+      const doc = await getNic("vm1");
+      const names = doc.properties.ipConfigurations.map((c) => c.name);
+      assert.deepEqual(names.slice(0, 2), ["ipconfig1", "ipconfig-10-0-0-10"]);
+      const withPip = doc.properties.ipConfigurations.find((c) => c.properties.privateIPAddress === "10.0.0.17") as unknown as {
+        properties: { publicIPAddress: { id: string } };
+      };
+      assert.match(withPip.properties.publicIPAddress.id, /\/publicIPAddresses\/pip-203-0-113-17$/);
+      await poll(await arm("vm1", "PUT", nic("vm1"), withSecondary(doc, "dyn")), "vm1");
+      const grown = await getNic("vm1");
+      // Sent back as GET gave it (Dynamic with its address, and once more without one): nothing moves.
+      const again = structuredClone(grown);
+      const dyn = again.properties.ipConfigurations.find((c) => c.name === "dyn") as IpConfigDoc;
+      const address = dyn.properties.privateIPAddress;
+      delete (dyn.properties as Partial<IpConfigDoc["properties"]>).privateIPAddress;
+      assert.equal((await poll(await arm("vm1", "PUT", nic("vm1"), again, { "If-Match": grown.etag }), "vm1")).status, "Succeeded");
+      const after = await getNic("vm1");
+      assert.equal(after.etag, grown.etag);
+      assert.equal(after.properties.ipConfigurations.find((c) => c.name === "dyn")?.properties.privateIPAddress, address);
+      const topo = readTopologyFile(dir);
+      assert.equal(topo.vms[0].nic.secondaries.find((c) => c.address === "10.0.0.17")?.publicIp, "203.0.113.17");
+    });
+
     it("throttles past callsPerMinute with 429 and Retry-After", async () => {
       await start({ arm: { callsPerMinute: 3 } });
       const t = await token("vm1");
