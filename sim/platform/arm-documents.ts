@@ -5,8 +5,21 @@
  */
 import { createHash } from "node:crypto";
 import { ipConfigName, ipConfigsOf, type SimIpConfig, type Vm } from "../topology";
-import { SIM_LOCATION, SIM_VM_SIZE, stableUuid, stableVmId } from "./imds-documents";
-import { SIM_TENANT_ID, armMac, ipConfigId, nicId, nicName, principalId, publicIpId, subnetId, vmResourceId } from "./arm-ids";
+import { stableVmId } from "./imds-documents";
+import {
+  SIM_LOCATION,
+  SIM_TENANT_ID,
+  SIM_VM_SIZE,
+  armMac,
+  stableUuid,
+  ipConfigId,
+  nicId,
+  nicName,
+  principalId,
+  publicIpId,
+  subnetId,
+  vmResourceId,
+} from "./arm-ids";
 
 export type ProvisioningState = "Succeeded" | "Updating" | "Failed";
 

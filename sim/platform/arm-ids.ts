@@ -3,7 +3,12 @@
  * (compute metadata, managed identity) and Azure Resource Manager so both
  * describe the same VMs and NICs.
  */
-import { SIM_RESOURCE_GROUP, SIM_SUBSCRIPTION_ID, stableUuid } from "./imds-documents";
+import { createHash } from "node:crypto";
+
+export const SIM_LOCATION = "simregion";
+export const SIM_RESOURCE_GROUP = "sim-rg";
+export const SIM_SUBSCRIPTION_ID = "5e1a2b3c-0000-4000-8000-00000000a2e0";
+export const SIM_VM_SIZE = "Standard_D2s_v3";
 
 export const SIM_TENANT_ID = "5e1a2b3c-0000-4000-8000-0000000000aa";
 export const VNET_NAME = "sim-vnet";
@@ -35,4 +40,13 @@ export const identityClientId = (vm: string) => stableUuid("client", vm);
 /** ARM writes MACs upper case with dashes: 00-0D-3A-00-00-01. */
 export function armMac(mac: string): string {
   return mac.toUpperCase().replace(/:/g, "-");
+}
+
+/** A name-based UUID (version 5 layout) for one kind of thing; the same every run. */
+export function stableUuid(kind: string, name: string): string {
+  const h = createHash("sha1").update(`azure-vnet-sim/${kind}/${name}`).digest();
+  h[6] = (h[6] & 0x0f) | 0x50; // version 5 (name-based)
+  h[8] = (h[8] & 0x3f) | 0x80; // RFC 4122 variant
+  const hex = h.subarray(0, 16).toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

@@ -15,7 +15,7 @@ import { planNicPut, type ArmError } from "./arm-nic-put";
 import type { NicOperation, NicOperations } from "./arm-operations";
 import type { TokenIssuer } from "./arm-token";
 import { ARM_AUDIENCES } from "./imds-identity";
-import { SIM_LOCATION, SIM_RESOURCE_GROUP, SIM_SUBSCRIPTION_ID } from "./imds-documents";
+import { SIM_LOCATION, SIM_RESOURCE_GROUP, SIM_SUBSCRIPTION_ID } from "./arm-ids";
 import type { ArmKnobs, VmKnobs } from "./knobs";
 import { SlidingWindowLimiter } from "./rate-limit";
 import { ARM_HOST } from "../names";
