@@ -18,6 +18,7 @@ import {
 import { join, resolve } from "node:path";
 import { SimIpConfig, Topology, Vm, ipConfigsOf } from "./topology";
 import { commitIpConfigs, readTopologyFile, writeTopologyFile } from "./ipconfig-commit";
+import { OPERATIONS_FILE } from "./platform/arm-operations";
 import { ARM_CA_IN_VM, armCertificatePaths, makeArmCertificates } from "./arm-tls";
 import { RunOptions, RunResult, ip, isAlive, run, spawnDetached, waitFor } from "./exec";
 import { Knobs, writeKnobs } from "./platform/knobs";
@@ -240,6 +241,8 @@ export class Simulator {
     const st = this.requireState();
     mkdirSync(this.platformDir, { recursive: true });
     writeTopologyFile(this.platformDir, st.topology);
+    // ARM operations of an earlier run must not be resumed on this one.
+    rmSync(join(this.platformDir, OPERATIONS_FILE), { force: true });
     const tls = await makeArmCertificates(join(this.platformDir, "arm"));
     if (!existsSync(join(this.platformDir, "knobs.json"))) writeFileSync(join(this.platformDir, "knobs.json"), "{}\n");
     const ready = join(this.platformDir, "ready");

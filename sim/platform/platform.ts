@@ -79,15 +79,18 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   const tokens = TokenIssuer.forStateDir(opts.stateDir);
   const applyFabric = opts.applyFabric === true;
   if (applyFabric) await syncFabric(state.topology);
-  const operations = new NicOperations({
-    apply: async (vmName, secondaries) => {
-      const { topology: written, text } = await commitIpConfigs(opts.stateDir, vmName, () => secondaries, { fabric: applyFabric });
-      state.adoptTopology(written, text);
+  const operations = new NicOperations(
+    {
+      apply: async (vmName, secondaries) => {
+        const { topology: written, text } = await commitIpConfigs(opts.stateDir, vmName, () => secondaries, { fabric: applyFabric });
+        state.adoptTopology(written, text);
+      },
+      delayMs: () => state.knobs.arm?.provisioningDelayMs ?? DEFAULT_PROVISIONING_DELAY_MS,
+      fail: () => state.knobs.arm?.operationsFail === true,
+      log,
     },
-    delayMs: () => state.knobs.arm?.provisioningDelayMs ?? DEFAULT_PROVISIONING_DELAY_MS,
-    fail: () => state.knobs.arm?.operationsFail === true,
-    log,
-  });
+    opts.stateDir,
+  );
 
   const http = (
     endpoint: EndpointName,

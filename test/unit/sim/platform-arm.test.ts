@@ -214,6 +214,18 @@ describe("simulated Azure Resource Manager and managed identity", function () {
       assert.ok((await imdsAddresses("vm1")).includes("10.0.0.40"));
     });
 
+    it("carries out an operation that was running when the platform stopped, once it starts again", async () => {
+      await start({ arm: { provisioningDelayMs: 800 } });
+      const put = await arm("vm2", "PUT", nic("vm2"), withSecondary(await getNic("vm2"), "survivor", "10.0.0.45"));
+      assert.equal(put.status, 200, put.body);
+      await platform.close();
+      assert.ok(!readTopologyFile(dir).vms[1].nic.secondaries.some((s) => s.address === "10.0.0.45"));
+      platform = await startPlatform({ stateDir: dir, imds: LOOPBACK, arm: LOOPBACK, identifyByHeader: SOURCE_HEADER });
+      assert.equal((await getNic("vm2")).properties.provisioningState, "Updating");
+      assert.equal((await poll(put, "vm2")).status, "Succeeded");
+      assert.ok((await imdsAddresses("vm2")).includes("10.0.0.45"));
+    });
+
     it("answers 412 PreconditionFailed to a PUT with a stale etag", async () => {
       await start({ arm: { provisioningDelayMs: 0 } });
       const first = await getNic("vm1");
