@@ -2,9 +2,9 @@
  * The JSON documents IMDS serves (its network and compute documents), built from the topology.
  * Pure functions so their shape can be checked without a server.
  */
-import { createHash } from "node:crypto";
 import { ipConfigsOf, type Topology, type Vm } from "../topology";
 import { azureMac } from "./mac";
+import { SIM_LOCATION, SIM_RESOURCE_GROUP, SIM_SUBSCRIPTION_ID, SIM_VM_SIZE, stableUuid, vmResourceId } from "./arm-ids";
 
 export interface ImdsIpAddress {
   privateIpAddress: string;
@@ -27,17 +27,13 @@ export interface ImdsComputeDocument {
   name: string;
   osType: string;
   resourceGroupName: string;
+  resourceId: string;
   subscriptionId: string;
   vmId: string;
   vmScaleSetName: string;
   vmSize: string;
   zone: string;
 }
-
-export const SIM_LOCATION = "simregion";
-export const SIM_RESOURCE_GROUP = "sim-rg";
-export const SIM_SUBSCRIPTION_ID = "5e1a2b3c-0000-4000-8000-00000000a2e0";
-export const SIM_VM_SIZE = "Standard_D2s_v3";
 
 function findVm(topology: Topology, vmName: string): Vm {
   const vm = topology.vms.find((v) => v.name === vmName);
@@ -68,11 +64,7 @@ export function imdsNetworkDocument(topology: Topology, vmName: string): ImdsNet
  * vmId (caches, state files) behaves as on a real VM that keeps its identity.
  */
 export function stableVmId(vmName: string): string {
-  const h = createHash("sha1").update(`azure-vnet-sim/vm/${vmName}`).digest();
-  h[6] = (h[6] & 0x0f) | 0x50; // version 5 (name-based)
-  h[8] = (h[8] & 0x3f) | 0x80; // RFC 4122 variant
-  const hex = h.subarray(0, 16).toString("hex");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return stableUuid("vm", vmName);
 }
 
 export function imdsComputeDocument(topology: Topology, vmName: string): ImdsComputeDocument {
@@ -83,6 +75,7 @@ export function imdsComputeDocument(topology: Topology, vmName: string): ImdsCom
     name: vm.name,
     osType: "Linux",
     resourceGroupName: SIM_RESOURCE_GROUP,
+    resourceId: vmResourceId(vm.name),
     subscriptionId: SIM_SUBSCRIPTION_ID,
     vmId: stableVmId(vm.name),
     vmScaleSetName: "",
