@@ -244,7 +244,8 @@ export class Simulator {
     // ARM operations of an earlier run must not be resumed on this one.
     rmSync(join(this.platformDir, OPERATIONS_FILE), { force: true });
     const tls = await makeArmCertificates(join(this.platformDir, "arm"));
-    if (!existsSync(join(this.platformDir, "knobs.json"))) writeFileSync(join(this.platformDir, "knobs.json"), "{}\n");
+    // A new simulation starts without faults, whatever knobs a run that was cut short left set.
+    writeFileSync(join(this.platformDir, "knobs.json"), "{}\n");
     const ready = join(this.platformDir, "ready");
     rmSync(ready, { force: true });
     const main = resolve(__dirname, "platform", "main.js");
