@@ -41,7 +41,7 @@ export function notAuthorized(principal: string | undefined, scope: string, mess
     principal ?? "<the VM identity's principal id: az vm identity show --resource-group <rg> --name <vm> --query principalId -o tsv>";
   return new ArmError(
     `the VM's managed identity may not change its network interface (ARM said: ${message}): grant it with ` +
-      `"az role assignment create --assignee ${assignee} --role \"Network Contributor\" --scope ${scope}" ` +
+      `"az role assignment create --assignee ${assignee} --role "Network Contributor" --scope ${scope}" ` +
       `(the resource group's id as the scope also covers joining the subnet; ${DOCS})`,
     403,
     "AuthorizationFailed",

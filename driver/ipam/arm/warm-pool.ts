@@ -53,16 +53,26 @@ export interface WarmPoolOptions {
 
 /** A NIC PUT refused because the NIC changed or is busy is tried again from a fresh GET this many times. */
 const PUT_ATTEMPTS = 10;
+/** What grow() answers once ipconfigs were added (or may have appeared): look again. */
+const GROWN = true;
+/** What grow() and create() answer for a pool this NIC and subnet do not serve. */
+const NOT_HERE = false;
 
 interface Waiter {
-  resolve: (grown: boolean) => void;
+  resolve: (made: boolean) => void;
+  reject: (err: Error) => void;
+}
+
+/** A request waiting for the pool to grow: let go to look again, or refused. */
+interface GrowWaiter {
+  grown: () => void;
   reject: (err: Error) => void;
 }
 
 export class WarmPool implements AddressSupply {
   private readonly queue = new SerialQueue();
   private readonly freeSince = new Map<string, number>();
-  private readonly growWaiters = new Set<Waiter>();
+  private readonly growWaiters = new Set<GrowWaiter>();
   private readonly createWaiters = new Map<string, { pool: SupplyPool; waiters: Waiter[] }>();
   private located: { vm: VmRef; nicId: string; mac: string } | undefined;
   /** The primary ipconfig's address and subnet, from the last GET. */
@@ -94,13 +104,18 @@ export class WarmPool implements AddressSupply {
     for (const { waiters } of this.createWaiters.values()) for (const w of waiters) w.reject(err);
   }
 
+  /** Looks at the pool now (after any pass running); resolves when that pass is over. */
+  check(): Promise<void> {
+    return this.kick(0);
+  }
+
   /** Resolves when everything queued so far has run (tests). */
   idle(): Promise<void> {
     return this.queue.idle();
   }
 
   grow(pool: SupplyPool, deadline: number, signal?: AbortSignal): Promise<boolean> {
-    if (this.closed || !this.serves(pool)) return Promise.resolve(false);
+    if (this.closed || !this.serves(pool)) return Promise.resolve(NOT_HERE);
     const waitMs = deadline - this.options.timing.now();
     if (waitMs <= 0) return Promise.reject(this.timedOut(pool));
     return new Promise<boolean>((resolve, reject) => {
@@ -109,7 +124,7 @@ export class WarmPool implements AddressSupply {
         signal?.removeEventListener("abort", abort);
         this.growWaiters.delete(waiter);
       };
-      const waiter: Waiter = { resolve: (v) => (done(), resolve(v)), reject: (e) => (done(), reject(e)) };
+      const waiter: GrowWaiter = { grown: () => (done(), resolve(GROWN)), reject: (e) => (done(), reject(e)) };
       const timeout = setTimeout(() => waiter.reject(this.timedOut(pool)), waitMs);
       const abort = () => waiter.reject(new PluginError("Docker stopped waiting for an address", "unavailable"));
       signal?.addEventListener("abort", abort, { once: true });
@@ -125,7 +140,7 @@ export class WarmPool implements AddressSupply {
   }
 
   create(address: string, pool: SupplyPool, signal?: AbortSignal): Promise<boolean> {
-    if (this.closed || !this.serves(pool)) return Promise.resolve(false);
+    if (this.closed || !this.serves(pool)) return Promise.resolve(NOT_HERE);
     return new Promise<boolean>((resolve, reject) => {
       const entry = this.createWaiters.get(address) ?? { pool, waiters: [] };
       this.createWaiters.set(address, entry);
@@ -263,7 +278,7 @@ export class WarmPool implements AddressSupply {
       }
       for (const address of removed) this.freeSince.delete(address);
       await this.options.host.refreshMetadata();
-      for (const w of this.growWaiters) w.resolve(true);
+      for (const w of this.growWaiters) w.grown();
       return;
     }
     throw new ArmError(
@@ -286,7 +301,7 @@ export class WarmPool implements AddressSupply {
     }
     await this.options.host.refreshMetadata();
     await this.options.timing.sleep(1_000);
-    for (const w of this.growWaiters) w.resolve(true);
+    for (const w of this.growWaiters) w.grown();
   }
 
   /** One --ip address made an ipconfig of its own (Static), so ARM's refusal answers that request alone. */
