@@ -61,7 +61,10 @@ export interface AddressManagerOptions {
   onWarning?: (message: string, fields: Record<string, string>) => void;
   /** Adds ipconfigs on demand (--ipconfig-management arm); see setSupply. */
   supply?: AddressSupply;
-  /** How long a request finding its pool empty waits for the supply to add ipconfigs. */
+  /**
+   * How long a request finding its pool empty waits for the supply to add ipconfigs: within the
+   * protocol layer's 25 s answer to Docker (DEFAULT_HANDLER_TIMEOUT_MS).
+   */
   supplyWaitMs?: number;
 }
 
@@ -124,7 +127,7 @@ export class AddressManager implements IpamDriver, SupplyHost {
     this.liveEndpoint = options.liveEndpoint ?? (() => true);
     this.onWarning = options.onWarning ?? (() => undefined);
     this.supply = options.supply;
-    this.supplyWaitMs = options.supplyWaitMs ?? 60_000;
+    this.supplyWaitMs = options.supplyWaitMs ?? 20_000;
     if (options.nicMac !== undefined) {
       this.nicMac = normaliseMac(options.nicMac.trim());
       if (!this.nicMac) throw new Error(`"${options.nicMac}" is not a MAC address`);
@@ -175,7 +178,7 @@ export class AddressManager implements IpamDriver, SupplyHost {
   }
 
   /**
-   * With a supply, a request finding its pool empty waits (up to supplyWaitMs) for new
+   * With a supply, a request finding its pool empty waits (up to supplyWaitMs, 20 s) for new
    * ipconfigs and tries again, instead of failing.
    */
   async requestAddress(req: RequestAddressRequest, ctx: CallContext = {}): Promise<RequestAddressResponse> {

@@ -59,7 +59,7 @@ describe("parseServeConfig", () => {
     ],
     ["reconcileInterval", "--reconcile-interval", "AZURE_VNET_RECONCILE_INTERVAL", "30", "5", 5],
     ["reconcileGrace", "--reconcile-grace", "AZURE_VNET_RECONCILE_GRACE", "20", "2", 2],
-    ["ipconfigManagement", "--ipconfig-management", "AZURE_VNET_IPCONFIG_MANAGEMENT", "static", "ARM", "arm"],
+    ["ipconfigManagement", "--ipconfig-management", "AZURE_VNET_IPCONFIG_MANAGEMENT", "arm", "Static", "static"],
     ["warmIpTarget", "--warm-ip-target", "AZURE_VNET_WARM_IP_TARGET", "4", "16", 16],
     ["minIpTarget", "--min-ip-target", "AZURE_VNET_MIN_IP_TARGET", "2", "10", 10],
     ["maxIpTarget", "--max-ip-target", "AZURE_VNET_MAX_IP_TARGET", "50", "100", 100],

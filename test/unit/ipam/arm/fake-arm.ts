@@ -109,7 +109,8 @@ export class FakeArm {
       res.end(JSON.stringify(doc));
     };
     if (url.pathname.startsWith("/metadata/")) {
-      if (req.headers.metadata !== "true") return send(400, { error: "bad_request", error_description: "Required metadata header not specified" });
+      if (req.headers.metadata !== "true")
+        return send(400, { error: "bad_request", error_description: "Required metadata header not specified" });
       if (url.pathname === "/metadata/instance/compute") {
         return send(200, { subscriptionId: SUB, resourceGroupName: RG, name: VM_NAME, location: "westeurope", resourceId: VM_ID });
       }
@@ -131,7 +132,8 @@ export class FakeArm {
       return send(404, {});
     }
     this.armCalls.push(`${req.method} ${url.pathname}`);
-    if (!/^Bearer x\./.test(req.headers.authorization ?? "")) return send(401, { error: { code: "AuthenticationFailed", message: "no token" } });
+    if (!/^Bearer x\./.test(req.headers.authorization ?? ""))
+      return send(401, { error: { code: "AuthenticationFailed", message: "no token" } });
     if (this.knobs.throttle > 0) {
       this.knobs.throttle -= 1;
       return send(429, { error: { code: "TooManyRequests", message: "throttled" } }, { "Retry-After": "2" });
@@ -146,7 +148,10 @@ export class FakeArm {
         name: VM_NAME,
         properties: {
           networkProfile: {
-            networkInterfaces: [{ id: OTHER_NIC_ID, properties: { primary: false } }, { id: NIC_ID, properties: { primary: true } }],
+            networkInterfaces: [
+              { id: OTHER_NIC_ID, properties: { primary: false } },
+              { id: NIC_ID, properties: { primary: true } },
+            ],
           },
         },
       });
@@ -176,10 +181,15 @@ export class FakeArm {
       this.knobs.stale -= 1;
       this.etag = `W/"${Number(this.etag.slice(3, -1)) + 1}"`;
     }
-    if (ifMatch !== undefined && ifMatch !== this.etag) return send(412, { error: { code: "PreconditionFailed", message: "etag mismatch" } });
+    if (ifMatch !== undefined && ifMatch !== this.etag)
+      return send(412, { error: { code: "PreconditionFailed", message: "etag mismatch" } });
     if (this.knobs.busy > 0 || [...this.operations.values()].length > 0) {
       if (this.knobs.busy > 0) this.knobs.busy -= 1;
-      return send(409, { error: { code: "AnotherOperationInProgress", message: "Another operation on this resource is in progress" } }, { "Retry-After": "3" });
+      return send(
+        409,
+        { error: { code: "AnotherOperationInProgress", message: "Another operation on this resource is in progress" } },
+        { "Retry-After": "3" },
+      );
     }
     const wanted = ((doc.properties as Json).ipConfigurations as IpConfig[]).map((c) => structuredClone(c));
     for (const c of wanted) {

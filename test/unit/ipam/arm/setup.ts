@@ -31,7 +31,10 @@ export interface LogLine {
 }
 
 export function recordingLogger(lines: LogLine[], base: LogFields = {}): Logger {
-  const log = (level: string) => (msg: string, fields: LogFields = {}) => void lines.push({ level, msg, fields: { ...base, ...fields } });
+  const log =
+    (level: string) =>
+    (msg: string, fields: LogFields = {}) =>
+      void lines.push({ level, msg, fields: { ...base, ...fields } });
   return {
     error: log("error"),
     warn: log("warn"),
@@ -67,7 +70,12 @@ export interface StartOptions {
 }
 
 /** A plugin instance against `arm`. */
-export async function startPlugin(arm: FakeArm, clock: FakeClock, targets: Partial<Targets> = {}, opts: StartOptions = {}): Promise<Plugin> {
+export async function startPlugin(
+  arm: FakeArm,
+  clock: FakeClock,
+  targets: Partial<Targets> = {},
+  opts: StartOptions = {},
+): Promise<Plugin> {
   const timing = opts.timing ?? new TestTiming(clock);
   const state = opts.state ?? emptyIpamState();
   const log: LogLine[] = [];

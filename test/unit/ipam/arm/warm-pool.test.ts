@@ -48,7 +48,12 @@ describe("warm pool (--ipconfig-management arm)", () => {
     assert.equal(own.length, 4);
     for (const c of own) {
       assert.match(c.name, /^azvnet-[0-9a-f]{8}$/);
-      assert.deepEqual(c.properties, { primary: false, privateIPAddressVersion: "IPv4", subnet: { id: SUBNET_ID }, privateIPAllocationMethod: "Dynamic" });
+      assert.deepEqual(c.properties, {
+        primary: false,
+        privateIPAddressVersion: "IPv4",
+        subnet: { id: SUBNET_ID },
+        privateIPAllocationMethod: "Dynamic",
+      });
     }
     assert.equal(new Set(own.map((c) => c.name)).size, 4);
     // Looking again changes nothing: the target is met.
@@ -135,9 +140,18 @@ describe("warm pool (--ipconfig-management arm)", () => {
     assert.equal(arm.own().length, 1, "the pool grew in the end");
     const throttled = p.timing.sleeps.filter((ms) => ms >= 2_000 && ms < 3_000);
     assert.equal(throttled.length, 2, `two waits of Retry-After 2 s plus jitter: ${p.timing.sleeps.join(",")}`);
-    assert.ok(throttled.every((ms) => ms > 2_000), "jitter is added to Retry-After");
-    assert.ok(p.timing.sleeps.some((ms) => ms >= 500 && ms < 2_000), "a backoff for the 503");
-    assert.ok(p.log.some((l) => l.level === "warn" && /HTTP 429/.test(String(l.fields.why))), "the throttling is logged");
+    assert.ok(
+      throttled.every((ms) => ms > 2_000),
+      "jitter is added to Retry-After",
+    );
+    assert.ok(
+      p.timing.sleeps.some((ms) => ms >= 500 && ms < 2_000),
+      "a backoff for the 503",
+    );
+    assert.ok(
+      p.log.some((l) => l.level === "warn" && /HTTP 429/.test(String(l.fields.why))),
+      "the throttling is logged",
+    );
   });
 
   it("asks IMDS for a token once and again only shortly before it expires", async () => {
