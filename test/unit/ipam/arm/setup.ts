@@ -3,7 +3,8 @@ import { AddressManager } from "../../../../driver/ipam/address-manager";
 import { emptyIpamState, type IpamState } from "../../../../driver/ipam/ipam-state";
 import { ImdsSource, MetadataCache } from "../../../../driver/ipam/metadata";
 import { startArmManagement, type Timing, type WarmPool } from "../../../../driver/ipam/arm";
-import type { Logger, LogFields } from "../../../../driver/log";
+import type { LogFields } from "../../../../driver/log";
+import { recordingLogger } from "../../support/recording-logger";
 import { FakeClock, GATEWAY, LOCAL } from "../helpers";
 import type { FakeArm } from "./fake-arm";
 
@@ -28,21 +29,6 @@ export interface LogLine {
   level: string;
   msg: string;
   fields: LogFields;
-}
-
-export function recordingLogger(lines: LogLine[], base: LogFields = {}): Logger {
-  const log =
-    (level: string) =>
-    (msg: string, fields: LogFields = {}) =>
-      void lines.push({ level, msg, fields: { ...base, ...fields } });
-  return {
-    error: log("error"),
-    warn: log("warn"),
-    info: log("info"),
-    debug: log("debug"),
-    log: (level, msg, fields) => log(level)(msg, fields),
-    child: (fields) => recordingLogger(lines, { ...base, ...fields }),
-  };
 }
 
 export interface Targets {
@@ -92,7 +78,7 @@ export async function startPlugin(
       maxIpTarget: t.max,
       ipCooldown: t.cooldownSeconds,
     },
-    logger: recordingLogger(log),
+    logger: recordingLogger((level, msg, fields) => void log.push({ level, msg, fields })),
     host: manager,
     metadata,
     timing,
