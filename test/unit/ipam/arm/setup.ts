@@ -53,6 +53,8 @@ export interface StartOptions {
   timing?: TestTiming;
   /** Wait for the first pass (adopting and growing) before returning; default true. */
   settle?: boolean;
+  /** How long a request waits for new ipconfigs (the address manager's supplyWaitMs). */
+  supplyWaitMs?: number;
 }
 
 /** A plugin instance against `arm`. */
@@ -66,7 +68,7 @@ export async function startPlugin(
   const state = opts.state ?? emptyIpamState();
   const log: LogLine[] = [];
   const metadata = new MetadataCache(new ImdsSource({ baseUrl: arm.url }), { clock, sleep: (ms) => timing.sleep(ms) });
-  const manager = new AddressManager({ metadata, state, persist: async () => undefined, clock });
+  const manager = new AddressManager({ metadata, state, persist: async () => undefined, clock, supplyWaitMs: opts.supplyWaitMs });
   const t = { warm: 4, min: 0, max: 255, cooldownSeconds: 300, ...targets };
   const pool = await startArmManagement({
     config: {

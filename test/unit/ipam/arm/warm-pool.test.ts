@@ -77,6 +77,22 @@ describe("warm pool (--ipconfig-management arm)", () => {
     assert.equal(waitLine.level, "info");
   });
 
+  it("gives up on a waiting request after the bounded wait, with words saying the plugin keeps trying", async () => {
+    // The growth is sent but never finishes.
+    const stuck = new FrozenTiming(clock, () => arm.puts.length > 0);
+    const p = await start({ warm: 0 }, { timing: stuck, supplyWaitMs: 300 });
+    const poolId = await createNetwork(p.manager);
+    await requestAddress(p.manager, poolId);
+    const began = Date.now();
+    await expectPluginError(
+      requestAddress(p.manager, poolId),
+      /no free address in 10\.0\.0\.0\/24: Azure Resource Manager did not add an ipconfig in time; the plugin keeps trying/,
+      "exhausted",
+    );
+    assert.ok(Date.now() - began >= 250, "it waited");
+    assert.equal(arm.puts.length, 1, "the growth was asked for");
+  });
+
   it("creates the ipconfig a --ip names, and refuses an address in use elsewhere with ARM's reason in words", async () => {
     const p = await start({ warm: 0 });
     const poolId = await createNetwork(p.manager);
