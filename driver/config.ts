@@ -331,6 +331,11 @@ export function resolveServeConfig(flags: Record<string, unknown>, env: NodeJS.P
       `${origin.metadataSource} is "file" but no file was given: set --metadata-file or AZURE_VNET_METADATA_FILE to the JSON file of NIC addresses`,
     );
   }
+  if (raw.ipconfigManagement?.toLowerCase() === "arm" && raw.metadataSource?.toLowerCase() === "file") {
+    problems.push(
+      `${origin.ipconfigManagement} is "arm" but ${origin.metadataSource} is "file": the ipconfigs ARM creates are seen through IMDS or the wireserver, never in a file; use --metadata-source auto, imds or wireserver`,
+    );
+  }
   if (result.success && result.data.minIpTarget > result.data.maxIpTarget) {
     problems.push(
       `${origin.minIpTarget} (${result.data.minIpTarget}) is above ${origin.maxIpTarget} (${result.data.maxIpTarget}): the minimum cannot exceed the maximum`,

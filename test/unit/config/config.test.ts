@@ -144,6 +144,10 @@ describe("parseServeConfig", () => {
       errorOf(["--min-ip-target", "20"], { AZURE_VNET_MAX_IP_TARGET: "10" }),
       "--min-ip-target (20) is above AZURE_VNET_MAX_IP_TARGET (10): the minimum cannot exceed the maximum",
     );
+    assert.match(
+      errorOf(["--ipconfig-management", "arm", "--metadata-source", "file", "--metadata-file", "/m.json"]),
+      /--ipconfig-management is "arm" but --metadata-source is "file": .* use --metadata-source auto, imds or wireserver/,
+    );
     assert.match(errorOf(["--arm-endpoint", "ftp://x"]), /--arm-endpoint: must be an https:\/\/ URL/);
     assert.match(errorOf(["--arm-ca-file", "ca.pem"]), /--arm-ca-file: must be an absolute path/);
   });
