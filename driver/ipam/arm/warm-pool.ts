@@ -118,6 +118,7 @@ export class WarmPool implements AddressSupply {
     if (this.closed || !this.serves(pool)) return Promise.resolve(NOT_HERE);
     const waitMs = deadline - this.options.timing.now();
     if (waitMs <= 0) return Promise.reject(this.timedOut(pool));
+    if (signal?.aborted) return Promise.reject(stoppedWaiting());
     return new Promise<boolean>((resolve, reject) => {
       const done = () => {
         clearTimeout(timeout);
@@ -126,7 +127,7 @@ export class WarmPool implements AddressSupply {
       };
       const waiter: GrowWaiter = { grown: () => (done(), resolve(GROWN)), reject: (e) => (done(), reject(e)) };
       const timeout = setTimeout(() => waiter.reject(this.timedOut(pool)), waitMs);
-      const abort = () => waiter.reject(new PluginError("Docker stopped waiting for an address", "unavailable"));
+      const abort = () => waiter.reject(stoppedWaiting());
       signal?.addEventListener("abort", abort, { once: true });
       this.growWaiters.add(waiter);
       this.log.info("no free ipconfig: waiting for new ones from Azure Resource Manager", {
@@ -146,9 +147,7 @@ export class WarmPool implements AddressSupply {
       this.createWaiters.set(address, entry);
       const waiter: Waiter = { resolve, reject };
       entry.waiters.push(waiter);
-      signal?.addEventListener("abort", () => reject(new PluginError("Docker stopped waiting for an address", "unavailable")), {
-        once: true,
-      });
+      signal?.addEventListener("abort", () => reject(stoppedWaiting()), { once: true });
       this.log.info("creating the ipconfig a container asked for through Azure Resource Manager", { address });
       void this.kick(0);
     });
@@ -388,6 +387,10 @@ export class WarmPool implements AddressSupply {
       "exhausted",
     );
   }
+}
+
+function stoppedWaiting(): PluginError {
+  return new PluginError("Docker stopped waiting for an address", "unavailable");
 }
 
 function sameId(a: string, b: string): boolean {
