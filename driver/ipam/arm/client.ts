@@ -70,12 +70,14 @@ export class ArmClient {
   }
 
   /**
-   * Waits for the operation a PUT started: polls its Azure-AsyncOperation URL (after its
-   * Retry-After) until it succeeds; throws ARM's error if it fails. A PUT without one is done.
+   * Waits for the operation a PUT of `resource` started: polls its Azure-AsyncOperation URL (after
+   * its Retry-After) until it succeeds, or, without one, the resource until its provisioningState
+   * is no longer in progress; throws ARM's error if it fails.
    */
-  async awaitOperation(put: ArmResponse): Promise<void> {
-    const url = headerText(put.headers["azure-asyncoperation"]);
-    if (!url) return;
+  async awaitOperation(put: ArmResponse, resource: string): Promise<void> {
+    const asyncUrl = headerText(put.headers["azure-asyncoperation"]);
+    if (!asyncUrl && !inProgress(provisioningState(put.body))) return;
+    const url = asyncUrl ?? resource;
     const timing = this.options.timing;
     const deadline = timing.now() + OPERATION_TIMEOUT_MS;
     let wait = retryAfterMs(put.headers, timing.now()) ?? POLL_DEFAULT_MS;
@@ -83,14 +85,15 @@ export class ArmClient {
       await timing.sleep(wait);
       const result = await this.call("GET", url);
       if (result.status !== 200) throw failure(result, `polling the operation ${url}`);
-      const status = (parse(result.body) as { status?: unknown } | undefined)?.status;
+      const status = asyncUrl ? (parse(result.body) as { status?: unknown } | undefined)?.status : provisioningState(result.body);
       if (status === "Succeeded") return;
       if (status === "Failed" || status === "Canceled") {
         const { code, message } = armErrorText(result.body);
         throw new ArmError(`the NIC update ${String(status).toLowerCase()}: ${message}`, 200, code, errorCodeFor(code));
       }
-      if (timing.now() > deadline)
+      if (timing.now() > deadline) {
         throw new ArmError(`the NIC update did not finish within ${OPERATION_TIMEOUT_MS / 60_000} minutes`, 0, undefined);
+      }
       wait = retryAfterMs(result.headers, timing.now()) ?? retryDelayMs(Math.min(polls, 3), timing, undefined);
     }
   }
@@ -119,6 +122,14 @@ function errorCodeFor(code: string | undefined) {
   if (code === "PrivateIPAddressNotInSubnet" || code === "PrivateIPAddressIsReserved" || code === "InvalidPrivateIPAddress")
     return "invalid" as const;
   return "unavailable" as const;
+}
+
+function provisioningState(body: string): unknown {
+  return (parse(body) as { properties?: { provisioningState?: unknown } } | undefined)?.properties?.provisioningState;
+}
+
+function inProgress(state: unknown): boolean {
+  return typeof state === "string" && !["Succeeded", "Failed", "Canceled"].includes(state);
 }
 
 export function headerText(value: string | string[] | undefined): string | undefined {

@@ -355,12 +355,41 @@ export class WarmPool implements AddressSupply {
       throw explain(result, `PUT network interface ${nic.id}`, where.vm, this.options.identity.principal, nic.id);
     }
     try {
-      await client.awaitOperation(result);
+      await client.awaitOperation(result, nicUrl(nic.id));
     } catch (err) {
       if (err instanceof ArmError && err.armCode === "AnotherOperationInProgress") return "retry";
+      const before = new Set(nic.ipConfigs.map((c) => c.name));
+      await this.rollback(
+        where,
+        ipConfigs.map((c) => String(c.name)).filter((name) => !before.has(name)),
+      );
       throw err;
     }
     return "done";
+  }
+
+  /** After a failed operation, removes the ipconfigs it was adding if ARM kept them, so no later PUT carries them back. */
+  private async rollback(where: { vm: VmRef; nicId: string }, added: string[]): Promise<void> {
+    if (added.length === 0) return;
+    try {
+      const nic = await this.getNic(where);
+      const left = new Set(added.filter((name) => nic.ipConfigs.some((c) => c.name === name)));
+      if (left.size === 0) return;
+      this.log.warn("the NIC update failed: removing the ipconfigs it was adding", { names: [...left].join(",") });
+      const result = await this.options.client.call("PUT", nicUrl(nic.id), {
+        body: withIpConfigs(
+          nic,
+          nic.ipConfigs.filter((c) => !left.has(c.name)).map((c) => c.raw),
+        ),
+        ifMatch: nic.etag,
+      });
+      if (result.status !== 200 && result.status !== 201)
+        throw explain(result, `PUT network interface ${nic.id}`, where.vm, undefined, nic.id);
+      await this.options.client.awaitOperation(result, nicUrl(nic.id));
+    } catch (err) {
+      // The next pass sees them as free ipconfigs of its own and returns them after the cooldown.
+      this.log.warn("could not remove the ipconfigs of a failed NIC update", { error: errorMessage(err) });
+    }
   }
 
   private findPrimary(nic: NicDocument): IpConfigView {

@@ -39,6 +39,10 @@ export interface Knobs {
   holdOperations: boolean;
   /** Token lifetime in seconds. */
   tokenSeconds: number;
+  /** The next operation fails with this error; ARM keeps the ipconfigs it was adding (provisioning failed). */
+  failOperation: { code: string; message: string } | undefined;
+  /** PUTs answer without Azure-AsyncOperation: the NIC's provisioningState tells when they are done. */
+  noAsyncHeader: boolean;
 }
 
 export class FakeArm {
@@ -53,6 +57,8 @@ export class FakeArm {
     pollsBeforeDone: 1,
     holdOperations: false,
     tokenSeconds: 3600,
+    failOperation: undefined,
+    noAsyncHeader: false,
   };
   /** What ARM has (including an update still running). */
   ipConfigs: IpConfig[];
@@ -159,7 +165,11 @@ export class FakeArm {
     if (url.pathname === OTHER_NIC_ID && req.method === "GET") {
       return send(200, { id: OTHER_NIC_ID, etag: 'W/"9"', properties: { macAddress: "00-0D-3A-00-00-99", ipConfigurations: [] } });
     }
-    if (url.pathname === NIC_ID && req.method === "GET") return send(200, this.nicDoc(), { ETag: this.etag });
+    if (url.pathname === NIC_ID && req.method === "GET") {
+      // Without an async operation URL, reading the NIC is how its update is followed.
+      if (this.knobs.noAsyncHeader) for (const id of [...this.operations.keys()]) this.poll(id, () => undefined);
+      return send(200, this.nicDoc(), { ETag: this.etag });
+    }
     if (url.pathname === NIC_ID && req.method === "PUT") return this.put(req, JSON.parse(body) as Json, send);
     const op = /^\/operations\/(\d+)$/.exec(url.pathname);
     if (op && req.method === "GET") return this.poll(op[1], send);
@@ -206,7 +216,8 @@ export class FakeArm {
     this.etag = `W/"${Number(this.etag.slice(3, -1)) + 1}"`;
     const id = String(this.nextOp++);
     this.operations.set(id, { polls: 0, ipConfigs: structuredClone(wanted) });
-    send(200, this.nicDoc("Updating"), { "Azure-AsyncOperation": `${this.url}/operations/${id}`, "Retry-After": "1" });
+    const asyncHeader: Record<string, string> = this.knobs.noAsyncHeader ? {} : { "Azure-AsyncOperation": `${this.url}/operations/${id}` };
+    send(200, this.nicDoc("Updating"), { ...asyncHeader, "Retry-After": "1" });
   }
 
   private poll(id: string, send: (s: number, d: unknown) => void): void {
@@ -215,6 +226,11 @@ export class FakeArm {
     op.polls += 1;
     if (this.knobs.holdOperations || op.polls <= this.knobs.pollsBeforeDone) return send(200, { status: "InProgress" });
     this.operations.delete(id);
+    const failed = this.knobs.failOperation;
+    if (failed) {
+      this.knobs.failOperation = undefined;
+      return send(200, { status: "Failed", error: failed });
+    }
     this.applied = op.ipConfigs;
     send(200, { status: "Succeeded" });
   }

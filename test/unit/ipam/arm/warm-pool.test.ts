@@ -108,6 +108,35 @@ describe("warm pool (--ipconfig-management arm)", () => {
     );
   });
 
+  it("removes what a failed operation was adding, and says why in words", async () => {
+    const p = await start({ warm: 0 });
+    const poolId = await createNetwork(p.manager);
+    arm.knobs.failOperation = { code: "PrivateIPAddressInUse", message: "IP address 10.0.0.90 is in use by another VM" };
+    await expectPluginError(
+      requestAddress(p.manager, poolId, "10.0.0.90"),
+      /cannot add 10\.0\.0\.90 to the NIC: another ipconfig in the virtual network has that address/,
+      "conflict",
+    );
+    assert.deepEqual(arm.own(), [], "the failed ipconfig is not left on the NIC");
+    assert.ok(
+      arm.ipConfigs.some((c) => c.name === "web"),
+      "the user's stays",
+    );
+    assert.equal(await requestAddress(p.manager, poolId, "10.0.0.91"), "10.0.0.91", "the next one works");
+  });
+
+  it("follows the NIC's provisioningState when a PUT gives no Azure-AsyncOperation", async () => {
+    arm.knobs.noAsyncHeader = true;
+    arm.knobs.pollsBeforeDone = 2;
+    const p = await start({ warm: 0 });
+    const poolId = await createNetwork(p.manager);
+    await requestAddress(p.manager, poolId);
+    const address = await requestAddress(p.manager, poolId);
+    assert.equal(arm.own()[0]?.properties.privateIPAddress, address);
+    const waits = p.log.filter((l) => /waiting for new ones/.test(l.msg));
+    assert.equal(waits.length, 1, "the request was let go once, when the update had finished");
+  });
+
   it("returns its idle ipconfigs above the target after the cooldown, never one in use, never the user's", async () => {
     const p = await start({ warm: 6, cooldownSeconds: 300 });
     const poolId = await createNetwork(p.manager);
