@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { gatherFacts, type KernelReader } from "../../../driver/cli/facts";
 import { probeMetadata } from "../../../driver/cli/metadata-probe";
 import { probeSocket } from "../../../driver/cli/socket-probe";
-import type { ServeConfig } from "../../../driver/config";
+import { parseServeConfig, type ServeConfig } from "../../../driver/config";
 import { BRIDGE, firewall, links, view } from "./fixtures";
 
 describe("operator probes", () => {
@@ -17,18 +17,11 @@ describe("operator probes", () => {
     afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
     const config = (extra: Partial<ServeConfig>): ServeConfig => ({
-      reconcileInterval: 60,
-      reconcileGrace: 30,
+      ...parseServeConfig([], {}),
       socket: "/x.sock",
       stateDir: "/x",
-      metadataSource: "auto",
-      metadataFile: undefined,
       imdsUrl: "http://127.0.0.1:9",
       wireserverUrl: "http://127.0.0.1:9",
-      logLevel: "info",
-      logFormat: "text",
-      metricsListen: undefined,
-      nonMasqueradeCidrs: undefined,
       ...extra,
     });
 

@@ -9,11 +9,11 @@ import { promises as fs } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { resolveServeConfig } from "../../../driver/config";
-import type { LogFields, Logger } from "../../../driver/log";
 import { type RunningPlugin, startPlugin } from "../../../driver/plugin";
 import type { DockerApi } from "../../../driver/reconcile/docker";
 import { FakeDataplane } from "../network/fake-dataplane";
 import { GATEWAY, PRIMARY, SECONDARIES, SUBNET } from "./lifecycle-model";
+import { recordingLogger } from "../support/recording-logger";
 
 /** The fake kernel's eth0, so CreateNetwork finds the NIC the metadata names. */
 const NIC_MAC = "00:0d:3a:00:00:01";
@@ -79,21 +79,6 @@ function listOf(value: unknown): string[] {
     .split(",")
     .map((s) => s.trim())
     .filter(Boolean);
-}
-
-function recordingLogger(sink: (level: string, msg: string, fields: LogFields) => void, base: LogFields = {}): Logger {
-  const emit =
-    (level: string) =>
-    (msg: string, fields: LogFields = {}) =>
-      sink(level, msg, { ...base, ...fields });
-  return {
-    error: emit("error"),
-    warn: emit("warn"),
-    info: emit("info"),
-    debug: emit("debug"),
-    log: (level, msg, fields) => emit(level)(msg, fields),
-    child: (fields) => recordingLogger(sink, { ...base, ...fields }),
-  };
 }
 
 /** On tmpfs when there is one: the plugin fsyncs its checkpoint after every change, and on a disk that is most of the run time. */
