@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * npm run sim -- up [topology.json] | status [--json] | exec VM -- CMD... | down
- *                 | ipconfig add|remove VM IP [--public-ip IP] | counters [--json]
+ *                 | ipconfig add|remove VM IP [--public-ip IP] [--name NAME] | counters [--json]
  *                 | swarm ports FROM TO | swarm init MANAGER [WORKER...] | swarm leave VM...
  */
 import { Command, Option } from "commander";
@@ -104,7 +104,10 @@ async function main(): Promise<void> {
   ipconfig
     .command("add <vm> <address>")
     .option("--public-ip <ip>", "give the ipconfig a public IP")
-    .action(async (vm: string, address: string, opts: { publicIp?: string }) => new Simulator().addIpConfig(vm, address, opts.publicIp));
+    .option("--name <name>", "its name in Azure Resource Manager (default ipconfig-A-B-C-D after the address)")
+    .action(async (vm: string, address: string, opts: { publicIp?: string; name?: string }) =>
+      new Simulator().addIpConfig(vm, address, opts.publicIp, opts.name),
+    );
   ipconfig.command("remove <vm> <address>").action(async (vm: string, address: string) => new Simulator().removeIpConfig(vm, address));
 
   program

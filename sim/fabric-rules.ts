@@ -8,6 +8,7 @@
  */
 import { Topology, ipConfigsOf } from "./topology";
 import {
+  ARM_IP,
   DEFAULT_OUTBOUND_IP,
   FABRIC_INET_PORT,
   FABRIC_ONPREM_PORT,
@@ -101,10 +102,12 @@ function render(topo: Topology): Tables {
     `-A INPUT -i ${port} -d ${IMDS_IP}/32 -j DROP`,
     `-A INPUT -i ${port} -d ${WIRESERVER_IP}/32 -j DROP`,
   ]);
+  // ARM is a public endpoint: VMs reach it as they reach the internet (the primary, or an ipconfig with a public IP).
+  const armEgress = topo.vms.map((vm) => `-A INPUT -i ${fabricPort(vm.name)} -d ${ARM_IP}/32 -j AZSIM-EGRESS`);
   return {
     builtin: {
       raw: rawJumps,
-      filter: [...inputDrops, "-A FORWARD -j AZSIM-FWD"],
+      filter: [...inputDrops, ...armEgress, "-A FORWARD -j AZSIM-FWD"],
       nat: [`-A PREROUTING -i ${FABRIC_INET_PORT} -j AZSIM-DNAT`, `-A POSTROUTING -o ${FABRIC_INET_PORT} -j AZSIM-SNAT`],
     },
     chains: {

@@ -7,6 +7,7 @@ import { Address4 } from "ip-address";
 import { Topology, Vm, ipConfigsOf } from "./topology";
 import { ip, inNetns, run } from "./exec";
 import {
+  ARM_IP,
   FABRIC_INET_PORT,
   FABRIC_MAC,
   FABRIC_NS,
@@ -54,7 +55,7 @@ export async function buildFabric(topo: Topology): Promise<void> {
   await nsSysctl(FABRIC_NS, "net.ipv4.ip_forward", "1");
   await nsSysctl(FABRIC_NS, "net.ipv4.conf.all.rp_filter", "0");
   await nsSysctl(FABRIC_NS, "net.ipv4.conf.default.rp_filter", "0");
-  for (const addr of [IMDS_IP, WIRESERVER_IP, topo.vnet.gateway]) {
+  for (const addr of [IMDS_IP, WIRESERVER_IP, ARM_IP, topo.vnet.gateway]) {
     await ip(FABRIC_NS, ["addr", "add", `${addr}/32`, "dev", "lo"]);
   }
   // Traffic for VNet addresses that are no ipconfig is routed here and dropped

@@ -27,6 +27,12 @@ export const FABRIC_SINK = "f-sink";
 export const FABRIC_MAC = "12:34:56:78:9a:bc";
 export const IMDS_IP = "169.254.169.254";
 export const WIRESERVER_IP = "168.63.129.16";
+/**
+ * Azure Resource Manager's address: a public endpoint outside the VNet, on the
+ * fabric (VMs reach it through their default route), named management.azure.com by Azure DNS.
+ */
+export const ARM_IP = "198.18.0.10";
+export const ARM_HOST = "management.azure.com";
 /** The address the platform NATs a primary ipconfig without a public IP to (default outbound access). */
 export const DEFAULT_OUTBOUND_IP = "203.0.113.254";
 export const INET_GATEWAY = "198.51.100.1";

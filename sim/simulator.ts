@@ -16,13 +16,15 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
-import { Topology, Vm, ipConfigsOf, parseTopology } from "./topology";
+import { SimIpConfig, Topology, Vm, ipConfigsOf } from "./topology";
+import { commitIpConfigs, readTopologyFile, writeTopologyFile } from "./ipconfig-commit";
+import { armCertificatePaths, makeArmCertificates } from "./arm-tls";
 import { RunOptions, RunResult, ip, isAlive, run, spawnDetached, waitFor } from "./exec";
 import { Knobs, writeKnobs } from "./platform/knobs";
-import { FABRIC_NS, INET_NS, NS_PREFIX, ONPREM_NS, REGISTRY_NS, vmNs } from "./names";
+import { ARM_IP, FABRIC_NS, INET_NS, NS_PREFIX, ONPREM_NS, REGISTRY_NS, vmNs } from "./names";
 import { Engine, defaultEngine, hasDebian13 } from "./engines";
 import { registryHost, startRegistry } from "./registry";
-import { applyFabricRules, buildFabric, dropCount, plugVm, routeIpConfig, unrouteIpConfig } from "./fabric";
+import { applyFabricRules, buildFabric, dropCount, plugVm } from "./fabric";
 import { dropChains } from "./fabric-rules";
 import {
   VmPaths,
@@ -135,8 +137,17 @@ export class Simulator {
     return this.state;
   }
 
+  /**
+   * The live topology: the platform's topology.json, which ARM's NIC PUTs
+   * change too; what `up` recorded when there is none yet.
+   */
   get topology(): Topology {
-    return this.requireState().topology;
+    const st = this.requireState();
+    try {
+      return readTopologyFile(this.platformDir);
+    } catch {
+      return st.topology;
+    }
   }
 
   vm(name: string): Vm {
@@ -157,6 +168,11 @@ export class Simulator {
 
   get platformDir(): string {
     return join(this.dir, "platform");
+  }
+
+  /** The simulated ARM's CA certificate on the machine (made at `up`); VMs have it in /usr/local/share/ca-certificates. */
+  get armCaFile(): string {
+    return armCertificatePaths(join(this.platformDir, "arm")).ca;
   }
 
   /** host:port of the registry host, as image and plugin references name it. */
@@ -221,7 +237,8 @@ export class Simulator {
   private async startPlatform(): Promise<void> {
     const st = this.requireState();
     mkdirSync(this.platformDir, { recursive: true });
-    writeFileSync(join(this.platformDir, "topology.json"), JSON.stringify(st.topology, null, 2));
+    writeTopologyFile(this.platformDir, st.topology);
+    const tls = await makeArmCertificates(join(this.platformDir, "arm"));
     if (!existsSync(join(this.platformDir, "knobs.json"))) writeFileSync(join(this.platformDir, "knobs.json"), "{}\n");
     const ready = join(this.platformDir, "ready");
     rmSync(ready, { force: true });
@@ -230,7 +247,24 @@ export class Simulator {
     try {
       st.platformPid = spawnDetached(
         "ip",
-        ["netns", "exec", FABRIC_NS, process.execPath, main, "--state-dir", this.platformDir, "--ready-file", ready],
+        [
+          "netns",
+          "exec",
+          FABRIC_NS,
+          process.execPath,
+          main,
+          "--state-dir",
+          this.platformDir,
+          "--ready-file",
+          ready,
+          "--arm-listen",
+          `${ARM_IP}:443`,
+          "--arm-cert",
+          tls.cert,
+          "--arm-key",
+          tls.key,
+          "--apply-fabric",
+        ],
         logFd,
       );
     } finally {
@@ -239,7 +273,7 @@ export class Simulator {
     this.writeState();
     const pid = st.platformPid;
     await waitFor(
-      "the platform endpoints (IMDS, wireserver, DNS)",
+      "the platform endpoints (IMDS, wireserver, DNS, ARM)",
       () => {
         if (!isAlive(pid)) throw new Error(`the platform process exited; see ${join(this.platformDir, "platform.log")}`);
         return existsSync(ready);
@@ -266,7 +300,7 @@ export class Simulator {
     st.vmInitPids ??= {};
     let init = st.vmInitPids[name];
     if (init === undefined || !isAlive(init)) {
-      init = await startVmInit(name, this.paths(name), registryHost(st.topology));
+      init = await startVmInit(name, this.paths(name), registryHost(st.topology), this.armCaFile);
       st.vmInitPids[name] = init;
       this.writeState();
     }
@@ -309,9 +343,9 @@ export class Simulator {
     removeCgroups(name);
     rmSync(join(paths.dir, "exec"), { recursive: true, force: true });
     newBootId(paths);
-    await plugVm(st.topology, vm);
+    await plugVm(this.topology, vm);
     st.vmInitPids ??= {};
-    st.vmInitPids[name] = await startVmInit(name, paths, registryHost(st.topology));
+    st.vmInitPids[name] = await startVmInit(name, paths, registryHost(st.topology), this.armCaFile);
     this.writeState();
     // What starts before docker.service on the VM (a legacy plugin's unit).
     await opts.beforeDocker?.();
@@ -371,40 +405,28 @@ export class Simulator {
   }
 
   /** Add a secondary ipconfig to a VM's NIC, as `az network nic ip-config create` does. */
-  async addIpConfig(vmName: string, address: string, publicIp?: string): Promise<void> {
-    const st = this.requireState();
-    const next = structuredClone(st.topology);
-    const vm = next.vms.find((v) => v.name === vmName);
-    if (!vm) throw new Error(`no VM named ${vmName}`);
-    vm.nic.secondaries.push(publicIp ? { address, publicIp } : { address });
-    const topo = parseTopology(next);
-    await routeIpConfig(vm, address);
-    await this.commitTopology(topo);
+  async addIpConfig(vmName: string, address: string, publicIp?: string, name?: string): Promise<void> {
+    await this.changeIpConfigs(vmName, (secondaries) => [
+      ...secondaries,
+      { address, ...(publicIp ? { publicIp } : {}), ...(name ? { name } : {}) },
+    ]);
   }
 
   /** Remove a secondary ipconfig from a VM's NIC. */
   async removeIpConfig(vmName: string, address: string): Promise<void> {
-    const st = this.requireState();
-    const next = structuredClone(st.topology);
-    const vm = next.vms.find((v) => v.name === vmName);
-    if (!vm) throw new Error(`no VM named ${vmName}`);
-    const before = vm.nic.secondaries.length;
-    vm.nic.secondaries = vm.nic.secondaries.filter((s) => s.address !== address);
-    if (vm.nic.secondaries.length === before) throw new Error(`${address} is not a secondary ipconfig of ${vmName}`);
-    const topo = parseTopology(next);
-    await this.commitTopology(topo);
-    await unrouteIpConfig(vm, address);
+    await this.changeIpConfigs(vmName, (secondaries) => {
+      const kept = secondaries.filter((s) => s.address !== address);
+      if (kept.length === secondaries.length) throw new Error(`${address} is not a secondary ipconfig of ${vmName}`);
+      return kept;
+    });
   }
 
-  /** Metadata answers, routes and anti-spoofing change together. */
-  private async commitTopology(topo: Topology): Promise<void> {
+  /** Metadata answers, routes and anti-spoofing change together, as ARM's NIC PUTs do them (sim/ipconfig-commit.ts). */
+  private async changeIpConfigs(vmName: string, change: (secondaries: SimIpConfig[]) => SimIpConfig[]): Promise<void> {
     const st = this.requireState();
-    await applyFabricRules(topo, false);
-    st.topology = topo;
+    this.vm(vmName);
+    st.topology = (await commitIpConfigs(this.platformDir, vmName, change, { fabric: true })).topology;
     this.writeState();
-    const file = join(this.platformDir, "topology.json");
-    writeFileSync(`${file}.tmp`, JSON.stringify(topo, null, 2));
-    renameSync(`${file}.tmp`, file);
   }
 
   /** Fault knobs of the platform endpoints (latency, HTTP status, malformed bodies, down). */
@@ -435,7 +457,7 @@ export class Simulator {
       platformPid: st.platformPid,
       registry: st.registryPid !== undefined && isAlive(st.registryPid) ? registryHost(st.topology) : undefined,
       upSeconds: st.upSeconds,
-      vms: st.topology.vms.map((vm) => {
+      vms: this.topology.vms.map((vm) => {
         const pid = st.dockerdPids[vm.name];
         return {
           name: vm.name,

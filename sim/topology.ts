@@ -13,9 +13,22 @@ const cidr = z.string().refine((s) => s.includes("/") && Address4.isValid(s), "m
 const mac = z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, "must be a lower-case MAC such as 00:0d:3a:00:00:01");
 const name = z.string().regex(/^[a-z][a-z0-9]{0,9}$/, "must be 1-10 lower-case letters and digits, starting with a letter");
 
+/** Azure's rule for ipconfig names: 1-80 letters, digits, '_', '.', '-'; starts with a letter, digit or '_', ends with a letter, digit or '_'. */
+const ipConfigNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$/, "must be an Azure ipconfig name (1-80 letters, digits, _ . -)");
+const resourceIds = z.array(z.string().min(1)).max(64);
+
 export const IpConfigSchema = z.object({
   address: ipv4,
   publicIp: ipv4.optional(),
+  /** The ipconfig's name in Azure Resource Manager; ipConfigName() when absent. */
+  name: ipConfigNameSchema.optional(),
+  /** How ARM reports the address was chosen; secondaries default to Static, the primary to Dynamic. */
+  allocation: z.enum(["Static", "Dynamic"]).optional(),
+  /** Resource ids ARM keeps on the ipconfig (the simulator's fabric does not act on them). */
+  applicationSecurityGroups: resourceIds.optional(),
+  loadBalancerBackendAddressPools: resourceIds.optional(),
 });
 
 export const VmSchema = z.object({
@@ -134,7 +147,11 @@ export function parseTopology(raw: unknown): Topology {
     names.add(vm.name);
     if (macs.has(vm.nic.mac)) throw new Error(`invalid topology: MAC ${vm.nic.mac} is used twice`);
     macs.add(vm.nic.mac);
+    const ipcNames = new Set<string>();
     for (const ipc of [vm.nic.primary, ...vm.nic.secondaries]) {
+      const ipcName = ipConfigName(vm, ipc).toLowerCase();
+      if (ipcNames.has(ipcName)) throw new Error(`invalid topology: ${vm.name} has two ipconfigs named ${ipConfigName(vm, ipc)}`);
+      ipcNames.add(ipcName);
       if (!new Address4(ipc.address).isInSubnet(subnet))
         throw new Error(`invalid topology: ${vm.name} ipconfig ${ipc.address} is not inside ${topo.vnet.subnet}`);
       if (ipc.address === topo.vnet.gateway) throw new Error(`invalid topology: ${vm.name} ipconfig ${ipc.address} is the subnet gateway`);
@@ -160,4 +177,10 @@ export function loadTopology(file?: string): Topology {
 /** All ipconfigs of a VM, primary first. */
 export function ipConfigsOf(vm: Vm): SimIpConfig[] {
   return [vm.nic.primary, ...vm.nic.secondaries];
+}
+
+/** An ipconfig's ARM name: its own, else ipconfig1 for the primary and one derived from the address for a secondary. */
+export function ipConfigName(vm: Vm, ipc: SimIpConfig): string {
+  if (ipc.name) return ipc.name;
+  return ipc.address === vm.nic.primary.address ? "ipconfig1" : `ipconfig-${ipc.address.replace(/\./g, "-")}`;
 }

@@ -28,6 +28,9 @@ mount -n --bind "$D/plugins" /run/docker/plugins
 mount -n --bind "$D/etc-docker" /etc/docker
 mount -n --bind "$D/resolv.conf" /etc/resolv.conf
 mount -n --bind "$D/var-lib-azure-vnet" /var/lib/azure-vnet
+# The simulated Azure Resource Manager's CA, installed as update-ca-certificates would.
+if [ -d /usr/local/share/ca-certificates ]; then mount -n --bind "$D/ca-certificates" /usr/local/share/ca-certificates; fi
+if [ -f /etc/ssl/certs/ca-certificates.crt ]; then mount -n --bind "$D/ca-bundle.crt" /etc/ssl/certs/ca-certificates.crt; fi
 # The VM's own boot id: a simulated reboot changes it.
 mount -n --bind "$D/boot_id" /proc/sys/kernel/random/boot_id
 

@@ -19,7 +19,7 @@ import {
 } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { request } from "node:http";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { isAlive, run, sleep, spawnDetached, waitFor } from "./exec";
 import { WIRESERVER_IP, vmNs } from "./names";
 import { Engine, cliPluginsDir, enginePath, hasDebian13 } from "./engines";
@@ -85,6 +85,23 @@ export function pingDocker(socket: string): Promise<boolean> {
   });
 }
 
+/** The machine's CA bundle, which the VM's is made from. */
+const SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+
+/**
+ * Trust the simulated ARM's CA in the VM as `update-ca-certificates` would:
+ * the CA in the VM's /usr/local/share/ca-certificates and appended to its
+ * /etc/ssl/certs/ca-certificates.crt (vm-init.sh binds both over the machine's).
+ */
+function installCa(paths: VmPaths, armCa: string | undefined): void {
+  const dir = join(paths.dir, "ca-certificates");
+  for (const f of readdirSync(dir)) rmSync(join(dir, f), { force: true });
+  const system = existsSync(SYSTEM_CA_BUNDLE) ? readFileSync(SYSTEM_CA_BUNDLE, "utf8") : "";
+  const ca = armCa ? readFileSync(armCa, "utf8") : "";
+  if (armCa) writeFileSync(join(dir, basename(armCa)), ca);
+  writeFileSync(join(paths.dir, "ca-bundle.crt"), system + ca);
+}
+
 function initScript(): string {
   // dist/sim/vm.js -> sim/vm-init.sh in the source tree.
   const candidates = [resolve(__dirname, "../../sim/vm-init.sh"), resolve(__dirname, "vm-init.sh")];
@@ -97,9 +114,10 @@ function initScript(): string {
  * Start the VM's "init": the process holding its mount and UTS namespaces
  * (inside its network namespace), with the VM's mounts in place. Returns its pid.
  */
-export async function startVmInit(name: string, paths: VmPaths, registry: string): Promise<number> {
-  for (const sub of ["data", "exec", "plugins", "etc-docker/plugins", "var-lib-azure-vnet", "docker-config"])
+export async function startVmInit(name: string, paths: VmPaths, registry: string, armCa?: string): Promise<number> {
+  for (const sub of ["data", "exec", "plugins", "etc-docker/plugins", "var-lib-azure-vnet", "docker-config", "ca-certificates"])
     mkdirSync(join(paths.dir, sub), { recursive: true });
+  installCa(paths, armCa);
   // The VM's /etc/docker/daemon.json: the simulator's registry speaks plain HTTP.
   writeFileSync(join(paths.dir, "etc-docker", "daemon.json"), `${JSON.stringify({ "insecure-registries": [registry] }, null, 2)}\n`);
   // Compose v2 (`docker compose`) from Debian 13's CLI plugins, whatever the VM's engine.

@@ -6,6 +6,7 @@
  */
 import * as dnsPacket from "dns-packet";
 import type { Topology } from "../topology";
+import { ARM_HOST, ARM_IP } from "../names";
 
 /** Azure's internal DNS suffix for VM names. */
 export const INTERNAL_SUFFIX = "internal.cloudapp.net";
@@ -21,6 +22,7 @@ export function dnsNameTable(topology: Topology): Map<string, string> {
   const table = new Map<string, string>();
   for (const [name, address] of Object.entries(topology.internet.names)) table.set(canonicalName(name), address);
   table.set(canonicalName(topology.registry.name), topology.registry.hostAddress);
+  table.set(ARM_HOST, ARM_IP);
   for (const vm of topology.vms) {
     table.set(vm.name, vm.nic.primary.address);
     table.set(`${vm.name}.${INTERNAL_SUFFIX}`, vm.nic.primary.address);

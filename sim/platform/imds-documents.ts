@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { ipConfigsOf, type Topology, type Vm } from "../topology";
 import { azureMac } from "./mac";
+import { vmResourceId } from "./arm-ids";
 
 export interface ImdsIpAddress {
   privateIpAddress: string;
@@ -27,6 +28,7 @@ export interface ImdsComputeDocument {
   name: string;
   osType: string;
   resourceGroupName: string;
+  resourceId: string;
   subscriptionId: string;
   vmId: string;
   vmScaleSetName: string;
@@ -68,7 +70,12 @@ export function imdsNetworkDocument(topology: Topology, vmName: string): ImdsNet
  * vmId (caches, state files) behaves as on a real VM that keeps its identity.
  */
 export function stableVmId(vmName: string): string {
-  const h = createHash("sha1").update(`azure-vnet-sim/vm/${vmName}`).digest();
+  return stableUuid("vm", vmName);
+}
+
+/** A name-based UUID (version 5 layout) for one kind of thing; the same every run. */
+export function stableUuid(kind: string, name: string): string {
+  const h = createHash("sha1").update(`azure-vnet-sim/${kind}/${name}`).digest();
   h[6] = (h[6] & 0x0f) | 0x50; // version 5 (name-based)
   h[8] = (h[8] & 0x3f) | 0x80; // RFC 4122 variant
   const hex = h.subarray(0, 16).toString("hex");
@@ -83,6 +90,7 @@ export function imdsComputeDocument(topology: Topology, vmName: string): ImdsCom
     name: vm.name,
     osType: "Linux",
     resourceGroupName: SIM_RESOURCE_GROUP,
+    resourceId: vmResourceId(vm.name),
     subscriptionId: SIM_SUBSCRIPTION_ID,
     vmId: stableVmId(vm.name),
     vmScaleSetName: "",

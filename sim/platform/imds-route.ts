@@ -7,6 +7,9 @@ import type { Topology } from "../topology";
 import type { HttpAnswer, HttpRoute } from "./http-pipeline";
 import { vmBySourceAddress } from "./identify";
 import { imdsInstanceDocument } from "./imds-documents";
+import { identityToken } from "./imds-identity";
+import type { TokenIssuer } from "./arm-token";
+import type { VmKnobs } from "./knobs";
 
 /** Versions listed in the error body, as Azure lists its newest ones. */
 const NEWEST_VERSIONS = ["2023-07-01", "2023-03-01", "2021-02-01"];
@@ -32,7 +35,13 @@ function walk(doc: unknown, segments: string[]): unknown {
   return node;
 }
 
-export function imdsRoute(topology: () => Topology): HttpRoute {
+/** Managed identity: absent in unit tests of the instance metadata alone. */
+export interface IdentityOptions {
+  tokens: TokenIssuer;
+  vmKnobs: (vm: string) => VmKnobs;
+}
+
+export function imdsRoute(topology: () => Topology, identity?: IdentityOptions): HttpRoute {
   return (req, url, source) => {
     if (req.method !== "GET") return imdsError(405, "Http method not allowed");
     if (req.headers["x-forwarded-for"] !== undefined)
@@ -40,7 +49,8 @@ export function imdsRoute(topology: () => Topology): HttpRoute {
     if (String(req.headers["metadata"]).toLowerCase() !== "true")
       return imdsError(400, "Bad request. Required metadata header not specified");
     const segments = url.pathname.split("/").filter((s) => s !== "");
-    if (segments[0] !== "metadata" || segments[1] !== "instance") return imdsError(404, "Not found");
+    const isToken = url.pathname.replace(/\/+$/, "") === "/metadata/identity/oauth2/token";
+    if (segments[0] !== "metadata" || (segments[1] !== "instance" && !isToken)) return imdsError(404, "Not found");
     const apiVersion = url.searchParams.get("api-version");
     if (apiVersion === null) {
       return imdsError(400, "Bad request. api-version was not specified in the request. For more information refer to aka.ms/azureimds", {
@@ -52,6 +62,10 @@ export function imdsRoute(topology: () => Topology): HttpRoute {
     const topo = topology();
     const vm = vmBySourceAddress(topo, source);
     if (!vm) return imdsError(403, `Forbidden. Source address ${source} is not an ipconfig of any VM`);
+    if (isToken) {
+      if (!identity) return imdsError(404, "Not found");
+      return identityToken(url, vm, identity.vmKnobs(vm.name), identity.tokens);
+    }
 
     const node = walk(imdsInstanceDocument(topo, vm.name), segments.slice(2));
     if (node === undefined) return imdsError(404, "Not found");

@@ -26,16 +26,43 @@ export const ImdsKnobsSchema = EndpointKnobsSchema.extend({
   rateLimitPerSecond: z.number().int().min(1).optional(),
 });
 
+/** Azure Resource Manager (management.azure.com). `status` answers every ARM request with that status and an ARM error body. */
+export const ArmKnobsSchema = EndpointKnobsSchema.extend({
+  /** How long a NIC PUT stays "Updating" before it takes effect (default 1500; real Azure takes seconds). */
+  provisioningDelayMs: z.number().int().min(0).max(600_000).optional(),
+  /** Like ARM's throttling per principal: the call past this many in a sliding minute gets 429 with Retry-After. */
+  callsPerMinute: z.number().int().min(1).optional(),
+  /** Answer every PUT with this status (e.g. 409, 500, 503) while GETs keep working. */
+  writeStatus: z.number().int().min(400).max(599).optional(),
+  /** NIC operations end "Failed" (InternalServerError) instead of taking effect. */
+  operationsFail: z.boolean().optional(),
+});
+
+/** Per-VM managed identity and its role. */
+export const VmKnobsSchema = z.strictObject({
+  /** false: the VM has no managed identity (IMDS answers 400 Identity not found). Default true. */
+  identity: z.boolean().optional(),
+  /** false: the identity has no role on the resource group (ARM answers 403 AuthorizationFailed). Default true. */
+  role: z.boolean().optional(),
+  /** IMDS's token endpoint answers this VM with this status. */
+  tokenStatus: z.number().int().min(400).max(599).optional(),
+});
+
 export const KnobsSchema = z.strictObject({
   imds: ImdsKnobsSchema.optional(),
   wireserver: EndpointKnobsSchema.optional(),
   dns: EndpointKnobsSchema.optional(),
+  arm: ArmKnobsSchema.optional(),
+  /** Keyed by VM name. */
+  vms: z.record(z.string(), VmKnobsSchema).optional(),
 });
 
 export type EndpointKnobs = z.infer<typeof EndpointKnobsSchema>;
 export type ImdsKnobs = z.infer<typeof ImdsKnobsSchema>;
+export type ArmKnobs = z.infer<typeof ArmKnobsSchema>;
+export type VmKnobs = z.infer<typeof VmKnobsSchema>;
 export type Knobs = z.infer<typeof KnobsSchema>;
-export type EndpointName = keyof Knobs;
+export type EndpointName = Exclude<keyof Knobs, "vms">;
 
 export function parseKnobs(raw: unknown): Knobs {
   const result = KnobsSchema.safeParse(raw);

@@ -4,7 +4,8 @@
  * 168.63.129.16 are on lo; every address is an option so it also runs on
  * loopback with ephemeral ports.
  */
-import { renameSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import type { TlsIdentity } from "./managed-http";
 import { parseArgs } from "node:util";
 import { formatListenAddress, parseListenAddress } from "./listen-address";
 import { startPlatform, type Platform, type PlatformAddresses } from "./platform";
@@ -17,6 +18,9 @@ const USAGE = `usage: node dist/sim/platform/main.js --state-dir DIR [options]
   --wireserver-listen ADDR      wireserver address (default 168.63.129.16:80)
   --wireserver-alt-listen ADDR  wireserver second port (default 168.63.129.16:32526)
   --dns-listen ADDR             DNS address, UDP and TCP (default 168.63.129.16:53)
+  --arm-listen ADDR             Azure Resource Manager address (default off)
+  --arm-cert FILE, --arm-key FILE  ARM's TLS certificate and key (PEM); without them ARM speaks plain HTTP
+  --apply-fabric                program the fabric namespace this runs in when a NIC operation succeeds
   --ready-file PATH             written (JSON with the bound addresses) once all listeners are up
   --poll-ms N                   how often the state files are re-read (default ${DEFAULT_POLL_MS})
   --identify-by-header NAME     identify callers by this header, not the source address (unit tests only)
@@ -29,6 +33,10 @@ const options = {
   "wireserver-listen": { type: "string", default: "168.63.129.16:80" },
   "wireserver-alt-listen": { type: "string", default: "168.63.129.16:32526" },
   "dns-listen": { type: "string", default: "168.63.129.16:53" },
+  "arm-listen": { type: "string", default: "off" },
+  "arm-cert": { type: "string" },
+  "arm-key": { type: "string" },
+  "apply-fabric": { type: "boolean" },
   "ready-file": { type: "string" },
   "poll-ms": { type: "string", default: String(DEFAULT_POLL_MS) },
   "identify-by-header": { type: "string" },
@@ -63,6 +71,12 @@ function parseCommandLine() {
   return asUsageError(() => parseArgs({ options, strict: true, allowPositionals: false })).values;
 }
 
+function armTls(cert: string | undefined, key: string | undefined): TlsIdentity | undefined {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) throw new UsageError("--arm-cert and --arm-key go together");
+  return { cert: readFileSync(cert, "utf8"), key: readFileSync(key, "utf8") };
+}
+
 async function main(): Promise<void> {
   const values = parseCommandLine();
   if (values.help) {
@@ -74,7 +88,7 @@ async function main(): Promise<void> {
   const pollMs = Number(values["poll-ms"]);
   if (!Number.isInteger(pollMs) || pollMs < 10) throw new UsageError("--poll-ms must be an integer >= 10");
 
-  const listen = (option: "imds-listen" | "wireserver-listen" | "wireserver-alt-listen" | "dns-listen") =>
+  const listen = (option: "imds-listen" | "wireserver-listen" | "wireserver-alt-listen" | "dns-listen" | "arm-listen") =>
     asUsageError(() => parseListenAddress(values[option], `--${option}`));
   const platform: Platform = await startPlatform({
     stateDir,
@@ -82,6 +96,9 @@ async function main(): Promise<void> {
     wireserver: listen("wireserver-listen"),
     wireserverAlt: listen("wireserver-alt-listen"),
     dns: listen("dns-listen"),
+    arm: listen("arm-listen"),
+    armTls: armTls(values["arm-cert"], values["arm-key"]),
+    applyFabric: values["apply-fabric"] === true,
     identifyByHeader: values["identify-by-header"],
     pollMs,
     log: logLine,

@@ -4,6 +4,7 @@
  * errors or timeouts, and clients see the same port after recovery.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { SwitchableEndpoint } from "./switchable";
 
@@ -11,6 +12,12 @@ export interface ListenAddress {
   host: string;
   /** 0 picks a free port on first start; restarts reuse the port picked then. */
   port: number;
+}
+
+/** PEM certificate chain and key: the server speaks HTTPS. */
+export interface TlsIdentity {
+  cert: string;
+  key: string;
 }
 
 export class ManagedHttpServer extends SwitchableEndpoint {
@@ -24,10 +31,11 @@ export class ManagedHttpServer extends SwitchableEndpoint {
     port: number,
     handler: (req: IncomingMessage, res: ServerResponse) => void,
     private readonly log: (line: string) => void,
+    tls?: TlsIdentity,
   ) {
     super();
     this.port = port;
-    this.server = createServer(handler);
+    this.server = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, handler) : createServer(handler);
     // Platform clients poll; short idle keep-alive avoids piles of idle sockets.
     this.server.keepAliveTimeout = 2000;
   }

@@ -21,4 +21,11 @@ export class SlidingWindowLimiter {
     }
     return allowed;
   }
+
+  /** How long until a request from source would be allowed again (0: now). */
+  retryAfterMs(source: string, limit: number, now = Date.now()): number {
+    const recent = (this.hits.get(source) ?? []).filter((t) => now - t < this.windowMs);
+    if (recent.length < limit) return 0;
+    return recent[recent.length - limit] + this.windowMs - now;
+  }
 }

@@ -53,6 +53,13 @@ export class PlatformState extends EventEmitter<PlatformStateEvents> {
     return state;
   }
 
+  /** A topology this process has just written: serve it now, without waiting for the next poll. */
+  adoptTopology(topology: Topology, text: string): void {
+    this.topology = topology;
+    this.topologyFile.seenText = text;
+    this.emit("topology", topology);
+  }
+
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;

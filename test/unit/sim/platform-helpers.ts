@@ -54,9 +54,20 @@ export interface HttpResult {
 
 /** One GET on a fresh connection (no agent), so a downed listener shows up as a refusal. */
 export function httpGet(at: ListenAddress | undefined, path: string, headers: Record<string, string> = {}): Promise<HttpResult> {
+  return httpRequest(at, "GET", path, headers);
+}
+
+/** One request on a fresh connection; `body` is sent as is. */
+export function httpRequest(
+  at: ListenAddress | undefined,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<HttpResult> {
   if (!at) throw new Error("endpoint not started");
   return new Promise((resolve, reject) => {
-    const req = request({ host: at.host, port: at.port, path, headers, agent: false, timeout: 5000 }, (res) => {
+    const req = request({ host: at.host, port: at.port, method, path, headers, agent: false, timeout: 5000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
@@ -64,7 +75,7 @@ export function httpGet(at: ListenAddress | undefined, path: string, headers: Re
     });
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.on("error", reject);
-    req.end();
+    req.end(body);
   });
 }
 

@@ -1,0 +1,127 @@
+/**
+ * The one way a NIC's ipconfig set changes at run time, whoever asks
+ * (`sim ipconfig add/remove` through the Simulator, or a NIC PUT through the
+ * simulated Azure Resource Manager in the platform process): under a lock on
+ * the platform directory, read the live topology.json, change one VM's
+ * secondaries, program the fabric (delivery routes and packet rules) and
+ * write topology.json, which IMDS, the wireserver and ARM answer from.
+ *
+ * Order: routes for new addresses and the rules first, then the file, then
+ * removed addresses lose their routes. A crash in between leaves the fabric
+ * and the file apart; syncFabric (run when the platform starts) puts the
+ * fabric back in line with the file.
+ */
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { applyFabricRules, routeIpConfig, unrouteIpConfig } from "./fabric";
+import { ip, isAlive, sleep } from "./exec";
+import { FABRIC_NS, fabricPort } from "./names";
+import { ipConfigsOf, parseTopology, type SimIpConfig, type Topology } from "./topology";
+import { TOPOLOGY_FILE } from "./platform/state";
+const LOCK_DIR = "topology.lock";
+const LOCK_TIMEOUT_MS = 30_000;
+
+export function readTopologyFile(platformDir: string): Topology {
+  return parseTopology(JSON.parse(readFileSync(join(platformDir, TOPOLOGY_FILE), "utf8")));
+}
+
+/** Atomic replace, so a reader never sees half a file. */
+export function writeTopologyFile(platformDir: string, topo: Topology): string {
+  const text = JSON.stringify(topo, null, 2);
+  const file = join(platformDir, TOPOLOGY_FILE);
+  writeFileSync(`${file}.${process.pid}.tmp`, text);
+  renameSync(`${file}.${process.pid}.tmp`, file);
+  return text;
+}
+
+/**
+ * A lock shared by every process of one simulator: a directory made
+ * atomically, holding the owner's pid; a lock whose owner died is broken.
+ * Within a process, callers queue so only one of them polls for it.
+ */
+let queue: Promise<unknown> = Promise.resolve();
+
+export function withTopologyLock<T>(platformDir: string, fn: () => Promise<T>): Promise<T> {
+  const next = queue.then(() => holdLock(platformDir, fn));
+  queue = next.catch(() => undefined);
+  return next;
+}
+
+async function holdLock<T>(platformDir: string, fn: () => Promise<T>): Promise<T> {
+  const lock = join(platformDir, LOCK_DIR);
+  const deadline = Date.now() + LOCK_TIMEOUT_MS;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, "pid"), String(process.pid));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      let owner = NaN;
+      try {
+        owner = Number(readFileSync(join(lock, "pid"), "utf8"));
+      } catch {
+        /* being made or removed right now */
+      }
+      if (Number.isInteger(owner) && owner > 0 && !isAlive(owner)) rmSync(lock, { recursive: true, force: true });
+      else if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock} (held by pid ${owner})`);
+      else await sleep(10);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+export interface CommitOptions {
+  /** Program the fabric namespace; off for a platform on loopback (unit tests). */
+  fabric: boolean;
+}
+
+/**
+ * Replace one VM's secondary ipconfigs with what `change` makes of the
+ * current ones (it may throw to refuse), and make it true everywhere.
+ * Returns the topology written and its text.
+ */
+export async function commitIpConfigs(
+  platformDir: string,
+  vmName: string,
+  change: (current: SimIpConfig[]) => SimIpConfig[],
+  opts: CommitOptions,
+): Promise<{ topology: Topology; text: string }> {
+  return withTopologyLock(platformDir, async () => {
+    const next = structuredClone(readTopologyFile(platformDir));
+    const vm = next.vms.find((v) => v.name === vmName);
+    if (!vm) throw new Error(`no VM named ${vmName}`);
+    const before = new Set(ipConfigsOf(vm).map((c) => c.address));
+    vm.nic.secondaries = change(vm.nic.secondaries);
+    const topology = parseTopology(next);
+    const after = new Set(ipConfigsOf(vm).map((c) => c.address));
+    if (opts.fabric) {
+      for (const address of after) if (!before.has(address)) await routeIpConfig(vm, address);
+      await applyFabricRules(topology, false);
+    }
+    const text = writeTopologyFile(platformDir, topology);
+    if (opts.fabric) for (const address of before) if (!after.has(address)) await unrouteIpConfig(vm, address);
+    return { topology, text };
+  });
+}
+
+/** Make the fabric's delivery routes and rules exactly what the topology says (after a crash mid-commit). */
+export async function syncFabric(topo: Topology): Promise<void> {
+  for (const vm of topo.vms) {
+    const want = new Set(ipConfigsOf(vm).map((c) => c.address));
+    const routes = await ip(FABRIC_NS, ["-4", "route", "show", "dev", fabricPort(vm.name)], { allowFailure: true });
+    const have = new Set(
+      routes.stdout
+        .split("\n")
+        .map((l) => l.trim().split(/\s+/)[0])
+        .filter((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a)),
+    );
+    for (const address of have) if (!want.has(address)) await unrouteIpConfig(vm, address);
+    for (const address of want) if (!have.has(address)) await routeIpConfig(vm, address);
+  }
+  await applyFabricRules(topo, false);
+}

@@ -1,0 +1,314 @@
+/** Managed-identity tokens from IMDS and Azure Resource Manager's VM and NIC API, over real HTTP(S) on loopback. */
+import { strict as assert } from "node:assert";
+import { readFileSync } from "node:fs";
+import { request } from "node:https";
+import { join } from "node:path";
+import { defaultTopology } from "../../../sim/topology";
+import { startPlatform, type Platform } from "../../../sim/platform/platform";
+import { parseKnobs, writeKnobs, type Knobs } from "../../../sim/platform/knobs";
+import { readTopologyFile } from "../../../sim/ipconfig-commit";
+import { makeArmCertificates } from "../../../sim/arm-tls";
+import { nicId, subnetId, vmResourceId } from "../../../sim/platform/arm-ids";
+import { IPCONFIG_LIMIT_CODE } from "../../../sim/platform/arm-nic-put";
+import { LOOPBACK, SOURCE_HEADER, httpRequest, imdsGet, makeStateDir, removeStateDir, waitFor, type HttpResult } from "./platform-helpers";
+
+const API = "api-version=2024-05-01";
+const TOKEN_PATH = "/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F";
+const SOURCES: Record<string, string> = { vm1: "10.0.0.4", vm2: "10.0.0.5" };
+
+interface IpConfigDoc {
+  name: string;
+  properties: { privateIPAddress: string; primary: boolean; privateIPAllocationMethod: string; subnet: { id: string } };
+}
+interface NicDoc {
+  etag: string;
+  properties: { provisioningState: string; macAddress: string; ipConfigurations: IpConfigDoc[] };
+}
+
+describe("simulated Azure Resource Manager and managed identity", function () {
+  this.timeout(15_000);
+  let dir: string;
+  let platform: Platform;
+
+  async function start(knobs: Knobs = {}, tls?: { cert: string; key: string }): Promise<void> {
+    dir = makeStateDir();
+    writeKnobs(dir, { arm: { provisioningDelayMs: 300 }, ...knobs });
+    platform = await startPlatform({ stateDir: dir, imds: LOOPBACK, arm: LOOPBACK, armTls: tls, identifyByHeader: SOURCE_HEADER });
+  }
+  afterEach(async () => {
+    await platform.close();
+    removeStateDir(dir);
+  });
+
+  async function knobs(k: Knobs): Promise<void> {
+    writeKnobs(dir, k);
+    await waitFor(async () => JSON.stringify(platform.state.knobs) === JSON.stringify(parseKnobs(k)), 1000);
+  }
+
+  async function token(vm: string): Promise<string> {
+    const res = await imdsGet(platform, SOURCES[vm], TOKEN_PATH);
+    assert.equal(res.status, 200, res.body);
+    return (JSON.parse(res.body) as { access_token: string }).access_token;
+  }
+
+  async function arm(
+    vm: string | undefined,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<HttpResult> {
+    const auth: Record<string, string> = vm ? { Authorization: `Bearer ${await token(vm)}` } : {};
+    const sep = path.includes("?") ? "&" : "?";
+    const json: Record<string, string> = body === undefined ? {} : { "Content-Type": "application/json" };
+    return httpRequest(
+      platform.addresses().arm,
+      method,
+      `${path}${sep}${API}`,
+      { ...auth, ...json, ...headers },
+      body === undefined ? undefined : JSON.stringify(body),
+    );
+  }
+
+  const nic = (vm: string) => nicId(vm);
+  async function getNic(vm: string): Promise<NicDoc> {
+    const res = await arm(vm, "GET", nic(vm));
+    assert.equal(res.status, 200, res.body);
+    return JSON.parse(res.body) as NicDoc;
+  }
+
+  /** The NIC with one more secondary (static address, or dynamic when address is undefined). */
+  function withSecondary(doc: NicDoc, name: string, address?: string): NicDoc {
+    const extra = {
+      name,
+      properties: {
+        primary: false,
+        subnet: { id: subnetId() },
+        ...(address ? { privateIPAddress: address, privateIPAllocationMethod: "Static" } : { privateIPAllocationMethod: "Dynamic" }),
+      },
+    } as IpConfigDoc;
+    return { ...doc, properties: { ...doc.properties, ipConfigurations: [...doc.properties.ipConfigurations, extra] } };
+  }
+
+  async function poll(res: HttpResult, vm: string): Promise<{ status: string; error?: { code: string } }> {
+    const url = new URL(String(res.headers["azure-asyncoperation"]));
+    assert.equal(url.host, "management.azure.com");
+    for (;;) {
+      const op = await arm(vm, "GET", url.pathname);
+      assert.equal(op.status, 200, op.body);
+      const doc = JSON.parse(op.body) as { status: string; error?: { code: string } };
+      if (doc.status !== "InProgress") return doc;
+      assert.equal(op.headers["retry-after"], "1");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  const imdsAddresses = async (vm: string) =>
+    (
+      JSON.parse((await imdsGet(platform, SOURCES[vm])).body) as { interface: { ipv4: { ipAddress: { privateIpAddress: string }[] } }[] }
+    ).interface[0].ipv4.ipAddress.map((a) => a.privateIpAddress);
+
+  describe("IMDS identity endpoint", () => {
+    it("issues a token for the asking VM with Azure's string-typed numbers", async () => {
+      await start();
+      const res = await imdsGet(platform, "10.0.0.4", TOKEN_PATH);
+      assert.equal(res.status, 200, res.body);
+      const doc = JSON.parse(res.body) as Record<string, unknown>;
+      for (const field of ["expires_in", "expires_on", "not_before"]) assert.equal(typeof doc[field], "string", field);
+      assert.equal(doc.resource, "https://management.azure.com/");
+      assert.equal(doc.token_type, "Bearer");
+      assert.ok(Number(doc.expires_on) > Date.now() / 1000 + 3600);
+      const claims = JSON.parse(Buffer.from(String(doc.access_token).split(".")[1], "base64url").toString()) as { xms_mirid: string };
+      assert.equal(claims.xms_mirid, vmResourceId("vm1"));
+    });
+
+    it("answers 400 Identity not found for a VM without identity, the knob's status, and needs Metadata and resource", async () => {
+      await start({ vms: { vm2: { identity: false } } });
+      const none = await imdsGet(platform, "10.0.0.5", TOKEN_PATH);
+      assert.equal(none.status, 400);
+      assert.deepEqual(JSON.parse(none.body), { error: "invalid_request", error_description: "Identity not found" });
+      assert.equal((await imdsGet(platform, "10.0.0.4", TOKEN_PATH)).status, 200);
+      const noResource = await imdsGet(platform, "10.0.0.4", "/metadata/identity/oauth2/token?api-version=2018-02-01");
+      assert.equal(noResource.status, 400);
+      const noHeader = await httpRequest(platform.addresses().imds, "GET", TOKEN_PATH, { [SOURCE_HEADER]: "10.0.0.4" });
+      assert.equal(noHeader.status, 400);
+      await knobs({ vms: { vm1: { tokenStatus: 500 } } });
+      assert.equal((await imdsGet(platform, "10.0.0.4", TOKEN_PATH)).status, 500);
+    });
+
+    it("puts ARM's ids in the compute metadata", async () => {
+      await start();
+      const compute = JSON.parse((await imdsGet(platform, "10.0.0.5", "/metadata/instance/compute?api-version=2021-02-01")).body);
+      assert.equal(compute.resourceId, vmResourceId("vm2"));
+      assert.equal(
+        compute.resourceId,
+        `/subscriptions/${compute.subscriptionId}/resourceGroups/${compute.resourceGroupName}/providers/Microsoft.Compute/virtualMachines/${compute.name}`,
+      );
+    });
+  });
+
+  describe("ARM", () => {
+    it("refuses calls without a valid bearer token (401) and without api-version (400)", async () => {
+      await start();
+      const none = await arm(undefined, "GET", vmResourceId("vm1"));
+      assert.equal(none.status, 401);
+      assert.equal(JSON.parse(none.body).error.code, "AuthenticationFailed");
+      const t = await token("vm1");
+      const forged = `${t.split(".").slice(0, 2).join(".")}.AAAA`;
+      const bad = await arm(undefined, "GET", vmResourceId("vm1"), undefined, { Authorization: `Bearer ${forged}` });
+      assert.equal(bad.status, 401);
+      assert.equal(JSON.parse(bad.body).error.code, "InvalidAuthenticationToken");
+      const noVersion = await httpRequest(platform.addresses().arm, "GET", vmResourceId("vm1"), { Authorization: `Bearer ${t}` });
+      assert.equal(noVersion.status, 400);
+      assert.equal(JSON.parse(noVersion.body).error.code, "MissingApiVersionParameter");
+    });
+
+    it("serves the VM (its NIC) and the NIC (ARM's MAC, every ipconfig, an etag)", async () => {
+      await start();
+      const vm = JSON.parse((await arm("vm1", "GET", vmResourceId("vm1"))).body);
+      assert.deepEqual(vm.properties.networkProfile.networkInterfaces, [{ id: nic("vm1"), properties: { primary: true } }]);
+      const doc = await getNic("vm1");
+      assert.equal(doc.properties.macAddress, "00-0D-3A-00-00-01");
+      assert.equal(doc.properties.provisioningState, "Succeeded");
+      assert.equal(doc.properties.ipConfigurations.length, 9);
+      assert.deepEqual(
+        doc.properties.ipConfigurations.filter((c) => c.properties.primary).map((c) => c.properties.privateIPAddress),
+        ["10.0.0.4"],
+      );
+      assert.match(doc.etag, /^W\/"[0-9a-f-]{36}"$/);
+      assert.equal(
+        (await arm("vm1", "GET", `/subscriptions/${"0".repeat(8)}/resourceGroups/x/providers/Microsoft.Network/networkInterfaces/vm1-nic`))
+          .status,
+        404,
+      );
+    });
+
+    it("applies a PUT only when its operation succeeds: Updating, 409 meanwhile, then topology and IMDS", async () => {
+      await start({ arm: { provisioningDelayMs: 600 } });
+      const before = await getNic("vm1");
+      const put = await arm("vm1", "PUT", nic("vm1"), withSecondary(before, "azvnet-a", "10.0.0.40"), { "If-Match": before.etag });
+      assert.equal(put.status, 200, put.body);
+      assert.equal((JSON.parse(put.body) as NicDoc).properties.provisioningState, "Updating");
+      assert.equal((await getNic("vm1")).properties.provisioningState, "Updating");
+      assert.ok(!(await imdsAddresses("vm1")).includes("10.0.0.40"), "IMDS listed the address before the operation succeeded");
+      assert.ok(!readTopologyFile(dir).vms[0].nic.secondaries.some((s) => s.address === "10.0.0.40"));
+      const again = await arm("vm1", "PUT", nic("vm1"), withSecondary(before, "azvnet-b", "10.0.0.41"));
+      assert.equal(again.status, 409);
+      assert.equal(JSON.parse(again.body).error.code, "AnotherOperationInProgress");
+      assert.equal((await poll(put, "vm1")).status, "Succeeded");
+      assert.ok((await imdsAddresses("vm1")).includes("10.0.0.40"));
+      const after = await getNic("vm1");
+      assert.equal(after.properties.provisioningState, "Succeeded");
+      assert.equal(after.properties.ipConfigurations.length, 10, "the user's ipconfigs were kept");
+      assert.notEqual(after.etag, before.etag);
+      // Leaving an ipconfig out deletes it.
+      const fewer = {
+        ...after,
+        properties: {
+          ...after.properties,
+          ipConfigurations: after.properties.ipConfigurations.filter((c) => c.properties.privateIPAddress !== "10.0.0.10"),
+        },
+      };
+      assert.equal((await poll(await arm("vm1", "PUT", nic("vm1"), fewer), "vm1")).status, "Succeeded");
+      assert.ok(!(await imdsAddresses("vm1")).includes("10.0.0.10"));
+      assert.ok((await imdsAddresses("vm1")).includes("10.0.0.40"));
+    });
+
+    it("answers 412 PreconditionFailed to a PUT with a stale etag", async () => {
+      await start({ arm: { provisioningDelayMs: 0 } });
+      const first = await getNic("vm1");
+      await poll(await arm("vm1", "PUT", nic("vm1"), withSecondary(first, "x1", "10.0.0.42"), { "If-Match": first.etag }), "vm1");
+      const stale = await arm("vm1", "PUT", nic("vm1"), withSecondary(first, "x2", "10.0.0.43"), { "If-Match": first.etag });
+      assert.equal(stale.status, 412);
+      assert.equal(JSON.parse(stale.body).error.code, "PreconditionFailed");
+    });
+
+    it("gives an address to exactly one of two VMs racing for it; the other gets PrivateIPAddressInUse", async () => {
+      await start();
+      const [n1, n2] = await Promise.all([getNic("vm1"), getNic("vm2")]);
+      const [r1, r2] = await Promise.all([
+        arm("vm1", "PUT", nic("vm1"), withSecondary(n1, "race", "10.0.0.50")),
+        arm("vm2", "PUT", nic("vm2"), withSecondary(n2, "race", "10.0.0.50")),
+      ]);
+      const statuses = [r1.status, r2.status].sort();
+      assert.deepEqual(statuses, [200, 400], `${r1.body} ${r2.body}`);
+      const loser = r1.status === 400 ? r1 : r2;
+      assert.equal(JSON.parse(loser.body).error.code, "PrivateIPAddressInUse");
+      assert.equal((await poll(r1.status === 200 ? r1 : r2, r1.status === 200 ? "vm1" : "vm2")).status, "Succeeded");
+      // An address another VM holds is refused too.
+      const taken = await arm("vm1", "PUT", nic("vm1"), withSecondary(await getNic("vm1"), "taken", "10.0.0.20"));
+      assert.equal(JSON.parse(taken.body).error.code, "PrivateIPAddressInUse");
+    });
+
+    it("refuses an address outside the subnet and more than 256 ipconfigs; picks a free address for Dynamic", async () => {
+      await start({ arm: { provisioningDelayMs: 0 } });
+      const doc = await getNic("vm1");
+      const outside = await arm("vm1", "PUT", nic("vm1"), withSecondary(doc, "out", "10.0.1.9"));
+      assert.equal(outside.status, 400);
+      assert.equal(JSON.parse(outside.body).error.code, "PrivateIPAddressNotInSubnet");
+      let many = doc;
+      for (let i = 0; many.properties.ipConfigurations.length < 257; i++) many = withSecondary(many, `n${i}`, `10.0.0.${30 + (i % 200)}`);
+      const tooMany = await arm("vm1", "PUT", nic("vm1"), many);
+      assert.equal(tooMany.status, 400);
+      assert.equal(JSON.parse(tooMany.body).error.code, IPCONFIG_LIMIT_CODE);
+      const dyn = await arm("vm1", "PUT", nic("vm1"), withSecondary(doc, "dyn"));
+      assert.equal(dyn.status, 200, dyn.body);
+      await poll(dyn, "vm1");
+      const made = (await getNic("vm1")).properties.ipConfigurations.find((c) => c.name === "dyn");
+      // .0-.3 are Azure's, .4 and .5 the primaries: the first free one is .6.
+      assert.equal(made?.properties.privateIPAddress, "10.0.0.6");
+      assert.equal(made?.properties.privateIPAllocationMethod, "Dynamic");
+    });
+
+    it("throttles past callsPerMinute with 429 and Retry-After", async () => {
+      await start({ arm: { callsPerMinute: 3 } });
+      const t = await token("vm1");
+      const call = () => httpRequest(platform.addresses().arm, "GET", `${vmResourceId("vm1")}?${API}`, { Authorization: `Bearer ${t}` });
+      for (let i = 0; i < 3; i++) assert.equal((await call()).status, 200);
+      const throttled = await call();
+      assert.equal(throttled.status, 429);
+      assert.equal(JSON.parse(throttled.body).error.code, "TooManyRequests");
+      const wait = Number(throttled.headers["retry-after"]);
+      assert.ok(wait >= 1 && wait <= 60, `Retry-After ${throttled.headers["retry-after"]}`);
+    });
+
+    it("answers 403 AuthorizationFailed when the VM's identity has no role, and injected faults", async () => {
+      await start({ vms: { vm1: { role: false } } });
+      const denied = await arm("vm1", "GET", nic("vm1"));
+      assert.equal(denied.status, 403);
+      assert.equal(JSON.parse(denied.body).error.code, "AuthorizationFailed");
+      assert.equal((await arm("vm2", "GET", nic("vm2"))).status, 200);
+      await knobs({ arm: { writeStatus: 503 } });
+      const doc = await getNic("vm2");
+      const failed = await arm("vm2", "PUT", nic("vm2"), withSecondary(doc, "f", "10.0.0.60"));
+      assert.equal(failed.status, 503);
+      await knobs({ arm: { operationsFail: true, provisioningDelayMs: 0 } });
+      const op = await poll(await arm("vm2", "PUT", nic("vm2"), withSecondary(doc, "f", "10.0.0.60")), "vm2");
+      assert.equal(op.status, "Failed");
+      assert.equal(op.error?.code, "InternalServerError");
+      assert.ok(!(await imdsAddresses("vm2")).includes("10.0.0.60"));
+    });
+
+    it("speaks HTTPS with a certificate for management.azure.com signed by the simulator's CA", async () => {
+      const certDir = join(makeStateDir(defaultTopology()), "arm");
+      const certs = await makeArmCertificates(certDir, { host: "management.azure.com", ip: "127.0.0.1" });
+      await start({}, { cert: readFileSync(certs.cert, "utf8"), key: readFileSync(certs.key, "utf8") });
+      const at = platform.addresses().arm!;
+      const get = (ca?: string) =>
+        new Promise<number>((resolve, reject) => {
+          const req = request(
+            { host: at.host, port: at.port, servername: "management.azure.com", path: `${vmResourceId("vm1")}?${API}`, ca, agent: false },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode ?? 0);
+            },
+          );
+          req.on("error", reject);
+          req.end();
+        });
+      assert.equal(await get(readFileSync(certs.ca, "utf8")), 401);
+      await assert.rejects(get(), /self.signed|unable to (get|verify)/i);
+      removeStateDir(join(certDir, ".."));
+    });
+  });
+});
