@@ -9,10 +9,14 @@ import { DEFAULT_NON_MASQUERADE, parseCidrList } from "./network/options";
 export const METADATA_SOURCES = ["auto", "imds", "wireserver", "file"] as const;
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
 export const LOG_FORMATS = ["json", "text"] as const;
+export const IPCONFIG_MANAGEMENT = ["static", "arm"] as const;
+/** Secondary ipconfigs a NIC may have: Azure allows 256 private addresses per NIC, one of them the primary. */
+export const MAX_SECONDARY_IPCONFIGS = 255;
 
 export type MetadataSourceKind = (typeof METADATA_SOURCES)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export type LogFormat = (typeof LOG_FORMATS)[number];
+export type IpconfigManagement = (typeof IPCONFIG_MANAGEMENT)[number];
 
 export type ListenAddress = { kind: "tcp"; host: string; port: number } | { kind: "unix"; path: string };
 
@@ -35,6 +39,20 @@ export interface ServeConfig {
   reconcileGrace: number;
   /** non-masquerade-cidrs of networks created without that option; undefined: the built-in list. */
   nonMasqueradeCidrs: string[] | undefined;
+  /** "static": the user makes the ipconfigs; "arm": the plugin keeps a warm pool through Azure Resource Manager. */
+  ipconfigManagement: IpconfigManagement;
+  /** Free secondary ipconfigs kept beyond those in use (arm). */
+  warmIpTarget: number;
+  /** Secondary ipconfigs kept at least, used or not (arm). */
+  minIpTarget: number;
+  /** Secondary ipconfigs never exceeded (arm). */
+  maxIpTarget: number;
+  /** Seconds an unused ipconfig above the target stays before it is returned (arm). */
+  ipCooldown: number;
+  /** ARM's base URL without a trailing slash. */
+  armEndpoint: string;
+  /** A PEM file of CAs trusted for ARM besides the system's; undefined: the system's only. */
+  armCaFile: string | undefined;
 }
 
 /** A configuration problem the user must fix; one line per problem. */
@@ -131,6 +149,61 @@ const SETTINGS: readonly Setting[] = [
     help: `comma-separated IPv4 CIDRs reached without masquerade by networks created without the non-masquerade-cidrs option (unset: ${DEFAULT_NON_MASQUERADE.join(",")})`,
   },
   {
+    key: "ipconfigManagement",
+    flag: "--ipconfig-management",
+    arg: "mode",
+    env: "AZURE_VNET_IPCONFIG_MANAGEMENT",
+    default: "static",
+    help: `${IPCONFIG_MANAGEMENT.join("|")}: static uses the ipconfigs the NIC has; arm creates and returns them through Azure Resource Manager (docs/ipconfig-management.md)`,
+  },
+  {
+    key: "warmIpTarget",
+    flag: "--warm-ip-target",
+    arg: "n",
+    env: "AZURE_VNET_WARM_IP_TARGET",
+    default: "8",
+    help: "with arm: free secondary ipconfigs kept ready beyond those in use",
+  },
+  {
+    key: "minIpTarget",
+    flag: "--min-ip-target",
+    arg: "n",
+    env: "AZURE_VNET_MIN_IP_TARGET",
+    default: "0",
+    help: "with arm: secondary ipconfigs kept at least, used or not",
+  },
+  {
+    key: "maxIpTarget",
+    flag: "--max-ip-target",
+    arg: "n",
+    env: "AZURE_VNET_MAX_IP_TARGET",
+    default: String(MAX_SECONDARY_IPCONFIGS),
+    help: `with arm: secondary ipconfigs never exceeded (at most ${MAX_SECONDARY_IPCONFIGS}, Azure's limit per NIC)`,
+  },
+  {
+    key: "ipCooldown",
+    flag: "--ip-cooldown",
+    arg: "seconds",
+    env: "AZURE_VNET_IP_COOLDOWN",
+    default: "300",
+    help: "with arm: how long an unused ipconfig above the target stays before it is returned",
+  },
+  {
+    key: "armEndpoint",
+    flag: "--arm-endpoint",
+    arg: "url",
+    env: "AZURE_VNET_ARM_ENDPOINT",
+    default: "https://management.azure.com",
+    help: "with arm: Azure Resource Manager base URL (also the token's resource)",
+  },
+  {
+    key: "armCaFile",
+    flag: "--arm-ca-file",
+    arg: "path",
+    env: "AZURE_VNET_ARM_CA_FILE",
+    help: "with arm: PEM file of CA certificates trusted for ARM besides the system's",
+  },
+  {
     key: "metricsListen",
     flag: "--metrics-listen",
     arg: "addr",
@@ -175,9 +248,13 @@ function choice<const V extends readonly [string, ...string[]]>(values: V) {
 const baseUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).transform((u) => u.replace(/\/+$/, ""));
 
 function seconds(min: number, max: number) {
+  return wholeNumber(min, max, "a whole number of seconds");
+}
+
+function wholeNumber(min: number, max: number, what = "a whole number") {
   return z
     .string()
-    .regex(/^\d+$/, "must be a whole number of seconds")
+    .regex(/^\d+$/, `must be ${what}`)
     .transform(Number)
     .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 }
@@ -194,6 +271,15 @@ const fieldSchema = z.object({
   logFormat: choice(LOG_FORMATS),
   reconcileInterval: seconds(1, 3600),
   reconcileGrace: seconds(1, 3600),
+  ipconfigManagement: choice(IPCONFIG_MANAGEMENT),
+  warmIpTarget: wholeNumber(0, MAX_SECONDARY_IPCONFIGS),
+  minIpTarget: wholeNumber(0, MAX_SECONDARY_IPCONFIGS),
+  maxIpTarget: wholeNumber(1, MAX_SECONDARY_IPCONFIGS),
+  ipCooldown: seconds(0, 86_400),
+  armEndpoint: z
+    .url({ protocol: /^https?$/, error: "must be an https:// URL (http:// only for tests)" })
+    .transform((u) => u.replace(/\/+$/, "")),
+  armCaFile: absolutePath.optional(),
   nonMasqueradeCidrs: z
     .string()
     .transform((text, ctx) => {
@@ -245,10 +331,15 @@ export function resolveServeConfig(flags: Record<string, unknown>, env: NodeJS.P
       `${origin.metadataSource} is "file" but no file was given: set --metadata-file or AZURE_VNET_METADATA_FILE to the JSON file of NIC addresses`,
     );
   }
+  if (result.success && result.data.minIpTarget > result.data.maxIpTarget) {
+    problems.push(
+      `${origin.minIpTarget} (${result.data.minIpTarget}) is above ${origin.maxIpTarget} (${result.data.maxIpTarget}): the minimum cannot exceed the maximum`,
+    );
+  }
   if (!result.success || problems.length > 0) throw new ConfigError(problems);
   // Optional in the schema, but always present (possibly undefined) in ServeConfig.
-  const { metadataFile, metricsListen, nonMasqueradeCidrs, ...rest } = result.data;
-  return { ...rest, metadataFile, metricsListen, nonMasqueradeCidrs };
+  const { metadataFile, metricsListen, nonMasqueradeCidrs, armCaFile, ...rest } = result.data;
+  return { ...rest, metadataFile, metricsListen, nonMasqueradeCidrs, armCaFile };
 }
 
 /** Returns the address, or a sentence saying what is wrong with `text`. */

@@ -102,6 +102,8 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
     onWarning,
     cleaningUp,
   });
+  // Loaded only with --ipconfig-management arm, so that static mode starts and idles as before.
+  const warmPool = config.ipconfigManagement === "arm" ? await armManagement(config, logger, ipam, metadata) : undefined;
   const onNetlinkError = (err: Error) => logger.error("netlink socket error", { error: err.message });
   const dataplane = opts.dataplane ?? new LinuxDataplane({ onNetlinkError });
   const network = new NetworkManager({
@@ -157,6 +159,7 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
 
   const reconcileNow = async () => (await loop.runNow(), docker.last);
   const close = async () => {
+    warmPool?.close();
     await loop.close();
     await server.close();
     await metricsServer?.close();
@@ -184,6 +187,20 @@ async function loadState(
   logger.info("checkpoint loaded", { source: loaded.source, ...counts, rebooted: loaded.rebooted });
   const persist: Persist = (when = "now") => (when === "soon" ? Promise.resolve(store.saveSoon(checkpoint)) : store.save(checkpoint));
   return { checkpoint, persist, flush: () => store.flush(), trust: new StateTrust(checkpoint, loaded, logger) };
+}
+
+async function armManagement(config: ServeConfig, logger: Logger, ipam: AddressManager, metadata: MetadataCache) {
+  const { startArmManagement } = await import("./ipam/arm");
+  const pool = await startArmManagement({ config, logger, host: ipam, metadata });
+  ipam.setSupply(pool);
+  logger.info("ipconfig management: arm", {
+    endpoint: config.armEndpoint,
+    warm: config.warmIpTarget,
+    min: config.minIpTarget,
+    max: config.maxIpTarget,
+    cooldownSeconds: config.ipCooldown,
+  });
+  return pool;
 }
 
 async function pluginMetrics(pools: () => Promise<IpamReport>, logger: Logger): Promise<PluginMetrics> {

@@ -14,7 +14,7 @@ import type {
   RequestPoolRequest,
   RequestPoolResponse,
 } from "../protocol/types";
-import { type Cidr, formatCidr, normaliseMac, parseCidrNetwork, parseIpv4, subnetGateway } from "../lib/address";
+import { addressInCidr, type Cidr, formatCidr, normaliseMac, parseCidrNetwork, parseIpv4, subnetGateway } from "../lib/address";
 import { AsyncMutex } from "../lib/serial";
 import { cleanText, shortId } from "../lib/text";
 import { Allocator, poolById } from "./allocator";
@@ -26,6 +26,7 @@ import { checkAddressSpace, choosePool } from "./pool-choice";
 import { GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE, parsePoolId } from "./pool-id";
 import { validatePoolOptions } from "./pool-options";
 import { buildReport, type IpamReport } from "./pool-report";
+import type { AddressSupply, SupplyHost } from "./supply";
 
 export interface AddressManagerOptions {
   metadata: MetadataCache;
@@ -58,6 +59,13 @@ export interface AddressManagerOptions {
   liveEndpoint?: (endpointId: string) => boolean;
   /** Told about requests that were refused as no-ops (late or duplicate releases). */
   onWarning?: (message: string, fields: Record<string, string>) => void;
+  /** Adds ipconfigs on demand (--ipconfig-management arm); see setSupply. */
+  supply?: AddressSupply;
+  /**
+   * How long a request finding its pool empty waits for the supply to add ipconfigs: within the
+   * protocol layer's 25 s answer to Docker (DEFAULT_HANDLER_TIMEOUT_MS).
+   */
+  supplyWaitMs?: number;
 }
 
 /** The parts of a network the IPAM needs to find the pool of an address. */
@@ -85,7 +93,7 @@ const ENDPOINT_NAME = "com.docker.network.endpoint.name";
  * secondary ipconfigs. Every change runs under one lock together with its
  * persist, so no address is handed out twice or without being saved.
  */
-export class AddressManager implements IpamDriver {
+export class AddressManager implements IpamDriver, SupplyHost {
   private readonly mutex = new AsyncMutex();
   private readonly metadata: MetadataCache;
   private readonly state: IpamState;
@@ -102,6 +110,10 @@ export class AddressManager implements IpamDriver {
   private latest: MetadataSnapshot | undefined;
   /** PoolID -> clock time until which option-less address requests are aux addresses. */
   private readonly auxWindows = new Map<string, number>();
+  private supply: AddressSupply | undefined;
+  private readonly supplyWaitMs: number;
+  /** Ipconfigs being returned to Azure: handed out to nobody while the metadata still lists them. */
+  private readonly withheld = new Set<string>();
 
   constructor(options: AddressManagerOptions) {
     this.metadata = options.metadata;
@@ -114,6 +126,8 @@ export class AddressManager implements IpamDriver {
     this.admission = options.admission;
     this.liveEndpoint = options.liveEndpoint ?? (() => true);
     this.onWarning = options.onWarning ?? (() => undefined);
+    this.supply = options.supply;
+    this.supplyWaitMs = options.supplyWaitMs ?? 20_000;
     if (options.nicMac !== undefined) {
       this.nicMac = normaliseMac(options.nicMac.trim());
       if (!this.nicMac) throw new Error(`"${options.nicMac}" is not a MAC address`);
@@ -158,7 +172,32 @@ export class AddressManager implements IpamDriver {
     );
   }
 
+  /** The supply is made after the manager, which it needs as its host. */
+  setSupply(supply: AddressSupply | undefined): void {
+    this.supply = supply;
+  }
+
+  /**
+   * With a supply, a request finding its pool empty waits (up to supplyWaitMs, 20 s) for new
+   * ipconfigs and tries again, instead of failing.
+   */
   async requestAddress(req: RequestAddressRequest, ctx: CallContext = {}): Promise<RequestAddressResponse> {
+    const deadline = this.clock.now() + this.supplyWaitMs;
+    for (;;) {
+      try {
+        const reply = await this.requestAddressOnce(req, ctx);
+        this.supply?.touched(stripPrefixLength(reply.Address));
+        return reply;
+      } catch (err) {
+        const pool = poolById(this.state, req.PoolID);
+        if (!this.supply || !pool || !(err instanceof PluginError) || err.code !== "exhausted") throw err;
+        if (!(await this.supply.grow(pool, deadline, ctx.signal))) throw err;
+        await this.refresh({ maxAgeMs: 0, waitForInterval: true });
+      }
+    }
+  }
+
+  private async requestAddressOnce(req: RequestAddressRequest, ctx: CallContext): Promise<RequestAddressResponse> {
     const options = req.Options ?? {};
     const isGateway = options.RequestAddressType === GATEWAY_REQUEST;
     const requested = stripPrefixLength(req.Address ?? "");
@@ -169,6 +208,12 @@ export class AddressManager implements IpamDriver {
     // ask once more before refusing (the cache keeps that to one fetch a second, shared).
     if (requested && !isGateway && (name || !this.inAuxWindow(req.PoolID)) && !allIpConfigAddresses(this.nics()).has(requested)) {
       await this.refresh({ maxAgeMs: 0, waitForInterval: true });
+      // Still not an ipconfig: one the supply can make (arm) is made, then read back.
+      const pool = poolById(this.state, req.PoolID);
+      const inRange = pool && addressInCidr(pool.subPool ?? pool.subnet, requested) && !this.withheld.has(requested);
+      if (this.supply && inRange && !allIpConfigAddresses(this.nics()).has(requested) && !this.state.addresses[requested]) {
+        if (await this.supply.create(requested, pool, ctx.signal)) await this.refresh({ maxAgeMs: 0, waitForInterval: true });
+      }
     }
     let granted: { address: string; lease: number } | undefined;
     return this.transact(
@@ -216,6 +261,7 @@ export class AddressManager implements IpamDriver {
     const address = stripPrefixLength(req.Address ?? "");
     // A lost release is found again by reconciliation: it need not hold up the reply.
     const outcome = await this.transact((allocator) => allocator.releaseAddress(req.PoolID, address), { reconcile: false, soon: true });
+    this.supply?.touched(address);
     if (typeof outcome === "object") {
       this.onWarning("release refused: a live endpoint holds the address (a late or repeated ReleaseAddress)", {
         address: cleanText(address, 64),
@@ -335,13 +381,43 @@ export class AddressManager implements IpamDriver {
     return this.transact(() => buildReport(this.state, this.latest, error));
   }
 
+  held(address: string): boolean {
+    return Object.hasOwn(this.state.addresses, address);
+  }
+
+  withhold(addresses: readonly string[]): Promise<string[]> {
+    return this.mutex.runExclusive(async () => {
+      const free = addresses.filter((address) => !this.held(address));
+      for (const address of free) this.withheld.add(address);
+      return free;
+    });
+  }
+
+  unwithhold(addresses: readonly string[]): void {
+    for (const address of addresses) this.withheld.delete(address);
+  }
+
+  refreshMetadata(): Promise<void> {
+    return this.refresh({ maxAgeMs: 0, waitForInterval: true });
+  }
+
   private async refresh(options: { maxAgeMs: number; waitForInterval?: boolean } = { maxAgeMs: this.refreshMs }): Promise<void> {
     const snapshot = await this.metadata.get(options);
     if (!this.latest || snapshot.fetchedAt >= this.latest.fetchedAt) this.latest = snapshot;
+    if (this.withheld.size > 0) {
+      const listed = allIpConfigAddresses(this.latest.nics);
+      for (const address of this.withheld) if (!listed.has(address)) this.withheld.delete(address);
+    }
   }
 
+  /** The NICs as the newest metadata has them, without the ipconfigs being returned. */
   private nics(): NicInfo[] {
-    return this.latest?.nics ?? [];
+    const nics = this.latest?.nics ?? [];
+    if (this.withheld.size === 0) return nics;
+    return nics.map((nic) => ({
+      ...nic,
+      subnets: nic.subnets.map((s) => ({ ...s, ipConfigs: s.ipConfigs.filter((c) => !this.withheld.has(c.address)) })),
+    }));
   }
 
   private usableNics(): NicInfo[] {

@@ -1,4 +1,8 @@
-/** Owns the HTTP GET the network metadata sources (IMDS, the wireserver) make. */
+/**
+ * Owns the HTTP exchanges the plugin makes with Azure: the GET of the metadata
+ * sources (IMDS, the wireserver) and, through the same code, the requests of
+ * the ARM client (driver/ipam/arm), which brings its own https transport.
+ */
 import http from "node:http";
 
 export interface HttpGetOptions {
@@ -14,13 +18,32 @@ export interface HttpGetResult {
   body: string;
 }
 
+/** A request of any method, with its body; `request` is node:http's or node:https's. */
+export interface HttpExchangeOptions extends HttpGetOptions {
+  method: string;
+  body?: string;
+  /** Extra options for the transport, e.g. the CAs node:https trusts. */
+  transport?: http.RequestOptions & { ca?: string | string[] };
+}
+
+export interface HttpExchangeResult extends HttpGetResult {
+  headers: http.IncomingHttpHeaders;
+}
+
+type RequestFn = (url: URL, options: http.RequestOptions, callback: (res: http.IncomingMessage) => void) => http.ClientRequest;
+
 /**
  * A plain GET through node:http with a hard deadline covering connect, headers
  * and body. node:http never consults HTTP(S)_PROXY, which matters because
  * IMDS rejects proxied requests; `agent: false` keeps no sockets alive between
  * the rare polls.
  */
-export function httpGet(url: string, options: HttpGetOptions): Promise<HttpGetResult> {
+export function httpGet(url: string, options: HttpGetOptions): Promise<HttpExchangeResult> {
+  return httpExchange(http.request, "http:", url, { ...options, method: "GET" });
+}
+
+/** One request through `request` (for URLs of `protocol`), with the deadline and size limit of httpGet. */
+export function httpExchange(request: RequestFn, protocol: string, url: string, options: HttpExchangeOptions): Promise<HttpExchangeResult> {
   const maxBytes = options.maxBytes ?? 4 * 1024 * 1024;
   return new Promise((resolve, reject) => {
     let target: URL;
@@ -30,11 +53,15 @@ export function httpGet(url: string, options: HttpGetOptions): Promise<HttpGetRe
       reject(new Error(`invalid URL ${url}`));
       return;
     }
-    if (target.protocol !== "http:") {
-      reject(new Error(`only http URLs are supported, not ${url}`));
+    if (target.protocol !== protocol) {
+      reject(new Error(`only ${protocol.replace(":", "")} URLs are supported, not ${url}`));
       return;
     }
-    const request = http.get(target, { headers: options.headers, agent: false }, (response) => {
+    const headers = {
+      ...options.headers,
+      ...(options.body !== undefined && { "Content-Length": String(Buffer.byteLength(options.body)) }),
+    };
+    const req = request(target, { ...options.transport, method: options.method, headers, agent: false }, (response) => {
       const chunks: Buffer[] = [];
       let size = 0;
       response.on("data", (chunk: Buffer) => {
@@ -50,6 +77,7 @@ export function httpGet(url: string, options: HttpGetOptions): Promise<HttpGetRe
         resolve({
           status: response.statusCode ?? 0,
           statusText: response.statusMessage ?? "",
+          headers: response.headers,
           body: Buffer.concat(chunks).toString("utf8"),
         });
       });
@@ -63,9 +91,10 @@ export function httpGet(url: string, options: HttpGetOptions): Promise<HttpGetRe
     function fail(err: Error): void {
       clearTimeout(timer);
       reject(err);
-      request.destroy();
+      req.destroy();
     }
-    request.on("error", fail);
+    req.on("error", fail);
+    req.end(options.body);
   });
 }
 

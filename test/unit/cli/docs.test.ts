@@ -29,7 +29,7 @@ describe("documentation", () => {
     const doc = read("docs/troubleshooting.md");
     const templates = [
       ...sources("driver/network").flatMap((file) => pluginErrorLiterals(read(file)).map((pieces) => ({ file, pieces }))),
-      ...[...sources("driver/ipam"), ...sources("driver/ipam/metadata")]
+      ...[...sources("driver/ipam"), ...sources("driver/ipam/metadata"), ...sources("driver/ipam/arm")]
         .filter((file) => !file.endsWith("/messages.ts"))
         .flatMap((file) => pluginErrorLiterals(read(file)).map((pieces) => ({ file, pieces }))),
       ...allLiterals(read("driver/ipam/messages.ts")).map((pieces) => ({ file: "driver/ipam/messages.ts", pieces })),

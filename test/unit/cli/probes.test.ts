@@ -29,6 +29,13 @@ describe("operator probes", () => {
       logFormat: "text",
       metricsListen: undefined,
       nonMasqueradeCidrs: undefined,
+      ipconfigManagement: "static",
+      warmIpTarget: 8,
+      minIpTarget: 0,
+      maxIpTarget: 255,
+      ipCooldown: 300,
+      armEndpoint: "https://management.azure.com",
+      armCaFile: undefined,
       ...extra,
     });
 

@@ -28,6 +28,13 @@ describe("parseServeConfig", () => {
       reconcileInterval: 60,
       reconcileGrace: 30,
       nonMasqueradeCidrs: undefined,
+      ipconfigManagement: "static",
+      warmIpTarget: 8,
+      minIpTarget: 0,
+      maxIpTarget: 255,
+      ipCooldown: 300,
+      armEndpoint: "https://management.azure.com",
+      armCaFile: undefined,
     };
     assert.deepEqual(parseServeConfig([], {}), expected);
   });
@@ -52,6 +59,20 @@ describe("parseServeConfig", () => {
     ],
     ["reconcileInterval", "--reconcile-interval", "AZURE_VNET_RECONCILE_INTERVAL", "30", "5", 5],
     ["reconcileGrace", "--reconcile-grace", "AZURE_VNET_RECONCILE_GRACE", "20", "2", 2],
+    ["ipconfigManagement", "--ipconfig-management", "AZURE_VNET_IPCONFIG_MANAGEMENT", "arm", "Static", "static"],
+    ["warmIpTarget", "--warm-ip-target", "AZURE_VNET_WARM_IP_TARGET", "4", "16", 16],
+    ["minIpTarget", "--min-ip-target", "AZURE_VNET_MIN_IP_TARGET", "2", "10", 10],
+    ["maxIpTarget", "--max-ip-target", "AZURE_VNET_MAX_IP_TARGET", "50", "100", 100],
+    ["ipCooldown", "--ip-cooldown", "AZURE_VNET_IP_COOLDOWN", "60", "0", 0],
+    ["armEndpoint", "--arm-endpoint", "AZURE_VNET_ARM_ENDPOINT", "https://arm.env", "https://arm.example/", "https://arm.example"],
+    [
+      "armCaFile",
+      "--arm-ca-file",
+      "AZURE_VNET_ARM_CA_FILE",
+      "/env/ca.pem",
+      "/host/var/lib/azure-vnet/arm-ca.pem",
+      "/host/var/lib/azure-vnet/arm-ca.pem",
+    ],
     [
       "nonMasqueradeCidrs",
       "--non-masquerade-cidrs",
@@ -109,6 +130,22 @@ describe("parseServeConfig", () => {
       errorOf([], { AZURE_VNET_NON_MASQUERADE_CIDRS: "10.0.0.0/8,10.300.0.0/16" }),
       'invalid value "10.0.0.0/8,10.300.0.0/16" for AZURE_VNET_NON_MASQUERADE_CIDRS: 10.300.0.0/16 is not an IPv4 CIDR such as 10.1.0.0/16',
     );
+  });
+
+  it("explains bad ipconfig management settings", () => {
+    assert.equal(errorOf(["--ipconfig-management", "auto"]), 'invalid value "auto" for --ipconfig-management: must be one of static, arm');
+    assert.equal(errorOf(["--max-ip-target", "300"]), 'invalid value "300" for --max-ip-target: must be at most 255');
+    assert.equal(
+      errorOf([], { AZURE_VNET_WARM_IP_TARGET: "-1" }),
+      'invalid value "-1" for AZURE_VNET_WARM_IP_TARGET: must be a whole number',
+    );
+    assert.equal(errorOf(["--ip-cooldown", "1.5"]), 'invalid value "1.5" for --ip-cooldown: must be a whole number of seconds');
+    assert.equal(
+      errorOf(["--min-ip-target", "20"], { AZURE_VNET_MAX_IP_TARGET: "10" }),
+      "--min-ip-target (20) is above AZURE_VNET_MAX_IP_TARGET (10): the minimum cannot exceed the maximum",
+    );
+    assert.match(errorOf(["--arm-endpoint", "ftp://x"]), /--arm-endpoint: must be an https:\/\/ URL/);
+    assert.match(errorOf(["--arm-ca-file", "ca.pem"]), /--arm-ca-file: must be an absolute path/);
   });
 
   it("requires absolute paths", () => {
