@@ -266,17 +266,19 @@ describe("ipconfigs on demand through Azure Resource Manager (--ipconfig-managem
         [{ identity: false }, /az vm identity assign/],
         [{ role: false }, /az role assignment create/],
       ] as const) {
+        // The free ipconfigs are WARM: the containers beyond them need ARM.
+        await poolSettles("vm1", WARM, (COOLDOWN_S + 60) * 1000);
         await knobs({ vms: { vm1: fault } });
         // A new start asks IMDS for a new token and reads the NIC again.
         await plugins.vm1.stop();
         await startPlugin("vm1");
         const runs = await runPool(
-          Array.from({ length: WARM + 1 }, (_, i) => `fault${i}`),
+          Array.from({ length: WARM + 3 }, (_, i) => `fault${i}`),
           4,
           (name) => start("vm1", name),
         );
         const failed = runs.filter((r) => r.code !== 0);
-        assert.ok(failed.length >= 1, `every container started with ${JSON.stringify(fault)}`);
+        assert.ok(failed.length >= 3, `${runs.length - failed.length} of ${runs.length} containers started with ${JSON.stringify(fault)}`);
         for (const r of failed) assert.match(r.stderr, words, r.stderr);
         await knobs({});
         for (const r of failed) {
