@@ -12,8 +12,11 @@ import { PLUGIN_BUNDLE, pluginEntrypoint } from "./entrypoint";
 import { join, resolve } from "node:path";
 import { killAndWait } from "../sim/vm";
 
+/** The VMs every phase uses; their NICs carry Azure's maximum of secondary ipconfigs. */
 export const VMS = ["vm1", "vm2"] as const;
-export type VmName = (typeof VMS)[number];
+/** A VM whose NIC has its primary ipconfig only: the plugin there makes its own through ARM (arm-pool.ts). */
+export const ARM_VM = "vm3";
+export type VmName = (typeof VMS)[number] | typeof ARM_VM;
 /** The Docker network on the plugin, on each VM. */
 export const VNET = "benchvnet";
 /** Docker's built-in bridge network (docker0), the baseline for Docker-driven figures. */
@@ -74,14 +77,22 @@ export class BenchContext {
    * many endpoints may need longer than PluginProcess waits. With cpuProfDir
    * the plugin writes a CPU profile there when stopped.
    */
-  async startPlugin(vm: VmName, opts: { cpuProfDir?: string; timeoutMs?: number } = {}): Promise<number> {
+  async startPlugin(vm: VmName, opts: { cpuProfDir?: string; timeoutMs?: number; args?: string[] } = {}): Promise<number> {
     await this.stopPlugin(vm);
     const p = new PluginProcess(this.sim, vm, PLUGIN_ENV);
     // What users run: the bundle, with the managed plugin's node flags and tuning.
     const image = pluginEntrypoint();
     const nodeFlags = [...image.nodeArgs, ...(opts.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", opts.cpuProfDir] : [])];
     const env = { ...PLUGIN_ENV, ...image.env };
-    const started = await spawnServing(this.sim, vm, [...nodeFlags, PLUGIN_BUNDLE, "serve"], p.socket, p.logFile, env, opts.timeoutMs);
+    const started = await spawnServing(
+      this.sim,
+      vm,
+      [...nodeFlags, PLUGIN_BUNDLE, "serve", ...(opts.args ?? [])],
+      p.socket,
+      p.logFile,
+      env,
+      opts.timeoutMs,
+    );
     p.pid = started.pid;
     this.plugins.set(vm, p);
     return started.ms;
@@ -95,7 +106,7 @@ export class BenchContext {
   }
 
   async stopPlugins(): Promise<void> {
-    for (const vm of VMS) await this.stopPlugin(vm);
+    for (const vm of [...VMS, ARM_VM] as const) await this.stopPlugin(vm);
     if (this.nullDriverPid !== undefined) await killAndWait(this.nullDriverPid, 5_000);
     this.nullDriverPid = undefined;
   }

@@ -15,7 +15,7 @@ import { cpus, loadavg, release } from "node:os";
 import { join, resolve } from "node:path";
 import { Simulator } from "../sim/simulator";
 import { buildInfo } from "../driver/version";
-import { BenchContext, VMS, VNET } from "./context";
+import { ARM_VM, BenchContext, VMS, VNET } from "./context";
 import { benchOptions } from "./options";
 import { BENCH_SUBNET, benchTopology } from "./topology";
 import { footprint } from "./footprint";
@@ -23,6 +23,7 @@ import { dockerRunLatency } from "./docker-run";
 import { attachAtLimit } from "./attach";
 import { controlPlane } from "./control-plane";
 import { dataplane } from "./dataplane";
+import { armPool } from "./arm-pool";
 import { checksTable, figuresTable } from "./report";
 import { profileText, readProfile, summarizeProfile } from "./profile";
 
@@ -67,12 +68,13 @@ async function runPhases(ctx: BenchContext, profileDir: string | undefined): Pro
     ctx.log("dataplane: iperf3 and ping, host and container paths");
     await dataplane(ctx);
   }
+  if (opts.phases.has("arm-pool")) await armPool(ctx);
 }
 
 /** Containers go first, while the plugin can still answer Docker's Leave and DeleteEndpoint. */
 async function teardown(ctx: BenchContext): Promise<void> {
   if (ctx.sim.status().up) {
-    for (const vm of VMS) {
+    for (const vm of [...VMS, ARM_VM] as const) {
       const ids = (await ctx.docker(vm, ["ps", "-aq"]).catch(() => undefined))?.stdout.split(/\s+/).filter(Boolean) ?? [];
       if (ids.length) await ctx.docker(vm, ["rm", "-f", ...ids], 300_000).catch(() => undefined);
     }

@@ -2,7 +2,8 @@
  * Owns the benchmark's simulated network: a /22 subnet so vm1 can carry
  * Azure's maximum of 255 secondary ipconfigs on its NIC (the seed's limit of
  * 250 containers per VM plus a few spare), and vm2 as many, so the dataplane
- * is measured again with that many endpoints on both ends. No NSG rules or load balancers: they would
+ * is measured again with that many endpoints on both ends; vm3's NIC starts with its primary ipconfig
+ * only, for the plugin to add the rest through Azure Resource Manager (arm-pool.ts). No NSG rules or load balancers: they would
  * only add fabric rules that neither side of any comparison here uses.
  */
 import { formatIpv4, parseIpv4 } from "../driver/lib/address";
@@ -39,6 +40,11 @@ export function benchTopology(): Topology {
           primary: { address: "10.0.0.5", publicIp: "203.0.113.5" },
           secondaries: range("10.0.2.10", MAX_SECONDARIES),
         },
+      },
+      {
+        // Its primary ipconfig only: the plugin makes the rest through Azure Resource Manager.
+        name: "vm3",
+        nic: { mac: "00:0d:3a:00:00:03", primary: { address: "10.0.0.6", publicIp: "203.0.113.6" }, secondaries: [] },
       },
     ],
     internet: { hostAddress: "198.51.100.10", names: { "example.com": "198.51.100.10" } },
