@@ -244,6 +244,7 @@ export function renderStatus(r: StatusReport): string {
       ...rec.endpointsReleased.map((e) => `endpoint ${e}`),
       ...rec.addressesReleased,
       ...rec.networksRemoved.map((n) => `network ${n}`),
+      ...(rec.poolsSettled ?? []).map((p) => `a count of pool ${p}`),
     ];
     head.push(
       rec.ok
