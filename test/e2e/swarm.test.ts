@@ -53,11 +53,22 @@ describe("swarm services on an azure-vnet swarm network, across two VMs", functi
     return tasks;
   };
 
-  /** Asserts the addresses a task's embedded DNS gives for `name` (in any order). */
-  const assertResolves = async (vm: string, task: string, name: string, expected: string[]) => {
-    const r = await docker(vm, ["exec", task, "nslookup", name, "127.0.0.11"]);
-    const answers = [...r.stdout.matchAll(/^Address: (\d+\.\d+\.\d+\.\d+)$/gm)].map((m) => m[1]).sort();
-    assert.deepEqual(answers, [...expected].sort(), `${name} from ${task} on ${vm}:\n${r.stdout}${r.stderr}`);
+  /** Asserts the addresses a task's embedded DNS gives for `name` (in any order), asking again for up to `waitMs`. */
+  const assertResolves = async (vm: string, task: string, name: string, expected: string[], waitMs = 0) => {
+    const want = JSON.stringify([...expected].sort());
+    let said = "";
+    let answers: string[] = [];
+    await waitFor(
+      `${name} from ${task} on ${vm}`,
+      async () => {
+        const r = await docker(vm, ["exec", task, "nslookup", name, "127.0.0.11"]);
+        said = r.stdout + r.stderr;
+        answers = [...r.stdout.matchAll(/^Address: (\d+\.\d+\.\d+\.\d+)$/gm)].map((m) => m[1]).sort();
+        return JSON.stringify(answers) === want;
+      },
+      waitMs,
+      1000,
+    ).catch(() => assert.deepEqual(answers, JSON.parse(want), `${name} from ${task} on ${vm}:\n${said}`));
   };
 
   /** Waits until every VM runs `count` tasks, as `countOn` counts them. */
@@ -289,7 +300,8 @@ describe("swarm services on an azure-vnet swarm network, across two VMs", functi
     const [one, two] = await Promise.all(VMS.map(tasksOn));
     for (const address of two.values()) assert.ok(secondariesOf(topology, "vm2").includes(address), `${address} on vm2`);
     const [task, address] = [...two][0];
-    await assertResolves("vm2", task, `tasks.${SERVICE}`, [...one.values(), ...two.values()]);
+    // The node's new instance of the network learns the other node's tasks by swarm's gossip: seen after up to about 30 s.
+    await assertResolves("vm2", task, `tasks.${SERVICE}`, [...one.values(), ...two.values()], 90_000);
     for (const target of one.values()) {
       assert.equal(httpCaller(await fetchOnceUp(sim, "vm2", task, `http://${target}:8080/cgi-bin/ip`)), address, `${task} to ${target}`);
     }
