@@ -244,11 +244,11 @@ export function renderStatus(r: StatusReport): string {
       ...rec.endpointsReleased.map((e) => `endpoint ${e}`),
       ...rec.addressesReleased,
       ...rec.networksRemoved.map((n) => `network ${n}`),
-      ...(rec.poolsSettled ?? []).map((p) => `a count of pool ${p}`),
     ];
+    const settled = (rec.poolsSettled ?? []).map((p) => `, set the count of pool ${p}`).join("");
     head.push(
       rec.ok
-        ? `last reconciliation with Docker: ${rec.at}, ${released.length ? `released ${released.join(", ")}` : "nothing to release"}${rec.endpointsAdopted + rec.networksAdopted ? `, adopted ${rec.networksAdopted} networks and ${rec.endpointsAdopted} endpoints` : ""}`
+        ? `last reconciliation with Docker: ${rec.at}, ${released.length ? `released ${released.join(", ")}` : "nothing to release"}${rec.endpointsAdopted + rec.networksAdopted ? `, adopted ${rec.networksAdopted} networks and ${rec.endpointsAdopted} endpoints` : ""}${settled}`
         : `last reconciliation with Docker: ${rec.at}, failed: ${rec.error ?? "unknown error"}`,
     );
   }
