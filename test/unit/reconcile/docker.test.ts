@@ -445,22 +445,22 @@ describe("reconciliation with Docker", () => {
   describe("swarm networks", () => {
     const SWARM = "1y9aqdade2ni7age0she52i6z";
     /** As a manager lists them: the swarm network with no IPAM of its own, and the node's config-only network. */
-    const managerList = (): DockerNetworkInfo[] => [
+    const managerList = (name = "vnet", driver = "azure-vnet:latest", ipamDriver = "azure-vnet:latest"): DockerNetworkInfo[] => [
       {
         Id: SWARM,
-        Name: "vnet",
-        Driver: "azure-vnet:latest",
+        Name: name,
+        Driver: driver,
         Scope: "swarm",
-        ConfigFrom: { Network: "vnet-config" },
+        ConfigFrom: { Network: `${name}-config` },
         IPAM: { Driver: "", Config: [] },
       },
       {
         Id: "c".repeat(64),
-        Name: "vnet-config",
+        Name: `${name}-config`,
         Driver: "null",
         Scope: "local",
         ConfigOnly: true,
-        IPAM: { Driver: "azure-vnet:latest", Config: [{ Subnet: "10.0.0.0/24" }] },
+        IPAM: { Driver: ipamDriver, Config: [{ Subnet: "10.0.0.0/24" }] },
       },
     ];
     const task = (ep: string, ip: string): DockerContainerInfo => ({
@@ -557,23 +557,7 @@ describe("reconciliation with Docker", () => {
       assert.deepEqual((await t.r.runOnce()).poolsSettled?.sort(), [`${POOL} 3->1`, `${RANGED} 3->1`]);
       // A swarm network of another driver that takes this IPAM through --config-from: whether this node has an instance, its list does not say.
       t.pools.set(POOL, 3);
-      t.setNetworks([
-        {
-          Id: SWARM,
-          Name: "mv",
-          Driver: "macvlan",
-          Scope: "swarm",
-          ConfigFrom: { Network: "mv-config" },
-          IPAM: { Driver: "", Config: [] },
-        },
-        {
-          Id: "c".repeat(64),
-          Name: "mv-config",
-          Driver: "null",
-          ConfigOnly: true,
-          IPAM: { Driver: "azure-vnet", Config: [{ Subnet: "10.0.0.0/24" }] },
-        },
-      ]);
+      t.setNetworks(managerList("mv", "macvlan", "azure-vnet"));
       await t.r.runOnce();
       t.tick(31_000);
       assert.deepEqual((await t.r.runOnce()).poolsSettled, [`${RANGED} 1->0`]);
