@@ -6,6 +6,7 @@
  * pool again without releasing it) leaves it too high, so the pool would
  * outlive its last network. Pure: the reconciler acts on the answer.
  */
+import { canonicalCidr } from "../lib/address";
 import type { NetworkState } from "../network/records";
 import type { DockerNetworkInfo } from "./docker";
 
@@ -46,8 +47,14 @@ export function poolUsers(networks: DockerNetworkInfo[], st: NetworkState, pools
   const unknown = new Set<string>();
   const byName = new Map(networks.map((n) => [n.Name, n]));
   const ipamOurs = (n: DockerNetworkInfo | undefined) => n !== undefined && driverName.test(n.IPAM?.Driver ?? "");
+  // Older engines list a --subnet as the user wrote it (host bits and all); pools are kept canonical.
+  const canonical = (text: string) => canonicalCidr(text) ?? text;
   const shown = (n: DockerNetworkInfo | undefined): PoolFacts[] =>
-    ipamOurs(n) ? (n?.IPAM?.Config ?? []).flatMap((c) => (c.Subnet ? [{ subnet: c.Subnet, ipRange: c.IPRange ?? "" }] : [])) : [];
+    ipamOurs(n)
+      ? (n?.IPAM?.Config ?? []).flatMap((c) =>
+          c.Subnet ? [{ subnet: canonical(c.Subnet), ipRange: c.IPRange ? canonical(c.IPRange) : "" }] : [],
+        )
+      : [];
   const matching = (f: PoolFacts) =>
     pools.filter(
       (p) =>

@@ -546,7 +546,8 @@ describe("reconciliation with Docker", () => {
         ...network(),
         Id: "b".repeat(64),
         Driver: "macvlan",
-        IPAM: { Driver: "azure-vnet", Config: [{ Subnet: "10.0.0.0/24" }] },
+        // As an older engine lists a --subnet given with host bits.
+        IPAM: { Driver: "azure-vnet", Config: [{ Subnet: "10.0.0.9/24" }] },
       };
       t.setNetworks([
         { ...network(), IPAM: { Driver: "azure-vnet", Config: [{ Subnet: "10.0.0.0/24", IPRange: "10.0.0.16/28" }] } },
