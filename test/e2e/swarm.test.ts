@@ -78,7 +78,7 @@ describe("swarm services on an azure-vnet swarm network, across two VMs", functi
 
   const checkpointOf = (vm: string) =>
     JSON.parse(readFileSync(checkpointPath(sim, vm), "utf8")) as {
-      data: { network: { networks: object }; ipam: { pools: Record<string, { refCount: number }> } };
+      data: { network: { networks: object }; ipam: { pools: Record<string, { refCount: number }>; addresses: object } };
     };
   /** The networks a node's plugin has records of. */
   const networksOf = (vm: string): string[] => Object.keys(checkpointOf(vm).data.network.networks);
@@ -391,5 +391,33 @@ describe("swarm services on an azure-vnet swarm network, across two VMs", functi
     await ok("vm1", ["stack", "rm", "demo"]);
     await waitForTasks(0, stackTasks);
     for (const vm of VMS) assert.deepEqual((await assertConsistent(sim, vm, NETWORK)).held, []);
+  });
+
+  it("removing the swarm network and the config-only networks leaves no network, pool or address on either node", async function () {
+    await ok("vm1", ["network", "rm", NETWORK]);
+    // A config-only network in use by a network made from it is refused: the swarm network's removal reaches each node soon after.
+    for (const vm of VMS) {
+      let said = "";
+      await waitFor(
+        `${NETWORK}-config removed on ${vm}`,
+        async () => {
+          const r = await docker(vm, ["network", "rm", `${NETWORK}-config`]);
+          said = r.stderr;
+          return r.code === 0;
+        },
+        30_000,
+        1000,
+      ).catch((err: Error) => assert.fail(`${err.message}: ${said}`));
+    }
+    for (const vm of VMS) {
+      await waitFor(
+        `${vm}'s checkpoint empty`,
+        () => networksOf(vm).length === 0 && Object.keys(poolsOf(vm)).length === 0,
+        10_000,
+        200,
+      ).catch(() => undefined);
+      const { network, ipam } = checkpointOf(vm).data;
+      assert.deepEqual([network.networks, ipam.pools, ipam.addresses], [{}, {}, {}], `${vm}'s plugin keeps state`);
+    }
   });
 });
