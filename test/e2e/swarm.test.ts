@@ -213,7 +213,7 @@ describe("swarm services on an azure-vnet swarm network, across two VMs", functi
     }
   });
 
-  it("after the manager's dockerd restarts, runs the service again with no address held twice or left behind", async function () {
+  it("after the manager's dockerd restarts, runs the service again with no address held twice or left behind and its pool counted once", async function () {
     this.timeout(180_000);
     // As `systemctl restart docker`: dockerd stops its containers and the plugin, and starts both again.
     await sim.stopVmDocker("vm1", { keepContainers: true });
