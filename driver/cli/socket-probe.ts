@@ -51,6 +51,8 @@ const reconcileReport = z.object({
   endpointsReleased: z.array(z.string()),
   addressesReleased: z.array(z.string()),
   networksRemoved: z.array(z.string()),
+  /** Absent from older daemons. */
+  poolsSettled: z.array(z.string()).optional(),
   itemErrors: z.array(z.string()),
 });
 

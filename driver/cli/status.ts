@@ -245,9 +245,10 @@ export function renderStatus(r: StatusReport): string {
       ...rec.addressesReleased,
       ...rec.networksRemoved.map((n) => `network ${n}`),
     ];
+    const settled = (rec.poolsSettled ?? []).map((p) => `, set the count of pool ${p}`).join("");
     head.push(
       rec.ok
-        ? `last reconciliation with Docker: ${rec.at}, ${released.length ? `released ${released.join(", ")}` : "nothing to release"}${rec.endpointsAdopted + rec.networksAdopted ? `, adopted ${rec.networksAdopted} networks and ${rec.endpointsAdopted} endpoints` : ""}`
+        ? `last reconciliation with Docker: ${rec.at}, ${released.length ? `released ${released.join(", ")}` : "nothing to release"}${rec.endpointsAdopted + rec.networksAdopted ? `, adopted ${rec.networksAdopted} networks and ${rec.endpointsAdopted} endpoints` : ""}${settled}`
         : `last reconciliation with Docker: ${rec.at}, failed: ${rec.error ?? "unknown error"}`,
     );
   }

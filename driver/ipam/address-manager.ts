@@ -323,6 +323,24 @@ export class AddressManager implements IpamDriver, SupplyHost {
     return this.transact((allocator) => allocator.releaseLease(address, lease), { reconcile: false, soon: true });
   }
 
+  /** Every pool with its count of networks, for reconciliation against Docker's networks. */
+  poolCounts(): { poolId: string; addressSpace: string; subnet: string; subPool?: string; refCount: number }[] {
+    return Object.entries(this.state.pools).map(([poolId, p]) => ({
+      poolId,
+      addressSpace: p.addressSpace,
+      subnet: p.subnet,
+      ...(p.subPool && { subPool: p.subPool }),
+      refCount: p.refCount,
+    }));
+  }
+
+  /** Sets a pool's count of networks to Docker's if it is still `seen` (at zero the pool goes); false if not. */
+  async settlePoolCount(poolId: string, seen: number, users: number): Promise<boolean> {
+    const settled = await this.transact((allocator) => allocator.settleCount(poolId, seen, users), { reconcile: false });
+    if (!poolById(this.state, poolId)) this.auxWindows.delete(poolId);
+    return settled;
+  }
+
   /** Make sure a pool Docker still uses exists (state rebuilt from Docker). */
   async adoptPool(poolId: string): Promise<void> {
     await this.refresh();

@@ -65,7 +65,29 @@ export class Allocator {
     pool.refCount -= 1;
     // Docker releases the pools it rejected in its overlap loop this way.
     delete pool.unconfirmedAutoPick;
-    if (pool.refCount > 0) return;
+    if (pool.refCount <= 0) this.dropPool(poolId);
+  }
+
+  /**
+   * Sets the pool's count of networks to `users` if it is still `seen` (the
+   * networks Docker shows using it, for a count a lost release left wrong).
+   * At zero the pool goes as with its last ReleasePool, unless a live
+   * endpoint still holds one of its addresses.
+   */
+  settleCount(poolId: string, seen: number, users: number): boolean {
+    const pool = poolById(this.state, poolId);
+    if (!pool || pool.refCount !== seen || users < 0) return false;
+    if (users > 0) {
+      pool.refCount = users;
+      return true;
+    }
+    const held = Object.entries(this.state.addresses).some(([address, r]) => r.poolId === poolId && this.liveHolder(address) !== undefined);
+    if (held) return false;
+    this.dropPool(poolId);
+    return true;
+  }
+
+  private dropPool(poolId: string): void {
     delete this.state.pools[poolId];
     for (const [address, record] of Object.entries(this.state.addresses)) {
       if (record.poolId === poolId) delete this.state.addresses[address];

@@ -21,6 +21,7 @@ import type { CreateNetworkRequest } from "../protocol/types";
 import { formatPoolId, LOCAL_ADDRESS_SPACE } from "../ipam";
 import { shortId as short } from "../lib/text";
 import { DockerUnreachableError } from "./docker-engine";
+import { type PoolCount, poolUsers } from "./pool-users";
 
 /** The parts of Docker's API answers this module reads. */
 export interface DockerNetworkInfo {
@@ -29,6 +30,12 @@ export interface DockerNetworkInfo {
   Driver: string;
   IPAM?: { Driver?: string; Config?: Array<{ Subnet?: string; Gateway?: string; IPRange?: string }> };
   Options?: Record<string, string>;
+  /** "local", or "swarm" for a swarm network (a manager lists every one; a worker its instances). */
+  Scope?: string;
+  /** A --config-only network: settings for others, no pool of its own. */
+  ConfigOnly?: boolean;
+  /** The config-only network a --config-from network takes its settings from. */
+  ConfigFrom?: { Network?: string };
 }
 
 export interface DockerContainerInfo {
@@ -60,6 +67,10 @@ export interface ReconcileTargets {
     adoptAddress(poolId: string, address: string, endpointId: string, name?: string): Promise<"held" | "adopted">;
     pendingGrants(): { address: string; poolId: string; lease: number }[];
     releaseGrant(address: string, lease: number): Promise<boolean>;
+    /** Every pool with its count of networks using it. */
+    poolCounts(): PoolCount[];
+    /** Sets the pool's count to `users` (at 0 the pool goes) if it is still `seen`; false if it changed or could not be set. */
+    settlePoolCount(poolId: string, seen: number, users: number): Promise<boolean>;
   };
 }
 
@@ -73,6 +84,7 @@ export function emptyReconcileReport(at: Date): DockerReconcileReport {
     endpointsReleased: [],
     addressesReleased: [],
     networksRemoved: [],
+    poolsSettled: [],
     itemErrors: [],
   };
 }
@@ -88,6 +100,8 @@ export interface DockerReconcileReport {
   endpointsReleased: string[];
   addressesReleased: string[];
   networksRemoved: string[];
+  /** Pools whose count of networks was set to Docker's ("<pool id> <was>-><now>"); absent in older reports. */
+  poolsSettled?: string[];
   /** Items that failed; the run carried on with the rest. */
   itemErrors: string[];
   /**
@@ -177,7 +191,8 @@ export class DockerReconciler {
       report.endpointsAdopted +
       report.endpointsReleased.length +
       report.addressesReleased.length +
-      report.networksRemoved.length;
+      report.networksRemoved.length +
+      (report.poolsSettled?.length ?? 0);
     const level = !report.ok ? "warn" : changed ? "info" : "debug";
     this.o.logger[level]("reconciled with Docker", {
       ok: report.ok,
@@ -188,6 +203,7 @@ export class DockerReconciler {
       endpointsReleased: report.endpointsReleased.join(",") || "none",
       addressesReleased: report.addressesReleased.join(",") || "none",
       networksRemoved: report.networksRemoved.join(",") || "none",
+      poolsSettled: report.poolsSettled?.join(",") || "none",
     });
     return report;
   }
@@ -310,6 +326,31 @@ export class DockerReconciler {
         await this.o.network.deleteNetwork({ NetworkID: id }, { releaseAddresses: true });
         report.networksRemoved.push(short(id));
         this.missingSince.delete(`network:${id}`);
+      });
+    }
+
+    await this.settlePools(all, report);
+  }
+
+  /**
+   * Each pool's count against the networks Docker shows using it: a count
+   * that differs the same way in runs at least graceMs apart is set to
+   * Docker's (a network being made holds its pool a moment before Docker
+   * lists it). At zero the pool goes.
+   */
+  private async settlePools(all: DockerNetworkInfo[], report: DockerReconcileReport): Promise<void> {
+    const pools = this.o.ipam.poolCounts();
+    const { users, unknown } = poolUsers(all, this.o.state, pools, this.driverName);
+    for (const pool of pools) {
+      const count = users.get(pool.poolId)?.size ?? 0;
+      if (unknown.has(pool.poolId) || count === pool.refCount) continue;
+      const key = `pool:${pool.poolId}:${pool.refCount}->${count}`;
+      if (!this.overdue(key)) continue;
+      await this.step(report, `settle pool ${pool.poolId}`, async () => {
+        if (await this.o.ipam.settlePoolCount(pool.poolId, pool.refCount, count)) {
+          (report.poolsSettled ??= []).push(`${pool.poolId} ${pool.refCount}->${count}`);
+        }
+        this.missingSince.delete(key);
       });
     }
   }

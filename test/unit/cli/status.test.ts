@@ -130,6 +130,8 @@ describe("status", () => {
       renderStatus(r),
       /^last reconciliation with Docker: 2026-01-01T00:01:00\.000Z, released endpoint abcdefabcdef, 10\.0\.0\.12$/m,
     );
+    f.lastReconcile = { ...f.lastReconcile, poolsSettled: ["AzureVNetLocal/10.0.0.0/24 2->1"] };
+    assert.match(renderStatus(buildStatus(f)), /, 10\.0\.0\.12, set the count of pool AzureVNetLocal\/10\.0\.0\.0\/24 2->1$/m);
     f.lastReconcile = { ...f.lastReconcile, ok: false, error: "Docker is not answering" };
     assert.match(renderStatus(buildStatus(f)), /failed: Docker is not answering/);
   });

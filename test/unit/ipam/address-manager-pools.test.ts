@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { RequestPoolRequest } from "../../../driver/protocol/types";
-import { expectPluginError, GATEWAY, harness, LOCAL, MAC1, MAC2, nic, standardNics } from "./helpers";
+import { createNetwork, expectPluginError, GATEWAY, harness, LOCAL, MAC1, MAC2, nic, standardNics } from "./helpers";
 
 function pool(Pool: string, more: Partial<RequestPoolRequest> = {}): RequestPoolRequest {
   return { AddressSpace: LOCAL, Pool, SubPool: "", Options: {}, V6: false, ...more };
@@ -35,6 +35,43 @@ describe("AddressManager pools", () => {
     await h.manager.releasePool({ PoolID: first.PoolID });
     await h.manager.releasePool({ PoolID: "nonsense" });
     assert.equal(h.persisted.length, 4, "releasing an unknown pool changes nothing");
+  });
+
+  it("sets a pool's count of networks to Docker's only while it is what was seen, and drops the pool at zero", async () => {
+    const h = harness();
+    // Docker asked twice for one network (made again after a dockerd restart) and will release once.
+    const PoolID = await createNetwork(h);
+    await createNetwork(h);
+    const { Address } = await h.manager.requestAddress({ PoolID, Address: "", Options: {} });
+    assert.equal(h.state.pools[PoolID].refCount, 2);
+    assert.equal(await h.manager.settlePoolCount(PoolID, 3, 1), false, "the count changed since it was seen");
+    assert.equal(await h.manager.settlePoolCount("AzureVNetLocal/10.9.0.0/24", 2, 1), false, "no such pool");
+    assert.equal(h.state.pools[PoolID].refCount, 2);
+    assert.equal(await h.manager.settlePoolCount(PoolID, 2, 1), true);
+    assert.deepEqual(
+      h.manager.poolCounts().map((p) => [p.poolId, p.refCount]),
+      [[PoolID, 1]],
+    );
+    assert.equal(JSON.parse(h.persisted.at(-1) as string).pools[PoolID].refCount, 1, "saved");
+    // The network's removal: its one ReleasePool now drops the pool with its addresses.
+    await h.manager.releasePool({ PoolID });
+    assert.deepEqual(h.state.pools, {});
+    assert.equal(h.state.addresses[Address.split("/")[0]], undefined);
+  });
+
+  it("drops a pool no network uses, unless a live endpoint holds one of its addresses", async () => {
+    const live = new Set<string>();
+    const h = harness(standardNics(), { liveEndpoint: (id) => live.has(id) });
+    const PoolID = await createNetwork(h);
+    const { Address } = await h.manager.requestAddress({ PoolID, Address: "", Options: {} });
+    const address = Address.split("/")[0];
+    await h.manager.bindAddress({ addressSpace: LOCAL, subnet: "10.0.0.0/24" }, address, "e".repeat(64));
+    live.add("e".repeat(64));
+    assert.equal(await h.manager.settlePoolCount(PoolID, 1, 0), false, "a live endpoint holds an address");
+    assert.equal(h.state.pools[PoolID].refCount, 1);
+    live.clear();
+    assert.equal(await h.manager.settlePoolCount(PoolID, 1, 0), true);
+    assert.deepEqual([h.state.pools, h.state.addresses], [{}, {}]);
   });
 
   it("serves a second NIC's subnet from that NIC", async () => {

@@ -76,7 +76,10 @@ export interface Harness {
   persisted: string[];
 }
 
-export function harness(nics: NicInfo[] = standardNics(), extra: { nicMac?: string } = {}): Harness {
+export function harness(
+  nics: NicInfo[] = standardNics(),
+  extra: { nicMac?: string; liveEndpoint?: (endpointId: string) => boolean } = {},
+): Harness {
   const clock = new FakeClock();
   const source = new FakeSource(nics);
   source.clock = clock;

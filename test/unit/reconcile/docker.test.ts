@@ -47,6 +47,8 @@ function setup(
   for (const [a, p] of Object.entries(held)) grant(a, p);
   const holderOf = (a: string) => Object.values(state.endpoints).find((e) => e.address === a);
   const linked = new Set<string>();
+  /** The IPAM's pools: id -> count of networks. */
+  const pools = new Map<string, number>();
   let clock = at;
   let networks: DockerNetworkInfo[] = [network()];
   let containers: DockerContainerInfo[] = [];
@@ -102,6 +104,18 @@ function setup(
         release(a);
         return true;
       },
+      poolCounts: () =>
+        [...pools].map(([poolId, refCount]) => {
+          const [addressSpace, net, len, rangeNet, rangeLen] = poolId.split("/");
+          return { poolId, addressSpace, subnet: `${net}/${len}`, ...(rangeNet && { subPool: `${rangeNet}/${rangeLen}` }), refCount };
+        }),
+      settlePoolCount: async (poolId, seen, users) => {
+        if (pools.get(poolId) !== seen) return false;
+        calls.push(`settlePoolCount ${poolId} ${seen}->${users}`);
+        if (users === 0) pools.delete(poolId);
+        else pools.set(poolId, users);
+        return true;
+      },
     },
   });
   return {
@@ -109,6 +123,7 @@ function setup(
     calls,
     addresses,
     linked,
+    pools,
     tick: (ms: number) => (clock += ms),
     setContainers: (c: DockerContainerInfo[]) => (containers = c),
     setNetworks: (n: DockerNetworkInfo[]) => (networks = n),
@@ -430,13 +445,22 @@ describe("reconciliation with Docker", () => {
   describe("swarm networks", () => {
     const SWARM = "1y9aqdade2ni7age0she52i6z";
     /** As a manager lists them: the swarm network with no IPAM of its own, and the node's config-only network. */
-    const managerList = (): DockerNetworkInfo[] => [
-      { Id: SWARM, Name: "vnet", Driver: "azure-vnet:latest", IPAM: { Driver: "", Config: [] } },
+    const managerList = (name = "vnet", driver = "azure-vnet:latest", ipamDriver = "azure-vnet:latest"): DockerNetworkInfo[] => [
+      {
+        Id: SWARM,
+        Name: name,
+        Driver: driver,
+        Scope: "swarm",
+        ConfigFrom: { Network: `${name}-config` },
+        IPAM: { Driver: "", Config: [] },
+      },
       {
         Id: "c".repeat(64),
-        Name: "vnet-config",
+        Name: `${name}-config`,
         Driver: "null",
-        IPAM: { Driver: "azure-vnet:latest", Config: [{ Subnet: "10.0.0.0/24" }] },
+        Scope: "local",
+        ConfigOnly: true,
+        IPAM: { Driver: ipamDriver, Config: [{ Subnet: "10.0.0.0/24" }] },
       },
     ];
     const task = (ep: string, ip: string): DockerContainerInfo => ({
@@ -460,6 +484,85 @@ describe("reconciliation with Docker", () => {
       assert.deepEqual((await t.r.runOnce()).endpointsReleased, [EP(1).slice(0, 12)]);
       assert.deepEqual(t.addresses, {});
       assert.ok(st.networks[SWARM], "the network stays: the swarm still has it");
+    });
+
+    const POOL = "AzureVNetLocal/10.0.0.0/24";
+    const instance = () => ({ id: SWARM, addressSpace: "AzureVNetLocal", subnet: "10.0.0.0/24" }) as NetworkState["networks"][string];
+
+    it("sets a pool's count back to the one network using it after Docker asked for it again, once the grace has passed", async () => {
+      // A node's dockerd restarted and made its instance of the swarm network again: RequestPool twice, one network.
+      const st = emptyNetworkState();
+      st.networks[SWARM] = instance();
+      const t = setup(st);
+      t.pools.set(POOL, 2);
+      t.setNetworks(managerList());
+      assert.deepEqual((await t.r.runOnce()).poolsSettled, [], "a first sighting");
+      t.tick(31_000);
+      const report = await t.r.runOnce();
+      assert.deepEqual(report.poolsSettled, [`${POOL} 2->1`]);
+      assert.deepEqual([...t.pools], [[POOL, 1]]);
+      t.tick(31_000);
+      assert.deepEqual((await t.r.runOnce()).poolsSettled, [], "settled");
+      // The same on a worker, which lists its instance with the config-only network's settings.
+      t.pools.set(POOL, 2);
+      t.setNetworks([{ ...managerList()[0], IPAM: managerList()[1].IPAM }, managerList()[1]]);
+      await t.r.runOnce();
+      t.tick(31_000);
+      assert.deepEqual((await t.r.runOnce()).poolsSettled, [`${POOL} 2->1`]);
+    });
+
+    it("drops a pool whose last network is gone, and leaves alone a count a network being made explains soon", async () => {
+      const st = emptyNetworkState();
+      const t = setup(st);
+      t.pools.set(POOL, 1);
+      // The swarm network exists, this node has no instance of it: no record, so the pool is no network's.
+      t.setNetworks(managerList());
+      await t.r.runOnce();
+      t.tick(20_000);
+      // Meanwhile Docker makes the node's instance: the count now matches.
+      st.networks[SWARM] = instance();
+      await t.r.runOnce();
+      t.tick(20_000);
+      assert.deepEqual((await t.r.runOnce()).poolsSettled, []);
+      assert.deepEqual([...t.pools], [[POOL, 1]]);
+      // The instance goes without its ReleasePool reaching the plugin.
+      delete st.networks[SWARM];
+      await t.r.runOnce();
+      t.tick(15_000);
+      assert.deepEqual((await t.r.runOnce()).poolsSettled, [], "not yet missing for the grace");
+      t.tick(16_000);
+      assert.deepEqual((await t.r.runOnce()).poolsSettled, [`${POOL} 1->0`]);
+      assert.deepEqual([...t.pools], []);
+    });
+
+    it("counts a local network by its pool, tells pools of one subnet apart by --ip-range, and leaves unknowable pools alone", async () => {
+      const st = emptyNetworkState();
+      const RANGED = "AzureVNetLocal/10.0.0.0/24/10.0.0.16/28";
+      st.networks[NET] = { id: NET, addressSpace: "AzureVNetLocal", subnet: "10.0.0.0/24" } as NetworkState["networks"][string];
+      const t = setup(st);
+      t.pools.set(POOL, 3);
+      t.pools.set(RANGED, 3);
+      const other = {
+        ...network(),
+        Id: "b".repeat(64),
+        Driver: "macvlan",
+        // As an older engine lists a --subnet given with host bits.
+        IPAM: { Driver: "azure-vnet", Config: [{ Subnet: "10.0.0.9/24" }] },
+      };
+      t.setNetworks([
+        { ...network(), IPAM: { Driver: "azure-vnet", Config: [{ Subnet: "10.0.0.0/24", IPRange: "10.0.0.16/28" }] } },
+        other,
+      ]);
+      await t.r.runOnce();
+      t.tick(31_000);
+      assert.deepEqual((await t.r.runOnce()).poolsSettled?.sort(), [`${POOL} 3->1`, `${RANGED} 3->1`]);
+      // A swarm network of another driver that takes this IPAM through --config-from: whether this node has an instance, its list does not say.
+      t.pools.set(POOL, 3);
+      t.setNetworks(managerList("mv", "macvlan", "azure-vnet"));
+      await t.r.runOnce();
+      t.tick(31_000);
+      assert.deepEqual((await t.r.runOnce()).poolsSettled, [`${RANGED} 1->0`]);
+      assert.equal(t.pools.get(POOL), 3);
     });
 
     it("adopts nothing from a manager's list: the swarm network has no subnet there, the config-only one is no driver's", async () => {
