@@ -51,6 +51,12 @@ export interface WarmPoolOptions {
   settleMs?: number;
 }
 
+/**
+ * Grants within this window measure demand: while containers start faster
+ * than one NIC update takes, each growth adds what they will take meanwhile,
+ * so the pool grows ahead of them instead of running dry at every update.
+ */
+const DEMAND_WINDOW_MS = 20_000;
 /** A NIC PUT refused because the NIC changed or is busy is tried again from a fresh GET this many times. */
 const PUT_ATTEMPTS = 10;
 /** What grow() answers once ipconfigs were added (or may have appeared): look again. */
@@ -72,6 +78,10 @@ interface GrowWaiter {
 export class WarmPool implements AddressSupply {
   private readonly queue = new SerialQueue();
   private readonly freeSince = new Map<string, number>();
+  /** When addresses were granted, within DEMAND_WINDOW_MS. */
+  private grants: number[] = [];
+  /** How long the last growth took, from its GET of the NIC to the new addresses in the metadata. */
+  private growthMs = 0;
   private readonly growWaiters = new Set<GrowWaiter>();
   private readonly createWaiters = new Map<string, { pool: SupplyPool; waiters: Waiter[] }>();
   private located: { vm: VmRef; nicId: string; mac: string } | undefined;
@@ -154,7 +164,9 @@ export class WarmPool implements AddressSupply {
   }
 
   touched(address: string): void {
-    this.freeSince.set(address, this.options.timing.now());
+    const now = this.options.timing.now();
+    this.freeSince.set(address, now);
+    if (this.options.host.held(address)) this.grants.push(now);
     void this.kick(this.options.settleMs ?? 1_000);
   }
 
@@ -233,7 +245,8 @@ export class WarmPool implements AddressSupply {
       const used = secondaries.filter((c) => c.address !== undefined && this.options.host.held(c.address)).length;
       const total = secondaries.length;
       const waiting = this.growWaiters.size;
-      const desired = Math.min(max, Math.max(min, used + waiting + warm));
+      const headroom = this.headroom(now);
+      const desired = Math.min(max, Math.max(min, used + waiting + warm + headroom));
       if (!this.adopted) {
         this.adopted = true;
         this.log.info("warm pool", {
@@ -249,7 +262,13 @@ export class WarmPool implements AddressSupply {
         const names = new Set(nic.ipConfigs.map((c) => c.name));
         const added = Array.from({ length: desired - total }, () => newIpConfig(uniqueName(names), primary.subnetId));
         list = [...nic.ipConfigs.map((c) => c.raw), ...added];
-        this.log.info("adding ipconfigs through Azure Resource Manager", { count: added.length, used, free: total - used, waiting });
+        this.log.info("adding ipconfigs through Azure Resource Manager", {
+          count: added.length,
+          used,
+          free: total - used,
+          waiting,
+          headroom,
+        });
       } else {
         if (total === desired || total - used <= 0) return this.noChange(total, waiting);
         const idle = secondaries
@@ -277,6 +296,7 @@ export class WarmPool implements AddressSupply {
       }
       for (const address of removed) this.freeSince.delete(address);
       await this.options.host.refreshMetadata();
+      if (removed.length === 0) this.growthMs = this.options.timing.now() - now;
       for (const w of this.growWaiters) w.grown();
       return;
     }
@@ -397,6 +417,18 @@ export class WarmPool implements AddressSupply {
     if (!primary) throw new ArmError(`network interface ${nic.id} has no ipconfig`, 200, undefined);
     this.primary = primary;
     return primary;
+  }
+
+  /**
+   * The grants expected while one growth runs: the rate of the recent ones
+   * (over the time since the first of them, at least a second) times how long
+   * the last growth took. Nothing without recent grants or before the first growth.
+   */
+  private headroom(now: number): number {
+    this.grants = this.grants.filter((t) => now - t <= DEMAND_WINDOW_MS);
+    if (this.grants.length === 0 || this.growthMs === 0) return 0;
+    const perMs = this.grants.length / Math.max(1_000, now - this.grants[0]);
+    return Math.ceil(perMs * this.growthMs);
   }
 
   /** An ipconfig's idle time starts when it is first seen free, and again at each grant or release. */

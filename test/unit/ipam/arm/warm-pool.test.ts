@@ -77,6 +77,40 @@ describe("warm pool (--ipconfig-management arm)", () => {
     assert.equal(waitLine.level, "info");
   });
 
+  it("grows ahead of a burst of containers by what they take while one NIC update runs", async () => {
+    // Each update takes a few seconds, as on Azure: the pool must not run dry at every one.
+    arm.knobs.pollsBeforeDone = 3;
+    const p = await start({ warm: 2 });
+    const poolId = await createNetwork(p.manager);
+    const adding = () => p.log.filter((l) => /adding ipconfigs through Azure Resource Manager/.test(l.msg));
+    assert.equal(adding().length, 1, "the first growth, to the warm target");
+    assert.equal(adding()[0].fields.headroom, 0, "no demand yet, no headroom");
+    // Six containers within a second: 3 a second, while an update takes about 4 s.
+    for (let i = 0; i < 6; i++) {
+      await requestAddress(p.manager, poolId);
+      clock.advance(150);
+    }
+    await p.pool.check();
+    const burst = adding().at(-1);
+    assert.ok(burst && Number(burst.fields.headroom) >= 8, `headroom for the burst: ${JSON.stringify(burst?.fields)}`);
+    const free = arm.own().length + 1 - 6;
+    assert.ok(free >= 2 + 8, `${free} free ipconfigs after the growth, for the warm target and the containers to come`);
+    // A slow trickle later (one container every 3 s): the headroom is small again.
+    clock.advance(60_000);
+    const before = adding().length;
+    for (let i = 0; i < free - 1; i++) {
+      await requestAddress(p.manager, poolId);
+      clock.advance(3_000);
+    }
+    await p.pool.check();
+    assert.ok(adding().length > before, "a growth once the free ones are taken");
+    const trickle = Number(adding().at(-1)?.fields.headroom);
+    assert.ok(
+      trickle < Number(burst.fields.headroom) / 2,
+      `headroom for one container every 3 s: ${trickle}, for the burst: ${burst.fields.headroom}`,
+    );
+  });
+
   it("gives up on a waiting request after the bounded wait, with words saying the plugin keeps trying", async () => {
     // The growth is sent but never finishes.
     const stuck = new FrozenTiming(clock, () => arm.puts.length > 0);
