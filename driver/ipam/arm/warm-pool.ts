@@ -55,8 +55,10 @@ export interface WarmPoolOptions {
  * Grants within this window measure demand: while containers start faster
  * than one NIC update takes, each growth adds what they will take meanwhile,
  * so the pool grows ahead of them instead of running dry at every update.
+ * Short, so a burst is measured by its own pace, not diluted by a quiet
+ * stretch before it.
  */
-const DEMAND_WINDOW_MS = 20_000;
+const DEMAND_WINDOW_MS = 5_000;
 /** A NIC PUT refused because the NIC changed or is busy is tried again from a fresh GET this many times. */
 const PUT_ATTEMPTS = 10;
 /** What grow() answers once ipconfigs were added (or may have appeared): look again. */
