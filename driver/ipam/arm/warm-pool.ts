@@ -21,11 +21,14 @@ import {
   type IpConfigView,
   type Json,
   locateNic,
+  type Membership,
+  NO_MEMBERSHIP,
   newIpConfig,
   type NicDocument,
   nicUrl,
   OWN_PREFIX,
   withIpConfigs,
+  withMembership,
 } from "./nic";
 import { retryAfterMs, retryDelayMs, type Timing } from "./retry";
 
@@ -63,6 +66,16 @@ interface Waiter {
   reject: (err: Error) => void;
 }
 
+/** The memberships the ipconfig with `address` should have (its endpoint's network's), undefined for none. */
+export type MembershipSource = (address: string) => Membership | undefined;
+
+/** A CreateEndpoint waiting for its ipconfig to join its network's groups and pools. */
+interface JoinWaiter {
+  address: string;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
 /** A request waiting for the pool to grow: let go to look again, or refused. */
 interface GrowWaiter {
   grown: () => void;
@@ -74,6 +87,8 @@ export class WarmPool implements AddressSupply {
   private readonly freeSince = new Map<string, number>();
   private readonly growWaiters = new Set<GrowWaiter>();
   private readonly createWaiters = new Map<string, { pool: SupplyPool; waiters: Waiter[] }>();
+  private readonly joinWaiters = new Set<JoinWaiter>();
+  private membershipOf: MembershipSource = () => undefined;
   private located: { vm: VmRef; nicId: string; mac: string } | undefined;
   /** The primary ipconfig's address and subnet, from the last GET. */
   private primary: IpConfigView | undefined;
@@ -102,6 +117,49 @@ export class WarmPool implements AddressSupply {
     const err = new PluginError("the plugin is stopping", "unavailable");
     for (const w of this.growWaiters) w.reject(err);
     for (const { waiters } of this.createWaiters.values()) for (const w of waiters) w.reject(err);
+    for (const w of this.joinWaiters) w.reject(err);
+  }
+
+  /** Where each pass reads which groups and pools an address's ipconfig belongs in (the network manager, made after the pool). */
+  setMemberships(source: MembershipSource): void {
+    this.membershipOf = source;
+  }
+
+  /**
+   * Resolves once one NIC PUT (or ARM's view) has the ipconfig of `address`
+   * in the memberships the source names for it; requests arriving while a
+   * PUT runs share the next one. Throws why not by `deadline`.
+   */
+  join(address: string, deadline: number, signal?: AbortSignal): Promise<void> {
+    if (this.closed) return Promise.reject(new PluginError("the plugin is stopping", "unavailable"));
+    const waitMs = deadline - this.options.timing.now();
+    if (signal?.aborted) return Promise.reject(stoppedWaiting());
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timeout);
+        signal?.removeEventListener("abort", abort);
+        this.joinWaiters.delete(waiter);
+      };
+      const waiter: JoinWaiter = { address, resolve: () => (done(), resolve()), reject: (e) => (done(), reject(e)) };
+      const timeout = setTimeout(
+        () =>
+          waiter.reject(
+            new PluginError(
+              `Azure Resource Manager did not put the ipconfig of ${address} into the network's security groups and backend pools in time; the plugin keeps trying (see its log)`,
+              "unavailable",
+            ),
+          ),
+        Math.max(0, waitMs),
+      );
+      const abort = () => waiter.reject(stoppedWaiting());
+      signal?.addEventListener("abort", abort, { once: true });
+      this.joinWaiters.add(waiter);
+      this.log.info("waiting for the ipconfig to join the network's security groups and backend pools", {
+        address,
+        upToSeconds: Math.ceil(waitMs / 1000),
+      });
+      void this.kick(0);
+    });
   }
 
   /** Looks at the pool now (after any pass running); resolves when that pass is over. */
@@ -189,6 +247,7 @@ export class WarmPool implements AddressSupply {
           this.createWaiters.delete(address);
           for (const w of waiters) w.reject(failure);
         }
+        for (const w of this.joinWaiters) w.reject(failure);
       }
     });
   }
@@ -204,7 +263,52 @@ export class WarmPool implements AddressSupply {
         for (const w of entry.waiters) w.reject(err as Error);
       }
     }
+    try {
+      await this.converge(where);
+    } catch (err) {
+      // A refused membership (say a pool id ARM does not know) must not stop the pool from growing.
+      this.log.error("cannot set the security groups and backend pools of ipconfigs", { error: errorMessage(err) });
+      const failure = err instanceof Error ? err : new Error(String(err));
+      for (const w of this.joinWaiters) w.reject(failure);
+    }
     await this.balance(where);
+  }
+
+  /**
+   * Puts each of the plugin's ipconfigs into the groups and pools its
+   * address's endpoint's network names, and a free one into none: one PUT
+   * for all that differ. Requests waiting when the NIC was read are answered
+   * by it; later ones by the next pass.
+   */
+  private async converge(where: { vm: VmRef; nicId: string }): Promise<void> {
+    for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
+      const waiting = [...this.joinWaiters];
+      const nic = await this.getNic(where);
+      const changed: string[] = [];
+      const list = nic.ipConfigs.map((c) => {
+        if (!c.own || c.address === undefined) return c.raw;
+        const next = withMembership(c.raw, this.membershipOf(c.address) ?? NO_MEMBERSHIP);
+        if (next !== c.raw) changed.push(c.address);
+        return next;
+      });
+      if (changed.length > 0) {
+        this.log.info("setting the security groups and backend pools of ipconfigs through Azure Resource Manager", {
+          addresses: changed.join(","),
+        });
+        if ((await this.put(where, nic, list)) === "retry") continue;
+      }
+      for (const w of waiting) {
+        const ipconfig = nic.ipConfigs.find((c) => c.address === w.address);
+        if (ipconfig?.own) w.resolve();
+        else w.reject(notJoinable(w.address, ipconfig?.name));
+      }
+      return;
+    }
+    throw new ArmError(
+      `the NIC kept changing or stayed busy through ${PUT_ATTEMPTS} attempts to set its ipconfigs' security groups and backend pools`,
+      409,
+      "AnotherOperationInProgress",
+    );
   }
 
   private async locate(): Promise<{ vm: VmRef; nicId: string; mac: string }> {
@@ -420,6 +524,16 @@ export class WarmPool implements AddressSupply {
 
 function stoppedWaiting(): PluginError {
   return new PluginError("Docker stopped waiting for an address", "unavailable");
+}
+
+/** Why an address's ipconfig cannot join its network's groups and pools: it is not one the plugin manages. */
+function notJoinable(address: string, name: string | undefined): PluginError {
+  return new PluginError(
+    name === undefined
+      ? `${address} is not an ipconfig of the NIC in Azure Resource Manager, so it cannot join the network's security groups and backend pools`
+      : `${address} is ipconfig ${name}, which the plugin did not create (its own are named ${OWN_PREFIX}…); it changes only its own, so the address cannot join the network's security groups and backend pools`,
+    "unavailable",
+  );
 }
 
 function sameId(a: string, b: string): boolean {
