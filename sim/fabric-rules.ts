@@ -6,7 +6,7 @@
  * declared by the full ruleset, so a run-time update (an ipconfig added or
  * removed) re-declares the decision chains and keeps the drop counters.
  */
-import { Topology, ipConfigsOf } from "./topology";
+import { Topology, ipConfigsOf, lbBackends } from "./topology";
 import {
   ARM_IP,
   DEFAULT_OUTBOUND_IP,
@@ -88,8 +88,9 @@ function render(topo: Topology): Tables {
   egress.push(`-j ${dropChains.noPublicIp}`);
   for (const lb of topo.loadBalancers) {
     // Spread new flows over the backend pool: rule i takes 1/(n-i) of what is left.
-    lb.backendPool.forEach((backend, i) => {
-      const share = lb.backendPool.length - i;
+    const backends = lbBackends(topo, lb);
+    backends.forEach((backend, i) => {
+      const share = backends.length - i;
       const pick = share > 1 ? ` -m statistic --mode nth --every ${share} --packet 0` : "";
       dnat.push(
         `-d ${lb.frontendIp}/32 -p ${lb.protocol} --dport ${lb.frontendPort}${pick} -j DNAT --to-destination ${backend}:${lb.backendPort}`,
