@@ -43,13 +43,17 @@ export const VmSchema = z.object({
   engine: EngineSchema.optional(),
 });
 
-export const NsgRuleSchema = z.object({
-  action: z.enum(["allow", "deny"]),
-  /** Destination ipconfig address the rule applies to. */
-  destination: ipv4,
-  protocol: z.enum(["tcp", "udp", "icmp", "any"]),
-  port: z.number().int().min(1).max(65535).optional(),
-});
+export const NsgRuleSchema = z
+  .object({
+    action: z.enum(["allow", "deny"]),
+    /** Destination ipconfig address the rule applies to. */
+    destination: ipv4.optional(),
+    /** Or every ipconfig in this Application Security Group (its ARM id), as ARM has them at the moment. */
+    destinationAsg: z.string().min(1).optional(),
+    protocol: z.enum(["tcp", "udp", "icmp", "any"]),
+    port: z.number().int().min(1).max(65535).optional(),
+  })
+  .refine((r) => (r.destination === undefined) !== (r.destinationAsg === undefined), "needs one of destination and destinationAsg");
 
 export const LoadBalancerSchema = z
   .object({
@@ -110,10 +114,22 @@ export type Topology = z.infer<typeof TopologySchema>;
 export type Vm = z.infer<typeof VmSchema>;
 export type SimIpConfig = z.infer<typeof IpConfigSchema>;
 export type LoadBalancer = z.infer<typeof LoadBalancerSchema>;
+export type NsgRule = z.infer<typeof NsgRuleSchema>;
 
 /** The ARM id of a load balancer's backend pool, when it has a name. */
 export function lbPoolIdOf(lb: LoadBalancer): string | undefined {
   return lb.name === undefined ? undefined : lbBackendPoolId(lb.name, lb.pool);
+}
+
+/** The addresses an NSG rule applies to: its destination, or every ipconfig of the VNet in its destinationAsg (ids in any case). */
+export function nsgDestinations(topo: Topology, rule: NsgRule): string[] {
+  if (rule.destination !== undefined) return [rule.destination];
+  const asg = rule.destinationAsg?.toLowerCase();
+  return topo.vms.flatMap((vm) =>
+    ipConfigsOf(vm)
+      .filter((c) => c.applicationSecurityGroups?.some((g) => g.toLowerCase() === asg))
+      .map((c) => c.address),
+  );
 }
 
 /**

@@ -134,30 +134,49 @@ export class WarmPool implements AddressSupply {
     if (this.closed) return Promise.reject(new PluginError("the plugin is stopping", "unavailable"));
     const waitMs = deadline - this.options.timing.now();
     if (signal?.aborted) return Promise.reject(stoppedWaiting());
-    return new Promise<void>((resolve, reject) => {
+    const timedOut = () =>
+      new PluginError(
+        `Azure Resource Manager did not put the ipconfig of ${address} into the network's security groups and backend pools in time; the plugin keeps trying (see its log)`,
+        "unavailable",
+      );
+    const joined = this.waitIn<void, JoinWaiter>(this.joinWaiters, waitMs, signal, timedOut, (resolve, reject) => ({
+      address,
+      resolve: () => resolve(),
+      reject,
+    }));
+    this.log.info("waiting for the ipconfig to join the network's security groups and backend pools", {
+      address,
+      upToSeconds: Math.ceil(waitMs / 1000),
+    });
+    return joined;
+  }
+
+  /**
+   * A request waiting in `waiters` for a pass (one is asked for now) until
+   * the waiter made by `make` is settled, `waitMs` passed (`timedOut()`) or
+   * Docker stopped waiting; it leaves the set either way.
+   */
+  private waitIn<T, W extends { reject: (err: Error) => void }>(
+    waiters: Set<W>,
+    waitMs: number,
+    signal: AbortSignal | undefined,
+    timedOut: () => Error,
+    make: (resolve: (value: T) => void, reject: (err: Error) => void) => W,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       const done = () => {
         clearTimeout(timeout);
         signal?.removeEventListener("abort", abort);
-        this.joinWaiters.delete(waiter);
+        waiters.delete(waiter);
       };
-      const waiter: JoinWaiter = { address, resolve: () => (done(), resolve()), reject: (e) => (done(), reject(e)) };
-      const timeout = setTimeout(
-        () =>
-          waiter.reject(
-            new PluginError(
-              `Azure Resource Manager did not put the ipconfig of ${address} into the network's security groups and backend pools in time; the plugin keeps trying (see its log)`,
-              "unavailable",
-            ),
-          ),
-        Math.max(0, waitMs),
+      const waiter = make(
+        (value) => (done(), resolve(value)),
+        (err) => (done(), reject(err)),
       );
+      const timeout = setTimeout(() => waiter.reject(timedOut()), Math.max(0, waitMs));
       const abort = () => waiter.reject(stoppedWaiting());
       signal?.addEventListener("abort", abort, { once: true });
-      this.joinWaiters.add(waiter);
-      this.log.info("waiting for the ipconfig to join the network's security groups and backend pools", {
-        address,
-        upToSeconds: Math.ceil(waitMs / 1000),
-      });
+      waiters.add(waiter);
       void this.kick(0);
     });
   }
@@ -177,25 +196,20 @@ export class WarmPool implements AddressSupply {
     const waitMs = deadline - this.options.timing.now();
     if (waitMs <= 0) return Promise.reject(this.timedOut(pool));
     if (signal?.aborted) return Promise.reject(stoppedWaiting());
-    return new Promise<boolean>((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timeout);
-        signal?.removeEventListener("abort", abort);
-        this.growWaiters.delete(waiter);
-      };
-      const waiter: GrowWaiter = { grown: () => (done(), resolve(GROWN)), reject: (e) => (done(), reject(e)) };
-      const timeout = setTimeout(() => waiter.reject(this.timedOut(pool)), waitMs);
-      const abort = () => waiter.reject(stoppedWaiting());
-      signal?.addEventListener("abort", abort, { once: true });
-      this.growWaiters.add(waiter);
-      this.log.info("no free ipconfig: waiting for new ones from Azure Resource Manager", {
-        subnet: pool.subnet,
-        waiting: this.growWaiters.size,
-        ipconfigs: this.growWaiters.size + this.options.targets.warm,
-        upToSeconds: Math.ceil(waitMs / 1000),
-      });
-      void this.kick(0);
+    const grown = this.waitIn<boolean, GrowWaiter>(
+      this.growWaiters,
+      waitMs,
+      signal,
+      () => this.timedOut(pool),
+      (resolve, reject) => ({ grown: () => resolve(GROWN), reject }),
+    );
+    this.log.info("no free ipconfig: waiting for new ones from Azure Resource Manager", {
+      subnet: pool.subnet,
+      waiting: this.growWaiters.size,
+      ipconfigs: this.growWaiters.size + this.options.targets.warm,
+      upToSeconds: Math.ceil(waitMs / 1000),
     });
+    return grown;
   }
 
   create(address: string, pool: SupplyPool, signal?: AbortSignal): Promise<boolean> {
@@ -263,24 +277,26 @@ export class WarmPool implements AddressSupply {
         for (const w of entry.waiters) w.reject(err as Error);
       }
     }
+    let read: NicDocument | undefined;
     try {
-      await this.converge(where);
+      read = await this.converge(where);
     } catch (err) {
       // A refused membership (say a pool id ARM does not know) must not stop the pool from growing.
       this.log.error("cannot set the security groups and backend pools of ipconfigs", { error: errorMessage(err) });
       const failure = err instanceof Error ? err : new Error(String(err));
       for (const w of this.joinWaiters) w.reject(failure);
     }
-    await this.balance(where);
+    await this.balance(where, read);
   }
 
   /**
    * Puts each of the plugin's ipconfigs into the groups and pools its
    * address's endpoint's network names, and a free one into none: one PUT
    * for all that differ. Requests waiting when the NIC was read are answered
-   * by it; later ones by the next pass.
+   * by it; later ones by the next pass. Returns the NIC as read when it
+   * changed nothing, so the pass reads it once.
    */
-  private async converge(where: { vm: VmRef; nicId: string }): Promise<void> {
+  private async converge(where: { vm: VmRef; nicId: string }): Promise<NicDocument | undefined> {
     for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
       const waiting = [...this.joinWaiters];
       const nic = await this.getNic(where);
@@ -302,7 +318,7 @@ export class WarmPool implements AddressSupply {
         if (ipconfig?.own) w.resolve();
         else w.reject(notJoinable(w.address, ipconfig?.name));
       }
-      return;
+      return changed.length === 0 ? nic : undefined;
     }
     throw new ArmError(
       `the NIC kept changing or stayed busy through ${PUT_ATTEMPTS} attempts to set its ipconfigs' security groups and backend pools`,
@@ -326,10 +342,10 @@ export class WarmPool implements AddressSupply {
   }
 
   /** Brings the pool to its target: one PUT adding or one removing, retried from a fresh GET when the NIC changed or was busy. */
-  private async balance(where: { vm: VmRef; nicId: string }): Promise<void> {
+  private async balance(where: { vm: VmRef; nicId: string }, read?: NicDocument): Promise<void> {
     const { warm, min, max, cooldownMs } = this.options.targets;
     for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
-      const nic = await this.getNic(where);
+      const nic = attempt === 0 && read ? read : await this.getNic(where);
       const primary = this.findPrimary(nic);
       const secondaries = nic.ipConfigs.filter((c) => !c.primary && sameId(c.subnetId, primary.subnetId));
       const now = this.options.timing.now();

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { hasMemberships, parseNetworkOptions } from "../../../../driver/network/options";
 import type { Membership } from "../../../../driver/ipam/arm/nic";
 import { FakeClock } from "../helpers";
-import { FakeArm, ipConfig, RG, SUB } from "./fake-arm";
+import { FakeArm, ipConfig, NIC_ID, RG, SUB } from "./fake-arm";
 import { createNetwork, type Plugin, requestAddress, startPlugin } from "./setup";
 
 const ASG = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Network/applicationSecurityGroups/web`;
@@ -105,6 +105,10 @@ describe("memberships of the plugin's ipconfigs (--ipconfig-management arm)", ()
     await p.pool.check();
     await p.pool.join(a, deadline());
     assert.equal(arm.puts.length, putsBefore + 1);
+    // A pass with nothing to change reads the NIC once, for memberships and pool alike.
+    const calls = arm.armCalls.length;
+    await p.pool.check();
+    assert.deepEqual(arm.armCalls.slice(calls), [`GET ${NIC_ID}`]);
   });
 
   it("clears a released endpoint's memberships in the background", async () => {
@@ -170,6 +174,20 @@ describe("memberships of the plugin's ipconfigs (--ipconfig-management arm)", ()
       /did not put the ipconfig of 10\.0\.0\.33 into the network's security groups and backend pools in time/,
     );
     arm.releaseOperations();
+  });
+
+  it("keeps the pool growing when ARM refuses a membership", async () => {
+    const p = await start();
+    const poolId = await createNetwork(p.manager);
+    await p.pool.check();
+    assert.equal(arm.own().length, 3);
+    const taken = [await requestAddress(p.manager, poolId), await requestAddress(p.manager, poolId)];
+    wanted.set(taken[0], { applicationSecurityGroups: [ASG], lbBackendPools: [] });
+    arm.knobs.failOperation = { code: "InvalidResourceReference", message: "not found" };
+    await assert.rejects(p.pool.join(taken[0], deadline()), /not found/);
+    await p.pool.idle();
+    assert.equal(arm.own().length, 5, "two in use and the warm three");
+    assert.ok(p.log.some((l) => l.msg === "cannot set the security groups and backend pools of ipconfigs"));
   });
 
   const p = () => plugin as Plugin;
