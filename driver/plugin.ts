@@ -113,7 +113,9 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
     persist,
     logger,
     defaultNonMasqueradeCidrs: config.nonMasqueradeCidrs,
+    memberships: warmPool,
   });
+  warmPool?.setMemberships((address) => network.membershipOf(address));
 
   // Untrusted state may not know every network: what it does not explain stays until Docker has spoken.
   const reconcile = await network.repairKernel({ removeOrphans: trust.verified });

@@ -6,7 +6,7 @@
  * declared by the full ruleset, so a run-time update (an ipconfig added or
  * removed) re-declares the decision chains and keeps the drop counters.
  */
-import { Topology, ipConfigsOf } from "./topology";
+import { Topology, ipConfigsOf, lbBackends, nsgDestinations } from "./topology";
 import {
   ARM_IP,
   DEFAULT_OUTBOUND_IP,
@@ -66,10 +66,12 @@ function render(topo: Topology): Tables {
     "-j AZSIM-NSG",
     `-o ${FABRIC_INET_PORT} -j AZSIM-EGRESS`,
   ];
-  const nsg = topo.nsg.map((rule) => {
+  const nsg = topo.nsg.flatMap((rule) => {
     const proto = rule.protocol === "any" ? "" : ` -p ${rule.protocol}`;
     const port = rule.port !== undefined && (rule.protocol === "tcp" || rule.protocol === "udp") ? ` --dport ${rule.port}` : "";
-    return `-d ${rule.destination}/32${proto}${port} -j ${rule.action === "deny" ? dropChains.nsg : "RETURN"}`;
+    return nsgDestinations(topo, rule).map(
+      (destination) => `-d ${destination}/32${proto}${port} -j ${rule.action === "deny" ? dropChains.nsg : "RETURN"}`,
+    );
   });
   // Internet egress: the primary ipconfig (default outbound access) and
   // ipconfigs with a public IP of their own; other secondaries are dropped.
@@ -88,8 +90,9 @@ function render(topo: Topology): Tables {
   egress.push(`-j ${dropChains.noPublicIp}`);
   for (const lb of topo.loadBalancers) {
     // Spread new flows over the backend pool: rule i takes 1/(n-i) of what is left.
-    lb.backendPool.forEach((backend, i) => {
-      const share = lb.backendPool.length - i;
+    const backends = lbBackends(topo, lb);
+    backends.forEach((backend, i) => {
+      const share = backends.length - i;
       const pick = share > 1 ? ` -m statistic --mode nth --every ${share} --packet 0` : "";
       dnat.push(
         `-d ${lb.frontendIp}/32 -p ${lb.protocol} --dport ${lb.frontendPort}${pick} -j DNAT --to-destination ${backend}:${lb.backendPort}`,

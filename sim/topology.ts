@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { Address4 } from "ip-address";
 import { EngineSchema } from "./engines";
+import { lbBackendPoolId } from "./platform/arm-ids";
 
 const ipv4 = z.string().refine((s) => Address4.isValid(s) && !s.includes("/"), "must be a dotted IPv4 address");
 const cidr = z.string().refine((s) => s.includes("/") && Address4.isValid(s), "must be an IPv4 CIDR such as 10.0.0.0/24");
@@ -26,7 +27,7 @@ export const IpConfigSchema = z.object({
   name: ipConfigNameSchema.optional(),
   /** How ARM reports the address was chosen; secondaries default to Static, the primary to Dynamic. */
   allocation: z.enum(["Static", "Dynamic"]).optional(),
-  /** Resource ids ARM keeps on the ipconfig (the simulator's fabric does not act on them). */
+  /** Resource ids ARM keeps on the ipconfig; a backend pool of a load balancer with a `name` takes the address in (see lbBackends). */
   applicationSecurityGroups: resourceIds.optional(),
   loadBalancerBackendAddressPools: resourceIds.optional(),
 });
@@ -42,21 +43,41 @@ export const VmSchema = z.object({
   engine: EngineSchema.optional(),
 });
 
-export const NsgRuleSchema = z.object({
-  action: z.enum(["allow", "deny"]),
-  /** Destination ipconfig address the rule applies to. */
-  destination: ipv4,
-  protocol: z.enum(["tcp", "udp", "icmp", "any"]),
-  port: z.number().int().min(1).max(65535).optional(),
-});
+export const NsgRuleSchema = z
+  .object({
+    action: z.enum(["allow", "deny"]),
+    /** Destination ipconfig address the rule applies to. */
+    destination: ipv4.optional(),
+    /** Or every ipconfig in this Application Security Group (its ARM id), as ARM has them at the moment. */
+    destinationAsg: z.string().min(1).optional(),
+    protocol: z.enum(["tcp", "udp", "icmp", "any"]),
+    port: z.number().int().min(1).max(65535).optional(),
+  })
+  .refine((r) => (r.destination === undefined) !== (r.destinationAsg === undefined), "needs one of destination and destinationAsg");
 
-export const LoadBalancerSchema = z.object({
-  frontendIp: ipv4,
-  frontendPort: z.number().int().min(1).max(65535),
-  backendPort: z.number().int().min(1).max(65535),
-  protocol: z.enum(["tcp", "udp"]).default("tcp"),
-  backendPool: z.array(ipv4).min(1),
-});
+export const LoadBalancerSchema = z
+  .object({
+    /** Its name in Azure Resource Manager: with one, ipconfigs join its pool through ARM (lbPoolIdOf). */
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,78}$/, "must be an Azure resource name")
+      .optional(),
+    /** The backend pool's name in ARM. */
+    pool: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,78}$/, "must be an Azure resource name")
+      .default("backend"),
+    frontendIp: ipv4,
+    frontendPort: z.number().int().min(1).max(65535),
+    backendPort: z.number().int().min(1).max(65535),
+    protocol: z.enum(["tcp", "udp"]).default("tcp"),
+    /** Addresses always in the pool, whatever ARM says. */
+    backendPool: z.array(ipv4).default([]),
+  })
+  .refine(
+    (lb) => lb.backendPool.length > 0 || lb.name !== undefined,
+    "needs a backendPool, or a name so ipconfigs can join it through ARM",
+  );
 
 export const TopologySchema = z.object({
   vnet: z.object({
@@ -92,6 +113,41 @@ export const TopologySchema = z.object({
 export type Topology = z.infer<typeof TopologySchema>;
 export type Vm = z.infer<typeof VmSchema>;
 export type SimIpConfig = z.infer<typeof IpConfigSchema>;
+export type LoadBalancer = z.infer<typeof LoadBalancerSchema>;
+export type NsgRule = z.infer<typeof NsgRuleSchema>;
+
+/** The ARM id of a load balancer's backend pool, when it has a name. */
+export function lbPoolIdOf(lb: LoadBalancer): string | undefined {
+  return lb.name === undefined ? undefined : lbBackendPoolId(lb.name, lb.pool);
+}
+
+/** The addresses an NSG rule applies to: its destination, or every ipconfig of the VNet in its destinationAsg (ids in any case). */
+export function nsgDestinations(topo: Topology, rule: NsgRule): string[] {
+  if (rule.destination !== undefined) return [rule.destination];
+  const asg = rule.destinationAsg?.toLowerCase();
+  return topo.vms.flatMap((vm) =>
+    ipConfigsOf(vm)
+      .filter((c) => c.applicationSecurityGroups?.some((g) => g.toLowerCase() === asg))
+      .map((c) => c.address),
+  );
+}
+
+/**
+ * The load balancer's backends: its static backendPool, then every ipconfig
+ * of the VNet whose loadBalancerBackendAddressPools names its pool (ARM ids
+ * compared in any case), in VM and ipconfig order, each once.
+ */
+export function lbBackends(topo: Topology, lb: LoadBalancer): string[] {
+  const id = lbPoolIdOf(lb)?.toLowerCase();
+  const joined = id
+    ? topo.vms.flatMap((vm) =>
+        ipConfigsOf(vm)
+          .filter((c) => c.loadBalancerBackendAddressPools?.some((p) => p.toLowerCase() === id))
+          .map((c) => c.address),
+      )
+    : [];
+  return [...new Set([...lb.backendPool, ...joined])];
+}
 
 /** Two VMs in 10.0.0.0/24, eight secondary ipconfigs each, one with its own public IP. */
 export function defaultTopology(): Topology {
@@ -120,7 +176,14 @@ export function defaultTopology(): Topology {
     onPrem: { cidr: "192.168.100.0/24", hostAddress: "192.168.100.10" },
     nsg: [{ action: "deny", destination: "10.0.0.27", protocol: "tcp", port: 23 }],
     loadBalancers: [
-      { frontendIp: "203.0.113.100", frontendPort: 80, backendPort: 8080, protocol: "tcp", backendPool: ["10.0.0.12", "10.0.0.22"] },
+      {
+        name: "lb1",
+        frontendIp: "203.0.113.100",
+        frontendPort: 80,
+        backendPort: 8080,
+        protocol: "tcp",
+        backendPool: ["10.0.0.12", "10.0.0.22"],
+      },
     ],
   });
 }

@@ -42,7 +42,14 @@ export interface StatusReport {
     primaryAddress: string;
     nicMac: string;
     mtu: number;
-    options: { mode: string; snat: boolean; nonMasqueradeCidrs: string[]; allowImds: boolean };
+    options: {
+      mode: string;
+      snat: boolean;
+      nonMasqueradeCidrs: string[];
+      allowImds: boolean;
+      applicationSecurityGroups?: string[];
+      lbBackendPools?: string[];
+    };
     endpoints: number;
     bridgeState: LinkState;
     createdAt: string;
@@ -264,7 +271,11 @@ export function renderStatus(r: StatusReport): string {
       n.gateway,
       n.nicMac,
       String(n.endpoints),
-      `mode=${n.options.mode} snat=${n.options.snat} allow-imds=${n.options.allowImds} non-masquerade-cidrs=${n.options.nonMasqueradeCidrs.join(",")}`,
+      [
+        `mode=${n.options.mode} snat=${n.options.snat} allow-imds=${n.options.allowImds} non-masquerade-cidrs=${n.options.nonMasqueradeCidrs.join(",")}`,
+        ...(n.options.applicationSecurityGroups ? [`application-security-groups=${n.options.applicationSecurityGroups.join(",")}`] : []),
+        ...(n.options.lbBackendPools ? [`lb-backend-pools=${n.options.lbBackendPools.join(",")}`] : []),
+      ].join(" "),
     ]),
     "no networks",
   );

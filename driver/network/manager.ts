@@ -21,7 +21,7 @@ import type {
 import { AsyncMutex } from "../lib/serial";
 import { addressInCidr, containerMac } from "../lib/address";
 import { shortId as short } from "../lib/text";
-import { DEFAULT_NON_MASQUERADE, checkEndpointOptions, parseNetworkOptions } from "./options";
+import { DEFAULT_NON_MASQUERADE, checkEndpointOptions, hasMemberships, parseNetworkOptions } from "./options";
 import { EndpointRecord, NetworkRecord, NetworkState, bridgeName } from "./records";
 import { type EndpointKernel, endpointKernel, isGuarded, newEndpointKernel } from "./kernel-model";
 import { checkNetworkFits, endpointLinkSpec, ensureNetworkKernel, firewallPortsOf, setUpEndpointKernel } from "./modes";
@@ -44,6 +44,17 @@ export interface PoolDirectory {
   unbindAddress(address: string, endpointId: string, release?: boolean): Promise<boolean>;
 }
 
+/** What puts an endpoint's ipconfig into its network's security groups and backend pools (--ipconfig-management arm). */
+export interface MembershipSupply {
+  /** Resolves once ARM has the address's ipconfig in the memberships membershipOf names; throws why not by `deadline`. */
+  join(address: string, deadline: number, signal?: AbortSignal): Promise<void>;
+  /** The address's endpoint is gone: its memberships are cleared in the background. */
+  touched(address: string): void;
+}
+
+/** How long a CreateEndpoint waits for its ipconfig's memberships, within Docker's wait for the answer. */
+export const JOIN_WAIT_MS = 20_000;
+
 export interface NetworkManagerOptions {
   dataplane: Dataplane;
   pools: PoolDirectory;
@@ -54,6 +65,8 @@ export interface NetworkManagerOptions {
   now?: () => Date;
   /** non-masquerade-cidrs recorded for a network created without that option; default DEFAULT_NON_MASQUERADE. */
   defaultNonMasqueradeCidrs?: string[];
+  /** Present in ARM mode only: networks with application-security-groups or lb-backend-pools need it. */
+  memberships?: MembershipSupply;
 }
 
 export class NetworkManager implements NetworkDriver {
@@ -94,6 +107,10 @@ export class NetworkManager implements NetworkDriver {
       // The plugin's setting at creation: a later change of it leaves this network as it was made.
       if (options.nonMasqueradeCidrs === undefined && this.o.defaultNonMasqueradeCidrs)
         options.nonMasqueradeCidrs = [...this.o.defaultNonMasqueradeCidrs];
+      if (hasMemberships(options) && !this.o.memberships)
+        throw new PluginError(
+          "network options application-security-groups and lb-backend-pools need the plugin to manage ipconfigs through Azure Resource Manager (--ipconfig-management arm); it runs with static ipconfigs",
+        );
       if (req.IPv6Data.length > 0) throw new PluginError("azure-vnet does not support IPv6 yet; create the network without --ipv6");
       if (req.IPv4Data.length !== 1) {
         throw new PluginError(
@@ -178,6 +195,10 @@ export class NetworkManager implements NetworkDriver {
     try {
       await made.saving;
       throwIfAbandoned(ctx.signal);
+      const net = this.state.networks[req.NetworkID];
+      if (this.o.memberships && net && hasMemberships(net.options)) {
+        await this.o.memberships.join(made.kernel.address, Date.now() + JOIN_WAIT_MS, ctx.signal);
+      }
     } catch (err) {
       await this.mutex.runExclusive(() => this.unmakeEndpoint(made.kernel));
       throw err;
@@ -273,6 +294,7 @@ export class NetworkManager implements NetworkDriver {
     // and its veth with it): it rides on the next durable save.
     await this.o.persist("soon");
     if (ep.published) await this.closePorts(ep);
+    this.o.memberships?.touched(ep.address);
     this.retire(endpointKernel(ep, this.state.networks[ep.networkId]));
     return true;
   }
@@ -295,6 +317,14 @@ export class NetworkManager implements NetworkDriver {
         if (this.teardowns.get(ep.address) === done) this.teardowns.delete(ep.address);
       });
     this.teardowns.set(ep.address, done);
+  }
+
+  /** The security groups and backend pools of the network whose endpoint holds `address`, if it names any. */
+  membershipOf(address: string): { applicationSecurityGroups: string[]; lbBackendPools: string[] } | undefined {
+    const ep = Object.values(this.state.endpoints).find((e) => e.address === address);
+    const net = ep && this.state.networks[ep.networkId];
+    if (!net || !hasMemberships(net.options)) return undefined;
+    return { applicationSecurityGroups: net.options.applicationSecurityGroups ?? [], lbBackendPools: net.options.lbBackendPools ?? [] };
   }
 
   /** Whether the kernel clean-up of the address's previous endpoint is still running. */

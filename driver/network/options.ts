@@ -15,6 +15,10 @@ export interface NetworkOptions {
   snat: boolean;
   nonMasqueradeCidrs: string[] | undefined;
   allowImds: boolean;
+  /** ARM ids of the Application Security Groups its containers' ipconfigs join (--ipconfig-management arm). */
+  applicationSecurityGroups?: string[];
+  /** ARM ids of the load-balancer backend pools its containers' ipconfigs join (--ipconfig-management arm). */
+  lbBackendPools?: string[];
 }
 
 /** Private ranges a VNet, its peerings and on-premises networks usually use. */
@@ -82,7 +86,52 @@ export const NETWORK_OPTIONS: OptionSpec[] = [
       into.allowImds = bool("allow-imds", value);
     },
   },
+  {
+    name: "application-security-groups",
+    values: "comma-separated ARM ids of Application Security Groups",
+    default: "(none)",
+    description:
+      "With `--ipconfig-management arm` only: each container's ipconfig joins these Application Security Groups while the container exists, so NSG rules written for the groups follow the containers. An id reads `/subscriptions/<s>/resourceGroups/<rg>/providers/Microsoft.Network/applicationSecurityGroups/<name>`. Costs a NIC update per batch of new containers: [ipconfig-management.md](ipconfig-management.md#security-groups-and-load-balancer-pools).",
+    apply(value, into) {
+      into.applicationSecurityGroups = parseArmIds(value, "application-security-groups", ASG_ID, ASG_FORM);
+    },
+  },
+  {
+    name: "lb-backend-pools",
+    values: "comma-separated ARM ids of load-balancer backend pools",
+    default: "(none)",
+    description:
+      "With `--ipconfig-management arm` only: each container's ipconfig joins these load-balancer backend pools while the container exists, so the load balancer sends traffic to the containers. An id reads `/subscriptions/<s>/resourceGroups/<rg>/providers/Microsoft.Network/loadBalancers/<lb>/backendAddressPools/<pool>`. Costs a NIC update per batch of new containers: [ipconfig-management.md](ipconfig-management.md#security-groups-and-load-balancer-pools).",
+    apply(value, into) {
+      into.lbBackendPools = parseArmIds(value, "lb-backend-pools", POOL_ID, POOL_FORM);
+    },
+  },
 ];
+
+/** ARM's resource names: letters, digits, `_ . - ( )`; provider and type segments in any case, as ARM takes them. */
+const NAME = "[A-Za-z0-9_.()-]{1,80}";
+const GROUP = "/subscriptions/[0-9A-Fa-f-]{36}/resourceGroups/[A-Za-z0-9_.()-]{1,90}/providers/Microsoft\\.Network";
+const ASG_ID = new RegExp(`^${GROUP}/applicationSecurityGroups/${NAME}$`, "i");
+const POOL_ID = new RegExp(`^${GROUP}/loadBalancers/${NAME}/backendAddressPools/${NAME}$`, "i");
+const ASG_FORM = "/subscriptions/<s>/resourceGroups/<rg>/providers/Microsoft.Network/applicationSecurityGroups/<name>";
+const POOL_FORM = "/subscriptions/<s>/resourceGroups/<rg>/providers/Microsoft.Network/loadBalancers/<lb>/backendAddressPools/<pool>";
+
+/** A comma-separated list of ARM resource ids of one form, without repeats (ARM compares ids in any case). */
+function parseArmIds(value: string, name: string, form: RegExp, shape: string): string[] {
+  const ids: string[] = [];
+  for (const id of value.split(",").map((c) => c.trim())) {
+    if (!id) continue;
+    if (!form.test(id)) throw new PluginError(`network option ${name}: ${shown(id)} is not an id of the form ${shape}`);
+    if (!ids.some((known) => known.toLowerCase() === id.toLowerCase())) ids.push(id);
+  }
+  if (ids.length === 0) throw new PluginError(`network option ${name} names no id: give one or more, comma-separated`);
+  return ids;
+}
+
+/** Whether the network puts its containers' ipconfigs into security groups or backend pools (ARM mode's work). */
+export function hasMemberships(options: Pick<NetworkOptions, "applicationSecurityGroups" | "lbBackendPools">): boolean {
+  return (options.applicationSecurityGroups?.length ?? 0) + (options.lbBackendPools?.length ?? 0) > 0;
+}
 
 /** A comma-separated list of IPv4 CIDRs, canonical; throws PluginError naming `what` and the first bad entry. */
 export function parseCidrList(value: string, what: string): string[] {

@@ -25,6 +25,8 @@ export const NetworkRecordSchema = z.object({
     snat: z.boolean(),
     nonMasqueradeCidrs: z.array(z.string()).optional(),
     allowImds: z.boolean(),
+    applicationSecurityGroups: z.array(z.string()).optional(),
+    lbBackendPools: z.array(z.string()).optional(),
   }),
   createdAt: z.string(),
 });

@@ -21,6 +21,19 @@ export const nicName = (vm: string) => `${vm}-nic`;
 export const nicId = (vm: string) => `${resourceGroupId()}/providers/Microsoft.Network/networkInterfaces/${nicName(vm)}`;
 export const ipConfigId = (vm: string, name: string) => `${nicId(vm)}/ipConfigurations/${name}`;
 export const subnetId = () => `${resourceGroupId()}/providers/Microsoft.Network/virtualNetworks/${VNET_NAME}/subnets/${SUBNET_NAME}`;
+/** A load balancer's backend pool, as ipconfigs name it in loadBalancerBackendAddressPools. */
+export const lbBackendPoolId = (lb: string, pool: string) =>
+  `${resourceGroupId()}/providers/Microsoft.Network/loadBalancers/${lb}/backendAddressPools/${pool}`;
+
+/**
+ * Whether `id` names an Application Security Group in the simulator's resource
+ * group: the simulator keeps no list of them, so any well-formed one exists.
+ */
+export function isSimAsgId(id: string): boolean {
+  const prefix = `${resourceGroupId()}/providers/Microsoft.Network/applicationSecurityGroups/`.toLowerCase();
+  return id.toLowerCase().startsWith(prefix) && /^[A-Za-z0-9_.()-]{1,80}$/.test(id.slice(prefix.length));
+}
+
 /** A public IP resource, named after its address. */
 export const publicIpId = (address: string) =>
   `${resourceGroupId()}/providers/Microsoft.Network/publicIPAddresses/pip-${address.replace(/\./g, "-")}`;

@@ -8,8 +8,8 @@
  */
 import { Address4 } from "ip-address";
 import { z } from "zod";
-import { ipConfigName, ipConfigsOf, type SimIpConfig, type Topology, type Vm } from "../topology";
-import { ipConfigId, nicId, publicIpOfId, subnetId } from "./arm-ids";
+import { ipConfigName, ipConfigsOf, lbPoolIdOf, type SimIpConfig, type Topology, type Vm } from "../topology";
+import { ipConfigId, isSimAsgId, nicId, publicIpOfId, subnetId } from "./arm-ids";
 
 /** Private IP addresses per network interface (Azure's networking limits). */
 export const MAX_IPCONFIGS_PER_NIC = 256;
@@ -135,6 +135,11 @@ export function planNicPut(topo: Topology, vm: Vm, raw: unknown, pending: Map<st
       if (!publicIp || existing?.publicIp !== publicIp)
         return bad("InvalidResourceReference", `Resource ${p.publicIPAddress.id} referenced by resource ${nicId(vm.name)} was not found.`);
     }
+    const pools = new Set(topo.loadBalancers.flatMap((lb) => lbPoolIdOf(lb)?.toLowerCase() ?? []));
+    const unknown =
+      p.loadBalancerBackendAddressPools?.find((g) => !pools.has(g.id.toLowerCase())) ??
+      p.applicationSecurityGroups?.find((g) => !isSimAsgId(g.id));
+    if (unknown) return bad("InvalidResourceReference", `Resource ${unknown.id} referenced by resource ${nicId(vm.name)} was not found.`);
     const ipc: SimIpConfig = {
       // A Dynamic ipconfig keeps the address it has; a new one without an address gets one picked below.
       address: p.privateIPAddress ?? (method === "dynamic" ? (existing?.address ?? "") : ""),

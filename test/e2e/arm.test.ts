@@ -20,7 +20,8 @@ import { ARM_CA_NAME } from "../../sim/arm-tls";
 import { PluginProcess } from "../../sim/plugin-process";
 import { sleep, waitFor } from "../../sim/exec";
 import { runPool } from "../../bench/measure";
-import { CREATE_NETWORK, DockerCli, E2E_MODE } from "./helpers/docker";
+import { lbBackendPoolId, resourceGroupId } from "../../sim/platform/arm-ids";
+import { CREATE_NETWORK, DockerCli, E2E_MODE, WHOAMI_CMD, httpCaller } from "./helpers/docker";
 import { Harness } from "./helpers/sim-harness";
 import { assertConsistent } from "./helpers/invariants";
 
@@ -35,6 +36,10 @@ const COOLDOWN_S = 5;
 const VM_CA = `/usr/local/share/ca-certificates/${ARM_CA_NAME}`;
 /** Everything but the one pass that runs the scale and fault tests skips them. */
 const FULL = E2E_MODE === "bridge" && process.env.AZSIM_ENGINE !== "debian13";
+/** A load balancer with no static backends: only ipconfigs that join its pool through ARM get its traffic. */
+const LB = { name: "lb1", pool: "backend", frontendIp: "203.0.113.100", frontendPort: 80, backendPort: 8080 };
+const INET = { edge: "inet" } as const;
+const INET_HOST = "198.51.100.10";
 
 /** Two VMs in a /22 whose NICs have their primary ipconfig only. */
 function emptyNicTopology(): Topology {
@@ -45,8 +50,9 @@ function emptyNicTopology(): Topology {
   return parseTopology({
     vnet: { addressSpace: "10.0.0.0/16", subnet: SUBNET, gateway: "10.0.0.1" },
     vms: [vm("vm1", "00:0d:3a:00:00:01", "203.0.113.4"), vm("vm2", "00:0d:3a:00:00:02", "203.0.113.5")],
-    internet: { hostAddress: "198.51.100.10", names: { "example.com": "198.51.100.10" } },
+    internet: { hostAddress: INET_HOST, names: { "example.com": INET_HOST } },
     onPrem: { cidr: "192.168.100.0/24", hostAddress: "192.168.100.10" },
+    loadBalancers: [{ ...LB, protocol: "tcp", backendPool: [] }],
   });
 }
 
@@ -289,6 +295,74 @@ describe("ipconfigs on demand through Azure Resource Manager (--ipconfig-managem
         await removeAll("vm1");
       }
       await assertConsistent(sim, "vm1", NETWORK);
+    },
+  );
+
+  (FULL ? it : it.skip)(
+    "puts the ipconfigs of a network's containers into its load balancer pool and security group while they exist",
+    async function () {
+      this.timeout(300_000);
+      const pool = lbBackendPoolId(LB.name, LB.pool);
+      const asg = `${resourceGroupId()}/providers/Microsoft.Network/applicationSecurityGroups/web`;
+      const net = "balanced";
+      const frontend = `http://${LB.frontendIp}:${LB.frontendPort}/cgi-bin/ip`;
+      const ipconfigOf = (address: string) => sim.vm("vm1").nic.secondaries.find((s) => s.address === address);
+      await cli.vm1.ok([
+        ...CREATE_NETWORK,
+        "--subnet",
+        SUBNET,
+        "-o",
+        `lb-backend-pools=${pool}`,
+        "-o",
+        `application-security-groups=${asg}`,
+        net,
+      ]);
+      try {
+        // Nothing is in the pool yet: the frontend leads nowhere.
+        assert.notEqual((await h.curl(INET, frontend, 2)).code, 0, "the frontend answered with an empty pool");
+        const before = log("vm1").length;
+        const run = await cli.vm1.run(["run", "-d", "--init", "--name", "web", "--network", net, "local/busybox", ...WHOAMI_CMD]);
+        assert.equal(run.code, 0, run.stderr);
+        const address = await cli.vm1.ipOf("web");
+        // CreateEndpoint answered once ARM had committed the memberships.
+        assert.deepEqual(ipconfigOf(address)?.loadBalancerBackendAddressPools, [pool]);
+        assert.deepEqual(ipconfigOf(address)?.applicationSecurityGroups, [asg]);
+        assert.match(log("vm1").slice(before), /waiting for the ipconfig to join the network's security groups and backend pools/);
+        // A container of the plain network is in neither.
+        const plain = await start("vm1", "plain");
+        assert.equal(plain.code, 0, plain.stderr);
+        const plainIpconfig = ipconfigOf(await cli.vm1.ipOf("plain"));
+        assert.equal(plainIpconfig?.loadBalancerBackendAddressPools, undefined);
+        assert.equal(plainIpconfig?.applicationSecurityGroups, undefined);
+        // The internet reaches the container through the frontend, as itself.
+        let out = "";
+        await waitFor(
+          "the load balancer's frontend to answer",
+          async () => {
+            const r = await h.curl(INET, frontend, 3);
+            out = r.stdout;
+            return r.code === 0;
+          },
+          15_000,
+          250,
+        );
+        assert.equal(httpCaller(out), INET_HOST);
+        await cli.vm1.remove(["web"]);
+        // The release clears the memberships (or the cooldown returns the ipconfig altogether).
+        await waitFor(
+          `${address} to leave the pool and the group`,
+          () => {
+            const c = ipconfigOf(address);
+            return c?.loadBalancerBackendAddressPools === undefined && c?.applicationSecurityGroups === undefined;
+          },
+          30_000,
+          250,
+        );
+        assert.notEqual((await h.curl(INET, frontend, 3)).code, 0, "the frontend still reaches the removed container's address");
+      } finally {
+        await cli.vm1.remove(["web"]);
+        await cli.vm1.run(["network", "rm", net]);
+      }
     },
   );
 

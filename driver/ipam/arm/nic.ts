@@ -70,6 +70,37 @@ export function newIpConfig(name: string, subnetId: string, address?: string, ex
   };
 }
 
+/** What an ipconfig of the plugin's belongs to: ARM ids of Application Security Groups and load-balancer backend pools. */
+export interface Membership {
+  applicationSecurityGroups: string[];
+  lbBackendPools: string[];
+}
+
+export const NO_MEMBERSHIP: Membership = { applicationSecurityGroups: [], lbBackendPools: [] };
+
+const MEMBERSHIP_FIELDS = [
+  ["applicationSecurityGroups", "applicationSecurityGroups"],
+  ["loadBalancerBackendAddressPools", "lbBackendPools"],
+] as const;
+
+/** The ids an ipconfig document lists under `field`. */
+function idsOf(raw: Json, field: string): string[] {
+  const list = props(raw)[field];
+  return (Array.isArray(list) ? list : []).filter(isObject).flatMap((r) => (typeof r.id === "string" ? [r.id] : []));
+}
+
+/** The ipconfig document in `want`'s memberships, or the very same document when it is in them already (ids compared in any case). */
+export function withMembership(raw: Json, want: Membership): Json {
+  const same = (a: string[], b: string[]) => {
+    const key = (ids: string[]) => [...new Set(ids.map((id) => id.toLowerCase()))].sort().join("\n");
+    return key(a) === key(b);
+  };
+  if (MEMBERSHIP_FIELDS.every(([field, wanted]) => same(idsOf(raw, field), want[wanted]))) return raw;
+  const next: Json = { ...props(raw) };
+  for (const [field, wanted] of MEMBERSHIP_FIELDS) next[field] = want[wanted].map((id) => ({ id }));
+  return { ...raw, properties: next };
+}
+
 export function nicUrl(id: string): string {
   return `${id}?api-version=${NETWORK_API_VERSION}`;
 }

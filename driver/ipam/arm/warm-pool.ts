@@ -21,11 +21,14 @@ import {
   type IpConfigView,
   type Json,
   locateNic,
+  type Membership,
+  NO_MEMBERSHIP,
   newIpConfig,
   type NicDocument,
   nicUrl,
   OWN_PREFIX,
   withIpConfigs,
+  withMembership,
 } from "./nic";
 import { retryAfterMs, retryDelayMs, type Timing } from "./retry";
 
@@ -71,6 +74,16 @@ interface Waiter {
   reject: (err: Error) => void;
 }
 
+/** The memberships the ipconfig with `address` should have (its endpoint's network's), undefined for none. */
+export type MembershipSource = (address: string) => Membership | undefined;
+
+/** A CreateEndpoint waiting for its ipconfig to join its network's groups and pools. */
+interface JoinWaiter {
+  address: string;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
 /** A request waiting for the pool to grow: let go to look again, or refused. */
 interface GrowWaiter {
   grown: () => void;
@@ -86,6 +99,8 @@ export class WarmPool implements AddressSupply {
   private growthMs = 0;
   private readonly growWaiters = new Set<GrowWaiter>();
   private readonly createWaiters = new Map<string, { pool: SupplyPool; waiters: Waiter[] }>();
+  private readonly joinWaiters = new Set<JoinWaiter>();
+  private membershipOf: MembershipSource = () => undefined;
   private located: { vm: VmRef; nicId: string; mac: string } | undefined;
   /** The primary ipconfig's address and subnet, from the last GET. */
   private primary: IpConfigView | undefined;
@@ -114,6 +129,68 @@ export class WarmPool implements AddressSupply {
     const err = new PluginError("the plugin is stopping", "unavailable");
     for (const w of this.growWaiters) w.reject(err);
     for (const { waiters } of this.createWaiters.values()) for (const w of waiters) w.reject(err);
+    for (const w of this.joinWaiters) w.reject(err);
+  }
+
+  /** Where each pass reads which groups and pools an address's ipconfig belongs in (the network manager, made after the pool). */
+  setMemberships(source: MembershipSource): void {
+    this.membershipOf = source;
+  }
+
+  /**
+   * Resolves once one NIC PUT (or ARM's view) has the ipconfig of `address`
+   * in the memberships the source names for it; requests arriving while a
+   * PUT runs share the next one. Throws why not by `deadline`.
+   */
+  join(address: string, deadline: number, signal?: AbortSignal): Promise<void> {
+    if (this.closed) return Promise.reject(new PluginError("the plugin is stopping", "unavailable"));
+    const waitMs = deadline - this.options.timing.now();
+    if (signal?.aborted) return Promise.reject(stoppedWaiting());
+    const timedOut = () =>
+      new PluginError(
+        `Azure Resource Manager did not put the ipconfig of ${address} into the network's security groups and backend pools in time; the plugin keeps trying (see its log)`,
+        "unavailable",
+      );
+    const joined = this.waitIn<void, JoinWaiter>(this.joinWaiters, waitMs, signal, timedOut, (resolve, reject) => ({
+      address,
+      resolve: () => resolve(),
+      reject,
+    }));
+    this.log.info("waiting for the ipconfig to join the network's security groups and backend pools", {
+      address,
+      upToSeconds: Math.ceil(waitMs / 1000),
+    });
+    return joined;
+  }
+
+  /**
+   * A request waiting in `waiters` for a pass (one is asked for now) until
+   * the waiter made by `make` is settled, `waitMs` passed (`timedOut()`) or
+   * Docker stopped waiting; it leaves the set either way.
+   */
+  private waitIn<T, W extends { reject: (err: Error) => void }>(
+    waiters: Set<W>,
+    waitMs: number,
+    signal: AbortSignal | undefined,
+    timedOut: () => Error,
+    make: (resolve: (value: T) => void, reject: (err: Error) => void) => W,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timeout);
+        signal?.removeEventListener("abort", abort);
+        waiters.delete(waiter);
+      };
+      const waiter = make(
+        (value) => (done(), resolve(value)),
+        (err) => (done(), reject(err)),
+      );
+      const timeout = setTimeout(() => waiter.reject(timedOut()), Math.max(0, waitMs));
+      const abort = () => waiter.reject(stoppedWaiting());
+      signal?.addEventListener("abort", abort, { once: true });
+      waiters.add(waiter);
+      void this.kick(0);
+    });
   }
 
   /** Looks at the pool now (after any pass running); resolves when that pass is over. */
@@ -131,25 +208,20 @@ export class WarmPool implements AddressSupply {
     const waitMs = deadline - this.options.timing.now();
     if (waitMs <= 0) return Promise.reject(this.timedOut(pool));
     if (signal?.aborted) return Promise.reject(stoppedWaiting());
-    return new Promise<boolean>((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timeout);
-        signal?.removeEventListener("abort", abort);
-        this.growWaiters.delete(waiter);
-      };
-      const waiter: GrowWaiter = { grown: () => (done(), resolve(GROWN)), reject: (e) => (done(), reject(e)) };
-      const timeout = setTimeout(() => waiter.reject(this.timedOut(pool)), waitMs);
-      const abort = () => waiter.reject(stoppedWaiting());
-      signal?.addEventListener("abort", abort, { once: true });
-      this.growWaiters.add(waiter);
-      this.log.info("no free ipconfig: waiting for new ones from Azure Resource Manager", {
-        subnet: pool.subnet,
-        waiting: this.growWaiters.size,
-        ipconfigs: this.growWaiters.size + this.options.targets.warm,
-        upToSeconds: Math.ceil(waitMs / 1000),
-      });
-      void this.kick(0);
+    const grown = this.waitIn<boolean, GrowWaiter>(
+      this.growWaiters,
+      waitMs,
+      signal,
+      () => this.timedOut(pool),
+      (resolve, reject) => ({ grown: () => resolve(GROWN), reject }),
+    );
+    this.log.info("no free ipconfig: waiting for new ones from Azure Resource Manager", {
+      subnet: pool.subnet,
+      waiting: this.growWaiters.size,
+      ipconfigs: this.growWaiters.size + this.options.targets.warm,
+      upToSeconds: Math.ceil(waitMs / 1000),
     });
+    return grown;
   }
 
   create(address: string, pool: SupplyPool, signal?: AbortSignal): Promise<boolean> {
@@ -203,6 +275,7 @@ export class WarmPool implements AddressSupply {
           this.createWaiters.delete(address);
           for (const w of waiters) w.reject(failure);
         }
+        for (const w of this.joinWaiters) w.reject(failure);
       }
     });
   }
@@ -218,7 +291,54 @@ export class WarmPool implements AddressSupply {
         for (const w of entry.waiters) w.reject(err as Error);
       }
     }
-    await this.balance(where);
+    let read: NicDocument | undefined;
+    try {
+      read = await this.converge(where);
+    } catch (err) {
+      // A refused membership (say a pool id ARM does not know) must not stop the pool from growing.
+      this.log.error("cannot set the security groups and backend pools of ipconfigs", { error: errorMessage(err) });
+      const failure = err instanceof Error ? err : new Error(String(err));
+      for (const w of this.joinWaiters) w.reject(failure);
+    }
+    await this.balance(where, read);
+  }
+
+  /**
+   * Puts each of the plugin's ipconfigs into the groups and pools its
+   * address's endpoint's network names, and a free one into none: one PUT
+   * for all that differ. Requests waiting when the NIC was read are answered
+   * by it; later ones by the next pass. Returns the NIC as read when it
+   * changed nothing, so the pass reads it once.
+   */
+  private async converge(where: { vm: VmRef; nicId: string }): Promise<NicDocument | undefined> {
+    for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
+      const waiting = [...this.joinWaiters];
+      const nic = await this.getNic(where);
+      const changed: string[] = [];
+      const list = nic.ipConfigs.map((c) => {
+        if (!c.own || c.address === undefined) return c.raw;
+        const next = withMembership(c.raw, this.membershipOf(c.address) ?? NO_MEMBERSHIP);
+        if (next !== c.raw) changed.push(c.address);
+        return next;
+      });
+      if (changed.length > 0) {
+        this.log.info("setting the security groups and backend pools of ipconfigs through Azure Resource Manager", {
+          addresses: changed.join(","),
+        });
+        if ((await this.put(where, nic, list)) === "retry") continue;
+      }
+      for (const w of waiting) {
+        const ipconfig = nic.ipConfigs.find((c) => c.address === w.address);
+        if (ipconfig?.own) w.resolve();
+        else w.reject(notJoinable(w.address, ipconfig?.name));
+      }
+      return changed.length === 0 ? nic : undefined;
+    }
+    throw new ArmError(
+      `the NIC kept changing or stayed busy through ${PUT_ATTEMPTS} attempts to set its ipconfigs' security groups and backend pools`,
+      409,
+      "AnotherOperationInProgress",
+    );
   }
 
   private async locate(): Promise<{ vm: VmRef; nicId: string; mac: string }> {
@@ -236,10 +356,10 @@ export class WarmPool implements AddressSupply {
   }
 
   /** Brings the pool to its target: one PUT adding or one removing, retried from a fresh GET when the NIC changed or was busy. */
-  private async balance(where: { vm: VmRef; nicId: string }): Promise<void> {
+  private async balance(where: { vm: VmRef; nicId: string }, read?: NicDocument): Promise<void> {
     const { warm, min, max, cooldownMs } = this.options.targets;
     for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
-      const nic = await this.getNic(where);
+      const nic = attempt === 0 && read ? read : await this.getNic(where);
       const primary = this.findPrimary(nic);
       const secondaries = nic.ipConfigs.filter((c) => !c.primary && sameId(c.subnetId, primary.subnetId));
       const now = this.options.timing.now();
@@ -454,6 +574,16 @@ export class WarmPool implements AddressSupply {
 
 function stoppedWaiting(): PluginError {
   return new PluginError("Docker stopped waiting for an address", "unavailable");
+}
+
+/** Why an address's ipconfig cannot join its network's groups and pools: it is not one the plugin manages. */
+function notJoinable(address: string, name: string | undefined): PluginError {
+  return new PluginError(
+    name === undefined
+      ? `${address} is not an ipconfig of the NIC in Azure Resource Manager, so it cannot join the network's security groups and backend pools`
+      : `${address} is ipconfig ${name}, which the plugin did not create (its own are named ${OWN_PREFIX}…); it changes only its own, so the address cannot join the network's security groups and backend pools`,
+    "unavailable",
+  );
 }
 
 function sameId(a: string, b: string): boolean {

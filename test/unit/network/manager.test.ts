@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { NetworkManager, PoolDirectory } from "../../../driver/network/manager";
+import { type MembershipSupply, NetworkManager, PoolDirectory } from "../../../driver/network/manager";
 import { emptyNetworkState, NetworkState } from "../../../driver/network/records";
 import { DEFAULT_NON_MASQUERADE } from "../../../driver/network/options";
 import { PluginError } from "../../../driver/errors";
@@ -47,7 +47,7 @@ function createReq(id = NET, generic: Record<string, string> = {}): CreateNetwor
   };
 }
 
-function setup(defaultNonMasqueradeCidrs?: string[]) {
+function setup(defaultNonMasqueradeCidrs?: string[], memberships?: MembershipSupply) {
   const dp = new FakeDataplane();
   const state: NetworkState = emptyNetworkState();
   const saved: string[] = [];
@@ -60,7 +60,7 @@ function setup(defaultNonMasqueradeCidrs?: string[]) {
     saved.push(data);
   };
   const p = pools();
-  const mgr = new NetworkManager({ dataplane: dp, pools: p, state, persist, logger: silent, defaultNonMasqueradeCidrs });
+  const mgr = new NetworkManager({ dataplane: dp, pools: p, state, persist, logger: silent, defaultNonMasqueradeCidrs, memberships });
   return {
     dp,
     state,
@@ -371,6 +371,62 @@ describe("NetworkManager", () => {
       assert.deepEqual(t.state, emptyNetworkState());
       assert.deepEqual(t.pools.created, [], "no pool was marked as used");
       assert.equal(t.dp.links.size, 1, "only the NIC");
+    });
+  });
+
+  describe("security groups and backend pools (--ipconfig-management arm)", () => {
+    const ASG =
+      "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg1/providers/Microsoft.Network/applicationSecurityGroups/web";
+    const POOL =
+      "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg1/providers/Microsoft.Network/loadBalancers/lb1/backendAddressPools/be";
+
+    function fakeSupply(refuse?: string) {
+      const joined: string[] = [];
+      const touched: string[] = [];
+      const supply: MembershipSupply = {
+        join: async (address) => {
+          if (refuse) throw new PluginError(refuse, "unavailable");
+          joined.push(address);
+        },
+        touched: (address) => void touched.push(address),
+      };
+      return { supply, joined, touched };
+    }
+
+    it("are refused at CreateNetwork when the plugin does not manage ipconfigs through ARM", async () => {
+      const t = setup();
+      await assert.rejects(
+        t.mgr.createNetwork(createReq(NET, { "lb-backend-pools": POOL })),
+        /application-security-groups and lb-backend-pools need the plugin to manage ipconfigs through Azure Resource Manager \(--ipconfig-management arm\)/,
+      );
+      assert.deepEqual(t.state.networks, {});
+      await t.mgr.createNetwork(createReq(NET2));
+    });
+
+    it("CreateEndpoint answers once the ipconfig joined; the network's memberships follow the address; DeleteEndpoint lets go", async () => {
+      const f = fakeSupply();
+      const t = setup(undefined, f.supply);
+      await t.mgr.createNetwork(createReq(NET, { "application-security-groups": ASG, "lb-backend-pools": POOL }));
+      await t.mgr.createNetwork(createReq(NET2));
+      await t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24"));
+      await t.mgr.createEndpoint({ ...endpoint(ep(2), "10.0.0.11/24"), NetworkID: NET2 });
+      assert.deepEqual(f.joined, ["10.0.0.10"], "only the endpoint of the network with memberships waits");
+      assert.deepEqual(t.mgr.membershipOf("10.0.0.10"), { applicationSecurityGroups: [ASG], lbBackendPools: [POOL] });
+      assert.equal(t.mgr.membershipOf("10.0.0.11"), undefined);
+      assert.equal(t.mgr.membershipOf("10.0.0.12"), undefined);
+      await t.mgr.deleteEndpoint({ NetworkID: NET, EndpointID: ep(1) });
+      assert.equal(t.mgr.membershipOf("10.0.0.10"), undefined);
+      assert.ok(f.touched.includes("10.0.0.10"));
+    });
+
+    it("CreateEndpoint is undone when the ipconfig cannot join", async () => {
+      const f = fakeSupply("ARM refused");
+      const t = setup(undefined, f.supply);
+      await t.mgr.createNetwork(createReq(NET, { "application-security-groups": ASG }));
+      await assert.rejects(t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24")), /ARM refused/);
+      assert.deepEqual(t.state.endpoints, {});
+      assert.equal(t.pools.bound.size, 0, "the address is let go");
+      assert.equal(t.mgr.membershipOf("10.0.0.10"), undefined);
     });
   });
 });

@@ -8,7 +8,8 @@ import { startPlatform, type Platform } from "../../../sim/platform/platform";
 import { parseKnobs, writeKnobs, type Knobs } from "../../../sim/platform/knobs";
 import { readTopologyFile } from "../../../sim/ipconfig-commit";
 import { makeArmCertificates } from "../../../sim/arm-tls";
-import { nicId, subnetId, vmResourceId } from "../../../sim/platform/arm-ids";
+import { lbBackendPoolId, nicId, resourceGroupId, subnetId, vmResourceId } from "../../../sim/platform/arm-ids";
+import { fullRuleset } from "../../../sim/fabric-rules";
 import { IPCONFIG_LIMIT_CODE } from "../../../sim/platform/arm-nic-put";
 import { LOOPBACK, SOURCE_HEADER, httpRequest, imdsGet, makeStateDir, removeStateDir, waitFor, type HttpResult } from "./platform-helpers";
 
@@ -294,6 +295,53 @@ describe("simulated Azure Resource Manager and managed identity", function () {
       assert.equal(after.properties.ipConfigurations.find((c) => c.name === "dyn")?.properties.privateIPAddress, address);
       const topo = readTopologyFile(dir);
       assert.equal(topo.vms[0].nic.secondaries.find((c) => c.address === "10.0.0.17")?.publicIp, "203.0.113.17");
+    });
+
+    it("puts an ipconfig into a load balancer's backend pool (the fabric's DNAT follows) and an ASG; refuses ids it does not know", async () => {
+      await start({ arm: { provisioningDelayMs: 0 } });
+      const pool = lbBackendPoolId("lb1", "backend");
+      const asg = `${resourceGroupId()}/providers/Microsoft.Network/applicationSecurityGroups/web`;
+      const dnatTo = (address: string) => fullRuleset(readTopologyFile(dir)).includes(`--to-destination ${address}:8080`);
+      const withRefs = (doc: NicDoc, address: string, refs: Record<string, unknown>): NicDoc => {
+        const copy = structuredClone(doc);
+        const c = copy.properties.ipConfigurations.find((x) => x.properties.privateIPAddress === address) as IpConfigDoc;
+        Object.assign(c.properties, refs);
+        return copy;
+      };
+      const doc = await getNic("vm1");
+      assert.ok(dnatTo("10.0.0.12") && !dnatTo("10.0.0.11"), "the static backend pool only");
+      const lower = pool.replace("Microsoft.Network/loadBalancers", "microsoft.network/LOADBALANCERS");
+      const joined = withRefs(doc, "10.0.0.11", {
+        loadBalancerBackendAddressPools: [{ id: lower }],
+        applicationSecurityGroups: [{ id: asg }],
+      });
+      assert.equal((await poll(await arm("vm1", "PUT", nic("vm1"), joined), "vm1")).status, "Succeeded");
+      assert.ok(dnatTo("10.0.0.11"), "the joined ipconfig is a backend");
+      assert.ok(dnatTo("10.0.0.12"), "the static backend stays");
+      const echoed = (await getNic("vm1")).properties.ipConfigurations.find(
+        (c) => c.properties.privateIPAddress === "10.0.0.11",
+      ) as unknown as {
+        properties: { applicationSecurityGroups: { id: string }[]; loadBalancerBackendAddressPools: { id: string }[] };
+      };
+      assert.deepEqual(echoed.properties.applicationSecurityGroups, [{ id: asg }]);
+      assert.deepEqual(echoed.properties.loadBalancerBackendAddressPools, [{ id: lower }]);
+      for (const refs of [
+        { loadBalancerBackendAddressPools: [{ id: lbBackendPoolId("lb1", "other") }] },
+        { loadBalancerBackendAddressPools: [{ id: lbBackendPoolId("nolb", "backend") }] },
+        { applicationSecurityGroups: [{ id: asg.replace("/sim-rg/", "/other-rg/") }] },
+        { applicationSecurityGroups: [{ id: `${resourceGroupId()}/providers/Microsoft.Network/networkSecurityGroups/web` }] },
+      ]) {
+        const res = await arm("vm1", "PUT", nic("vm1"), withRefs(await getNic("vm1"), "10.0.0.13", refs));
+        assert.equal(res.status, 400, JSON.stringify(refs));
+        assert.equal(JSON.parse(res.body).error.code, "InvalidResourceReference");
+      }
+      const left = withRefs(await getNic("vm1"), "10.0.0.11", { loadBalancerBackendAddressPools: [], applicationSecurityGroups: [] });
+      assert.equal((await poll(await arm("vm1", "PUT", nic("vm1"), left), "vm1")).status, "Succeeded");
+      assert.ok(!dnatTo("10.0.0.11"), "left the pool");
+      assert.equal(
+        readTopologyFile(dir).vms[0].nic.secondaries.find((c) => c.address === "10.0.0.11")?.applicationSecurityGroups,
+        undefined,
+      );
     });
 
     it("throttles past callsPerMinute with 429 and Retry-After", async () => {

@@ -57,6 +57,29 @@ describe("simulator topology", () => {
     assert.match(rules, /-A AZSIM-NSG -d 10\.0\.0\.27\/32 -p tcp --dport 23 -j AZSIM-DROP-NSG/);
   });
 
+  it("applies an NSG rule by destination ASG to the ipconfigs in that group, and a load balancer to the ipconfigs in its pool", () => {
+    const asg = "/subscriptions/s/resourceGroups/sim-rg/providers/Microsoft.Network/applicationSecurityGroups/web";
+    const t = defaultTopology();
+    t.nsg = [{ action: "deny", destinationAsg: asg, protocol: "tcp", port: 22 }];
+    t.vms[0].nic.secondaries[3].applicationSecurityGroups = [asg.toUpperCase()];
+    t.vms[1].nic.secondaries[2].applicationSecurityGroups = [asg];
+    t.vms[1].nic.secondaries[5].loadBalancerBackendAddressPools = [
+      "/subscriptions/5e1a2b3c-0000-4000-8000-00000000a2e0/resourceGroups/sim-rg/providers/Microsoft.Network/loadBalancers/LB1/backendAddressPools/BACKEND",
+    ];
+    const rules = updateRuleset(parseTopology(t));
+    const denied = [...rules.matchAll(/-A AZSIM-NSG -d ([\d.]+)\/32 -p tcp --dport 22 -j AZSIM-DROP-NSG/g)].map((m) => m[1]);
+    assert.deepEqual(denied, ["10.0.0.13", "10.0.0.22"]);
+    const backends = [...rules.matchAll(/-d 203\.0\.113\.100\/32 .*--to-destination ([\d.]+):8080/g)].map((m) => m[1]);
+    assert.deepEqual(backends, ["10.0.0.12", "10.0.0.22", "10.0.0.25"]);
+    t.nsg = [{ action: "deny", protocol: "tcp" } as (typeof t.nsg)[number]];
+    assert.throws(() => parseTopology(t), /nsg\.0: needs one of destination and destinationAsg/);
+    t.nsg = [];
+    t.loadBalancers = [
+      { frontendIp: "203.0.113.100", frontendPort: 80, backendPort: 8080, protocol: "tcp", pool: "backend", backendPool: [] },
+    ];
+    assert.throws(() => parseTopology(t), /loadBalancers\.0: needs a backendPool, or a name/);
+  });
+
   it("updates decisions at run time without touching the drop counters", () => {
     const update = updateRuleset(defaultTopology());
     assert.doesNotMatch(update, /:AZSIM-DROP-/);
