@@ -10,12 +10,11 @@
  * reachable from vm2, and once they are removed the pool shrinks back to its
  * warm target.
  */
-import { ARM_CA_NAME } from "../sim/arm-tls";
-import { ARM_VM, BenchContext, IMAGE, VNET, VmName } from "./context";
+import { armPluginArgs } from "../sim/arm-tls";
+import { ARM_VM, BenchContext, IMAGE, VNET, VmName, createBenchNetwork } from "./context";
 import { removeBatch, startBatch } from "./attach";
 import { sleep, timed } from "./measure";
 import { unreachableFrom } from "./vm-checks";
-import { BENCH_SUBNET } from "./topology";
 
 const STATIC_VM: VmName = "vm1";
 const PEER: VmName = "vm2";
@@ -23,16 +22,7 @@ const WARM = 8;
 const COOLDOWN_S = 5;
 /** How long the pool may take to shrink once the containers are gone: the cooldown and a few passes. */
 const SHRINK_WAIT_MS = (COOLDOWN_S + 90) * 1000;
-const ARM_ARGS = [
-  "--ipconfig-management",
-  "arm",
-  "--warm-ip-target",
-  String(WARM),
-  "--ip-cooldown",
-  String(COOLDOWN_S),
-  "--arm-ca-file",
-  `/usr/local/share/ca-certificates/${ARM_CA_NAME}`,
-];
+const ARM_ARGS = armPluginArgs(WARM, COOLDOWN_S);
 
 /** Addresses of the ipconfigs the plugin made on a VM's NIC, as ARM committed them. */
 function ownIpconfigs(ctx: BenchContext, vm: VmName): string[] {
@@ -60,18 +50,7 @@ export async function armPool(ctx: BenchContext): Promise<void> {
   ctx.sim.setKnobs({});
   ctx.log(`arm pool: the plugin on ${ARM_VM} with --ipconfig-management arm, from a NIC with its primary ipconfig only`);
   await ctx.startPlugin(ARM_VM, { args: ARM_ARGS });
-  const created = await ctx.docker(ARM_VM, [
-    "network",
-    "create",
-    "-d",
-    "azure-vnet",
-    "--ipam-driver",
-    "azure-vnet",
-    "--subnet",
-    BENCH_SUBNET,
-    VNET,
-  ]);
-  if (created.code !== 0) throw new Error(`docker network create on ${ARM_VM} failed: ${created.stderr.trim()}`);
+  await createBenchNetwork(ctx, ARM_VM);
 
   // The first container, while the plugin is still finding its NIC and growing the pool.
   const first = await firstContainer(ctx, ARM_VM, "bench-arm-first");

@@ -6,6 +6,7 @@ import { Simulator } from "../sim/simulator";
 import { PluginProcess } from "../sim/plugin-process";
 import { RunResult } from "../sim/exec";
 import { BenchOptions } from "./options";
+import { BENCH_SUBNET } from "./topology";
 import { Check, Figure, figure } from "./report";
 import { spawnServing } from "./spawn";
 import { PLUGIN_BUNDLE, pluginEntrypoint } from "./entrypoint";
@@ -142,4 +143,10 @@ export class BenchContext {
   docker(vm: VmName, args: string[], timeoutMs = 120_000): Promise<RunResult> {
     return this.sim.exec(vm, "docker", args, { allowFailure: true, timeoutMs });
   }
+}
+
+/** `docker network create` of VNET on the plugin in a VM, over the benchmark's subnet. */
+export async function createBenchNetwork(ctx: BenchContext, vm: VmName): Promise<void> {
+  const r = await ctx.docker(vm, ["network", "create", "-d", "azure-vnet", "--ipam-driver", "azure-vnet", "--subnet", BENCH_SUBNET, VNET]);
+  if (r.code !== 0) throw new Error(`docker network create on ${vm} failed: ${r.stderr.trim()}`);
 }

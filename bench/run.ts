@@ -15,9 +15,9 @@ import { cpus, loadavg, release } from "node:os";
 import { join, resolve } from "node:path";
 import { Simulator } from "../sim/simulator";
 import { buildInfo } from "../driver/version";
-import { ARM_VM, BenchContext, VMS, VNET } from "./context";
+import { ARM_VM, BenchContext, VMS, createBenchNetwork } from "./context";
 import { benchOptions } from "./options";
-import { BENCH_SUBNET, benchTopology } from "./topology";
+import { benchTopology } from "./topology";
 import { footprint } from "./footprint";
 import { dockerRunLatency } from "./docker-run";
 import { attachAtLimit } from "./attach";
@@ -43,20 +43,8 @@ async function runPhases(ctx: BenchContext, profileDir: string | undefined): Pro
     ctx.log("footprint: cold starts and idle memory");
     idleRss = await footprint(ctx, firstStartMs, profileDir);
   }
-  for (const vm of VMS) {
-    const r = await ctx.docker(vm, [
-      "network",
-      "create",
-      "-d",
-      "azure-vnet",
-      "--ipam-driver",
-      "azure-vnet",
-      "--subnet",
-      BENCH_SUBNET,
-      VNET,
-    ]);
-    if (r.code !== 0) throw new Error(`docker network create on ${vm} failed: ${r.stderr.trim()}`);
-  }
+  for (const vm of VMS) await createBenchNetwork(ctx, vm);
+
   if (opts.phases.has("docker-run") || opts.phases.has("attach")) await ctx.startNullNetwork("vm1");
   if (opts.phases.has("docker-run")) {
     ctx.log(`docker run latency: ${opts.dockerRuns} runs per network`);

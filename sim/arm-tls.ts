@@ -23,6 +23,23 @@ export const ARM_CA_NAME = "azure-vnet-sim-ca.crt";
 /** Where a VM has the CA (vm-init.sh binds the VM's copy over the machine's folder). */
 export const ARM_CA_IN_VM = `/usr/local/share/ca-certificates/${ARM_CA_NAME}`;
 
+/** The simulator's CA as every VM has it. */
+export const VM_ARM_CA_FILE = `/usr/local/share/ca-certificates/${ARM_CA_NAME}`;
+
+/** `serve` flags for the plugin in a simulated VM with --ipconfig-management arm: its warm pool and cooldown, and the simulator's CA. */
+export function armPluginArgs(warm: number, cooldownSeconds: number): string[] {
+  return [
+    "--ipconfig-management",
+    "arm",
+    "--warm-ip-target",
+    String(warm),
+    "--ip-cooldown",
+    String(cooldownSeconds),
+    "--arm-ca-file",
+    VM_ARM_CA_FILE,
+  ];
+}
+
 export function armCertificatePaths(dir: string): ArmCertificates {
   return { ca: join(dir, ARM_CA_NAME), cert: join(dir, "server.crt"), key: join(dir, "server.key") };
 }

@@ -16,7 +16,7 @@ import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
 import { Simulator } from "../../sim/simulator";
 import { parseTopology, type Topology } from "../../sim/topology";
-import { ARM_CA_NAME } from "../../sim/arm-tls";
+import { armPluginArgs } from "../../sim/arm-tls";
 import { PluginProcess } from "../../sim/plugin-process";
 import { sleep, waitFor } from "../../sim/exec";
 import { runPool } from "../../bench/measure";
@@ -32,8 +32,6 @@ const SUBNET = "10.0.0.0/22";
 const PRIMARY: Record<VmName, string> = { vm1: "10.0.0.4", vm2: "10.0.0.5" };
 const WARM = 8;
 const COOLDOWN_S = 5;
-/** The simulator's CA, as every VM has it (sim/arm-tls.ts). */
-const VM_CA = `/usr/local/share/ca-certificates/${ARM_CA_NAME}`;
 /** Everything but the one pass that runs the scale and fault tests skips them. */
 const FULL = E2E_MODE === "bridge" && process.env.AZSIM_ENGINE !== "debian13";
 /** A load balancer with no static backends: only ipconfigs that join its pool through ARM get its traffic. */
@@ -64,17 +62,7 @@ describe("ipconfigs on demand through Azure Resource Manager (--ipconfig-managem
   const cli: Record<VmName, DockerCli> = { vm1: new DockerCli(sim, "vm1"), vm2: new DockerCli(sim, "vm2") };
   const started: Record<VmName, string[]> = { vm1: [], vm2: [] };
 
-  const startPlugin = (vm: VmName) =>
-    plugins[vm].start([
-      "--ipconfig-management",
-      "arm",
-      "--warm-ip-target",
-      String(WARM),
-      "--ip-cooldown",
-      String(COOLDOWN_S),
-      "--arm-ca-file",
-      VM_CA,
-    ]);
+  const startPlugin = (vm: VmName) => plugins[vm].start(armPluginArgs(WARM, COOLDOWN_S));
   /** Committed secondary ipconfigs of a VM's NIC: name -> address. */
   const secondaries = (vm: VmName): Map<string, string> =>
     new Map((sim.vm(vm).nic.secondaries ?? []).map((s) => [s.name ?? s.address, s.address] as const));
