@@ -86,8 +86,7 @@ export function formatCidr(cidr: Cidr): string {
  * it is not a CIDR.
  */
 export function canonicalCidr(text: string): string | undefined {
-  const cidr = parseCidrNetwork(text.trim());
-  return cidr && formatCidr(cidr);
+  return canonicalIpCidr(text, 4);
 }
 
 /** How many addresses a prefix length spans. */
