@@ -5,6 +5,7 @@
  * own, and IMDS and the wireserver list both NICs.
  */
 import { strict as assert } from "node:assert";
+import { resolve } from "node:path";
 import { Simulator } from "../../sim/simulator";
 import { FABRIC_MAC } from "../../sim/names";
 import { Harness } from "./helpers/sim-harness";
@@ -13,6 +14,7 @@ import { E2E_MODE } from "./helpers/docker";
 import { twoNicTopology } from "./helpers/topologies";
 
 const IMDS_NET = "http://169.254.169.254/metadata/instance/network?api-version=2021-02-01";
+const ARM_CLIENT = resolve(__dirname, "../../sim/tools/arm-client.js");
 const WIRESERVER = "http://168.63.129.16/machine/plugins?comp=nmagent&type=getinterfaceinfov1";
 const vm1 = { vm: "vm1" };
 const vm2 = { vm: "vm2" };
@@ -207,6 +209,14 @@ interface ImdsInterface {
     );
     assert.match(xml, /<IPAddress Address="10\.0\.1\.5" IsPrimary="true"\s*\/>/);
     assert.match(xml, /<IPAddress Address="10\.0\.1\.23" IsPrimary="false"\s*\/>/);
+    // Asked from eth1's primary (leaving by eth1 through a policy route), IMDS knows the VM too.
+    await policyRoute(vm1, "10.0.1.4", "10.0.1.1", "eth1", ETH1_TABLE);
+    try {
+      const r = await h.curl(vm1, IMDS_NET, 3, ["--interface", "10.0.1.4"], ["Metadata: true"]);
+      assert.equal((JSON.parse(r.stdout) as { interface: ImdsInterface[] }).interface[1].macAddress, "000D3A000101", r.stderr);
+    } finally {
+      await dropPolicyRoute(vm1, ETH1_TABLE);
+    }
   });
 
   it("adds an ipconfig at run time to the NIC whose subnet holds it, and removes it", async function () {
@@ -222,6 +232,32 @@ interface ImdsInterface {
       assert.equal(await h.ping(vm1, "10.0.1.40"), false, "the removed ipconfig is still reachable");
     } finally {
       await h.exec(vm2, "ip", ["addr", "del", "10.0.1.40/32", "dev", "eth1"]);
+    }
+  });
+
+  it("commits a NIC PUT on the second NIC through ARM, asked from inside the VM, and delivers its address on eth1", async function () {
+    const client = async (...args: string[]) => {
+      const r = await sim.exec("vm1", process.execPath, [ARM_CLIENT, ...args], {
+        allowFailure: true,
+        timeoutMs: 30_000,
+        env: { ARM_CLIENT_NIC: "1" },
+      });
+      assert.equal(r.code, 0, `arm-client ${args.join(" ")}: ${r.stderr}`);
+      return JSON.parse(r.stdout) as { status: number; operation?: string; operationStatus?: string };
+    };
+    const put = await client("add", "web", "10.0.1.50");
+    assert.equal(put.status, 200);
+    assert.ok(put.operation, "no Azure-AsyncOperation URL");
+    assert.equal((await client("wait", put.operation)).operationStatus, "Succeeded");
+    assert.deepEqual(
+      sim.nics("vm1").map((n) => n.secondaries.filter((s) => s.name === "web").map((s) => s.address)),
+      [[], ["10.0.1.50"]],
+    );
+    await h.exec(vm1, "ip", ["addr", "add", "10.0.1.50/32", "dev", "eth1"]);
+    try {
+      assert.ok(await h.ping(vm2, "10.0.1.50"), "the address the PUT added to eth1 is not delivered");
+    } finally {
+      await h.exec(vm1, "ip", ["addr", "del", "10.0.1.50/32", "dev", "eth1"]);
     }
   });
 
