@@ -293,7 +293,7 @@ export interface NicView extends SimNic {
   gateway: string;
   /** Its subnet's ARM name: "default" for vnet.subnet, "subnet<i+1>" for vnet.extraSubnets[i]. */
   subnetName: string;
-  /** The NIC's key in drop counters and fabric names: the VM's name for eth0, "vm1/eth1" for the others. */
+  /** The NIC's key in drop counters (nicKey): the VM's name for eth0, "vm1/eth1" for the others. */
   key: string;
   /** The NIC object of the topology itself (vm.nic or vm.extraNics[i]), for changing it in place. */
   source: SimNic;
@@ -328,7 +328,7 @@ export function nicsOf(vm: Vm, topo: Pick<Topology, "vnet">): NicView[] {
   });
 }
 
-/** A NIC's key in drop counters: "vm1" for eth0 (as before VMs had more NICs), "vm1/eth1" for the next. */
+/** A NIC's key in drop counters: "vm1" for eth0 (as for a VM with one NIC), "vm1/eth1" for the next. */
 export function nicKey(vmName: string, index: number): string {
   return index === 0 ? vmName : `${vmName}/eth${index}`;
 }
