@@ -2,7 +2,7 @@
  * The one way a NIC's ipconfig set changes at run time, whoever asks
  * (`sim ipconfig add/remove` through the Simulator, or a NIC PUT through the
  * simulated Azure Resource Manager in the platform process): under a lock on
- * the platform directory, read the live topology.json, change one VM's
+ * the platform directory, read the live topology.json, change one NIC's
  * secondaries, program the fabric (delivery routes and packet rules) and
  * write topology.json, which IMDS, the wireserver and ARM answer from.
  *
@@ -15,8 +15,8 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import { applyFabricRules, routeIpConfig, unrouteIpConfig } from "./fabric";
 import { ip, isAlive, sleep } from "./exec";
-import { FABRIC_NS, fabricPort } from "./names";
-import { ipConfigsOf, parseTopology, type SimIpConfig, type Topology } from "./topology";
+import { FABRIC_NS, fabricNicPort } from "./names";
+import { nicIpConfigs, nicsOf, parseTopology, type SimIpConfig, type Topology } from "./topology";
 import { TOPOLOGY_FILE } from "./platform/state";
 const LOCK_DIR = "topology.lock";
 const LOCK_TIMEOUT_MS = 30_000;
@@ -78,11 +78,13 @@ async function holdLock<T>(platformDir: string, fn: () => Promise<T>): Promise<T
 export interface CommitOptions {
   /** Program the fabric namespace; off for a platform on loopback (unit tests). */
   fabric: boolean;
+  /** Which of the VM's NICs: 0 (the default) for the primary NIC, i for extraNics[i - 1]. */
+  nic?: number;
 }
 
 /**
- * Replace one VM's secondary ipconfigs with what `change` makes of the
- * current ones (it may throw to refuse), and make it true everywhere.
+ * Replace the secondary ipconfigs of one NIC of a VM (opts.nic) with what
+ * `change` makes of the current ones (it may throw to refuse), and make it true everywhere.
  * Returns the topology written and its text.
  */
 export async function commitIpConfigs(
@@ -95,33 +97,44 @@ export async function commitIpConfigs(
     const next = structuredClone(readTopologyFile(platformDir));
     const vm = next.vms.find((v) => v.name === vmName);
     if (!vm) throw new Error(`no VM named ${vmName}`);
-    const before = new Set(ipConfigsOf(vm).map((c) => c.address));
-    vm.nic.secondaries = change(vm.nic.secondaries);
+    const index = opts.nic ?? 0;
+    const nic = nicsOf(vm, next)[index];
+    if (!nic) throw new Error(`${vmName} has no NIC eth${index}`);
+    const before = new Set(nicIpConfigs(nic).map((c) => c.address));
+    nic.source.secondaries = change(nic.source.secondaries);
     const topology = parseTopology(next);
-    const after = new Set(ipConfigsOf(vm).map((c) => c.address));
+    const changed = nicsOf(topology.vms.find((v) => v.name === vmName) ?? vm, topology)[index];
+    const after = new Set(nicIpConfigs(changed).map((c) => c.address));
     if (opts.fabric) {
-      for (const address of after) if (!before.has(address)) await routeIpConfig(vm, address);
+      for (const address of after) if (!before.has(address)) await routeIpConfig(vmName, changed, address);
       await applyFabricRules(topology, false);
     }
     const text = writeTopologyFile(platformDir, topology);
-    if (opts.fabric) for (const address of before) if (!after.has(address)) await unrouteIpConfig(vm, address);
+    if (opts.fabric) for (const address of before) if (!after.has(address)) await unrouteIpConfig(vmName, changed, address);
     return { topology, text };
   });
 }
 
 /** Make the fabric's delivery routes and rules exactly what the topology says (after a crash mid-commit). */
 export async function syncFabric(topo: Topology): Promise<void> {
-  for (const vm of topo.vms) {
-    const want = new Set(ipConfigsOf(vm).map((c) => c.address));
-    const routes = await ip(FABRIC_NS, ["-4", "route", "show", "dev", fabricPort(vm.name)], { allowFailure: true });
-    const have = new Set(
-      routes.stdout
-        .split("\n")
-        .map((l) => l.trim().split(/\s+/)[0])
-        .filter((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a)),
-    );
-    for (const address of have) if (!want.has(address)) await unrouteIpConfig(vm, address);
-    for (const address of want) if (!have.has(address)) await routeIpConfig(vm, address);
+  const nics = topo.vms.flatMap((vm) => nicsOf(vm, topo).map((nic) => ({ vm, nic })));
+  const have = new Map<string, Set<string>>();
+  for (const { vm, nic } of nics) {
+    const routes = await ip(FABRIC_NS, ["-4", "route", "show", "dev", fabricNicPort(vm.name, nic.index)], { allowFailure: true });
+    const addresses = routes.stdout
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/)[0])
+      .filter((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a));
+    have.set(nic.key, new Set(addresses));
+  }
+  // Stale routes go first, so an address that moved to another NIC ends up on the new one only.
+  for (const { vm, nic } of nics) {
+    const want = new Set(nicIpConfigs(nic).map((c) => c.address));
+    for (const address of have.get(nic.key) ?? []) if (!want.has(address)) await unrouteIpConfig(vm.name, nic, address);
+  }
+  for (const { vm, nic } of nics) {
+    const present = have.get(nic.key) ?? new Set<string>();
+    for (const ipc of nicIpConfigs(nic)) if (!present.has(ipc.address)) await routeIpConfig(vm.name, nic, ipc.address);
   }
   await applyFabricRules(topo, false);
 }

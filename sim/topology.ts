@@ -32,13 +32,26 @@ export const IpConfigSchema = z.object({
   loadBalancerBackendAddressPools: resourceIds.optional(),
 });
 
+const nicFields = {
+  mac,
+  primary: IpConfigSchema,
+  secondaries: z.array(IpConfigSchema).max(255),
+};
+
+/** The VM's primary NIC (eth0), in vnet.subnet. */
+export const NicSchema = z.object(nicFields);
+
+/** A further NIC (eth1, eth2) in vnet.subnet or one of vnet.extraSubnets. */
+export const ExtraNicSchema = z.object({ ...nicFields, subnet: cidr });
+
+/** Most NICs a VM has besides its primary one. */
+export const MAX_EXTRA_NICS = 2;
+
 export const VmSchema = z.object({
   name,
-  nic: z.object({
-    mac,
-    primary: IpConfigSchema,
-    secondaries: z.array(IpConfigSchema).max(255),
-  }),
+  nic: NicSchema,
+  /** NICs after the primary one, as eth1, eth2 in the VM. */
+  extraNics: z.array(ExtraNicSchema).max(MAX_EXTRA_NICS).default([]),
   /** The VM's Docker engine; AZSIM_ENGINE (or debian12) when not given. */
   engine: EngineSchema.optional(),
 });
@@ -84,6 +97,11 @@ export const TopologySchema = z.object({
     addressSpace: cidr,
     subnet: cidr,
     gateway: ipv4,
+    /** More subnets of the VNet, for NICs after a VM's primary one; gateway: Azure's is the subnet's first usable address. */
+    extraSubnets: z
+      .array(z.object({ subnet: cidr, gateway: ipv4 }))
+      .max(8)
+      .default([]),
   }),
   vms: z.array(VmSchema).min(1).max(8),
   internet: z.object({
@@ -113,6 +131,8 @@ export const TopologySchema = z.object({
 export type Topology = z.infer<typeof TopologySchema>;
 export type Vm = z.infer<typeof VmSchema>;
 export type SimIpConfig = z.infer<typeof IpConfigSchema>;
+/** What every NIC has: a MAC and its ipconfigs. */
+export type SimNic = z.infer<typeof NicSchema>;
 export type LoadBalancer = z.infer<typeof LoadBalancerSchema>;
 export type NsgRule = z.infer<typeof NsgRuleSchema>;
 
@@ -196,31 +216,45 @@ export function parseTopology(raw: unknown): Topology {
     throw new Error(`invalid topology: ${problems.join("; ")}`);
   }
   const topo = result.data;
-  const subnet = new Address4(topo.vnet.subnet);
+  const invalid = (message: string) => new Error(`invalid topology: ${message}`);
   const space = new Address4(topo.vnet.addressSpace);
-  if (!subnet.isInSubnet(space))
-    throw new Error(`invalid topology: vnet.subnet ${topo.vnet.subnet} is not inside vnet.addressSpace ${topo.vnet.addressSpace}`);
-  if (!new Address4(topo.vnet.gateway).isInSubnet(subnet))
-    throw new Error(`invalid topology: vnet.gateway ${topo.vnet.gateway} is not inside ${topo.vnet.subnet}`);
+  const subnets = [{ subnet: topo.vnet.subnet, gateway: topo.vnet.gateway, field: "vnet.subnet" }];
+  topo.vnet.extraSubnets.forEach((s, i) => subnets.push({ ...s, field: `vnet.extraSubnets.${i}.subnet` }));
+  for (const [i, s] of subnets.entries()) {
+    const net = new Address4(s.subnet);
+    if (!net.isInSubnet(space)) throw invalid(`${s.field} ${s.subnet} is not inside vnet.addressSpace ${topo.vnet.addressSpace}`);
+    if (i > 0 && net.startAddress().correctForm() !== net.addressMinusSuffix)
+      throw invalid(`${s.field} ${s.subnet} is not a network address (host bits set)`);
+    const gatewayField = i === 0 ? "vnet.gateway" : `vnet.extraSubnets.${i - 1}.gateway`;
+    if (!new Address4(s.gateway).isInSubnet(net)) throw invalid(`${gatewayField} ${s.gateway} is not inside ${s.subnet}`);
+    for (const other of subnets.slice(0, i))
+      if (overlaps(net, new Address4(other.subnet))) throw invalid(`${s.field} ${s.subnet} overlaps ${other.field} ${other.subnet}`);
+  }
   const seen = new Map<string, string>();
   const names = new Set<string>();
   const macs = new Set<string>();
   for (const vm of topo.vms) {
-    if (names.has(vm.name)) throw new Error(`invalid topology: VM name ${vm.name} is used twice`);
+    if (names.has(vm.name)) throw invalid(`VM name ${vm.name} is used twice`);
     names.add(vm.name);
-    if (macs.has(vm.nic.mac)) throw new Error(`invalid topology: MAC ${vm.nic.mac} is used twice`);
-    macs.add(vm.nic.mac);
-    const ipcNames = new Set<string>();
-    for (const ipc of [vm.nic.primary, ...vm.nic.secondaries]) {
-      const ipcName = ipConfigName(vm, ipc).toLowerCase();
-      if (ipcNames.has(ipcName)) throw new Error(`invalid topology: ${vm.name} has two ipconfigs named ${ipConfigName(vm, ipc)}`);
-      ipcNames.add(ipcName);
-      if (!new Address4(ipc.address).isInSubnet(subnet))
-        throw new Error(`invalid topology: ${vm.name} ipconfig ${ipc.address} is not inside ${topo.vnet.subnet}`);
-      if (ipc.address === topo.vnet.gateway) throw new Error(`invalid topology: ${vm.name} ipconfig ${ipc.address} is the subnet gateway`);
-      const owner = seen.get(ipc.address);
-      if (owner) throw new Error(`invalid topology: ipconfig ${ipc.address} is on both ${owner} and ${vm.name}`);
-      seen.set(ipc.address, vm.name);
+    for (const [i, extra] of vm.extraNics.entries())
+      if (!subnets.some((s) => sameCidr(s.subnet, extra.subnet)))
+        throw invalid(`${vm.name} extraNics.${i}.subnet ${extra.subnet} is neither vnet.subnet nor one of vnet.extraSubnets`);
+    for (const nic of nicsOf(vm, topo)) {
+      const where = nic.index === 0 ? vm.name : `${vm.name} ${nic.link}`;
+      if (macs.has(nic.mac)) throw invalid(`MAC ${nic.mac} is used twice`);
+      macs.add(nic.mac);
+      const net = new Address4(nic.subnet);
+      const ipcNames = new Set<string>();
+      for (const ipc of nicIpConfigs(nic)) {
+        const ipcName = ipConfigName(nic, ipc);
+        if (ipcNames.has(ipcName.toLowerCase())) throw invalid(`${where} has two ipconfigs named ${ipcName}`);
+        ipcNames.add(ipcName.toLowerCase());
+        if (!new Address4(ipc.address).isInSubnet(net)) throw invalid(`${where} ipconfig ${ipc.address} is not inside ${nic.subnet}`);
+        if (ipc.address === nic.gateway) throw invalid(`${where} ipconfig ${ipc.address} is the subnet gateway`);
+        const owner = seen.get(ipc.address);
+        if (owner) throw invalid(`ipconfig ${ipc.address} is on both ${owner} and ${where}`);
+        seen.set(ipc.address, where);
+      }
     }
   }
   return topo;
@@ -237,13 +271,80 @@ export function loadTopology(file?: string): Topology {
   return parseTopology(raw);
 }
 
-/** All ipconfigs of a VM, primary first. */
-export function ipConfigsOf(vm: Vm): SimIpConfig[] {
-  return [vm.nic.primary, ...vm.nic.secondaries];
+/** Whether two IPv4 CIDRs share an address. */
+function overlaps(a: Address4, b: Address4): boolean {
+  return a.isInSubnet(b) || b.isInSubnet(a);
 }
 
-/** An ipconfig's ARM name: its own, else ipconfig1 for the primary and one derived from the address for a secondary. */
-export function ipConfigName(vm: Vm, ipc: SimIpConfig): string {
+function sameCidr(a: string, b: string): boolean {
+  const x = new Address4(a);
+  const y = new Address4(b);
+  return x.subnetMask === y.subnetMask && x.startAddress().correctForm() === y.startAddress().correctForm();
+}
+
+/** One NIC of a VM as the VM and the fabric see it. */
+export interface NicView extends SimNic {
+  /** 0 for the primary NIC (`nic`), i for extraNics[i - 1]. */
+  index: number;
+  /** The VM's link: eth0, eth1, eth2. */
+  link: string;
+  /** The NIC's subnet (CIDR) and that subnet's gateway. */
+  subnet: string;
+  gateway: string;
+  /** Its subnet's ARM name: "default" for vnet.subnet, "subnet<i+1>" for vnet.extraSubnets[i]. */
+  subnetName: string;
+  /** The NIC's key in drop counters (nicKey): the VM's name for eth0, "vm1/eth1" for the others. */
+  key: string;
+  /** The NIC object of the topology itself (vm.nic or vm.extraNics[i]), for changing it in place. */
+  source: SimNic;
+}
+
+/** The subnet (and gateway and ARM name) a CIDR names in the VNet. */
+function subnetOf(topo: Pick<Topology, "vnet">, cidr: string): { subnet: string; gateway: string; subnetName: string } {
+  if (sameCidr(cidr, topo.vnet.subnet)) return { subnet: topo.vnet.subnet, gateway: topo.vnet.gateway, subnetName: "default" };
+  const i = topo.vnet.extraSubnets.findIndex((s) => sameCidr(s.subnet, cidr));
+  if (i < 0) throw new Error(`${cidr} is no subnet of the VNet`);
+  return { ...topo.vnet.extraSubnets[i], subnetName: `subnet${i + 1}` };
+}
+
+/** Every NIC of a VM in order: the primary NIC (eth0) first, then extraNics as eth1, eth2. */
+export function nicsOf(vm: Vm, topo: Pick<Topology, "vnet">): NicView[] {
+  const all: Array<{ nic: SimNic; subnet: string }> = [
+    { nic: vm.nic, subnet: topo.vnet.subnet },
+    ...vm.extraNics.map((nic) => ({ nic, subnet: nic.subnet })),
+  ];
+  return all.map(({ nic, subnet }, index) => {
+    const where = subnetOf(topo, subnet);
+    return {
+      mac: nic.mac,
+      primary: nic.primary,
+      secondaries: nic.secondaries,
+      index,
+      link: `eth${index}`,
+      ...where,
+      key: nicKey(vm.name, index),
+      source: nic,
+    };
+  });
+}
+
+/** A NIC's key in drop counters: "vm1" for eth0 (as for a VM with one NIC), "vm1/eth1" for the next. */
+export function nicKey(vmName: string, index: number): string {
+  return index === 0 ? vmName : `${vmName}/eth${index}`;
+}
+
+/** The ipconfigs of one NIC, its primary first. */
+export function nicIpConfigs(nic: Pick<SimNic, "primary" | "secondaries">): SimIpConfig[] {
+  return [nic.primary, ...nic.secondaries];
+}
+
+/** All ipconfigs of a VM, on every NIC: the primary NIC's first, each NIC's primary first. */
+export function ipConfigsOf(vm: Vm): SimIpConfig[] {
+  return [vm.nic, ...vm.extraNics].flatMap(nicIpConfigs);
+}
+
+/** An ipconfig's ARM name: its own, else ipconfig1 for its NIC's primary and one derived from the address for a secondary. */
+export function ipConfigName(nic: Pick<SimNic, "primary">, ipc: SimIpConfig): string {
   if (ipc.name) return ipc.name;
-  return ipc.address === vm.nic.primary.address ? "ipconfig1" : `ipconfig-${ipc.address.replace(/\./g, "-")}`;
+  return ipc.address === nic.primary.address ? "ipconfig1" : `ipconfig-${ipc.address.replace(/\./g, "-")}`;
 }
