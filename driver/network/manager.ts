@@ -30,13 +30,25 @@ import { type KernelRepairReport, repairKernel } from "./repair";
 import type { Persist } from "../checkpoint";
 import { type PublishedPort, checkPortsFree, parsePortBindings, portHolders } from "./ports";
 import { samePublishedPort } from "../dataplane/firewall-plan";
+import type { NicInfo } from "../ipam/metadata/types";
+import { type NicChoice, chooseNic } from "./nic-choice";
+import { type NicRoutingPlan, planNicRouting, syncNicRouting } from "./nic-routing";
+
+/** What the network layer needs of a pool. */
+export interface PoolFacts {
+  subnet: string;
+  gateway: string;
+  primaryAddress: string;
+  nicMac: string;
+}
 
 /** What the network layer asks of the IPAM side. */
 export interface PoolDirectory {
-  poolInfoBySubnet(
-    addressSpace: string,
-    subnet: string,
-  ): { subnet: string; gateway: string; primaryAddress: string; nicMac: string } | undefined;
+  poolInfoBySubnet(addressSpace: string, subnet: string): PoolFacts | undefined;
+  /** The VM's NICs as the metadata lists them; without it the pool's NIC is taken as RequestPool chose it. */
+  vmNics?(): Promise<NicInfo[]>;
+  /** Binds the subnet's pools to this NIC before any container address is handed out (`-o parent=`). */
+  bindPoolsToNic?(addressSpace: string, subnet: string, nic: NicInfo): Promise<PoolFacts | undefined>;
   networkCreated(ipamData: { AddressSpace: string; Pool: string }): void;
   /** The endpoint holds the address from now on (memory only: the caller saves). */
   bindAddress(pool: { addressSpace: string; subnet: string }, address: string, endpointId: string): Promise<void>;
@@ -126,20 +138,22 @@ export class NetworkManager implements NetworkDriver {
       }
       this.o.pools.networkCreated(data);
       if (this.state.networks[req.NetworkID]) return;
-      const nic = await this.dp.findLinkByMac(pool.nicMac);
+      const { facts, choice } = await this.bindNic(data.AddressSpace, pool, options.parent);
+      const nic = await this.dp.findLinkByMac(facts.nicMac);
       if (!nic)
         throw new PluginError(
-          `no network interface with MAC ${pool.nicMac} on this VM, although the metadata service lists it`,
+          `no network interface with MAC ${facts.nicMac} on this VM, although the metadata service lists it`,
           "unavailable",
         );
       const record: NetworkRecord = {
         id: req.NetworkID,
         bridge,
         addressSpace: data.AddressSpace,
-        subnet: pool.subnet,
-        gateway: pool.gateway,
-        primaryAddress: pool.primaryAddress,
-        nicMac: pool.nicMac,
+        subnet: facts.subnet,
+        gateway: facts.gateway,
+        primaryAddress: facts.primaryAddress,
+        nicMac: facts.nicMac,
+        ...(choice ? { nicPrimary: choice.primary } : {}),
         mtu: nic.mtu,
         options,
         createdAt: this.now().toISOString(),
@@ -149,9 +163,12 @@ export class NetworkManager implements NetworkDriver {
       this.state.networks[record.id] = record;
       try {
         await this.applyFirewall();
+        await this.syncNicRouting("none");
         await this.o.persist();
       } catch (err) {
+        const before = await this.nicRoutingPlan();
         delete this.state.networks[record.id];
+        await this.syncNicRouting(before).catch(() => undefined);
         await this.dp.removeBridge(record.bridge).catch(() => undefined);
         await this.applyFirewall().catch(() => undefined);
         throw err;
@@ -173,6 +190,7 @@ export class NetworkManager implements NetworkDriver {
         delete this.state.endpoints[ep.id];
         await this.o.pools.unbindAddress(ep.address, ep.id, opts.releaseAddresses === true);
       }
+      const routing = await this.nicRoutingPlan();
       delete this.state.networks[net.id];
       await this.o.persist();
       // The records are gone first: a crash from here on leaves only kernel
@@ -180,6 +198,8 @@ export class NetworkManager implements NetworkDriver {
       for (const ep of stale) await this.removeEndpointKernel(endpointKernel(ep, net));
       await this.dp.removeBridge(net.bridge);
       await this.applyFirewall();
+      // What only this network needed: its NIC's rules and table once it was the NIC's last.
+      await this.syncNicRouting(routing);
     });
   }
 
@@ -523,6 +543,53 @@ export class NetworkManager implements NetworkDriver {
       await this.dp.removeFirewall();
       await this.dp.removeAllPortGuards();
     } else await this.dp.applyFirewall(this.firewallInput());
+  }
+
+  /**
+   * The NIC a new network uses (`-o parent=`, or the one NIC holding the
+   * subnet), with its pool bound to it before any container address is handed
+   * out. A second network on the subnet must use the NIC the first one uses:
+   * they share the pool. Without the metadata (tests), the pool's NIC as is.
+   */
+  private async bindNic(
+    addressSpace: string,
+    pool: PoolFacts,
+    parent: string | undefined,
+  ): Promise<{ facts: PoolFacts; choice?: NicChoice }> {
+    const dir = this.o.pools;
+    if (!dir.vmNics || !dir.bindPoolsToNic) {
+      if (parent) throw new PluginError("network option parent needs the plugin's NIC metadata, which this setup does not provide");
+      return { facts: pool };
+    }
+    const nics = await dir.vmNics();
+    const links = await this.dp.listLinks();
+    const choice = chooseNic(pool.subnet, parent, nics, links);
+    const sharing = Object.values(this.state.networks).find(
+      (n) => n.addressSpace === addressSpace && n.subnet === pool.subnet && n.nicMac !== choice.mac,
+    );
+    if (sharing) {
+      const theirs = links.find((l) => l.mac === sharing.nicMac)?.name ?? "no interface on this VM";
+      throw new PluginError(
+        `network ${short(sharing.id)} already uses the subnet ${pool.subnet} on the NIC ${theirs} (${sharing.nicMac}); a second network on the subnet shares its pool of ipconfigs, so it must use the same NIC (-o parent=${sharing.nicMac}), not ${choice.ifname ?? "the NIC"} (${choice.mac})`,
+        "conflict",
+      );
+    }
+    if (choice.mac === pool.nicMac) return { facts: pool, choice };
+    const nic = nics.find((n) => n.mac === choice.mac) as NicInfo;
+    const facts = await dir.bindPoolsToNic(addressSpace, pool.subnet, nic);
+    if (!facts) throw new PluginError(`the pool of ${pool.subnet} is gone; create the network again`, "unavailable");
+    return { facts, choice };
+  }
+
+  /** The rules and table routes of secondary NICs the networks need now (before a change, to undo it). */
+  private async nicRoutingPlan(): Promise<NicRoutingPlan> {
+    return planNicRouting(Object.values(this.state.networks), await this.dp.listLinks());
+  }
+
+  /** Adds what the networks' NICs lack; with a plan, removes what only that plan needed. */
+  private async syncNicRouting(remove: "none" | NicRoutingPlan): Promise<void> {
+    const result = await syncNicRouting(this.dp, this.state, remove);
+    if (result.problems.length) this.o.logger.warn("policy routing incomplete", { problems: result.problems.join("; ") });
   }
 
   private network(id: string): NetworkRecord {
