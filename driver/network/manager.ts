@@ -45,10 +45,10 @@ export interface PoolFacts {
 /** What the network layer asks of the IPAM side. */
 export interface PoolDirectory {
   poolInfoBySubnet(addressSpace: string, subnet: string): PoolFacts | undefined;
-  /** The VM's NICs as the metadata lists them; without it the pool's NIC is taken as RequestPool chose it. */
-  vmNics?(): Promise<NicInfo[]>;
+  /** The VM's NICs as the metadata lists them. */
+  vmNics(): Promise<NicInfo[]>;
   /** Binds the subnet's pools to this NIC before any container address is handed out (`-o parent=`). */
-  bindPoolsToNic?(addressSpace: string, subnet: string, nic: NicInfo): Promise<PoolFacts | undefined>;
+  bindPoolsToNic(addressSpace: string, subnet: string, nic: NicInfo): Promise<PoolFacts | undefined>;
   networkCreated(ipamData: { AddressSpace: string; Pool: string }): void;
   /** The endpoint holds the address from now on (memory only: the caller saves). */
   bindAddress(pool: { addressSpace: string; subnet: string }, address: string, endpointId: string): Promise<void>;
@@ -153,7 +153,7 @@ export class NetworkManager implements NetworkDriver {
         gateway: facts.gateway,
         primaryAddress: facts.primaryAddress,
         nicMac: facts.nicMac,
-        ...(choice ? { nicPrimary: choice.primary } : {}),
+        nicPrimary: choice.primary,
         mtu: nic.mtu,
         options,
         createdAt: this.now().toISOString(),
@@ -549,18 +549,14 @@ export class NetworkManager implements NetworkDriver {
    * The NIC a new network uses (`-o parent=`, or the one NIC holding the
    * subnet), with its pool bound to it before any container address is handed
    * out. A second network on the subnet must use the NIC the first one uses:
-   * they share the pool. Without the metadata (tests), the pool's NIC as is.
+   * they share the pool.
    */
   private async bindNic(
     addressSpace: string,
     pool: PoolFacts,
     parent: string | undefined,
-  ): Promise<{ facts: PoolFacts; choice?: NicChoice }> {
+  ): Promise<{ facts: PoolFacts; choice: NicChoice }> {
     const dir = this.o.pools;
-    if (!dir.vmNics || !dir.bindPoolsToNic) {
-      if (parent) throw new PluginError("network option parent needs the plugin's NIC metadata, which this setup does not provide");
-      return { facts: pool };
-    }
     const nics = await dir.vmNics();
     const links = await this.dp.listLinks();
     const choice = chooseNic(pool.subnet, parent, nics, links);
