@@ -104,16 +104,23 @@ export function isOwnRoute(r: RouteInfo): boolean {
   return inTableBand(r.table);
 }
 
+/** A rule as `ip rule` takes it (after add/del), also the key rules are compared by. */
 export function ruleKey(r: RuleInfo): string {
-  return `${r.priority} from ${r.src ?? "all"} lookup ${r.table}${r.suppressPrefixLength !== undefined ? ` suppress_prefixlength ${r.suppressPrefixLength}` : ""}`;
+  const table = r.table === MAIN_TABLE ? "main" : String(r.table);
+  const suppress = r.suppressPrefixLength !== undefined ? ` suppress_prefixlength ${r.suppressPrefixLength}` : "";
+  return `priority ${r.priority} from ${r.src ?? "all"} lookup ${table}${suppress}`;
 }
 
 function routeDst(r: RouteInfo): string {
   return `${r.dst}/${r.prefixLen}`;
 }
 
-export function routeText(r: TableRouteSpec): string {
-  return `${r.dst}${r.gateway ? ` via ${r.gateway}` : ""} dev #${r.oif}${r.prefsrc ? ` src ${r.prefsrc}` : ""} table ${r.table}`;
+/** A route as `ip route replace` takes it; `ifname` names the link (else its index). */
+export function routeText(r: TableRouteSpec, ifname?: string): string {
+  const via = r.gateway ? ` via ${r.gateway}` : "";
+  const link = r.gateway ? "" : " scope link";
+  const src = r.prefsrc ? ` src ${r.prefsrc}` : "";
+  return `${r.dst}${via} dev ${ifname ?? `#${r.oif}`}${link}${src} proto ${r.protocol} table ${r.table}`;
 }
 
 function sameRoute(want: TableRouteSpec, have: RouteInfo): boolean {
@@ -195,7 +202,7 @@ export async function syncNicRouting(
   }
   for (const rule of diff.missingRules) {
     await dp.addPolicyRule(rule);
-    result.added.push(ruleKey(rule));
+    result.added.push(`${ruleKey(rule)} proto ${rule.protocol}`);
   }
   if (remove === "none") return result;
   for (const rule of diff.extraRules) if (await dp.removePolicyRule(rule)) result.removed.push(ruleKey(rule));
