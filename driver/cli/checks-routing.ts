@@ -43,12 +43,21 @@ export function nicRoutingCheck(f: Facts): Check {
     );
   }
   if (diff.extraRules.length || diff.extraRoutes.length) {
-    return check(id, "WARN", `${plural(diff.extraRules.length + diff.extraRoutes.length, "rule or route", "rules and routes")} of the plugin that no network needs`, {
-      details,
-      fix,
-    });
+    return check(
+      id,
+      "WARN",
+      `${plural(diff.extraRules.length + diff.extraRoutes.length, "rule or route", "rules and routes")} of the plugin that no network needs`,
+      {
+        details,
+        fix,
+      },
+    );
   }
   if (plan.rules.length === 0) return check(id, "PASS", "no network on a secondary NIC");
   const nics = new Set(plan.routes.map((r) => r.table)).size;
-  return check(id, "PASS", `${plural(nics, "secondary NIC")} with ${plural(plan.rules.length, "rule")} and ${plural(plan.routes.length, "table route")} in place`);
+  return check(
+    id,
+    "PASS",
+    `${plural(nics, "secondary NIC")} with ${plural(plan.rules.length, "rule")} and ${plural(plan.routes.length, "table route")} in place`,
+  );
 }

@@ -335,5 +335,7 @@ export function renderStatus(r: StatusReport): string {
 
 /** The interface with a NIC's MAC: the NIC itself rather than a link enslaved elsewhere (a VF under it); null if none. */
 function nicLinkName(links: readonly LinkInfo[], mac: string): string | null {
-  return links.filter((l) => l.mac === mac).sort((a, b) => Number(a.master !== undefined) - Number(b.master !== undefined))[0]?.name ?? null;
+  return (
+    links.filter((l) => l.mac === mac).sort((a, b) => Number(a.master !== undefined) - Number(b.master !== undefined))[0]?.name ?? null
+  );
 }

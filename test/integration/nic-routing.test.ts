@@ -205,7 +205,19 @@ describe("policy routing for a network on a secondary NIC", function () {
     await sh("ip", "route", "del", "default", "table", String(table));
     // Left by a NIC that is gone, and by a network removed while the plugin was down.
     await sh("ip", "route", "add", "default", "via", "10.0.9.1", "dev", ETH0.name, "onlink", "table", String(NIC_TABLE_BASE + 999));
-    await sh("ip", "rule", "add", "priority", String(RULE_PRIORITY_NIC), "from", "10.0.9.0/24", "table", String(NIC_TABLE_BASE + 999), "protocol", String(ROUTING_PROTOCOL));
+    await sh(
+      "ip",
+      "rule",
+      "add",
+      "priority",
+      String(RULE_PRIORITY_NIC),
+      "from",
+      "10.0.9.0/24",
+      "table",
+      String(NIC_TABLE_BASE + 999),
+      "protocol",
+      String(ROUTING_PROTOCOL),
+    );
     // The operator's: same priority, not the plugin's protocol; and a table outside the band.
     await sh("ip", "rule", "add", "priority", String(RULE_PRIORITY_NIC), "from", "10.0.8.0/24", "table", "100");
     await sh("ip", "route", "add", "default", "via", "10.0.0.1", "dev", ETH0.name, "table", "100");

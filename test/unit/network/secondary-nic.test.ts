@@ -212,7 +212,12 @@ describe("a network on a secondary NIC, IPAM and network layer wired", () => {
     const checkpoint = { ipam: emptyIpamState(), network: emptyNetworkState() };
     const clock = new FakeClock();
     const persist = async () => undefined;
-    const ipam = new AddressManager({ metadata: new MetadataCache(new FakeSource(nics), { clock }), state: checkpoint.ipam, persist, clock });
+    const ipam = new AddressManager({
+      metadata: new MetadataCache(new FakeSource(nics), { clock }),
+      state: checkpoint.ipam,
+      persist,
+      clock,
+    });
     const network = new NetworkManager({ dataplane: dp, pools: ipam, state: checkpoint.network, persist, logger: silent });
     const create = async (id: string, subnet: string, generic: Record<string, string> = {}) => {
       const pool = await ipam.requestPool({ AddressSpace: "AzureVNetLocal", Pool: subnet, SubPool: "", Options: {}, V6: false });
@@ -235,7 +240,10 @@ describe("a network on a secondary NIC, IPAM and network layer wired", () => {
 
   it("refuses a network on a subnet two NICs hold without a parent, and lists both", async () => {
     const t = wired(twoInOneSubnet());
-    await assert.rejects(t.create(NET, "10.0.1.0/24"), /is on 2 of this VM's NICs: eth1 \(00:0d:3a:00:00:02.*eth2 \(00:0d:3a:00:00:03.*-o parent=/);
+    await assert.rejects(
+      t.create(NET, "10.0.1.0/24"),
+      /is on 2 of this VM's NICs: eth1 \(00:0d:3a:00:00:02.*eth2 \(00:0d:3a:00:00:03.*-o parent=/,
+    );
     assert.deepEqual(t.checkpoint.network.networks, {});
     assert.deepEqual(t.dp.rules, []);
   });
