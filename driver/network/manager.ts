@@ -199,7 +199,10 @@ export class NetworkManager implements NetworkDriver {
       await this.dp.removeBridge(net.bridge);
       await this.applyFirewall();
       // What only this network needed: its NIC's rules and table once it was the NIC's last.
-      await this.syncNicRouting(routing);
+      // The network is gone already; what is left here goes at the next start-up.
+      await this.syncNicRouting(routing).catch((err: unknown) =>
+        this.o.logger.warn("policy routing of the network's NIC not removed", { networkId: short(net.id), error: errorMessage(err) }),
+      );
     });
   }
 

@@ -27,6 +27,9 @@ const NET0 = "0".repeat(12) + "a".repeat(52);
 const NET1 = "1".repeat(12) + "b".repeat(52);
 const EP0 = "e0".repeat(32);
 const EP1 = "e1".repeat(32);
+/** A transparent network on eth1 too: the same subnet, the same NIC. */
+const NET2 = "2".repeat(12) + "c".repeat(52);
+const EP2 = "e2".repeat(32);
 const INTERNET = "203.0.113.7";
 
 const NICS: NicInfo[] = [ETH0, ETH1].map((n, i) => ({
@@ -140,9 +143,12 @@ describe("policy routing for a network on a secondary NIC", function () {
     bridge1 = state.networks[NET1].bridge;
     await mgr.createEndpoint(endpointReq(NET0, EP0, "10.0.0.10"));
     await mgr.createEndpoint(endpointReq(NET1, EP1, "10.0.1.10"));
+    await mgr.createNetwork(createReq(NET2, ETH1.subnet, { mode: "transparent", parent: ETH1.name }));
+    await mgr.createEndpoint(endpointReq(NET2, EP2, "10.0.1.11"));
   });
 
   after(async () => {
+    await mgr.deleteNetwork({ NetworkID: NET2 }).catch(() => undefined);
     await mgr.deleteNetwork({ NetworkID: NET1 }).catch(() => undefined);
     await mgr.deleteNetwork({ NetworkID: NET0 }).catch(() => undefined);
     await mgr.settled();
@@ -200,6 +206,24 @@ describe("policy routing for a network on a secondary NIC", function () {
     assert.match((await routeGet(INTERNET, "10.0.0.10", bridge1)).error ?? "", /cross-device|Invalid/i);
   });
 
+  it("does the same for a transparent network's routed port, whose strict rp_filter still drops spoofed sources", async () => {
+    const port = state.endpoints[EP2].hostVeth;
+    assert.deepEqual(await routeGet(INTERNET, "10.0.1.11", port), { dev: ETH1.name, via: "10.0.1.1", type: "unicast" });
+    assert.equal((await routeGet("10.0.1.10", "10.0.1.11", port)).dev, bridge1);
+    for (const spoofed of ["10.0.1.10", "10.0.1.99", "10.0.0.10"])
+      assert.match((await routeGet(INTERNET, spoofed, port)).error ?? "", /cross-device|Invalid/i, spoofed);
+  });
+
+  it("SNATs to the secondary NIC's primary address, which is the NIC the packet leaves through", async () => {
+    const nat = await sh(`${iptables}-save`, "-t", "nat");
+    const snat = nat.split("\n").filter((l) => l.includes(`-s ${ETH1.subnet}`) && l.includes("-j SNAT"));
+    assert.ok(snat.length > 0, nat);
+    for (const rule of snat) {
+      assert.match(rule, new RegExp(`--to-source ${ETH1.ip.replace(/\./g, "\\.")}$`));
+      assert.doesNotMatch(rule, / -o /, "the route, not the rule, picks the NIC");
+    }
+  });
+
   it("start-up repair puts back what is missing, removes its own leftovers and leaves the operator's rules", async () => {
     await sh("ip", "rule", "del", "priority", String(RULE_PRIORITY_NIC), "from", ETH1.subnet, "table", String(table));
     await sh("ip", "route", "del", "default", "table", String(table));
@@ -239,6 +263,10 @@ describe("policy routing for a network on a secondary NIC", function () {
 
   it("takes the rules and the table away with the NIC's last network, and the main table serves again", async () => {
     await mgr.deleteNetwork({ NetworkID: NET1 });
+    await mgr.settled();
+    assert.deepEqual(await ownRules(), expectedRules, "the transparent network still uses eth1");
+    assert.equal((await tableRoutes(table)).length, 2);
+    await mgr.deleteNetwork({ NetworkID: NET2 });
     await mgr.settled();
     assert.deepEqual(await ownRules(), []);
     assert.deepEqual(await tableRoutes(table), []);
