@@ -32,7 +32,7 @@ import { type PublishedPort, checkPortsFree, parsePortBindings, portHolders } fr
 import { samePublishedPort } from "../dataplane/firewall-plan";
 import type { NicInfo } from "../ipam/metadata/types";
 import { type NicChoice, chooseNic } from "./nic-choice";
-import { type NicRoutingPlan, planNicRouting, syncNicRouting } from "./nic-routing";
+import { type NicRoutingPlan, type NicRoutingResult, onSecondaryNic, planNicRouting, syncNicRouting } from "./nic-routing";
 
 /** What the network layer needs of a pool. */
 export interface PoolFacts {
@@ -520,6 +520,19 @@ export class NetworkManager implements NetworkDriver {
         this.o.logger,
       ),
     );
+  }
+
+  /**
+   * Puts the secondary NICs' rules and table routes back where someone took
+   * them away (a tool that flushed `ip rule`, a NIC re-plugged), and removes
+   * the plugin's own that no network needs. Run on every reconciliation; with
+   * no network on a secondary NIC it reads nothing.
+   */
+  repairNicRouting(): Promise<NicRoutingResult> {
+    return this.mutex.runExclusive(async () => {
+      if (!Object.values(this.state.networks).some(onSecondaryNic)) return { added: [], removed: [], problems: [] };
+      return syncNicRouting(this.dp, this.state, "others");
+    });
   }
 
   /** Applies the firewall again (its jumps back on top), with no network change in progress. */

@@ -133,6 +133,7 @@ export class FakeDataplane implements Dataplane {
   rules: RuleInfo[] = [];
   tableRoutes: RouteInfo[] = [];
   async readPolicyRouting(): Promise<{ rules: RuleInfo[]; routes: RouteInfo[] }> {
+    this.step("readPolicyRouting");
     return { rules: this.rules.map((r) => ({ ...r })), routes: this.tableRoutes.map((r) => ({ ...r })) };
   }
   async addPolicyRule(rule: RuleInfo & { src: string }): Promise<void> {

@@ -309,4 +309,21 @@ describe("a network on a secondary NIC, IPAM and network layer wired", () => {
     assert.equal(t.dp.rules.length, 2);
     assert.equal(t.dp.tableRoutes.length, 2);
   });
+
+  it("puts flushed rules back on a reconciliation run, and reads nothing while no network is on a secondary NIC", async () => {
+    const t = wired(twoInOneSubnet());
+    await t.create(NET2, "10.0.0.0/24");
+    t.dp.calls = [];
+    assert.deepEqual(await t.network.repairNicRouting(), { added: [], removed: [], problems: [] });
+    assert.deepEqual(t.dp.calls, []);
+    await t.create(NET, "10.0.1.0/24", { parent: "eth1" });
+    t.dp.rules = [];
+    const result = await t.network.repairNicRouting();
+    assert.deepEqual(result.added, [
+      "priority 30100 from 10.0.1.0/24 lookup main suppress_prefixlength 31 proto 165",
+      `priority 30101 from 10.0.1.0/24 lookup ${NIC_TABLE_BASE + 3} proto 165`,
+    ]);
+    assert.equal(t.dp.rules.length, 2);
+    assert.deepEqual((await t.network.repairNicRouting()).added, []);
+  });
 });
