@@ -159,6 +159,7 @@ export class NetworkManager implements NetworkDriver {
         createdAt: this.now().toISOString(),
       };
       checkNetworkFits(this.state, record);
+      if (!choice.primary) await this.checkSecondaryNic(nic.name, record);
       await ensureNetworkKernel(this.dp, record);
       this.state.networks[record.id] = record;
       try {
@@ -591,6 +592,21 @@ export class NetworkManager implements NetworkDriver {
     const facts = await dir.bindPoolsToNic(addressSpace, pool.subnet, nic);
     if (!facts) throw new PluginError(`the pool of ${pool.subnet} is gone; create the network again`, "unavailable");
     return { facts, choice };
+  }
+
+  /**
+   * A secondary NIC's table routes through it from its own primary address:
+   * the kernel takes them only while the NIC is up and holds that address
+   * (Azure's DHCP gives it, when the distribution configures the NIC).
+   */
+  private async checkSecondaryNic(name: string, net: NetworkRecord): Promise<void> {
+    const link = await this.dp.nicInfo(name);
+    const has = link?.addresses.some((a) => a.address === net.primaryAddress);
+    if (link?.up && (has || !net.primaryAddress)) return;
+    throw new PluginError(
+      `the NIC ${name} (${net.nicMac}) is ${link?.up ? "up" : "down"}${has ? "" : ` without its primary address ${net.primaryAddress}`}; a network on a secondary NIC routes its containers' packets out of it: bring it up with its address (the distribution's network configuration, by DHCP) and create the network again`,
+      "unavailable",
+    );
   }
 
   /** The rules and table routes of secondary NICs the networks need now (before a change, to undo it). */

@@ -129,6 +129,8 @@ export class FakeDataplane implements Dataplane {
   async findLinkByMac(mac: string): Promise<LinkInfo | undefined> {
     return [...this.links.values()].find((l) => l.mac === mac);
   }
+  /** The addresses NICs carry (nicInfo), by link name. */
+  nicAddresses = new Map<string, string[]>();
   /** Policy-routing rules and routes of tables other than main, as the kernel would list them. */
   rules: RuleInfo[] = [];
   tableRoutes: RouteInfo[] = [];
@@ -171,7 +173,8 @@ export class FakeDataplane implements Dataplane {
   }
   async nicInfo(name: string): Promise<NicLinkInfo | undefined> {
     const l = this.links.get(name);
-    return l && { name: l.name, index: l.index, mac: l.mac, mtu: l.mtu, up: l.up, addresses: [] };
+    const addresses = (this.nicAddresses.get(name) ?? []).map((address) => ({ address, prefixLen: 24 }));
+    return l && { name: l.name, index: l.index, mac: l.mac, mtu: l.mtu, up: l.up, addresses };
   }
   async listLinks(): Promise<LinkInfo[]> {
     return [...this.links.values()];

@@ -209,6 +209,8 @@ describe("a network on a secondary NIC, IPAM and network layer wired", () => {
     const dp = new FakeDataplane();
     dp.links.set("eth1", { name: "eth1", index: 3, mac: MAC2, mtu: 1500, up: true });
     dp.links.set("eth2", { name: "eth2", index: 4, mac: MAC3, mtu: 1500, up: true });
+    dp.nicAddresses.set("eth1", ["10.0.1.4"]);
+    dp.nicAddresses.set("eth2", ["10.0.1.5"]);
     const checkpoint = { ipam: emptyIpamState(), network: emptyNetworkState() };
     const clock = new FakeClock();
     const persist = async () => undefined;
@@ -289,6 +291,19 @@ describe("a network on a secondary NIC, IPAM and network layer wired", () => {
     await t.network.deleteNetwork({ NetworkID: NET2 });
     assert.deepEqual(t.dp.rules, []);
     assert.deepEqual(t.dp.tableRoutes, []);
+  });
+
+  it("refuses a secondary NIC that is down or lacks its primary address, which its table routes need", async () => {
+    const t = wired(twoInOneSubnet());
+    t.dp.nicAddresses.set("eth2", []);
+    await assert.rejects(
+      t.create(NET, "10.0.1.0/24", { parent: "eth2" }),
+      /the NIC eth2 \(00:0d:3a:00:00:03\) is up without its primary address 10\.0\.1\.5; .*bring it up with its address/,
+    );
+    (t.dp.links.get("eth1") as { up: boolean }).up = false;
+    await assert.rejects(t.create(NET, "10.0.1.0/24", { parent: "eth1" }), /the NIC eth1 \(00:0d:3a:00:00:02\) is down;/);
+    assert.deepEqual(t.checkpoint.network.networks, {});
+    assert.deepEqual(t.dp.rules, []);
   });
 
   it("adds no policy routing for the primary NIC's network", async () => {
