@@ -177,6 +177,8 @@ describe("policy routing for a network on a secondary NIC", function () {
     assert.deepEqual(await routeGet(INTERNET, "10.0.1.10", bridge1), { dev: ETH1.name, via: "10.0.1.1", type: "unicast" });
     // Another VM in the primary NIC's subnet: still through eth1, whose ipconfig the source is.
     assert.deepEqual(await routeGet("10.0.0.20", "10.0.1.10", bridge1), { dev: ETH1.name, via: "10.0.1.1", type: "unicast" });
+    // A VM of the container's own subnet: straight out of eth1, no gateway.
+    assert.deepEqual(await routeGet("10.0.1.20", "10.0.1.10", bridge1), { dev: ETH1.name, via: undefined, type: "unicast" });
     // The subnet's gateway (what the bridge answers ARP for) is on eth1: proxy ARP answers for it.
     assert.equal((await routeGet("10.0.1.1", "10.0.1.10", bridge1)).dev, ETH1.name);
   });
@@ -204,6 +206,9 @@ describe("policy routing for a network on a secondary NIC", function () {
     // An address no container holds on the bridge, and another network's container: refused by the bridge's rp_filter.
     assert.match((await routeGet(INTERNET, "10.0.1.99", bridge1)).error ?? "", /cross-device|Invalid/i);
     assert.match((await routeGet(INTERNET, "10.0.0.10", bridge1)).error ?? "", /cross-device|Invalid/i);
+    // Towards the subnet itself the reverse lookup goes through the rules: the suppress rule still finds the /32, and only that.
+    assert.equal((await routeGet("10.0.1.20", "10.0.1.10", bridge1)).dev, ETH1.name);
+    assert.match((await routeGet("10.0.1.20", "10.0.1.99", bridge1)).error ?? "", /cross-device|Invalid/i);
   });
 
   it("does the same for a transparent network's routed port, whose strict rp_filter still drops spoofed sources", async () => {
