@@ -23,13 +23,13 @@ const DST: VmName = "vm2";
 /** The transparent network this phase adds beside VNET, on the same subnet. */
 const VNET_TRANSPARENT = `${VNET}-transparent`;
 
-interface Endpoint {
+export interface Endpoint {
   /** Command prefix that runs a program in this place's network namespace, inside its VM. */
   prefix: string[];
   address: string;
 }
 
-async function container(ctx: BenchContext, vm: VmName, name: string, network = VNET): Promise<Endpoint> {
+export async function container(ctx: BenchContext, vm: VmName, name: string, network = VNET): Promise<Endpoint> {
   const run = await ctx.docker(vm, ["run", "-d", "--init", "--name", name, "--network", network, IMAGE, "sleep", "3600"]);
   if (run.code !== 0) throw new Error(`docker run ${name} on ${vm} failed: ${run.stderr.trim()}`);
   const r = await ctx.docker(vm, [
@@ -48,15 +48,15 @@ function inPlace(ctx: BenchContext, vm: VmName, at: Endpoint, cmd: string[], tim
   return ctx.sim.exec(vm, full[0], full.slice(1), { allowFailure: true, timeoutMs });
 }
 
-/** Starts `iperf3 -s` in a place on DST, waits until it listens; returns its pid. */
-async function iperfServer(ctx: BenchContext, at: Endpoint, label: string): Promise<number> {
+/** Starts `iperf3 -s` in a place on a VM (DST unless given), waits until it listens; returns its pid. */
+export async function iperfServer(ctx: BenchContext, at: Endpoint, label: string, vm: VmName = DST): Promise<number> {
   // `-s` without `-1` serves one test after another: each path's server answers every round.
   const cmd = [...at.prefix, "iperf3", "-s", "-p", String(PORT)];
-  const pid = ctx.sim.spawnInVm(DST, cmd[0], cmd.slice(1), `${ctx.sim.dir}/iperf3-${label}.log`);
+  const pid = ctx.sim.spawnInVm(vm, cmd[0], cmd.slice(1), `${ctx.sim.dir}/iperf3-${label}.log`);
   await waitFor(
     `iperf3 server (${label})`,
     async () => {
-      const r = await inPlace(ctx, DST, at, ["ss", "-Hltn", `sport = :${PORT}`], 10_000);
+      const r = await inPlace(ctx, vm, at, ["ss", "-Hltn", `sport = :${PORT}`], 10_000);
       return r.stdout.includes(`:${PORT}`);
     },
     10_000,
@@ -89,13 +89,13 @@ async function rttsMs(ctx: BenchContext, from: Endpoint, to: Endpoint): Promise<
   return times;
 }
 
-interface Path {
+export interface Path {
   from: Endpoint;
   to: Endpoint;
 }
 
 /** Throughput and RTT samples of each path, over the configured rounds. */
-async function measureRounds<K extends string>(
+export async function measureRounds<K extends string>(
   ctx: BenchContext,
   paths: Record<K, Path>,
 ): Promise<{ gbps: Record<K, number[]>; rtt: Record<K, number[]> }> {

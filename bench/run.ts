@@ -23,6 +23,7 @@ import { dockerRunLatency } from "./docker-run";
 import { attachAtLimit } from "./attach";
 import { controlPlane } from "./control-plane";
 import { dataplane } from "./dataplane";
+import { secondNicDataplane } from "./dataplane-nic2";
 import { armPool } from "./arm-pool";
 import { checksTable, figuresTable } from "./report";
 import { profileText, readProfile, summarizeProfile } from "./profile";
@@ -56,6 +57,7 @@ async function runPhases(ctx: BenchContext, profileDir: string | undefined): Pro
     ctx.log("dataplane: iperf3 and ping, host and container paths");
     await dataplane(ctx);
   }
+  if (opts.phases.has("nic2")) await secondNicDataplane(ctx);
   if (opts.phases.has("arm-pool")) await armPool(ctx);
 }
 

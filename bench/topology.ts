@@ -3,13 +3,18 @@
  * Azure's maximum of 255 secondary ipconfigs on its NIC (the seed's limit of
  * 250 containers per VM plus a few spare), and vm2 as many, so the dataplane
  * is measured again with that many endpoints on both ends; vm3's NIC starts with its primary ipconfig
- * only, for the plugin to add the rest through Azure Resource Manager (arm-pool.ts). No NSG rules or load balancers: they would
+ * only, for the plugin to add the rest through Azure Resource Manager (arm-pool.ts). vm1 and vm2 also
+ * have a second NIC in another subnet, for the nic2 phase (dataplane-nic2.ts). No NSG rules or load balancers: they would
  * only add fabric rules that neither side of any comparison here uses.
  */
 import { formatIpv4, parseIpv4 } from "../driver/lib/address";
 import { Topology, parseTopology } from "../sim/topology";
 
 export const BENCH_SUBNET = "10.0.0.0/22";
+/** The subnet of vm1's and vm2's second NICs (eth1), for the nic2 phase. */
+export const BENCH_SUBNET2 = "10.0.4.0/24";
+/** The primary ipconfigs of the second NICs. */
+export const NIC2_PRIMARY = { vm1: "10.0.4.4", vm2: "10.0.4.5" } as const;
 /** Azure's limit of secondary IP configurations on one NIC. */
 export const MAX_SECONDARIES = 255;
 
@@ -23,7 +28,12 @@ export function addressAfter(base: string, offset: number): string {
 export function benchTopology(): Topology {
   const range = (first: string, count: number) => Array.from({ length: count }, (_, i) => ({ address: addressAfter(first, i) }));
   return parseTopology({
-    vnet: { addressSpace: "10.0.0.0/16", subnet: BENCH_SUBNET, gateway: "10.0.0.1" },
+    vnet: {
+      addressSpace: "10.0.0.0/16",
+      subnet: BENCH_SUBNET,
+      gateway: "10.0.0.1",
+      extraSubnets: [{ subnet: BENCH_SUBNET2, gateway: "10.0.4.1" }],
+    },
     vms: [
       {
         name: "vm1",
@@ -32,6 +42,9 @@ export function benchTopology(): Topology {
           primary: { address: "10.0.0.4", publicIp: "203.0.113.4" },
           secondaries: range("10.0.0.10", MAX_SECONDARIES),
         },
+        extraNics: [
+          { mac: "00:0d:3a:00:01:01", subnet: BENCH_SUBNET2, primary: { address: NIC2_PRIMARY.vm1 }, secondaries: range("10.0.4.10", 4) },
+        ],
       },
       {
         name: "vm2",
@@ -40,6 +53,9 @@ export function benchTopology(): Topology {
           primary: { address: "10.0.0.5", publicIp: "203.0.113.5" },
           secondaries: range("10.0.2.10", MAX_SECONDARIES),
         },
+        extraNics: [
+          { mac: "00:0d:3a:00:01:02", subnet: BENCH_SUBNET2, primary: { address: NIC2_PRIMARY.vm2 }, secondaries: range("10.0.4.20", 4) },
+        ],
       },
       {
         // Its primary ipconfig only: the plugin makes the rest through Azure Resource Manager.

@@ -55,6 +55,8 @@ export interface RuleInfo {
   priority: number;
   /** Source prefix, e.g. 10.0.1.0/24; undefined for "from all". */
   src?: string;
+  /** Destination prefix; undefined for "to all". */
+  dst?: string;
   table: number;
   /** FR_ACT_TO_TBL is 1; other actions (blackhole, goto...) are other numbers. */
   action: number;
@@ -246,12 +248,14 @@ function toRouteInfo(msg: rt.RouteMessage): RouteInfo {
 
 function toRuleInfo(msg: rt.RuleMessage): RuleInfo {
   const src = decodeIPv4(msg.attrs.src);
+  const dst = decodeIPv4(msg.attrs.dst);
   const suppress = msg.attrs.suppressPrefixlen;
   const suppressed = suppress && suppress.length === 4 ? readU32(suppress, 0) : undefined;
   const action = msg.data.action;
   return {
     priority: msg.attrs.priority ?? 0,
     ...(src ? { src: `${src}/${msg.data.srcLen ?? 0}` } : {}),
+    ...(dst ? { dst: `${dst}/${msg.data.dstLen ?? 0}` } : {}),
     table: msg.attrs.table ?? msg.data.table ?? 0,
     action: typeof action === "number" ? action : action === "toTbl" ? FR_ACT_TO_TBL : -1,
     protocol: msg.attrs.protocol ?? 0,
@@ -289,13 +293,15 @@ function refAttrs(ref: LinkRef): { data: rt.Link; attrs: { ifname?: string } } {
 /** fib_rule_hdr and attributes of a rule: the table in FRA_TABLE (ids above 255 do not fit the header's byte). */
 function ruleMessage(rule: RuleInfo & { src: string }): [rt.Rule, rt.RuleAttrs] {
   const { addr, len } = splitPrefix(rule.src);
+  const to = rule.dst === undefined ? undefined : splitPrefix(rule.dst);
   if (!Number.isInteger(rule.priority) || rule.priority <= 0 || rule.priority > 0xffffffff)
     throw new DataplaneError("rule", "EINVAL", `bad priority ${rule.priority}`);
   const table = rule.table === MAIN_TABLE ? MAIN_TABLE : assertTable(rule.table);
   return [
-    { family: AF_INET, srcLen: len, table: RT_TABLE_UNSPEC, action: FR_ACT_TO_TBL },
+    { family: AF_INET, srcLen: len, ...(to ? { dstLen: to.len } : {}), table: RT_TABLE_UNSPEC, action: FR_ACT_TO_TBL },
     {
       src: addr,
+      ...(to ? { dst: to.addr } : {}),
       priority: rule.priority,
       table,
       protocol: assertProtocol(rule.protocol),

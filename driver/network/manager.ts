@@ -31,8 +31,8 @@ import type { Persist } from "../checkpoint";
 import { type PublishedPort, checkPortsFree, parsePortBindings, portHolders } from "./ports";
 import { samePublishedPort } from "../dataplane/firewall-plan";
 import type { NicInfo } from "../ipam/metadata/types";
-import { type NicChoice, chooseNic } from "./nic-choice";
-import { type NicRoutingPlan, type NicRoutingResult, onSecondaryNic, planNicRouting, syncNicRouting } from "./nic-routing";
+import { type NicChoice, chooseNic, otherNicSubnets } from "./nic-choice";
+import { type NicRoutingPlan, type NicRoutingResult, needsNicRouting, planNicRouting, syncNicRouting } from "./nic-routing";
 
 /** What the network layer needs of a pool. */
 export interface PoolFacts {
@@ -138,7 +138,7 @@ export class NetworkManager implements NetworkDriver {
       }
       this.o.pools.networkCreated(data);
       if (this.state.networks[req.NetworkID]) return;
-      const { facts, choice } = await this.bindNic(data.AddressSpace, pool, options.parent);
+      const { facts, choice, others } = await this.bindNic(data.AddressSpace, pool, options.parent);
       const nic = await this.dp.findLinkByMac(facts.nicMac);
       if (!nic)
         throw new PluginError(
@@ -154,6 +154,7 @@ export class NetworkManager implements NetworkDriver {
         primaryAddress: facts.primaryAddress,
         nicMac: facts.nicMac,
         nicPrimary: choice.primary,
+        ...(choice.primary && others.length ? { otherNicSubnets: others } : {}),
         mtu: nic.mtu,
         options,
         createdAt: this.now().toISOString(),
@@ -531,9 +532,35 @@ export class NetworkManager implements NetworkDriver {
    */
   repairNicRouting(): Promise<NicRoutingResult> {
     return this.mutex.runExclusive(async () => {
-      if (!Object.values(this.state.networks).some(onSecondaryNic)) return { added: [], removed: [], problems: [] };
+      if (await this.refreshOtherNicSubnets()) await this.o.persist();
+      if (!Object.values(this.state.networks).some(needsNicRouting)) return { added: [], removed: [], problems: [] };
       return syncNicRouting(this.dp, this.state, "others");
     });
+  }
+
+  /**
+   * Brings each primary-NIC network's list of the VM's other NICs' subnets up
+   * to date (a NIC added or removed while the VM was deallocated). True if a
+   * record changed; a metadata read that fails changes nothing.
+   */
+  private async refreshOtherNicSubnets(): Promise<boolean> {
+    const primaries = Object.values(this.state.networks).filter((n) => n.nicPrimary !== false);
+    if (!primaries.length) return false;
+    const nics = await this.o.pools.vmNics().catch(() => undefined);
+    if (!nics?.length) return false;
+    // One NIC and nothing recorded: nothing to compare (and nothing read on one-NIC VMs).
+    if (nics.length === 1 && primaries.every((n) => !n.otherNicSubnets?.length)) return false;
+    const links = await this.dp.listLinks();
+    let changed = false;
+    for (const net of primaries) {
+      const others = otherNicSubnets(nics, links, net.nicMac, net.subnet);
+      if (others.join() === (net.otherNicSubnets ?? []).join()) continue;
+      if (others.length) net.otherNicSubnets = others;
+      else delete net.otherNicSubnets;
+      this.o.logger.info("the VM's other NICs changed", { network: short(net.id), subnets: others.join(",") || "none" });
+      changed = true;
+    }
+    return changed;
   }
 
   /** Applies the firewall again (its jumps back on top), with no network change in progress. */
@@ -572,11 +599,12 @@ export class NetworkManager implements NetworkDriver {
     addressSpace: string,
     pool: PoolFacts,
     parent: string | undefined,
-  ): Promise<{ facts: PoolFacts; choice: NicChoice }> {
+  ): Promise<{ facts: PoolFacts; choice: NicChoice; others: string[] }> {
     const dir = this.o.pools;
     const nics = await dir.vmNics();
     const links = await this.dp.listLinks();
     const choice = chooseNic(pool.subnet, parent, nics, links);
+    const others = otherNicSubnets(nics, links, choice.mac, pool.subnet);
     const sharing = Object.values(this.state.networks).find(
       (n) => n.addressSpace === addressSpace && n.subnet === pool.subnet && n.nicMac !== choice.mac,
     );
@@ -587,11 +615,11 @@ export class NetworkManager implements NetworkDriver {
         "conflict",
       );
     }
-    if (choice.mac === pool.nicMac) return { facts: pool, choice };
+    if (choice.mac === pool.nicMac) return { facts: pool, choice, others };
     const nic = nics.find((n) => n.mac === choice.mac) as NicInfo;
     const facts = await dir.bindPoolsToNic(addressSpace, pool.subnet, nic);
     if (!facts) throw new PluginError(`the pool of ${pool.subnet} is gone; create the network again`, "unavailable");
-    return { facts, choice };
+    return { facts, choice, others };
   }
 
   /**

@@ -76,3 +76,14 @@ export function chooseNic(subnet: string, parent: string | undefined, nics: read
   }
   return choice(nic);
 }
+
+/**
+ * The IPv4 subnets of the VM's other NICs that have an interface here (the
+ * VM has connected routes to them through those interfaces), except `subnet`
+ * itself; sorted, each once.
+ */
+export function otherNicSubnets(nics: readonly NicInfo[], links: readonly LinkInfo[], mac: string, subnet: string): string[] {
+  const present = nics.filter((n) => n.mac !== mac && links.some((l) => l.mac === n.mac));
+  const cidrs = present.flatMap((n) => n.subnets.map((s) => s.cidr)).filter((c) => c !== subnet && !c.includes(":"));
+  return [...new Set(cidrs)].sort();
+}

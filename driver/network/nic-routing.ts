@@ -13,6 +13,12 @@
  *    any network, still wins), then `from <subnet> lookup <table>` at
  *    RULE_PRIORITY_NIC.
  *
+ * A network on the primary NIC of a VM with more NICs has the opposite
+ * problem: the VM's connected routes send packets for the other NICs'
+ * subnets out of those NICs. It gets the same table for its NIC and the
+ * local rule, and at RULE_PRIORITY_NIC only `from <subnet> to <other NIC's
+ * subnet> lookup <table>`: everything else keeps the VM's main table.
+ *
  * The table id follows from the NIC's ifindex, unique among the links of the
  * namespace at any time, so it needs no saving, cannot name another NIC's
  * table, and stays clear of main (254), local (255), default (253) and the
@@ -60,12 +66,21 @@ export function onSecondaryNic(net: NetworkRecord): boolean {
   return net.nicPrimary === false;
 }
 
+/**
+ * Whether the network needs policy routing: on a secondary NIC always; on
+ * the primary NIC when the VM has other NICs, whose connected routes would
+ * send this network's packets for their subnets out of the wrong NIC.
+ */
+export function needsNicRouting(net: NetworkRecord): boolean {
+  return onSecondaryNic(net) || (net.otherNicSubnets?.length ?? 0) > 0;
+}
+
 /** The rules and table routes these networks need, given the VM's links. */
 export function planNicRouting(networks: readonly NetworkRecord[], links: readonly LinkInfo[]): NicRoutingPlan {
   const plan: NicRoutingPlan = { rules: [], routes: [], problems: [] };
   const byNic = new Map<string, NetworkRecord[]>();
   const ordered = [...networks].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
-  for (const net of ordered.filter(onSecondaryNic)) byNic.set(net.nicMac, [...(byNic.get(net.nicMac) ?? []), net]);
+  for (const net of ordered.filter(needsNicRouting)) byNic.set(net.nicMac, [...(byNic.get(net.nicMac) ?? []), net]);
   for (const [mac, nets] of byNic) {
     const link = links.find((l) => l.mac === mac);
     if (!link || link.index <= 0 || nicTable(link.index) > NIC_TABLE_LAST) {
@@ -87,7 +102,9 @@ export function planNicRouting(networks: readonly NetworkRecord[], links: readon
       });
       const rule = { src: subnet, action: 1, protocol: ROUTING_PROTOCOL };
       plan.rules.push({ ...rule, priority: RULE_PRIORITY_LOCAL, table: MAIN_TABLE, suppressPrefixLength: 31 });
-      plan.rules.push({ ...rule, priority: RULE_PRIORITY_NIC, table });
+      if (onSecondaryNic(net)) plan.rules.push({ ...rule, priority: RULE_PRIORITY_NIC, table });
+      // The primary NIC keeps the VM's main table for everything but the other NICs' subnets.
+      else for (const other of net.otherNicSubnets ?? []) plan.rules.push({ ...rule, dst: other, priority: RULE_PRIORITY_NIC, table });
     }
     // One default per table: the gateway of the NIC's first network (a NIC's subnets share the VNet's fabric).
     plan.routes.push({ dst: "0.0.0.0/0", table, oif: link.index, gateway: nets[0].gateway, protocol: ROUTING_PROTOCOL });
@@ -108,7 +125,8 @@ export function isOwnRoute(r: RouteInfo): boolean {
 export function ruleKey(r: RuleInfo): string {
   const table = r.table === MAIN_TABLE ? "main" : String(r.table);
   const suppress = r.suppressPrefixLength !== undefined ? ` suppress_prefixlength ${r.suppressPrefixLength}` : "";
-  return `priority ${r.priority} from ${r.src ?? "all"} lookup ${table}${suppress}`;
+  const to = r.dst !== undefined ? ` to ${r.dst}` : "";
+  return `priority ${r.priority} from ${r.src ?? "all"}${to} lookup ${table}${suppress}`;
 }
 
 function routeDst(r: RouteInfo): string {

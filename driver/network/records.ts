@@ -25,6 +25,13 @@ export const NetworkRecordSchema = z.object({
    * plugin told NICs apart: treated as primary, as they were.
    */
   nicPrimary: z.boolean().optional(),
+  /**
+   * On the primary NIC of a VM with more NICs: their subnets. The VM's
+   * connected routes send those out of the other NICs, whose fabric ports
+   * drop this network's addresses; the NIC's policy routing sends them out
+   * of this NIC to the subnet gateway instead.
+   */
+  otherNicSubnets: z.array(z.string()).optional(),
   mtu: z.number().int(),
   options: z.object({
     mode: z.enum(NETWORK_MODES),

@@ -123,6 +123,7 @@ describe("netlink wrapper", () => {
     const table = 0x10000042;
     const rule = { src: "10.9.1.0/24", priority: 30555, table, action: 1, protocol: 165 };
     const local = { ...rule, priority: 30554, table: 254, suppressPrefixLength: 31 };
+    const toward = { ...rule, dst: "10.9.2.0/24", priority: 30556 };
     await sh("ip", "link", "add", "aznl-h0", "type", "veth", "peer", "name", "aznl-p0");
     await sh("ip", "link", "set", "aznl-h0", "up");
     await sh("ip", "addr", "add", "10.9.1.4/24", "dev", "aznl-h0");
@@ -131,11 +132,14 @@ describe("netlink wrapper", () => {
       assert.equal(await nl.addRule(rule), true);
       assert.equal(await nl.addRule(rule), false, "an identical rule: EEXIST, tolerated");
       assert.equal(await nl.addRule(local), true);
+      assert.equal(await nl.addRule(toward), true);
+      assert.equal(await nl.addRule(toward), false, "the same source and destination: EEXIST");
       const listed = (await nl.listRules()).filter((r) => r.src === rule.src);
-      assert.deepEqual(listed, [local, rule]);
+      assert.deepEqual(listed, [local, rule, toward]);
       const shown = await sh("ip", "-4", "rule", "show");
       assert.match(shown, /^30554:\s+from 10\.9\.1\.0\/24 lookup main suppress_prefixlength 31 proto 165/m);
       assert.match(shown, /^30555:\s+from 10\.9\.1\.0\/24 lookup 268435522 proto 165/m);
+      assert.match(shown, /^30556:\s+from 10\.9\.1\.0\/24 to 10\.9\.2\.0\/24 lookup 268435522 proto 165/m);
 
       await nl.replaceTableRoute({ dst: "10.9.1.0/24", table, oif: index, prefsrc: "10.9.1.4", protocol: 165 });
       await nl.replaceTableRoute({ dst: "0.0.0.0/0", table, oif: index, gateway: "10.9.1.1", protocol: 165 });
@@ -153,6 +157,7 @@ describe("netlink wrapper", () => {
       assert.equal(await nl.deleteRule(rule), true);
       assert.equal(await nl.deleteRule(rule), false);
       assert.equal(await nl.deleteRule(local), true);
+      assert.equal(await nl.deleteRule(toward), true);
       assert.deepEqual(
         (await nl.listRules()).filter((r) => r.src === rule.src),
         [],
@@ -161,6 +166,7 @@ describe("netlink wrapper", () => {
     } finally {
       await cmd("ip", ["rule", "del", "priority", "30555"]);
       await cmd("ip", ["rule", "del", "priority", "30554"]);
+      await cmd("ip", ["rule", "del", "priority", "30556"]);
       await cmd("ip", ["route", "flush", "table", String(table)]);
     }
   });

@@ -85,6 +85,8 @@ interface IpRule {
   priority: number;
   src?: string;
   srclen?: number;
+  dst?: string;
+  dstlen?: number;
   table: string;
   protocol?: string;
   suppress_prefixlen?: number;
@@ -97,7 +99,7 @@ async function ownRules(): Promise<string[]> {
     .filter((r) => r.priority === RULE_PRIORITY_LOCAL || r.priority === RULE_PRIORITY_NIC)
     .map(
       (r) =>
-        `${r.priority} from ${r.src}/${r.srclen} lookup ${r.table}${r.suppress_prefixlen !== undefined ? ` suppress ${r.suppress_prefixlen}` : ""} proto ${r.protocol}`,
+        `${r.priority} from ${r.src}/${r.srclen}${r.dst ? ` to ${r.dst}/${r.dstlen}` : ""} lookup ${r.table}${r.suppress_prefixlen !== undefined ? ` suppress ${r.suppress_prefixlen}` : ""} proto ${r.protocol}`,
     )
     .sort();
 }
@@ -118,8 +120,10 @@ describe("policy routing for a network on a secondary NIC", function () {
   const mgr = new NetworkManager({ dataplane: dp, pools: pools(), state, persist: async () => undefined, logger: silent });
   let iptables = "";
   let table = 0;
+  let table0 = 0;
   let bridge1 = "";
   let expectedRules: string[] = [];
+  let primaryRules: string[] = [];
 
   before(async () => {
     iptables = (await sh("iptables", "-V")).includes("nf_tables") ? "iptables-nft" : "iptables-legacy";
@@ -133,10 +137,17 @@ describe("policy routing for a network on a secondary NIC", function () {
     // The VM's default route: through the primary NIC, as Azure's DHCP sets it.
     await sh("ip", "route", "add", "default", "via", "10.0.0.1", "dev", ETH0.name);
     table = NIC_TABLE_BASE + ((await ipLink(ETH1.name))?.ifindex ?? 0);
+    table0 = NIC_TABLE_BASE + ((await ipLink(ETH0.name))?.ifindex ?? 0);
+    // The primary NIC's network: only eth1's subnet goes through eth0's table.
+    primaryRules = [
+      `${RULE_PRIORITY_LOCAL} from ${ETH0.subnet} lookup main suppress 31 proto ${ROUTING_PROTOCOL}`,
+      `${RULE_PRIORITY_NIC} from ${ETH0.subnet} to ${ETH1.subnet} lookup ${table0} proto ${ROUTING_PROTOCOL}`,
+    ];
     expectedRules = [
+      ...primaryRules,
       `${RULE_PRIORITY_LOCAL} from ${ETH1.subnet} lookup main suppress 31 proto ${ROUTING_PROTOCOL}`,
       `${RULE_PRIORITY_NIC} from ${ETH1.subnet} lookup ${table} proto ${ROUTING_PROTOCOL}`,
-    ];
+    ].sort();
 
     await mgr.createNetwork(createReq(NET0, ETH0.subnet, { mode: "transparent" }));
     await mgr.createNetwork(createReq(NET1, ETH1.subnet, { parent: ETH1.mac.toUpperCase().replace(/:/g, "-") }));
@@ -190,9 +201,17 @@ describe("policy routing for a network on a secondary NIC", function () {
     assert.equal((await routeGet(ETH0.ip, "10.0.1.10", bridge1)).type, "local");
   });
 
-  it("leaves the primary NIC's network on the main table", async () => {
+  it("leaves the primary NIC's network on the main table, except for eth1's subnet, which it reaches out of eth0 via the gateway", async () => {
     const host0 = Object.values(state.endpoints).find((e) => e.networkId === NET0)?.hostVeth as string;
     assert.deepEqual(await routeGet(INTERNET, "10.0.0.10", host0), { dev: ETH0.name, via: "10.0.0.1", type: "unicast" });
+    assert.deepEqual(await tableRoutes(table0), [
+      `${ETH0.subnet} dev ${ETH0.name} proto ${ROUTING_PROTOCOL} scope link src ${ETH0.ip}`,
+      `default via 10.0.0.1 dev ${ETH0.name} proto ${ROUTING_PROTOCOL}`,
+    ]);
+    // The VM's connected route would take eth1, whose fabric port drops a source of eth0's subnet.
+    assert.deepEqual(await routeGet("10.0.1.20", "10.0.0.10", host0), { dev: ETH0.name, via: "10.0.0.1", type: "unicast" });
+    // A container of eth1's subnet on this VM stays local.
+    assert.deepEqual(await routeGet("10.0.1.10", "10.0.0.10", host0), { dev: bridge1, via: undefined, type: "unicast" });
   });
 
   it("passes inbound packets and their replies under a strict rp_filter on eth1, and still drops spoofed sources", async () => {
@@ -273,7 +292,7 @@ describe("policy routing for a network on a secondary NIC", function () {
     assert.equal((await tableRoutes(table)).length, 2);
     await mgr.deleteNetwork({ NetworkID: NET2 });
     await mgr.settled();
-    assert.deepEqual(await ownRules(), []);
+    assert.deepEqual(await ownRules(), primaryRules, "the primary NIC's network keeps its own");
     assert.deepEqual(await tableRoutes(table), []);
     assert.ok(state.networks[NET0], "the primary NIC's network stays");
     // The VM's own packets from eth1's address follow the main table again.

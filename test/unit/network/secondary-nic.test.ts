@@ -18,6 +18,7 @@ import {
   RULE_PRIORITY_NIC,
   diffNicRouting,
   planNicRouting,
+  ruleKey,
 } from "../../../driver/network/nic-routing";
 import { parseNetworkOptions, parseParent } from "../../../driver/network/options";
 import { NetworkStateSchema, emptyNetworkState, type NetworkRecord } from "../../../driver/network/records";
@@ -306,12 +307,31 @@ describe("a network on a secondary NIC, IPAM and network layer wired", () => {
     assert.deepEqual(t.dp.rules, []);
   });
 
-  it("adds no policy routing for the primary NIC's network", async () => {
+  it("sends only the other NICs' subnets of a primary-NIC network out of the primary NIC, and adds nothing on a one-NIC VM", async () => {
     const t = wired(twoInOneSubnet());
     await t.create(NET, "10.0.0.0/24");
-    assert.equal(t.checkpoint.network.networks[NET].nicPrimary, true);
+    const net = t.checkpoint.network.networks[NET];
+    assert.equal(net.nicPrimary, true);
+    assert.deepEqual(net.otherNicSubnets, ["10.0.1.0/24"]);
+    assert.deepEqual(t.dp.rules.map(ruleKey), [
+      "priority 30100 from 10.0.0.0/24 lookup main suppress_prefixlength 31",
+      `priority 30101 from 10.0.0.0/24 to 10.0.1.0/24 lookup ${NIC_TABLE_BASE + 2}`,
+    ]);
+    assert.deepEqual(t.dp.tableRoutes.map((r) => `${r.dst}/${r.prefixLen} ${r.gateway ?? "link"} ${r.table}`).sort(), [
+      `0.0.0.0/0 10.0.0.1 ${NIC_TABLE_BASE + 2}`,
+      `10.0.0.0/24 link ${NIC_TABLE_BASE + 2}`,
+    ]);
+    await t.network.deleteNetwork({ NetworkID: NET });
     assert.deepEqual(t.dp.rules, []);
     assert.deepEqual(t.dp.tableRoutes, []);
+
+    const one = wired([twoInOneSubnet()[0]]);
+    await one.create(NET, "10.0.0.0/24");
+    assert.equal(one.checkpoint.network.networks[NET].otherNicSubnets, undefined);
+    assert.deepEqual(one.dp.rules, []);
+    one.dp.calls = [];
+    assert.deepEqual(await one.network.repairNicRouting(), { added: [], removed: [], problems: [] });
+    assert.deepEqual(one.dp.calls, [], "a one-NIC VM's reconciliation read the policy routing");
   });
 
   it("start-up repair restores a secondary NIC's rules and table", async () => {
@@ -325,12 +345,8 @@ describe("a network on a secondary NIC, IPAM and network layer wired", () => {
     assert.equal(t.dp.tableRoutes.length, 2);
   });
 
-  it("puts flushed rules back on a reconciliation run, and reads nothing while no network is on a secondary NIC", async () => {
+  it("puts flushed rules back on a reconciliation run", async () => {
     const t = wired(twoInOneSubnet());
-    await t.create(NET2, "10.0.0.0/24");
-    t.dp.calls = [];
-    assert.deepEqual(await t.network.repairNicRouting(), { added: [], removed: [], problems: [] });
-    assert.deepEqual(t.dp.calls, []);
     await t.create(NET, "10.0.1.0/24", { parent: "eth1" });
     t.dp.rules = [];
     const result = await t.network.repairNicRouting();
