@@ -4,7 +4,7 @@
  * rules (fabric-rules.ts; docs/simulator.md lists what is modelled).
  */
 import { Address4 } from "ip-address";
-import { Topology, Vm, ipConfigsOf } from "./topology";
+import { Topology, Vm, hasIpv6, ipConfigsOf, ipv6ConfigsOf } from "./topology";
 import { ip, inNetns, run } from "./exec";
 import {
   ARM_IP,
@@ -24,6 +24,8 @@ import {
   vmNs,
 } from "./names";
 import { fullRuleset, updateRuleset } from "./fabric-rules";
+import { applyFabricRules6 } from "./fabric-rules6";
+import { buildFabric6, enableIpv6, plugVm6 } from "./fabric6";
 
 export const NIC_MTU = 1500;
 
@@ -72,6 +74,7 @@ export async function buildFabric(topo: Topology): Promise<void> {
   await buildEdgeHost(REGISTRY_NS, FABRIC_REGISTRY_PORT, topo.registry.hostAddress, edgeNetwork(topo.registry.hostAddress));
   // The internet is everywhere else.
   await ip(FABRIC_NS, ["route", "add", "default", "via", topo.internet.hostAddress, "dev", FABRIC_INET_PORT]);
+  if (hasIpv6(topo)) await buildFabric6(topo);
 }
 
 /** A host outside the VNet (internet or on-premises) behind a fabric port. */
@@ -93,6 +96,7 @@ export async function plugVm(topo: Topology, vm: Vm): Promise<void> {
   // kernel tears a namespace down asynchronously): remove it first.
   await ip(FABRIC_NS, ["link", "del", port], { allowFailure: true });
   await createNamespace(ns);
+  if (hasIpv6(topo)) await enableIpv6(ns);
   await ip(FABRIC_NS, [
     "link",
     "add",
@@ -122,32 +126,41 @@ export async function plugVm(topo: Topology, vm: Vm): Promise<void> {
   await ip(ns, ["link", "set", "eth0", "up"]);
   await ip(ns, ["route", "add", "default", "via", topo.vnet.gateway]);
   for (const ipc of ipConfigsOf(vm)) await routeIpConfig(vm, ipc.address);
+  if (hasIpv6(topo)) await plugVm6(vm);
+  for (const ipc of ipv6ConfigsOf(vm)) await routeIpConfig(vm, ipc.address);
 }
 
-/** Deliver packets for an ipconfig address to its VM's NIC (with the NIC's MAC, no ARP). */
+/** Deliver packets for an ipconfig address (IPv4 or IPv6) to its VM's NIC (with the NIC's MAC, no ARP or NDP). */
 export async function routeIpConfig(vm: Vm, address: string): Promise<void> {
   const port = fabricPort(vm.name);
-  await ip(FABRIC_NS, ["route", "replace", `${address}/32`, "dev", port]);
+  await ip(FABRIC_NS, ["route", "replace", `${address}/${hostPrefix(address)}`, "dev", port]);
   await ip(FABRIC_NS, ["neigh", "replace", address, "lladdr", vm.nic.mac, "dev", port, "nud", "permanent"]);
 }
 
 export async function unrouteIpConfig(vm: Vm, address: string): Promise<void> {
   const port = fabricPort(vm.name);
-  await ip(FABRIC_NS, ["route", "del", `${address}/32`, "dev", port], { allowFailure: true });
+  await ip(FABRIC_NS, ["route", "del", `${address}/${hostPrefix(address)}`, "dev", port], { allowFailure: true });
   await ip(FABRIC_NS, ["neigh", "del", address, "dev", port], { allowFailure: true });
   // Flows to the removed address must not live on in conntrack.
-  await inNetns(FABRIC_NS, "conntrack", ["-D", "-d", address], { allowFailure: true });
-  await inNetns(FABRIC_NS, "conntrack", ["-D", "-s", address], { allowFailure: true });
+  const family = address.includes(":") ? ["-f", "ipv6"] : [];
+  await inNetns(FABRIC_NS, "conntrack", ["-D", ...family, "-d", address], { allowFailure: true });
+  await inNetns(FABRIC_NS, "conntrack", ["-D", ...family, "-s", address], { allowFailure: true });
+}
+
+/** The prefix length of one address: /32 in IPv4, /128 in IPv6. */
+function hostPrefix(address: string): number {
+  return address.includes(":") ? 128 : 32;
 }
 
 export async function applyFabricRules(topo: Topology, full: boolean): Promise<void> {
   const args = full ? [] : ["--noflush"];
   await inNetns(FABRIC_NS, "iptables-restore", ["-w", "5", ...args], { input: full ? fullRuleset(topo) : updateRuleset(topo) });
+  if (hasIpv6(topo)) await applyFabricRules6(topo, full);
 }
 
-/** Packet counter of a chain's single DROP rule in the fabric. */
-export async function dropCount(table: "raw" | "filter", chain: string): Promise<number> {
-  const out = await inNetns(FABRIC_NS, "iptables", ["-w", "5", "-t", table, "-L", chain, "-n", "-v", "-x"]);
+/** Packet counter of a chain's single DROP rule in the fabric (its IPv6 rules with family 6). */
+export async function dropCount(table: "raw" | "filter", chain: string, family: 4 | 6 = 4): Promise<number> {
+  const out = await inNetns(FABRIC_NS, family === 6 ? "ip6tables" : "iptables", ["-w", "5", "-t", table, "-L", chain, "-n", "-v", "-x"]);
   const rule = out.stdout
     .split("\n")
     .slice(2)

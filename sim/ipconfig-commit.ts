@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { applyFabricRules, routeIpConfig, unrouteIpConfig } from "./fabric";
 import { ip, isAlive, sleep } from "./exec";
 import { FABRIC_NS, fabricPort } from "./names";
-import { ipConfigsOf, parseTopology, type SimIpConfig, type Topology } from "./topology";
+import { ipConfigsOf, ipv6ConfigsOf, parseTopology, type SimIp6Config, type SimIpConfig, type Topology, type Vm } from "./topology";
 import { TOPOLOGY_FILE } from "./platform/state";
 const LOCK_DIR = "topology.lock";
 const LOCK_TIMEOUT_MS = 30_000;
@@ -80,9 +80,15 @@ export interface CommitOptions {
   fabric: boolean;
 }
 
+/** Every address of a VM's NIC, IPv4 and IPv6. */
+function addressesOf(vm: Vm): Set<string> {
+  return new Set([...ipConfigsOf(vm), ...ipv6ConfigsOf(vm)].map((c) => c.address));
+}
+
 /**
  * Replace one VM's secondary ipconfigs with what `change` makes of the
- * current ones (it may throw to refuse), and make it true everywhere.
+ * current ones (it may throw to refuse), and its IPv6 secondaries with what
+ * `change6` makes of them, and make it true everywhere.
  * Returns the topology written and its text.
  */
 export async function commitIpConfigs(
@@ -90,15 +96,20 @@ export async function commitIpConfigs(
   vmName: string,
   change: (current: SimIpConfig[]) => SimIpConfig[],
   opts: CommitOptions,
+  change6?: (current: SimIp6Config[]) => SimIp6Config[],
 ): Promise<{ topology: Topology; text: string }> {
   return withTopologyLock(platformDir, async () => {
     const next = structuredClone(readTopologyFile(platformDir));
     const vm = next.vms.find((v) => v.name === vmName);
     if (!vm) throw new Error(`no VM named ${vmName}`);
-    const before = new Set(ipConfigsOf(vm).map((c) => c.address));
+    const before = addressesOf(vm);
     vm.nic.secondaries = change(vm.nic.secondaries);
+    if (change6) {
+      if (!vm.nic.ipv6) throw new Error(`${vmName} has no IPv6 primary ipconfig`);
+      vm.nic.ipv6.secondaries = change6(vm.nic.ipv6.secondaries);
+    }
     const topology = parseTopology(next);
-    const after = new Set(ipConfigsOf(vm).map((c) => c.address));
+    const after = addressesOf(vm);
     if (opts.fabric) {
       for (const address of after) if (!before.has(address)) await routeIpConfig(vm, address);
       await applyFabricRules(topology, false);
@@ -112,14 +123,16 @@ export async function commitIpConfigs(
 /** Make the fabric's delivery routes and rules exactly what the topology says (after a crash mid-commit). */
 export async function syncFabric(topo: Topology): Promise<void> {
   for (const vm of topo.vms) {
-    const want = new Set(ipConfigsOf(vm).map((c) => c.address));
-    const routes = await ip(FABRIC_NS, ["-4", "route", "show", "dev", fabricPort(vm.name)], { allowFailure: true });
-    const have = new Set(
-      routes.stdout
-        .split("\n")
-        .map((l) => l.trim().split(/\s+/)[0])
-        .filter((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a)),
-    );
+    const want = addressesOf(vm);
+    const have = new Set<string>();
+    for (const family of ["-4", "-6"]) {
+      const routes = await ip(FABRIC_NS, [family, "route", "show", "dev", fabricPort(vm.name)], { allowFailure: true });
+      for (const l of routes.stdout.split("\n")) {
+        const a = l.trim().split(/\s+/)[0];
+        // Host routes only: IPv4 ones print without /32; IPv6 ones without /128, link-local ones excepted.
+        if (/^\d+\.\d+\.\d+\.\d+$/.test(a) || (/^[0-9a-f:]+$/.test(a) && a.includes(":") && !a.startsWith("fe80:"))) have.add(a);
+      }
+    }
     for (const address of have) if (!want.has(address)) await unrouteIpConfig(vm, address);
     for (const address of want) if (!have.has(address)) await routeIpConfig(vm, address);
   }

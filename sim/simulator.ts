@@ -16,7 +16,8 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
-import { SimIpConfig, Topology, Vm, ipConfigsOf } from "./topology";
+import { Address6 } from "ip-address";
+import { SimIp6Config, SimIpConfig, Topology, Vm, hasIpv6, ipConfigsOf } from "./topology";
 import { commitIpConfigs, readTopologyFile, writeTopologyFile } from "./ipconfig-commit";
 import { OPERATIONS_FILE } from "./platform/arm-operations";
 import { ARM_CA_IN_VM, armCertificatePaths, makeArmCertificates } from "./arm-tls";
@@ -27,6 +28,7 @@ import { Engine, defaultEngine, hasDebian13 } from "./engines";
 import { registryHost, startRegistry } from "./registry";
 import { applyFabricRules, buildFabric, dropCount, plugVm } from "./fabric";
 import { dropChains } from "./fabric-rules";
+import { dropChains6 } from "./fabric-rules6";
 import {
   VmPaths,
   busyboxTarball,
@@ -95,6 +97,14 @@ export interface DropCounters {
   undeliverable: number;
   noPublicIp: number;
   nsg: number;
+  /** IPv6 drops (all zero when the topology has no IPv6): spoofed MAC and source per VM, */
+  spoofedMac6: Record<string, number>;
+  spoofedIp6: Record<string, number>;
+  /** neighbour advertisements claiming an address that is not the NIC's, per VM, */
+  spoofedNa6: Record<string, number>;
+  /** packets for VNet addresses that are no IPv6 ipconfig, and to the internet from ones without a public IPv6. */
+  undeliverable6: number;
+  noPublicIp6: number;
 }
 
 function isMountPoint(path: string): boolean {
@@ -410,16 +420,27 @@ export class Simulator {
     }
   }
 
-  /** Add a secondary ipconfig to a VM's NIC, as `az network nic ip-config create` does. */
+  /** Add a secondary ipconfig (IPv4, or IPv6 beside the NIC's IPv6 primary) to a VM's NIC, as `az network nic ip-config create` does. */
   async addIpConfig(vmName: string, address: string, publicIp?: string, name?: string): Promise<void> {
+    if (address.includes(":"))
+      return this.changeIpConfigs6(vmName, (secondaries) => [
+        ...secondaries,
+        { address, ...(publicIp ? { publicIp6: publicIp } : {}), ...(name ? { name } : {}) },
+      ]);
     await this.changeIpConfigs(vmName, (secondaries) => [
       ...secondaries,
       { address, ...(publicIp ? { publicIp } : {}), ...(name ? { name } : {}) },
     ]);
   }
 
-  /** Remove a secondary ipconfig from a VM's NIC. */
+  /** Remove a secondary ipconfig (IPv4 or IPv6) from a VM's NIC. */
   async removeIpConfig(vmName: string, address: string): Promise<void> {
+    if (address.includes(":"))
+      return this.changeIpConfigs6(vmName, (secondaries) => {
+        const kept = secondaries.filter((s) => s.address !== new Address6(address).correctForm());
+        if (kept.length === secondaries.length) throw new Error(`${address} is not a secondary IPv6 ipconfig of ${vmName}`);
+        return kept;
+      });
     await this.changeIpConfigs(vmName, (secondaries) => {
       const kept = secondaries.filter((s) => s.address !== address);
       if (kept.length === secondaries.length) throw new Error(`${address} is not a secondary ipconfig of ${vmName}`);
@@ -432,6 +453,13 @@ export class Simulator {
     const st = this.requireState();
     this.vm(vmName);
     st.topology = (await commitIpConfigs(this.platformDir, vmName, change, { fabric: true })).topology;
+    this.writeState();
+  }
+
+  private async changeIpConfigs6(vmName: string, change6: (secondaries: SimIp6Config[]) => SimIp6Config[]): Promise<void> {
+    const st = this.requireState();
+    this.vm(vmName);
+    st.topology = (await commitIpConfigs(this.platformDir, vmName, (s) => s, { fabric: true }, change6)).topology;
     this.writeState();
   }
 
@@ -451,6 +479,24 @@ export class Simulator {
       undeliverable: await dropCount("filter", dropChains.undeliverable),
       noPublicIp: await dropCount("filter", dropChains.noPublicIp),
       nsg: await dropCount("filter", dropChains.nsg),
+      ...(await this.dropCounters6()),
+    };
+  }
+
+  private async dropCounters6(): Promise<
+    Pick<DropCounters, "spoofedMac6" | "spoofedIp6" | "spoofedNa6" | "undeliverable6" | "noPublicIp6">
+  > {
+    const topo = this.topology;
+    const on = hasIpv6(topo);
+    const count = (table: "raw" | "filter", chain: string) => (on ? dropCount(table, chain, 6) : Promise.resolve(0));
+    const perVm = async (chain: (vm: string) => string) =>
+      Object.fromEntries(await Promise.all(topo.vms.map(async (vm) => [vm.name, await count("raw", chain(vm.name))] as const)));
+    return {
+      spoofedMac6: await perVm(dropChains6.spoofedMac),
+      spoofedIp6: await perVm(dropChains6.spoofedIp),
+      spoofedNa6: await perVm(dropChains6.spoofedNa),
+      undeliverable6: await count("filter", dropChains6.undeliverable),
+      noPublicIp6: await count("filter", dropChains6.noPublicIp),
     };
   }
 

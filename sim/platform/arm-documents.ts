@@ -4,7 +4,7 @@
  * from the ipconfigs it asked for. Pure functions.
  */
 import { createHash } from "node:crypto";
-import { ipConfigName, ipConfigsOf, type SimIpConfig, type Vm } from "../topology";
+import { ipConfigName, ipConfigName6, ipConfigsOf, ipv6ConfigsOf, type SimIp6Config, type SimIpConfig, type Vm } from "../topology";
 import { stableVmId } from "./imds-documents";
 import {
   SIM_LOCATION,
@@ -62,13 +62,35 @@ function ipConfigDocument(vm: Vm, ipc: SimIpConfig, state: ProvisioningState): R
   };
 }
 
+/** An IPv6 ipconfig: never the NIC's primary (Azure's primary ipconfig is IPv4), Static, in the subnet. */
+function ipConfigDocument6(vm: Vm, ipc: SimIp6Config, state: ProvisioningState): Record<string, unknown> {
+  const name = ipConfigName6(vm, ipc);
+  return {
+    name,
+    id: ipConfigId(vm.name, name),
+    type: "Microsoft.Network/networkInterfaces/ipConfigurations",
+    properties: {
+      provisioningState: state,
+      privateIPAddress: ipc.address,
+      privateIPAllocationMethod: "Static",
+      privateIPAddressVersion: "IPv6",
+      subnet: { id: subnetId() },
+      primary: false,
+      ...(ipc.publicIp6 ? { publicIPAddress: { id: publicIpId(ipc.publicIp6) } } : {}),
+    },
+  };
+}
+
 /**
  * The NIC. Its etag is derived from its content, so any change (ipconfigs or
  * provisioning state) gives a new one and an unchanged NIC keeps its own;
  * the NIC's ipconfigs carry the NIC's etag, as on Azure.
  */
 export function armNicDocument(vm: Vm, state: ProvisioningState): Record<string, unknown> {
-  const ipConfigurations = ipConfigsOf(vm).map((ipc) => ipConfigDocument(vm, ipc, state));
+  const ipConfigurations = [
+    ...ipConfigsOf(vm).map((ipc) => ipConfigDocument(vm, ipc, state)),
+    ...ipv6ConfigsOf(vm).map((ipc) => ipConfigDocument6(vm, ipc, state)),
+  ];
   const etag = `W/"${stableUuid("etag", createHash("sha256").update(JSON.stringify(ipConfigurations)).digest("hex"))}"`;
   for (const ipc of ipConfigurations) ipc.etag = etag;
   return {

@@ -2,7 +2,7 @@
  * The JSON documents IMDS serves (its network and compute documents), built from the topology.
  * Pure functions so their shape can be checked without a server.
  */
-import { ipConfigsOf, type Topology, type Vm } from "../topology";
+import { ipConfigsOf, ipv6ConfigsOf, type Topology, type Vm } from "../topology";
 import { azureMac } from "./mac";
 import { SIM_LOCATION, SIM_RESOURCE_GROUP, SIM_SUBSCRIPTION_ID, SIM_VM_SIZE, stableUuid, vmResourceId } from "./arm-ids";
 
@@ -41,7 +41,7 @@ function findVm(topology: Topology, vmName: string): Vm {
   return vm;
 }
 
-/** The VM's single NIC, primary ipconfig first, as IMDS lists it. */
+/** The VM's single NIC, primary ipconfig first, as IMDS lists it (IPv6 ipconfigs too, primary first, but no IPv6 subnet). */
 export function imdsNetworkDocument(topology: Topology, vmName: string): ImdsNetworkDocument {
   const vm = findVm(topology, vmName);
   const [subnetAddress, prefix] = topology.vnet.subnet.split("/");
@@ -52,7 +52,7 @@ export function imdsNetworkDocument(topology: Topology, vmName: string): ImdsNet
           ipAddress: ipConfigsOf(vm).map((c) => ({ privateIpAddress: c.address, publicIpAddress: c.publicIp ?? "" })),
           subnet: [{ address: subnetAddress, prefix }],
         },
-        ipv6: { ipAddress: [] },
+        ipv6: { ipAddress: ipv6ConfigsOf(vm).map((c) => ({ privateIpAddress: c.address, publicIpAddress: c.publicIp6 ?? "" })) },
         macAddress: azureMac(vm.nic.mac),
       },
     ],

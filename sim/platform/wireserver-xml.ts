@@ -3,7 +3,7 @@
  * fast-xml-parser's builder so attribute values are escaped properly.
  */
 import { XMLBuilder } from "fast-xml-parser";
-import { ipConfigsOf, type Topology } from "../topology";
+import { ipConfigsOf, ipv6ConfigsOf, type Topology } from "../topology";
 import { azureMac } from "./mac";
 
 const builder = new XMLBuilder({
@@ -24,6 +24,10 @@ export function wireserverXml(topology: Topology, vmName: string): string {
   const vm = topology.vms.find((v) => v.name === vmName);
   if (!vm) throw new Error(`no VM named ${vmName} in the topology`);
   const addresses = ipConfigsOf(vm).map((c, i) => ({ "@_Address": c.address, "@_IsPrimary": String(i === 0) }));
+  // A dual-stack subnet is a second IPSubnet of the interface, with the IPv6 ipconfigs.
+  const addresses6 = ipv6ConfigsOf(vm).map((c, i) => ({ "@_Address": c.address, "@_IsPrimary": String(i === 0) }));
+  const subnet6 =
+    topology.vnet.subnet6 !== undefined && addresses6.length ? [{ "@_Prefix": topology.vnet.subnet6, IPAddress: addresses6 }] : [];
   return builder.build({
     ...declaration,
     Interfaces: {
@@ -31,7 +35,7 @@ export function wireserverXml(topology: Topology, vmName: string): string {
         {
           "@_MacAddress": azureMac(vm.nic.mac),
           "@_IsPrimary": "true",
-          IPSubnet: [{ "@_Prefix": topology.vnet.subnet, IPAddress: addresses }],
+          IPSubnet: [{ "@_Prefix": topology.vnet.subnet, IPAddress: addresses }, ...subnet6],
         },
       ],
     },
