@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   const ipconfig = program.command("ipconfig").description("change a VM NIC's ipconfigs at run time");
   ipconfig
     .command("add <vm> <address>")
-    .option("--public-ip <ip>", "give the ipconfig a public IP")
+    .option("--public-ip <ip>", "give the ipconfig a public IP (a public IPv6 for an IPv6 address)")
     .option("--name <name>", "its name in Azure Resource Manager (default ipconfig-A-B-C-D after the address)")
     .action(async (vm: string, address: string, opts: { publicIp?: string; name?: string }) =>
       new Simulator().addIpConfig(vm, address, opts.publicIp, opts.name),

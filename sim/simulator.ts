@@ -17,7 +17,7 @@ import {
 } from "node:fs";
 import { join, resolve } from "node:path";
 import { Address6 } from "ip-address";
-import { SimIp6Config, SimIpConfig, Topology, Vm, hasIpv6, ipConfigsOf } from "./topology";
+import { SimIp6Config, SimIpConfig, Topology, Vm, hasIpv6, ipConfigsOf, ipv6ConfigsOf } from "./topology";
 import { commitIpConfigs, readTopologyFile, writeTopologyFile } from "./ipconfig-commit";
 import { OPERATIONS_FILE } from "./platform/arm-operations";
 import { ARM_CA_IN_VM, armCertificatePaths, makeArmCertificates } from "./arm-tls";
@@ -74,6 +74,8 @@ export interface VmStatus {
   primary: string;
   secondaries: string[];
   publicIps: Record<string, string>;
+  /** The NIC's IPv6 ipconfigs, primary first (none without a dual-stack subnet); their public IPv6s are in publicIps. */
+  ipv6: string[];
 }
 
 export interface SimStatus {
@@ -521,11 +523,13 @@ export class Simulator {
           mac: vm.nic.mac,
           primary: vm.nic.primary.address,
           secondaries: vm.nic.secondaries.map((s) => s.address),
-          publicIps: Object.fromEntries(
-            ipConfigsOf(vm)
+          publicIps: Object.fromEntries([
+            ...ipConfigsOf(vm)
               .filter((i) => i.publicIp)
               .map((i) => [i.address, i.publicIp as string]),
-          ),
+            ...ipv6ConfigsOf(vm).flatMap((i) => (i.publicIp6 ? [[i.address, i.publicIp6]] : [])),
+          ]),
+          ipv6: ipv6ConfigsOf(vm).map((i) => i.address),
         };
       }),
     };
