@@ -62,23 +62,11 @@ function ipConfigDocument(vm: Vm, ipc: SimIpConfig, state: ProvisioningState): R
   };
 }
 
-/** An IPv6 ipconfig: never the NIC's primary (Azure's primary ipconfig is IPv4), Static, in the subnet. */
+/** An IPv6 ipconfig: shaped as an IPv4 one, never the NIC's primary (Azure's primary ipconfig is IPv4), Static. */
 function ipConfigDocument6(vm: Vm, ipc: SimIp6Config, state: ProvisioningState): Record<string, unknown> {
-  const name = ipConfigName6(vm, ipc);
-  return {
-    name,
-    id: ipConfigId(vm.name, name),
-    type: "Microsoft.Network/networkInterfaces/ipConfigurations",
-    properties: {
-      provisioningState: state,
-      privateIPAddress: ipc.address,
-      privateIPAllocationMethod: "Static",
-      privateIPAddressVersion: "IPv6",
-      subnet: { id: subnetId() },
-      primary: false,
-      ...(ipc.publicIp6 ? { publicIPAddress: { id: publicIpId(ipc.publicIp6) } } : {}),
-    },
-  };
+  const shape = { address: ipc.address, name: ipConfigName6(vm, ipc), allocation: "Static" as const };
+  const doc = ipConfigDocument(vm, ipc.publicIp6 ? { ...shape, publicIp: ipc.publicIp6 } : shape, state);
+  return { ...doc, properties: { ...(doc.properties as Record<string, unknown>), privateIPAddressVersion: "IPv6" } };
 }
 
 /**
