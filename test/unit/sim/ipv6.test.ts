@@ -8,6 +8,8 @@ import { imdsNetworkDocument } from "../../../sim/platform/imds-documents";
 import { wireserverXml } from "../../../sim/platform/wireserver-xml";
 import { armNicDocument } from "../../../sim/platform/arm-documents";
 import { planNicPut } from "../../../sim/platform/arm-nic-put";
+import { commitIpConfigs, readTopologyFile } from "../../../sim/ipconfig-commit";
+import { makeStateDir, removeStateDir } from "./platform-helpers";
 
 type Raw = ReturnType<typeof defaultTopology> & Record<string, unknown>;
 
@@ -70,6 +72,58 @@ describe("simulator IPv6 (dual-stack subnet)", () => {
         t.onPrem.hostAddress6 = "fd00:db8:ffff::10";
       }, /overlaps vnet\.addressSpace6/);
       bad((t) => delete t.vnet.subnet6, /vms\[\]\.nic\.ipv6 needs a dual-stack subnet/);
+    });
+  });
+
+  describe("run-time changes", () => {
+    it("adds and removes IPv6 secondaries through the one commit, and refuses one on a NIC without an IPv6 primary", async () => {
+      const topo = dualStack();
+      delete topo.vms[1].nic.ipv6;
+      const dir = makeStateDir(topo);
+      try {
+        await commitIpConfigs(
+          dir,
+          "vm1",
+          (s) => s,
+          { fabric: false },
+          (s) => [...s, { address: "fd00:db8:deca:1:0::20" }],
+        );
+        assert.deepEqual(
+          ipv6ConfigsOf(readTopologyFile(dir).vms[0]).map((c) => c.address),
+          ["fd00:db8:deca:1::4", "fd00:db8:deca:1::10", "fd00:db8:deca:1::11", "fd00:db8:deca:1::20"],
+        );
+        await assert.rejects(
+          commitIpConfigs(
+            dir,
+            "vm1",
+            (s) => s,
+            { fabric: false },
+            (s) => [...s, { address: "fd00:db8:deca:1::2" }],
+          ),
+          /one of the four addresses Azure reserves/,
+        );
+        await assert.rejects(
+          commitIpConfigs(
+            dir,
+            "vm2",
+            (s) => s,
+            { fabric: false },
+            (s) => [...s, { address: "fd00:db8:deca:1::30" }],
+          ),
+          /vm2 has no IPv6 primary ipconfig/,
+        );
+        await commitIpConfigs(
+          dir,
+          "vm1",
+          (s) => s,
+          { fabric: false },
+          (s) => s.filter((c) => c.address !== "fd00:db8:deca:1::10"),
+        );
+        assert.equal(ipv6ConfigsOf(readTopologyFile(dir).vms[0]).length, 3);
+        assert.equal(readTopologyFile(dir).vms[0].nic.secondaries.length, 8);
+      } finally {
+        removeStateDir(dir);
+      }
     });
   });
 
