@@ -37,8 +37,9 @@ export async function nsSysctl(ns: string, key: string, value: string): Promise<
 export async function createNamespace(ns: string): Promise<void> {
   await ip("", ["netns", "add", ns]);
   await ip(ns, ["link", "set", "lo", "up"]);
-  // IPv6 is not simulated; keeping it off keeps router solicitations and
-  // link-local chatter out of the packet counters.
+  // IPv6 is off unless the topology has a dual-stack subnet (fabric6.ts turns
+  // it on); keeping it off keeps router solicitations and link-local chatter
+  // out of the packet counters.
   await nsSysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1");
   await nsSysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1");
 }
