@@ -15,8 +15,12 @@ import { buildInfo } from "./version";
  * change; a file of a newer one stops the plugin with NewerCheckpointError.
  * 1: the first. 2: the envelope names its writer (version and commit), and
  *    every endpoint's address record names the endpoint that holds it.
+ * 3: IPAM pools and addresses may be IPv6 (a pool's subnet a /64 such as
+ *    "fd00:db8:deca::/64", addresses in their canonical spelling). Nothing in
+ *    a schema 2 file changes; the step exists so that a plugin that knows
+ *    only IPv4 refuses a file that may hold IPv6 pools instead of misreading it.
  */
-export const CHECKPOINT_SCHEMA = 2;
+export const CHECKPOINT_SCHEMA = 3;
 
 type Doc = Record<string, unknown>;
 const isObject = (v: unknown): v is Doc => v !== null && typeof v === "object" && !Array.isArray(v);
@@ -35,6 +39,8 @@ const MIGRATIONS: Readonly<Record<number, (doc: Doc) => Doc>> = {
     }
     return doc;
   },
+  // Schema 2 held IPv4 pools only, which schema 3 reads as they are.
+  2: (doc) => doc,
 };
 
 /** Applies the migrations from `from` up to CHECKPOINT_SCHEMA, in order, to a copy of `doc`. */

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 /**
  * npm run sim -- up [topology.json] | status [--json] | exec VM -- CMD... | down
- *                 | ipconfig add|remove VM IP [--public-ip IP] [--name NAME] | counters [--json]
+ *                 | ipconfig add|remove VM IP [--public-ip IP] [--name NAME] [--nic N] | counters [--json]
  *                 | swarm ports FROM TO | swarm init MANAGER [WORKER...] | swarm leave VM...
  */
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { ENGINES, Engine } from "./engines";
 import { Simulator } from "./simulator";
 import { loadTopology } from "./topology";
@@ -26,18 +26,14 @@ function printStatus(sim: Simulator, json: boolean): void {
     process.stdout.write("the simulator is down\n");
     return;
   }
-  const rows = [["VM", "DOCKER_HOST", "DOCKERD", "ENGINE", "NIC MAC", "PRIMARY", "SECONDARY IPCONFIGS"]];
+  const rows = [["VM", "DOCKER_HOST", "DOCKERD", "ENGINE", "NIC", "MAC", "SUBNET", "PRIMARY", "SECONDARY IPCONFIGS"]];
   for (const vm of st.vms) {
-    const pub = (ip: string) => (vm.publicIps[ip] ? `${ip}(${vm.publicIps[ip]})` : ip);
-    rows.push([
-      vm.name,
-      vm.dockerHost,
-      vm.running ? `up (pid ${vm.dockerdPid})` : "down",
-      vm.engine,
-      vm.mac,
-      pub(vm.primary),
-      vm.secondaries.map(pub).join(","),
-    ]);
+    // One row per NIC; the VM's own columns on its first.
+    for (const [i, nic] of vm.nics.entries()) {
+      const pub = (ip: string) => (nic.publicIps[ip] ? `${ip}(${nic.publicIps[ip]})` : ip);
+      const own = i === 0 ? [vm.name, vm.dockerHost, vm.running ? `up (pid ${vm.dockerdPid})` : "down", vm.engine] : ["", "", "", ""];
+      rows.push([...own, nic.link, nic.mac, nic.subnet, pub(nic.primary), nic.secondaries.map(pub).join(",")]);
+    }
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows)
@@ -52,6 +48,13 @@ function printStatus(sim: Simulator, json: boolean): void {
   );
   if (st.arm) process.stdout.write(`arm: https://${st.arm.host} (${st.arm.address}); CA ${st.arm.caFile} (in VMs ${st.arm.caFileInVm})\n`);
   if (st.upSeconds !== undefined) process.stdout.write(`up in ${st.upSeconds.toFixed(2)} s; state in ${st.dir}\n`);
+}
+
+/** "1" or "eth1" -> 1. */
+function parseNicIndex(value: string): number {
+  const m = /^(?:eth)?(\d)$/.exec(value);
+  if (!m) throw new InvalidArgumentError("a NIC index (0, 1, 2) or link name (eth0, eth1, eth2)");
+  return Number(m[1]);
 }
 
 async function main(): Promise<void> {
@@ -102,14 +105,22 @@ async function main(): Promise<void> {
     });
 
   const ipconfig = program.command("ipconfig").description("change a VM NIC's ipconfigs at run time");
+  const nicOption = () =>
+    new Option("--nic <index>", "the NIC: 0 for eth0 (the primary NIC), 1 for eth1 ... (default: by the address's subnet)").argParser(
+      parseNicIndex,
+    );
   ipconfig
     .command("add <vm> <address>")
     .option("--public-ip <ip>", "give the ipconfig a public IP (a public IPv6 for an IPv6 address)")
     .option("--name <name>", "its name in Azure Resource Manager (default ipconfig-A-B-C-D after the address)")
-    .action(async (vm: string, address: string, opts: { publicIp?: string; name?: string }) =>
-      new Simulator().addIpConfig(vm, address, opts.publicIp, opts.name),
+    .addOption(nicOption())
+    .action(async (vm: string, address: string, opts: { publicIp?: string; name?: string; nic?: number }) =>
+      new Simulator().addIpConfig(vm, address, opts.publicIp, opts.name, opts.nic),
     );
-  ipconfig.command("remove <vm> <address>").action(async (vm: string, address: string) => new Simulator().removeIpConfig(vm, address));
+  ipconfig
+    .command("remove <vm> <address>")
+    .addOption(nicOption())
+    .action(async (vm: string, address: string, opts: { nic?: number }) => new Simulator().removeIpConfig(vm, address, opts.nic));
 
   program
     .command("knobs <json>")

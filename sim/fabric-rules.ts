@@ -6,7 +6,7 @@
  * declared by the full ruleset, so a run-time update (an ipconfig added or
  * removed) re-declares the decision chains and keeps the drop counters.
  */
-import { Topology, ipConfigsOf, lbBackends, nsgDestinations } from "./topology";
+import { Topology, ipConfigsOf, lbBackends, nicIpConfigs, nicsOf, nsgDestinations } from "./topology";
 import {
   ARM_IP,
   DEFAULT_OUTBOUND_IP,
@@ -16,10 +16,14 @@ import {
   FABRIC_SINK,
   IMDS_IP,
   WIRESERVER_IP,
-  fabricPort,
+  fabricNicPort,
+  nicTag,
 } from "./names";
 
-/** Chains that count dropped packets; tests read their counters. */
+/**
+ * Chains that count dropped packets; tests read their counters. The spoofing
+ * chains are per NIC, named by nicTag: "vm1" for eth0, "vm1-e1" for eth1.
+ */
 export const dropChains = {
   spoofedMac: (vm: string) => `AZSIM-DROP-MAC-${vm}`,
   spoofedIp: (vm: string) => `AZSIM-DROP-IP-${vm}`,
@@ -28,10 +32,15 @@ export const dropChains = {
   nsg: "AZSIM-DROP-NSG",
 } as const;
 
-const vmChain = (vm: string) => `AZSIM-VM-${vm}`;
+const nicChain = (tag: string) => `AZSIM-VM-${tag}`;
+
+/** Every NIC of the VNet: its VM, the NIC, and its tag in chain names. */
+export function allNics(topo: Topology) {
+  return topo.vms.flatMap((vm) => nicsOf(vm, topo).map((nic) => ({ vm, nic, tag: nicTag(vm.name, nic.index) })));
+}
 
 function countingChains(topo: Topology): { raw: string[]; filter: string[] } {
-  const raw = topo.vms.flatMap((vm) => [dropChains.spoofedMac(vm.name), dropChains.spoofedIp(vm.name)]);
+  const raw = allNics(topo).flatMap(({ tag }) => [dropChains.spoofedMac(tag), dropChains.spoofedIp(tag)]);
   const filter = [dropChains.undeliverable, dropChains.noPublicIp, dropChains.nsg];
   return { raw, filter };
 }
@@ -46,15 +55,15 @@ export interface Tables {
 function render(topo: Topology): Tables {
   const raw: Record<string, string[]> = {};
   const rawJumps: string[] = [];
-  for (const vm of topo.vms) {
-    const chain = vmChain(vm.name);
-    rawJumps.push(`-A PREROUTING -i ${fabricPort(vm.name)} -j ${chain}`);
+  for (const { vm, nic, tag } of allNics(topo)) {
+    const chain = nicChain(tag);
+    rawJumps.push(`-A PREROUTING -i ${fabricNicPort(vm.name, nic.index)} -j ${chain}`);
     // Azure drops frames whose source MAC is not the NIC's, and packets whose
-    // source IP is not one of the NIC's ipconfigs.
+    // source IP is not one of that NIC's ipconfigs.
     raw[chain] = [
-      `-m mac ! --mac-source ${vm.nic.mac} -j ${dropChains.spoofedMac(vm.name)}`,
-      ...ipConfigsOf(vm).map((ipc) => `-s ${ipc.address}/32 -j RETURN`),
-      `-j ${dropChains.spoofedIp(vm.name)}`,
+      `-m mac ! --mac-source ${nic.mac} -j ${dropChains.spoofedMac(tag)}`,
+      ...nicIpConfigs(nic).map((ipc) => `-s ${ipc.address}/32 -j RETURN`),
+      `-j ${dropChains.spoofedIp(tag)}`,
     ];
   }
 
@@ -73,8 +82,8 @@ function render(topo: Topology): Tables {
       (destination) => `-d ${destination}/32${proto}${port} -j ${rule.action === "deny" ? dropChains.nsg : "RETURN"}`,
     );
   });
-  // Internet egress: the primary ipconfig (default outbound access) and
-  // ipconfigs with a public IP of their own; other secondaries are dropped.
+  // Internet egress: the primary ipconfig of the primary NIC (default outbound
+  // access) and ipconfigs with a public IP of their own; others are dropped.
   const egress: string[] = [];
   const dnat: string[] = [];
   const snat: string[] = [];
@@ -106,7 +115,7 @@ function render(topo: Topology): Tables {
     `-A INPUT -i ${port} -d ${WIRESERVER_IP}/32 -j DROP`,
   ]);
   // ARM is a public endpoint: VMs reach it as they reach the internet (the primary, or an ipconfig with a public IP).
-  const armEgress = topo.vms.map((vm) => `-A INPUT -i ${fabricPort(vm.name)} -d ${ARM_IP}/32 -j AZSIM-EGRESS`);
+  const armEgress = allNics(topo).map(({ vm, nic }) => `-A INPUT -i ${fabricNicPort(vm.name, nic.index)} -d ${ARM_IP}/32 -j AZSIM-EGRESS`);
   return {
     builtin: {
       raw: rawJumps,

@@ -4,7 +4,7 @@
  * rules (fabric-rules.ts; docs/simulator.md lists what is modelled).
  */
 import { Address4 } from "ip-address";
-import { Topology, Vm, hasIpv6, ipConfigsOf, ipv6ConfigsOf } from "./topology";
+import { NicView, Topology, Vm, hasIpv6, ipv6ConfigsOf, nicIpConfigs, nicsOf } from "./topology";
 import { ip, inNetns, run } from "./exec";
 import {
   ARM_IP,
@@ -20,7 +20,7 @@ import {
   ONPREM_NS,
   REGISTRY_NS,
   WIRESERVER_IP,
-  fabricPort,
+  fabricNicPort,
   vmNs,
 } from "./names";
 import { fullRuleset, updateRuleset } from "./fabric-rules";
@@ -58,7 +58,9 @@ export async function buildFabric(topo: Topology): Promise<void> {
   await nsSysctl(FABRIC_NS, "net.ipv4.ip_forward", "1");
   await nsSysctl(FABRIC_NS, "net.ipv4.conf.all.rp_filter", "0");
   await nsSysctl(FABRIC_NS, "net.ipv4.conf.default.rp_filter", "0");
-  for (const addr of [IMDS_IP, WIRESERVER_IP, ARM_IP, topo.vnet.gateway]) {
+  // The fabric is the gateway of every subnet.
+  const gateways = [topo.vnet.gateway, ...topo.vnet.extraSubnets.map((s) => s.gateway)];
+  for (const addr of [IMDS_IP, WIRESERVER_IP, ARM_IP, ...gateways]) {
     await ip(FABRIC_NS, ["addr", "add", `${addr}/32`, "dev", "lo"]);
   }
   // Traffic for VNet addresses that are no ipconfig is routed here and dropped
@@ -89,57 +91,70 @@ async function buildEdgeHost(ns: string, port: string, hostAddress: string, gate
   await ip(ns, ["route", "add", "default", "via", gateway]);
 }
 
-/** The VM's NIC: eth0 in the VM with only the primary address, as Azure's DHCP configures it. */
+/**
+ * The VM's NICs: eth0, eth1 ... in the VM, each with only its primary address,
+ * as Azure's DHCP configures them; the default route via eth0's gateway only
+ * (another NIC has its connected route and nothing else).
+ */
 export async function plugVm(topo: Topology, vm: Vm): Promise<void> {
   const ns = vmNs(vm.name);
-  const port = fabricPort(vm.name);
-  // A VM just powered off may leave its fabric port behind for a moment (the
-  // kernel tears a namespace down asynchronously): remove it first.
-  await ip(FABRIC_NS, ["link", "del", port], { allowFailure: true });
+  const nics = nicsOf(vm, topo);
+  // A VM just powered off may leave its fabric ports behind for a moment (the
+  // kernel tears a namespace down asynchronously): remove them first.
+  for (const nic of nics) await ip(FABRIC_NS, ["link", "del", fabricNicPort(vm.name, nic.index)], { allowFailure: true });
   await createNamespace(ns);
   if (hasIpv6(topo)) await enableIpv6(ns);
-  await ip(FABRIC_NS, [
-    "link",
-    "add",
-    port,
-    "address",
-    FABRIC_MAC,
-    "mtu",
-    String(NIC_MTU),
-    "type",
-    "veth",
-    "peer",
-    "name",
-    "eth0",
-    "address",
-    vm.nic.mac,
-    "mtu",
-    String(NIC_MTU),
-    "netns",
-    ns,
-  ]);
-  // The fabric answers every ARP request the VM sends, except for its own
-  // primary address (whose route points back at the asking port).
-  await nsSysctl(FABRIC_NS, `net.ipv4.conf.${port}.proxy_arp`, "1");
-  await nsSysctl(FABRIC_NS, `net.ipv4.neigh.${port}.proxy_delay`, "0");
-  await ip(FABRIC_NS, ["link", "set", port, "up"]);
-  await ip(ns, ["addr", "add", `${vm.nic.primary.address}/${prefixOf(topo.vnet.subnet)}`, "dev", "eth0"]);
-  await ip(ns, ["link", "set", "eth0", "up"]);
-  await ip(ns, ["route", "add", "default", "via", topo.vnet.gateway]);
-  for (const ipc of ipConfigsOf(vm)) await routeIpConfig(vm, ipc.address);
+  for (const nic of nics) {
+    const port = fabricNicPort(vm.name, nic.index);
+    await ip(FABRIC_NS, [
+      "link",
+      "add",
+      port,
+      "address",
+      FABRIC_MAC,
+      "mtu",
+      String(NIC_MTU),
+      "type",
+      "veth",
+      "peer",
+      "name",
+      nic.link,
+      "address",
+      nic.mac,
+      "mtu",
+      String(NIC_MTU),
+      "netns",
+      ns,
+    ]);
+    // IPv6 is the primary NIC's only: off on both ends of another NIC's link
+    // (the fabric drops IPv6 arriving there), before either end is up.
+    if (hasIpv6(topo) && nic.index > 0) {
+      await nsSysctl(ns, `net.ipv6.conf.${nic.link}.disable_ipv6`, "1");
+      await nsSysctl(FABRIC_NS, `net.ipv6.conf.${port}.disable_ipv6`, "1");
+    }
+    // The fabric answers every ARP request the VM sends on the NIC, except for
+    // the NIC's own primary address (whose route points back at the asking port).
+    await nsSysctl(FABRIC_NS, `net.ipv4.conf.${port}.proxy_arp`, "1");
+    await nsSysctl(FABRIC_NS, `net.ipv4.neigh.${port}.proxy_delay`, "0");
+    await ip(FABRIC_NS, ["link", "set", port, "up"]);
+    await ip(ns, ["addr", "add", `${nic.primary.address}/${prefixOf(nic.subnet)}`, "dev", nic.link]);
+    await ip(ns, ["link", "set", nic.link, "up"]);
+    if (nic.index === 0) await ip(ns, ["route", "add", "default", "via", nic.gateway]);
+    for (const ipc of nicIpConfigs(nic)) await routeIpConfig(vm.name, nic, ipc.address);
+  }
   if (hasIpv6(topo)) await plugVm6(vm);
-  for (const ipc of ipv6ConfigsOf(vm)) await routeIpConfig(vm, ipc.address);
+  for (const ipc of ipv6ConfigsOf(vm)) await routeIpConfig(vm.name, nics[0], ipc.address);
 }
 
-/** Deliver packets for an ipconfig address (IPv4 or IPv6) to its VM's NIC (with the NIC's MAC, no ARP or NDP). */
-export async function routeIpConfig(vm: Vm, address: string): Promise<void> {
-  const port = fabricPort(vm.name);
+/** Deliver packets for an ipconfig address (IPv4 or IPv6) to the link of the NIC holding it (with the NIC's MAC, no ARP or NDP). */
+export async function routeIpConfig(vmName: string, nic: NicView, address: string): Promise<void> {
+  const port = fabricNicPort(vmName, nic.index);
   await ip(FABRIC_NS, ["route", "replace", `${address}/${hostPrefix(address)}`, "dev", port]);
-  await ip(FABRIC_NS, ["neigh", "replace", address, "lladdr", vm.nic.mac, "dev", port, "nud", "permanent"]);
+  await ip(FABRIC_NS, ["neigh", "replace", address, "lladdr", nic.mac, "dev", port, "nud", "permanent"]);
 }
 
-export async function unrouteIpConfig(vm: Vm, address: string): Promise<void> {
-  const port = fabricPort(vm.name);
+export async function unrouteIpConfig(vmName: string, nic: Pick<NicView, "index">, address: string): Promise<void> {
+  const port = fabricNicPort(vmName, nic.index);
   await ip(FABRIC_NS, ["route", "del", `${address}/${hostPrefix(address)}`, "dev", port], { allowFailure: true });
   await ip(FABRIC_NS, ["neigh", "del", address, "dev", port], { allowFailure: true });
   // Flows to the removed address must not live on in conntrack.

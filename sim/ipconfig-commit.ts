@@ -2,7 +2,7 @@
  * The one way a NIC's ipconfig set changes at run time, whoever asks
  * (`sim ipconfig add/remove` through the Simulator, or a NIC PUT through the
  * simulated Azure Resource Manager in the platform process): under a lock on
- * the platform directory, read the live topology.json, change one VM's
+ * the platform directory, read the live topology.json, change one NIC's
  * secondaries, program the fabric (delivery routes and packet rules) and
  * write topology.json, which IMDS, the wireserver and ARM answer from.
  *
@@ -15,8 +15,17 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import { applyFabricRules, routeIpConfig, unrouteIpConfig } from "./fabric";
 import { ip, isAlive, sleep } from "./exec";
-import { FABRIC_NS, fabricPort } from "./names";
-import { ipConfigsOf, ipv6ConfigsOf, parseTopology, type SimIp6Config, type SimIpConfig, type Topology, type Vm } from "./topology";
+import { FABRIC_NS, fabricNicPort } from "./names";
+import {
+  nicIp6Configs,
+  nicIpConfigs,
+  nicsOf,
+  parseTopology,
+  type NicView,
+  type SimIp6Config,
+  type SimIpConfig,
+  type Topology,
+} from "./topology";
 import { TOPOLOGY_FILE } from "./platform/state";
 const LOCK_DIR = "topology.lock";
 const LOCK_TIMEOUT_MS = 30_000;
@@ -78,17 +87,19 @@ async function holdLock<T>(platformDir: string, fn: () => Promise<T>): Promise<T
 export interface CommitOptions {
   /** Program the fabric namespace; off for a platform on loopback (unit tests). */
   fabric: boolean;
+  /** Which of the VM's NICs: 0 (the default) for the primary NIC, i for extraNics[i - 1]. */
+  nic?: number;
 }
 
-/** Every address of a VM's NIC, IPv4 and IPv6. */
-function addressesOf(vm: Vm): Set<string> {
-  return new Set([...ipConfigsOf(vm), ...ipv6ConfigsOf(vm)].map((c) => c.address));
+/** Every address of a NIC, IPv4 and IPv6. */
+function addressesOf(nic: NicView): Set<string> {
+  return new Set([...nicIpConfigs(nic), ...nicIp6Configs(nic)].map((c) => c.address));
 }
 
 /**
- * Replace one VM's secondary ipconfigs with what `change` makes of the
- * current ones (it may throw to refuse), and its IPv6 secondaries with what
- * `change6` makes of them, and make it true everywhere.
+ * Replace the secondary ipconfigs of one NIC of a VM (opts.nic) with what
+ * `change` makes of the current ones (it may throw to refuse), and its IPv6
+ * secondaries with what `change6` makes of them, and make it true everywhere.
  * Returns the topology written and its text.
  */
 export async function commitIpConfigs(
@@ -102,39 +113,53 @@ export async function commitIpConfigs(
     const next = structuredClone(readTopologyFile(platformDir));
     const vm = next.vms.find((v) => v.name === vmName);
     if (!vm) throw new Error(`no VM named ${vmName}`);
-    const before = addressesOf(vm);
-    vm.nic.secondaries = change(vm.nic.secondaries);
+    const index = opts.nic ?? 0;
+    const nic = nicsOf(vm, next)[index];
+    if (!nic) throw new Error(`${vmName} has no NIC eth${index}`);
+    const before = addressesOf(nic);
+    nic.source.secondaries = change(nic.source.secondaries);
     if (change6) {
-      if (!vm.nic.ipv6) throw new Error(`${vmName} has no IPv6 primary ipconfig`);
-      vm.nic.ipv6.secondaries = change6(vm.nic.ipv6.secondaries);
+      const v6 = nic.source.ipv6;
+      if (!v6) throw new Error(`${index === 0 ? vmName : `${vmName} ${nic.link}`} has no IPv6 primary ipconfig`);
+      v6.secondaries = change6(v6.secondaries);
     }
     const topology = parseTopology(next);
-    const after = addressesOf(vm);
+    const changed = nicsOf(topology.vms.find((v) => v.name === vmName) ?? vm, topology)[index];
+    const after = addressesOf(changed);
     if (opts.fabric) {
-      for (const address of after) if (!before.has(address)) await routeIpConfig(vm, address);
+      for (const address of after) if (!before.has(address)) await routeIpConfig(vmName, changed, address);
       await applyFabricRules(topology, false);
     }
     const text = writeTopologyFile(platformDir, topology);
-    if (opts.fabric) for (const address of before) if (!after.has(address)) await unrouteIpConfig(vm, address);
+    if (opts.fabric) for (const address of before) if (!after.has(address)) await unrouteIpConfig(vmName, changed, address);
     return { topology, text };
   });
 }
 
 /** Make the fabric's delivery routes and rules exactly what the topology says (after a crash mid-commit). */
 export async function syncFabric(topo: Topology): Promise<void> {
-  for (const vm of topo.vms) {
-    const want = addressesOf(vm);
-    const have = new Set<string>();
+  const nics = topo.vms.flatMap((vm) => nicsOf(vm, topo).map((nic) => ({ vm, nic })));
+  const have = new Map<string, Set<string>>();
+  for (const { vm, nic } of nics) {
+    const addresses = new Set<string>();
     for (const family of ["-4", "-6"]) {
-      const routes = await ip(FABRIC_NS, [family, "route", "show", "dev", fabricPort(vm.name)], { allowFailure: true });
+      const routes = await ip(FABRIC_NS, [family, "route", "show", "dev", fabricNicPort(vm.name, nic.index)], { allowFailure: true });
       for (const l of routes.stdout.split("\n")) {
         const a = l.trim().split(/\s+/)[0];
         // Host routes only: IPv4 ones print without /32; IPv6 ones without /128, link-local ones excepted.
-        if (/^\d+\.\d+\.\d+\.\d+$/.test(a) || (/^[0-9a-f:]+$/.test(a) && a.includes(":") && !a.startsWith("fe80:"))) have.add(a);
+        if (/^\d+\.\d+\.\d+\.\d+$/.test(a) || (/^[0-9a-f:]+$/.test(a) && a.includes(":") && !a.startsWith("fe80:"))) addresses.add(a);
       }
     }
-    for (const address of have) if (!want.has(address)) await unrouteIpConfig(vm, address);
-    for (const address of want) if (!have.has(address)) await routeIpConfig(vm, address);
+    have.set(nic.key, addresses);
+  }
+  // Stale routes go first, so an address that moved to another NIC ends up on the new one only.
+  for (const { vm, nic } of nics) {
+    const want = addressesOf(nic);
+    for (const address of have.get(nic.key) ?? []) if (!want.has(address)) await unrouteIpConfig(vm.name, nic, address);
+  }
+  for (const { vm, nic } of nics) {
+    const present = have.get(nic.key) ?? new Set<string>();
+    for (const address of addressesOf(nic)) if (!present.has(address)) await routeIpConfig(vm.name, nic, address);
   }
   await applyFabricRules(topo, false);
 }

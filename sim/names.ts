@@ -18,6 +18,13 @@ export const REGISTRY_NS = `${NS_PREFIX}registry`;
 export const vmNs = (vm: string) => `${NS_PREFIX}${vm}`;
 /** The fabric's end of a VM's NIC link. */
 export const fabricPort = (vm: string) => `f-${vm}`;
+/**
+ * A name part for one NIC of a VM: the VM's name for its primary NIC (eth0),
+ * "vm1-e1" for eth1 (at most 13 characters, so link and chain names fit).
+ */
+export const nicTag = (vm: string, index: number) => (index === 0 ? vm : `${vm}-e${index}`);
+/** The fabric's end of a NIC's link: fabricPort(vm) for eth0, "f-vm1-e1" for eth1 (at most 15 characters). */
+export const fabricNicPort = (vm: string, index: number) => fabricPort(nicTag(vm, index));
 export const FABRIC_INET_PORT = "f-inet";
 export const FABRIC_ONPREM_PORT = "f-onprem";
 export const FABRIC_REGISTRY_PORT = "f-registry";

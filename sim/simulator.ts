@@ -16,8 +16,8 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
-import { Address6 } from "ip-address";
-import { SimIp6Config, SimIpConfig, Topology, Vm, hasIpv6, ipConfigsOf, ipv6ConfigsOf } from "./topology";
+import { Address4, Address6 } from "ip-address";
+import { NicView, SimIp6Config, SimIpConfig, Topology, Vm, hasIpv6, nicIp6Configs, nicIpConfigs, nicsOf } from "./topology";
 import { commitIpConfigs, readTopologyFile, writeTopologyFile } from "./ipconfig-commit";
 import { OPERATIONS_FILE } from "./platform/arm-operations";
 import { ARM_CA_IN_VM, armCertificatePaths, makeArmCertificates } from "./arm-tls";
@@ -27,7 +27,7 @@ import { ARM_HOST, ARM_IP, FABRIC_NS, INET_NS, NS_PREFIX, ONPREM_NS, REGISTRY_NS
 import { Engine, defaultEngine, hasDebian13 } from "./engines";
 import { registryHost, startRegistry } from "./registry";
 import { applyFabricRules, buildFabric, dropCount, plugVm } from "./fabric";
-import { dropChains } from "./fabric-rules";
+import { allNics, dropChains } from "./fabric-rules";
 import { dropChains6 } from "./fabric-rules6";
 import {
   VmPaths,
@@ -64,18 +64,34 @@ interface SimState {
   upSeconds?: number;
 }
 
+/** One NIC of a VM in `status`. */
+export interface NicStatus {
+  /** The VM's link: eth0 for the primary NIC, then eth1, eth2. */
+  link: string;
+  mac: string;
+  subnet: string;
+  primary: string;
+  secondaries: string[];
+  /** Public IPs (and public IPv6s) of this NIC's ipconfigs, by private address. */
+  publicIps: Record<string, string>;
+  /** The NIC's IPv6 ipconfigs, primary first: only the primary NIC's in a dual-stack subnet has any. */
+  ipv6: string[];
+}
+
 export interface VmStatus {
   name: string;
   dockerHost: string;
   dockerdPid: number | undefined;
   running: boolean;
   engine: Engine;
+  /** The primary NIC's (eth0) MAC, primary, secondaries and public IPs; `nics` has every NIC. */
   mac: string;
   primary: string;
   secondaries: string[];
   publicIps: Record<string, string>;
-  /** The NIC's IPv6 ipconfigs, primary first (none without a dual-stack subnet); their public IPv6s are in publicIps. */
+  /** The primary NIC's IPv6 ipconfigs, primary first (none without a dual-stack subnet); their public IPv6s are in publicIps. */
   ipv6: string[];
+  nics: NicStatus[];
 }
 
 export interface SimStatus {
@@ -94,12 +110,13 @@ export type EdgeHost = "inet" | "onprem" | "fabric" | "registry";
 const EDGE_NS: Record<EdgeHost, string> = { inet: INET_NS, onprem: ONPREM_NS, fabric: FABRIC_NS, registry: REGISTRY_NS };
 
 export interface DropCounters {
+  /** Per NIC: keyed "vm1" for a VM's primary NIC (eth0), "vm1/eth1" for its next NIC (nicKey). */
   spoofedMac: Record<string, number>;
   spoofedIp: Record<string, number>;
   undeliverable: number;
   noPublicIp: number;
   nsg: number;
-  /** IPv6 drops (all zero when the topology has no IPv6): spoofed MAC and source per VM, */
+  /** IPv6 drops (all zero when the topology has no IPv6): spoofed MAC and source per VM (its primary NIC, keyed as above), */
   spoofedMac6: Record<string, number>;
   spoofedIp6: Record<string, number>;
   /** neighbour advertisements claiming an address that is not the NIC's, per VM, */
@@ -422,46 +439,65 @@ export class Simulator {
     }
   }
 
-  /** Add a secondary ipconfig (IPv4, or IPv6 beside the NIC's IPv6 primary) to a VM's NIC, as `az network nic ip-config create` does. */
-  async addIpConfig(vmName: string, address: string, publicIp?: string, name?: string): Promise<void> {
+  /** The VM's NICs, the primary NIC (eth0) first. */
+  nics(vmName: string): NicView[] {
+    return nicsOf(this.vm(vmName), this.topology);
+  }
+
+  /**
+   * Add a secondary ipconfig to one of a VM's NICs, as `az network nic ip-config create` does:
+   * NIC `nic` (0 = eth0), else the first NIC whose subnet holds the address. An IPv6
+   * address goes beside the IPv6 primary of the NIC (eth0 unless `nic` says otherwise).
+   */
+  async addIpConfig(vmName: string, address: string, publicIp?: string, name?: string, nic?: number): Promise<void> {
     if (address.includes(":"))
-      return this.changeIpConfigs6(vmName, (secondaries) => [
+      return this.changeIpConfigs(vmName, nic ?? 0, keep, (secondaries) => [
         ...secondaries,
         { address, ...(publicIp ? { publicIp6: publicIp } : {}), ...(name ? { name } : {}) },
       ]);
-    await this.changeIpConfigs(vmName, (secondaries) => [
+    const index = nic ?? this.nicForAddress(vmName, address);
+    await this.changeIpConfigs(vmName, index, (secondaries) => [
       ...secondaries,
       { address, ...(publicIp ? { publicIp } : {}), ...(name ? { name } : {}) },
     ]);
   }
 
-  /** Remove a secondary ipconfig (IPv4 or IPv6) from a VM's NIC. */
-  async removeIpConfig(vmName: string, address: string): Promise<void> {
+  /** Remove a secondary ipconfig (IPv4 or IPv6) from the VM's NIC that has it (or from NIC `nic`). */
+  async removeIpConfig(vmName: string, address: string, nic?: number): Promise<void> {
     if (address.includes(":"))
-      return this.changeIpConfigs6(vmName, (secondaries) => {
+      return this.changeIpConfigs(vmName, nic ?? 0, keep, (secondaries) => {
         const kept = secondaries.filter((s) => s.address !== new Address6(address).correctForm());
         if (kept.length === secondaries.length) throw new Error(`${address} is not a secondary IPv6 ipconfig of ${vmName}`);
         return kept;
       });
-    await this.changeIpConfigs(vmName, (secondaries) => {
+    const index = nic ?? this.nics(vmName).find((n) => n.secondaries.some((s) => s.address === address))?.index ?? 0;
+    await this.changeIpConfigs(vmName, index, (secondaries) => {
       const kept = secondaries.filter((s) => s.address !== address);
-      if (kept.length === secondaries.length) throw new Error(`${address} is not a secondary ipconfig of ${vmName}`);
+      if (kept.length === secondaries.length) throw new Error(`${address} is not a secondary ipconfig of ${vmName} eth${index}`);
       return kept;
     });
   }
 
-  /** Metadata answers, routes and anti-spoofing change together, as ARM's NIC PUTs do them (sim/ipconfig-commit.ts). */
-  private async changeIpConfigs(vmName: string, change: (secondaries: SimIpConfig[]) => SimIpConfig[]): Promise<void> {
-    const st = this.requireState();
-    this.vm(vmName);
-    st.topology = (await commitIpConfigs(this.platformDir, vmName, change, { fabric: true })).topology;
-    this.writeState();
+  /** The first of the VM's NICs whose subnet holds the address. */
+  private nicForAddress(vmName: string, address: string): number {
+    if (!Address4.isValid(address) || address.includes("/")) throw new Error(`${address} is not an IPv4 address`);
+    const nics = this.nics(vmName);
+    const nic = nics.find((n) => new Address4(address).isInSubnet(new Address4(n.subnet)));
+    if (!nic)
+      throw new Error(`${address} is in the subnet of none of ${vmName}'s NICs (${nics.map((n) => `${n.link} ${n.subnet}`).join(", ")})`);
+    return nic.index;
   }
 
-  private async changeIpConfigs6(vmName: string, change6: (secondaries: SimIp6Config[]) => SimIp6Config[]): Promise<void> {
+  /** Metadata answers, routes and anti-spoofing change together, as ARM's NIC PUTs do them (sim/ipconfig-commit.ts). */
+  private async changeIpConfigs(
+    vmName: string,
+    nic: number,
+    change: (secondaries: SimIpConfig[]) => SimIpConfig[],
+    change6?: (secondaries: SimIp6Config[]) => SimIp6Config[],
+  ): Promise<void> {
     const st = this.requireState();
     this.vm(vmName);
-    st.topology = (await commitIpConfigs(this.platformDir, vmName, (s) => s, { fabric: true }, change6)).topology;
+    st.topology = (await commitIpConfigs(this.platformDir, vmName, change, { fabric: true, nic }, change6)).topology;
     this.writeState();
   }
 
@@ -472,9 +508,9 @@ export class Simulator {
   }
 
   async dropCounters(): Promise<DropCounters> {
-    const topo = this.topology;
-    const perVm = async (chain: (vm: string) => string) =>
-      Object.fromEntries(await Promise.all(topo.vms.map(async (vm) => [vm.name, await dropCount("raw", chain(vm.name))] as const)));
+    const nics = allNics(this.topology);
+    const perVm = async (chain: (tag: string) => string) =>
+      Object.fromEntries(await Promise.all(nics.map(async ({ nic, tag }) => [nic.key, await dropCount("raw", chain(tag))] as const)));
     return {
       spoofedMac: await perVm(dropChains.spoofedMac),
       spoofedIp: await perVm(dropChains.spoofedIp),
@@ -514,22 +550,27 @@ export class Simulator {
       arm: { host: ARM_HOST, address: ARM_IP, caFile: this.armCaFile, caFileInVm: ARM_CA_IN_VM },
       vms: this.topology.vms.map((vm) => {
         const pid = st.dockerdPids[vm.name];
+        const nics = nicsOf(vm, this.topology).map((nic) => ({
+          link: nic.link,
+          mac: nic.mac,
+          subnet: nic.subnet,
+          primary: nic.primary.address,
+          secondaries: nic.secondaries.map((s) => s.address),
+          publicIps: publicIpsOf(nicIpConfigs(nic), nicIp6Configs(nic)),
+          ipv6: nicIp6Configs(nic).map((i) => i.address),
+        }));
         return {
           name: vm.name,
           dockerHost: dockerHost(vmPaths(this.dir, vm.name)),
           dockerdPid: pid,
           running: pid !== undefined && isAlive(pid),
           engine: st.engines?.[vm.name] ?? "debian12",
-          mac: vm.nic.mac,
-          primary: vm.nic.primary.address,
-          secondaries: vm.nic.secondaries.map((s) => s.address),
-          publicIps: Object.fromEntries([
-            ...ipConfigsOf(vm)
-              .filter((i) => i.publicIp)
-              .map((i) => [i.address, i.publicIp as string]),
-            ...ipv6ConfigsOf(vm).flatMap((i) => (i.publicIp6 ? [[i.address, i.publicIp6]] : [])),
-          ]),
-          ipv6: ipv6ConfigsOf(vm).map((i) => i.address),
+          mac: nics[0].mac,
+          primary: nics[0].primary,
+          secondaries: nics[0].secondaries,
+          publicIps: nics[0].publicIps,
+          ipv6: nics[0].ipv6,
+          nics,
         };
       }),
     };
@@ -570,6 +611,16 @@ export class Simulator {
     rmSync(this.stateFile, { force: true });
     this.state = undefined;
   }
+}
+
+/** A change that leaves a NIC's IPv4 secondaries as they are. */
+const keep = (secondaries: SimIpConfig[]) => secondaries;
+
+function publicIpsOf(ipconfigs: SimIpConfig[], ipconfigs6: SimIp6Config[]): Record<string, string> {
+  return Object.fromEntries([
+    ...ipconfigs.flatMap((i) => (i.publicIp ? [[i.address, i.publicIp]] : [])),
+    ...ipconfigs6.flatMap((i) => (i.publicIp6 ? [[i.address, i.publicIp6]] : [])),
+  ]);
 }
 
 function isEmptyDir(path: string): boolean {

@@ -55,15 +55,34 @@ export const IpConfigSchema = z.object({
   loadBalancerBackendAddressPools: resourceIds.optional(),
 });
 
+const nicFields = {
+  mac,
+  primary: IpConfigSchema,
+  secondaries: z.array(IpConfigSchema).max(255),
+};
+
+/** The VM's primary NIC (eth0), in vnet.subnet. */
+export const NicSchema = z.object({
+  ...nicFields,
+  /** IPv6 ipconfigs beside the IPv4 ones (a dual-stack subnet, vnet.subnet6). */
+  ipv6: z.object({ primary: Ip6ConfigSchema, secondaries: z.array(Ip6ConfigSchema).max(255).default([]) }).optional(),
+});
+
+/** A further NIC (eth1, eth2) in vnet.subnet or one of vnet.extraSubnets; IPv4 only (IPv6 is the primary NIC's). */
+export const ExtraNicSchema = z.object({
+  ...nicFields,
+  subnet: cidr,
+  ipv6: z.undefined({ error: "IPv6 ipconfigs are only on the primary NIC (vms[].nic.ipv6)" }).optional(),
+});
+
+/** Most NICs a VM has besides its primary one. */
+export const MAX_EXTRA_NICS = 2;
+
 export const VmSchema = z.object({
   name,
-  nic: z.object({
-    mac,
-    primary: IpConfigSchema,
-    secondaries: z.array(IpConfigSchema).max(255),
-    /** IPv6 ipconfigs beside the IPv4 ones (a dual-stack subnet, vnet.subnet6). */
-    ipv6: z.object({ primary: Ip6ConfigSchema, secondaries: z.array(Ip6ConfigSchema).max(255).default([]) }).optional(),
-  }),
+  nic: NicSchema,
+  /** NICs after the primary one, as eth1, eth2 in the VM. */
+  extraNics: z.array(ExtraNicSchema).max(MAX_EXTRA_NICS).default([]),
   /** The VM's Docker engine; AZSIM_ENGINE (or debian12) when not given. */
   engine: EngineSchema.optional(),
 });
@@ -113,6 +132,11 @@ export const TopologySchema = z.object({
     addressSpace6: cidr6.optional(),
     /** The subnet's IPv6 range: exactly a /64 inside addressSpace6. Its gateway is fe80::1234:5678:9abc. */
     subnet6: cidr6.optional(),
+    /** More subnets of the VNet, for NICs after a VM's primary one; gateway: Azure's is the subnet's first usable address. */
+    extraSubnets: z
+      .array(z.object({ subnet: cidr, gateway: ipv4 }))
+      .max(8)
+      .default([]),
   }),
   vms: z.array(VmSchema).min(1).max(8),
   internet: z.object({
@@ -147,6 +171,8 @@ export const TopologySchema = z.object({
 export type Topology = z.infer<typeof TopologySchema>;
 export type Vm = z.infer<typeof VmSchema>;
 export type SimIpConfig = z.infer<typeof IpConfigSchema>;
+/** What every NIC has: a MAC and its ipconfigs. */
+export type SimNic = z.infer<typeof NicSchema>;
 export type LoadBalancer = z.infer<typeof LoadBalancerSchema>;
 export type NsgRule = z.infer<typeof NsgRuleSchema>;
 export type SimIp6Config = z.infer<typeof Ip6ConfigSchema>;
@@ -231,31 +257,46 @@ export function parseTopology(raw: unknown): Topology {
     throw new Error(`invalid topology: ${problems.join("; ")}`);
   }
   const topo = result.data;
-  const subnet = new Address4(topo.vnet.subnet);
+  const invalid = (message: string) => new Error(`invalid topology: ${message}`);
   const space = new Address4(topo.vnet.addressSpace);
-  if (!subnet.isInSubnet(space))
-    throw new Error(`invalid topology: vnet.subnet ${topo.vnet.subnet} is not inside vnet.addressSpace ${topo.vnet.addressSpace}`);
-  if (!new Address4(topo.vnet.gateway).isInSubnet(subnet))
-    throw new Error(`invalid topology: vnet.gateway ${topo.vnet.gateway} is not inside ${topo.vnet.subnet}`);
+  const subnets = [{ subnet: topo.vnet.subnet, gateway: topo.vnet.gateway, field: "vnet.subnet" }];
+  topo.vnet.extraSubnets.forEach((s, i) => subnets.push({ ...s, field: `vnet.extraSubnets.${i}.subnet` }));
+  for (const [i, s] of subnets.entries()) {
+    const net = new Address4(s.subnet);
+    if (!net.isInSubnet(space)) throw invalid(`${s.field} ${s.subnet} is not inside vnet.addressSpace ${topo.vnet.addressSpace}`);
+    if (i > 0 && net.startAddress().correctForm() !== net.addressMinusSuffix)
+      throw invalid(`${s.field} ${s.subnet} is not a network address (host bits set)`);
+    const gatewayField = i === 0 ? "vnet.gateway" : `vnet.extraSubnets.${i - 1}.gateway`;
+    if (!new Address4(s.gateway).isInSubnet(net)) throw invalid(`${gatewayField} ${s.gateway} is not inside ${s.subnet}`);
+    for (const other of subnets.slice(0, i))
+      if (overlaps(net, new Address4(other.subnet))) throw invalid(`${s.field} ${s.subnet} overlaps ${other.field} ${other.subnet}`);
+  }
   const seen = new Map<string, string>();
   const names = new Set<string>();
   const macs = new Set<string>();
   for (const vm of topo.vms) {
-    if (names.has(vm.name)) throw new Error(`invalid topology: VM name ${vm.name} is used twice`);
+    if (names.has(vm.name)) throw invalid(`VM name ${vm.name} is used twice`);
     names.add(vm.name);
-    if (macs.has(vm.nic.mac)) throw new Error(`invalid topology: MAC ${vm.nic.mac} is used twice`);
-    macs.add(vm.nic.mac);
-    const ipcNames = new Set<string>(ipv6ConfigsOf(vm).map((c) => ipConfigName6(vm, c).toLowerCase()));
-    for (const ipc of [vm.nic.primary, ...vm.nic.secondaries]) {
-      const ipcName = ipConfigName(vm, ipc).toLowerCase();
-      if (ipcNames.has(ipcName)) throw new Error(`invalid topology: ${vm.name} has two ipconfigs named ${ipConfigName(vm, ipc)}`);
-      ipcNames.add(ipcName);
-      if (!new Address4(ipc.address).isInSubnet(subnet))
-        throw new Error(`invalid topology: ${vm.name} ipconfig ${ipc.address} is not inside ${topo.vnet.subnet}`);
-      if (ipc.address === topo.vnet.gateway) throw new Error(`invalid topology: ${vm.name} ipconfig ${ipc.address} is the subnet gateway`);
-      const owner = seen.get(ipc.address);
-      if (owner) throw new Error(`invalid topology: ipconfig ${ipc.address} is on both ${owner} and ${vm.name}`);
-      seen.set(ipc.address, vm.name);
+    for (const [i, extra] of vm.extraNics.entries())
+      if (!subnets.some((s) => sameCidr(s.subnet, extra.subnet)))
+        throw invalid(`${vm.name} extraNics.${i}.subnet ${extra.subnet} is neither vnet.subnet nor one of vnet.extraSubnets`);
+    for (const nic of nicsOf(vm, topo)) {
+      const where = nic.index === 0 ? vm.name : `${vm.name} ${nic.link}`;
+      if (macs.has(nic.mac)) throw invalid(`MAC ${nic.mac} is used twice`);
+      macs.add(nic.mac);
+      const net = new Address4(nic.subnet);
+      // One name space per NIC, its IPv6 ipconfigs (the primary NIC's) included.
+      const ipcNames = new Set<string>(nic.index === 0 ? ipv6ConfigsOf(vm).map((c) => ipConfigName6(vm.nic, c).toLowerCase()) : []);
+      for (const ipc of nicIpConfigs(nic)) {
+        const ipcName = ipConfigName(nic, ipc);
+        if (ipcNames.has(ipcName.toLowerCase())) throw invalid(`${where} has two ipconfigs named ${ipcName}`);
+        ipcNames.add(ipcName.toLowerCase());
+        if (!new Address4(ipc.address).isInSubnet(net)) throw invalid(`${where} ipconfig ${ipc.address} is not inside ${nic.subnet}`);
+        if (ipc.address === nic.gateway) throw invalid(`${where} ipconfig ${ipc.address} is the subnet gateway`);
+        const owner = seen.get(ipc.address);
+        if (owner) throw invalid(`ipconfig ${ipc.address} is on both ${owner} and ${where}`);
+        seen.set(ipc.address, where);
+      }
     }
   }
   checkIpv6(topo);
@@ -273,20 +314,93 @@ export function loadTopology(file?: string): Topology {
   return parseTopology(raw);
 }
 
-/** All ipconfigs of a VM, primary first. */
+/** Whether two IPv4 CIDRs share an address. */
+function overlaps(a: Address4, b: Address4): boolean {
+  return a.isInSubnet(b) || b.isInSubnet(a);
+}
+
+function sameCidr(a: string, b: string): boolean {
+  const x = new Address4(a);
+  const y = new Address4(b);
+  return x.subnetMask === y.subnetMask && x.startAddress().correctForm() === y.startAddress().correctForm();
+}
+
+/** One NIC of a VM as the VM and the fabric see it. */
+export interface NicView extends SimNic {
+  /** 0 for the primary NIC (`nic`), i for extraNics[i - 1]. */
+  index: number;
+  /** The VM's link: eth0, eth1, eth2. */
+  link: string;
+  /** The NIC's subnet (CIDR) and that subnet's gateway. */
+  subnet: string;
+  gateway: string;
+  /** Its subnet's ARM name: "default" for vnet.subnet, "subnet<i+1>" for vnet.extraSubnets[i]. */
+  subnetName: string;
+  /** The NIC's key in drop counters (nicKey): the VM's name for eth0, "vm1/eth1" for the others. */
+  key: string;
+  /** The NIC object of the topology itself (vm.nic or vm.extraNics[i]), for changing it in place. */
+  source: SimNic;
+}
+
+/** The subnet (and gateway and ARM name) a CIDR names in the VNet. */
+function subnetOf(topo: Pick<Topology, "vnet">, cidr: string): { subnet: string; gateway: string; subnetName: string } {
+  if (sameCidr(cidr, topo.vnet.subnet)) return { subnet: topo.vnet.subnet, gateway: topo.vnet.gateway, subnetName: "default" };
+  const i = topo.vnet.extraSubnets.findIndex((s) => sameCidr(s.subnet, cidr));
+  if (i < 0) throw new Error(`${cidr} is no subnet of the VNet`);
+  return { ...topo.vnet.extraSubnets[i], subnetName: `subnet${i + 1}` };
+}
+
+/** Every NIC of a VM in order: the primary NIC (eth0) first, then extraNics as eth1, eth2. */
+export function nicsOf(vm: Vm, topo: Pick<Topology, "vnet">): NicView[] {
+  const all: Array<{ nic: SimNic; subnet: string }> = [
+    { nic: vm.nic, subnet: topo.vnet.subnet },
+    ...vm.extraNics.map((nic) => ({ nic, subnet: nic.subnet })),
+  ];
+  return all.map(({ nic, subnet }, index) => {
+    const where = subnetOf(topo, subnet);
+    return {
+      mac: nic.mac,
+      primary: nic.primary,
+      secondaries: nic.secondaries,
+      ipv6: nic.ipv6,
+      index,
+      link: `eth${index}`,
+      ...where,
+      key: nicKey(vm.name, index),
+      source: nic,
+    };
+  });
+}
+
+/** A NIC's key in drop counters: "vm1" for eth0 (as for a VM with one NIC), "vm1/eth1" for the next. */
+export function nicKey(vmName: string, index: number): string {
+  return index === 0 ? vmName : `${vmName}/eth${index}`;
+}
+
+/** The ipconfigs of one NIC, its primary first. */
+export function nicIpConfigs(nic: Pick<SimNic, "primary" | "secondaries">): SimIpConfig[] {
+  return [nic.primary, ...nic.secondaries];
+}
+
+/** All ipconfigs of a VM, on every NIC: the primary NIC's first, each NIC's primary first. */
 export function ipConfigsOf(vm: Vm): SimIpConfig[] {
-  return [vm.nic.primary, ...vm.nic.secondaries];
+  return [vm.nic, ...vm.extraNics].flatMap(nicIpConfigs);
 }
 
-/** An ipconfig's ARM name: its own, else ipconfig1 for the primary and one derived from the address for a secondary. */
-export function ipConfigName(vm: Vm, ipc: SimIpConfig): string {
+/** An ipconfig's ARM name: its own, else ipconfig1 for its NIC's primary and one derived from the address for a secondary. */
+export function ipConfigName(nic: Pick<SimNic, "primary">, ipc: SimIpConfig): string {
   if (ipc.name) return ipc.name;
-  return ipc.address === vm.nic.primary.address ? "ipconfig1" : `ipconfig-${ipc.address.replace(/\./g, "-")}`;
+  return ipc.address === nic.primary.address ? "ipconfig1" : `ipconfig-${ipc.address.replace(/\./g, "-")}`;
 }
 
-/** The VM's IPv6 ipconfigs, primary first; none when its NIC is IPv4 only. */
+/** A NIC's IPv6 ipconfigs, primary first; none when it is IPv4 only (every NIC but a primary one with `ipv6`). */
+export function nicIp6Configs(nic: Pick<SimNic, "ipv6">): SimIp6Config[] {
+  return nic.ipv6 ? [nic.ipv6.primary, ...nic.ipv6.secondaries] : [];
+}
+
+/** The VM's IPv6 ipconfigs (its primary NIC's), primary first; none when its NIC is IPv4 only. */
 export function ipv6ConfigsOf(vm: Vm): SimIp6Config[] {
-  return vm.nic.ipv6 ? [vm.nic.ipv6.primary, ...vm.nic.ipv6.secondaries] : [];
+  return nicIp6Configs(vm.nic);
 }
 
 /** Whether the topology has a dual-stack subnet: only then is IPv6 on anywhere in the simulator. */
@@ -294,10 +408,10 @@ export function hasIpv6(topo: Topology): boolean {
   return topo.vnet.subnet6 !== undefined;
 }
 
-/** An IPv6 ipconfig's ARM name: its own, else ipconfig-v6 for the primary and one derived from the address for a secondary. */
-export function ipConfigName6(vm: Vm, ipc: SimIp6Config): string {
+/** An IPv6 ipconfig's ARM name: its own, else ipconfig-v6 for its NIC's IPv6 primary and one derived from the address for a secondary. */
+export function ipConfigName6(nic: Pick<SimNic, "ipv6">, ipc: SimIp6Config): string {
   if (ipc.name) return ipc.name;
-  return ipc.address === vm.nic.ipv6?.primary.address ? "ipconfig-v6" : `ipconfig-v6-${ipc.address.replace(/:/g, "-")}`;
+  return ipc.address === nic.ipv6?.primary.address ? "ipconfig-v6" : `ipconfig-v6-${ipc.address.replace(/:/g, "-")}`;
 }
 
 /** Azure keeps the first four addresses of an IPv6 subnet (::0 to ::3), as it does in IPv4. */
@@ -328,7 +442,7 @@ function checkIpv6(topo: Topology): void {
   if (!new Address6(subnet6).isInSubnet(new Address6(space))) fail(`vnet.subnet6 ${subnet6} is not inside vnet.addressSpace6 ${space}`);
   const seen = new Map<string, string>();
   for (const vm of topo.vms) {
-    const names = ipv6ConfigsOf(vm).map((c) => ipConfigName6(vm, c).toLowerCase());
+    const names = ipv6ConfigsOf(vm).map((c) => ipConfigName6(vm.nic, c).toLowerCase());
     if (new Set(names).size !== names.length) fail(`${vm.name} has two IPv6 ipconfigs of one name`);
     for (const ipc of ipv6ConfigsOf(vm)) {
       if (!inside(ipc.address, subnet6)) fail(`${vm.name} ipconfig ${ipc.address} is not inside ${subnet6}`);

@@ -1,12 +1,12 @@
 /**
  * Owns the per-NIC view of `status` and `doctor`: per NIC and subnet, the
- * secondary ipconfigs the metadata lists, which of them the checkpoint holds,
+ * secondary ipconfigs (IPv4 and IPv6) the metadata lists, which of them the checkpoint holds,
  * which are free, and which are held although the ipconfig is gone (flagged). Computed from the checkpoint and a fresh
  * metadata answer, the way the plugin's allocator would see them.
  */
 import type { IpamState, NicInfo } from "../ipam";
 import { defaultSubnet, primaryAddress, primaryNic, secondaryAddresses } from "../ipam/metadata";
-import { addressInCidr, compareIpv4 } from "../lib/address";
+import { compareAddresses, ipInCidr } from "../lib/address";
 
 export interface HeldAddress {
   address: string;
@@ -47,7 +47,7 @@ export function nicUsage(ipam: IpamState | undefined, nics: readonly NicInfo[] |
     const pools = Object.entries(state.pools).filter(([, p]) => p.nicMac === nicMac && p.subnet === subnet);
     const poolIds = new Set(pools.map(([id]) => id));
     const held = Object.entries(state.addresses)
-      .filter(([address, r]) => poolIds.has(r.poolId) && addressInCidr(subnet, address))
+      .filter(([address, r]) => poolIds.has(r.poolId) && ipInCidr(subnet, address))
       .map(([address, r]): HeldAddress => ({
         address,
         kind: r.kind,
@@ -56,7 +56,7 @@ export function nicUsage(ipam: IpamState | undefined, nics: readonly NicInfo[] |
         // The plugin flags lazily, on its next allocation; a fresh answer shows it now.
         flagged: r.flagged === true || (secondaries !== undefined && !secondaries.includes(address)),
       }))
-      .sort((a, b) => compareIpv4(a.address, b.address));
+      .sort((a, b) => compareAddresses(a.address, b.address));
     const primary = (nic && primaryAddress(nic, subnet)) ?? pools[0]?.[1].primaryAddress;
     return {
       nicMac,

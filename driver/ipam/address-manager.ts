@@ -14,7 +14,17 @@ import type {
   RequestPoolRequest,
   RequestPoolResponse,
 } from "../protocol/types";
-import { addressInCidr, type Cidr, formatCidr, normaliseMac, parseCidrNetwork, parseIpv4, subnetGateway } from "../lib/address";
+import {
+  canonicalAddress,
+  canonicalIpCidr,
+  familyName,
+  type IpCidr,
+  ipFamily,
+  ipInCidr,
+  normaliseMac,
+  parseIpCidr,
+  subnetGateway,
+} from "../lib/address";
 import { AsyncMutex } from "../lib/serial";
 import { cleanText, shortId } from "../lib/text";
 import { Allocator, poolById } from "./allocator";
@@ -90,7 +100,8 @@ const ENDPOINT_NAME = "com.docker.network.endpoint.name";
 
 /**
  * The IPAM driver: one pool per NIC subnet, containers get the NIC's
- * secondary ipconfigs. Every change runs under one lock together with its
+ * secondary ipconfigs. IPv4 and IPv6 pools (RequestPool with V6) go through
+ * the same code: an IPv6 pool is the /64 of a NIC's IPv6 ipconfigs. Every change runs under one lock together with its
  * persist, so no address is handed out twice or without being saved.
  */
 export class AddressManager implements IpamDriver, SupplyHost {
@@ -143,14 +154,14 @@ export class AddressManager implements IpamDriver, SupplyHost {
   }
 
   async requestPool(req: RequestPoolRequest, ctx: CallContext = {}): Promise<RequestPoolResponse> {
-    if (req.V6) throw new PluginError("IPv6 is not supported yet");
+    const family = req.V6 ? 6 : 4;
     const addressSpace = checkAddressSpace(req.AddressSpace);
     const options = validatePoolOptions(req.Options);
     await this.refresh();
     return this.transact(
       (allocator) => {
         const choice = choosePool(
-          { addressSpace, pool: (req.Pool ?? "").trim(), subPool: (req.SubPool ?? "").trim() },
+          { addressSpace, pool: (req.Pool ?? "").trim(), subPool: (req.SubPool ?? "").trim(), family },
           this.usableNics(),
           this.state,
         );
@@ -186,12 +197,14 @@ export class AddressManager implements IpamDriver, SupplyHost {
     for (;;) {
       try {
         const reply = await this.requestAddressOnce(req, ctx);
-        this.supply?.touched(stripPrefixLength(reply.Address));
+        const address = stripPrefixLength(reply.Address);
+        this.supplyFor(address)?.touched(address);
         return reply;
       } catch (err) {
         const pool = poolById(this.state, req.PoolID);
-        if (!this.supply || !pool || !(err instanceof PluginError) || err.code !== "exhausted") throw err;
-        if (!(await this.supply.grow(pool, deadline, ctx.signal))) throw err;
+        const supply = pool && this.supplyFor(pool.subnet);
+        if (!supply || !pool || !(err instanceof PluginError) || err.code !== "exhausted") throw err;
+        if (!(await supply.grow(pool, deadline, ctx.signal))) throw err;
         await this.refresh({ maxAgeMs: 0, waitForInterval: true });
       }
     }
@@ -200,7 +213,7 @@ export class AddressManager implements IpamDriver, SupplyHost {
   private async requestAddressOnce(req: RequestAddressRequest, ctx: CallContext): Promise<RequestAddressResponse> {
     const options = req.Options ?? {};
     const isGateway = options.RequestAddressType === GATEWAY_REQUEST;
-    const requested = stripPrefixLength(req.Address ?? "");
+    const requested = addressKey(stripPrefixLength(req.Address ?? ""));
     const name = options[ENDPOINT_NAME];
     // A gateway answer is arithmetic on the subnet; everything else needs the NIC's ipconfigs.
     if (!isGateway || !poolById(this.state, req.PoolID)) await this.refresh();
@@ -210,9 +223,10 @@ export class AddressManager implements IpamDriver, SupplyHost {
       await this.refresh({ maxAgeMs: 0, waitForInterval: true });
       // Still not an ipconfig: one the supply can make (arm) is made, then read back.
       const pool = poolById(this.state, req.PoolID);
-      const inRange = pool && addressInCidr(pool.subPool ?? pool.subnet, requested) && !this.withheld.has(requested);
-      if (this.supply && inRange && !allIpConfigAddresses(this.nics()).has(requested) && !this.state.addresses[requested]) {
-        if (await this.supply.create(requested, pool, ctx.signal)) await this.refresh({ maxAgeMs: 0, waitForInterval: true });
+      const inRange = pool && ipInCidr(pool.subPool ?? pool.subnet, requested) && !this.withheld.has(requested);
+      const supply = pool && this.supplyFor(pool.subnet);
+      if (supply && inRange && !allIpConfigAddresses(this.nics()).has(requested) && !this.state.addresses[requested]) {
+        if (await supply.create(requested, pool, ctx.signal)) await this.refresh({ maxAgeMs: 0, waitForInterval: true });
       }
     }
     let granted: { address: string; lease: number } | undefined;
@@ -221,10 +235,10 @@ export class AddressManager implements IpamDriver, SupplyHost {
         const pool = allocator.poolOrAdopt(req.PoolID, this.usableNics());
         // Any address request means Docker kept the pool it was given.
         delete pool.unconfirmedAutoPick;
-        const prefix = (parseCidrNetwork(pool.subnet) as Cidr).prefix;
+        const { prefix, family } = parseIpCidr(pool.subnet) as IpCidr;
         if (isGateway) return { Address: `${allocator.gateway(pool, requested)}/${prefix}` };
-        if (requested && parseIpv4(requested) === undefined) {
-          throw new PluginError(`"${req.Address}" is not an IPv4 address`);
+        if (requested && ipFamily(requested) !== family) {
+          throw new PluginError(`"${req.Address}" is not an ${familyName(family)} address`);
         }
         if (requested && !name && this.inAuxWindow(req.PoolID)) {
           allocator.reserveAux(req.PoolID, pool, requested);
@@ -258,10 +272,10 @@ export class AddressManager implements IpamDriver, SupplyHost {
   }
 
   async releaseAddress(req: ReleaseAddressRequest): Promise<void> {
-    const address = stripPrefixLength(req.Address ?? "");
+    const address = addressKey(stripPrefixLength(req.Address ?? ""));
     // A lost release is found again by reconciliation: it need not hold up the reply.
     const outcome = await this.transact((allocator) => allocator.releaseAddress(req.PoolID, address), { reconcile: false, soon: true });
-    this.supply?.touched(address);
+    this.supplyFor(address)?.touched(address);
     if (typeof outcome === "object") {
       this.onWarning("release refused: a live endpoint holds the address (a late or repeated ReleaseAddress)", {
         address: cleanText(address, 64),
@@ -276,7 +290,8 @@ export class AddressManager implements IpamDriver, SupplyHost {
    * recorded already, "adopted" if recorded now. An address another live
    * endpoint holds is refused.
    */
-  async adoptAddress(poolId: string, address: string, endpointId: string, name?: string): Promise<"held" | "adopted"> {
+  async adoptAddress(poolId: string, given: string, endpointId: string, name?: string): Promise<"held" | "adopted"> {
+    const address = addressKey(given);
     await this.refresh();
     return this.transact((allocator) => {
       const pool = allocator.poolOrAdopt(poolId, this.usableNics());
@@ -363,7 +378,7 @@ export class AddressManager implements IpamDriver, SupplyHost {
   poolInfo(poolId: string): PoolInfo | undefined {
     const pool = poolById(this.state, poolId);
     if (!pool) return undefined;
-    const cidr = parseCidrNetwork(pool.subnet) as Cidr;
+    const cidr = parseIpCidr(pool.subnet) as IpCidr;
     return {
       subnet: pool.subnet,
       gateway: subnetGateway(cidr),
@@ -376,13 +391,12 @@ export class AddressManager implements IpamDriver, SupplyHost {
 
   /** CreateNetwork carries the address space and subnet, not the PoolID. */
   poolInfoBySubnet(addressSpace: string, subnet: string): PoolInfo | undefined {
-    const cidr = parseCidrNetwork(subnet);
-    const wanted = cidr ? formatCidr(cidr) : subnet;
+    const wanted = canonicalIpCidr(subnet) ?? subnet;
     const match = Object.entries(this.state.pools).find(([, pool]) => pool.addressSpace === addressSpace && pool.subnet === wanted);
     return match && this.poolInfo(match[0]);
   }
 
-  /** Every subnet of every NIC of this VM (the ranges containers reach without NAT). */
+  /** Every IPv4 subnet of every NIC of this VM (the ranges containers reach without NAT). */
   async vnetPrefixes(): Promise<string[]> {
     await this.refresh();
     return allSubnets(this.nics());
@@ -541,6 +555,15 @@ export class AddressManager implements IpamDriver, SupplyHost {
     Object.assign(this.state, saved);
   }
 
+  /**
+   * The supply for a pool or address of this family: ARM mode adds IPv4
+   * ipconfigs only, so an IPv6 pool hands out the NIC's IPv6 ipconfigs as
+   * they are, and a full one is refused at once.
+   */
+  private supplyFor(subnetOrAddress: string): AddressSupply | undefined {
+    return ipFamily(subnetOrAddress) === 4 ? this.supply : undefined;
+  }
+
   private inAuxWindow(poolId: string): boolean {
     const until = this.auxWindows.get(poolId);
     return until !== undefined && this.clock.now() <= until;
@@ -558,5 +581,10 @@ function saveFailed(err: unknown): PluginError {
 
 /** Docker sends plain addresses; tolerate a "/len" suffix from other clients. */
 function stripPrefixLength(address: string): string {
-  return address.trim().replace(/\/\d{1,2}$/, "");
+  return address.trim().replace(/\/\d{1,3}$/, "");
+}
+
+/** The state's key for an address: its canonical spelling ("FD00::0010" is "fd00::10"); text that is no address stays as given. */
+function addressKey(address: string): string {
+  return canonicalAddress(address) ?? address;
 }

@@ -3,14 +3,18 @@
  * synchronous: the AddressManager runs them under its lock and persists after.
  */
 import { PluginError } from "../errors";
-import { addressInCidr, type Cidr, parseCidrNetwork, parseIpv4, subnetGateway } from "../lib/address";
+import { canonicalAddress, type IpCidr, ipInCidr, parseIpCidr, subnetGateway } from "../lib/address";
 import { cleanText, shortId } from "../lib/text";
 import type { AddressRecord, IpamState, PoolRecord } from "./ipam-state";
 import * as text from "./messages";
 import { allIpConfigAddresses, findNic, findSubnet, type NicInfo, primaryAddress, secondaryAddresses } from "./metadata";
 import { formatPoolId, parsePoolId, type PoolKey } from "./pool-id";
 
-/** Applies Docker's IPAM calls to the state, against the NICs' ipconfigs. */
+/**
+ * Applies Docker's IPAM calls to the state, against the NICs' ipconfigs. The
+ * same rules serve IPv4 and IPv6 pools: an address is its canonical text
+ * (lib/address), which is its key in the state, so the families never mix.
+ */
 export class Allocator {
   constructor(
     private readonly state: IpamState,
@@ -115,8 +119,8 @@ export class Allocator {
 
   /** Azure's gateway, whatever was asked; a different --gateway cannot work in Azure. */
   gateway(pool: PoolRecord, requested: string): string {
-    const gateway = subnetGateway(parseCidrNetwork(pool.subnet) as Cidr);
-    if (requested && parseIpv4(requested) !== parseIpv4(gateway)) {
+    const gateway = subnetGateway(parseIpCidr(pool.subnet) as IpCidr);
+    if (requested && canonicalAddress(requested) !== gateway) {
       throw new PluginError(text.gatewayMismatch(pool.subnet, gateway));
     }
     return gateway;
@@ -124,7 +128,7 @@ export class Allocator {
 
   /** Aux addresses are accepted; only free ipconfigs inside the range are actually held back. */
   reserveAux(poolId: string, pool: PoolRecord, address: string): void {
-    if (!addressInCidr(pool.subnet, address)) {
+    if (!ipInCidr(pool.subnet, address)) {
       throw new PluginError(`--aux-address ${address} is outside the subnet ${pool.subnet}`);
     }
     if (!pool.auxAddresses.includes(address)) pool.auxAddresses.push(address);
@@ -138,10 +142,10 @@ export class Allocator {
 
   /** A container's --ip: must be a free secondary ipconfig of the pool's NIC, inside its range. */
   claim(poolId: string, pool: PoolRecord, address: string, name: string | undefined): string {
-    if (!addressInCidr(pool.subnet, address)) {
+    if (!ipInCidr(pool.subnet, address)) {
       throw new PluginError(`${address} is not inside ${pool.subnet}, the subnet of this network`);
     }
-    if (pool.subPool && !addressInCidr(pool.subPool, address)) {
+    if (pool.subPool && !ipInCidr(pool.subPool, address)) {
       throw new PluginError(`${address} is outside this network's --ip-range ${pool.subPool}`);
     }
     const isPrimary = this.nics.some((nic) => nic.subnets.some((s) => s.ipConfigs.some((c) => c.isPrimary && c.address === address)));
@@ -185,7 +189,7 @@ export class Allocator {
 
   private throwExhausted(pool: PoolRecord, candidates: string[]): never {
     const range = pool.subPool ?? pool.subnet;
-    const held = Object.entries(this.state.addresses).filter(([address]) => addressInCidr(range, address));
+    const held = Object.entries(this.state.addresses).filter(([address]) => ipInCidr(range, address));
     throw new PluginError(
       text.exhausted({
         nic: this.nicRef(pool.nicMac),
@@ -238,7 +242,7 @@ export class Allocator {
       return;
     }
     const match = Object.entries(this.state.pools).find(
-      ([, p]) => p.addressSpace === pools.addressSpace && p.subnet === pools.subnet && (!p.subPool || addressInCidr(p.subPool, address)),
+      ([, p]) => p.addressSpace === pools.addressSpace && p.subnet === pools.subnet && (!p.subPool || ipInCidr(p.subPool, address)),
     );
     if (!match) throw new PluginError(`no azure-vnet pool of ${pools.subnet} covers ${address}`, "conflict");
     this.grant(address, match[0], undefined).endpointId = endpointId;
@@ -284,7 +288,7 @@ export class Allocator {
   /** Secondary ipconfigs of the pool's NIC inside its subnet and --ip-range. */
   private rangeSecondaries(pool: PoolRecord): string[] {
     const all = secondaryAddresses(this.nics, pool.nicMac, pool.subnet);
-    return pool.subPool ? all.filter((address) => addressInCidr(pool.subPool as string, address)) : all;
+    return pool.subPool ? all.filter((address) => ipInCidr(pool.subPool as string, address)) : all;
   }
 }
 

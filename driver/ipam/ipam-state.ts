@@ -8,11 +8,12 @@ import { z } from "zod";
  */
 export interface IpamState {
   version: 1;
-  /** By PoolID ("AzureVNetLocal/10.0.0.0/24[/10.0.0.16/28]"). */
+  /** By PoolID ("AzureVNetLocal/10.0.0.0/24[/10.0.0.16/28]", "AzureVNetLocal/fd00:db8:deca::/64"). */
   pools: Record<string, PoolRecord>;
   /**
-   * Addresses handed out or reserved, by dotted IP. Kept per VM rather than
-   * per pool because pools over the same subnet share the NIC's ipconfigs.
+   * Addresses handed out or reserved, by dotted IPv4 or canonical IPv6
+   * ("fd00:db8:deca::5"). Kept per VM rather than per pool because pools
+   * over the same subnet share the NIC's ipconfigs.
    */
   addresses: Record<string, AddressRecord>;
   /** The next grant's lease number (absent in older checkpoints: counts from 1). */
@@ -23,13 +24,13 @@ export type AddressSpaceName = "AzureVNetLocal" | "AzureVNetGlobal";
 
 export interface PoolRecord {
   addressSpace: AddressSpaceName;
-  /** Canonical NIC subnet, e.g. "10.0.0.0/24". */
+  /** Canonical NIC subnet, e.g. "10.0.0.0/24", or an IPv6 /64 ("fd00:db8:deca::/64"). */
   subnet: string;
   /** The --ip-range, canonical, when given. */
   subPool?: string;
   /** The NIC whose ipconfigs this pool hands out. */
   nicMac: string;
-  /** That NIC's primary address (the VM's own), for the network layer. */
+  /** That NIC's primary address of the pool's family (the VM's own), for the network layer. */
   primaryAddress: string;
   /** Networks using this pool: identical RequestPool calls share it. */
   refCount: number;

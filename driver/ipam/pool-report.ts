@@ -1,5 +1,5 @@
 /** Owns the IPAM report: every pool with its free, used and flagged addresses. */
-import { addressInCidr, type Cidr, compareIpv4, parseCidrNetwork, subnetGateway } from "../lib/address";
+import { compareAddresses, type IpCidr, ipInCidr, parseIpCidr, subnetGateway } from "../lib/address";
 import type { AddressRecord, IpamState } from "./ipam-state";
 import { type MetadataSnapshot, secondaryAddresses } from "./metadata";
 
@@ -53,16 +53,16 @@ export function buildReport(state: IpamState, snapshot: MetadataSnapshot | undef
           ...(record.name && { name: record.name }),
           flagged: record.flagged === true,
         }))
-        .sort((a, b) => compareIpv4(a.address, b.address));
+        .sort((a, b) => compareAddresses(a.address, b.address));
       const free = secondaryAddresses(nics, pool.nicMac, pool.subnet).filter(
-        (address) => addressInCidr(range, address) && !state.addresses[address],
+        (address) => ipInCidr(range, address) && !state.addresses[address],
       );
       return {
         poolId,
         addressSpace: pool.addressSpace,
         subnet: pool.subnet,
         ...(pool.subPool && { subPool: pool.subPool }),
-        gateway: subnetGateway(parseCidrNetwork(pool.subnet) as Cidr),
+        gateway: subnetGateway(parseIpCidr(pool.subnet) as IpCidr),
         nicMac: pool.nicMac,
         primaryAddress: pool.primaryAddress,
         refCount: pool.refCount,

@@ -1,8 +1,8 @@
 /**
- * Owns the plugin's one codec for addresses: IPv4 addresses, IPv4 CIDRs and
- * MACs, read from text and written back, plus the arithmetic on them
- * (containment, Azure's subnet gateway and reserved addresses). Every layer
- * parses and formats these through here.
+ * Owns the plugin's one codec for addresses: IPv4 and IPv6 addresses and
+ * CIDRs and MACs, read from text and written back, plus the arithmetic on
+ * them (containment, Azure's subnet gateway and reserved addresses). Every
+ * layer parses and formats these through here.
  *
  * The grammar is strict and the same everywhere: four decimal octets 0-255
  * without leading zeros ("010" is 8 to some parsers and 10 to others; Docker,
@@ -17,6 +17,7 @@
  * Addresses are unsigned 32-bit values in ordinary numbers (never bitwise
  * operators, which would make them signed) so they sort and compare naturally.
  */
+import { Address6 } from "ip-address";
 
 /** A network: `network` has every host bit clear ("10.0.0.0/24"). */
 export interface Cidr {
@@ -85,8 +86,7 @@ export function formatCidr(cidr: Cidr): string {
  * it is not a CIDR.
  */
 export function canonicalCidr(text: string): string | undefined {
-  const cidr = parseCidrNetwork(text.trim());
-  return cidr && formatCidr(cidr);
+  return canonicalIpCidr(text, 4);
 }
 
 /** How many addresses a prefix length spans. */
@@ -111,8 +111,9 @@ export function cidrWithin(inner: Cidr, outer: Cidr): boolean {
 
 // ---- Azure's rules for a subnet -----------------------------------------------
 
-/** Azure's subnet gateway: the network address + 1 (x.x.x.1 in a /24). */
-export function subnetGateway(cidr: Cidr): string {
+/** Azure's subnet gateway: the network address + 1 (x.x.x.1 in a /24, <prefix>::1 in a /64). */
+export function subnetGateway(cidr: Cidr | IpCidr): string {
+  if ("family" in cidr) return formatIp({ family: cidr.family, value: cidr.network + 1n });
   return formatIpv4(cidr.network + 1);
 }
 
@@ -120,9 +121,12 @@ export function subnetGateway(cidr: Cidr): string {
  * Azure keeps the first four addresses and the last one of every subnet, so
  * those can never become ipconfigs.
  */
-export function isAzureReserved(cidr: Cidr, address: number): boolean {
-  const last = cidr.network + blockSize(cidr.prefix) - 1;
-  return address < cidr.network + 4 || address === last;
+export function isAzureReserved(cidr: Cidr | IpCidr, address: number | bigint): boolean {
+  const family = "family" in cidr ? cidr.family : 4;
+  const network = BigInt(cidr.network);
+  const last = network + ipBlockSize(family, cidr.prefix) - 1n;
+  const value = BigInt(address);
+  return value < network + 4n || value === last;
 }
 
 /**
@@ -130,19 +134,148 @@ export function isAzureReserved(cidr: Cidr, address: number): boolean {
  * collapsed so a NIC with 200 ipconfigs still fits on one line.
  */
 export function summariseAddresses(addresses: readonly string[], maxRuns = 6): string {
-  const values = [...new Set(addresses.map((a) => parseIpv4(a)).filter((v): v is number => v !== undefined))];
-  values.sort((a, b) => a - b);
+  const values = sortAddresses([...new Set(addresses.map((a) => canonicalAddress(a)).filter((a): a is string => a !== undefined))]).map(
+    (a) => parseIp(a) as IpAddress,
+  );
   const runs: string[] = [];
   let start = 0;
   for (let i = 1; i <= values.length; i++) {
-    if (i === values.length || values[i] !== values[i - 1] + 1) {
-      const first = formatIpv4(values[start]);
-      runs.push(i - 1 === start ? first : `${first}-${formatIpv4(values[i - 1])}`);
+    const prev = values[i - 1];
+    if (i === values.length || values[i].family !== prev.family || values[i].value !== prev.value + 1n) {
+      const first = formatIp(values[start]);
+      runs.push(i - 1 === start ? first : `${first}-${formatIp(prev)}`);
       start = i;
     }
   }
   if (runs.length <= maxRuns) return runs.join(", ");
   return `${runs.slice(0, maxRuns).join(", ")} and ${runs.length - maxRuns} more ranges`;
+}
+
+// ---- either family ------------------------------------------------------------
+
+export type IpFamily = 4 | 6;
+
+/** An address of either family: IPv4 in 32 bits, IPv6 in 128. */
+export interface IpAddress {
+  family: IpFamily;
+  value: bigint;
+}
+
+/** A network of either family: `network` has every host bit clear. */
+export interface IpCidr {
+  family: IpFamily;
+  network: bigint;
+  prefix: number;
+}
+
+const IPV6_CHARS = /^[0-9a-fA-F:]{2,39}$/;
+const BITS: Record<IpFamily, number> = { 4: 32, 6: 128 };
+
+/** "IPv4" or "IPv6", for messages. */
+export function familyName(family: IpFamily): string {
+  return `IPv${family}`;
+}
+
+/** The address as a 128-bit value, or undefined unless `text` is an IPv6 address as above. */
+export function parseIpv6(text: unknown): bigint | undefined {
+  if (typeof text !== "string" || !IPV6_CHARS.test(text) || !Address6.isValid(text)) return undefined;
+  return new Address6(text).bigInt();
+}
+
+export function formatIpv6(value: bigint): string {
+  return Address6.fromBigInt(value).correctForm();
+}
+
+/** An IPv4 or IPv6 address; undefined for anything else (a prefix length included). */
+export function parseIp(text: unknown): IpAddress | undefined {
+  const v4 = parseIpv4(text);
+  if (v4 !== undefined) return { family: 4, value: BigInt(v4) };
+  const v6 = parseIpv6(text);
+  return v6 === undefined ? undefined : { family: 6, value: v6 };
+}
+
+export function formatIp(address: IpAddress): string {
+  return address.family === 4 ? formatIpv4(Number(address.value)) : formatIpv6(address.value);
+}
+
+/** The one spelling of an address of either family ("FD00::0004" -> "fd00::4"); undefined when it is none. */
+export function canonicalAddress(text: unknown): string | undefined {
+  const address = parseIp(text);
+  return address && formatIp(address);
+}
+
+/** The family of an address or CIDR as text, undefined when it is neither. */
+export function ipFamily(text: string): IpFamily | undefined {
+  return parseIp(text)?.family ?? parseIpCidr(text)?.family;
+}
+
+/** "a.b.c.d/n" or "x::y/n" as the network it names (host bits cleared), optionally of one family only. */
+export function parseIpCidr(text: unknown, family?: IpFamily): IpCidr | undefined {
+  if (typeof text !== "string") return undefined;
+  const slash = text.indexOf("/");
+  if (slash < 0) return undefined;
+  const address = parseIp(text.slice(0, slash));
+  const prefixText = text.slice(slash + 1);
+  if (!address || (family !== undefined && address.family !== family)) return undefined;
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(prefixText) || Number(prefixText) > BITS[address.family]) return undefined;
+  const prefix = Number(prefixText);
+  const size = ipBlockSize(address.family, prefix);
+  return { family: address.family, network: address.value - (address.value % size), prefix };
+}
+
+export function formatIpCidr(cidr: IpCidr): string {
+  return `${formatIp({ family: cidr.family, value: cidr.network })}/${cidr.prefix}`;
+}
+
+/** canonicalCidr for either family (or only `family`): host bits cleared, the address canonical, whitespace around ignored. */
+export function canonicalIpCidr(text: string, family?: IpFamily): string | undefined {
+  const cidr = parseIpCidr(text.trim(), family);
+  return cidr && formatIpCidr(cidr);
+}
+
+export function ipBlockSize(family: IpFamily, prefix: number): bigint {
+  return 1n << BigInt(BITS[family] - prefix);
+}
+
+export function ipCidrContains(cidr: IpCidr, address: IpAddress): boolean {
+  return (
+    address.family === cidr.family && address.value >= cidr.network && address.value < cidr.network + ipBlockSize(cidr.family, cidr.prefix)
+  );
+}
+
+/** True when `address` lies inside `cidr`, both as text of the same family. */
+export function ipInCidr(cidr: string, address: string): boolean {
+  const range = parseIpCidr(cidr);
+  const value = parseIp(address);
+  return range !== undefined && value !== undefined && ipCidrContains(range, value);
+}
+
+export function ipCidrWithin(inner: IpCidr, outer: IpCidr): boolean {
+  return inner.prefix >= outer.prefix && ipCidrContains(outer, { family: inner.family, value: inner.network });
+}
+
+/**
+ * Azure's IPv6 subnets are exactly /64, and IMDS lists IPv6 ipconfigs without
+ * their subnet: the subnet of an IPv6 ipconfig is the /64 holding it.
+ */
+export const AZURE_IPV6_PREFIX = 64;
+
+/** Addresses of either family in numeric order (IPv4 first); text that is neither sorts first, as given. */
+export function sortAddresses(addresses: readonly string[]): string[] {
+  const keyed = addresses.map((text) => ({ text, ip: parseIp(text) }));
+  keyed.sort((a, b) => compareIpAddresses(a.ip, b.ip));
+  return keyed.map((k) => k.text);
+}
+
+function compareIpAddresses(a: IpAddress | undefined, b: IpAddress | undefined): number {
+  if (!a || !b) return (a ? 1 : 0) - (b ? 1 : 0);
+  if (a.family !== b.family) return a.family - b.family;
+  return a.value < b.value ? -1 : a.value > b.value ? 1 : 0;
+}
+
+/** Orders two addresses of either family numerically, as sortAddresses does. */
+export function compareAddresses(a: string, b: string): number {
+  return compareIpAddresses(parseIp(a), parseIp(b));
 }
 
 // ---- MACs -------------------------------------------------------------------

@@ -19,6 +19,7 @@ import { errorMessage } from "../errors";
 import type { NetworkState } from "../network/records";
 import type { CreateNetworkRequest } from "../protocol/types";
 import { formatPoolId, LOCAL_ADDRESS_SPACE } from "../ipam";
+import { canonicalAddress, canonicalIpCidr, ipFamily } from "../lib/address";
 import { shortId as short } from "../lib/text";
 import { DockerUnreachableError } from "./docker-engine";
 import { type PoolCount, poolUsers } from "./pool-users";
@@ -42,7 +43,12 @@ export interface DockerContainerInfo {
   Id: string;
   Names?: string[];
   State?: string;
-  NetworkSettings?: { Networks?: Record<string, { NetworkID?: string; EndpointID?: string; IPAddress?: string; MacAddress?: string }> };
+  NetworkSettings?: {
+    Networks?: Record<
+      string,
+      { NetworkID?: string; EndpointID?: string; IPAddress?: string; GlobalIPv6Address?: string; MacAddress?: string }
+    >;
+  };
 }
 
 export interface DockerApi {
@@ -140,13 +146,19 @@ export interface DockerReconcilerOptions extends ReconcileTargets {
   resume?: Record<string, string>;
 }
 
+// Pools are kept canonical; older engines list a --subnet as the user wrote it, and IPv6 in any spelling.
+const canonical = (cidr: string) => canonicalIpCidr(cidr) ?? cidr;
 const poolIdOf = (subnet: string, ipRange?: string) =>
-  formatPoolId({ addressSpace: LOCAL_ADDRESS_SPACE, subnet, ...(ipRange ? { subPool: ipRange } : {}) });
+  formatPoolId({ addressSpace: LOCAL_ADDRESS_SPACE, subnet: canonical(subnet), ...(ipRange ? { subPool: canonical(ipRange) } : {}) });
+/** The network's IPv4 pool as Docker lists it: the network layer serves IPv4 only; an IPv6 pool may be listed beside it. */
+const ipv4Config = (net: DockerNetworkInfo | undefined) => net?.IPAM?.Config?.find((c) => c.Subnet && ipFamily(c.Subnet) === 4);
 const LIVE_STATES = new Set(["running", "paused", "restarting"]);
 
 interface LiveEndpoint {
   networkId: string;
   address: string;
+  /** The container's IPv6 address on the network, when it has one. */
+  address6?: string;
   mac?: string;
   name?: string;
 }
@@ -273,6 +285,7 @@ export class DockerReconciler {
         live.set(n.EndpointID, {
           networkId: n.NetworkID,
           address: n.IPAddress,
+          ...(n.GlobalIPv6Address && { address6: canonicalAddress(n.GlobalIPv6Address) ?? n.GlobalIPv6Address }),
           mac: n.MacAddress || undefined,
           name: c.Names?.[0]?.replace(/^\//, ""),
         });
@@ -304,7 +317,8 @@ export class DockerReconciler {
         shownPools.set(poolId, [...(shownPools.get(poolId) ?? []), net.Id]);
       }
     }
-    const liveAddresses = new Set([...live.values()].map((e) => e.address));
+    // A container's IPv6 grant is held while it runs, like its IPv4 one.
+    const liveAddresses = new Set([...live.values()].flatMap((e) => [e.address, ...(e.address6 ? [e.address6] : [])]));
     for (const grant of this.o.ipam.pendingGrants()) {
       const nets = shownPools.get(grant.poolId);
       if (!nets || !nets.every(judged) || liveAddresses.has(grant.address)) continue;
@@ -363,7 +377,7 @@ export class DockerReconciler {
     ours: Map<string, DockerNetworkInfo>,
     report: DockerReconcileReport,
   ): Promise<void> {
-    const cfg = ours.get(ep.networkId)?.IPAM?.Config?.[0];
+    const cfg = ipv4Config(ours.get(ep.networkId));
     if (!cfg?.Subnet) return;
     const holder = Object.values(this.o.state.endpoints).find((e) => e.address === ep.address && e.id !== id);
     if (holder && live.has(holder.id)) {
@@ -375,7 +389,7 @@ export class DockerReconciler {
   }
 
   private async adoptNetwork(net: DockerNetworkInfo, report: DockerReconcileReport): Promise<void> {
-    const cfg = net.IPAM?.Config?.[0];
+    const cfg = ipv4Config(net);
     if (!cfg?.Subnet) return;
     await this.o.ipam.adoptPool(poolIdOf(cfg.Subnet, cfg.IPRange));
     await this.o.network.createNetwork({

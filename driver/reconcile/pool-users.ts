@@ -6,7 +6,7 @@
  * pool again without releasing it) leaves it too high, so the pool would
  * outlive its last network. Pure: the reconciler acts on the answer.
  */
-import { canonicalCidr } from "../lib/address";
+import { canonicalIpCidr, ipFamily } from "../lib/address";
 import type { NetworkState } from "../network/records";
 import type { DockerNetworkInfo } from "./docker";
 
@@ -47,8 +47,8 @@ export function poolUsers(networks: DockerNetworkInfo[], st: NetworkState, pools
   const unknown = new Set<string>();
   const byName = new Map(networks.map((n) => [n.Name, n]));
   const ipamOurs = (n: DockerNetworkInfo | undefined) => n !== undefined && driverName.test(n.IPAM?.Driver ?? "");
-  // Older engines list a --subnet as the user wrote it (host bits and all); pools are kept canonical.
-  const canonical = (text: string) => canonicalCidr(text) ?? text;
+  // Older engines list a --subnet as the user wrote it (host bits and all), and IPv6 in any spelling; pools are kept canonical.
+  const canonical = (text: string) => canonicalIpCidr(text) ?? text;
   const shown = (n: DockerNetworkInfo | undefined): PoolFacts[] =>
     ipamOurs(n)
       ? (n?.IPAM?.Config ?? []).flatMap((c) =>
@@ -71,6 +71,8 @@ export function poolUsers(networks: DockerNetworkInfo[], st: NetworkState, pools
       // A record does not keep the --ip-range: Docker's list tells pools of one subnet apart when it shows it.
       const listed = shown(net).find((f) => f.subnet === record.subnet);
       facts = [{ addressSpace: record.addressSpace, subnet: record.subnet, ...(listed && { ipRange: listed.ipRange }) }];
+      // The record keeps the network's IPv4 subnet only: its pools of the other family are the ones Docker lists.
+      facts.push(...shown(net).filter((f) => ipFamily(f.subnet) !== ipFamily(record.subnet)));
     } else if (net.Scope === "swarm") {
       if (driverName.test(net.Driver)) continue;
       for (const f of [...shown(net), ...shown(byName.get(net.ConfigFrom?.Network ?? ""))]) {

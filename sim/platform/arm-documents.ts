@@ -4,7 +4,16 @@
  * from the ipconfigs it asked for. Pure functions.
  */
 import { createHash } from "node:crypto";
-import { ipConfigName, ipConfigName6, ipConfigsOf, ipv6ConfigsOf, type SimIp6Config, type SimIpConfig, type Vm } from "../topology";
+import {
+  ipConfigName,
+  ipConfigName6,
+  nicIp6Configs,
+  nicIpConfigs,
+  type NicView,
+  type SimIp6Config,
+  type SimIpConfig,
+  type Vm,
+} from "../topology";
 import { stableVmId } from "./imds-documents";
 import {
   SIM_LOCATION,
@@ -33,25 +42,30 @@ export function armVmDocument(vm: Vm, hasIdentity: boolean): Record<string, unkn
     properties: {
       vmId: stableVmId(vm.name),
       hardwareProfile: { vmSize: SIM_VM_SIZE },
-      networkProfile: { networkInterfaces: [{ id: nicId(vm.name), properties: { primary: true } }] },
+      networkProfile: {
+        networkInterfaces: [vm.nic, ...vm.extraNics].map((_, i) => ({ id: nicId(vm.name, i), properties: { primary: i === 0 } })),
+      },
       provisioningState: "Succeeded",
     },
   };
 }
 
-function ipConfigDocument(vm: Vm, ipc: SimIpConfig, state: ProvisioningState): Record<string, unknown> {
-  const name = ipConfigName(vm, ipc);
-  const primary = ipc.address === vm.nic.primary.address;
+/** What a NIC's ARM documents are made of. */
+export type ArmNic = Pick<NicView, "index" | "mac" | "primary" | "secondaries" | "ipv6" | "subnetName">;
+
+function ipConfigDocument(vmName: string, nic: ArmNic, ipc: SimIpConfig, state: ProvisioningState): Record<string, unknown> {
+  const name = ipConfigName(nic, ipc);
+  const primary = ipc.address === nic.primary.address;
   return {
     name,
-    id: ipConfigId(vm.name, name),
+    id: ipConfigId(vmName, name, nic.index),
     type: "Microsoft.Network/networkInterfaces/ipConfigurations",
     properties: {
       provisioningState: state,
       privateIPAddress: ipc.address,
       privateIPAllocationMethod: ipc.allocation ?? (primary ? "Dynamic" : "Static"),
       privateIPAddressVersion: "IPv4",
-      subnet: { id: subnetId() },
+      subnet: { id: subnetId(nic.subnetName) },
       primary,
       ...(ipc.publicIp ? { publicIPAddress: { id: publicIpId(ipc.publicIp) } } : {}),
       ...(ipc.applicationSecurityGroups?.length ? { applicationSecurityGroups: ipc.applicationSecurityGroups.map((id) => ({ id })) } : {}),
@@ -63,9 +77,9 @@ function ipConfigDocument(vm: Vm, ipc: SimIpConfig, state: ProvisioningState): R
 }
 
 /** An IPv6 ipconfig: shaped as an IPv4 one, never the NIC's primary (Azure's primary ipconfig is IPv4), Static. */
-function ipConfigDocument6(vm: Vm, ipc: SimIp6Config, state: ProvisioningState): Record<string, unknown> {
-  const shape = { address: ipc.address, name: ipConfigName6(vm, ipc), allocation: "Static" as const };
-  const doc = ipConfigDocument(vm, ipc.publicIp6 ? { ...shape, publicIp: ipc.publicIp6 } : shape, state);
+function ipConfigDocument6(vmName: string, nic: ArmNic, ipc: SimIp6Config, state: ProvisioningState): Record<string, unknown> {
+  const shape = { address: ipc.address, name: ipConfigName6(nic, ipc), allocation: "Static" as const };
+  const doc = ipConfigDocument(vmName, nic, ipc.publicIp6 ? { ...shape, publicIp: ipc.publicIp6 } : shape, state);
   return { ...doc, properties: { ...(doc.properties as Record<string, unknown>), privateIPAddressVersion: "IPv6" } };
 }
 
@@ -74,35 +88,30 @@ function ipConfigDocument6(vm: Vm, ipc: SimIp6Config, state: ProvisioningState):
  * provisioning state) gives a new one and an unchanged NIC keeps its own;
  * the NIC's ipconfigs carry the NIC's etag, as on Azure.
  */
-export function armNicDocument(vm: Vm, state: ProvisioningState): Record<string, unknown> {
+export function armNicDocument(vmName: string, nic: ArmNic, state: ProvisioningState): Record<string, unknown> {
   const ipConfigurations = [
-    ...ipConfigsOf(vm).map((ipc) => ipConfigDocument(vm, ipc, state)),
-    ...ipv6ConfigsOf(vm).map((ipc) => ipConfigDocument6(vm, ipc, state)),
+    ...nicIpConfigs(nic).map((ipc) => ipConfigDocument(vmName, nic, ipc, state)),
+    ...nicIp6Configs(nic).map((ipc) => ipConfigDocument6(vmName, nic, ipc, state)),
   ];
   const etag = `W/"${stableUuid("etag", createHash("sha256").update(JSON.stringify(ipConfigurations)).digest("hex"))}"`;
   for (const ipc of ipConfigurations) ipc.etag = etag;
   return {
-    name: nicName(vm.name),
-    id: nicId(vm.name),
+    name: nicName(vmName, nic.index),
+    id: nicId(vmName, nic.index),
     etag,
     type: "Microsoft.Network/networkInterfaces",
     location: SIM_LOCATION,
     properties: {
       provisioningState: state,
-      resourceGuid: stableUuid("nic", vm.name),
+      resourceGuid: stableUuid("nic", nic.index === 0 ? vmName : nicName(vmName, nic.index)),
       ipConfigurations,
       dnsSettings: { dnsServers: [], appliedDnsServers: [] },
-      macAddress: armMac(vm.nic.mac),
+      macAddress: armMac(nic.mac),
       enableAcceleratedNetworking: false,
       enableIPForwarding: false,
-      primary: true,
-      virtualMachine: { id: vmResourceId(vm.name) },
+      primary: nic.index === 0,
+      virtualMachine: { id: vmResourceId(vmName) },
       nicType: "Standard",
     },
   };
-}
-
-/** The NIC's current etag. */
-export function nicEtag(vm: Vm, state: ProvisioningState): string {
-  return armNicDocument(vm, state).etag as string;
 }

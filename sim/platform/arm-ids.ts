@@ -16,11 +16,13 @@ export const SUBNET_NAME = "default";
 
 export const resourceGroupId = () => `/subscriptions/${SIM_SUBSCRIPTION_ID}/resourceGroups/${SIM_RESOURCE_GROUP}`;
 export const vmResourceId = (vm: string) => `${resourceGroupId()}/providers/Microsoft.Compute/virtualMachines/${vm}`;
-/** Each VM has one NIC, named as the portal names a VM's first NIC. */
-export const nicName = (vm: string) => `${vm}-nic`;
-export const nicId = (vm: string) => `${resourceGroupId()}/providers/Microsoft.Network/networkInterfaces/${nicName(vm)}`;
-export const ipConfigId = (vm: string, name: string) => `${nicId(vm)}/ipConfigurations/${name}`;
-export const subnetId = () => `${resourceGroupId()}/providers/Microsoft.Network/virtualNetworks/${VNET_NAME}/subnets/${SUBNET_NAME}`;
+/** A VM's NICs: "vm1-nic" for its primary NIC (index 0), "vm1-nic1" for the next (eth1). */
+export const nicName = (vm: string, index = 0) => (index === 0 ? `${vm}-nic` : `${vm}-nic${index}`);
+export const nicId = (vm: string, index = 0) => `${resourceGroupId()}/providers/Microsoft.Network/networkInterfaces/${nicName(vm, index)}`;
+export const ipConfigId = (vm: string, name: string, index = 0) => `${nicId(vm, index)}/ipConfigurations/${name}`;
+/** A subnet of the VNet: SUBNET_NAME (vnet.subnet) unless named (NicView.subnetName). */
+export const subnetId = (name = SUBNET_NAME) =>
+  `${resourceGroupId()}/providers/Microsoft.Network/virtualNetworks/${VNET_NAME}/subnets/${name}`;
 /** A load balancer's backend pool, as ipconfigs name it in loadBalancerBackendAddressPools. */
 export const lbBackendPoolId = (lb: string, pool: string) =>
   `${resourceGroupId()}/providers/Microsoft.Network/loadBalancers/${lb}/backendAddressPools/${pool}`;

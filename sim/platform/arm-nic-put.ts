@@ -8,7 +8,17 @@
  */
 import { Address4, Address6 } from "ip-address";
 import { z } from "zod";
-import { ipConfigName, ipConfigName6, ipConfigsOf, ipv6ConfigsOf, lbPoolIdOf, type SimIpConfig, type Topology, type Vm } from "../topology";
+import {
+  ipConfigName,
+  ipConfigName6,
+  lbPoolIdOf,
+  nicIp6Configs,
+  nicIpConfigs,
+  nicsOf,
+  type SimIpConfig,
+  type Topology,
+  type Vm,
+} from "../topology";
 import { ipConfigId, isSimAsgId, nicId, publicIpOfId, subnetId } from "./arm-ids";
 
 /** Private IP addresses per network interface (Azure's networking limits). */
@@ -72,16 +82,22 @@ function numberAddress(n: number): string {
 /** Which resource holds each address in the VNet: every VM's ipconfigs, and addresses pending operations are adding. */
 function holders(topo: Topology, pending: Map<string, string>): Map<string, string> {
   const held = new Map<string, string>();
-  for (const vm of topo.vms) for (const ipc of ipConfigsOf(vm)) held.set(ipc.address, ipConfigId(vm.name, ipConfigName(vm, ipc)));
+  for (const vm of topo.vms)
+    for (const nic of nicsOf(vm, topo))
+      for (const ipc of nicIpConfigs(nic)) held.set(ipc.address, ipConfigId(vm.name, ipConfigName(nic, ipc), nic.index));
   for (const [address, holder] of pending) if (!held.has(address)) held.set(address, holder);
   return held;
 }
 
 /**
- * Plan a PUT of vm's NIC. `pending` maps addresses that operations on other
- * NICs are adding to the ipconfig ids they will have.
+ * Plan a PUT of one of vm's NICs (index 0: the primary NIC). `pending` maps
+ * addresses that operations on other NICs are adding to the ipconfig ids they will have.
  */
-export function planNicPut(topo: Topology, vm: Vm, raw: unknown, pending: Map<string, string>): PutPlan {
+export function planNicPut(topo: Topology, vm: Vm, raw: unknown, pending: Map<string, string>, index = 0): PutPlan {
+  const nic = nicsOf(vm, topo)[index];
+  if (!nic) throw new Error(`${vm.name} has no NIC ${index}`);
+  const thisNic = nicId(vm.name, index);
+  const thisSubnet = subnetId(nic.subnetName);
   const parsed = NicBody.safeParse(raw);
   if (!parsed.success) {
     const where = parsed.error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`).join("; ");
@@ -91,44 +107,44 @@ export function planNicPut(topo: Topology, vm: Vm, raw: unknown, pending: Map<st
   if (requested.length > MAX_IPCONFIGS_PER_NIC)
     return bad(
       IPCONFIG_LIMIT_CODE,
-      `Network interface ${nicId(vm.name)} has ${requested.length} IP configurations; a network interface can have at most ${MAX_IPCONFIGS_PER_NIC}.`,
+      `Network interface ${thisNic} has ${requested.length} IP configurations; a network interface can have at most ${MAX_IPCONFIGS_PER_NIC}.`,
     );
   const names = new Set<string>();
   for (const r of requested) {
     if (names.has(r.name.toLowerCase()))
-      return bad("DuplicateResourceName", `Network interface ${nicId(vm.name)} has two IP configurations named ${r.name}.`);
+      return bad("DuplicateResourceName", `Network interface ${thisNic} has two IP configurations named ${r.name}.`);
     names.add(r.name.toLowerCase());
   }
 
-  const primaryName = ipConfigName(vm, vm.nic.primary);
+  const primaryName = ipConfigName(nic, nic.primary);
   const primary = requested.find((r) => r.name.toLowerCase() === primaryName.toLowerCase());
   const otherPrimary = requested.find((r) => r !== primary && r.properties.primary === true);
-  if (!primary || otherPrimary || (primary.properties.privateIPAddress && primary.properties.privateIPAddress !== vm.nic.primary.address))
+  if (!primary || otherPrimary || (primary.properties.privateIPAddress && primary.properties.privateIPAddress !== nic.primary.address))
     return bad(
       "PrimaryIpConfigurationCannotBeChanged",
-      `Deletion and renaming of primary IP Configuration is not supported: ${ipConfigId(vm.name, primaryName)} must stay the primary with address ${vm.nic.primary.address}.`,
+      `Deletion and renaming of primary IP Configuration is not supported: ${ipConfigId(vm.name, primaryName, index)} must stay the primary with address ${nic.primary.address}.`,
     );
 
   // IPv6 ipconfigs are the topology's: a PUT carries them back unchanged (it may not add, change or remove one).
-  const own6 = new Map(ipv6ConfigsOf(vm).map((c) => [ipConfigName6(vm, c).toLowerCase(), c]));
+  const own6 = new Map(nicIp6Configs(nic).map((c) => [ipConfigName6(nic, c).toLowerCase(), c]));
   const dropped6 = [...own6.keys()].find((n) => !names.has(n));
   if (dropped6 !== undefined)
     return bad(
       "IPv6NotSupported",
-      `IP configuration ${ipConfigId(vm.name, dropped6)}: the simulator does not remove IPv6 ipconfigs through ARM.`,
+      `IP configuration ${ipConfigId(vm.name, dropped6, index)}: the simulator does not remove IPv6 ipconfigs through ARM.`,
     );
 
-  const subnet = new Address4(topo.vnet.subnet);
-  const own = new Map(vm.nic.secondaries.map((s) => [ipConfigName(vm, s).toLowerCase(), s]));
-  const ownAddresses = new Set(vm.nic.secondaries.map((s) => s.address));
+  const subnet = new Address4(nic.subnet);
+  const own = new Map(nic.secondaries.map((s) => [ipConfigName(nic, s).toLowerCase(), s]));
+  const ownAddresses = new Set(nic.secondaries.map((s) => s.address));
   const held = holders(topo, pending);
-  const taken = new Set<string>([vm.nic.primary.address]);
+  const taken = new Set<string>([nic.primary.address]);
   const planned: SimIpConfig[] = [];
   const dynamic: SimIpConfig[] = [];
 
   for (const r of requested) {
     if (r === primary) continue;
-    const id = ipConfigId(vm.name, r.name);
+    const id = ipConfigId(vm.name, r.name, index);
     const p = r.properties;
     if (p.privateIPAddressVersion === "IPv6") {
       const kept = own6.get(r.name.toLowerCase());
@@ -142,8 +158,8 @@ export function planNicPut(topo: Topology, vm: Vm, raw: unknown, pending: Map<st
       );
     }
     if (!p.subnet) return bad("InvalidRequestFormat", `Cannot parse the request. IP configuration ${id} has no subnet.`);
-    if (p.subnet.id.toLowerCase() !== subnetId().toLowerCase())
-      return bad("InvalidResourceReference", `Resource ${p.subnet.id} referenced by resource ${nicId(vm.name)} was not found.`);
+    if (p.subnet.id.toLowerCase() !== thisSubnet.toLowerCase())
+      return bad("InvalidResourceReference", `Resource ${p.subnet.id} referenced by resource ${thisNic} was not found.`);
     const existing = own.get(r.name.toLowerCase());
     const method = p.privateIPAllocationMethod ?? (p.privateIPAddress ? "static" : "dynamic");
     let publicIp: string | undefined;
@@ -151,13 +167,13 @@ export function planNicPut(topo: Topology, vm: Vm, raw: unknown, pending: Map<st
       publicIp = publicIpOfId(p.publicIPAddress.id);
       // Public IPs stay with the ipconfig they are on; the simulator has no others to attach.
       if (!publicIp || existing?.publicIp !== publicIp)
-        return bad("InvalidResourceReference", `Resource ${p.publicIPAddress.id} referenced by resource ${nicId(vm.name)} was not found.`);
+        return bad("InvalidResourceReference", `Resource ${p.publicIPAddress.id} referenced by resource ${thisNic} was not found.`);
     }
     const pools = new Set(topo.loadBalancers.flatMap((lb) => lbPoolIdOf(lb)?.toLowerCase() ?? []));
     const unknown =
       p.loadBalancerBackendAddressPools?.find((g) => !pools.has(g.id.toLowerCase())) ??
       p.applicationSecurityGroups?.find((g) => !isSimAsgId(g.id));
-    if (unknown) return bad("InvalidResourceReference", `Resource ${unknown.id} referenced by resource ${nicId(vm.name)} was not found.`);
+    if (unknown) return bad("InvalidResourceReference", `Resource ${unknown.id} referenced by resource ${thisNic} was not found.`);
     const ipc: SimIpConfig = {
       // A Dynamic ipconfig keeps the address it has; a new one without an address gets one picked below.
       address: p.privateIPAddress ?? (method === "dynamic" ? (existing?.address ?? "") : ""),
@@ -182,17 +198,17 @@ export function planNicPut(topo: Topology, vm: Vm, raw: unknown, pending: Map<st
     if (!new Address4(address).isInSubnet(subnet))
       return bad(
         "PrivateIPAddressNotInSubnet",
-        `IP configuration ${id} is using the private IP address ${address} which is not in the range of subnet ${subnetId()}.`,
+        `IP configuration ${id} is using the private IP address ${address} which is not in the range of subnet ${thisSubnet}.`,
       );
     if (reservedInSubnet(subnet, address))
       return bad(
         "PrivateIPAddressInReservedRange",
-        `Private IP address ${address} is in a range reserved by Azure in subnet ${subnetId()}.`,
+        `Private IP address ${address} is in a range reserved by Azure in subnet ${thisSubnet}.`,
       );
     if (taken.has(address) || (held.has(address) && !ownAddresses.has(address)))
       return bad(
         "PrivateIPAddressInUse",
-        `IP configuration ${id} is using the private IP address ${address} which is already allocated to resource ${held.get(address) ?? nicId(vm.name)}.`,
+        `IP configuration ${id} is using the private IP address ${address} which is already allocated to resource ${held.get(address) ?? thisNic}.`,
       );
     taken.add(address);
   }
@@ -204,7 +220,10 @@ export function planNicPut(topo: Topology, vm: Vm, raw: unknown, pending: Map<st
   for (const ipc of dynamic) {
     while (next <= last && !free(numberAddress(next))) next++;
     if (next > last)
-      return bad("SubnetIsFull", `Subnet ${subnetId()} has no free address for IP configuration ${ipConfigId(vm.name, ipc.name ?? "")}.`);
+      return bad(
+        "SubnetIsFull",
+        `Subnet ${thisSubnet} has no free address for IP configuration ${ipConfigId(vm.name, ipc.name ?? "", index)}.`,
+      );
     ipc.address = numberAddress(next);
     taken.add(ipc.address);
   }

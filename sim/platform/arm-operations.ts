@@ -11,8 +11,8 @@
 import { randomUUID } from "node:crypto";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { SimIpConfig } from "../topology";
-import { ipConfigId } from "./arm-ids";
+import { nicKey, type SimIpConfig } from "../topology";
+import { ipConfigId, nicName } from "./arm-ids";
 import type { ArmError } from "./arm-nic-put";
 
 export type OperationStatus = "InProgress" | "Succeeded" | "Failed";
@@ -20,6 +20,8 @@ export type OperationStatus = "InProgress" | "Succeeded" | "Failed";
 export interface NicOperation {
   id: string;
   vmName: string;
+  /** Which of the VM's NICs: absent or 0 for the primary NIC, i for extraNics[i - 1]. */
+  nic?: number;
   secondaries: SimIpConfig[];
   status: OperationStatus;
   startTime: string;
@@ -33,7 +35,7 @@ export const OPERATIONS_FILE = "arm-operations.json";
 
 export interface OperationHooks {
   /** Make the NIC's secondaries these, everywhere (sim/ipconfig-commit.ts); rejects on failure. */
-  apply: (vmName: string, secondaries: SimIpConfig[]) => Promise<void>;
+  apply: (vmName: string, secondaries: SimIpConfig[], nic: number) => Promise<void>;
   delayMs: () => number;
   /** The operationsFail knob. */
   fail: () => boolean;
@@ -42,6 +44,9 @@ export interface OperationHooks {
 
 /** Finished operations stay pollable this long. */
 const KEEP_FINISHED_MS = 10 * 60_000;
+
+const keyOf = (op: Pick<NicOperation, "vmName" | "nic">) => nicKey(op.vmName, op.nic ?? 0);
+const nameOf = (op: Pick<NicOperation, "vmName" | "nic">) => nicName(op.vmName, op.nic ?? 0);
 
 export class NicOperations {
   private readonly byId = new Map<string, NicOperation>();
@@ -59,9 +64,9 @@ export class NicOperations {
     for (const op of this.load()) {
       this.byId.set(op.id, op);
       if (op.status === "InProgress") {
-        this.running.set(op.vmName, op);
+        this.running.set(keyOf(op), op);
         this.after(op.dueAt - Date.now(), () => void this.finish(op));
-        this.hooks.log(`arm: resuming operation ${op.id} on ${op.vmName}'s NIC`);
+        this.hooks.log(`arm: resuming operation ${op.id} on ${nameOf(op)}`);
       } else this.after(Date.parse(op.endTime ?? op.startTime) + KEEP_FINISHED_MS - Date.now(), () => this.forget(op.id));
     }
   }
@@ -87,9 +92,9 @@ export class NicOperations {
     this.save();
   }
 
-  /** The operation running on a VM's NIC, if any. */
-  runningOn(vmName: string): NicOperation | undefined {
-    return this.running.get(vmName);
+  /** The operation running on a VM's NIC (index 0: its primary NIC), if any. */
+  runningOn(vmName: string, nic = 0): NicOperation | undefined {
+    return this.running.get(nicKey(vmName, nic));
   }
 
   get(id: string): NicOperation | undefined {
@@ -99,23 +104,25 @@ export class NicOperations {
   /** Addresses running operations will put on their NICs, to the ipconfig ids they will have. */
   heldAddresses(): Map<string, string> {
     const held = new Map<string, string>();
-    for (const op of this.running.values()) for (const s of op.secondaries) held.set(s.address, ipConfigId(op.vmName, s.name ?? ""));
+    for (const op of this.running.values())
+      for (const s of op.secondaries) held.set(s.address, ipConfigId(op.vmName, s.name ?? "", op.nic ?? 0));
     return held;
   }
 
-  start(vmName: string, secondaries: SimIpConfig[]): NicOperation {
-    if (this.running.has(vmName)) throw new Error(`an operation is already running on ${vmName}'s NIC`);
+  start(vmName: string, secondaries: SimIpConfig[], nic = 0): NicOperation {
+    if (this.running.has(nicKey(vmName, nic))) throw new Error(`an operation is already running on ${nicName(vmName, nic)}`);
     const delay = this.hooks.delayMs();
     const op: NicOperation = {
       id: randomUUID(),
       vmName,
+      ...(nic === 0 ? {} : { nic }),
       secondaries,
       status: "InProgress",
       startTime: new Date().toISOString(),
       dueAt: Date.now() + delay,
     };
     this.byId.set(op.id, op);
-    this.running.set(vmName, op);
+    this.running.set(keyOf(op), op);
     this.save();
     this.after(delay, () => void this.finish(op));
     return op;
@@ -124,7 +131,7 @@ export class NicOperations {
   private async finish(op: NicOperation): Promise<void> {
     try {
       if (this.hooks.fail()) throw new Error("simulated operation failure (operationsFail knob)");
-      await this.hooks.apply(op.vmName, op.secondaries);
+      await this.hooks.apply(op.vmName, op.secondaries, op.nic ?? 0);
       op.status = "Succeeded";
     } catch (err) {
       op.status = "Failed";
@@ -135,9 +142,9 @@ export class NicOperations {
       };
     }
     op.endTime = new Date().toISOString();
-    this.running.delete(op.vmName);
+    this.running.delete(keyOf(op));
     this.save();
-    this.hooks.log(`arm: operation ${op.id} on ${op.vmName}'s NIC ${op.status}`);
+    this.hooks.log(`arm: operation ${op.id} on ${nameOf(op)} ${op.status}`);
     this.after(KEEP_FINISHED_MS, () => this.forget(op.id));
   }
 

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import type { Topology, Vm } from "../topology";
+import { nicsOf, type NicView, type Topology, type Vm } from "../topology";
 import type { HttpAnswer, HttpRoute } from "./http-pipeline";
 import { nicId, nicName, vmResourceId } from "./arm-ids";
 import { armNicDocument, armVmDocument } from "./arm-documents";
@@ -209,23 +209,28 @@ function route(req: IncomingMessage, url: URL, body: string, ctx: ArmContext, li
     return json(200, armVmDocument(vm, ctx.vmKnobs(vm.name).identity !== false));
   }
 
-  const vm = topo.vms.find((v) => nicName(v.name).toLowerCase() === name.toLowerCase());
-  if (!vm) return notFound("Microsoft.Network/networkInterfaces", name);
-  const running = ctx.operations.runningOn(vm.name);
+  const found = topo.vms
+    .flatMap((v) => nicsOf(v, topo).map((n) => ({ vm: v, nicView: n })))
+    .find((x) => nicName(x.vm.name, x.nicView.index).toLowerCase() === name.toLowerCase());
+  if (!found) return notFound("Microsoft.Network/networkInterfaces", name);
+  const { vm, nicView } = found;
+  const running = ctx.operations.runningOn(vm.name, nicView.index);
   // While an operation runs, ARM shows what it will make, "Updating".
   const nic = running
-    ? armNicDocument({ ...vm, nic: { ...vm.nic, secondaries: running.secondaries } }, "Updating")
-    : armNicDocument(vm, "Succeeded");
+    ? armNicDocument(vm.name, { ...nicView, secondaries: running.secondaries }, "Updating")
+    : armNicDocument(vm.name, nicView, "Succeeded");
   const ipConfigurations = (nic.properties as { ipConfigurations: { name: string }[] }).ipConfigurations;
   if (scoped[2] || scoped[3]) {
     if (method !== "GET") return methodNotAllowed(method);
     if (scoped[2]) return json(200, { value: ipConfigurations });
     const ipc = ipConfigurations.find((c) => c.name.toLowerCase() === ipcName.toLowerCase());
-    return ipc ? json(200, ipc) : notFound(`Microsoft.Network/networkInterfaces/${nicName(vm.name)}/ipConfigurations`, ipcName);
+    return ipc
+      ? json(200, ipc)
+      : notFound(`Microsoft.Network/networkInterfaces/${nicName(vm.name, nicView.index)}/ipConfigurations`, ipcName);
   }
   if (method === "GET") return json(200, nic);
   if (method !== "PUT") return methodNotAllowed(method);
-  return putNic(req, body, vm, nic.etag as string, running, apiVersion, ctx, topo);
+  return putNic(req, body, vm, nicView, nic.etag as string, running, apiVersion, ctx, topo);
 }
 
 function methodNotAllowed(method: string): HttpAnswer {
@@ -236,6 +241,7 @@ function putNic(
   req: IncomingMessage,
   body: string,
   vm: Vm,
+  nicView: NicView,
   etag: string,
   running: NicOperation | undefined,
   apiVersion: string,
@@ -253,7 +259,7 @@ function putNic(
     return armError(
       412,
       "PreconditionFailed",
-      `The condition specified using HTTP conditional header(s) is not met for ${nicId(vm.name)}.`,
+      `The condition specified using HTTP conditional header(s) is not met for ${nicId(vm.name, nicView.index)}.`,
     );
   let parsed: unknown;
   try {
@@ -265,9 +271,9 @@ function putNic(
       `The request content was invalid and could not be deserialized: '${(err as Error).message}'.`,
     );
   }
-  const plan = planNicPut(topo, vm, parsed, ctx.operations.heldAddresses());
+  const plan = planNicPut(topo, vm, parsed, ctx.operations.heldAddresses(), nicView.index);
   if (!plan.ok) return fromError(plan.error);
-  const op = ctx.operations.start(vm.name, plan.secondaries);
-  const doc = armNicDocument({ ...vm, nic: { ...vm.nic, secondaries: plan.secondaries } }, "Updating");
+  const op = ctx.operations.start(vm.name, plan.secondaries, nicView.index);
+  const doc = armNicDocument(vm.name, { ...nicView, secondaries: plan.secondaries }, "Updating");
   return json(200, doc, { "Azure-AsyncOperation": operationUrl(op, apiVersion), "Retry-After": POLL_AFTER_S });
 }

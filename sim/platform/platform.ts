@@ -81,8 +81,8 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
   if (applyFabric) await syncFabric(state.topology);
   const operations = new NicOperations(
     {
-      apply: async (vmName, secondaries) => {
-        const { topology: written, text } = await commitIpConfigs(opts.stateDir, vmName, () => secondaries, { fabric: applyFabric });
+      apply: async (vmName, secondaries, nic) => {
+        const { topology: written, text } = await commitIpConfigs(opts.stateDir, vmName, () => secondaries, { fabric: applyFabric, nic });
         state.adoptTopology(written, text);
       },
       delayMs: () => state.knobs.arm?.provisioningDelayMs ?? DEFAULT_PROVISIONING_DELAY_MS,

@@ -9,6 +9,9 @@
  *   arm-client.js get-nic
  *   arm-client.js add NAME ADDRESS [IF_MATCH]     PUT the NIC with one more Static ipconfig
  *   arm-client.js wait OPERATION_URL              poll an Azure-AsyncOperation until it ends
+ *
+ * get-nic and add act on the VM's primary NIC, or on the VM's NIC number
+ * ARM_CLIENT_NIC (0 the primary, 1 the next, in the VM document's order).
  */
 const IMDS = "http://169.254.169.254/metadata";
 const ARM = "https://management.azure.com";
@@ -46,13 +49,15 @@ async function arm(path: string, init: RequestInit = {}): Promise<Result> {
   return call(path.startsWith("https://") ? path : `${ARM}${path}`, { ...init, headers });
 }
 
-/** This VM's NIC id: IMDS gives the VM's resource id, ARM its NICs. */
+/** This VM's NIC id (the ARM_CLIENT_NIC-th, default the primary): IMDS gives the VM's resource id, ARM its NICs. */
 async function nicPath(): Promise<string> {
+  const index = Number(process.env.ARM_CLIENT_NIC ?? "0");
   const compute = await call(`${IMDS}/instance/compute?api-version=2021-02-01`, { headers: { Metadata: "true" } });
   const vm = await arm(`${String(compute.body.resourceId)}?${COMPUTE_API}`);
   if (vm.status !== 200) throw new Error(`GET VM: HTTP ${vm.status} ${JSON.stringify(vm.body)}`);
   const nics = (vm.body.properties as { networkProfile: { networkInterfaces: { id: string }[] } }).networkProfile.networkInterfaces;
-  return `${nics[0].id}?${NETWORK_API}`;
+  if (!Number.isInteger(index) || !nics[index]) throw new Error(`the VM has no NIC ${process.env.ARM_CLIENT_NIC} (it has ${nics.length})`);
+  return `${nics[index].id}?${NETWORK_API}`;
 }
 
 function summary(r: Result): Record<string, unknown> {

@@ -20,6 +20,8 @@ export interface IpConfigView {
   primary: boolean;
   subnetId: string;
   own: boolean;
+  /** IPv6 ipconfigs share the subnet resource of the IPv4 ones in a dual-stack subnet; the plugin manages IPv4 ones only. */
+  ipv6: boolean;
   raw: Json;
 }
 
@@ -44,7 +46,8 @@ export function readNic(body: string, etagHeader: string | undefined): NicDocume
     const name = typeof c.name === "string" ? c.name : "";
     const subnet = isObject(p.subnet) && typeof p.subnet.id === "string" ? p.subnet.id : "";
     const address = typeof p.privateIPAddress === "string" && p.privateIPAddress !== "" ? p.privateIPAddress : undefined;
-    return { name, address, primary: p.primary === true, subnetId: subnet, own: name.startsWith(OWN_PREFIX), raw: c };
+    const ipv6 = p.privateIPAddressVersion === "IPv6";
+    return { name, address, primary: p.primary === true, subnetId: subnet, own: name.startsWith(OWN_PREFIX), ipv6, raw: c };
   });
   const etag = typeof raw.etag === "string" ? raw.etag : etagHeader;
   const state = props(raw).provisioningState;

@@ -361,7 +361,8 @@ export class WarmPool implements AddressSupply {
     for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
       const nic = attempt === 0 && read ? read : await this.getNic(where);
       const primary = this.findPrimary(nic);
-      const secondaries = nic.ipConfigs.filter((c) => !c.primary && sameId(c.subnetId, primary.subnetId));
+      // IPv6 ipconfigs are the user's, used as they are: they neither count towards the targets nor go.
+      const secondaries = nic.ipConfigs.filter((c) => !c.primary && !c.ipv6 && sameId(c.subnetId, primary.subnetId));
       const now = this.options.timing.now();
       this.trackIdle(secondaries, now);
       const used = secondaries.filter((c) => c.address !== undefined && this.options.host.held(c.address)).length;

@@ -1,7 +1,7 @@
 /** Owns the "file" metadata source: the NICs read from a JSON file in the wireserver's shape. */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { booleanish, cidrText, macText, wireserverStyleToNics } from "./interfaces-document";
+import { addressText, booleanish, cidrText, macText, wireserverStyleToNics } from "./interfaces-document";
 import type { MetadataSource, NicInfo } from "./types";
 import { MetadataSourceError, validate } from "./source-error";
 
@@ -14,7 +14,7 @@ const fileSchema = z.object({
       IPSubnets: z.array(
         z.object({
           Prefix: cidrText,
-          IPAddresses: z.array(z.object({ Address: z.ipv4(), IsPrimary: booleanish })),
+          IPAddresses: z.array(z.object({ Address: addressText, IsPrimary: booleanish })),
         }),
       ),
     }),

@@ -1,7 +1,7 @@
 /** Owns the "imds" metadata source: the NICs from the Azure Instance Metadata Service. */
 import { z } from "zod";
 import { describeHttpFailure, httpGet } from "./http-get";
-import { canonicalCidr, normaliseMac } from "../../lib/address";
+import { AZURE_IPV6_PREFIX, canonicalAddress, canonicalCidr, canonicalIpCidr, normaliseMac, parseIpv6 } from "../../lib/address";
 import type { IpConfig, MetadataSource, NicInfo, NicSubnet } from "./types";
 import { subnetContaining } from "./nic-model";
 import { MetadataSourceError, validate } from "./source-error";
@@ -23,6 +23,8 @@ const prefix = z
   .transform(Number)
   .refine((value) => value >= 0 && value <= 32, "prefix must be 0-32");
 
+const ipv6 = z.string().refine((value) => parseIpv6(value) !== undefined, "not an IPv6 address");
+
 const imdsSchema = z.object({
   interface: z
     .array(
@@ -38,6 +40,17 @@ const imdsSchema = z.object({
           ),
           subnet: z.array(z.object({ address: z.ipv4(), prefix })),
         }),
+        // IPv6 ipconfigs, the primary one first; IMDS lists no IPv6 subnet.
+        ipv6: z
+          .object({
+            ipAddress: z.array(
+              z.object({
+                privateIpAddress: ipv6,
+                publicIpAddress: z.union([z.literal(""), ipv6]).optional(),
+              }),
+            ),
+          })
+          .optional(),
       }),
     )
     .min(1, "the VM has no network interfaces"),
@@ -131,6 +144,18 @@ function toNicInfo(nic: ImdsInterface, isPrimary: boolean, source: string): NicI
     // IMDS lists the primary ipconfig first.
     const ipConfig: IpConfig = { address, isPrimary: index === 0, publicIp: entry.publicIpAddress ?? "" };
     home.ipConfigs.push(ipConfig);
+  });
+  // Azure's IPv6 subnets are exactly /64 and IMDS does not name them: each
+  // IPv6 ipconfig's subnet is the /64 that holds it.
+  (nic.ipv6?.ipAddress ?? []).forEach((entry, index) => {
+    const address = canonicalAddress(entry.privateIpAddress) as string;
+    if (seen.has(address)) throw new MetadataSourceError(source, `interface ${macText}: ${address} is listed twice`);
+    seen.add(address);
+    const cidr = canonicalIpCidr(`${address}/${AZURE_IPV6_PREFIX}`) as string;
+    let home = subnets.find((s) => s.cidr === cidr);
+    if (!home) subnets.push((home = { cidr, ipConfigs: [] }));
+    const publicIp = entry.publicIpAddress ? (canonicalAddress(entry.publicIpAddress) as string) : "";
+    home.ipConfigs.push({ address, isPrimary: index === 0, publicIp });
   });
   return { mac: macText, isPrimary, subnets };
 }

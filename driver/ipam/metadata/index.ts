@@ -11,12 +11,14 @@ export {
   allIpConfigAddresses,
   allSubnets,
   defaultSubnet,
+  familySubnets,
   findNic,
   findSubnet,
   primaryAddress,
   primaryNic,
   secondaryAddresses,
   subnetContaining,
+  subnetFamily,
 } from "./nic-model";
 export { MetadataSourceError } from "./source-error";
 export type { IpConfig, MetadataSource, NicInfo, NicSubnet } from "./types";

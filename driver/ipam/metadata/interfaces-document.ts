@@ -1,6 +1,6 @@
 /** Owns the "Interfaces" document the wireserver and the metadata file share, and its conversion to NicInfo. */
 import { z } from "zod";
-import { canonicalCidr, type Cidr, cidrContains, normaliseMac, parseCidrNetwork, parseIpv4 } from "../../lib/address";
+import { canonicalAddress, canonicalIpCidr, type IpCidr, ipCidrContains, normaliseMac, parseIp, parseIpCidr } from "../../lib/address";
 import type { NicInfo } from "./types";
 import { MetadataSourceError } from "./source-error";
 
@@ -24,7 +24,22 @@ export const booleanish = z
 
 // Values may come padded with whitespace (a hand-written file); it is ignored.
 export const macText = z.string().refine((value) => normaliseMac(value.trim()) !== undefined, "not a MAC address");
-export const cidrText = z.string().refine((value) => canonicalCidr(value) !== undefined, "not an IPv4 CIDR");
+export const cidrText = checked(
+  (value) => canonicalIpCidr(value) !== undefined,
+  (family) => `not an ${family} CIDR`,
+);
+/** An ipconfig's address: IPv4, or IPv6 in any spelling (kept in its canonical one). */
+export const addressText = checked(
+  (value) => parseIp(value) !== undefined,
+  (family) => `Invalid ${family} address`,
+);
+
+/** A string `valid` accepts; the complaint names the family the text looks like (IPv6 if it has a colon). */
+function checked(valid: (value: string) => boolean, complaint: (family: string) => string) {
+  return z.string().superRefine((value, ctx) => {
+    if (!valid(value)) ctx.addIssue({ code: "custom", input: value, message: complaint(value.includes(":") ? "IPv6" : "IPv4") });
+  });
+}
 
 /** The wireserver's interface list, and the metadata file that is its JSON twin, once their nesting is read. */
 export interface WireserverStyleNic {
@@ -45,7 +60,11 @@ export function wireserverStyleToNics(nics: WireserverStyleNic[], source: string
   return documentToNics({ interfaces }, source);
 }
 
-/** Checks what a schema cannot (addresses inside their prefix, no duplicates) and builds NicInfo. */
+/**
+ * Checks what a schema cannot (addresses inside their prefix, no duplicates)
+ * and builds NicInfo. IPv6 subnets and addresses stand beside the IPv4 ones,
+ * each in its canonical spelling.
+ */
 export function documentToNics(doc: InterfacesDocument, source: string): NicInfo[] {
   if (doc.interfaces.length === 0) throw new MetadataSourceError(source, "the VM has no network interfaces");
   const macs = new Set<string>();
@@ -56,12 +75,14 @@ export function documentToNics(doc: InterfacesDocument, source: string): NicInfo
     const seen = new Set<string>();
     const cidrs = new Set<string>();
     const subnets = entry.subnets.map((subnet) => {
-      const text = canonicalCidr(subnet.prefix) as string;
-      const cidr = parseCidrNetwork(text) as Cidr;
+      const text = canonicalIpCidr(subnet.prefix) as string;
+      const cidr = parseIpCidr(text) as IpCidr;
       if (cidrs.has(text)) throw new MetadataSourceError(source, `interface ${mac}: subnet ${text} is listed twice`);
       cidrs.add(text);
-      const ipConfigs = subnet.addresses.map(({ address, isPrimary }) => {
-        if (!cidrContains(cidr, parseIpv4(address) as number)) {
+      const ipConfigs = subnet.addresses.map((entry) => {
+        const address = canonicalAddress(entry.address) as string;
+        const isPrimary = entry.isPrimary;
+        if (!ipCidrContains(cidr, parseIp(address) as NonNullable<ReturnType<typeof parseIp>>)) {
           throw new MetadataSourceError(source, `interface ${mac}: ${address} is outside its subnet ${text}`);
         }
         if (seen.has(address)) throw new MetadataSourceError(source, `interface ${mac}: ${address} is listed twice`);
@@ -71,9 +92,11 @@ export function documentToNics(doc: InterfacesDocument, source: string): NicInfo
       return { cidr: text, ipConfigs };
     });
     // Without a primary the VM's own address would be offered to containers;
-    // take the first one, as IMDS does by position.
-    const all = subnets.flatMap((s) => s.ipConfigs);
-    if (all.length > 0 && !all.some((c) => c.isPrimary)) all[0].isPrimary = true;
+    // take the first one of each family, as IMDS does by position.
+    for (const family of [4, 6]) {
+      const all = subnets.filter((s) => parseIpCidr(s.cidr)?.family === family).flatMap((s) => s.ipConfigs);
+      if (all.length > 0 && !all.some((c) => c.isPrimary)) all[0].isPrimary = true;
+    }
     return { mac, isPrimary: entry.isPrimary, subnets };
   });
   if (!nics.some((n) => n.isPrimary)) nics[0].isPrimary = true;

@@ -1,8 +1,10 @@
 /**
  * Owns the NIC model: what the plugin knows about the VM's NICs, whichever
  * metadata source it came from (IMDS, the wireserver, or a static file). Addresses are dotted IPv4
- * strings; subnets are canonical CIDRs ("10.0.0.0/24"); MACs are lower case
- * with colons ("00:0d:3a:f8:a1:b2").
+ * or canonical IPv6 strings ("fd00:db8:deca::4"); subnets are canonical CIDRs
+ * ("10.0.0.0/24", "fd00:db8:deca::/64"); MACs are lower case with colons
+ * ("00:0d:3a:f8:a1:b2"). A NIC's IPv6 subnets stand in `subnets` beside its
+ * IPv4 ones, each with its own primary ipconfig (the NIC's primary IPv6 one).
  */
 export interface IpConfig {
   address: string;

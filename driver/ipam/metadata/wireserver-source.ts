@@ -2,7 +2,7 @@
 import type { XMLParser, XMLValidator } from "fast-xml-parser";
 import { z } from "zod";
 import { describeHttpFailure, httpGet } from "./http-get";
-import { booleanish, cidrText, macText, wireserverStyleToNics } from "./interfaces-document";
+import { addressText, booleanish, cidrText, macText, wireserverStyleToNics } from "./interfaces-document";
 import type { MetadataSource, NicInfo } from "./types";
 import { MetadataSourceError, validate } from "./source-error";
 
@@ -33,7 +33,7 @@ const xmlSchema = z.object({
                   emptyAsObject,
                   z.object({
                     Prefix: cidrText,
-                    IPAddress: z.array(z.object({ Address: z.ipv4(), IsPrimary: booleanish })).default([]),
+                    IPAddress: z.array(z.object({ Address: addressText, IsPrimary: booleanish })).default([]),
                   }),
                 ),
               )

@@ -1,6 +1,7 @@
 /**
  * Topologies the e2e tests bring up besides the default: one VM in a /22 with
- * up to 255 secondaries (the simulator's limit), and the default with one VM.
+ * up to 255 secondaries (the simulator's limit), the default with one VM, and
+ * the default with a second NIC on each VM in a second subnet.
  */
 import { Topology, defaultTopology, parseTopology } from "../../../sim/topology";
 
@@ -33,4 +34,23 @@ export function secondariesOf(t: Topology, vm = "vm1"): string[] {
 export function singleVmTopology(): Topology {
   const t = defaultTopology();
   return parseTopology({ ...t, vms: t.vms.filter((v) => v.name === "vm1"), nsg: [], loadBalancers: [] });
+}
+
+const range = (prefix: string, first: number, count: number) =>
+  Array.from({ length: count }, (_, i) => ({ address: `${prefix}${first + i}` }));
+
+/**
+ * The default network with a second subnet, 10.0.1.0/24 (gateway 10.0.1.1), and a
+ * second NIC in it on each VM: vm1 eth1 10.0.1.4 with 10.0.1.10-13, vm2 eth1 10.0.1.5 with 10.0.1.20-23.
+ */
+export function twoNicTopology(): Topology {
+  const t = defaultTopology();
+  t.vnet.extraSubnets = [{ subnet: "10.0.1.0/24", gateway: "10.0.1.1" }];
+  t.vms[0].extraNics = [
+    { mac: "00:0d:3a:00:01:01", subnet: "10.0.1.0/24", primary: { address: "10.0.1.4" }, secondaries: range("10.0.1.", 10, 4) },
+  ];
+  t.vms[1].extraNics = [
+    { mac: "00:0d:3a:00:01:02", subnet: "10.0.1.0/24", primary: { address: "10.0.1.5" }, secondaries: range("10.0.1.", 20, 4) },
+  ];
+  return parseTopology(t);
 }

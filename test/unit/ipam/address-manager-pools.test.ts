@@ -124,9 +124,9 @@ describe("AddressManager pools", () => {
     );
   });
 
-  it("rejects IPv6 and unknown address spaces; serves the global space", async () => {
+  it("refuses IPv6 on a VM without IPv6 ipconfigs and unknown address spaces; serves the global space", async () => {
     const h = harness();
-    await expectPluginError(h.manager.requestPool(pool("", { V6: true })), /^IPv6 is not supported yet$/);
+    await expectPluginError(h.manager.requestPool(pool("", { V6: true })), /^NIC 00:0d:3a:00:00:01 has no IPv6 IP configuration/);
     await expectPluginError(
       h.manager.requestPool(pool("10.0.0.0/24", { AddressSpace: "LocalDefault" })),
       /^unknown address space "LocalDefault"; this driver serves AzureVNetLocal and AzureVNetGlobal$/,

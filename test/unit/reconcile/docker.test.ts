@@ -595,3 +595,70 @@ describe("reconciliation with Docker", () => {
     });
   });
 });
+
+describe("reconciliation with Docker, IPv6 pools", () => {
+  const POOL6 = "AzureVNetLocal/fd00:db8:deca::/64";
+  /** A network with an IPv6 pool beside its IPv4 one, the IPv6 subnet spelled as an older engine may list it. */
+  function dualStack(order: "v4-first" | "v6-first" = "v4-first"): DockerNetworkInfo {
+    const v4 = { Subnet: "10.0.0.0/24", Gateway: "10.0.0.1" };
+    const v6 = { Subnet: "FD00:DB8:DECA:0::/64", Gateway: "fd00:db8:deca::1" };
+    return { ...network(), IPAM: { Driver: "azure-vnet", Config: order === "v4-first" ? [v4, v6] : [v6, v4] } };
+  }
+  function dualState(endpoints: Array<[string, string]>): NetworkState {
+    const st = stateWith(endpoints);
+    st.networks[NET] = { id: NET, addressSpace: "AzureVNetLocal", subnet: "10.0.0.0/24" } as NetworkState["networks"][string];
+    return st;
+  }
+  function withIpv6(c: DockerContainerInfo, address6: string): DockerContainerInfo {
+    const nets = c.NetworkSettings?.Networks ?? {};
+    return { ...c, NetworkSettings: { Networks: { vnet: { ...nets.vnet, GlobalIPv6Address: address6 } } } };
+  }
+
+  it("keeps a running container's IPv6 grant and frees it once the container is gone for the grace period", async () => {
+    const t = setup(dualState([[EP(1), "10.0.0.10"]]), { "10.0.0.10": "AzureVNetLocal/10.0.0.0/24", "fd00:db8:deca::10": POOL6 });
+    t.setNetworks([dualStack()]);
+    t.setContainers([withIpv6(container(EP(1), "10.0.0.10"), "FD00:DB8:DECA::0010")]);
+    await t.r.runOnce();
+    t.tick(31_000);
+    let report = await t.r.runOnce();
+    assert.deepEqual(report.addressesReleased, [], "the running container holds its IPv6 address");
+    assert.ok(t.addresses["fd00:db8:deca::10"]);
+    t.setContainers([]);
+    await t.r.runOnce();
+    t.tick(31_000);
+    report = await t.r.runOnce();
+    assert.deepEqual(report.addressesReleased, ["fd00:db8:deca::10"], "the IPv6 pool is found under its canonical id");
+    assert.deepEqual(report.endpointsReleased, [EP(1).slice(0, 12)]);
+  });
+
+  it("counts a network's IPv6 pool among its users, so the pool is not settled away", async () => {
+    const t = setup(dualState([]));
+    t.setNetworks([dualStack()]);
+    t.pools.set("AzureVNetLocal/10.0.0.0/24", 1);
+    t.pools.set(POOL6, 1);
+    await t.r.runOnce();
+    t.tick(31_000);
+    const report = await t.r.runOnce();
+    assert.deepEqual(report.poolsSettled ?? [], []);
+    assert.deepEqual([...t.pools.keys()].sort(), ["AzureVNetLocal/10.0.0.0/24", POOL6]);
+    // Once Docker no longer lists the IPv6 pool, its count goes to zero like an IPv4 one's.
+    t.setNetworks([network()]);
+    await t.r.runOnce();
+    t.tick(31_000);
+    assert.deepEqual((await t.r.runOnce()).poolsSettled, [`${POOL6} 1->0`]);
+  });
+
+  it("adopts a lost network and endpoint through its IPv4 pool whatever order Docker lists the pools in", async () => {
+    const t = setup(emptyNetworkState());
+    t.setNetworks([dualStack("v6-first")]);
+    t.setContainers([withIpv6(container(EP(3), "10.0.0.13"), "fd00:db8:deca::13")]);
+    const report = await t.r.runOnce();
+    assert.equal(report.networksAdopted, 1);
+    assert.deepEqual(t.calls, [
+      "adoptPool AzureVNetLocal/10.0.0.0/24",
+      `createNetwork aaaa 10.0.0.0/24 10.0.0.1/24 {"snat":"false"}`,
+      "adoptAddress AzureVNetLocal/10.0.0.0/24 10.0.0.13 app-10.0.0.13",
+      `adoptEndpoint ${EP(3).slice(0, 4)} 10.0.0.13`,
+    ]);
+  });
+});

@@ -1,7 +1,7 @@
 /** The simulator's dual-stack subnet: schema, IPv6 fabric rules and the metadata documents. */
 import { strict as assert } from "node:assert";
 import { XMLParser } from "fast-xml-parser";
-import { defaultTopology, hasIpv6, ipConfigName6, ipv6ConfigsOf, parseTopology, type Topology } from "../../../sim/topology";
+import { defaultTopology, hasIpv6, ipConfigName6, ipv6ConfigsOf, nicsOf, parseTopology, type Topology } from "../../../sim/topology";
 import { fullRuleset } from "../../../sim/fabric-rules";
 import { fullRuleset6, updateRuleset6 } from "../../../sim/fabric-rules6";
 import { imdsNetworkDocument } from "../../../sim/platform/imds-documents";
@@ -10,6 +10,14 @@ import { armNicDocument } from "../../../sim/platform/arm-documents";
 import { planNicPut } from "../../../sim/platform/arm-nic-put";
 import { commitIpConfigs, readTopologyFile } from "../../../sim/ipconfig-commit";
 import { makeStateDir, removeStateDir } from "./platform-helpers";
+import { twoNicTopology } from "../../e2e/helpers/topologies";
+
+/** The wireserver's XML, its lists always arrays. */
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: "",
+  isArray: (n) => ["Interface", "IPSubnet", "IPAddress"].includes(n),
+});
 
 type Raw = ReturnType<typeof defaultTopology> & Record<string, unknown>;
 
@@ -39,7 +47,7 @@ describe("simulator IPv6 (dual-stack subnet)", () => {
       assert.equal(hasIpv6(t), true);
       assert.equal(t.vnet.addressSpace6, "fd00:db8:deca::/48");
       assert.deepEqual(
-        ipv6ConfigsOf(t.vms[0]).map((c) => [c.address, ipConfigName6(t.vms[0], c)]),
+        ipv6ConfigsOf(t.vms[0]).map((c) => [c.address, ipConfigName6(t.vms[0].nic, c)]),
         [
           ["fd00:db8:deca:1::4", "ipconfig-v6"],
           ["fd00:db8:deca:1::10", "ipconfig-v6-fd00-db8-deca-1--10"],
@@ -178,11 +186,6 @@ describe("simulator IPv6 (dual-stack subnet)", () => {
     });
 
     it("adds the /64 to the wireserver's interface as a second IPSubnet with the IPv6 addresses", () => {
-      const parser = new XMLParser({
-        ignoreAttributes: false,
-        attributeNamePrefix: "",
-        isArray: (n) => ["Interface", "IPSubnet", "IPAddress"].includes(n),
-      });
       const subnets = parser.parse(wireserverXml(dualStack(), "vm1")).Interfaces.Interface[0].IPSubnet;
       assert.deepEqual(
         subnets.map((s: { Prefix: string }) => s.Prefix),
@@ -199,7 +202,7 @@ describe("simulator IPv6 (dual-stack subnet)", () => {
     it("shows IPv6 ipconfigs in ARM's NIC, and a PUT carrying them back unchanged keeps them", () => {
       const t = dualStack();
       const vm = t.vms[0];
-      const nic = armNicDocument(vm, "Succeeded") as {
+      const nic = armNicDocument(vm.name, nicsOf(vm, t)[0], "Succeeded") as {
         properties: { ipConfigurations: { name: string; properties: Record<string, unknown> }[] };
       };
       const v6 = nic.properties.ipConfigurations.filter((c) => c.properties.privateIPAddressVersion === "IPv6");
@@ -222,6 +225,97 @@ describe("simulator IPv6 (dual-stack subnet)", () => {
       assert.ok(!refused.ok && refused.error.code === "IPv6NotSupported");
       const dropped = put(nic.properties.ipConfigurations.filter((c) => c.name !== "web6"));
       assert.ok(!dropped.ok && dropped.error.code === "IPv6NotSupported" && /does not remove/.test(dropped.error.message));
+    });
+  });
+
+  describe("with a second NIC", () => {
+    /** twoNicTopology (each VM with eth1 in 10.0.1.0/24) with the dual-stack subnet and IPv6 on both VMs' eth0. */
+    function dualStackTwoNics(mut: (t: Raw) => void = () => undefined): Topology {
+      const v6 = dualStack();
+      const t = structuredClone(twoNicTopology()) as Raw;
+      t.vnet = { ...t.vnet, addressSpace6: v6.vnet.addressSpace6, subnet6: v6.vnet.subnet6 };
+      t.vms.forEach((vm, i) => (vm.nic.ipv6 = v6.vms[i].nic.ipv6));
+      mut(t);
+      return parseTopology(t);
+    }
+
+    it("keeps IPv6 on the primary NIC and refuses it on another", () => {
+      const t = dualStackTwoNics();
+      assert.deepEqual(
+        nicsOf(t.vms[0], t).map((n) => [n.link, n.ipv6?.primary.address]),
+        [
+          ["eth0", "fd00:db8:deca:1::4"],
+          ["eth1", undefined],
+        ],
+      );
+      assert.throws(
+        () =>
+          dualStackTwoNics((raw) => {
+            (raw.vms[0].extraNics[0] as Record<string, unknown>).ipv6 = { primary: { address: "fd00:db8:deca:1::40" } };
+          }),
+        /vms\.0\.extraNics\.0\.ipv6: IPv6 ipconfigs are only on the primary NIC/,
+      );
+    });
+
+    it("renders IPv6 rules for eth0's port only, and the IPv4 ones for both", () => {
+      const t = dualStackTwoNics();
+      const rules6 = fullRuleset6(t);
+      assert.match(rules6, /-A PREROUTING -i f-vm1 -j AZSIM6-VM-vm1\n/);
+      assert.doesNotMatch(rules6, /f-vm1-e1|vm1-e1/);
+      assert.match(fullRuleset(t), /-A PREROUTING -i f-vm1-e1 -j AZSIM-VM-vm1-e1\n/);
+    });
+
+    it("lists IPv6 ipconfigs on the primary NIC's interface only in IMDS, the wireserver and ARM", () => {
+      const t = dualStackTwoNics();
+      assert.deepEqual(
+        imdsNetworkDocument(t, "vm1").interface.map((i) => i.ipv6.ipAddress.length),
+        [3, 0],
+      );
+      const interfaces = parser.parse(wireserverXml(t, "vm1")).Interfaces.Interface as { IPSubnet: { Prefix: string }[] }[];
+      assert.deepEqual(
+        interfaces.map((i) => i.IPSubnet.map((s) => s.Prefix)),
+        [["10.0.0.0/24", "fd00:db8:deca:1::/64"], ["10.0.1.0/24"]],
+      );
+      const versions = nicsOf(t.vms[0], t).map((nic) => {
+        const doc = armNicDocument("vm1", nic, "Succeeded") as {
+          properties: { ipConfigurations: { properties: Record<string, unknown> }[] };
+        };
+        return doc.properties.ipConfigurations.filter((c) => c.properties.privateIPAddressVersion === "IPv6").length;
+      });
+      assert.deepEqual(versions, [3, 0]);
+    });
+
+    it("commits eth1's ipconfigs without touching eth0's IPv6 ones, and refuses IPv6 on eth1", async () => {
+      const dir = makeStateDir(dualStackTwoNics());
+      try {
+        await commitIpConfigs(dir, "vm1", (s) => [...s, { address: "10.0.1.40" }], { fabric: false, nic: 1 });
+        const after = readTopologyFile(dir);
+        assert.deepEqual(
+          after.vms[0].extraNics[0].secondaries.map((c) => c.address),
+          ["10.0.1.10", "10.0.1.11", "10.0.1.12", "10.0.1.13", "10.0.1.40"],
+        );
+        assert.equal(ipv6ConfigsOf(after.vms[0]).length, 3);
+        await assert.rejects(
+          commitIpConfigs(
+            dir,
+            "vm1",
+            (s) => s,
+            { fabric: false, nic: 1 },
+            (s) => [...s, { address: "fd00:db8:deca:1::41" }],
+          ),
+          /vm1 eth1 has no IPv6 primary ipconfig/,
+        );
+        await commitIpConfigs(
+          dir,
+          "vm1",
+          (s) => s,
+          { fabric: false, nic: 0 },
+          (s) => [...s, { address: "fd00:db8:deca:1::41" }],
+        );
+        assert.equal(ipv6ConfigsOf(readTopologyFile(dir).vms[0]).length, 4);
+      } finally {
+        removeStateDir(dir);
+      }
     });
   });
 });

@@ -3,7 +3,8 @@ import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
 import { request } from "node:https";
 import { join } from "node:path";
-import { defaultTopology } from "../../../sim/topology";
+import { defaultTopology, type Topology } from "../../../sim/topology";
+import { twoNicTopology } from "../../e2e/helpers/topologies";
 import { startPlatform, type Platform } from "../../../sim/platform/platform";
 import { parseKnobs, writeKnobs, type Knobs } from "../../../sim/platform/knobs";
 import { readTopologyFile } from "../../../sim/ipconfig-commit";
@@ -31,8 +32,8 @@ describe("simulated Azure Resource Manager and managed identity", function () {
   let dir: string;
   let platform: Platform;
 
-  async function start(knobs: Knobs = {}, tls?: { cert: string; key: string }): Promise<void> {
-    dir = makeStateDir();
+  async function start(knobs: Knobs = {}, tls?: { cert: string; key: string }, topology?: Topology): Promise<void> {
+    dir = makeStateDir(topology);
     writeKnobs(dir, { arm: { provisioningDelayMs: 300 }, ...knobs });
     platform = await startPlatform({ stateDir: dir, imds: LOOPBACK, arm: LOOPBACK, armTls: tls, identifyByHeader: SOURCE_HEADER });
   }
@@ -393,6 +394,60 @@ describe("simulated Azure Resource Manager and managed identity", function () {
       assert.equal(await get(readFileSync(certs.ca, "utf8")), 401);
       await assert.rejects(get(), /self.signed|unable to (get|verify)/i);
       removeStateDir(join(certDir, ".."));
+    });
+
+    it("serves a VM's second NIC: listed by the VM, its own subnet and MAC, and PUT through the same commit", async () => {
+      await start({}, undefined, twoNicTopology());
+      const vm = JSON.parse((await arm("vm1", "GET", vmResourceId("vm1"))).body);
+      assert.deepEqual(vm.properties.networkProfile.networkInterfaces, [
+        { id: nic("vm1"), properties: { primary: true } },
+        { id: nicId("vm1", 1), properties: { primary: false } },
+      ]);
+      const second = JSON.parse((await arm("vm1", "GET", nicId("vm1", 1))).body) as NicDoc & {
+        name: string;
+        properties: { primary: boolean };
+      };
+      assert.equal(second.name, "vm1-nic1");
+      assert.equal(second.properties.primary, false);
+      assert.equal(second.properties.macAddress, "00-0D-3A-00-01-01");
+      assert.deepEqual(
+        second.properties.ipConfigurations.map((c) => [c.properties.privateIPAddress, c.properties.primary, c.properties.subnet.id]),
+        ["10.0.1.4", "10.0.1.10", "10.0.1.11", "10.0.1.12", "10.0.1.13"].map((a, i) => [a, i === 0, subnetId("subnet1")]),
+      );
+      const withNew = (name: string, address: string, subnet: string) => ({
+        ...second,
+        properties: {
+          ...second.properties,
+          ipConfigurations: [
+            ...second.properties.ipConfigurations,
+            { name, properties: { privateIPAddress: address, privateIPAllocationMethod: "Static", subnet: { id: subnet } } },
+          ],
+        },
+      });
+      // The primary NIC's subnet is not this NIC's.
+      const wrong = await arm("vm1", "PUT", nicId("vm1", 1), withNew("x", "10.0.1.40", subnetId()));
+      assert.equal(JSON.parse(wrong.body).error.code, "InvalidResourceReference", wrong.body);
+      const outside = await arm("vm1", "PUT", nicId("vm1", 1), withNew("x", "10.0.0.40", subnetId("subnet1")));
+      assert.equal(JSON.parse(outside.body).error.code, "PrivateIPAddressNotInSubnet", outside.body);
+      const taken = await arm("vm1", "PUT", nicId("vm1", 1), withNew("x", "10.0.1.20", subnetId("subnet1")));
+      assert.equal(JSON.parse(taken.body).error.code, "PrivateIPAddressInUse", taken.body);
+      const put = await arm("vm1", "PUT", nicId("vm1", 1), withNew("web", "10.0.1.40", subnetId("subnet1")));
+      assert.equal(put.status, 200, put.body);
+      // One operation per NIC: the primary NIC can change meanwhile.
+      const first = await getNic("vm1");
+      const other = await arm("vm1", "PUT", nic("vm1"), withSecondary(first, "azvnet-a", "10.0.0.40"));
+      assert.equal(other.status, 200, other.body);
+      assert.equal((await poll(put, "vm1")).status, "Succeeded");
+      assert.equal((await poll(other, "vm1")).status, "Succeeded");
+      const topo = readTopologyFile(dir);
+      assert.deepEqual(topo.vms[0].extraNics[0].secondaries.at(-1), { address: "10.0.1.40", name: "web", allocation: "Static" });
+      assert.ok(topo.vms[0].nic.secondaries.some((s) => s.address === "10.0.0.40"));
+      const imds = JSON.parse((await imdsGet(platform, SOURCES.vm1)).body) as {
+        interface: { ipv4: { ipAddress: { privateIpAddress: string }[] } }[];
+      };
+      assert.ok(imds.interface[1].ipv4.ipAddress.some((a) => a.privateIpAddress === "10.0.1.40"));
+      assert.ok(!imds.interface[0].ipv4.ipAddress.some((a) => a.privateIpAddress === "10.0.1.40"));
+      assert.equal(fullRuleset(topo).match(/-A AZSIM-VM-vm1-e1 -s 10\.0\.1\.40\/32 -j RETURN/)?.length, 1);
     });
   });
 });

@@ -268,8 +268,16 @@ export class FakeArm {
           {
             macAddress: ARM_MAC.replace(/-/g, ""),
             ipv4: {
-              ipAddress: this.applied.map((c) => ({ privateIpAddress: c.properties.privateIPAddress, publicIpAddress: "" })),
+              ipAddress: this.applied
+                .filter((c) => c.properties.privateIPAddressVersion !== "IPv6")
+                .map((c) => ({ privateIpAddress: c.properties.privateIPAddress, publicIpAddress: "" })),
               subnet: [{ address: "10.0.0.0", prefix: "24" }],
+            },
+            // IMDS lists IPv6 ipconfigs apart, without a subnet.
+            ipv6: {
+              ipAddress: this.applied
+                .filter((c) => c.properties.privateIPAddressVersion === "IPv6")
+                .map((c) => ({ privateIpAddress: c.properties.privateIPAddress, publicIpAddress: "" })),
             },
           },
         ],
