@@ -3,7 +3,8 @@
  * VMs through the fabric, delivery only to IPv6 ipconfigs, anti-spoofing of
  * sources and of neighbour advertisements, internet only from an ipconfig
  * with a public IPv6 (as that address), on-premises without NAT, and the
- * IPv6 ipconfigs in IMDS and the wireserver, asked from inside a VM.
+ * IPv6 ipconfigs in IMDS and the wireserver, asked from inside a VM; and a
+ * second NIC that stays IPv4 only.
  */
 import { strict as assert } from "node:assert";
 import { resolve } from "node:path";
@@ -44,6 +45,7 @@ function dualStackTopology(): Topology {
       gateway: "10.0.0.1",
       addressSpace6: "fd00:db8:deca::/48",
       subnet6: SUBNET6,
+      extraSubnets: [{ subnet: "10.0.1.0/24", gateway: "10.0.1.1" }],
     },
     vms: [
       {
@@ -61,6 +63,8 @@ function dualStackTopology(): Topology {
       {
         name: "vm2",
         nic: { mac: "00:0d:3a:00:00:02", primary: { address: "10.0.0.5" }, secondaries: [], ipv6: { primary: { address: V6.vm2 } } },
+        // A second NIC, IPv4 only: IPv6 is the primary NIC's.
+        extraNics: [{ mac: "00:0d:3a:00:01:02", subnet: "10.0.1.0/24", primary: { address: "10.0.1.5" }, secondaries: [] }],
       },
     ],
     internet: { hostAddress: "198.51.100.10", hostAddress6: V6.inet },
@@ -256,5 +260,28 @@ const url = (address: string, port: number) => `http://[${address}]:${port}/`;
     } finally {
       await delAddress(vm2, added);
     }
+  });
+
+  it("keeps IPv6 off on a second NIC: none configured, none taken, and the fabric drops IPv6 sent on it", async function () {
+    const off = await must(vm2, "sysctl", ["-n", "net.ipv6.conf.eth1.disable_ipv6"]);
+    assert.equal(off.stdout.trim(), "1");
+    assert.equal((await sim.execEdge("fabric", "sysctl", ["-n", "net.ipv6.conf.f-vm2-e1.disable_ipv6"])).stdout.trim(), "1");
+    await assert.rejects(sim.addIpConfig("vm2", "fd00:db8:deca:1::30", undefined, undefined, 1), /vm2 eth1 has no IPv6 primary ipconfig/);
+    // vm2 turns IPv6 on for eth1 itself and sends its own IPv6 address to vm1 through it: the fabric must not carry it.
+    const viaEth1 = [
+      ["sysctl", "-q", "-w", "net.ipv6.conf.eth1.disable_ipv6=0"],
+      ["ip", "-6", "addr", "add", `${V6.vm2}/128`, "dev", "eth1", "nodad"],
+      ["ip", "-6", "neigh", "replace", FABRIC_GATEWAY6, "lladdr", FABRIC_MAC, "dev", "eth1", "nud", "permanent"],
+      ["ip", "-6", "route", "add", `${V6.vm1}/128`, "via", FABRIC_GATEWAY6, "dev", "eth1"],
+    ];
+    try {
+      for (const [cmd, ...args] of viaEth1) await must(vm2, cmd, args);
+      assert.match((await must(vm2, "ip", ["-6", "route", "get", V6.vm1])).stdout, /dev eth1/);
+      assert.equal(await ping6(vm2, V6.vm1, V6.vm2), false, "IPv6 sent on vm2's second NIC got through the fabric");
+    } finally {
+      await h.exec(vm2, "ip", ["-6", "route", "del", `${V6.vm1}/128`, "dev", "eth1"]);
+      await h.exec(vm2, "sysctl", ["-q", "-w", "net.ipv6.conf.eth1.disable_ipv6=1"]);
+    }
+    assert.ok(await ping6(vm2, V6.vm1, V6.vm2), "vm2 cannot reach vm1 over IPv6 on eth0 again");
   });
 });
