@@ -18,6 +18,7 @@ import {
 import type { Facts } from "./facts";
 import { describeLocation } from "./locate";
 import { dockerApiCheck, pluginCheck, reconcileCheck } from "./checks-docker";
+import { nicRoutingCheck } from "./checks-routing";
 
 export interface DoctorReport {
   healthy: boolean;
@@ -39,6 +40,7 @@ export function runDoctor(f: Facts): DoctorReport {
     routesCheck(f),
     portGuardsCheck(f),
     routedPortsCheck(f),
+    nicRoutingCheck(f),
     staleStateCheck(f),
     checkpointCheck(f),
     pluginCheck(f),

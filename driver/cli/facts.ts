@@ -4,7 +4,7 @@
  * pure functions of these facts, which is what their unit tests feed them.
  */
 import { type Checkpoint, emptyCheckpoint } from "../checkpoint";
-import type { BackendsProbe, Dataplane, FirewallState, LinkInfo, RoutedPortState } from "../dataplane";
+import type { BackendsProbe, Dataplane, FirewallState, LinkInfo, RoutedPortState, RouteInfo, RuleInfo } from "../dataplane";
 import { bridgeOf, desiredKernel } from "../network/kernel-model";
 import type { DockerReconcileReport } from "../reconcile/docker";
 import type { PluginStatusReply } from "../reconcile/report";
@@ -28,6 +28,13 @@ export interface KernelFacts {
   backends: Probed<BackendsProbe>;
   /** Bridge ports that have an anti-spoofing guard. */
   portGuards: Probed<string[]>;
+  /** Every IPv4 rule and route of every table: secondary NICs' policy routing. */
+  policyRouting: Probed<PolicyRouting>;
+}
+
+export interface PolicyRouting {
+  rules: RuleInfo[];
+  routes: RouteInfo[];
 }
 
 export interface Facts {
@@ -60,6 +67,7 @@ export interface KernelReader {
   proxyArp(bridge: string): Promise<boolean | undefined>;
   backends(): Promise<BackendsProbe>;
   portGuards(): Promise<string[]>;
+  policyRouting(): Promise<PolicyRouting>;
 }
 
 export interface FactSources {
@@ -85,6 +93,7 @@ export function linuxKernelReader(
     | "ipForward"
     | "proxyArp"
     | "iptablesBackends"
+    | "readPolicyRouting"
   >,
 ): KernelReader {
   return {
@@ -96,6 +105,7 @@ export function linuxKernelReader(
     proxyArp: (bridge) => dp.proxyArp(bridge),
     backends: () => dp.iptablesBackends(),
     portGuards: () => dp.listPortGuards(),
+    policyRouting: () => dp.readPolicyRouting(),
   };
 }
 
@@ -132,6 +142,7 @@ export async function gatherFacts(src: FactSources): Promise<Facts> {
     firewall: await probe(() => k.readFirewall()),
     backends: await probe(() => k.backends()),
     portGuards: await probe(() => k.portGuards()),
+    policyRouting: await probe(() => k.policyRouting()),
   };
   const daemon = await daemonAnswer;
   // The daemon's own word first: a managed plugin's state directory may not be the host's.

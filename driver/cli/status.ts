@@ -14,6 +14,7 @@ import { nicUsage, type HeldAddress } from "./nic-usage";
 import { valueOf } from "./probed";
 import { section } from "./table";
 import { describeLocation } from "./locate";
+import type { LinkInfo } from "../dataplane";
 
 /** "none": the network's mode has no bridge (transparent). */
 export type LinkState = "up" | "down" | "missing" | "unknown" | "none";
@@ -41,6 +42,10 @@ export interface StatusReport {
     gateway: string;
     primaryAddress: string;
     nicMac: string;
+    /** The NIC's interface on this VM; null when none has its MAC, absent when the links could not be read. */
+    nicLink?: string | null;
+    /** Whether the NIC is the VM's primary one; absent on records made before the plugin told NICs apart. */
+    nicPrimary?: boolean;
     mtu: number;
     options: {
       mode: string;
@@ -49,6 +54,7 @@ export interface StatusReport {
       allowImds: boolean;
       applicationSecurityGroups?: string[];
       lbBackendPools?: string[];
+      parent?: string;
     };
     endpoints: number;
     bridgeState: LinkState;
@@ -120,6 +126,8 @@ export function buildStatus(f: Facts): StatusReport {
       gateway: n.gateway,
       primaryAddress: n.primaryAddress,
       nicMac: n.nicMac,
+      ...(links && { nicLink: nicLinkName(links, n.nicMac) }),
+      ...(n.nicPrimary !== undefined && { nicPrimary: n.nicPrimary }),
       mtu: n.mtu,
       options: { ...n.options, nonMasqueradeCidrs: n.options.nonMasqueradeCidrs ?? DEFAULT_NON_MASQUERADE },
       endpoints: Object.values(data?.network.endpoints ?? {}).filter((e) => e.networkId === n.id).length,
@@ -144,10 +152,7 @@ export function buildStatus(f: Facts): StatusReport {
     : [];
 
   const usage = nicUsage(data?.ipam, nics).map((u) => {
-    const link =
-      links &&
-      (links.filter((l) => l.mac === u.nicMac).sort((a, b) => Number(a.master !== undefined) - Number(b.master !== undefined))[0]?.name ??
-        null);
+    const link = links && nicLinkName(links, u.nicMac);
     return {
       nicMac: u.nicMac,
       ...(links && { link }),
@@ -269,10 +274,11 @@ export function renderStatus(r: StatusReport): string {
       n.bridgeState,
       n.subnet,
       n.gateway,
-      n.nicMac,
+      [n.nicLink, n.nicMac, n.nicPrimary === false ? "(secondary)" : undefined].filter(Boolean).join(" "),
       String(n.endpoints),
       [
         `mode=${n.options.mode} snat=${n.options.snat} allow-imds=${n.options.allowImds} non-masquerade-cidrs=${n.options.nonMasqueradeCidrs.join(",")}`,
+        ...(n.options.parent ? [`parent=${n.options.parent}`] : []),
         ...(n.options.applicationSecurityGroups ? [`application-security-groups=${n.options.applicationSecurityGroups.join(",")}`] : []),
         ...(n.options.lbBackendPools ? [`lb-backend-pools=${n.options.lbBackendPools.join(",")}`] : []),
       ].join(" "),
@@ -325,4 +331,11 @@ export function renderStatus(r: StatusReport): string {
   );
   const tail = r.unavailable.length ? `\ncould not read: ${r.unavailable.join("; ")}\n` : "";
   return `${head.join("\n")}\n\n${networks}\n${pools}\n${nics}\n${endpoints}${tail}`;
+}
+
+/** The interface with a NIC's MAC: the NIC itself rather than a link enslaved elsewhere (a VF under it); null if none. */
+function nicLinkName(links: readonly LinkInfo[], mac: string): string | null {
+  return (
+    links.filter((l) => l.mac === mac).sort((a, b) => Number(a.master !== undefined) - Number(b.master !== undefined))[0]?.name ?? null
+  );
 }

@@ -21,14 +21,14 @@ import {
 } from "./firewall";
 import { type BackendsProbe, probeBackends } from "./iptables";
 import { EndpointLink, EndpointLinkSpec, LinkOps, NicLinkInfo, RoutedPortState } from "./links";
-import { LinkInfo, Rtnl } from "./netlink";
+import { LinkInfo, RouteInfo, RuleInfo, Rtnl, TableRouteSpec } from "./netlink";
 import { Nfnl } from "./nfnetlink";
 import { KernelOffload } from "./offload";
 import { NftPortGuards, type PortGuard } from "./nft-guards";
 import { getIpForward, getProxyArp, setIpForward } from "./sysctl";
 
 export type { EndpointLink, EndpointLinkSpec, NicLinkInfo, RoutedPortState } from "./links";
-export type { LinkInfo, RouteInfo, AddressInfo } from "./netlink";
+export type { LinkInfo, RouteInfo, AddressInfo, RuleInfo, TableRouteSpec } from "./netlink";
 export type { FirewallInput, FirewallNetwork, FirewallPlan, FirewallPorts, FirewallState, IptablesBackend } from "./firewall";
 export type { BackendsProbe, RulesetView } from "./iptables";
 export { planFirewall } from "./firewall";
@@ -64,6 +64,16 @@ export interface Dataplane {
   /** Drop the conntrack entries of an address being released (ctnetlink); true once done. */
   forgetFlows(ip: string): Promise<boolean>;
   findLinkByMac(mac: string): Promise<LinkInfo | undefined>;
+  /** Every IPv4 policy-routing rule and every IPv4 route of every table, in one read. Read-only. */
+  readPolicyRouting(): Promise<{ rules: RuleInfo[]; routes: RouteInfo[] }>;
+  /** `from <src> lookup <table> [suppress_prefixlength N] priority P proto <protocol>`; an identical rule is left alone. */
+  addPolicyRule(rule: RuleInfo & { src: string }): Promise<void>;
+  /** False if there was no such rule. */
+  removePolicyRule(rule: RuleInfo & { src: string }): Promise<boolean>;
+  /** A route in a table other than main, replacing the table's route to the same prefix. */
+  replaceTableRoute(spec: TableRouteSpec): Promise<void>;
+  /** False if the table had no route to `dst`. */
+  removeTableRoute(dst: string, table: number): Promise<boolean>;
   nicInfo(name: string): Promise<NicLinkInfo | undefined>;
   listLinks(): Promise<LinkInfo[]>;
   /** The MAC of a veth's other end, looked up in the namespace it was moved to (a container's); undefined if gone. */
@@ -159,6 +169,21 @@ export class LinuxDataplane implements Dataplane {
   }
   findLinkByMac(mac: string): Promise<LinkInfo | undefined> {
     return this.links.findLinkByMac(mac);
+  }
+  async readPolicyRouting(): Promise<{ rules: RuleInfo[]; routes: RouteInfo[] }> {
+    return { rules: await this.nl.listRules(), routes: await this.nl.listRoutes() };
+  }
+  async addPolicyRule(rule: RuleInfo & { src: string }): Promise<void> {
+    await this.nl.addRule(rule);
+  }
+  removePolicyRule(rule: RuleInfo & { src: string }): Promise<boolean> {
+    return this.nl.deleteRule(rule);
+  }
+  replaceTableRoute(spec: TableRouteSpec): Promise<void> {
+    return this.nl.replaceTableRoute(spec);
+  }
+  removeTableRoute(dst: string, table: number): Promise<boolean> {
+    return this.nl.deleteTableRoute(dst, table);
   }
   nicInfo(name: string): Promise<NicLinkInfo | undefined> {
     return this.links.nicInfo(name);

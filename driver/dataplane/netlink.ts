@@ -50,6 +50,33 @@ export interface RouteInfo {
   prefsrc?: string;
 }
 
+/** An IPv4 policy-routing rule (`ip rule`) that selects by source prefix. */
+export interface RuleInfo {
+  priority: number;
+  /** Source prefix, e.g. 10.0.1.0/24; undefined for "from all". */
+  src?: string;
+  table: number;
+  /** FR_ACT_TO_TBL is 1; other actions (blackhole, goto...) are other numbers. */
+  action: number;
+  /** FRA_PROTOCOL: who made the rule; 0 when not said. */
+  protocol: number;
+  /** suppress_prefixlength; undefined when the rule has none. */
+  suppressPrefixLength?: number;
+}
+
+/** A route in a routing table of its own (not main): the connected prefix or the default of a NIC. */
+export interface TableRouteSpec {
+  /** Destination prefix, e.g. 10.0.1.0/24 or 0.0.0.0/0. */
+  dst: string;
+  table: number;
+  oif: number;
+  /** `via`: absent for a connected (scope link) route. */
+  gateway?: string;
+  /** `src`: the address the VM's own packets on this route take. */
+  prefsrc?: string;
+  protocol: number;
+}
+
 export interface AddressInfo {
   index: number;
   address: string;
@@ -71,6 +98,11 @@ export interface RtnlOptions {
 
 const AF_INET = 2;
 const MAIN_TABLE = 254;
+/** rtm_table / fib_rule_hdr.table when the id is in the RTA_TABLE / FRA_TABLE attribute (ids above 255). */
+const RT_TABLE_UNSPEC = 0;
+const FR_ACT_TO_TBL = 1;
+const RT_SCOPE_UNIVERSE = 0;
+const RT_SCOPE_LINK = 253;
 const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
@@ -97,6 +129,27 @@ export function encodeMac(text: string): Buffer {
 
 export function decodeMac(buf: Buffer | undefined): string | undefined {
   return buf && buf.length === 6 ? macFromBytes(buf) : undefined;
+}
+
+/** "10.0.1.0/24" into address and prefix length; throws on anything else. */
+function splitPrefix(text: string): { addr: Buffer; len: number } {
+  const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d{1,2})$/.exec(text);
+  const len = m ? Number(m[2]) : -1;
+  if (!m || len > 32) throw new DataplaneError("prefix", "EINVAL", `not an IPv4 prefix: ${JSON.stringify(text)}`);
+  return { addr: encodeIPv4(m[1]), len };
+}
+
+/** A protocol number for rules and routes (rtm_protocol, FRA_PROTOCOL): one byte. */
+function assertProtocol(value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > 255) throw new DataplaneError("protocol", "EINVAL", String(value));
+  return value;
+}
+
+/** A routing table id the plugin may write: any but unspec, main, local and default. */
+function assertTable(value: number): number {
+  if (!Number.isInteger(value) || value <= 0 || value > 0xffffffff || (value >= 253 && value <= 255))
+    throw new DataplaneError("table", "EINVAL", String(value));
+  return value;
 }
 
 // Netlink structures use host byte order.
@@ -191,6 +244,22 @@ function toRouteInfo(msg: rt.RouteMessage): RouteInfo {
   };
 }
 
+function toRuleInfo(msg: rt.RuleMessage): RuleInfo {
+  const src = decodeIPv4(msg.attrs.src);
+  const suppress = msg.attrs.suppressPrefixlen;
+  const suppressed = suppress && suppress.length === 4 ? readU32(suppress, 0) : undefined;
+  const action = msg.data.action;
+  return {
+    priority: msg.attrs.priority ?? 0,
+    ...(src ? { src: `${src}/${msg.data.srcLen ?? 0}` } : {}),
+    table: msg.attrs.table ?? msg.data.table ?? 0,
+    action: typeof action === "number" ? action : action === "toTbl" ? FR_ACT_TO_TBL : -1,
+    protocol: msg.attrs.protocol ?? 0,
+    // The kernel reports -1 (all ones) for a rule without it.
+    ...(suppressed !== undefined && suppressed !== 0xffffffff ? { suppressPrefixLength: suppressed } : {}),
+  };
+}
+
 function toAddressInfo(msg: rt.AddressMessage): AddressInfo | undefined {
   // For IPv4, IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on point-to-point links).
   const address = decodeIPv4(msg.attrs.local ?? msg.attrs.address);
@@ -215,6 +284,24 @@ function refAttrs(ref: LinkRef): { data: rt.Link; attrs: { ifname?: string } } {
   }
   // Index 0 plus IFLA_IFNAME makes the kernel look the link up by name.
   return { data: { index: 0 }, attrs: { ifname: assertIfName(ref) } };
+}
+
+/** fib_rule_hdr and attributes of a rule: the table in FRA_TABLE (ids above 255 do not fit the header's byte). */
+function ruleMessage(rule: RuleInfo & { src: string }): [rt.Rule, rt.RuleAttrs] {
+  const { addr, len } = splitPrefix(rule.src);
+  if (!Number.isInteger(rule.priority) || rule.priority <= 0 || rule.priority > 0xffffffff)
+    throw new DataplaneError("rule", "EINVAL", `bad priority ${rule.priority}`);
+  const table = rule.table === MAIN_TABLE ? MAIN_TABLE : assertTable(rule.table);
+  return [
+    { family: AF_INET, srcLen: len, table: RT_TABLE_UNSPEC, action: FR_ACT_TO_TBL },
+    {
+      src: addr,
+      priority: rule.priority,
+      table,
+      protocol: assertProtocol(rule.protocol),
+      ...(rule.suppressPrefixLength !== undefined ? { suppressPrefixlen: u32(rule.suppressPrefixLength) } : {}),
+    },
+  ];
 }
 
 // ---- the socket -----------------------------------------------------------
@@ -399,6 +486,83 @@ export class Rtnl {
     const msgs = await this.run("list routes", (s, o) => s.getRoutes({ family: AF_INET }, undefined, o));
     const routes = msgs.map(toRouteInfo);
     return oif === undefined ? routes : routes.filter((r) => r.oif === oif);
+  }
+
+  /**
+   * Adds or replaces a route in a table of its own:
+   * `<dst> [via <gateway>] dev <oif> [scope link] [src <prefsrc>] proto <protocol> table <table>`.
+   */
+  async replaceTableRoute(spec: TableRouteSpec): Promise<void> {
+    const { addr, len } = splitPrefix(spec.dst);
+    const attrs = {
+      ...(len > 0 ? { dst: addr } : {}),
+      oif: spec.oif,
+      table: assertTable(spec.table),
+      ...(spec.gateway ? { gateway: encodeIPv4(spec.gateway) } : {}),
+      ...(spec.prefsrc ? { prefsrc: encodeIPv4(spec.prefsrc) } : {}),
+    };
+    const header = {
+      family: AF_INET,
+      dstLen: len,
+      table: RT_TABLE_UNSPEC,
+      protocol: assertProtocol(spec.protocol),
+      scope: spec.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK,
+      type: "UNICAST" as const,
+    };
+    await this.run(`add route ${spec.dst} table ${spec.table}`, (s, o) =>
+      s.newRoute(header, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.REPLACE }),
+    );
+  }
+
+  /** Deletes `dst` from the table, whatever it goes through; false if there was none. */
+  async deleteTableRoute(dst: string, table: number): Promise<boolean> {
+    const { addr, len } = splitPrefix(dst);
+    try {
+      await this.run(`delete route ${dst} table ${table}`, (s, o) =>
+        s.delRoute(
+          { family: AF_INET, dstLen: len, table: RT_TABLE_UNSPEC, scope: "NOWHERE" },
+          { ...(len > 0 ? { dst: addr } : {}), table: assertTable(table) },
+          o,
+        ),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof DataplaneError && err.code === "ESRCH") return false;
+      throw err;
+    }
+  }
+
+  /** IPv4 policy-routing rules, in the kernel's order. */
+  async listRules(): Promise<RuleInfo[]> {
+    const msgs = await this.run("list rules", (s, o) => s.getRules({ family: AF_INET }, undefined, o));
+    return msgs.map(toRuleInfo);
+  }
+
+  /**
+   * Adds `from <src> lookup <table> [suppress_prefixlength N] priority P proto <protocol>`;
+   * false if the same rule was there already.
+   */
+  async addRule(rule: RuleInfo & { src: string }): Promise<boolean> {
+    try {
+      await this.run(`add rule ${rule.priority} from ${rule.src}`, (s, o) =>
+        s.newRule(...ruleMessage(rule), { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof DataplaneError && err.code === "EEXIST") return false;
+      throw err;
+    }
+  }
+
+  /** Deletes the rule that matches every field given; false if there was none. */
+  async deleteRule(rule: RuleInfo & { src: string }): Promise<boolean> {
+    try {
+      await this.run(`delete rule ${rule.priority} from ${rule.src}`, (s, o) => s.delRule(...ruleMessage(rule), o));
+      return true;
+    } catch (err) {
+      if (err instanceof DataplaneError && (err.code === "ENOENT" || err.code === "ESRCH")) return false;
+      throw err;
+    }
   }
 
   async listAddresses(index?: number): Promise<AddressInfo[]> {

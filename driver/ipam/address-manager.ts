@@ -31,7 +31,7 @@ import { Allocator, poolById } from "./allocator";
 import { type Clock, systemClock } from "./clock";
 import type { IpamState } from "./ipam-state";
 import type { Persist } from "../checkpoint";
-import { allIpConfigAddresses, allSubnets, type MetadataCache, type MetadataSnapshot, type NicInfo } from "./metadata";
+import { allIpConfigAddresses, allSubnets, type MetadataCache, type MetadataSnapshot, type NicInfo, primaryAddress } from "./metadata";
 import { checkAddressSpace, choosePool } from "./pool-choice";
 import { GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE, parsePoolId } from "./pool-id";
 import { validatePoolOptions } from "./pool-options";
@@ -394,6 +394,36 @@ export class AddressManager implements IpamDriver, SupplyHost {
     const wanted = canonicalIpCidr(subnet) ?? subnet;
     const match = Object.entries(this.state.pools).find(([, pool]) => pool.addressSpace === addressSpace && pool.subnet === wanted);
     return match && this.poolInfo(match[0]);
+  }
+
+  /** The VM's NICs this plugin may use, as the newest metadata lists them. */
+  async vmNics(): Promise<NicInfo[]> {
+    await this.refresh();
+    return this.usableNics();
+  }
+
+  /**
+   * Binds the pools of a subnet to one NIC holding it (a network's `-o
+   * parent=`, at CreateNetwork: RequestPool sees no driver options). Refused
+   * once a container holds an address of a pool bound elsewhere.
+   */
+  bindPoolsToNic(addressSpace: string, subnet: string, nic: NicInfo): Promise<PoolInfo | undefined> {
+    const primary = primaryAddress(nic, subnet);
+    return this.transact(() => {
+      const pools = Object.entries(this.state.pools).filter(([, p]) => p.addressSpace === addressSpace && p.subnet === subnet);
+      for (const [poolId, pool] of pools) {
+        if (pool.nicMac === nic.mac) continue;
+        const held = Object.values(this.state.addresses).find((a) => a.poolId === poolId && a.kind === "endpoint");
+        if (held)
+          throw new PluginError(
+            `the pool of ${subnet} already gives containers ipconfigs of the NIC ${pool.nicMac}; it cannot move to the NIC ${nic.mac}`,
+            "conflict",
+          );
+        pool.nicMac = nic.mac;
+        pool.primaryAddress = primary ?? "";
+      }
+      return pools.length ? this.poolInfo(pools[0][0]) : undefined;
+    });
   }
 
   /** Every IPv4 subnet of every NIC of this VM (the ranges containers reach without NAT). */

@@ -30,13 +30,25 @@ import { type KernelRepairReport, repairKernel } from "./repair";
 import type { Persist } from "../checkpoint";
 import { type PublishedPort, checkPortsFree, parsePortBindings, portHolders } from "./ports";
 import { samePublishedPort } from "../dataplane/firewall-plan";
+import type { NicInfo } from "../ipam/metadata/types";
+import { type NicChoice, chooseNic } from "./nic-choice";
+import { type NicRoutingPlan, type NicRoutingResult, onSecondaryNic, planNicRouting, syncNicRouting } from "./nic-routing";
+
+/** What the network layer needs of a pool. */
+export interface PoolFacts {
+  subnet: string;
+  gateway: string;
+  primaryAddress: string;
+  nicMac: string;
+}
 
 /** What the network layer asks of the IPAM side. */
 export interface PoolDirectory {
-  poolInfoBySubnet(
-    addressSpace: string,
-    subnet: string,
-  ): { subnet: string; gateway: string; primaryAddress: string; nicMac: string } | undefined;
+  poolInfoBySubnet(addressSpace: string, subnet: string): PoolFacts | undefined;
+  /** The VM's NICs as the metadata lists them. */
+  vmNics(): Promise<NicInfo[]>;
+  /** Binds the subnet's pools to this NIC before any container address is handed out (`-o parent=`). */
+  bindPoolsToNic(addressSpace: string, subnet: string, nic: NicInfo): Promise<PoolFacts | undefined>;
   networkCreated(ipamData: { AddressSpace: string; Pool: string }): void;
   /** The endpoint holds the address from now on (memory only: the caller saves). */
   bindAddress(pool: { addressSpace: string; subnet: string }, address: string, endpointId: string): Promise<void>;
@@ -126,32 +138,38 @@ export class NetworkManager implements NetworkDriver {
       }
       this.o.pools.networkCreated(data);
       if (this.state.networks[req.NetworkID]) return;
-      const nic = await this.dp.findLinkByMac(pool.nicMac);
+      const { facts, choice } = await this.bindNic(data.AddressSpace, pool, options.parent);
+      const nic = await this.dp.findLinkByMac(facts.nicMac);
       if (!nic)
         throw new PluginError(
-          `no network interface with MAC ${pool.nicMac} on this VM, although the metadata service lists it`,
+          `no network interface with MAC ${facts.nicMac} on this VM, although the metadata service lists it`,
           "unavailable",
         );
       const record: NetworkRecord = {
         id: req.NetworkID,
         bridge,
         addressSpace: data.AddressSpace,
-        subnet: pool.subnet,
-        gateway: pool.gateway,
-        primaryAddress: pool.primaryAddress,
-        nicMac: pool.nicMac,
+        subnet: facts.subnet,
+        gateway: facts.gateway,
+        primaryAddress: facts.primaryAddress,
+        nicMac: facts.nicMac,
+        nicPrimary: choice.primary,
         mtu: nic.mtu,
         options,
         createdAt: this.now().toISOString(),
       };
       checkNetworkFits(this.state, record);
+      if (!choice.primary) await this.checkSecondaryNic(nic.name, record);
       await ensureNetworkKernel(this.dp, record);
       this.state.networks[record.id] = record;
       try {
         await this.applyFirewall();
+        await this.syncNicRouting("none");
         await this.o.persist();
       } catch (err) {
+        const before = await this.nicRoutingPlan();
         delete this.state.networks[record.id];
+        await this.syncNicRouting(before).catch(() => undefined);
         await this.dp.removeBridge(record.bridge).catch(() => undefined);
         await this.applyFirewall().catch(() => undefined);
         throw err;
@@ -173,6 +191,7 @@ export class NetworkManager implements NetworkDriver {
         delete this.state.endpoints[ep.id];
         await this.o.pools.unbindAddress(ep.address, ep.id, opts.releaseAddresses === true);
       }
+      const routing = await this.nicRoutingPlan();
       delete this.state.networks[net.id];
       await this.o.persist();
       // The records are gone first: a crash from here on leaves only kernel
@@ -180,6 +199,11 @@ export class NetworkManager implements NetworkDriver {
       for (const ep of stale) await this.removeEndpointKernel(endpointKernel(ep, net));
       await this.dp.removeBridge(net.bridge);
       await this.applyFirewall();
+      // What only this network needed: its NIC's rules and table once it was the NIC's last.
+      // The network is gone already; what is left here goes at the next start-up.
+      await this.syncNicRouting(routing).catch((err: unknown) =>
+        this.o.logger.warn("policy routing of the network's NIC not removed", { networkId: short(net.id), error: errorMessage(err) }),
+      );
     });
   }
 
@@ -499,6 +523,19 @@ export class NetworkManager implements NetworkDriver {
     );
   }
 
+  /**
+   * Puts the secondary NICs' rules and table routes back where someone took
+   * them away (a tool that flushed `ip rule`, a NIC re-plugged), and removes
+   * the plugin's own that no network needs. Run on every reconciliation; with
+   * no network on a secondary NIC it reads nothing.
+   */
+  repairNicRouting(): Promise<NicRoutingResult> {
+    return this.mutex.runExclusive(async () => {
+      if (!Object.values(this.state.networks).some(onSecondaryNic)) return { added: [], removed: [], problems: [] };
+      return syncNicRouting(this.dp, this.state, "others");
+    });
+  }
+
   /** Applies the firewall again (its jumps back on top), with no network change in progress. */
   /**
    * Puts the firewall back as the networks need it where it differs (a jump
@@ -523,6 +560,64 @@ export class NetworkManager implements NetworkDriver {
       await this.dp.removeFirewall();
       await this.dp.removeAllPortGuards();
     } else await this.dp.applyFirewall(this.firewallInput());
+  }
+
+  /**
+   * The NIC a new network uses (`-o parent=`, or the one NIC holding the
+   * subnet), with its pool bound to it before any container address is handed
+   * out. A second network on the subnet must use the NIC the first one uses:
+   * they share the pool.
+   */
+  private async bindNic(
+    addressSpace: string,
+    pool: PoolFacts,
+    parent: string | undefined,
+  ): Promise<{ facts: PoolFacts; choice: NicChoice }> {
+    const dir = this.o.pools;
+    const nics = await dir.vmNics();
+    const links = await this.dp.listLinks();
+    const choice = chooseNic(pool.subnet, parent, nics, links);
+    const sharing = Object.values(this.state.networks).find(
+      (n) => n.addressSpace === addressSpace && n.subnet === pool.subnet && n.nicMac !== choice.mac,
+    );
+    if (sharing) {
+      const theirs = links.find((l) => l.mac === sharing.nicMac)?.name ?? "no interface on this VM";
+      throw new PluginError(
+        `network ${short(sharing.id)} already uses the subnet ${pool.subnet} on the NIC ${theirs} (${sharing.nicMac}); a second network on the subnet shares its pool of ipconfigs, so it must use the same NIC (-o parent=${sharing.nicMac}), not ${choice.ifname ?? "the NIC"} (${choice.mac})`,
+        "conflict",
+      );
+    }
+    if (choice.mac === pool.nicMac) return { facts: pool, choice };
+    const nic = nics.find((n) => n.mac === choice.mac) as NicInfo;
+    const facts = await dir.bindPoolsToNic(addressSpace, pool.subnet, nic);
+    if (!facts) throw new PluginError(`the pool of ${pool.subnet} is gone; create the network again`, "unavailable");
+    return { facts, choice };
+  }
+
+  /**
+   * A secondary NIC's table routes through it from its own primary address:
+   * the kernel takes them only while the NIC is up and holds that address
+   * (Azure's DHCP gives it, when the distribution configures the NIC).
+   */
+  private async checkSecondaryNic(name: string, net: NetworkRecord): Promise<void> {
+    const link = await this.dp.nicInfo(name);
+    const has = link?.addresses.some((a) => a.address === net.primaryAddress);
+    if (link?.up && (has || !net.primaryAddress)) return;
+    throw new PluginError(
+      `the NIC ${name} (${net.nicMac}) is ${link?.up ? "up" : "down"}${has ? "" : ` without its primary address ${net.primaryAddress}`}; a network on a secondary NIC routes its containers' packets out of it: bring it up with its address (the distribution's network configuration, by DHCP) and create the network again`,
+      "unavailable",
+    );
+  }
+
+  /** The rules and table routes of secondary NICs the networks need now (before a change, to undo it). */
+  private async nicRoutingPlan(): Promise<NicRoutingPlan> {
+    return planNicRouting(Object.values(this.state.networks), await this.dp.listLinks());
+  }
+
+  /** Adds what the networks' NICs lack; with a plan, removes what only that plan needed. */
+  private async syncNicRouting(remove: "none" | NicRoutingPlan): Promise<void> {
+    const result = await syncNicRouting(this.dp, this.state, remove);
+    if (result.problems.length) this.o.logger.warn("policy routing incomplete", { problems: result.problems.join("; ") });
   }
 
   private network(id: string): NetworkRecord {

@@ -3,7 +3,8 @@
  * compose `driver_opts`), validated and documented in this one table.
  * docs/options.md is checked against it by a unit test.
  */
-import { canonicalCidr } from "../lib/address";
+import { canonicalCidr, normaliseMac } from "../lib/address";
+import { isIfName } from "../dataplane/validate";
 import { PluginError } from "../errors";
 
 /** How a network's containers are plugged in: see driver/network/modes.ts. */
@@ -19,6 +20,8 @@ export interface NetworkOptions {
   applicationSecurityGroups?: string[];
   /** ARM ids of the load-balancer backend pools its containers' ipconfigs join (--ipconfig-management arm). */
   lbBackendPools?: string[];
+  /** The NIC the network must use: an interface name, or a MAC in the plugin's spelling (see parseParent). */
+  parent?: string;
 }
 
 /** Private ranges a VNet, its peerings and on-premises networks usually use. */
@@ -106,7 +109,37 @@ export const NETWORK_OPTIONS: OptionSpec[] = [
       into.lbBackendPools = parseArmIds(value, "lb-backend-pools", POOL_ID, POOL_FORM);
     },
   },
+  {
+    name: "parent",
+    values: "an interface name (eth1) or a MAC (00:0d:3a:…, 00-0D-3A-…, 000d3a…, 000d.3a…)",
+    default: "(the NIC holding --subnet)",
+    description:
+      "The NIC whose ipconfigs the network hands out: one of the VM's NICs in the metadata, holding `--subnet`. Needed when two NICs are in the subnet; otherwise the NIC holding the subnet is used. A network on a secondary NIC gets that NIC's policy routing, so its containers' packets leave through it: [how-it-works.md](how-it-works.md#networks-on-a-secondary-nic).",
+    apply(value, into) {
+      into.parent = parseParent(value);
+    },
+  },
 ];
+
+/** Cisco's dotted form, three groups of four hex digits. */
+const DOTTED_MAC = /^[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}\.[0-9a-fA-F]{4}$/;
+
+/**
+ * `-o parent=`: a MAC with separators (`:` `-` or Cisco's dots) becomes the
+ * plugin's spelling (lower case, colons); anything else must be an interface
+ * name. Twelve hex digits are kept as written: a name or a bare MAC, told
+ * apart against the VM's links when the network is made.
+ */
+export function parseParent(value: string): string {
+  const text = value.trim();
+  const dotted = DOTTED_MAC.test(text) ? text.replace(/\./g, "") : undefined;
+  const mac = normaliseMac(dotted ?? text);
+  if (mac && (dotted || !isIfName(text))) return mac;
+  if (isIfName(text)) return text;
+  throw new PluginError(
+    `network option parent=${shown(value)} is neither an interface name (1-15 of a-z A-Z 0-9 _ . -) nor a MAC address such as 00:0d:3a:12:34:56`,
+  );
+}
 
 /** ARM's resource names: letters, digits, `_ . - ( )`; provider and type segments in any case, as ARM takes them. */
 const NAME = "[A-Za-z0-9_.()-]{1,80}";

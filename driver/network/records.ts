@@ -19,12 +19,19 @@ export const NetworkRecordSchema = z.object({
   gateway: z.string(),
   primaryAddress: z.string(),
   nicMac: z.string(),
+  /**
+   * Whether that NIC is the VM's primary one in the metadata; false brings the
+   * NIC's policy routing (nic-routing.ts). Absent on records made before the
+   * plugin told NICs apart: treated as primary, as they were.
+   */
+  nicPrimary: z.boolean().optional(),
   mtu: z.number().int(),
   options: z.object({
     mode: z.enum(NETWORK_MODES),
     snat: z.boolean(),
     nonMasqueradeCidrs: z.array(z.string()).optional(),
     allowImds: z.boolean(),
+    parent: z.string().optional(),
     applicationSecurityGroups: z.array(z.string()).optional(),
     lbBackendPools: z.array(z.string()).optional(),
   }),

@@ -14,6 +14,7 @@ import { shortId } from "../lib/text";
 import { desiredKernel, diffKernel } from "./kernel-model";
 import { ensureNetworkKernel, setUpEndpointKernel } from "./modes";
 import { syncGuards } from "./guards";
+import { syncNicRouting } from "./nic-routing";
 import { BRIDGE_PREFIX, type NetworkState } from "./records";
 
 export interface KernelRepairReport {
@@ -25,6 +26,9 @@ export interface KernelRepairReport {
   orphanLinksRemoved: string[];
   orphanRoutesRemoved: string[];
   orphanGuardsRemoved: string[];
+  /** Secondary NICs' rules and table routes put back, and the plugin's own no network needs any more removed. */
+  nicRoutingAdded: string[];
+  nicRoutingRemoved: string[];
   errors: string[];
 }
 
@@ -47,6 +51,8 @@ export function emptyRepairReport(): KernelRepairReport {
     orphanLinksRemoved: [],
     orphanRoutesRemoved: [],
     orphanGuardsRemoved: [],
+    nicRoutingAdded: [],
+    nicRoutingRemoved: [],
     errors: [],
   };
 }
@@ -104,6 +110,13 @@ export async function repairKernel(state: NetworkState, dp: Dataplane, opts: Rep
     async () => void report.orphanGuardsRemoved.push(...(await syncGuards(state, dp, opts.removeOrphans)).removed),
   );
 
+  await attempt("policy routing", async () => {
+    const result = await syncNicRouting(dp, state, opts.removeOrphans ? "others" : "none");
+    report.nicRoutingAdded.push(...result.added);
+    report.nicRoutingRemoved.push(...result.removed);
+    report.errors.push(...result.problems.map((p) => `policy routing: ${p}`));
+  });
+
   await attempt("firewall", opts.applyFirewall);
   const level = report.errors.length ? "warn" : "info";
   logger[level]("kernel reconciled", {
@@ -113,6 +126,8 @@ export async function repairKernel(state: NetworkState, dp: Dataplane, opts: Rep
     orphanLinksRemoved: report.orphanLinksRemoved.join(",") || "none",
     orphanRoutesRemoved: report.orphanRoutesRemoved.join(",") || "none",
     orphanGuardsRemoved: report.orphanGuardsRemoved.join(",") || "none",
+    nicRoutingAdded: report.nicRoutingAdded.join(", ") || "none",
+    nicRoutingRemoved: report.nicRoutingRemoved.join(", ") || "none",
     errors: report.errors.join("; ") || "none",
   });
   return report;

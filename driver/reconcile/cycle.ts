@@ -3,8 +3,8 @@
  * kernel. The first run that reaches Docker after a damaged checkpoint
  * confirms the state and repairs the kernel in full; every other run checks
  * what others may have changed behind the plugin's back (a port guard
- * flushed or unhooked by hand, the firewall jumps overtaken by Docker's after
- * a dockerd restart). Each run's outcome is written beside the checkpoint.
+ * flushed or unhooked by hand, a secondary NIC's rules flushed, the firewall
+ * jumps overtaken by Docker's after a dockerd restart). Each run's outcome is written beside the checkpoint.
  */
 import type { Logger } from "../log";
 import { errorMessage } from "../errors";
@@ -16,7 +16,7 @@ import type { StateTrust } from "./trust";
 export interface CycleDeps {
   docker: DockerReconciler;
   trust: StateTrust;
-  network: Pick<NetworkManager, "repairKernel" | "repairGuards" | "reapplyFirewall">;
+  network: Pick<NetworkManager, "repairKernel" | "repairGuards" | "reapplyFirewall" | "repairNicRouting">;
   persist: () => Promise<void>;
   stateDir: string;
   logger: Logger;
@@ -55,9 +55,17 @@ async function checkKernel(network: CycleDeps["network"], logger: Logger): Promi
         removed: guards.removed.join(",") || "none",
       });
     }
+    const routing = await network.repairNicRouting();
+    if (routing.added.length || routing.removed.length || routing.problems.length) {
+      logger.warn("policy routing of secondary NICs was not as the networks need it and has been restored", {
+        added: routing.added.join(", ") || "none",
+        removed: routing.removed.join(", ") || "none",
+        problems: routing.problems.join("; ") || "none",
+      });
+    }
     // Docker puts its own jumps on top whenever it starts a container: routine, not a warning.
     if (await network.reapplyFirewall()) logger.info("firewall put back as planned (a jump overtaken or a chain changed)");
   } catch (err) {
-    logger.warn("could not check the port guards and firewall", { error: errorMessage(err) });
+    logger.warn("could not check the port guards, policy routing and firewall", { error: errorMessage(err) });
   }
 }

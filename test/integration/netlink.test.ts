@@ -119,6 +119,52 @@ describe("netlink wrapper", () => {
     assert.deepEqual(await routeLines(), before);
   });
 
+  it("adds, lists and deletes source rules (suppress_prefixlength, a table above 255, a protocol) and table routes, idempotently", async () => {
+    const table = 0x10000042;
+    const rule = { src: "10.9.1.0/24", priority: 30555, table, action: 1, protocol: 165 };
+    const local = { ...rule, priority: 30554, table: 254, suppressPrefixLength: 31 };
+    await sh("ip", "link", "add", "aznl-h0", "type", "veth", "peer", "name", "aznl-p0");
+    await sh("ip", "link", "set", "aznl-h0", "up");
+    await sh("ip", "addr", "add", "10.9.1.4/24", "dev", "aznl-h0");
+    const index = (await ipLink("aznl-h0"))?.ifindex as number;
+    try {
+      assert.equal(await nl.addRule(rule), true);
+      assert.equal(await nl.addRule(rule), false, "an identical rule: EEXIST, tolerated");
+      assert.equal(await nl.addRule(local), true);
+      const listed = (await nl.listRules()).filter((r) => r.src === rule.src);
+      assert.deepEqual(listed, [local, rule]);
+      const shown = await sh("ip", "-4", "rule", "show");
+      assert.match(shown, /^30554:\s+from 10\.9\.1\.0\/24 lookup main suppress_prefixlength 31 proto 165/m);
+      assert.match(shown, /^30555:\s+from 10\.9\.1\.0\/24 lookup 268435522 proto 165/m);
+
+      await nl.replaceTableRoute({ dst: "10.9.1.0/24", table, oif: index, prefsrc: "10.9.1.4", protocol: 165 });
+      await nl.replaceTableRoute({ dst: "0.0.0.0/0", table, oif: index, gateway: "10.9.1.1", protocol: 165 });
+      await nl.replaceTableRoute({ dst: "0.0.0.0/0", table, oif: index, gateway: "10.9.1.1", protocol: 165 });
+      const routes = (await nl.listRoutes()).filter((r) => r.table === table);
+      assert.deepEqual(
+        routes.map((r) => [`${r.dst}/${r.prefixLen}`, r.oif, r.gateway, r.prefsrc]),
+        [
+          ["0.0.0.0/0", index, "10.9.1.1", undefined],
+          ["10.9.1.0/24", index, undefined, "10.9.1.4"],
+        ],
+      );
+      assert.equal(await nl.deleteTableRoute("0.0.0.0/0", table), true);
+      assert.equal(await nl.deleteTableRoute("0.0.0.0/0", table), false);
+      assert.equal(await nl.deleteRule(rule), true);
+      assert.equal(await nl.deleteRule(rule), false);
+      assert.equal(await nl.deleteRule(local), true);
+      assert.deepEqual(
+        (await nl.listRules()).filter((r) => r.src === rule.src),
+        [],
+      );
+      await rejectsWithCode(nl.replaceTableRoute({ dst: "0.0.0.0/0", table: 254, oif: index, protocol: 165 }), "EINVAL");
+    } finally {
+      await cmd("ip", ["rule", "del", "priority", "30555"]);
+      await cmd("ip", ["rule", "del", "priority", "30554"]);
+      await cmd("ip", ["route", "flush", "table", String(table)]);
+    }
+  });
+
   it("lists addresses as iproute2 does", async () => {
     await nl.createBridge("aznl-br0", { mtu: 1500 });
     await sh("ip", "addr", "add", "10.20.30.40/24", "dev", "aznl-br0");

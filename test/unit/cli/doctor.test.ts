@@ -44,6 +44,7 @@ describe("doctor", () => {
         "routes",
         "port-guards",
         "routed-ports",
+        "nic-routing",
         "stale-state",
         "checkpoint",
         "plugin",
@@ -52,7 +53,7 @@ describe("doctor", () => {
         "reconcile",
       ],
     );
-    assert.match(renderDoctor(report), /^healthy: 16 checks, 0 warnings$/m);
+    assert.match(renderDoctor(report), /^healthy: 17 checks, 0 warnings$/m);
   });
 
   describe("metadata", () => {
@@ -360,6 +361,6 @@ describe("doctor", () => {
     const text = renderDoctor(runDoctor(f));
     assert.match(text, /^FAIL {2}ip-forward +net\.ipv4\.ip_forward = 0: the VM does not route/m);
     assert.match(text, /^ +fix: sysctl -w net\.ipv4\.ip_forward=1$/m);
-    assert.match(text, /not healthy: 1 of 16 checks failed, 0 warnings\n$/);
+    assert.match(text, /not healthy: 1 of 17 checks failed, 0 warnings\n$/);
   });
 });

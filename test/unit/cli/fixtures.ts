@@ -162,6 +162,7 @@ export function healthy(): Facts {
       ipForward: { ok: true, value: true },
       firewall: { ok: true, value: firewall() },
       portGuards: { ok: true, value: [HOST_VETH] },
+      policyRouting: { ok: true, value: { rules: [], routes: [] } },
       backends: {
         ok: true,
         value: {

@@ -113,6 +113,7 @@ describe("operator probes", () => {
         proxyArp: async () => true,
         backends: async () => ({ rulesets: [] }),
         portGuards: async () => [],
+        policyRouting: async () => ({ rules: [], routes: [] }),
       };
       const f = await gatherFacts({
         stateDir: "/s",

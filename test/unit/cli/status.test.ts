@@ -104,7 +104,10 @@ describe("status", () => {
     assert.match(text, /^NETWORKS\nNETWORK +BRIDGE +STATE/m);
     assert.match(
       text,
-      new RegExp(`^111111111111 +${BRIDGE} +up +10\\.0\\.0\\.0/24 +10\\.0\\.0\\.1 +${MAC} +1 +mode=bridge snat=true allow-imds=false`, "m"),
+      new RegExp(
+        `^111111111111 +${BRIDGE} +up +10\\.0\\.0\\.0/24 +10\\.0\\.0\\.1 +eth0 ${MAC} +1 +mode=bridge snat=true allow-imds=false`,
+        "m",
+      ),
     );
     assert.match(text, /^00:0d:3a:00:00:01 +eth0 +10\.0\.0\.0\/24 +10\.0\.0\.4 +4 +3 +1 +0 +10\.0\.0\.11-10\.0\.0\.13$/m);
     assert.match(text, new RegExp(`^aaaaaaaaaaaa +111111111111 +10\\.0\\.0\\.10 +web +${HOST_VETH} +yes +yes +yes$`, "m"));

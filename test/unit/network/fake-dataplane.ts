@@ -10,6 +10,9 @@ import type {
   NicLinkInfo,
   PortGuard,
   RoutedPortState,
+  RouteInfo,
+  RuleInfo,
+  TableRouteSpec,
 } from "../../../driver/dataplane";
 
 export class FakeDataplane implements Dataplane {
@@ -126,9 +129,52 @@ export class FakeDataplane implements Dataplane {
   async findLinkByMac(mac: string): Promise<LinkInfo | undefined> {
     return [...this.links.values()].find((l) => l.mac === mac);
   }
+  /** The addresses NICs carry (nicInfo), by link name. */
+  nicAddresses = new Map<string, string[]>();
+  /** Policy-routing rules and routes of tables other than main, as the kernel would list them. */
+  rules: RuleInfo[] = [];
+  tableRoutes: RouteInfo[] = [];
+  async readPolicyRouting(): Promise<{ rules: RuleInfo[]; routes: RouteInfo[] }> {
+    this.step("readPolicyRouting");
+    return { rules: this.rules.map((r) => ({ ...r })), routes: this.tableRoutes.map((r) => ({ ...r })) };
+  }
+  async addPolicyRule(rule: RuleInfo & { src: string }): Promise<void> {
+    this.step("addPolicyRule");
+    const same = (r: RuleInfo) => JSON.stringify({ ...r }) === JSON.stringify({ ...rule });
+    if (!this.rules.some(same)) this.rules.push({ ...rule });
+  }
+  async removePolicyRule(rule: RuleInfo & { src: string }): Promise<boolean> {
+    this.step("removePolicyRule");
+    const before = this.rules.length;
+    this.rules = this.rules.filter((r) => !(r.priority === rule.priority && r.src === rule.src && r.table === rule.table));
+    return this.rules.length < before;
+  }
+  async replaceTableRoute(spec: TableRouteSpec): Promise<void> {
+    this.step("replaceTableRoute");
+    const [dst, len] = spec.dst.split("/");
+    this.tableRoutes = this.tableRoutes.filter((r) => !(r.table === spec.table && `${r.dst}/${r.prefixLen}` === spec.dst));
+    this.tableRoutes.push({
+      dst,
+      prefixLen: Number(len),
+      table: spec.table,
+      type: "UNICAST",
+      scope: spec.gateway ? "UNIVERSE" : "LINK",
+      protocol: String(spec.protocol),
+      oif: spec.oif,
+      ...(spec.gateway ? { gateway: spec.gateway } : {}),
+      ...(spec.prefsrc ? { prefsrc: spec.prefsrc } : {}),
+    });
+  }
+  async removeTableRoute(dst: string, table: number): Promise<boolean> {
+    this.step("removeTableRoute");
+    const before = this.tableRoutes.length;
+    this.tableRoutes = this.tableRoutes.filter((r) => !(r.table === table && `${r.dst}/${r.prefixLen}` === dst));
+    return this.tableRoutes.length < before;
+  }
   async nicInfo(name: string): Promise<NicLinkInfo | undefined> {
     const l = this.links.get(name);
-    return l && { name: l.name, index: l.index, mac: l.mac, mtu: l.mtu, up: l.up, addresses: [] };
+    const addresses = (this.nicAddresses.get(name) ?? []).map((address) => ({ address, prefixLen: 24 }));
+    return l && { name: l.name, index: l.index, mac: l.mac, mtu: l.mtu, up: l.up, addresses };
   }
   async listLinks(): Promise<LinkInfo[]> {
     return [...this.links.values()];
@@ -210,6 +256,8 @@ export class FakeDataplane implements Dataplane {
     copy.routes = new Map(this.routes);
     copy.guards = new Map([...this.guards].map(([k, v]) => [k, { ...v }]));
     copy.firewall = this.firewall;
+    copy.rules = this.rules.map((r) => ({ ...r }));
+    copy.tableRoutes = this.tableRoutes.map((r) => ({ ...r }));
     return copy;
   }
 }

@@ -6,6 +6,7 @@ import { PluginError } from "../../../driver/errors";
 import type { CreateNetworkRequest } from "../../../driver/protocol/types";
 import { FakeDataplane } from "./fake-dataplane";
 import { silent } from "../support/silent-logger";
+import { oneNicDirectory } from "./one-nic";
 
 const NET = "a".repeat(64);
 const NET2 = "b".repeat(64);
@@ -35,6 +36,7 @@ function pools(): PoolDirectory & { created: string[]; bound: Map<string, string
         ? { subnet: "10.0.0.0/24", gateway: "10.0.0.1", primaryAddress: "10.0.0.4", nicMac: "00:0d:3a:00:00:01" }
         : undefined,
     networkCreated: (d) => void created.push(d.Pool),
+    ...oneNicDirectory,
   };
 }
 

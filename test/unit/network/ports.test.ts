@@ -5,6 +5,7 @@ import { emptyNetworkState, NetworkState } from "../../../driver/network/records
 import { PORTMAP_OPTION, parsePortBindings } from "../../../driver/network/ports";
 import { FakeDataplane } from "./fake-dataplane";
 import { silent } from "../support/silent-logger";
+import { oneNicDirectory } from "./one-nic";
 
 const NET = "a".repeat(64);
 const ep = (n: number) => n.toString(16).padStart(64, "e");
@@ -80,6 +81,7 @@ describe("publishing ports through the network manager", () => {
         unbindAddress: async () => true,
         poolInfoBySubnet: () => ({ subnet: "10.0.0.0/24", gateway: "10.0.0.1", primaryAddress: "10.0.0.4", nicMac: "00:0d:3a:00:00:01" }),
         networkCreated: () => undefined,
+        ...oneNicDirectory,
       },
       state,
       persist,

@@ -16,6 +16,7 @@ import type { CreateNetworkRequest } from "../../../driver/protocol/types";
 import { FakeDataplane } from "./fake-dataplane";
 import { BR, NET, endpointRecord, networkState } from "./fixtures";
 import { silent } from "../support/silent-logger";
+import { oneNicDirectory } from "./one-nic";
 
 const NET_T = "c".repeat(64);
 const EP = (n: number) => n.toString(16).padStart(64, "e");
@@ -38,6 +39,7 @@ function pools(): PoolDirectory {
         ? { subnet, gateway: "10.0.0.1", primaryAddress: "10.0.0.4", nicMac: "00:0d:3a:00:00:01" }
         : undefined,
     networkCreated: () => undefined,
+    ...oneNicDirectory,
   };
 }
 

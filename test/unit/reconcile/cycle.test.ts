@@ -27,6 +27,7 @@ async function setup(damaged: boolean, ok: boolean) {
       repairKernel: async (o) => (calls.push(`repairKernel removeOrphans=${o.removeOrphans}`), emptyRepairReport()),
       repairGuards: async () => (calls.push("repairGuards"), { repaired: [], removed: [] }),
       reapplyFirewall: async () => (calls.push("reapplyFirewall"), false),
+      repairNicRouting: async () => (calls.push("repairNicRouting"), { added: [], removed: [], problems: [] }),
     },
     persist: async () => void calls.push("persist"),
     stateDir,
@@ -61,7 +62,7 @@ describe("reconciliation run", () => {
       await t.run();
       assert.deepEqual(
         t.calls.filter((c) => c !== "failure"),
-        ["repairGuards", "reapplyFirewall"],
+        ["repairGuards", "repairNicRouting", "reapplyFirewall"],
       );
       await fs.rm(t.stateDir, { recursive: true });
     }
