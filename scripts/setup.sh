@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(docker.io iptables ebtables nftables busybox-static docker-compose iproute2 conntrack iperf3 curl procps kmod util-linux ca-certificates)
+PACKAGES=(docker.io iptables ebtables nftables busybox-static docker-compose iproute2 conntrack iperf3 curl procps kmod util-linux ca-certificates python3)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -111,7 +111,7 @@ async function main(): Promise<void> {
     );
   ipconfig
     .command("add <vm> <address>")
-    .option("--public-ip <ip>", "give the ipconfig a public IP")
+    .option("--public-ip <ip>", "give the ipconfig a public IP (a public IPv6 for an IPv6 address)")
     .option("--name <name>", "its name in Azure Resource Manager (default ipconfig-A-B-C-D after the address)")
     .addOption(nicOption())
     .action(async (vm: string, address: string, opts: { publicIp?: string; name?: string; nic?: number }) =>

@@ -45,7 +45,7 @@ function countingChains(topo: Topology): { raw: string[]; filter: string[] } {
   return { raw, filter };
 }
 
-interface Tables {
+export interface Tables {
   /** Rules in built-in chains: jumps only, fixed for the life of the fabric. */
   builtin: Record<string, string[]>;
   /** User chains holding the decisions, re-rendered whenever the topology changes. */
@@ -147,8 +147,11 @@ function chainLines(chains: Record<string, string[]>): string[] {
 
 /** The complete fabric ruleset, for the first apply (resets drop counters). */
 export function fullRuleset(topo: Topology): string {
-  const t = render(topo);
-  const counting = countingChains(topo);
+  return fullTables(render(topo), countingChains(topo));
+}
+
+/** Rendered tables and their counting chains (each a single DROP) as one restore batch. */
+export function fullTables(t: Tables, counting: { raw: string[]; filter: string[] }): string {
   const drops: Record<string, Record<string, string[]>> = {
     raw: Object.fromEntries(counting.raw.map((c) => [c, ["-j DROP"]])),
     filter: Object.fromEntries(counting.filter.map((c) => [c, ["-j DROP"]])),
@@ -171,6 +174,10 @@ export function fullRuleset(topo: Topology): string {
  * leaves the built-in jumps and the drop counters alone.
  */
 export function updateRuleset(topo: Topology): string {
-  const t = render(topo);
+  return updateTables(render(topo));
+}
+
+/** The decision chains of rendered tables, for a `--noflush` restore. */
+export function updateTables(t: Tables): string {
   return ["raw", "filter", "nat"].map((name) => table(name, chainLines(t.chains[name]))).join("");
 }

@@ -4,7 +4,7 @@
  * rules (fabric-rules.ts; docs/simulator.md lists what is modelled).
  */
 import { Address4 } from "ip-address";
-import { NicView, Topology, Vm, nicIpConfigs, nicsOf } from "./topology";
+import { NicView, Topology, Vm, hasIpv6, ipv6ConfigsOf, nicIpConfigs, nicsOf } from "./topology";
 import { ip, inNetns, run } from "./exec";
 import {
   ARM_IP,
@@ -24,6 +24,8 @@ import {
   vmNs,
 } from "./names";
 import { fullRuleset, updateRuleset } from "./fabric-rules";
+import { applyFabricRules6 } from "./fabric-rules6";
+import { buildFabric6, enableIpv6, plugVm6 } from "./fabric6";
 
 export const NIC_MTU = 1500;
 
@@ -35,8 +37,9 @@ export async function nsSysctl(ns: string, key: string, value: string): Promise<
 export async function createNamespace(ns: string): Promise<void> {
   await ip("", ["netns", "add", ns]);
   await ip(ns, ["link", "set", "lo", "up"]);
-  // IPv6 is not simulated; keeping it off keeps router solicitations and
-  // link-local chatter out of the packet counters.
+  // IPv6 is off unless the topology has a dual-stack subnet (fabric6.ts turns
+  // it on); keeping it off keeps router solicitations and link-local chatter
+  // out of the packet counters.
   await nsSysctl(ns, "net.ipv6.conf.all.disable_ipv6", "1");
   await nsSysctl(ns, "net.ipv6.conf.default.disable_ipv6", "1");
 }
@@ -74,6 +77,7 @@ export async function buildFabric(topo: Topology): Promise<void> {
   await buildEdgeHost(REGISTRY_NS, FABRIC_REGISTRY_PORT, topo.registry.hostAddress, edgeNetwork(topo.registry.hostAddress));
   // The internet is everywhere else.
   await ip(FABRIC_NS, ["route", "add", "default", "via", topo.internet.hostAddress, "dev", FABRIC_INET_PORT]);
+  if (hasIpv6(topo)) await buildFabric6(topo);
 }
 
 /** A host outside the VNet (internet or on-premises) behind a fabric port. */
@@ -99,6 +103,7 @@ export async function plugVm(topo: Topology, vm: Vm): Promise<void> {
   // kernel tears a namespace down asynchronously): remove them first.
   for (const nic of nics) await ip(FABRIC_NS, ["link", "del", fabricNicPort(vm.name, nic.index)], { allowFailure: true });
   await createNamespace(ns);
+  if (hasIpv6(topo)) await enableIpv6(ns);
   for (const nic of nics) {
     const port = fabricNicPort(vm.name, nic.index);
     await ip(FABRIC_NS, [
@@ -121,6 +126,12 @@ export async function plugVm(topo: Topology, vm: Vm): Promise<void> {
       "netns",
       ns,
     ]);
+    // IPv6 is the primary NIC's only: off on both ends of another NIC's link
+    // (the fabric drops IPv6 arriving there), before either end is up.
+    if (hasIpv6(topo) && nic.index > 0) {
+      await nsSysctl(ns, `net.ipv6.conf.${nic.link}.disable_ipv6`, "1");
+      await nsSysctl(FABRIC_NS, `net.ipv6.conf.${port}.disable_ipv6`, "1");
+    }
     // The fabric answers every ARP request the VM sends on the NIC, except for
     // the NIC's own primary address (whose route points back at the asking port).
     await nsSysctl(FABRIC_NS, `net.ipv4.conf.${port}.proxy_arp`, "1");
@@ -131,32 +142,41 @@ export async function plugVm(topo: Topology, vm: Vm): Promise<void> {
     if (nic.index === 0) await ip(ns, ["route", "add", "default", "via", nic.gateway]);
     for (const ipc of nicIpConfigs(nic)) await routeIpConfig(vm.name, nic, ipc.address);
   }
+  if (hasIpv6(topo)) await plugVm6(vm);
+  for (const ipc of ipv6ConfigsOf(vm)) await routeIpConfig(vm.name, nics[0], ipc.address);
 }
 
-/** Deliver packets for an ipconfig address to the link of the NIC holding it (with the NIC's MAC, no ARP). */
+/** Deliver packets for an ipconfig address (IPv4 or IPv6) to the link of the NIC holding it (with the NIC's MAC, no ARP or NDP). */
 export async function routeIpConfig(vmName: string, nic: NicView, address: string): Promise<void> {
   const port = fabricNicPort(vmName, nic.index);
-  await ip(FABRIC_NS, ["route", "replace", `${address}/32`, "dev", port]);
+  await ip(FABRIC_NS, ["route", "replace", `${address}/${hostPrefix(address)}`, "dev", port]);
   await ip(FABRIC_NS, ["neigh", "replace", address, "lladdr", nic.mac, "dev", port, "nud", "permanent"]);
 }
 
 export async function unrouteIpConfig(vmName: string, nic: Pick<NicView, "index">, address: string): Promise<void> {
   const port = fabricNicPort(vmName, nic.index);
-  await ip(FABRIC_NS, ["route", "del", `${address}/32`, "dev", port], { allowFailure: true });
+  await ip(FABRIC_NS, ["route", "del", `${address}/${hostPrefix(address)}`, "dev", port], { allowFailure: true });
   await ip(FABRIC_NS, ["neigh", "del", address, "dev", port], { allowFailure: true });
   // Flows to the removed address must not live on in conntrack.
-  await inNetns(FABRIC_NS, "conntrack", ["-D", "-d", address], { allowFailure: true });
-  await inNetns(FABRIC_NS, "conntrack", ["-D", "-s", address], { allowFailure: true });
+  const family = address.includes(":") ? ["-f", "ipv6"] : [];
+  await inNetns(FABRIC_NS, "conntrack", ["-D", ...family, "-d", address], { allowFailure: true });
+  await inNetns(FABRIC_NS, "conntrack", ["-D", ...family, "-s", address], { allowFailure: true });
+}
+
+/** The prefix length of one address: /32 in IPv4, /128 in IPv6. */
+function hostPrefix(address: string): number {
+  return address.includes(":") ? 128 : 32;
 }
 
 export async function applyFabricRules(topo: Topology, full: boolean): Promise<void> {
   const args = full ? [] : ["--noflush"];
   await inNetns(FABRIC_NS, "iptables-restore", ["-w", "5", ...args], { input: full ? fullRuleset(topo) : updateRuleset(topo) });
+  if (hasIpv6(topo)) await applyFabricRules6(topo, full);
 }
 
-/** Packet counter of a chain's single DROP rule in the fabric. */
-export async function dropCount(table: "raw" | "filter", chain: string): Promise<number> {
-  const out = await inNetns(FABRIC_NS, "iptables", ["-w", "5", "-t", table, "-L", chain, "-n", "-v", "-x"]);
+/** Packet counter of a chain's single DROP rule in the fabric (its IPv6 rules with family 6). */
+export async function dropCount(table: "raw" | "filter", chain: string, family: 4 | 6 = 4): Promise<number> {
+  const out = await inNetns(FABRIC_NS, family === 6 ? "ip6tables" : "iptables", ["-w", "5", "-t", table, "-L", chain, "-n", "-v", "-x"]);
   const rule = out.stdout
     .split("\n")
     .slice(2)

@@ -16,7 +16,16 @@ import { join } from "node:path";
 import { applyFabricRules, routeIpConfig, unrouteIpConfig } from "./fabric";
 import { ip, isAlive, sleep } from "./exec";
 import { FABRIC_NS, fabricNicPort } from "./names";
-import { nicIpConfigs, nicsOf, parseTopology, type SimIpConfig, type Topology } from "./topology";
+import {
+  nicIp6Configs,
+  nicIpConfigs,
+  nicsOf,
+  parseTopology,
+  type NicView,
+  type SimIp6Config,
+  type SimIpConfig,
+  type Topology,
+} from "./topology";
 import { TOPOLOGY_FILE } from "./platform/state";
 const LOCK_DIR = "topology.lock";
 const LOCK_TIMEOUT_MS = 30_000;
@@ -82,9 +91,15 @@ export interface CommitOptions {
   nic?: number;
 }
 
+/** Every address of a NIC, IPv4 and IPv6. */
+function addressesOf(nic: NicView): Set<string> {
+  return new Set([...nicIpConfigs(nic), ...nicIp6Configs(nic)].map((c) => c.address));
+}
+
 /**
  * Replace the secondary ipconfigs of one NIC of a VM (opts.nic) with what
- * `change` makes of the current ones (it may throw to refuse), and make it true everywhere.
+ * `change` makes of the current ones (it may throw to refuse), and its IPv6
+ * secondaries with what `change6` makes of them, and make it true everywhere.
  * Returns the topology written and its text.
  */
 export async function commitIpConfigs(
@@ -92,6 +107,7 @@ export async function commitIpConfigs(
   vmName: string,
   change: (current: SimIpConfig[]) => SimIpConfig[],
   opts: CommitOptions,
+  change6?: (current: SimIp6Config[]) => SimIp6Config[],
 ): Promise<{ topology: Topology; text: string }> {
   return withTopologyLock(platformDir, async () => {
     const next = structuredClone(readTopologyFile(platformDir));
@@ -100,11 +116,16 @@ export async function commitIpConfigs(
     const index = opts.nic ?? 0;
     const nic = nicsOf(vm, next)[index];
     if (!nic) throw new Error(`${vmName} has no NIC eth${index}`);
-    const before = new Set(nicIpConfigs(nic).map((c) => c.address));
+    const before = addressesOf(nic);
     nic.source.secondaries = change(nic.source.secondaries);
+    if (change6) {
+      const v6 = nic.source.ipv6;
+      if (!v6) throw new Error(`${index === 0 ? vmName : `${vmName} ${nic.link}`} has no IPv6 primary ipconfig`);
+      v6.secondaries = change6(v6.secondaries);
+    }
     const topology = parseTopology(next);
     const changed = nicsOf(topology.vms.find((v) => v.name === vmName) ?? vm, topology)[index];
-    const after = new Set(nicIpConfigs(changed).map((c) => c.address));
+    const after = addressesOf(changed);
     if (opts.fabric) {
       for (const address of after) if (!before.has(address)) await routeIpConfig(vmName, changed, address);
       await applyFabricRules(topology, false);
@@ -120,21 +141,25 @@ export async function syncFabric(topo: Topology): Promise<void> {
   const nics = topo.vms.flatMap((vm) => nicsOf(vm, topo).map((nic) => ({ vm, nic })));
   const have = new Map<string, Set<string>>();
   for (const { vm, nic } of nics) {
-    const routes = await ip(FABRIC_NS, ["-4", "route", "show", "dev", fabricNicPort(vm.name, nic.index)], { allowFailure: true });
-    const addresses = routes.stdout
-      .split("\n")
-      .map((l) => l.trim().split(/\s+/)[0])
-      .filter((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a));
-    have.set(nic.key, new Set(addresses));
+    const addresses = new Set<string>();
+    for (const family of ["-4", "-6"]) {
+      const routes = await ip(FABRIC_NS, [family, "route", "show", "dev", fabricNicPort(vm.name, nic.index)], { allowFailure: true });
+      for (const l of routes.stdout.split("\n")) {
+        const a = l.trim().split(/\s+/)[0];
+        // Host routes only: IPv4 ones print without /32; IPv6 ones without /128, link-local ones excepted.
+        if (/^\d+\.\d+\.\d+\.\d+$/.test(a) || (/^[0-9a-f:]+$/.test(a) && a.includes(":") && !a.startsWith("fe80:"))) addresses.add(a);
+      }
+    }
+    have.set(nic.key, addresses);
   }
   // Stale routes go first, so an address that moved to another NIC ends up on the new one only.
   for (const { vm, nic } of nics) {
-    const want = new Set(nicIpConfigs(nic).map((c) => c.address));
+    const want = addressesOf(nic);
     for (const address of have.get(nic.key) ?? []) if (!want.has(address)) await unrouteIpConfig(vm.name, nic, address);
   }
   for (const { vm, nic } of nics) {
     const present = have.get(nic.key) ?? new Set<string>();
-    for (const ipc of nicIpConfigs(nic)) if (!present.has(ipc.address)) await routeIpConfig(vm.name, nic, ipc.address);
+    for (const address of addressesOf(nic)) if (!present.has(address)) await routeIpConfig(vm.name, nic, address);
   }
   await applyFabricRules(topo, false);
 }

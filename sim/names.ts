@@ -32,6 +32,8 @@ export const FABRIC_REGISTRY_PORT = "f-registry";
 export const FABRIC_SINK = "f-sink";
 /** The MAC at which a VM sees the gateway and every other VNet address. */
 export const FABRIC_MAC = "12:34:56:78:9a:bc";
+/** The IPv6 gateway of every dual-stack subnet: a link-local address, at FABRIC_MAC. */
+export const FABRIC_GATEWAY6 = "fe80::1234:5678:9abc";
 export const IMDS_IP = "169.254.169.254";
 export const WIRESERVER_IP = "168.63.129.16";
 /**

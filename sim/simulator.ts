@@ -16,8 +16,8 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
-import { Address4 } from "ip-address";
-import { NicView, SimIpConfig, Topology, Vm, nicIpConfigs, nicsOf } from "./topology";
+import { Address4, Address6 } from "ip-address";
+import { NicView, SimIp6Config, SimIpConfig, Topology, Vm, hasIpv6, nicIp6Configs, nicIpConfigs, nicsOf } from "./topology";
 import { commitIpConfigs, readTopologyFile, writeTopologyFile } from "./ipconfig-commit";
 import { OPERATIONS_FILE } from "./platform/arm-operations";
 import { ARM_CA_IN_VM, armCertificatePaths, makeArmCertificates } from "./arm-tls";
@@ -28,6 +28,7 @@ import { Engine, defaultEngine, hasDebian13 } from "./engines";
 import { registryHost, startRegistry } from "./registry";
 import { applyFabricRules, buildFabric, dropCount, plugVm } from "./fabric";
 import { allNics, dropChains } from "./fabric-rules";
+import { dropChains6 } from "./fabric-rules6";
 import {
   VmPaths,
   busyboxTarball,
@@ -71,8 +72,10 @@ export interface NicStatus {
   subnet: string;
   primary: string;
   secondaries: string[];
-  /** Public IPs of this NIC's ipconfigs, by private address. */
+  /** Public IPs (and public IPv6s) of this NIC's ipconfigs, by private address. */
   publicIps: Record<string, string>;
+  /** The NIC's IPv6 ipconfigs, primary first: only the primary NIC's in a dual-stack subnet has any. */
+  ipv6: string[];
 }
 
 export interface VmStatus {
@@ -86,6 +89,8 @@ export interface VmStatus {
   primary: string;
   secondaries: string[];
   publicIps: Record<string, string>;
+  /** The primary NIC's IPv6 ipconfigs, primary first (none without a dual-stack subnet); their public IPv6s are in publicIps. */
+  ipv6: string[];
   nics: NicStatus[];
 }
 
@@ -111,6 +116,14 @@ export interface DropCounters {
   undeliverable: number;
   noPublicIp: number;
   nsg: number;
+  /** IPv6 drops (all zero when the topology has no IPv6): spoofed MAC and source per VM (its primary NIC, keyed as above), */
+  spoofedMac6: Record<string, number>;
+  spoofedIp6: Record<string, number>;
+  /** neighbour advertisements claiming an address that is not the NIC's, per VM, */
+  spoofedNa6: Record<string, number>;
+  /** packets for VNet addresses that are no IPv6 ipconfig, and to the internet from ones without a public IPv6. */
+  undeliverable6: number;
+  noPublicIp6: number;
 }
 
 function isMountPoint(path: string): boolean {
@@ -433,9 +446,15 @@ export class Simulator {
 
   /**
    * Add a secondary ipconfig to one of a VM's NICs, as `az network nic ip-config create` does:
-   * NIC `nic` (0 = eth0), else the first NIC whose subnet holds the address.
+   * NIC `nic` (0 = eth0), else the first NIC whose subnet holds the address. An IPv6
+   * address goes beside the IPv6 primary of the NIC (eth0 unless `nic` says otherwise).
    */
   async addIpConfig(vmName: string, address: string, publicIp?: string, name?: string, nic?: number): Promise<void> {
+    if (address.includes(":"))
+      return this.changeIpConfigs(vmName, nic ?? 0, keep, (secondaries) => [
+        ...secondaries,
+        { address, ...(publicIp ? { publicIp6: publicIp } : {}), ...(name ? { name } : {}) },
+      ]);
     const index = nic ?? this.nicForAddress(vmName, address);
     await this.changeIpConfigs(vmName, index, (secondaries) => [
       ...secondaries,
@@ -443,8 +462,14 @@ export class Simulator {
     ]);
   }
 
-  /** Remove a secondary ipconfig from the VM's NIC that has it (or from NIC `nic`). */
+  /** Remove a secondary ipconfig (IPv4 or IPv6) from the VM's NIC that has it (or from NIC `nic`). */
   async removeIpConfig(vmName: string, address: string, nic?: number): Promise<void> {
+    if (address.includes(":"))
+      return this.changeIpConfigs(vmName, nic ?? 0, keep, (secondaries) => {
+        const kept = secondaries.filter((s) => s.address !== new Address6(address).correctForm());
+        if (kept.length === secondaries.length) throw new Error(`${address} is not a secondary IPv6 ipconfig of ${vmName}`);
+        return kept;
+      });
     const index = nic ?? this.nics(vmName).find((n) => n.secondaries.some((s) => s.address === address))?.index ?? 0;
     await this.changeIpConfigs(vmName, index, (secondaries) => {
       const kept = secondaries.filter((s) => s.address !== address);
@@ -464,10 +489,15 @@ export class Simulator {
   }
 
   /** Metadata answers, routes and anti-spoofing change together, as ARM's NIC PUTs do them (sim/ipconfig-commit.ts). */
-  private async changeIpConfigs(vmName: string, nic: number, change: (secondaries: SimIpConfig[]) => SimIpConfig[]): Promise<void> {
+  private async changeIpConfigs(
+    vmName: string,
+    nic: number,
+    change: (secondaries: SimIpConfig[]) => SimIpConfig[],
+    change6?: (secondaries: SimIp6Config[]) => SimIp6Config[],
+  ): Promise<void> {
     const st = this.requireState();
     this.vm(vmName);
-    st.topology = (await commitIpConfigs(this.platformDir, vmName, change, { fabric: true, nic })).topology;
+    st.topology = (await commitIpConfigs(this.platformDir, vmName, change, { fabric: true, nic }, change6)).topology;
     this.writeState();
   }
 
@@ -487,6 +517,24 @@ export class Simulator {
       undeliverable: await dropCount("filter", dropChains.undeliverable),
       noPublicIp: await dropCount("filter", dropChains.noPublicIp),
       nsg: await dropCount("filter", dropChains.nsg),
+      ...(await this.dropCounters6()),
+    };
+  }
+
+  private async dropCounters6(): Promise<
+    Pick<DropCounters, "spoofedMac6" | "spoofedIp6" | "spoofedNa6" | "undeliverable6" | "noPublicIp6">
+  > {
+    const topo = this.topology;
+    const on = hasIpv6(topo);
+    const count = (table: "raw" | "filter", chain: string) => (on ? dropCount(table, chain, 6) : Promise.resolve(0));
+    const perVm = async (chain: (vm: string) => string) =>
+      Object.fromEntries(await Promise.all(topo.vms.map(async (vm) => [vm.name, await count("raw", chain(vm.name))] as const)));
+    return {
+      spoofedMac6: await perVm(dropChains6.spoofedMac),
+      spoofedIp6: await perVm(dropChains6.spoofedIp),
+      spoofedNa6: await perVm(dropChains6.spoofedNa),
+      undeliverable6: await count("filter", dropChains6.undeliverable),
+      noPublicIp6: await count("filter", dropChains6.noPublicIp),
     };
   }
 
@@ -508,7 +556,8 @@ export class Simulator {
           subnet: nic.subnet,
           primary: nic.primary.address,
           secondaries: nic.secondaries.map((s) => s.address),
-          publicIps: publicIpsOf(nicIpConfigs(nic)),
+          publicIps: publicIpsOf(nicIpConfigs(nic), nicIp6Configs(nic)),
+          ipv6: nicIp6Configs(nic).map((i) => i.address),
         }));
         return {
           name: vm.name,
@@ -520,6 +569,7 @@ export class Simulator {
           primary: nics[0].primary,
           secondaries: nics[0].secondaries,
           publicIps: nics[0].publicIps,
+          ipv6: nics[0].ipv6,
           nics,
         };
       }),
@@ -563,8 +613,14 @@ export class Simulator {
   }
 }
 
-function publicIpsOf(ipconfigs: SimIpConfig[]): Record<string, string> {
-  return Object.fromEntries(ipconfigs.filter((i) => i.publicIp).map((i) => [i.address, i.publicIp as string]));
+/** A change that leaves a NIC's IPv4 secondaries as they are. */
+const keep = (secondaries: SimIpConfig[]) => secondaries;
+
+function publicIpsOf(ipconfigs: SimIpConfig[], ipconfigs6: SimIp6Config[]): Record<string, string> {
+  return Object.fromEntries([
+    ...ipconfigs.flatMap((i) => (i.publicIp ? [[i.address, i.publicIp]] : [])),
+    ...ipconfigs6.flatMap((i) => (i.publicIp6 ? [[i.address, i.publicIp6]] : [])),
+  ]);
 }
 
 function isEmptyDir(path: string): boolean {

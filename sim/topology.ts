@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { Address4 } from "ip-address";
+import { Address4, Address6 } from "ip-address";
 import { EngineSchema } from "./engines";
 import { lbBackendPoolId } from "./platform/arm-ids";
 
@@ -19,6 +19,29 @@ const ipConfigNameSchema = z
   .string()
   .regex(/^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$/, "must be an Azure ipconfig name (1-80 letters, digits, _ . -)");
 const resourceIds = z.array(z.string().min(1)).max(64);
+
+/** An IPv6 address, kept in canonical text (lower case, compressed). */
+const ipv6 = z
+  .string()
+  .refine((s) => !s.includes("/") && !s.includes(".") && Address6.isValid(s), "must be an IPv6 address such as fd00:db8:deca:1::4")
+  .transform((s) => new Address6(s).correctForm());
+/** An IPv6 network (no host bits), kept as canonical address/prefix. */
+const cidr6 = z
+  .string()
+  .refine((s) => s.includes("/") && !s.includes(".") && Address6.isValid(s), "must be an IPv6 CIDR such as fd00:db8:deca::/48")
+  .refine(
+    (s) => new Address6(s).startAddress().bigInt() === new Address6(s.split("/")[0]).bigInt(),
+    "must be a network address (no host bits set)",
+  )
+  .transform((s) => `${new Address6(s).startAddress().correctForm()}/${new Address6(s).subnetMask}`);
+
+export const Ip6ConfigSchema = z.object({
+  address: ipv6,
+  /** A public IPv6 address of its own: the only way an IPv6 ipconfig reaches the internet (SNAT to it). */
+  publicIp6: ipv6.optional(),
+  /** The ipconfig's name in Azure Resource Manager; ipConfigName6() when absent. */
+  name: ipConfigNameSchema.optional(),
+});
 
 export const IpConfigSchema = z.object({
   address: ipv4,
@@ -39,10 +62,18 @@ const nicFields = {
 };
 
 /** The VM's primary NIC (eth0), in vnet.subnet. */
-export const NicSchema = z.object(nicFields);
+export const NicSchema = z.object({
+  ...nicFields,
+  /** IPv6 ipconfigs beside the IPv4 ones (a dual-stack subnet, vnet.subnet6). */
+  ipv6: z.object({ primary: Ip6ConfigSchema, secondaries: z.array(Ip6ConfigSchema).max(255).default([]) }).optional(),
+});
 
-/** A further NIC (eth1, eth2) in vnet.subnet or one of vnet.extraSubnets. */
-export const ExtraNicSchema = z.object({ ...nicFields, subnet: cidr });
+/** A further NIC (eth1, eth2) in vnet.subnet or one of vnet.extraSubnets; IPv4 only (IPv6 is the primary NIC's). */
+export const ExtraNicSchema = z.object({
+  ...nicFields,
+  subnet: cidr,
+  ipv6: z.undefined({ error: "IPv6 ipconfigs are only on the primary NIC (vms[].nic.ipv6)" }).optional(),
+});
 
 /** Most NICs a VM has besides its primary one. */
 export const MAX_EXTRA_NICS = 2;
@@ -97,6 +128,10 @@ export const TopologySchema = z.object({
     addressSpace: cidr,
     subnet: cidr,
     gateway: ipv4,
+    /** The VNet's IPv6 address space (ULA such as fd00:db8:deca::/48, or a global range). */
+    addressSpace6: cidr6.optional(),
+    /** The subnet's IPv6 range: exactly a /64 inside addressSpace6. Its gateway is fe80::1234:5678:9abc. */
+    subnet6: cidr6.optional(),
     /** More subnets of the VNet, for NICs after a VM's primary one; gateway: Azure's is the subnet's first usable address. */
     extraSubnets: z
       .array(z.object({ subnet: cidr, gateway: ipv4 }))
@@ -106,12 +141,17 @@ export const TopologySchema = z.object({
   vms: z.array(VmSchema).min(1).max(8),
   internet: z.object({
     hostAddress: ipv4,
+    /** The internet host's IPv6 address (outside the VNet), when the VNet has IPv6. */
+    hostAddress6: ipv6.optional(),
     /** Names the platform DNS answers for internet hosts. */
     names: z.record(z.string(), ipv4).default({}),
   }),
   onPrem: z.object({
     cidr,
     hostAddress: ipv4,
+    /** An on-premises IPv6 range routed by the fabric without NAT, and the host's address in it. */
+    cidr6: cidr6.optional(),
+    hostAddress6: ipv6.optional(),
   }),
   /** The container registry host (Debian 13's docker-registry), reached from the VNet through the fabric. */
   registry: z
@@ -135,6 +175,7 @@ export type SimIpConfig = z.infer<typeof IpConfigSchema>;
 export type SimNic = z.infer<typeof NicSchema>;
 export type LoadBalancer = z.infer<typeof LoadBalancerSchema>;
 export type NsgRule = z.infer<typeof NsgRuleSchema>;
+export type SimIp6Config = z.infer<typeof Ip6ConfigSchema>;
 
 /** The ARM id of a load balancer's backend pool, when it has a name. */
 export function lbPoolIdOf(lb: LoadBalancer): string | undefined {
@@ -244,7 +285,8 @@ export function parseTopology(raw: unknown): Topology {
       if (macs.has(nic.mac)) throw invalid(`MAC ${nic.mac} is used twice`);
       macs.add(nic.mac);
       const net = new Address4(nic.subnet);
-      const ipcNames = new Set<string>();
+      // One name space per NIC, its IPv6 ipconfigs (the primary NIC's) included.
+      const ipcNames = new Set<string>(nic.index === 0 ? ipv6ConfigsOf(vm).map((c) => ipConfigName6(vm.nic, c).toLowerCase()) : []);
       for (const ipc of nicIpConfigs(nic)) {
         const ipcName = ipConfigName(nic, ipc);
         if (ipcNames.has(ipcName.toLowerCase())) throw invalid(`${where} has two ipconfigs named ${ipcName}`);
@@ -257,6 +299,7 @@ export function parseTopology(raw: unknown): Topology {
       }
     }
   }
+  checkIpv6(topo);
   return topo;
 }
 
@@ -319,6 +362,7 @@ export function nicsOf(vm: Vm, topo: Pick<Topology, "vnet">): NicView[] {
       mac: nic.mac,
       primary: nic.primary,
       secondaries: nic.secondaries,
+      ipv6: nic.ipv6,
       index,
       link: `eth${index}`,
       ...where,
@@ -347,4 +391,76 @@ export function ipConfigsOf(vm: Vm): SimIpConfig[] {
 export function ipConfigName(nic: Pick<SimNic, "primary">, ipc: SimIpConfig): string {
   if (ipc.name) return ipc.name;
   return ipc.address === nic.primary.address ? "ipconfig1" : `ipconfig-${ipc.address.replace(/\./g, "-")}`;
+}
+
+/** A NIC's IPv6 ipconfigs, primary first; none when it is IPv4 only (every NIC but a primary one with `ipv6`). */
+export function nicIp6Configs(nic: Pick<SimNic, "ipv6">): SimIp6Config[] {
+  return nic.ipv6 ? [nic.ipv6.primary, ...nic.ipv6.secondaries] : [];
+}
+
+/** The VM's IPv6 ipconfigs (its primary NIC's), primary first; none when its NIC is IPv4 only. */
+export function ipv6ConfigsOf(vm: Vm): SimIp6Config[] {
+  return nicIp6Configs(vm.nic);
+}
+
+/** Whether the topology has a dual-stack subnet: only then is IPv6 on anywhere in the simulator. */
+export function hasIpv6(topo: Topology): boolean {
+  return topo.vnet.subnet6 !== undefined;
+}
+
+/** An IPv6 ipconfig's ARM name: its own, else ipconfig-v6 for its NIC's IPv6 primary and one derived from the address for a secondary. */
+export function ipConfigName6(nic: Pick<SimNic, "ipv6">, ipc: SimIp6Config): string {
+  if (ipc.name) return ipc.name;
+  return ipc.address === nic.ipv6?.primary.address ? "ipconfig-v6" : `ipconfig-v6-${ipc.address.replace(/:/g, "-")}`;
+}
+
+/** Azure keeps the first four addresses of an IPv6 subnet (::0 to ::3), as it does in IPv4. */
+export function reservedInSubnet6(subnet6: string, address: string): boolean {
+  return new Address6(address).bigInt() - new Address6(subnet6).startAddress().bigInt() < 4n;
+}
+
+/** The IPv6 rules: a /64 subnet inside the address space, ipconfigs inside it and not reserved, each address once. */
+function checkIpv6(topo: Topology): void {
+  const fail = (message: string): never => {
+    throw new Error(`invalid topology: ${message}`);
+  };
+  const { addressSpace6, subnet6 } = topo.vnet;
+  const inside = (address: string, range: string) => new Address6(address).isInSubnet(new Address6(range));
+  if (subnet6 === undefined) {
+    const v6 = topo.vms.find((vm) => vm.nic.ipv6) ? "vms[].nic.ipv6" : undefined;
+    const other = [
+      v6,
+      topo.internet.hostAddress6 !== undefined ? "internet.hostAddress6" : undefined,
+      topo.onPrem.cidr6 !== undefined || topo.onPrem.hostAddress6 !== undefined ? "onPrem.cidr6" : undefined,
+    ].find((f) => f !== undefined);
+    if (other) fail(`${other} needs a dual-stack subnet (vnet.subnet6)`);
+    return;
+  }
+  if (addressSpace6 === undefined) fail("vnet.subnet6 needs vnet.addressSpace6");
+  const space = addressSpace6 as string;
+  if (new Address6(subnet6).subnetMask !== 64) fail(`vnet.subnet6 ${subnet6} must be a /64 (Azure's only IPv6 subnet size)`);
+  if (!new Address6(subnet6).isInSubnet(new Address6(space))) fail(`vnet.subnet6 ${subnet6} is not inside vnet.addressSpace6 ${space}`);
+  const seen = new Map<string, string>();
+  for (const vm of topo.vms) {
+    const names = ipv6ConfigsOf(vm).map((c) => ipConfigName6(vm.nic, c).toLowerCase());
+    if (new Set(names).size !== names.length) fail(`${vm.name} has two IPv6 ipconfigs of one name`);
+    for (const ipc of ipv6ConfigsOf(vm)) {
+      if (!inside(ipc.address, subnet6)) fail(`${vm.name} ipconfig ${ipc.address} is not inside ${subnet6}`);
+      if (reservedInSubnet6(subnet6, ipc.address))
+        fail(`${vm.name} ipconfig ${ipc.address} is one of the four addresses Azure reserves in ${subnet6}`);
+      const owner = seen.get(ipc.address);
+      if (owner) fail(`ipconfig ${ipc.address} is on both ${owner} and ${vm.name}`);
+      seen.set(ipc.address, vm.name);
+      if (ipc.publicIp6 !== undefined && inside(ipc.publicIp6, space)) fail(`${vm.name} publicIp6 ${ipc.publicIp6} is inside the VNet`);
+    }
+  }
+  if (topo.internet.hostAddress6 !== undefined && inside(topo.internet.hostAddress6, space))
+    fail(`internet.hostAddress6 ${topo.internet.hostAddress6} is inside the VNet`);
+  const { cidr6, hostAddress6 } = topo.onPrem;
+  if ((cidr6 === undefined) !== (hostAddress6 === undefined)) fail("onPrem.cidr6 and onPrem.hostAddress6 go together");
+  if (cidr6 !== undefined && hostAddress6 !== undefined) {
+    if (!inside(hostAddress6, cidr6)) fail(`onPrem.hostAddress6 ${hostAddress6} is not inside onPrem.cidr6 ${cidr6}`);
+    if (new Address6(cidr6).isInSubnet(new Address6(space)) || new Address6(space).isInSubnet(new Address6(cidr6)))
+      fail(`onPrem.cidr6 ${cidr6} overlaps vnet.addressSpace6 ${space}`);
+  }
 }

@@ -4,7 +4,16 @@
  * from the ipconfigs it asked for. Pure functions.
  */
 import { createHash } from "node:crypto";
-import { ipConfigName, nicIpConfigs, type NicView, type SimIpConfig, type Vm } from "../topology";
+import {
+  ipConfigName,
+  ipConfigName6,
+  nicIp6Configs,
+  nicIpConfigs,
+  type NicView,
+  type SimIp6Config,
+  type SimIpConfig,
+  type Vm,
+} from "../topology";
 import { stableVmId } from "./imds-documents";
 import {
   SIM_LOCATION,
@@ -42,7 +51,7 @@ export function armVmDocument(vm: Vm, hasIdentity: boolean): Record<string, unkn
 }
 
 /** What a NIC's ARM documents are made of. */
-export type ArmNic = Pick<NicView, "index" | "mac" | "primary" | "secondaries" | "subnetName">;
+export type ArmNic = Pick<NicView, "index" | "mac" | "primary" | "secondaries" | "ipv6" | "subnetName">;
 
 function ipConfigDocument(vmName: string, nic: ArmNic, ipc: SimIpConfig, state: ProvisioningState): Record<string, unknown> {
   const name = ipConfigName(nic, ipc);
@@ -67,13 +76,23 @@ function ipConfigDocument(vmName: string, nic: ArmNic, ipc: SimIpConfig, state: 
   };
 }
 
+/** An IPv6 ipconfig: shaped as an IPv4 one, never the NIC's primary (Azure's primary ipconfig is IPv4), Static. */
+function ipConfigDocument6(vmName: string, nic: ArmNic, ipc: SimIp6Config, state: ProvisioningState): Record<string, unknown> {
+  const shape = { address: ipc.address, name: ipConfigName6(nic, ipc), allocation: "Static" as const };
+  const doc = ipConfigDocument(vmName, nic, ipc.publicIp6 ? { ...shape, publicIp: ipc.publicIp6 } : shape, state);
+  return { ...doc, properties: { ...(doc.properties as Record<string, unknown>), privateIPAddressVersion: "IPv6" } };
+}
+
 /**
  * The NIC. Its etag is derived from its content, so any change (ipconfigs or
  * provisioning state) gives a new one and an unchanged NIC keeps its own;
  * the NIC's ipconfigs carry the NIC's etag, as on Azure.
  */
 export function armNicDocument(vmName: string, nic: ArmNic, state: ProvisioningState): Record<string, unknown> {
-  const ipConfigurations = nicIpConfigs(nic).map((ipc) => ipConfigDocument(vmName, nic, ipc, state));
+  const ipConfigurations = [
+    ...nicIpConfigs(nic).map((ipc) => ipConfigDocument(vmName, nic, ipc, state)),
+    ...nicIp6Configs(nic).map((ipc) => ipConfigDocument6(vmName, nic, ipc, state)),
+  ];
   const etag = `W/"${stableUuid("etag", createHash("sha256").update(JSON.stringify(ipConfigurations)).digest("hex"))}"`;
   for (const ipc of ipConfigurations) ipc.etag = etag;
   return {

@@ -38,7 +38,7 @@ export function isSimAsgId(id: string): boolean {
 
 /** A public IP resource, named after its address. */
 export const publicIpId = (address: string) =>
-  `${resourceGroupId()}/providers/Microsoft.Network/publicIPAddresses/pip-${address.replace(/\./g, "-")}`;
+  `${resourceGroupId()}/providers/Microsoft.Network/publicIPAddresses/pip-${address.replace(/[.:]/g, "-")}`;
 
 /** The address a public IP id names (publicIpId's inverse), or undefined. */
 export function publicIpOfId(id: string): string | undefined {

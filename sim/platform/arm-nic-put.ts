@@ -6,9 +6,19 @@
  * ipconfigs, Dynamic addresses picked from the free ones. Pure: the answer is
  * the NIC's new secondaries or the error ARM would send.
  */
-import { Address4 } from "ip-address";
+import { Address4, Address6 } from "ip-address";
 import { z } from "zod";
-import { ipConfigName, lbPoolIdOf, nicIpConfigs, nicsOf, type SimIpConfig, type Topology, type Vm } from "../topology";
+import {
+  ipConfigName,
+  ipConfigName6,
+  lbPoolIdOf,
+  nicIp6Configs,
+  nicIpConfigs,
+  nicsOf,
+  type SimIpConfig,
+  type Topology,
+  type Vm,
+} from "../topology";
 import { ipConfigId, isSimAsgId, nicId, publicIpOfId, subnetId } from "./arm-ids";
 
 /** Private IP addresses per network interface (Azure's networking limits). */
@@ -115,6 +125,15 @@ export function planNicPut(topo: Topology, vm: Vm, raw: unknown, pending: Map<st
       `Deletion and renaming of primary IP Configuration is not supported: ${ipConfigId(vm.name, primaryName, index)} must stay the primary with address ${nic.primary.address}.`,
     );
 
+  // IPv6 ipconfigs are the topology's: a PUT carries them back unchanged (it may not add, change or remove one).
+  const own6 = new Map(nicIp6Configs(nic).map((c) => [ipConfigName6(nic, c).toLowerCase(), c]));
+  const dropped6 = [...own6.keys()].find((n) => !names.has(n));
+  if (dropped6 !== undefined)
+    return bad(
+      "IPv6NotSupported",
+      `IP configuration ${ipConfigId(vm.name, dropped6, index)}: the simulator does not remove IPv6 ipconfigs through ARM.`,
+    );
+
   const subnet = new Address4(nic.subnet);
   const own = new Map(nic.secondaries.map((s) => [ipConfigName(nic, s).toLowerCase(), s]));
   const ownAddresses = new Set(nic.secondaries.map((s) => s.address));
@@ -127,8 +146,17 @@ export function planNicPut(topo: Topology, vm: Vm, raw: unknown, pending: Map<st
     if (r === primary) continue;
     const id = ipConfigId(vm.name, r.name, index);
     const p = r.properties;
-    if (p.privateIPAddressVersion === "IPv6")
-      return bad("IPv6NotSupported", `IP configuration ${id}: IPv6 is not enabled in this virtual network.`);
+    if (p.privateIPAddressVersion === "IPv6") {
+      const kept = own6.get(r.name.toLowerCase());
+      const address = p.privateIPAddress;
+      if (kept && (!address || (Address6.isValid(address) && new Address6(address).correctForm() === kept.address))) continue;
+      return bad(
+        "IPv6NotSupported",
+        kept || topo.vnet.subnet6 !== undefined
+          ? `IP configuration ${id}: the simulator does not add or change IPv6 ipconfigs through ARM.`
+          : `IP configuration ${id}: IPv6 is not enabled in this virtual network.`,
+      );
+    }
     if (!p.subnet) return bad("InvalidRequestFormat", `Cannot parse the request. IP configuration ${id} has no subnet.`);
     if (p.subnet.id.toLowerCase() !== thisSubnet.toLowerCase())
       return bad("InvalidResourceReference", `Resource ${p.subnet.id} referenced by resource ${thisNic} was not found.`);

@@ -2,7 +2,7 @@
  * The JSON documents IMDS serves (its network and compute documents), built from the topology.
  * Pure functions so their shape can be checked without a server.
  */
-import { nicIpConfigs, nicsOf, type Topology, type Vm } from "../topology";
+import { nicIp6Configs, nicIpConfigs, nicsOf, type Topology, type Vm } from "../topology";
 import { azureMac } from "./mac";
 import { SIM_LOCATION, SIM_RESOURCE_GROUP, SIM_SUBSCRIPTION_ID, SIM_VM_SIZE, stableUuid, vmResourceId } from "./arm-ids";
 
@@ -41,7 +41,10 @@ function findVm(topology: Topology, vmName: string): Vm {
   return vm;
 }
 
-/** The VM's NICs, the primary NIC first, each with its primary ipconfig first and its own subnet, as IMDS lists them. */
+/**
+ * The VM's NICs, the primary NIC first, each with its primary ipconfig first and its own subnet, as IMDS lists them
+ * (the primary NIC's IPv6 ipconfigs too, primary first, but no IPv6 subnet).
+ */
 export function imdsNetworkDocument(topology: Topology, vmName: string): ImdsNetworkDocument {
   const vm = findVm(topology, vmName);
   return {
@@ -52,7 +55,7 @@ export function imdsNetworkDocument(topology: Topology, vmName: string): ImdsNet
           ipAddress: nicIpConfigs(nic).map((c) => ({ privateIpAddress: c.address, publicIpAddress: c.publicIp ?? "" })),
           subnet: [{ address: subnetAddress, prefix }],
         },
-        ipv6: { ipAddress: [] },
+        ipv6: { ipAddress: nicIp6Configs(nic).map((c) => ({ privateIpAddress: c.address, publicIpAddress: c.publicIp6 ?? "" })) },
         macAddress: azureMac(nic.mac),
       };
     }),

@@ -21,6 +21,6 @@ const http = createServer((req, res) => {
 });
 http.listen(port, bind);
 
-const udp = createSocket("udp4");
+const udp = createSocket(bind.includes(":") ? "udp6" : "udp4");
 udp.on("message", (_msg, rinfo) => udp.send(`${rinfo.address}${label ? ` ${label}` : ""}\n`, rinfo.port, rinfo.address));
 udp.bind(port, bind);

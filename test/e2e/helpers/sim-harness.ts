@@ -36,7 +36,7 @@ export class Harness {
         ? this.sim.spawnInVm(place.vm, process.execPath, args, log)
         : this.sim.spawnEdge(place.edge, process.execPath, args, log);
     this.pids.push(pid);
-    const probe = bind === "0.0.0.0" ? "127.0.0.1" : bind;
+    const probe = bind === "0.0.0.0" ? "127.0.0.1" : bind.includes(":") ? `[${bind}]` : bind;
     await waitFor(
       `whoami on port ${port}`,
       async () => {
