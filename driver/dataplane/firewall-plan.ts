@@ -17,8 +17,8 @@
  * match each other's rules.
  */
 import { PluginError } from "../errors";
-import { parseCidrAsWritten } from "../lib/address";
-import { assertCidr, assertIfName, assertIPv4 } from "./validate";
+import { canonicalIpCidr, parseCidrAsWritten } from "../lib/address";
+import { assertCidr, assertIfName, assertIPv4, assertIPv6 } from "./validate";
 
 export const FORWARD_CHAIN = "AZURE-VNET-FORWARD";
 export const POSTROUTING_CHAIN = "AZURE-VNET-POSTROUTING";
@@ -72,6 +72,12 @@ export interface FirewallNetwork {
   /** Destinations never SNATed, in addition to every network's subnet and the platform addresses. */
   nonMasqueradeCidrs: string[];
   allowImds: boolean;
+  /** A dual-stack network: its IPv6 /64 (ip6tables rules are made only for these). */
+  subnet6?: string;
+  /** The NIC's primary IPv6 address: the source for SNATed IPv6. */
+  primaryAddress6?: string;
+  /** IPv6 destinations never SNATed, in addition to every network's IPv6 subnet. */
+  nonMasqueradeCidrs6?: string[];
 }
 
 /** The fields that say how a network's container traffic is recognised. */
@@ -110,7 +116,20 @@ export interface FirewallPlan {
   readonly mangleRules: readonly string[];
   /** The raw chain's rules (SOURCE_CHAIN): one when a transparent network exists, else none. */
   readonly rawRules: readonly string[];
+  /**
+   * Input for one `ip6tables-restore --noflush` run (filter FORWARD_CHAIN and
+   * nat POSTROUTING_CHAIN), when a dual-stack network exists; undefined otherwise.
+   */
+  readonly restoreText6?: string;
+  readonly filterRules6?: readonly string[];
+  readonly natRules6?: readonly string[];
 }
+
+/** The ip6tables chains and where they are jumped to from (IPv6 has no platform addresses to block). */
+export const HOOKS6 = [
+  { table: "filter", parent: "FORWARD", chain: FORWARD_CHAIN },
+  { table: "nat", parent: "POSTROUTING", chain: POSTROUTING_CHAIN },
+] as const;
 
 const NETWORK_ID = /^[a-zA-Z0-9_-]{1,64}$/;
 
@@ -144,6 +163,19 @@ function validNetwork(raw: FirewallNetwork, index: number): FirewallNetwork {
   if (typeof base.allowImds !== "boolean") throw new PluginError(`${where}: allowImds must be true or false`);
   if (!Array.isArray(base.nonMasqueradeCidrs)) throw new PluginError(`${where}: nonMasqueradeCidrs must be a list`);
   base.nonMasqueradeCidrs.forEach((c) => assertCidr(c, `${where} non-masquerade CIDR`));
+  if (raw.subnet6 !== undefined || raw.primaryAddress6 !== undefined) {
+    const subnet6 = canonicalIpCidr(String(raw.subnet6), 6);
+    if (!subnet6 || subnet6 !== raw.subnet6) throw new PluginError(`${where}: invalid IPv6 subnet ${JSON.stringify(raw.subnet6)}`);
+    base.subnet6 = subnet6;
+    base.primaryAddress6 = assertIPv6(raw.primaryAddress6, `${where} primary IPv6 address`);
+    const extra: unknown = raw.nonMasqueradeCidrs6 ?? [];
+    if (!Array.isArray(extra)) throw new PluginError(`${where}: nonMasqueradeCidrs6 must be a list`);
+    base.nonMasqueradeCidrs6 = extra.map((c: unknown) => {
+      const cidr = canonicalIpCidr(String(c), 6);
+      if (!cidr || cidr !== c) throw new PluginError(`${where}: invalid IPv6 non-masquerade CIDR ${JSON.stringify(c)}`);
+      return cidr;
+    });
+  }
   const mode: unknown = base.mode;
   if (mode === "bridge") {
     const bridge: unknown = raw.bridge;
@@ -292,6 +324,34 @@ function postroutingRules(n: FirewallNetwork, allSubnets: string[]): string[] {
   return rules;
 }
 
+/** A dual-stack network's IPv6 forwarding: from and to its containers (Docker may set FORWARD's policy to DROP). */
+function forwardRules6(n: FirewallNetwork): string[] {
+  const { from, to } = portsOf(n);
+  return [
+    `-A ${FORWARD_CHAIN} ${from.iface}${from.module} ${comment(n.id, "from containers")} -j ACCEPT`,
+    `-A ${FORWARD_CHAIN} ${to.iface}${to.module} ${comment(n.id, "to containers")} -j ACCEPT`,
+  ];
+}
+
+/**
+ * IPv6 to the VNet (every dual-stack network's /64 plus the user's IPv6
+ * ranges) keeps the container's own address; everything else leaves as the
+ * NIC's primary IPv6 address, the one Azure gives a public IPv6 to.
+ */
+function postroutingRules6(n: FirewallNetwork, allSubnets6: string[]): string[] {
+  const subnet6 = n.subnet6 as string;
+  const exclusions = [...new Set([...allSubnets6, ...(n.nonMasqueradeCidrs6 ?? [])])];
+  const rules = exclusions.map((cidr) => {
+    const dst = cidr.endsWith("/0") ? "" : ` -d ${cidr}`;
+    return `-A ${POSTROUTING_CHAIN} -s ${subnet6}${dst} ${comment(n.id, "no SNAT")} -j RETURN`;
+  });
+  rules.push(
+    `-A ${POSTROUTING_CHAIN} -s ${subnet6} -m addrtype ! --src-type LOCAL ${comment(n.id, "SNAT")} ` +
+      `-j SNAT --to-source ${n.primaryAddress6 as string}`,
+  );
+  return rules;
+}
+
 /** Loopback is never the VM's address a client uses; traffic to it is left to local listeners. */
 const LOOPBACK = "127.0.0.0/8";
 
@@ -373,8 +433,28 @@ export function planFirewall(input: FirewallInput): FirewallPlan {
     "COMMIT",
     "",
   ].join("\n");
+  const dual = networks.filter((n) => n.subnet6 !== undefined);
+  const allSubnets6 = [...new Set(dual.map((n) => n.subnet6 as string))];
+  const filterRules6 = dual.flatMap(forwardRules6);
+  const natRules6 = dual.filter((n) => n.snat).flatMap((n) => postroutingRules6(n, allSubnets6));
+  const restoreText6 = dual.length
+    ? [
+        "*filter",
+        `:${FORWARD_CHAIN} - [0:0]`,
+        ...filterRules6,
+        "COMMIT",
+        "*nat",
+        `:${POSTROUTING_CHAIN} - [0:0]`,
+        ...natRules6,
+        "COMMIT",
+        "",
+      ].join("\n")
+    : undefined;
   const plan: FirewallPlan = Object.freeze({
     restoreText,
+    ...(restoreText6 ? { restoreText6 } : {}),
+    filterRules6: Object.freeze(filterRules6),
+    natRules6: Object.freeze(natRules6),
     filterRules: Object.freeze(filterRules),
     natRules: Object.freeze(natRules),
     dnatRules: Object.freeze(dnatRules),

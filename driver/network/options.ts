@@ -3,7 +3,7 @@
  * compose `driver_opts`), validated and documented in this one table.
  * docs/options.md is checked against it by a unit test.
  */
-import { canonicalCidr, normaliseMac } from "../lib/address";
+import { canonicalCidr, canonicalIpCidr, normaliseMac } from "../lib/address";
 import { isIfName } from "../dataplane/validate";
 import { PluginError } from "../errors";
 
@@ -173,8 +173,9 @@ export function parseCidrList(value: string, what: string): string[] {
     .map((c) => c.trim())
     .filter(Boolean)
     .map((c) => {
-      const canonical = canonicalCidr(c);
-      if (!canonical) throw new PluginError(`${what}: ${shown(c)} is not an IPv4 CIDR such as 10.1.0.0/16`);
+      const canonical = canonicalCidr(c) ?? (c.includes(":") ? canonicalIpCidr(c, 6) : undefined);
+      if (!canonical)
+        throw new PluginError(`${what}: ${shown(c)} is not an IPv4 CIDR such as 10.1.0.0/16 (or an IPv6 one such as fd00:db8::/48)`);
       return canonical;
     });
 }
