@@ -175,7 +175,7 @@ export function parseCidrList(value: string, what: string): string[] {
     .map((c) => {
       const canonical = canonicalCidr(c) ?? (c.includes(":") ? canonicalIpCidr(c, 6) : undefined);
       if (!canonical)
-        throw new PluginError(`${what}: ${shown(c)} is not an IPv4 CIDR such as 10.1.0.0/16 (or an IPv6 one such as fd00:db8::/48)`);
+        throw new PluginError(`${what}: ${shown(c)} is not an IPv4 CIDR such as 10.1.0.0/16`);
       return canonical;
     });
 }
