@@ -92,6 +92,14 @@ const caller = (out: string) =>
     const pid = await d.ok(["inspect", "-f", "{{.State.Pid}}", name]);
     return sim.exec(d.vm, "nsenter", ["-t", pid, "-n", ...cmd], { allowFailure: true });
   };
+  /**
+   * An unsolicited neighbour advertisement from a container of vm1 (sim/tools/send-na.py, run in its
+   * network namespace with a sysfs of that namespace, where the tool reads the interface's MAC).
+   */
+  const sendNa = async (name: string, source: string, target: string) => {
+    const script = 'mount -t sysfs sysfs /sys && exec python3 "$0" eth0 "$1" "$2"';
+    return inContainer(docker, name, ["unshare", "-m", "--propagation", "private", "sh", "-c", script, SEND_NA, source, target]);
+  };
   const fetch = async (d: DockerCli, name: string, url: string) => {
     const r = await fetchInContainer(sim, d.vm, name, url);
     assert.equal(r.code, 0, `${url} from ${name}: ${r.stderr}`);
@@ -210,17 +218,15 @@ const caller = (out: string) =>
   it("drops a neighbour advertisement from a container for another container's address: the VM keeps the right MAC", async function () {
     const c1 = await ip6Of(docker, "c1");
     const c2 = await ip6Of(docker, "c2");
-    const c2Mac = await docker.ok(["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.MacAddress}}{{end}}", "c2"]);
+    const c2Mac = await docker.ok(["exec", "c2", "cat", "/sys/class/net/eth0/address"]);
+    assert.match(c2Mac, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
     const neigh = async () => (await sim.exec("vm1", "ip", ["-6", "neigh", "show", c2])).stdout;
     // The VM learns c2's MAC by talking to it.
     assert.equal((await sim.exec("vm1", "busybox", ["ping", "-6", "-c", "1", "-W", "2", c2], { allowFailure: true })).code, 0);
     assert.match(await neigh(), new RegExp(`lladdr ${c2Mac}`, "i"));
     const d0 = await drops6();
-    const na = await inContainer(docker, "c1", ["python3", SEND_NA, "eth0", c1, c2]);
+    const na = await sendNa("c1", c1, c2);
     assert.equal(na.code, 0, na.stderr);
-    // An advertisement for its own address passes (the VM's entry for c1 follows it).
-    const own = await inContainer(docker, "c1", ["python3", SEND_NA, "eth0", c1, c1]);
-    assert.equal(own.code, 0, own.stderr);
     await new Promise((r) => setTimeout(r, 300));
     assert.match(await neigh(), new RegExp(`lladdr ${c2Mac}`, "i"), "c1's advertisement took over c2's address");
     assert.deepEqual(await drops6(), d0);
