@@ -376,11 +376,13 @@ export class NetworkManager implements NetworkDriver {
     ep.joined = true;
     // The subnet gateway as default route: the container looks like an Azure
     // VM from the inside, and Docker adds no docker_gwbridge. IPv6: the
-    // bridge's link-local address (the container's address is a /128).
+    // bridge's link-local address (the container's address is a /128), with
+    // a connected route to it: Docker 26 looks the gateway up before the
+    // interface has a link-local route of its own.
     return {
       InterfaceName: { SrcName: ep.peerVeth, DstPrefix: "eth" },
       Gateway: net.gateway,
-      ...(ep.address6 ? { GatewayIPv6: GATEWAY6 } : {}),
+      ...(ep.address6 ? { GatewayIPv6: GATEWAY6, StaticRoutes: [{ Destination: `${GATEWAY6}/128`, RouteType: 1 as const }] } : {}),
     };
   }
 
