@@ -233,17 +233,21 @@ export class LinuxDataplane implements Dataplane {
     const plan = planFirewall(input);
     await this.firewall(async (o) => {
       await applyFirewall(plan, o);
-      await this.settleFirewall6(plan.restoreText6 !== undefined, o);
+      await this.settleFirewall6({ wanted: plan.restoreText6 !== undefined }, o);
     });
   }
   async ensureFirewall(input: FirewallInput): Promise<boolean> {
     const plan = planFirewall(input);
-    return this.firewall(async (o) => ensureFirewall(plan, o));
+    return this.firewall(async (o) => {
+      const applied = await ensureFirewall(plan, o);
+      await this.settleFirewall6({ wanted: plan.restoreText6 !== undefined }, o);
+      return applied;
+    });
   }
   removeFirewall(): Promise<boolean> {
     return this.firewall(async (o) => {
       const removed = await removeFirewall(o);
-      await this.settleFirewall6(false, o);
+      await this.settleFirewall6({ wanted: false }, o);
       return removed;
     });
   }
@@ -253,7 +257,10 @@ export class LinuxDataplane implements Dataplane {
    * network); once none is left they go. An IPv4-only VM never runs ip6tables.
    */
   private had6 = false;
-  private async settleFirewall6(wanted: boolean, o: { backend: IptablesBackend; run?: Runner; timeoutMs?: number }): Promise<void> {
+  private async settleFirewall6(
+    { wanted }: { wanted: boolean },
+    o: { backend: IptablesBackend; run?: Runner; timeoutMs?: number },
+  ): Promise<void> {
     if (wanted) this.had6 = true;
     else if (this.had6) {
       await removeFirewall6(o);

@@ -174,8 +174,7 @@ export function parseCidrList(value: string, what: string): string[] {
     .filter(Boolean)
     .map((c) => {
       const canonical = canonicalCidr(c) ?? (c.includes(":") ? canonicalIpCidr(c, 6) : undefined);
-      if (!canonical)
-        throw new PluginError(`${what}: ${shown(c)} is not an IPv4 CIDR such as 10.1.0.0/16`);
+      if (!canonical) throw new PluginError(`${what}: ${shown(c)} is not an IPv4 CIDR such as 10.1.0.0/16`);
       return canonical;
     });
 }
