@@ -275,9 +275,16 @@ function forwardRules(n: FirewallNetwork): string[] {
   const rules = platformBlocks(n).map((b) => `-A ${FORWARD_CHAIN} ${b.match} ${c(b.what)} -j REJECT --reject-with ${b.reject}`);
   // Docker sets FORWARD's policy to DROP; with br_netfilter this also admits
   // container-to-container frames on the same bridge.
-  rules.push(`-A ${FORWARD_CHAIN} ${from.iface}${from.module} ${c("from containers")} -j ACCEPT`);
-  rules.push(`-A ${FORWARD_CHAIN} ${to.iface}${to.module} ${c("to containers")} -j ACCEPT`);
-  return rules;
+  return [...rules, ...acceptRules(n)];
+}
+
+/** Accepts a network's container traffic both ways (iptables and ip6tables alike). */
+function acceptRules(n: FirewallNetwork): string[] {
+  const { from, to } = portsOf(n);
+  return [
+    `-A ${FORWARD_CHAIN} ${from.iface}${from.module} ${comment(n.id, "from containers")} -j ACCEPT`,
+    `-A ${FORWARD_CHAIN} ${to.iface}${to.module} ${comment(n.id, "to containers")} -j ACCEPT`,
+  ];
 }
 
 /**
@@ -311,26 +318,19 @@ const SOURCE_CHECK = `-A ${SOURCE_CHAIN} -i ${ROUTED_PORTS} -m rpfilter --invert
  * (its primary address is inside the subnet) out of the SNAT rule.
  */
 function postroutingRules(n: FirewallNetwork, allSubnets: string[]): string[] {
-  const exclusions = [...new Set([...allSubnets, ...n.nonMasqueradeCidrs, `${WIRESERVER}/32`, `${IMDS}/32`])];
-  const rules = exclusions.map((cidr) => {
-    // iptables-save omits a match on 0.0.0.0/0; render it the same way.
-    const dst = parseCidrAsWritten(cidr)?.prefix === 0 ? "" : ` -d ${cidr}`;
-    return `-A ${POSTROUTING_CHAIN} -s ${n.subnet}${dst} ${comment(n.id, "no SNAT")} -j RETURN`;
-  });
-  rules.push(
-    `-A ${POSTROUTING_CHAIN} -s ${n.subnet} -m addrtype ! --src-type LOCAL ${comment(n.id, "SNAT")} ` +
-      `-j SNAT --to-source ${n.primaryAddress}`,
-  );
-  return rules;
+  const exclusions = [...allSubnets, ...n.nonMasqueradeCidrs, `${WIRESERVER}/32`, `${IMDS}/32`];
+  return snatRules(n.id, n.subnet, exclusions, n.primaryAddress);
 }
 
-/** A dual-stack network's IPv6 forwarding: from and to its containers (Docker may set FORWARD's policy to DROP). */
-function forwardRules6(n: FirewallNetwork): string[] {
-  const { from, to } = portsOf(n);
-  return [
-    `-A ${FORWARD_CHAIN} ${from.iface}${from.module} ${comment(n.id, "from containers")} -j ACCEPT`,
-    `-A ${FORWARD_CHAIN} ${to.iface}${to.module} ${comment(n.id, "to containers")} -j ACCEPT`,
-  ];
+/** RETURN for each excluded destination, then SNAT to `source` of what leaves `subnet` (iptables and ip6tables alike). */
+function snatRules(id: string, subnet: string, exclusions: string[], source: string): string[] {
+  const rules = [...new Set(exclusions)].map((cidr) => {
+    // iptables-save omits a match on 0.0.0.0/0 (::/0); render it the same way.
+    const dst = cidr.endsWith("/0") ? "" : ` -d ${cidr}`;
+    return `-A ${POSTROUTING_CHAIN} -s ${subnet}${dst} ${comment(id, "no SNAT")} -j RETURN`;
+  });
+  rules.push(`-A ${POSTROUTING_CHAIN} -s ${subnet} -m addrtype ! --src-type LOCAL ${comment(id, "SNAT")} -j SNAT --to-source ${source}`);
+  return rules;
 }
 
 /**
@@ -339,17 +339,7 @@ function forwardRules6(n: FirewallNetwork): string[] {
  * NIC's primary IPv6 address, the one Azure gives a public IPv6 to.
  */
 function postroutingRules6(n: FirewallNetwork, allSubnets6: string[]): string[] {
-  const subnet6 = n.subnet6 as string;
-  const exclusions = [...new Set([...allSubnets6, ...(n.nonMasqueradeCidrs6 ?? [])])];
-  const rules = exclusions.map((cidr) => {
-    const dst = cidr.endsWith("/0") ? "" : ` -d ${cidr}`;
-    return `-A ${POSTROUTING_CHAIN} -s ${subnet6}${dst} ${comment(n.id, "no SNAT")} -j RETURN`;
-  });
-  rules.push(
-    `-A ${POSTROUTING_CHAIN} -s ${subnet6} -m addrtype ! --src-type LOCAL ${comment(n.id, "SNAT")} ` +
-      `-j SNAT --to-source ${n.primaryAddress6 as string}`,
-  );
-  return rules;
+  return snatRules(n.id, n.subnet6 as string, [...allSubnets6, ...(n.nonMasqueradeCidrs6 ?? [])], n.primaryAddress6 as string);
 }
 
 /** Loopback is never the VM's address a client uses; traffic to it is left to local listeners. */
@@ -435,7 +425,8 @@ export function planFirewall(input: FirewallInput): FirewallPlan {
   ].join("\n");
   const dual = networks.filter((n) => n.subnet6 !== undefined);
   const allSubnets6 = [...new Set(dual.map((n) => n.subnet6 as string))];
-  const filterRules6 = dual.flatMap(forwardRules6);
+  // Docker may set ip6tables' FORWARD policy to DROP too.
+  const filterRules6 = dual.flatMap(acceptRules);
   const natRules6 = dual.filter((n) => n.snat).flatMap((n) => postroutingRules6(n, allSubnets6));
   const restoreText6 = dual.length
     ? [

@@ -174,11 +174,19 @@ export class LinkOps {
 
   /** Container IPv6 addresses (/128 routes) through each of these links, in one route dump; absent links are left out. */
   async listContainerRoutes6On(names: readonly string[]): Promise<Map<string, string[]>> {
+    return this.routesByLink(names, () => this.nl.listHostRoutes6());
+  }
+
+  /** Host routes from `list` (one dump) grouped by these links; links that do not exist are left out. */
+  private async routesByLink(
+    names: readonly string[],
+    list: () => Promise<{ dst: string; oif?: number }[]>,
+  ): Promise<Map<string, string[]>> {
     names.forEach((n) => assertIfName(n, "interface name"));
     const wanted = new Set(names);
     const byIndex = new Map((await this.nl.listLinks()).filter((l) => wanted.has(l.name)).map((l) => [l.index, l.name]));
     const out = new Map([...byIndex.values()].map((name) => [name, [] as string[]]));
-    for (const r of await this.nl.listHostRoutes6()) {
+    for (const r of await list()) {
       const name = r.oif === undefined ? undefined : byIndex.get(r.oif);
       if (name !== undefined) out.get(name)?.push(r.dst);
     }
@@ -362,15 +370,9 @@ export class LinkOps {
    * ports), read in one route dump; links that do not exist are left out.
    */
   async listContainerRoutesOn(names: readonly string[]): Promise<Map<string, string[]>> {
-    names.forEach((n) => assertIfName(n, "interface name"));
-    const wanted = new Set(names);
-    const byIndex = new Map((await this.nl.listLinks()).filter((l) => wanted.has(l.name)).map((l) => [l.index, l.name]));
-    const out = new Map([...byIndex.values()].map((name) => [name, [] as string[]]));
-    for (const r of await this.nl.listRoutes()) {
-      const name = r.oif === undefined ? undefined : byIndex.get(r.oif);
-      if (name !== undefined && r.table === 254 && r.prefixLen === 32 && r.type === "UNICAST") out.get(name)?.push(r.dst);
-    }
-    return out;
+    return this.routesByLink(names, async () =>
+      (await this.nl.listRoutes()).filter((r) => r.table === 254 && r.prefixLen === 32 && r.type === "UNICAST"),
+    );
   }
 
   /**
