@@ -269,7 +269,6 @@ function platformBlocks(n: FirewallNetwork): { match: string; what: string; reje
 
 function forwardRules(n: FirewallNetwork): string[] {
   const c = (what: string) => comment(n.id, what);
-  const { from, to } = portsOf(n);
   // Refused rather than dropped: a container learns at once that the endpoint
   // is off limits instead of hanging until its client times out.
   const rules = platformBlocks(n).map((b) => `-A ${FORWARD_CHAIN} ${b.match} ${c(b.what)} -j REJECT --reject-with ${b.reject}`);
