@@ -505,13 +505,14 @@ export class NetworkManager implements NetworkDriver {
    * rebuilt from Docker). Kernel pieces are restored only if its veth is
    * still there; otherwise the container's namespace is gone with it.
    */
-  adoptEndpoint(ep: { id: string; networkId: string; address: string; mac?: string }): Promise<boolean> {
+  adoptEndpoint(ep: { id: string; networkId: string; address: string; mac?: string; address6?: string }): Promise<boolean> {
     return this.mutex.runExclusive(async () => {
       const net = this.network(ep.networkId);
+      const address6 = net.subnet6 && ep.address6 ? this.endpointIpv6(net, ep.address6) : undefined;
       if (this.state.endpoints[ep.id]) return false;
       const holder = Object.values(this.state.endpoints).find((e) => e.address === ep.address);
       if (holder) throw new PluginError(`address ${ep.address} is already held by endpoint ${short(holder.id)}`, "conflict");
-      const kernel = newEndpointKernel(ep.id, ep.address, net, ep.mac);
+      const kernel = newEndpointKernel(ep.id, ep.address, net, ep.mac, address6);
       const record = recordOf(kernel, { joined: true, createdAt: this.now().toISOString() });
       const links = new Set((await this.dp.listLinks()).map((l) => l.name));
       if (links.has(kernel.hostVeth)) {

@@ -193,6 +193,19 @@ const caller = (out: string) =>
     assert.equal(await fetch(docker, "c1", `http://[${INET6}]:${PORT}/`), VM1_PIP6);
   });
 
+  it("puts back a lost /128 route and the bridge's gateway at start-up, and IPv6 works again", async function () {
+    const c1 = await ip6Of(docker, "c1");
+    const bridge = /dev (azvb\S+)/.exec((await sim.exec("vm1", "ip", ["-6", "route", "show", `${c1}/128`])).stdout)?.[1] as string;
+    assert.ok(bridge, "no /128 route for c1");
+    await plugin.stop("SIGKILL");
+    await sim.exec("vm1", "ip", ["-6", "route", "del", `${c1}/128`, "dev", bridge]);
+    await sim.exec("vm1", "ip", ["-6", "addr", "del", "fe80::1/64", "dev", bridge]);
+    await plugin.start();
+    assert.match((await sim.exec("vm1", "ip", ["-6", "route", "show", `${c1}/128`])).stdout, new RegExp(`dev ${bridge}`));
+    assert.match((await sim.exec("vm1", "ip", ["-6", "addr", "show", "dev", bridge])).stdout, /inet6 fe80::1\/64/);
+    assert.equal(await fetch(docker2, "r1", `http://[${c1}]:8080/cgi-bin/ip`), await ip6Of(docker2, "r1"));
+  });
+
   it("drops IPv6 from a container with a source that is not its own at its port: the fabric never sees it", async function () {
     const d0 = await drops6();
     const add = await inContainer(docker, "c1", ["ip", "-6", "addr", "add", `${SPOOFED6}/128`, "dev", "eth0", "nodad"]);

@@ -130,6 +130,20 @@ describe("NetworkManager, dual-stack networks", () => {
     assert.equal(join.StaticRoutes, undefined);
   });
 
+  it("adopts a running container's endpoint with its IPv6 address (state rebuilt from Docker): route and guard back", async () => {
+    const t = setup();
+    await t.mgr.createNetwork(createReq());
+    await t.mgr.createEndpoint(endpoint("fd00:db8:deca:1::10"));
+    const { hostVeth, mac } = t.state.endpoints[EP];
+    delete t.state.endpoints[EP];
+    t.dp.routes6.clear();
+    t.dp.guards.clear();
+    assert.equal(await t.mgr.adoptEndpoint({ id: EP, networkId: NET, address: "10.0.0.10", mac, address6: "FD00:DB8:DECA:1::10" }), true);
+    assert.equal(t.state.endpoints[EP].address6, "fd00:db8:deca:1::10");
+    assert.equal(t.dp.routes6.get("fd00:db8:deca:1::10"), t.state.networks[NET].bridge);
+    assert.equal(t.dp.guards.get(hostVeth)?.address6, "fd00:db8:deca:1::10");
+  });
+
   it("puts the bridge's IPv6 and the endpoints' /128 routes back at start-up", async () => {
     const t = setup();
     await t.mgr.createNetwork(createReq());
