@@ -8,7 +8,8 @@
  * address stop at its bridge port, before the VM or the fabric sees them.
  */
 import { strict as assert } from "node:assert";
-import { resolve } from "node:path";
+import { writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { Simulator } from "../../sim/simulator";
 import { parseTopology, type Topology } from "../../sim/topology";
 import { PluginProcess } from "../../sim/plugin-process";
@@ -191,6 +192,62 @@ const caller = (out: string) =>
 
   it("sends IPv6 to the internet as the VM's primary IPv6, which arrives as its public IPv6", async function () {
     assert.equal(await fetch(docker, "c1", `http://[${INET6}]:${PORT}/`), VM1_PIP6);
+  });
+
+  it("runs a dual-stack compose project (enable_ipv6, ipv6_address)", async function () {
+    const file = join(sim.dir, "ipv6-compose.yml");
+    writeFileSync(
+      file,
+      [
+        "services:",
+        "  web:",
+        "    image: local/busybox",
+        "    init: true",
+        '    command: ["sleep", "600"]',
+        "    networks:",
+        "      vnet6:",
+        `        ipv4_address: ${VM1_SECONDARIES[1]}`,
+        `        ipv6_address: ${VM1_SECONDARIES6[1]}`,
+        "networks:",
+        "  vnet6:",
+        "    driver: azure-vnet",
+        "    enable_ipv6: true",
+        "    ipam:",
+        "      driver: azure-vnet",
+        "      config:",
+        `        - subnet: ${SUBNET}`,
+        `        - subnet: ${SUBNET6}`,
+        "",
+      ].join("\n"),
+    );
+    const v2 = (await sim.exec("vm1", "docker", ["compose", "version"], { allowFailure: true })).code === 0;
+    const compose = (args: string[]) =>
+      v2
+        ? docker.ok(["compose", "-p", "six", "-f", file, ...args], 120_000)
+        : sim.exec("vm1", "docker-compose", ["-p", "six", "-f", file, ...args], { timeoutMs: 120_000 });
+    await docker.remove(["c2"]);
+    await compose(["up", "-d"]);
+    try {
+      const id = await docker.ok(["ps", "-q", "--filter", "label=com.docker.compose.project=six"]);
+      assert.equal(await ip6Of(docker, id), VM1_SECONDARIES6[1]);
+      assert.equal(await ipOf(docker, id), VM1_SECONDARIES[1]);
+    } finally {
+      await compose(["down"]);
+    }
+    const r = await docker.run([
+      "run",
+      "-d",
+      "--init",
+      "--name",
+      "c2",
+      "--network",
+      "dual",
+      "--ip6",
+      VM1_SECONDARIES6[2],
+      "local/busybox",
+      ...WHOAMI_CMD,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
   });
 
   it("puts back a lost /128 route and the bridge's gateway at start-up, and IPv6 works again", async function () {
