@@ -93,6 +93,23 @@ const caller = (out: string) =>
     const pid = await d.ok(["inspect", "-f", "{{.State.Pid}}", name]);
     return sim.exec(d.vm, "nsenter", ["-t", pid, "-n", ...cmd], { allowFailure: true });
   };
+  /** c2: a second container on vm1, with the IPv6 address given by --ip6. */
+  const startC2 = async () => {
+    const r = await docker.run([
+      "run",
+      "-d",
+      "--init",
+      "--name",
+      "c2",
+      "--network",
+      "dual",
+      "--ip6",
+      VM1_SECONDARIES6[2],
+      "local/busybox",
+      ...WHOAMI_CMD,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+  };
   /**
    * An unsolicited neighbour advertisement from a container of vm1 (sim/tools/send-na.py, run in its
    * network namespace with a sysfs of that namespace, where the tool reads the interface's MAC).
@@ -172,20 +189,7 @@ const caller = (out: string) =>
   });
 
   it("honours --ip6, and carries IPv6 between two containers of one VM", async function () {
-    const r = await docker.run([
-      "run",
-      "-d",
-      "--init",
-      "--name",
-      "c2",
-      "--network",
-      "dual",
-      "--ip6",
-      VM1_SECONDARIES6[2],
-      "local/busybox",
-      ...WHOAMI_CMD,
-    ]);
-    assert.equal(r.code, 0, r.stderr);
+    await startC2();
     assert.equal(await ip6Of(docker, "c2"), VM1_SECONDARIES6[2]);
     assert.equal(await fetch(docker, "c1", `http://[${VM1_SECONDARIES6[2]}]:8080/cgi-bin/ip`), await ip6Of(docker, "c1"));
   });
@@ -234,20 +238,7 @@ const caller = (out: string) =>
     } finally {
       await compose(["down"]);
     }
-    const r = await docker.run([
-      "run",
-      "-d",
-      "--init",
-      "--name",
-      "c2",
-      "--network",
-      "dual",
-      "--ip6",
-      VM1_SECONDARIES6[2],
-      "local/busybox",
-      ...WHOAMI_CMD,
-    ]);
-    assert.equal(r.code, 0, r.stderr);
+    await startC2();
   });
 
   it("puts back a lost /128 route and the bridge's gateway at start-up, and IPv6 works again", async function () {
