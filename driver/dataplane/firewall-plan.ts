@@ -123,12 +123,15 @@ export interface FirewallPlan {
   readonly restoreText6?: string;
   readonly filterRules6?: readonly string[];
   readonly natRules6?: readonly string[];
+  /** The raw source check (SOURCE_CHAIN) when a dual-stack transparent network exists. */
+  readonly rawRules6?: readonly string[];
 }
 
 /** The ip6tables chains and where they are jumped to from (IPv6 has no platform addresses to block). */
 export const HOOKS6 = [
   { table: "filter", parent: "FORWARD", chain: FORWARD_CHAIN },
   { table: "nat", parent: "POSTROUTING", chain: POSTROUTING_CHAIN },
+  { table: "raw", parent: "PREROUTING", chain: SOURCE_CHAIN },
 ] as const;
 
 const NETWORK_ID = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -427,6 +430,8 @@ export function planFirewall(input: FirewallInput): FirewallPlan {
   // Docker may set ip6tables' FORWARD policy to DROP too.
   const filterRules6 = dual.flatMap(acceptRules);
   const natRules6 = dual.filter((n) => n.snat).flatMap((n) => postroutingRules6(n, allSubnets6));
+  // IPv6 has no rp_filter: for routed ports this check is the only reverse-path check.
+  const rawRules6 = dual.some((n) => n.mode === "transparent") ? [SOURCE_CHECK] : [];
   const restoreText6 = dual.length
     ? [
         "*filter",
@@ -437,6 +442,10 @@ export function planFirewall(input: FirewallInput): FirewallPlan {
         `:${POSTROUTING_CHAIN} - [0:0]`,
         ...natRules6,
         "COMMIT",
+        "*raw",
+        `:${SOURCE_CHAIN} - [0:0]`,
+        ...rawRules6,
+        "COMMIT",
         "",
       ].join("\n")
     : undefined;
@@ -445,6 +454,7 @@ export function planFirewall(input: FirewallInput): FirewallPlan {
     ...(restoreText6 ? { restoreText6 } : {}),
     filterRules6: Object.freeze(filterRules6),
     natRules6: Object.freeze(natRules6),
+    rawRules6: Object.freeze(rawRules6),
     filterRules: Object.freeze(filterRules),
     natRules: Object.freeze(natRules),
     dnatRules: Object.freeze(dnatRules),

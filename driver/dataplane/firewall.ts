@@ -89,6 +89,7 @@ async function firewall6Matches(plan: FirewallPlan, o: { run: Runner; timeoutMs:
   return (
     same(plan.filterRules6 ?? [], chainRules(tables.get("filter"), FORWARD_CHAIN)) &&
     same(plan.natRules6 ?? [], chainRules(tables.get("nat"), POSTROUTING_CHAIN)) &&
+    same(plan.rawRules6 ?? [], chainRules(tables.get("raw"), SOURCE_CHAIN)) &&
     misplacedJumps(tables, HOOKS6).length === 0
   );
 }

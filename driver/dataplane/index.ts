@@ -70,7 +70,9 @@ export interface Dataplane {
    * Make a (transparent) host veth a routed port: the link group, proxy ARP at
    * once, strict rp_filter, IPv6 off, up. Its sysctls go with the link.
    */
-  ensureRoutedPort(hostName: string, group: number): Promise<void>;
+  ensureRoutedPort(hostName: string, group: number, opts?: { gateway6?: string }): Promise<void>;
+  /** A dual-stack transparent network: the NIC's accept_ra 1 made 2, then IPv6 forwarding on. */
+  ensureIpv6Forwarding(nic: string): Promise<void>;
   /** `ip/32 dev <routed port> scope link`, replacing a stale route for the same address; goes with the link. */
   addPortRoute(ip: string, hostName: string): Promise<void>;
   /** A routed port's group and sysctls as the kernel has them; undefined when it does not exist. Read-only. */
@@ -292,8 +294,11 @@ export class LinuxDataplane implements Dataplane {
   async ensureForwarding(): Promise<void> {
     await setIpForward({ on: true });
   }
-  ensureRoutedPort(hostName: string, group: number): Promise<void> {
-    return this.links.ensureRoutedPort(hostName, group);
+  ensureRoutedPort(hostName: string, group: number, opts?: { gateway6?: string }): Promise<void> {
+    return this.links.ensureRoutedPort(hostName, group, opts);
+  }
+  ensureIpv6Forwarding(nic: string): Promise<void> {
+    return this.links.ensureIpv6Forwarding(nic);
   }
   addPortRoute(ip: string, hostName: string): Promise<void> {
     return this.links.addPortRoute(ip, hostName);

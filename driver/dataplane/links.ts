@@ -150,6 +150,12 @@ export class LinkOps {
     this.expectKind(link, "bridge");
     await enableIpv6Without(name);
     await this.nl.addAddress6(link.index, gw, 64);
+    await this.ensureIpv6Forwarding(nic);
+  }
+
+  /** IPv6 forwarding on, after the NIC's accept_ra 1 is made 2 (see ensureBridgeIpv6). */
+  async ensureIpv6Forwarding(nic: string): Promise<void> {
+    assertIfName(nic, "NIC name");
     if ((await getAcceptRa(nic)) === 1) await setAcceptRa(nic, 2);
     await setIpv6Forwarding();
   }
@@ -305,7 +311,7 @@ export class LinkOps {
    * rp_filter (a source not routed back to this port is dropped), IPv6 off
    * (no link-local path from the container to the VM), and up.
    */
-  async ensureRoutedPort(hostName: string, group: number): Promise<void> {
+  async ensureRoutedPort(hostName: string, group: number, opts: { gateway6?: string } = {}): Promise<void> {
     assertIfName(hostName, "host interface name");
     const link = await this.nl.getLink(hostName);
     if (!link) throw new DataplaneError(`set up port ${hostName}`, "ENODEV", `link ${hostName} does not exist`);
@@ -314,7 +320,12 @@ export class LinkOps {
     await setProxyArp(hostName, { on: true });
     await setProxyDelay(hostName, 0);
     await setRpFilter(hostName, 1);
-    await setIpv6Disabled(hostName);
+    // A dual-stack network's port: IPv6 on with only the containers' link-local gateway, as a bridge's.
+    if (opts.gateway6 === undefined) await setIpv6Disabled(hostName);
+    else {
+      await enableIpv6Without(hostName);
+      await this.nl.addAddress6(link.index, assertIPv6(opts.gateway6, "IPv6 gateway"), 64);
+    }
     if (!link.up) await this.nl.setUp(link.index);
   }
 

@@ -236,10 +236,16 @@ export function routedPortProblems(ep: EndpointKernel, port: RoutedPortState | u
       fix: `sysctl -w net.ipv4.conf.${dev}.rp_filter=1`,
     });
   }
-  if (port.ipv6Disabled === false) {
+  if (port.ipv6Disabled === false && !ep.address6) {
     out.push({
       problem: `${dev} has IPv6 on: its container can reach the VM over link-local IPv6`,
       fix: `sysctl -w net.ipv6.conf.${dev}.disable_ipv6=1`,
+    });
+  }
+  if (port.ipv6Disabled === true && ep.address6) {
+    out.push({
+      problem: `${dev} has IPv6 off: its container's IPv6 does not get through`,
+      fix: `sysctl -w net.ipv6.conf.${dev}.addr_gen_mode=1 net.ipv6.conf.${dev}.disable_ipv6=0 && ip -6 addr add fe80::1/64 dev ${dev} nodad`,
     });
   }
   return out;

@@ -23,7 +23,6 @@ import { addressInCidr, canonicalAddress, containerMac, ipInCidr } from "../lib/
 import { shortId as short } from "../lib/text";
 import { DEFAULT_NON_MASQUERADE, checkEndpointOptions, hasMemberships, parseNetworkOptions } from "./options";
 import { EndpointRecord, GATEWAY6, NetworkRecord, NetworkState, bridgeName } from "./records";
-import type { NetworkMode } from "./options";
 import { type EndpointKernel, endpointKernel, isGuarded, newEndpointKernel } from "./kernel-model";
 import { checkNetworkFits, endpointLinkSpec, ensureNetworkKernel, firewallPortsOf, setUpEndpointKernel } from "./modes";
 import { findEndpointMac, syncGuards } from "./guards";
@@ -136,7 +135,7 @@ export class NetworkManager implements NetworkDriver {
           `the subnet ${data.Pool} was not allocated by the azure-vnet IPAM driver; create the network with --ipam-driver azure-vnet (the same name as -d) and --subnet set to the NIC's subnet`,
         );
       }
-      const pool6 = this.ipv6Pool(req, options.mode);
+      const pool6 = this.ipv6Pool(req);
       this.o.pools.networkCreated(data);
       if (req.IPv6Data.length === 1) this.o.pools.networkCreated(req.IPv6Data[0]);
       if (this.state.networks[req.NetworkID]) return;
@@ -387,18 +386,15 @@ export class NetworkManager implements NetworkDriver {
   }
 
   /**
-   * The IPv6 pool of a CreateNetwork with --ipv6: one, of the azure-vnet IPAM,
-   * in bridge mode. Undefined without --ipv6.
+   * The IPv6 pool of a CreateNetwork with --ipv6: one, of the azure-vnet IPAM.
+   * Undefined without --ipv6.
    */
-  private ipv6Pool(req: CreateNetworkRequest, mode: NetworkMode): PoolFacts | undefined {
+  private ipv6Pool(req: CreateNetworkRequest): PoolFacts | undefined {
     if (req.IPv6Data.length === 0) return undefined;
     if (req.IPv6Data.length > 1) {
       throw new PluginError(
         `a dual-stack azure-vnet network has exactly one IPv6 subnet (the IPv6 /64 of the VM's NIC); this request has ${req.IPv6Data.length}`,
       );
-    }
-    if (mode !== "bridge") {
-      throw new PluginError("IPv6 (--ipv6) works with -o mode=bridge only; create a transparent network without --ipv6");
     }
     const data = req.IPv6Data[0];
     const pool = this.o.pools.poolInfoBySubnet(data.AddressSpace, data.Pool);

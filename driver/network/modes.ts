@@ -26,17 +26,20 @@ export async function ensureNetworkKernel(dp: Dataplane, net: NetworkRecord): Pr
   switch (net.options.mode) {
     case "bridge":
       await dp.ensureBridge(net.bridge, net.mtu);
-      if (net.subnet6) {
-        const nic = await dp.findLinkByMac(net.nicMac);
-        if (!nic) throw new PluginError(`no network interface with MAC ${net.nicMac} on this VM`, "unavailable");
-        await dp.ensureBridgeIpv6(net.bridge, GATEWAY6, nic.name);
-      }
+      if (net.subnet6) await dp.ensureBridgeIpv6(net.bridge, GATEWAY6, await nicName(dp, net));
       return true;
     case "transparent":
       // No bridge to carry the setting: routing between the NIC and the ports needs it all the same.
       await dp.ensureForwarding();
+      if (net.subnet6) await dp.ensureIpv6Forwarding(await nicName(dp, net));
       return false;
   }
+}
+
+async function nicName(dp: Dataplane, net: NetworkRecord): Promise<string> {
+  const nic = await dp.findLinkByMac(net.nicMac);
+  if (!nic) throw new PluginError(`no network interface with MAC ${net.nicMac} on this VM`, "unavailable");
+  return nic.name;
 }
 
 /**
@@ -103,8 +106,9 @@ export async function setUpEndpointKernel(dp: Dataplane, ep: EndpointKernel): Pr
       return guard !== undefined;
     }
     case "transparent":
-      await dp.ensureRoutedPort(ep.hostVeth, ep.portGroup as number);
+      await dp.ensureRoutedPort(ep.hostVeth, ep.portGroup as number, ep.address6 ? { gateway6: GATEWAY6 } : {});
       await dp.addPortRoute(ep.address, ep.hostVeth);
+      if (ep.address6) await dp.addContainerRoute6(ep.address6, ep.hostVeth);
       return true;
     case undefined:
       throw new Error(`endpoint ${short(ep.endpointId)} belongs to no recorded network`);

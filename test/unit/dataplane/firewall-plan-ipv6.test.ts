@@ -53,6 +53,16 @@ describe("firewall plan, dual-stack networks (ip6tables)", () => {
     assert.equal(off.filterRules6?.length, 2);
   });
 
+  it("checks IPv6 sources of routed (transparent) ports in raw, as rp_filter cannot", () => {
+    const bridgeOnly = planFirewall({ networks: [dual()] });
+    assert.deepEqual(bridgeOnly.rawRules6, []);
+    const routed = planFirewall({ networks: [dual({ mode: "transparent", bridge: undefined, portGroup: 0x10000001 })] });
+    assert.equal(routed.rawRules6?.length, 1);
+    assert.match(routed.rawRules6?.[0] ?? "", /^-A AZURE-VNET-SOURCE -i azvh\+ -m rpfilter --invert .* -j DROP$/);
+    assert.match(routed.restoreText6 ?? "", /\*raw\n:AZURE-VNET-SOURCE - \[0:0\]\n-A AZURE-VNET-SOURCE/);
+    assert.match(routed.filterRules6?.[0] ?? "", /-i azvh\+ -m devgroup --src-group 0x10000001/);
+  });
+
   it("refuses an IPv6 subnet, primary or non-masquerade entry that is not exactly an IPv6 value", () => {
     for (const bad of [
       { subnet6: "fd00:db8:deca:1::5/64" },

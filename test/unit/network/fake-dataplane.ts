@@ -74,6 +74,8 @@ export class FakeDataplane implements Dataplane {
     this.links.delete(peer);
     // A routed port's routes and settings go with it, as in the kernel.
     for (const [ip, dev] of this.routes) if (dev === hostName) this.routes.delete(ip);
+    for (const [ip, dev] of this.routes6) if (dev === hostName) this.routes6.delete(ip);
+    this.ports6.delete(hostName);
     this.ports.delete(hostName);
     return this.links.delete(hostName);
   }
@@ -123,12 +125,20 @@ export class FakeDataplane implements Dataplane {
     this.step("ensureForwarding");
     this.forwarding = true;
   }
-  async ensureRoutedPort(hostName: string, group: number): Promise<void> {
+  /** Routed ports set up with IPv6 on (a dual-stack network's): name -> gateway. */
+  ports6 = new Map<string, string>();
+  async ensureRoutedPort(hostName: string, group: number, opts: { gateway6?: string } = {}): Promise<void> {
     this.step("ensureRoutedPort");
     const link = this.links.get(hostName);
     if (!link) throw new Error(`link ${hostName} does not exist`);
     link.group = group;
     this.ports.set(hostName, group);
+    if (opts.gateway6) this.ports6.set(hostName, opts.gateway6);
+    else this.ports6.delete(hostName);
+  }
+  async ensureIpv6Forwarding(): Promise<void> {
+    this.step("ensureIpv6Forwarding");
+    this.forwarding6 = true;
   }
   async addPortRoute(ip: string, hostName: string): Promise<void> {
     this.step("addPortRoute");
@@ -145,7 +155,7 @@ export class FakeDataplane implements Dataplane {
       proxyArp: routed,
       proxyDelay: routed ? 0 : 100,
       rpFilter: routed ? 1 : 0,
-      ipv6Disabled: routed,
+      ipv6Disabled: routed && !this.ports6.has(hostName),
     };
   }
   async forgetFlows(ip: string): Promise<boolean> {

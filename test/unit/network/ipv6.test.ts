@@ -73,9 +73,8 @@ describe("NetworkManager, dual-stack networks", () => {
     await assert.rejects(t.mgr.createEndpoint(endpoint("fd00:db8:deca:1::10/128")), /has no IPv6 subnet \(it was created without --ipv6\)/);
   });
 
-  it("refuses two IPv6 pools, transparent mode, and an IPv6 /64 of another NIC, naming both NICs", async () => {
+  it("refuses two IPv6 pools, and an IPv6 /64 of another NIC, naming both NICs", async () => {
     await assert.rejects(setup().mgr.createNetwork(createReq({}, [SUBNET6, SUBNET6])), /exactly one IPv6 subnet/);
-    await assert.rejects(setup().mgr.createNetwork(createReq({ mode: "transparent" })), /IPv6 \(--ipv6\) works with -o mode=bridge only/);
     const other = setup("00:0d:3a:00:00:99");
     await assert.rejects(
       other.mgr.createNetwork(createReq()),
@@ -142,6 +141,26 @@ describe("NetworkManager, dual-stack networks", () => {
     assert.equal(t.state.endpoints[EP].address6, "fd00:db8:deca:1::10");
     assert.equal(t.dp.routes6.get("fd00:db8:deca:1::10"), t.state.networks[NET].bridge);
     assert.equal(t.dp.guards.get(hostVeth)?.address6, "fd00:db8:deca:1::10");
+  });
+
+  it("transparent: IPv6 forwarding for the network, each routed port with IPv6 on and the gateway, the /128 through it", async () => {
+    const t = setup();
+    await t.mgr.createNetwork(createReq({ mode: "transparent" }));
+    assert.equal(t.dp.forwarding6, true);
+    assert.equal(t.dp.bridges6.size, 0);
+    await t.mgr.createEndpoint(endpoint("fd00:db8:deca:1::10"));
+    const { hostVeth } = t.state.endpoints[EP];
+    assert.equal(t.dp.ports6.get(hostVeth), "fe80::1");
+    assert.equal(t.dp.routes6.get("fd00:db8:deca:1::10"), hostVeth);
+    assert.equal(t.dp.firewall?.networks[0].mode, "transparent");
+    assert.equal(t.dp.firewall?.networks[0].subnet6, SUBNET6);
+    const join = await t.mgr.join({ NetworkID: NET, EndpointID: EP, SandboxKey: "", Options: {} });
+    assert.equal(join.GatewayIPv6, "fe80::1");
+    // Its port is as the plugin set it up: reconciliation finds nothing to repair.
+    assert.deepEqual((await t.mgr.repairGuards({ removeOthers: true })).repaired, []);
+    await t.mgr.deleteEndpoint({ NetworkID: NET, EndpointID: EP });
+    await t.mgr.settled();
+    assert.equal(t.dp.routes6.size, 0);
   });
 
   it("puts the bridge's IPv6 and the endpoints' /128 routes back at start-up", async () => {
