@@ -3,6 +3,7 @@
  * routes the saved networks need (nic-routing.ts), compared with the kernel's.
  */
 import { diffNicRouting, planNicRouting, routeText, ruleKey } from "../network/nic-routing";
+import { GATEWAY6 } from "../network/records";
 import { type Check, check, plural, restartPlugin } from "./check";
 import { type Facts, savedState } from "./facts";
 import { valueOf } from "./probed";
@@ -60,4 +61,51 @@ export function nicRoutingCheck(f: Facts): Check {
     "PASS",
     `${plural(nics, "secondary NIC")} with ${plural(plan.rules.length, "rule")} and ${plural(plan.routes.length, "table route")} in place`,
   );
+}
+
+/**
+ * Dual-stack networks' IPv6 on the VM: the bridge's link-local gateway, each
+ * live container's /128 route, and IPv6 forwarding. No check at all while no
+ * network has IPv6.
+ */
+export function ipv6Checks(f: Facts): Check[] {
+  const id = "ipv6";
+  const data = savedState(f);
+  const links = new Set((valueOf(f.kernel.links) ?? []).map((l) => l.name));
+  const nets = Object.values(data?.network.networks ?? {}).filter((n) => n.subnet6 && n.options.mode === "bridge" && links.has(n.bridge));
+  if (!data || nets.length === 0) return [];
+  const details: string[] = [];
+  const fix: string[] = [];
+  let forwardingOff = false;
+  for (const net of nets) {
+    const read = f.kernel.ipv6?.[net.bridge];
+    if (!read?.ok) {
+      details.push(`${net.bridge}: not read (${read ? read.error : "no reader"})`);
+      continue;
+    }
+    if (!read.value.forwarding) forwardingOff = true;
+    if (!read.value.addresses.includes(GATEWAY6)) {
+      details.push(`missing: ${GATEWAY6} on ${net.bridge} (the containers' IPv6 gateway)`);
+      fix.push(`ip -6 addr add ${GATEWAY6}/64 dev ${net.bridge} nodad`);
+    }
+    for (const ep of Object.values(data.network.endpoints)) {
+      if (ep.networkId !== net.id || !ep.address6 || !links.has(ep.hostVeth) || read.value.routes.includes(ep.address6)) continue;
+      details.push(`missing: ${ep.address6}/128 dev ${net.bridge}`);
+      fix.push(`ip -6 route replace ${ep.address6}/128 dev ${net.bridge}`);
+    }
+  }
+  if (forwardingOff) {
+    details.unshift("net.ipv6.conf.all.forwarding = 0");
+    fix.unshift("sysctl -w net.ipv6.conf.all.forwarding=1");
+  }
+  if (fix.length) {
+    return [
+      check(id, "FAIL", "a dual-stack network's IPv6 is not in place: its containers' IPv6 does not get through the VM", {
+        details,
+        fix: [...fix, `or ${restartPlugin(f.location)}`],
+      }),
+    ];
+  }
+  if (details.length) return [check(id, "WARN", "cannot read the IPv6 of every dual-stack network", { details })];
+  return [check(id, "PASS", `${plural(nets.length, "dual-stack network")}: gateway ${GATEWAY6}, container routes and forwarding in place`)];
 }

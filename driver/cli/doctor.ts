@@ -18,7 +18,7 @@ import {
 import type { Facts } from "./facts";
 import { describeLocation } from "./locate";
 import { dockerApiCheck, pluginCheck, reconcileCheck } from "./checks-docker";
-import { nicRoutingCheck } from "./checks-routing";
+import { ipv6Checks, nicRoutingCheck } from "./checks-routing";
 
 export interface DoctorReport {
   healthy: boolean;
@@ -41,6 +41,7 @@ export function runDoctor(f: Facts): DoctorReport {
     portGuardsCheck(f),
     routedPortsCheck(f),
     nicRoutingCheck(f),
+    ...ipv6Checks(f),
     staleStateCheck(f),
     checkpointCheck(f),
     pluginCheck(f),

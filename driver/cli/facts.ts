@@ -30,6 +30,14 @@ export interface KernelFacts {
   portGuards: Probed<string[]>;
   /** Every IPv4 rule and route of every table: secondary NICs' policy routing. */
   policyRouting: Probed<PolicyRouting>;
+  /** Per bridge of a dual-stack network: its IPv6 addresses, its /128 routes, and IPv6 forwarding. */
+  ipv6?: Record<string, Probed<Ipv6Facts>>;
+}
+
+export interface Ipv6Facts {
+  addresses: string[];
+  routes: string[];
+  forwarding: boolean;
 }
 
 export interface PolicyRouting {
@@ -68,6 +76,8 @@ export interface KernelReader {
   backends(): Promise<BackendsProbe>;
   portGuards(): Promise<string[]>;
   policyRouting(): Promise<PolicyRouting>;
+  /** A dual-stack bridge's IPv6: addresses, /128 routes, forwarding. Absent: not read. */
+  ipv6?(bridge: string): Promise<Ipv6Facts>;
 }
 
 export interface FactSources {
@@ -94,6 +104,8 @@ export function linuxKernelReader(
     | "proxyArp"
     | "iptablesBackends"
     | "readPolicyRouting"
+    | "ipv6State"
+    | "listContainerRoutes6On"
   >,
 ): KernelReader {
   return {
@@ -106,6 +118,10 @@ export function linuxKernelReader(
     backends: () => dp.iptablesBackends(),
     portGuards: () => dp.listPortGuards(),
     policyRouting: () => dp.readPolicyRouting(),
+    ipv6: async (bridge) => ({
+      ...(await dp.ipv6State(bridge)),
+      routes: (await dp.listContainerRoutes6On([bridge])).get(bridge) ?? [],
+    }),
   };
 }
 
@@ -133,6 +149,12 @@ export async function gatherFacts(src: FactSources): Promise<Facts> {
   for (const ep of desired?.live.filter((e) => e.mode === "transparent") ?? []) {
     routedPorts[ep.hostVeth] = await probe(() => k.routedPort(ep.hostVeth));
   }
+  const ipv6: NonNullable<KernelFacts["ipv6"]> = {};
+  const readIpv6 = k.ipv6?.bind(k);
+  for (const net of Object.values(network?.networks ?? {})) {
+    const bridge = bridgeOf(net);
+    if (net.subnet6 && bridge && readIpv6) ipv6[bridge] = await probe(() => readIpv6(bridge));
+  }
   const kernel: KernelFacts = {
     links,
     routes,
@@ -143,6 +165,7 @@ export async function gatherFacts(src: FactSources): Promise<Facts> {
     backends: await probe(() => k.backends()),
     portGuards: await probe(() => k.portGuards()),
     policyRouting: await probe(() => k.policyRouting()),
+    ...(Object.keys(ipv6).length ? { ipv6 } : {}),
   };
   const daemon = await daemonAnswer;
   // The daemon's own word first: a managed plugin's state directory may not be the host's.

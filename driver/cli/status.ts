@@ -87,6 +87,8 @@ export interface StatusReport {
     id: string;
     networkId: string;
     address: string;
+    /** Its IPv6 address, on a dual-stack network. */
+    address6?: string;
     container?: string;
     hostVeth: string;
     /** As last saved; the plugin does not save on Join, so see also peerInContainer. */
@@ -174,6 +176,7 @@ export function buildStatus(f: Facts): StatusReport {
       id: e.id,
       networkId: e.networkId,
       address: e.address,
+      ...(e.address6 && { address6: e.address6 }),
       ...(name && { container: name }),
       hostVeth: e.hostVeth,
       joined: e.joined,
@@ -320,7 +323,7 @@ export function renderStatus(r: StatusReport): string {
     r.endpoints.map((e) => [
       shortId(e.id),
       shortId(e.networkId),
-      e.address,
+      e.address6 ? `${e.address}, ${e.address6}` : e.address,
       e.container ?? "-",
       e.hostVeth,
       yesNo(e.hostVethExists),

@@ -17,8 +17,8 @@
  * match each other's rules.
  */
 import { PluginError } from "../errors";
-import { parseCidrAsWritten } from "../lib/address";
-import { assertCidr, assertIfName, assertIPv4 } from "./validate";
+import { canonicalIpCidr, parseCidrAsWritten } from "../lib/address";
+import { assertCidr, assertIfName, assertIPv4, assertIPv6 } from "./validate";
 
 export const FORWARD_CHAIN = "AZURE-VNET-FORWARD";
 export const POSTROUTING_CHAIN = "AZURE-VNET-POSTROUTING";
@@ -72,6 +72,12 @@ export interface FirewallNetwork {
   /** Destinations never SNATed, in addition to every network's subnet and the platform addresses. */
   nonMasqueradeCidrs: string[];
   allowImds: boolean;
+  /** A dual-stack network: its IPv6 /64 (ip6tables rules are made only for these). */
+  subnet6?: string;
+  /** The NIC's primary IPv6 address: the source for SNATed IPv6. */
+  primaryAddress6?: string;
+  /** IPv6 destinations never SNATed, in addition to every network's IPv6 subnet. */
+  nonMasqueradeCidrs6?: string[];
 }
 
 /** The fields that say how a network's container traffic is recognised. */
@@ -110,7 +116,23 @@ export interface FirewallPlan {
   readonly mangleRules: readonly string[];
   /** The raw chain's rules (SOURCE_CHAIN): one when a transparent network exists, else none. */
   readonly rawRules: readonly string[];
+  /**
+   * Input for one `ip6tables-restore --noflush` run (filter FORWARD_CHAIN and
+   * nat POSTROUTING_CHAIN), when a dual-stack network exists; undefined otherwise.
+   */
+  readonly restoreText6?: string;
+  readonly filterRules6?: readonly string[];
+  readonly natRules6?: readonly string[];
+  /** The raw source check (SOURCE_CHAIN) when a dual-stack transparent network exists. */
+  readonly rawRules6?: readonly string[];
 }
+
+/** The ip6tables chains and where they are jumped to from (IPv6 has no platform addresses to block). */
+export const HOOKS6 = [
+  { table: "filter", parent: "FORWARD", chain: FORWARD_CHAIN },
+  { table: "nat", parent: "POSTROUTING", chain: POSTROUTING_CHAIN },
+  { table: "raw", parent: "PREROUTING", chain: SOURCE_CHAIN },
+] as const;
 
 const NETWORK_ID = /^[a-zA-Z0-9_-]{1,64}$/;
 
@@ -144,6 +166,19 @@ function validNetwork(raw: FirewallNetwork, index: number): FirewallNetwork {
   if (typeof base.allowImds !== "boolean") throw new PluginError(`${where}: allowImds must be true or false`);
   if (!Array.isArray(base.nonMasqueradeCidrs)) throw new PluginError(`${where}: nonMasqueradeCidrs must be a list`);
   base.nonMasqueradeCidrs.forEach((c) => assertCidr(c, `${where} non-masquerade CIDR`));
+  if (raw.subnet6 !== undefined || raw.primaryAddress6 !== undefined) {
+    const subnet6 = canonicalIpCidr(String(raw.subnet6), 6);
+    if (!subnet6 || subnet6 !== raw.subnet6) throw new PluginError(`${where}: invalid IPv6 subnet ${JSON.stringify(raw.subnet6)}`);
+    base.subnet6 = subnet6;
+    base.primaryAddress6 = assertIPv6(raw.primaryAddress6, `${where} primary IPv6 address`);
+    const extra: unknown = raw.nonMasqueradeCidrs6 ?? [];
+    if (!Array.isArray(extra)) throw new PluginError(`${where}: nonMasqueradeCidrs6 must be a list`);
+    base.nonMasqueradeCidrs6 = extra.map((c: unknown) => {
+      const cidr = canonicalIpCidr(String(c), 6);
+      if (!cidr || cidr !== c) throw new PluginError(`${where}: invalid IPv6 non-masquerade CIDR ${JSON.stringify(c)}`);
+      return cidr;
+    });
+  }
   const mode: unknown = base.mode;
   if (mode === "bridge") {
     const bridge: unknown = raw.bridge;
@@ -237,15 +272,21 @@ function platformBlocks(n: FirewallNetwork): { match: string; what: string; reje
 
 function forwardRules(n: FirewallNetwork): string[] {
   const c = (what: string) => comment(n.id, what);
-  const { from, to } = portsOf(n);
   // Refused rather than dropped: a container learns at once that the endpoint
   // is off limits instead of hanging until its client times out.
   const rules = platformBlocks(n).map((b) => `-A ${FORWARD_CHAIN} ${b.match} ${c(b.what)} -j REJECT --reject-with ${b.reject}`);
   // Docker sets FORWARD's policy to DROP; with br_netfilter this also admits
   // container-to-container frames on the same bridge.
-  rules.push(`-A ${FORWARD_CHAIN} ${from.iface}${from.module} ${c("from containers")} -j ACCEPT`);
-  rules.push(`-A ${FORWARD_CHAIN} ${to.iface}${to.module} ${c("to containers")} -j ACCEPT`);
-  return rules;
+  return [...rules, ...acceptRules(n)];
+}
+
+/** Accepts a network's container traffic both ways (iptables and ip6tables alike). */
+function acceptRules(n: FirewallNetwork): string[] {
+  const { from, to } = portsOf(n);
+  return [
+    `-A ${FORWARD_CHAIN} ${from.iface}${from.module} ${comment(n.id, "from containers")} -j ACCEPT`,
+    `-A ${FORWARD_CHAIN} ${to.iface}${to.module} ${comment(n.id, "to containers")} -j ACCEPT`,
+  ];
 }
 
 /**
@@ -279,17 +320,28 @@ const SOURCE_CHECK = `-A ${SOURCE_CHAIN} -i ${ROUTED_PORTS} -m rpfilter --invert
  * (its primary address is inside the subnet) out of the SNAT rule.
  */
 function postroutingRules(n: FirewallNetwork, allSubnets: string[]): string[] {
-  const exclusions = [...new Set([...allSubnets, ...n.nonMasqueradeCidrs, `${WIRESERVER}/32`, `${IMDS}/32`])];
-  const rules = exclusions.map((cidr) => {
-    // iptables-save omits a match on 0.0.0.0/0; render it the same way.
-    const dst = parseCidrAsWritten(cidr)?.prefix === 0 ? "" : ` -d ${cidr}`;
-    return `-A ${POSTROUTING_CHAIN} -s ${n.subnet}${dst} ${comment(n.id, "no SNAT")} -j RETURN`;
+  const exclusions = [...allSubnets, ...n.nonMasqueradeCidrs, `${WIRESERVER}/32`, `${IMDS}/32`];
+  return snatRules(n.id, n.subnet, exclusions, n.primaryAddress);
+}
+
+/** RETURN for each excluded destination, then SNAT to `source` of what leaves `subnet` (iptables and ip6tables alike). */
+function snatRules(id: string, subnet: string, exclusions: string[], source: string): string[] {
+  const rules = [...new Set(exclusions)].map((cidr) => {
+    // iptables-save omits a match on 0.0.0.0/0 (::/0); render it the same way.
+    const dst = cidr.endsWith("/0") ? "" : ` -d ${cidr}`;
+    return `-A ${POSTROUTING_CHAIN} -s ${subnet}${dst} ${comment(id, "no SNAT")} -j RETURN`;
   });
-  rules.push(
-    `-A ${POSTROUTING_CHAIN} -s ${n.subnet} -m addrtype ! --src-type LOCAL ${comment(n.id, "SNAT")} ` +
-      `-j SNAT --to-source ${n.primaryAddress}`,
-  );
+  rules.push(`-A ${POSTROUTING_CHAIN} -s ${subnet} -m addrtype ! --src-type LOCAL ${comment(id, "SNAT")} -j SNAT --to-source ${source}`);
   return rules;
+}
+
+/**
+ * IPv6 to the VNet (every dual-stack network's /64 plus the user's IPv6
+ * ranges) keeps the container's own address; everything else leaves as the
+ * NIC's primary IPv6 address, the one Azure gives a public IPv6 to.
+ */
+function postroutingRules6(n: FirewallNetwork, allSubnets6: string[]): string[] {
+  return snatRules(n.id, n.subnet6 as string, [...allSubnets6, ...(n.nonMasqueradeCidrs6 ?? [])], n.primaryAddress6 as string);
 }
 
 /** Loopback is never the VM's address a client uses; traffic to it is left to local listeners. */
@@ -373,8 +425,36 @@ export function planFirewall(input: FirewallInput): FirewallPlan {
     "COMMIT",
     "",
   ].join("\n");
+  const dual = networks.filter((n) => n.subnet6 !== undefined);
+  const allSubnets6 = [...new Set(dual.map((n) => n.subnet6 as string))];
+  // Docker may set ip6tables' FORWARD policy to DROP too.
+  const filterRules6 = dual.flatMap(acceptRules);
+  const natRules6 = dual.filter((n) => n.snat).flatMap((n) => postroutingRules6(n, allSubnets6));
+  // IPv6 has no rp_filter: for routed ports this check is the only reverse-path check.
+  const rawRules6 = dual.some((n) => n.mode === "transparent") ? [SOURCE_CHECK] : [];
+  const restoreText6 = dual.length
+    ? [
+        "*filter",
+        `:${FORWARD_CHAIN} - [0:0]`,
+        ...filterRules6,
+        "COMMIT",
+        "*nat",
+        `:${POSTROUTING_CHAIN} - [0:0]`,
+        ...natRules6,
+        "COMMIT",
+        "*raw",
+        `:${SOURCE_CHAIN} - [0:0]`,
+        ...rawRules6,
+        "COMMIT",
+        "",
+      ].join("\n")
+    : undefined;
   const plan: FirewallPlan = Object.freeze({
     restoreText,
+    ...(restoreText6 ? { restoreText6 } : {}),
+    filterRules6: Object.freeze(filterRules6),
+    natRules6: Object.freeze(natRules6),
+    rawRules6: Object.freeze(rawRules6),
     filterRules: Object.freeze(filterRules),
     natRules: Object.freeze(natRules),
     dnatRules: Object.freeze(dnatRules),

@@ -14,6 +14,7 @@ import {
   FirewallPlan,
   FORWARD_CHAIN,
   HOOKS,
+  HOOKS6,
   isIssuedPlan,
   MARK_CHAIN,
   PLATFORM_CHAIN,
@@ -68,11 +69,42 @@ export async function applyFirewall(plan: FirewallPlan, opts: FirewallOptions = 
   const o = await context(opts);
   await o.run(o.backend.restore, ["-w", "--noflush"], { input: plan.restoreText, timeoutMs: o.timeoutMs });
   await putJumpsFirst(o);
+  if (plan.restoreText6 === undefined) return;
+  const o6 = { ...o, backend: ip6Backend(o.backend) };
+  await o6.run(o6.backend.restore, ["-w", "--noflush"], { input: plan.restoreText6, timeoutMs: o.timeoutMs });
+  await putJumpsFirst(o6, HOOKS6);
+}
+
+/** The ip6tables programs of the same ruleset (nft or legacy) as these iptables ones. */
+export function ip6Backend(b: IptablesBackend): IptablesBackend {
+  const six = (file: string) => file.replace(/(^|\/)iptables/, "$1ip6tables");
+  return { ...b, iptables: six(b.iptables), restore: six(b.restore), save: six(b.save) };
+}
+
+/** Whether the live ip6tables chains hold exactly the plan's IPv6 rules, each jumped to once and first. */
+async function firewall6Matches(plan: FirewallPlan, o: { run: Runner; timeoutMs: number; backend: IptablesBackend }): Promise<boolean> {
+  const b = ip6Backend(o.backend);
+  const tables = parseSave((await o.run(b.save, [], { timeoutMs: o.timeoutMs })).stdout);
+  const same = (a: readonly string[], c: readonly string[]) => a.length === c.length && a.every((r, i) => r === c[i]);
+  return (
+    same(plan.filterRules6 ?? [], chainRules(tables.get("filter"), FORWARD_CHAIN)) &&
+    same(plan.natRules6 ?? [], chainRules(tables.get("nat"), POSTROUTING_CHAIN)) &&
+    same(plan.rawRules6 ?? [], chainRules(tables.get("raw"), SOURCE_CHAIN)) &&
+    misplacedJumps(tables, HOOKS6).length === 0
+  );
+}
+
+/** Removes the plugin's ip6tables chains and their jumps (the last dual-stack network went). True if anything was removed. */
+export async function removeFirewall6(opts: FirewallOptions = {}): Promise<boolean> {
+  const o = await context(opts);
+  return removeChains({ ...o, backend: ip6Backend(o.backend) }, HOOKS6);
 }
 
 /** Hooks whose jump is missing, repeated or not the first rule of its built-in chain. */
-function misplacedJumps(tables: Map<string, SavedTable>): (typeof HOOKS)[number][] {
-  return HOOKS.filter(({ table, parent, chain }) => {
+type Hook = { table: string; parent: string; chain: string };
+
+function misplacedJumps(tables: Map<string, SavedTable>, hooks: readonly Hook[] = HOOKS): Hook[] {
+  return hooks.filter(({ table, parent, chain }) => {
     const rules = (tables.get(table)?.rules ?? []).filter((r) => r.startsWith(`-A ${parent} `));
     const jump = `-A ${parent} -j ${chain}`;
     return rules[0] !== jump || rules.filter((r) => r === jump).length !== 1;
@@ -84,10 +116,13 @@ function misplacedJumps(tables: Map<string, SavedTable>): (typeof HOOKS)[number]
  * atomic batch: our platform blocks come before Docker's rules (and its DROP
  * policy) and before anything an operator adds to DOCKER-USER.
  */
-async function putJumpsFirst(o: { run: Runner; timeoutMs: number; backend: IptablesBackend }): Promise<void> {
+async function putJumpsFirst(
+  o: { run: Runner; timeoutMs: number; backend: IptablesBackend },
+  hooks: readonly Hook[] = HOOKS,
+): Promise<void> {
   const tables = parseSave((await o.run(o.backend.save, [], { timeoutMs: o.timeoutMs })).stdout);
   const byTable = new Map<string, string[]>();
-  for (const { table, parent, chain } of misplacedJumps(tables)) {
+  for (const { table, parent, chain } of misplacedJumps(tables, hooks)) {
     const present = (tables.get(table)?.rules ?? []).filter((r) => r === `-A ${parent} -j ${chain}`).length;
     const lines = byTable.get(table) ?? [];
     lines.push(...Array<string>(present).fill(`-D ${parent} -j ${chain}`), `-I ${parent} 1 -j ${chain}`);
@@ -127,7 +162,8 @@ export function firewallMatches(plan: FirewallPlan, fw: FirewallState): boolean 
  * True if it had to apply.
  */
 export async function ensureFirewall(plan: FirewallPlan, opts: FirewallOptions = {}): Promise<boolean> {
-  if (firewallMatches(plan, await readFirewall(opts))) return false;
+  const o = await context(opts);
+  if (firewallMatches(plan, await readFirewall(o)) && (plan.restoreText6 === undefined || (await firewall6Matches(plan, o)))) return false;
   await applyFirewall(plan, opts);
   return true;
 }
@@ -163,10 +199,16 @@ export async function readFirewall(opts: FirewallOptions = {}): Promise<Firewall
  * to delete are taken verbatim from iptables-save. True if anything was removed.
  */
 export async function removeFirewall(opts: FirewallOptions = {}): Promise<boolean> {
-  const { run, timeoutMs, backend } = await context(opts);
+  return removeChains(await context(opts), CHAINS);
+}
+
+async function removeChains(
+  { run, timeoutMs, backend }: { run: Runner; timeoutMs: number; backend: IptablesBackend },
+  chains: readonly { table: string; chain: string }[],
+): Promise<boolean> {
   const tables = parseSave((await run(backend.save, [], { timeoutMs })).stdout);
   const lines: string[] = [];
-  for (const { table, chain } of CHAINS) {
+  for (const { table, chain } of chains) {
     const saved = tables.get(table);
     if (!saved) continue;
     const jumps = saved.rules.filter((r) => !r.startsWith(`-A ${chain} `) && targets(r, chain));

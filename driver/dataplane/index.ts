@@ -18,6 +18,7 @@ import {
   planFirewall,
   readFirewall,
   removeFirewall,
+  removeFirewall6,
 } from "./firewall";
 import { type BackendsProbe, probeBackends } from "./iptables";
 import { EndpointLink, EndpointLinkSpec, LinkOps, NicLinkInfo, RoutedPortState } from "./links";
@@ -25,7 +26,7 @@ import { LinkInfo, RouteInfo, RuleInfo, Rtnl, TableRouteSpec } from "./netlink";
 import { Nfnl } from "./nfnetlink";
 import { KernelOffload } from "./offload";
 import { NftPortGuards, type PortGuard } from "./nft-guards";
-import { getIpForward, getProxyArp, setIpForward } from "./sysctl";
+import { getIpForward, getIpv6Forwarding, getProxyArp, setIpForward } from "./sysctl";
 
 export type { EndpointLink, EndpointLinkSpec, NicLinkInfo, RoutedPortState } from "./links";
 export type { LinkInfo, RouteInfo, AddressInfo, RuleInfo, TableRouteSpec } from "./netlink";
@@ -50,13 +51,28 @@ export interface Dataplane {
   listContainerRoutes(bridge: string): Promise<string[]>;
   /** Container (/32) routes through each of these links, bridges or routed ports, in one read; absent links are left out. */
   listContainerRoutesOn(links: readonly string[]): Promise<Map<string, string[]>>;
+  /**
+   * A dual-stack network's bridge: IPv6 on, the link-local gateway `gateway6`
+   * on it at once; the NIC's accept_ra 1 made 2, then IPv6 forwarding on.
+   */
+  ensureBridgeIpv6(bridge: string, gateway6: string, nic: string): Promise<void>;
+  /** `ip6/128 dev <link>`, replacing a route for the same address. */
+  addContainerRoute6(ip6: string, dev: string): Promise<void>;
+  /** Only if it goes through `dev`; a missing link or route is fine. */
+  removeContainerRoute6(ip6: string, dev: string): Promise<void>;
+  /** Container (/128) routes through each of these links, in one read; absent links are left out. */
+  listContainerRoutes6On(links: readonly string[]): Promise<Map<string, string[]>>;
+  /** The IPv6 addresses of a link (empty when none or absent), and whether IPv6 forwarding is on. Read-only. */
+  ipv6State(link: string): Promise<{ addresses: string[]; forwarding: boolean }>;
   /** net.ipv4.ip_forward=1, for a network that has no bridge to turn it on (transparent). */
   ensureForwarding(): Promise<void>;
   /**
    * Make a (transparent) host veth a routed port: the link group, proxy ARP at
    * once, strict rp_filter, IPv6 off, up. Its sysctls go with the link.
    */
-  ensureRoutedPort(hostName: string, group: number): Promise<void>;
+  ensureRoutedPort(hostName: string, group: number, opts?: { gateway6?: string }): Promise<void>;
+  /** A dual-stack transparent network: the NIC's accept_ra 1 made 2, then IPv6 forwarding on. */
+  ensureIpv6Forwarding(nic: string): Promise<void>;
   /** `ip/32 dev <routed port> scope link`, replacing a stale route for the same address; goes with the link. */
   addPortRoute(ip: string, hostName: string): Promise<void>;
   /** A routed port's group and sysctls as the kernel has them; undefined when it does not exist. Read-only. */
@@ -217,14 +233,41 @@ export class LinuxDataplane implements Dataplane {
   async applyFirewall(input: FirewallInput): Promise<void> {
     // Planned before queueing: invalid input is refused before anything runs.
     const plan = planFirewall(input);
-    await this.firewall(async (o) => applyFirewall(plan, o));
+    await this.firewall(async (o) => {
+      await applyFirewall(plan, o);
+      await this.settleFirewall6({ wanted: plan.restoreText6 !== undefined }, o);
+    });
   }
   async ensureFirewall(input: FirewallInput): Promise<boolean> {
     const plan = planFirewall(input);
-    return this.firewall(async (o) => ensureFirewall(plan, o));
+    return this.firewall(async (o) => {
+      const applied = await ensureFirewall(plan, o);
+      await this.settleFirewall6({ wanted: plan.restoreText6 !== undefined }, o);
+      return applied;
+    });
   }
   removeFirewall(): Promise<boolean> {
-    return this.firewall((o) => removeFirewall(o));
+    return this.firewall(async (o) => {
+      const removed = await removeFirewall(o);
+      await this.settleFirewall6({ wanted: false }, o);
+      return removed;
+    });
+  }
+
+  /**
+   * Whether this process has written ip6tables chains (for a dual-stack
+   * network); once none is left they go. An IPv4-only VM never runs ip6tables.
+   */
+  private had6 = false;
+  private async settleFirewall6(
+    { wanted }: { wanted: boolean },
+    o: { backend: IptablesBackend; run?: Runner; timeoutMs?: number },
+  ): Promise<void> {
+    if (wanted) this.had6 = true;
+    else if (this.had6) {
+      await removeFirewall6(o);
+      this.had6 = false;
+    }
   }
   readFirewall(): Promise<FirewallState> {
     return this.firewall((o) => readFirewall(o));
@@ -233,11 +276,29 @@ export class LinuxDataplane implements Dataplane {
   listContainerRoutesOn(links: readonly string[]): Promise<Map<string, string[]>> {
     return this.links.listContainerRoutesOn(links);
   }
+  ensureBridgeIpv6(bridge: string, gateway6: string, nic: string): Promise<void> {
+    return this.links.ensureBridgeIpv6(bridge, gateway6, nic);
+  }
+  addContainerRoute6(ip6: string, dev: string): Promise<void> {
+    return this.links.addContainerRoute6(ip6, dev);
+  }
+  removeContainerRoute6(ip6: string, dev: string): Promise<void> {
+    return this.links.removeContainerRoute6(ip6, dev);
+  }
+  listContainerRoutes6On(links: readonly string[]): Promise<Map<string, string[]>> {
+    return this.links.listContainerRoutes6On(links);
+  }
+  async ipv6State(link: string): Promise<{ addresses: string[]; forwarding: boolean }> {
+    return { addresses: await this.links.addresses6(link), forwarding: await getIpv6Forwarding() };
+  }
   async ensureForwarding(): Promise<void> {
     await setIpForward({ on: true });
   }
-  ensureRoutedPort(hostName: string, group: number): Promise<void> {
-    return this.links.ensureRoutedPort(hostName, group);
+  ensureRoutedPort(hostName: string, group: number, opts?: { gateway6?: string }): Promise<void> {
+    return this.links.ensureRoutedPort(hostName, group, opts);
+  }
+  ensureIpv6Forwarding(nic: string): Promise<void> {
+    return this.links.ensureIpv6Forwarding(nic);
   }
   addPortRoute(ip: string, hostName: string): Promise<void> {
     return this.links.addPortRoute(ip, hostName);

@@ -20,6 +20,10 @@ import { DataplaneError } from "./errors";
 import { AddressInfo, LinkInfo, Rtnl } from "./netlink";
 import {
   effectiveRpFilter,
+  enableIpv6Without,
+  getAcceptRa,
+  setAcceptRa,
+  setIpv6Forwarding,
   getIpv6Disabled,
   getProxyArp,
   getProxyDelay,
@@ -29,7 +33,7 @@ import {
   setProxyDelay,
   setRpFilter,
 } from "./sysctl";
-import { assertIfName, assertIPv4, assertMac, assertMtu } from "./validate";
+import { assertIfName, assertIPv4, assertIPv6, assertMac, assertMtu } from "./validate";
 
 export interface EndpointLinkSpec {
   /** The bridge the host end joins; none for a routed (transparent) port, which joins nothing. */
@@ -127,6 +131,79 @@ export class LinkOps {
     await setRpFilter(name, 1);
     if (!link.up) await this.nl.setUp(link.index);
     return this.mustGet(name, "bridge");
+  }
+
+  /**
+   * IPv6 for a dual-stack network's bridge: on, with no address of the
+   * kernel's own making, and the containers' gateway `gateway6` (link-local)
+   * added without duplicate address detection, so it answers at once. Then
+   * IPv6 forwarding for the whole VM, after the NIC's accept_ra is made 2
+   * where it was 1: a router ignores router advertisements unless accept_ra
+   * is 2, and a VM that learns its IPv6 default route from them (Azure's
+   * DHCPv6 setups) would lose it when the route expires.
+   */
+  async ensureBridgeIpv6(name: string, gateway6: string, nic: string): Promise<void> {
+    assertIfName(name, "bridge name");
+    assertIfName(nic, "NIC name");
+    const gw = assertIPv6(gateway6, "IPv6 gateway");
+    const link = await this.mustGet(name, "bridge");
+    this.expectKind(link, "bridge");
+    await enableIpv6Without(name);
+    await this.nl.addAddress6(link.index, gw, 64);
+    await this.ensureIpv6Forwarding(nic);
+  }
+
+  /** IPv6 forwarding on, after the NIC's accept_ra 1 is made 2 (see ensureBridgeIpv6). */
+  async ensureIpv6Forwarding(nic: string): Promise<void> {
+    assertIfName(nic, "NIC name");
+    if ((await getAcceptRa(nic)) === 1) await setAcceptRa(nic, 2);
+    await setIpv6Forwarding();
+  }
+
+  /** Routes a container's IPv6 address (/128) to its bridge, replacing a route for it through another link. */
+  async addContainerRoute6(ip: string, dev: string): Promise<void> {
+    const address = assertIPv6(ip, "container IPv6 address");
+    assertIfName(dev, "interface name");
+    const link = await this.nl.getLink(dev);
+    if (!link) throw new DataplaneError(`add route ${address}`, "ENODEV", `${dev} does not exist`);
+    await this.nl.replaceRoute6(address, link.index);
+  }
+
+  /** Removes the /128 only if it goes through `dev`; a missing link or route is fine. */
+  async removeContainerRoute6(ip: string, dev: string): Promise<void> {
+    const address = assertIPv6(ip, "container IPv6 address");
+    assertIfName(dev, "interface name");
+    const link = await this.nl.getLink(dev);
+    if (!link) return;
+    await this.nl.deleteRoute6(address, link.index);
+  }
+
+  /** Container IPv6 addresses (/128 routes) through each of these links, in one route dump; absent links are left out. */
+  async listContainerRoutes6On(names: readonly string[]): Promise<Map<string, string[]>> {
+    return this.routesByLink(names, () => this.nl.listHostRoutes6());
+  }
+
+  /** Host routes from `list` (one dump) grouped by these links; links that do not exist are left out. */
+  private async routesByLink(
+    names: readonly string[],
+    list: () => Promise<{ dst: string; oif?: number }[]>,
+  ): Promise<Map<string, string[]>> {
+    names.forEach((n) => assertIfName(n, "interface name"));
+    const wanted = new Set(names);
+    const byIndex = new Map((await this.nl.listLinks()).filter((l) => wanted.has(l.name)).map((l) => [l.index, l.name]));
+    const out = new Map([...byIndex.values()].map((name) => [name, [] as string[]]));
+    for (const r of await list()) {
+      const name = r.oif === undefined ? undefined : byIndex.get(r.oif);
+      if (name !== undefined) out.get(name)?.push(r.dst);
+    }
+    return out;
+  }
+
+  /** A link's IPv6 addresses; empty when it has none or does not exist. */
+  async addresses6(name: string): Promise<string[]> {
+    assertIfName(name, "interface name");
+    const link = await this.nl.getLink(name);
+    return link ? this.nl.listAddresses6(link.index) : [];
   }
 
   /** Deletes the bridge (its routes and sysctls go with it). False if it was already gone. */
@@ -234,7 +311,7 @@ export class LinkOps {
    * rp_filter (a source not routed back to this port is dropped), IPv6 off
    * (no link-local path from the container to the VM), and up.
    */
-  async ensureRoutedPort(hostName: string, group: number): Promise<void> {
+  async ensureRoutedPort(hostName: string, group: number, opts: { gateway6?: string } = {}): Promise<void> {
     assertIfName(hostName, "host interface name");
     const link = await this.nl.getLink(hostName);
     if (!link) throw new DataplaneError(`set up port ${hostName}`, "ENODEV", `link ${hostName} does not exist`);
@@ -243,7 +320,12 @@ export class LinkOps {
     await setProxyArp(hostName, { on: true });
     await setProxyDelay(hostName, 0);
     await setRpFilter(hostName, 1);
-    await setIpv6Disabled(hostName);
+    // A dual-stack network's port: IPv6 on with only the containers' link-local gateway, as a bridge's.
+    if (opts.gateway6 === undefined) await setIpv6Disabled(hostName);
+    else {
+      await enableIpv6Without(hostName);
+      await this.nl.addAddress6(link.index, assertIPv6(opts.gateway6, "IPv6 gateway"), 64);
+    }
     if (!link.up) await this.nl.setUp(link.index);
   }
 
@@ -299,15 +381,9 @@ export class LinkOps {
    * ports), read in one route dump; links that do not exist are left out.
    */
   async listContainerRoutesOn(names: readonly string[]): Promise<Map<string, string[]>> {
-    names.forEach((n) => assertIfName(n, "interface name"));
-    const wanted = new Set(names);
-    const byIndex = new Map((await this.nl.listLinks()).filter((l) => wanted.has(l.name)).map((l) => [l.index, l.name]));
-    const out = new Map([...byIndex.values()].map((name) => [name, [] as string[]]));
-    for (const r of await this.nl.listRoutes()) {
-      const name = r.oif === undefined ? undefined : byIndex.get(r.oif);
-      if (name !== undefined && r.table === 254 && r.prefixLen === 32 && r.type === "UNICAST") out.get(name)?.push(r.dst);
-    }
-    return out;
+    return this.routesByLink(names, async () =>
+      (await this.nl.listRoutes()).filter((r) => r.table === 254 && r.prefixLen === 32 && r.type === "UNICAST"),
+    );
   }
 
   /**

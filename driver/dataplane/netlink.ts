@@ -13,10 +13,10 @@
  */
 import { endianness } from "node:os";
 import { createRtNetlink, FlagsNew, RtNetlinkSocket, rt } from "netlink";
-import { formatIpv4, macFromBytes, parseIpv4 } from "../lib/address";
+import { formatIpv4, formatIpv6, macFromBytes, parseIpv4, parseIpv6 } from "../lib/address";
 import { SerialQueue } from "../lib/serial";
 import { DataplaneError } from "./errors";
-import { assertIfName, assertIPv4, assertMac, assertMtu } from "./validate";
+import { assertIfName, assertIPv4, assertIPv6, assertMac, assertMtu } from "./validate";
 
 export interface LinkInfo {
   name: string;
@@ -99,6 +99,7 @@ export interface RtnlOptions {
 }
 
 const AF_INET = 2;
+const AF_INET6 = 10;
 const MAIN_TABLE = 254;
 /** rtm_table / fib_rule_hdr.table when the id is in the RTA_TABLE / FRA_TABLE attribute (ids above 255). */
 const RT_TABLE_UNSPEC = 0;
@@ -119,6 +120,14 @@ export function encodeIPv4(text: string): Buffer {
   const buf = Buffer.alloc(4);
   buf.writeUInt32BE(value);
   return buf;
+}
+
+export function encodeIPv6(text: string): Buffer {
+  return Buffer.from((parseIpv6(assertIPv6(text)) as bigint).toString(16).padStart(32, "0"), "hex");
+}
+
+export function decodeIPv6(buf: Buffer | undefined): string | undefined {
+  return buf && buf.length === 16 ? formatIpv6(BigInt(`0x${buf.toString("hex")}`)) : undefined;
 }
 
 export function decodeIPv4(buf: Buffer | undefined): string | undefined {
@@ -485,6 +494,62 @@ export class Rtnl {
       if (err instanceof DataplaneError && err.code === "ESRCH") return false;
       throw err;
     }
+  }
+
+  /** `dst/128 dev <oif> proto static metric 1024` in the main table, replacing a route for the same address. */
+  async replaceRoute6(dst: string, oif: number): Promise<void> {
+    await this.run(`add route ${dst}`, (s, o) =>
+      s.newRoute(
+        { family: AF_INET6, dstLen: 128, table: MAIN_TABLE, protocol: "STATIC", scope: "UNIVERSE", type: "UNICAST" },
+        { dst: encodeIPv6(dst), oif, priority: 1024 },
+        { ...o, flags: FlagsNew.CREATE | FlagsNew.REPLACE },
+      ),
+    );
+  }
+
+  /** Deletes `dst/128` in the main table, only if it goes out of `oif`. False if there was none. */
+  async deleteRoute6(dst: string, oif: number): Promise<boolean> {
+    try {
+      await this.run(`delete route ${dst}`, (s, o) =>
+        s.delRoute({ family: AF_INET6, dstLen: 128, table: MAIN_TABLE, scope: "NOWHERE" }, { dst: encodeIPv6(dst), oif }, o),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof DataplaneError && err.code === "ESRCH") return false;
+      throw err;
+    }
+  }
+
+  /** Host (/128) routes of the main table: destination and link. */
+  async listHostRoutes6(): Promise<{ dst: string; oif?: number }[]> {
+    const msgs = await this.run("list routes", (s, o) => s.getRoutes({ family: AF_INET6 }, undefined, o));
+    return msgs
+      .filter((m) => m.data.dstLen === 128 && (m.attrs.table ?? m.data.table) === MAIN_TABLE && String(m.data.type) === "UNICAST")
+      .flatMap((m) => {
+        const dst = decodeIPv6(m.attrs.dst);
+        return dst ? [{ dst, oif: m.attrs.oif }] : [];
+      });
+  }
+
+  /** A permanent IPv6 address without duplicate address detection (usable at once); an existing one is left. */
+  async addAddress6(index: number, address: string, prefixLen: number): Promise<void> {
+    try {
+      await this.run(`add address ${address}`, (s, o) =>
+        s.newAddress(
+          { family: AF_INET6, prefixlen: prefixLen, index, flags: { nodad: true, permanent: true }, scope: 0 },
+          { local: encodeIPv6(address), address: encodeIPv6(address), flags: { nodad: true, permanent: true } },
+          { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL },
+        ),
+      );
+    } catch (err) {
+      if (!(err instanceof DataplaneError && err.code === "EEXIST")) throw err;
+    }
+  }
+
+  /** The IPv6 addresses of a link. */
+  async listAddresses6(index: number): Promise<string[]> {
+    const msgs = await this.run("list addresses", (s, o) => s.getAddresses({ family: AF_INET6 }, undefined, o));
+    return msgs.filter((m) => m.data.index === index).flatMap((m) => decodeIPv6(m.attrs.address ?? m.attrs.local) ?? []);
   }
 
   /** IPv4 routes of every table, optionally only those leaving through one link. */

@@ -49,6 +49,9 @@ const paths = {
   rpFilter: (dev: string) => `${ROOT}/ipv4/conf/${assertIfName(dev)}/rp_filter`,
   // Absent when the kernel runs without IPv6 (ipv6.disable=1).
   disableIpv6: (dev: string) => `${ROOT}/ipv6/conf/${assertIfName(dev)}/disable_ipv6`,
+  ipv6Forwarding: () => `${ROOT}/ipv6/conf/all/forwarding`,
+  acceptRa: (dev: string) => `${ROOT}/ipv6/conf/${assertIfName(dev)}/accept_ra`,
+  addrGenMode: (dev: string) => `${ROOT}/ipv6/conf/${assertIfName(dev)}/addr_gen_mode`,
   // Exists only while br_netfilter is loaded.
   bridgeNfCallIptables: () => `${ROOT}/bridge/bridge-nf-call-iptables`,
 };
@@ -121,4 +124,32 @@ export async function getBridgeNfCallIptables(): Promise<boolean | undefined> {
 
 export async function setBridgeNfCallIptables(on: boolean): Promise<boolean> {
   return writeInt(paths.bridgeNfCallIptables(), on ? 1 : 0);
+}
+
+/** net.ipv6.conf.all.forwarding is 1; false also when the kernel has no IPv6. */
+export async function getIpv6Forwarding(): Promise<boolean> {
+  return (await readInt(paths.ipv6Forwarding())) === 1;
+}
+
+/** Sets forwarding on every IPv6 interface too (the kernel propagates conf/all). True if it wrote. */
+export async function setIpv6Forwarding(): Promise<boolean> {
+  return writeInt(paths.ipv6Forwarding(), 1);
+}
+
+export async function getAcceptRa(dev: string): Promise<number | undefined> {
+  return readInt(paths.acceptRa(dev));
+}
+
+export async function setAcceptRa(dev: string, value: 0 | 1 | 2): Promise<boolean> {
+  return writeInt(paths.acceptRa(dev), value);
+}
+
+/**
+ * IPv6 on for a link whose addresses the plugin gives it: addr_gen_mode 1
+ * first (no address of the kernel's own making), then disable_ipv6 0. True if it wrote.
+ */
+export async function enableIpv6Without(dev: string): Promise<boolean> {
+  const gen = await writeInt(paths.addrGenMode(dev), 1);
+  const on = await writeInt(paths.disableIpv6(dev), 0);
+  return gen || on;
 }

@@ -5,7 +5,7 @@
  * Addresses and MACs are read with the plugin's one codec (lib/address).
  */
 import { PluginError } from "../errors";
-import { formatCidr, normaliseMac, parseCidrAsWritten, parseCidrNetwork, parseIpv4 } from "../lib/address";
+import { formatCidr, formatIpv6, normaliseMac, parseCidrAsWritten, parseCidrNetwork, parseIpv4, parseIpv6 } from "../lib/address";
 
 /** Linux allows any 15 bytes except '/', ':' and whitespace; we allow a safe subset. */
 const IFNAME = /^[a-zA-Z0-9_.-]{1,15}$/;
@@ -20,6 +20,15 @@ export function assertIfName(name: unknown, what = "interface name"): string {
     throw new PluginError(`invalid ${what} ${JSON.stringify(name)}: use 1-15 characters from a-z A-Z 0-9 _ . -`);
   }
   return name;
+}
+
+/** An IPv6 address (no prefix length), returned in its one canonical spelling. */
+export function assertIPv6(text: unknown, what = "IPv6 address"): string {
+  const value = parseIpv6(text);
+  if (value === undefined) {
+    throw new PluginError(`invalid ${what} ${JSON.stringify(text)}: expected an IPv6 address such as fd00:db8::4`);
+  }
+  return formatIpv6(value);
 }
 
 export function assertIPv4(text: unknown, what = "IPv4 address"): string {

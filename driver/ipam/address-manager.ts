@@ -251,7 +251,7 @@ export class AddressManager implements IpamDriver, SupplyHost {
           ? allocator.claim(req.PoolID, pool, requested, name)
           : allocator.allocateLowest(req.PoolID, pool, name, this.cleaningUp);
         granted = { address, lease: this.state.addresses[address].lease ?? 0 };
-        return { Address: `${address}/${prefix}` };
+        return { Address: `${address}/${containerPrefix(family, prefix)}` };
       },
       {
         signal: ctx.signal,
@@ -610,6 +610,17 @@ function saveFailed(err: unknown): PluginError {
 }
 
 /** Docker sends plain addresses; tolerate a "/len" suffix from other clients. */
+/**
+ * The prefix length a container's address is handed out with: the subnet's
+ * for IPv4, /128 for IPv6. The VM cannot answer neighbour solicitations for a
+ * whole /64 (Linux proxies NDP only address by address), so a container must
+ * not take the /64 as on-link: it reaches everything, its neighbours in the
+ * subnet too, through its gateway, a link-local address of the VM's.
+ */
+function containerPrefix(family: number, prefix: number): number {
+  return family === 6 ? 128 : prefix;
+}
+
 function stripPrefixLength(address: string): string {
   return address.trim().replace(/\/\d{1,3}$/, "");
 }

@@ -322,3 +322,16 @@ export function containerMac(address: string): string {
     value % 256,
   ]);
 }
+
+/**
+ * The link-local address (fe80::/64) a link with this MAC makes for itself by
+ * EUI-64, as Linux does by default (addr_gen_mode 0): the MAC split in two,
+ * ff:fe in between, the universal/local bit flipped.
+ */
+export function eui64LinkLocal(mac: string): string {
+  const b = (normaliseMac(mac) ?? "").split(":").map((x) => parseInt(x, 16));
+  if (b.length !== 6) throw new Error(`not a MAC address: ${JSON.stringify(mac)}`);
+  const bytes = [b[0] ^ 0x02, b[1], b[2], 0xff, 0xfe, b[3], b[4], b[5]];
+  const iid = bytes.reduce((v, x) => (v << 8n) | BigInt(x), 0n);
+  return formatIpv6((0xfe80n << 112n) | iid);
+}

@@ -37,6 +37,8 @@ export interface EndpointKernel {
   portGroup?: number;
   /** The MAC its port guard allows; unknown for some adopted endpoints. */
   mac?: string;
+  /** Its IPv6 address on a dual-stack network: routed as a /128 like the IPv4 /32, and allowed by its guard. */
+  address6?: string;
 }
 
 export interface DesiredKernel {
@@ -96,7 +98,13 @@ export function bridgeOf(net: NetworkRecord): string | undefined {
 }
 
 /** A new endpoint's kernel pieces, named from its id. */
-export function newEndpointKernel(endpointId: string, address: string, net: NetworkRecord, mac?: string): EndpointKernel {
+export function newEndpointKernel(
+  endpointId: string,
+  address: string,
+  net: NetworkRecord,
+  mac?: string,
+  address6?: string,
+): EndpointKernel {
   const names = vethNames(endpointId);
   return {
     endpointId,
@@ -106,6 +114,7 @@ export function newEndpointKernel(endpointId: string, address: string, net: Netw
     peerVeth: names.peer,
     ...placement(net, names.host),
     ...(mac ? { mac } : {}),
+    ...(address6 ? { address6 } : {}),
   };
 }
 
@@ -119,6 +128,7 @@ export function endpointKernel(ep: EndpointRecord, net: NetworkRecord | undefine
     peerVeth: ep.peerVeth,
     ...(net ? placement(net, ep.hostVeth) : {}),
     ...(ep.mac ? { mac: ep.mac } : {}),
+    ...(ep.address6 ? { address6: ep.address6 } : {}),
   };
 }
 
@@ -129,7 +139,8 @@ export function isGuarded(ep: EndpointKernel): boolean {
 
 /** The guard an endpoint's port wants, if it is a bridge port and its MAC is known. */
 export function guardOf(ep: EndpointKernel): PortGuard | undefined {
-  return isGuarded(ep) && ep.mac ? { port: ep.hostVeth, address: ep.address, mac: ep.mac } : undefined;
+  if (!isGuarded(ep) || !ep.mac) return undefined;
+  return { port: ep.hostVeth, address: ep.address, mac: ep.mac, ...(ep.address6 ? { address6: ep.address6 } : {}) };
 }
 
 export function desiredKernel(state: NetworkState, links: ReadonlySet<string>): DesiredKernel {
@@ -225,10 +236,16 @@ export function routedPortProblems(ep: EndpointKernel, port: RoutedPortState | u
       fix: `sysctl -w net.ipv4.conf.${dev}.rp_filter=1`,
     });
   }
-  if (port.ipv6Disabled === false) {
+  if (port.ipv6Disabled === false && !ep.address6) {
     out.push({
       problem: `${dev} has IPv6 on: its container can reach the VM over link-local IPv6`,
       fix: `sysctl -w net.ipv6.conf.${dev}.disable_ipv6=1`,
+    });
+  }
+  if (port.ipv6Disabled === true && ep.address6) {
+    out.push({
+      problem: `${dev} has IPv6 off: its container's IPv6 does not get through`,
+      fix: `sysctl -w net.ipv6.conf.${dev}.addr_gen_mode=1 net.ipv6.conf.${dev}.disable_ipv6=0 && ip -6 addr add fe80::1/64 dev ${dev} nodad`,
     });
   }
   return out;

@@ -19,10 +19,10 @@ import type {
   ProgramExternalConnectivityRequest,
 } from "../protocol/types";
 import { AsyncMutex } from "../lib/serial";
-import { addressInCidr, containerMac } from "../lib/address";
+import { addressInCidr, canonicalAddress, containerMac, ipInCidr } from "../lib/address";
 import { shortId as short } from "../lib/text";
 import { DEFAULT_NON_MASQUERADE, checkEndpointOptions, hasMemberships, parseNetworkOptions } from "./options";
-import { EndpointRecord, NetworkRecord, NetworkState, bridgeName } from "./records";
+import { EndpointRecord, GATEWAY6, NetworkRecord, NetworkState, bridgeName } from "./records";
 import { type EndpointKernel, endpointKernel, isGuarded, newEndpointKernel } from "./kernel-model";
 import { checkNetworkFits, endpointLinkSpec, ensureNetworkKernel, firewallPortsOf, setUpEndpointKernel } from "./modes";
 import { findEndpointMac, syncGuards } from "./guards";
@@ -123,7 +123,6 @@ export class NetworkManager implements NetworkDriver {
         throw new PluginError(
           "network options application-security-groups and lb-backend-pools need the plugin to manage ipconfigs through Azure Resource Manager (--ipconfig-management arm); it runs with static ipconfigs",
         );
-      if (req.IPv6Data.length > 0) throw new PluginError("azure-vnet does not support IPv6 yet; create the network without --ipv6");
       if (req.IPv4Data.length !== 1) {
         throw new PluginError(
           `an azure-vnet network has exactly one IPv4 subnet (a subnet of the VM's NIC); this request has ${req.IPv4Data.length}`,
@@ -136,9 +135,16 @@ export class NetworkManager implements NetworkDriver {
           `the subnet ${data.Pool} was not allocated by the azure-vnet IPAM driver; create the network with --ipam-driver azure-vnet (the same name as -d) and --subnet set to the NIC's subnet`,
         );
       }
+      const pool6 = this.ipv6Pool(req);
       this.o.pools.networkCreated(data);
+      if (req.IPv6Data.length === 1) this.o.pools.networkCreated(req.IPv6Data[0]);
       if (this.state.networks[req.NetworkID]) return;
       const { facts, choice, others } = await this.bindNic(data.AddressSpace, pool, options.parent);
+      if (pool6 && pool6.nicMac !== facts.nicMac) {
+        throw new PluginError(
+          `the IPv6 subnet ${pool6.subnet} belongs to the NIC ${pool6.nicMac}, the IPv4 subnet ${facts.subnet} to the NIC ${facts.nicMac}; a dual-stack network uses one NIC: give it the IPv6 /64 of ${facts.nicMac}`,
+        );
+      }
       const nic = await this.dp.findLinkByMac(facts.nicMac);
       if (!nic)
         throw new PluginError(
@@ -156,6 +162,7 @@ export class NetworkManager implements NetworkDriver {
         nicPrimary: choice.primary,
         ...(choice.primary && others.length ? { otherNicSubnets: others } : {}),
         mtu: nic.mtu,
+        ...(pool6 ? { subnet6: pool6.subnet, primaryAddress6: pool6.primaryAddress } : {}),
         options,
         createdAt: this.now().toISOString(),
       };
@@ -238,7 +245,7 @@ export class NetworkManager implements NetworkDriver {
     throwIfAbandoned(ctx.signal);
     const net = this.network(req.NetworkID);
     checkEndpointOptions(req.Options);
-    if (req.Interface.AddressIPv6) throw new PluginError("azure-vnet does not support IPv6 yet");
+    const address6 = this.endpointIpv6(net, req.Interface.AddressIPv6);
     if (!req.Interface.Address) {
       throw new PluginError("Docker sent no IPv4 address for this endpoint; create the network with --ipam-driver azure-vnet");
     }
@@ -267,7 +274,7 @@ export class NetworkManager implements NetworkDriver {
       // Its published ports would otherwise reach the address's new holder.
       if (holder.published) await this.applyFirewall();
     }
-    const kernel = newEndpointKernel(req.EndpointID, address, net, req.Interface.MacAddress || containerMac(address));
+    const kernel = newEndpointKernel(req.EndpointID, address, net, req.Interface.MacAddress || containerMac(address), address6);
     const record = recordOf(kernel, { joined: false, createdAt: this.now().toISOString() });
     try {
       const link = await this.dp.createEndpointLink(endpointLinkSpec(kernel, net.mtu));
@@ -367,8 +374,47 @@ export class NetworkManager implements NetworkDriver {
     const net = this.network(req.NetworkID);
     ep.joined = true;
     // The subnet gateway as default route: the container looks like an Azure
-    // VM from the inside, and Docker adds no docker_gwbridge.
-    return { InterfaceName: { SrcName: ep.peerVeth, DstPrefix: "eth" }, Gateway: net.gateway };
+    // VM from the inside, and Docker adds no docker_gwbridge. IPv6: the
+    // bridge's link-local address (the container's address is a /128), with
+    // a connected route to it: Docker 26 looks the gateway up before the
+    // interface has a link-local route of its own.
+    return {
+      InterfaceName: { SrcName: ep.peerVeth, DstPrefix: "eth" },
+      Gateway: net.gateway,
+      ...(ep.address6 ? { GatewayIPv6: GATEWAY6, StaticRoutes: [{ Destination: `${GATEWAY6}/128`, RouteType: 1 as const }] } : {}),
+    };
+  }
+
+  /**
+   * The IPv6 pool of a CreateNetwork with --ipv6: one, of the azure-vnet IPAM.
+   * Undefined without --ipv6.
+   */
+  private ipv6Pool(req: CreateNetworkRequest): PoolFacts | undefined {
+    if (req.IPv6Data.length === 0) return undefined;
+    if (req.IPv6Data.length > 1) {
+      throw new PluginError(
+        `a dual-stack azure-vnet network has exactly one IPv6 subnet (the IPv6 /64 of the VM's NIC); this request has ${req.IPv6Data.length}`,
+      );
+    }
+    const data = req.IPv6Data[0];
+    const pool = this.o.pools.poolInfoBySubnet(data.AddressSpace, data.Pool);
+    if (!pool) {
+      throw new PluginError(
+        `the IPv6 subnet ${data.Pool} was not allocated by the azure-vnet IPAM driver; create the network with --ipam-driver azure-vnet and --subnet set to the NIC's IPv6 /64`,
+      );
+    }
+    return pool;
+  }
+
+  /** The endpoint's IPv6 address (canonical, no prefix), checked against its network; undefined without one. */
+  private endpointIpv6(net: NetworkRecord, given: string | undefined): string | undefined {
+    if (!given) return undefined;
+    if (!net.subnet6) throw new PluginError(`network ${short(net.id)} has no IPv6 subnet (it was created without --ipv6)`);
+    const address6 = canonicalAddress(given.split("/")[0]);
+    if (!address6 || !ipInCidr(net.subnet6, address6)) {
+      throw new PluginError(`IPv6 address ${given} is not inside the network's IPv6 subnet ${net.subnet6}`);
+    }
+    return address6;
   }
 
   async leave(req: EndpointRequest): Promise<void> {
@@ -447,7 +493,7 @@ export class NetworkManager implements NetworkDriver {
 
   async endpointOperInfo(req: EndpointRequest): Promise<Record<string, unknown>> {
     const ep = this.state.endpoints[req.EndpointID];
-    return ep ? { address: ep.address, hostVeth: ep.hostVeth } : {};
+    return ep ? { address: ep.address, ...(ep.address6 ? { address6: ep.address6 } : {}), hostVeth: ep.hostVeth } : {};
   }
 
   /**
@@ -455,13 +501,14 @@ export class NetworkManager implements NetworkDriver {
    * rebuilt from Docker). Kernel pieces are restored only if its veth is
    * still there; otherwise the container's namespace is gone with it.
    */
-  adoptEndpoint(ep: { id: string; networkId: string; address: string; mac?: string }): Promise<boolean> {
+  adoptEndpoint(ep: { id: string; networkId: string; address: string; mac?: string; address6?: string }): Promise<boolean> {
     return this.mutex.runExclusive(async () => {
       const net = this.network(ep.networkId);
+      const address6 = net.subnet6 && ep.address6 ? this.endpointIpv6(net, ep.address6) : undefined;
       if (this.state.endpoints[ep.id]) return false;
       const holder = Object.values(this.state.endpoints).find((e) => e.address === ep.address);
       if (holder) throw new PluginError(`address ${ep.address} is already held by endpoint ${short(holder.id)}`, "conflict");
-      const kernel = newEndpointKernel(ep.id, ep.address, net, ep.mac);
+      const kernel = newEndpointKernel(ep.id, ep.address, net, ep.mac, address6);
       const record = recordOf(kernel, { joined: true, createdAt: this.now().toISOString() });
       const links = new Set((await this.dp.listLinks()).map((l) => l.name));
       if (links.has(kernel.hostVeth)) {
@@ -676,6 +723,8 @@ export class NetworkManager implements NetworkDriver {
     await attempt("veth", () => this.dp.removeEndpointLink(ep.hostVeth));
     // On a bridge the route goes last; a routed port's goes with its veth.
     const bridge = ep.bridge;
+    const address6 = ep.address6;
+    if (bridge && address6) await attempt("IPv6 route", () => this.dp.removeContainerRoute6(address6, bridge));
     if (bridge) await attempt("route", () => this.dp.removeContainerRoute(ep.address, bridge));
     if (problems.length)
       this.o.logger.warn("endpoint cleanup incomplete", { endpointId: short(ep.endpointId), problems: problems.join("; ") });
@@ -690,6 +739,7 @@ function recordOf(k: EndpointKernel, extra: { joined: boolean; createdAt: string
     address: k.address,
     hostVeth: k.hostVeth,
     peerVeth: k.peerVeth,
+    ...(k.address6 ? { address6: k.address6 } : {}),
     ...(k.mac ? { mac: k.mac } : {}),
     ...extra,
   };
@@ -728,8 +778,15 @@ export function firewallInputFor(state: NetworkState): FirewallInput {
       subnet: n.subnet,
       primaryAddress: n.primaryAddress,
       snat: n.options.snat,
-      nonMasqueradeCidrs: n.options.nonMasqueradeCidrs ?? DEFAULT_NON_MASQUERADE,
+      nonMasqueradeCidrs: (n.options.nonMasqueradeCidrs ?? DEFAULT_NON_MASQUERADE).filter((c) => !c.includes(":")),
       allowImds: n.options.allowImds,
+      ...(n.subnet6 && n.primaryAddress6
+        ? {
+            subnet6: n.subnet6,
+            primaryAddress6: n.primaryAddress6,
+            nonMasqueradeCidrs6: (n.options.nonMasqueradeCidrs ?? []).filter((c) => c.includes(":")),
+          }
+        : {}),
     })),
   };
 }

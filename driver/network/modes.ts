@@ -6,6 +6,9 @@
  *
  *  - bridge: a bridge per network (proxy ARP, strict rp_filter); each host
  *    veth joins it and gets a port guard; container routes point at the bridge.
+ *    A dual-stack network's bridge also has IPv6 on, with the containers'
+ *    link-local IPv6 gateway; each container's IPv6 address is a /128 route
+ *    to the bridge, and its guard allows that address too.
  *  - transparent: no bridge; each host veth is a routed port (its network's
  *    link group, proxy ARP, strict rp_filter, no IPv6) and its container's
  *    /32 route points at it. The VM's routing drops a source that is not
@@ -16,19 +19,27 @@ import type { Dataplane, EndpointLinkSpec, FirewallPorts } from "../dataplane";
 import { PluginError } from "../errors";
 import { shortId as short } from "../lib/text";
 import { type EndpointKernel, guardOf } from "./kernel-model";
-import { type NetworkRecord, type NetworkState, portGroup } from "./records";
+import { GATEWAY6, type NetworkRecord, type NetworkState, portGroup } from "./records";
 
 /** Whatever a network needs before its endpoints. True when it has (and got) a bridge. */
 export async function ensureNetworkKernel(dp: Dataplane, net: NetworkRecord): Promise<boolean> {
   switch (net.options.mode) {
     case "bridge":
       await dp.ensureBridge(net.bridge, net.mtu);
+      if (net.subnet6) await dp.ensureBridgeIpv6(net.bridge, GATEWAY6, await nicName(dp, net));
       return true;
     case "transparent":
       // No bridge to carry the setting: routing between the NIC and the ports needs it all the same.
       await dp.ensureForwarding();
+      if (net.subnet6) await dp.ensureIpv6Forwarding(await nicName(dp, net));
       return false;
   }
+}
+
+async function nicName(dp: Dataplane, net: NetworkRecord): Promise<string> {
+  const nic = await dp.findLinkByMac(net.nicMac);
+  if (!nic) throw new PluginError(`no network interface with MAC ${net.nicMac} on this VM`, "unavailable");
+  return nic.name;
 }
 
 /**
@@ -91,11 +102,13 @@ export async function setUpEndpointKernel(dp: Dataplane, ep: EndpointKernel): Pr
       const guard = guardOf(ep);
       if (guard) await dp.addPortGuard(guard);
       await dp.addContainerRoute(ep.address, bridge);
+      if (ep.address6) await dp.addContainerRoute6(ep.address6, bridge);
       return guard !== undefined;
     }
     case "transparent":
-      await dp.ensureRoutedPort(ep.hostVeth, ep.portGroup as number);
+      await dp.ensureRoutedPort(ep.hostVeth, ep.portGroup as number, ep.address6 ? { gateway6: GATEWAY6 } : {});
       await dp.addPortRoute(ep.address, ep.hostVeth);
+      if (ep.address6) await dp.addContainerRoute6(ep.address6, ep.hostVeth);
       return true;
     case undefined:
       throw new Error(`endpoint ${short(ep.endpointId)} belongs to no recorded network`);

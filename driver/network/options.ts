@@ -3,7 +3,7 @@
  * compose `driver_opts`), validated and documented in this one table.
  * docs/options.md is checked against it by a unit test.
  */
-import { canonicalCidr, normaliseMac } from "../lib/address";
+import { canonicalCidr, canonicalIpCidr, normaliseMac } from "../lib/address";
 import { isIfName } from "../dataplane/validate";
 import { PluginError } from "../errors";
 
@@ -71,10 +71,10 @@ export const NETWORK_OPTIONS: OptionSpec[] = [
   },
   {
     name: "non-masquerade-cidrs",
-    values: "comma-separated IPv4 CIDRs",
+    values: "comma-separated IPv4 CIDRs (and IPv6 ones, for a network created with --ipv6)",
     default: DEFAULT_NON_MASQUERADE.join(","),
     description:
-      "Destinations reached without masquerade, under the container's own address: the VNet, peered VNets, on-premises. The NIC's subnets, 168.63.129.16 and 169.254.169.254 are always included. Setting it replaces the default list.",
+      "Destinations reached without masquerade, under the container's own address: the VNet, peered VNets, on-premises. The NIC's subnets, 168.63.129.16 and 169.254.169.254 are always included, and on a dual-stack network its IPv6 /64. Setting it replaces the default list.",
     apply(value, into) {
       into.nonMasqueradeCidrs = parseCidrList(value, "network option non-masquerade-cidrs");
     },
@@ -173,7 +173,7 @@ export function parseCidrList(value: string, what: string): string[] {
     .map((c) => c.trim())
     .filter(Boolean)
     .map((c) => {
-      const canonical = canonicalCidr(c);
+      const canonical = canonicalCidr(c) ?? (c.includes(":") ? canonicalIpCidr(c, 6) : undefined);
       if (!canonical) throw new PluginError(`${what}: ${shown(c)} is not an IPv4 CIDR such as 10.1.0.0/16`);
       return canonical;
     });

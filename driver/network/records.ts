@@ -33,6 +33,10 @@ export const NetworkRecordSchema = z.object({
    */
   otherNicSubnets: z.array(z.string()).optional(),
   mtu: z.number().int(),
+  /** A dual-stack network (--ipv6): the IPv6 /64 of the same NIC, whose ipconfigs its containers get. */
+  subnet6: z.string().optional(),
+  /** That NIC's primary IPv6 address: the source for SNATed IPv6. */
+  primaryAddress6: z.string().optional(),
   options: z.object({
     mode: z.enum(NETWORK_MODES),
     snat: z.boolean(),
@@ -52,6 +56,8 @@ export const EndpointRecordSchema = z.object({
   address: z.string(),
   hostVeth: z.string(),
   peerVeth: z.string(),
+  /** Its IPv6 address (canonical, without prefix), on a dual-stack network. */
+  address6: z.string().optional(),
   mac: z.string().optional(),
   /** The ports `docker run -p` published for it (ProgramExternalConnectivity); absent when none. */
   published: z.array(PublishedPortSchema).optional(),
@@ -71,6 +77,13 @@ export type NetworkState = z.infer<typeof NetworkStateSchema>;
 export function emptyNetworkState(): NetworkState {
   return { networks: {}, endpoints: {} };
 }
+
+/**
+ * The containers' IPv6 gateway on a dual-stack network: a link-local address
+ * the VM's side of the link owns (the bridge). A link-local gateway needs no
+ * address of the subnet, and is the same on every network.
+ */
+export const GATEWAY6 = "fe80::1";
 
 /** Kernel names: short, unique per ID, and recognisable as ours. */
 export const BRIDGE_PREFIX = "azvb";

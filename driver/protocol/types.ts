@@ -59,6 +59,7 @@ export interface StaticRoute {
 export interface JoinResponse {
   InterfaceName: { SrcName: string; DstPrefix: string };
   Gateway?: string;
+  GatewayIPv6?: string;
   StaticRoutes?: StaticRoute[];
   DisableGatewayService?: boolean;
 }

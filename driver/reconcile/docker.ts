@@ -64,7 +64,7 @@ export interface ReconcileTargets {
     deleteNetwork(req: { NetworkID: string }, opts: { releaseAddresses: boolean }): Promise<void>;
     /** The endpoint and the address it holds, in one saved change. */
     releaseEndpoint(endpointId: string): Promise<boolean>;
-    adoptEndpoint(ep: { id: string; networkId: string; address: string; mac?: string }): Promise<boolean>;
+    adoptEndpoint(ep: { id: string; networkId: string; address: string; mac?: string; address6?: string }): Promise<boolean>;
     /** How many of the network's endpoints still have their host veth (a container may still use them). */
     endpointsWithLinks(networkId: string): Promise<number>;
   };
@@ -150,8 +150,10 @@ export interface DockerReconcilerOptions extends ReconcileTargets {
 const canonical = (cidr: string) => canonicalIpCidr(cidr) ?? cidr;
 const poolIdOf = (subnet: string, ipRange?: string) =>
   formatPoolId({ addressSpace: LOCAL_ADDRESS_SPACE, subnet: canonical(subnet), ...(ipRange ? { subPool: canonical(ipRange) } : {}) });
-/** The network's IPv4 pool as Docker lists it: the network layer serves IPv4 only; an IPv6 pool may be listed beside it. */
-const ipv4Config = (net: DockerNetworkInfo | undefined) => net?.IPAM?.Config?.find((c) => c.Subnet && ipFamily(c.Subnet) === 4);
+/** The network's pool of one family as Docker lists it (a dual-stack network lists both). */
+const ipConfig = (net: DockerNetworkInfo | undefined, family: 4 | 6) =>
+  net?.IPAM?.Config?.find((c) => c.Subnet && ipFamily(c.Subnet) === family);
+const ipv4Config = (net: DockerNetworkInfo | undefined) => ipConfig(net, 4);
 const LIVE_STATES = new Set(["running", "paused", "restarting"]);
 
 interface LiveEndpoint {
@@ -385,13 +387,27 @@ export class DockerReconciler {
     }
     if (holder) await this.o.network.releaseEndpoint(holder.id);
     await this.o.ipam.adoptAddress(poolIdOf(cfg.Subnet, cfg.IPRange), ep.address, id, ep.name);
-    if (await this.o.network.adoptEndpoint({ id, networkId: ep.networkId, address: ep.address, mac: ep.mac })) report.endpointsAdopted++;
+    // A dual-stack endpoint's IPv6 address too, so its guard lets it send IPv6 again.
+    const cfg6 = ep.address6 ? ipConfig(ours.get(ep.networkId), 6) : undefined;
+    const address6 = cfg6?.Subnet ? ep.address6 : undefined;
+    if (cfg6?.Subnet && address6) await this.o.ipam.adoptAddress(poolIdOf(cfg6.Subnet, cfg6.IPRange), address6, id, ep.name);
+    const adopted = await this.o.network.adoptEndpoint({
+      id,
+      networkId: ep.networkId,
+      address: ep.address,
+      mac: ep.mac,
+      ...(address6 && { address6 }),
+    });
+    if (adopted) report.endpointsAdopted++;
   }
 
   private async adoptNetwork(net: DockerNetworkInfo, report: DockerReconcileReport): Promise<void> {
     const cfg = ipv4Config(net);
     if (!cfg?.Subnet) return;
     await this.o.ipam.adoptPool(poolIdOf(cfg.Subnet, cfg.IPRange));
+    // A dual-stack network's IPv6 pool comes back with it.
+    const cfg6 = ipConfig(net, 6);
+    if (cfg6?.Subnet) await this.o.ipam.adoptPool(poolIdOf(cfg6.Subnet, cfg6.IPRange));
     await this.o.network.createNetwork({
       NetworkID: net.Id,
       Options: { "com.docker.network.generic": net.Options ?? {} },
@@ -402,7 +418,7 @@ export class DockerReconciler {
           ...(cfg.Gateway ? { Gateway: `${cfg.Gateway}/${cfg.Subnet.split("/")[1]}` } : {}),
         },
       ],
-      IPv6Data: [],
+      IPv6Data: cfg6?.Subnet ? [{ AddressSpace: LOCAL_ADDRESS_SPACE, Pool: canonical(cfg6.Subnet) }] : [],
     });
     report.networksAdopted++;
   }

@@ -133,7 +133,7 @@ describe("AddressManager IPv6 pools", () => {
     const h = harness(dualNics());
     const { v4, v6 } = await dualNetwork(h);
     const got = [await container(h, v6), await container(h, v4), await container(h, v6), await container(h, v6)];
-    assert.deepEqual(got, ["fd00:db8:deca::9/64", "10.0.0.10/24", "fd00:db8:deca::a/64", "fd00:db8:deca::10/64"]);
+    assert.deepEqual(got, ["fd00:db8:deca::9/128", "10.0.0.10/24", "fd00:db8:deca::a/128", "fd00:db8:deca::10/128"]);
     assert.deepEqual(Object.keys(h.state.addresses).sort(), ["10.0.0.10", "fd00:db8:deca::10", "fd00:db8:deca::9", "fd00:db8:deca::a"]);
     assert.equal(h.state.addresses["fd00:db8:deca::9"].poolId, v6);
     await expectPluginError(
@@ -151,7 +151,7 @@ describe("AddressManager IPv6 pools", () => {
   it("gives an --ip6 only if it is a free secondary IPv6 ipconfig of the pool's NIC, in any spelling", async () => {
     const h = harness(dualNics());
     const { v6 } = await dualNetwork(h);
-    assert.equal(await container(h, v6, "FD00:DB8:DECA:0:0:0:0:000A"), "fd00:db8:deca::a/64");
+    assert.equal(await container(h, v6, "FD00:DB8:DECA:0:0:0:0:000A"), "fd00:db8:deca::a/128");
     assert.equal(h.state.addresses["fd00:db8:deca::a"].kind, "endpoint");
     await expectPluginError(
       container(h, v6, "fd00:db8:deca::99"),
@@ -176,7 +176,7 @@ describe("AddressManager IPv6 pools", () => {
     const { v6 } = await dualNetwork(h, V6, "FD00:DB8:DECA::8/125");
     assert.equal(v6, `${POOL6}/fd00:db8:deca::8/125`);
     assert.deepEqual(parsePoolId(v6), { addressSpace: LOCAL, subnet: V6, subPool: "fd00:db8:deca::8/125" });
-    assert.deepEqual([await container(h, v6), await container(h, v6)], ["fd00:db8:deca::9/64", "fd00:db8:deca::a/64"]);
+    assert.deepEqual([await container(h, v6), await container(h, v6)], ["fd00:db8:deca::9/128", "fd00:db8:deca::a/128"]);
     await expectPluginError(
       container(h, v6),
       /^no free address in the --ip-range fd00:db8:deca::8\/125 of fd00:db8:deca::\/64/,
@@ -195,14 +195,14 @@ describe("AddressManager IPv6 pools", () => {
   it("releases an IPv6 address once, in any spelling, and hands it out again", async () => {
     const h = harness(dualNics());
     const { v6 } = await dualNetwork(h);
-    assert.equal(await container(h, v6), "fd00:db8:deca::9/64");
+    assert.equal(await container(h, v6), "fd00:db8:deca::9/128");
     await h.manager.releaseAddress({ PoolID: v6, Address: "FD00:DB8:DECA::9" });
     assert.deepEqual(h.state.addresses, {});
     const saves = h.persisted.length;
     await h.manager.releaseAddress({ PoolID: v6, Address: "fd00:db8:deca::9" });
     await h.manager.releaseAddress({ PoolID: "AzureVNetLocal/10.0.0.0/24", Address: "fd00:db8:deca::a" });
     assert.equal(h.persisted.length, saves, "a repeated or foreign release changes nothing");
-    assert.equal(await container(h, v6), "fd00:db8:deca::9/64");
+    assert.equal(await container(h, v6), "fd00:db8:deca::9/128");
     await h.manager.releasePool({ PoolID: v6 });
     assert.equal(h.state.pools[v6], undefined);
     assert.deepEqual(Object.keys(h.state.addresses), [], "the pool's addresses go with it");
@@ -217,7 +217,7 @@ describe("AddressManager IPv6 pools", () => {
     });
     assert.equal(h.state.addresses["fd00:db8:deca::9"].kind, "aux");
     h.manager.networkCreated({ AddressSpace: LOCAL, Pool: V6 });
-    assert.equal(await container(h, PoolID), "fd00:db8:deca::a/64");
+    assert.equal(await container(h, PoolID), "fd00:db8:deca::a/128");
   });
 
   it("flags an IPv6 address whose ipconfig left the NIC while in use, never hands it out, and clears the flag when it returns", async () => {
@@ -233,7 +233,7 @@ describe("AddressManager IPv6 pools", () => {
     assert.deepEqual(pool?.free, ["fd00:db8:deca::10"]);
     assert.equal(pool?.gateway, "fd00:db8:deca::1");
     assert.equal(h.state.addresses["fd00:db8:deca::a"].flagged, true);
-    assert.equal(await container(h, v6), "fd00:db8:deca::10/64");
+    assert.equal(await container(h, v6), "fd00:db8:deca::10/128");
     h.source.nics = dualNics();
     h.clock.advance(10_001);
     await h.manager.report();

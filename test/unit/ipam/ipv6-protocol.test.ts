@@ -69,11 +69,11 @@ describe("IPAM protocol, dual stack", () => {
       });
       assert.deepEqual(await s.call("RequestAddress", { PoolID: v6.json.PoolID, Address: "fd00:db8:deca::a", Options: NAME }), {
         status: 200,
-        json: { Address: "fd00:db8:deca::a/64" },
+        json: { Address: "fd00:db8:deca::a/128" },
       });
       // A second container without --ip6 gets the other secondary; a third finds none, and is told so.
       assert.deepEqual((await s.call("RequestAddress", { PoolID: v6.json.PoolID, Address: "", Options: NAME })).json, {
-        Address: "fd00:db8:deca::9/64",
+        Address: "fd00:db8:deca::9/128",
       });
       const full = await s.call("RequestAddress", { PoolID: v6.json.PoolID, Address: "", Options: NAME });
       assert.equal(full.status, 500);

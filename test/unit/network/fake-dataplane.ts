@@ -48,6 +48,8 @@ export class FakeDataplane implements Dataplane {
   }
   async removeBridge(name: string): Promise<boolean> {
     this.step("removeBridge");
+    this.bridges6.delete(name);
+    for (const [ip, dev] of this.routes6) if (dev === name) this.routes6.delete(ip);
     return this.links.delete(name);
   }
   async createEndpointLink(spec: EndpointLinkSpec): Promise<EndpointLink> {
@@ -72,6 +74,8 @@ export class FakeDataplane implements Dataplane {
     this.links.delete(peer);
     // A routed port's routes and settings go with it, as in the kernel.
     for (const [ip, dev] of this.routes) if (dev === hostName) this.routes.delete(ip);
+    for (const [ip, dev] of this.routes6) if (dev === hostName) this.routes6.delete(ip);
+    this.ports6.delete(hostName);
     this.ports.delete(hostName);
     return this.links.delete(hostName);
   }
@@ -91,16 +95,50 @@ export class FakeDataplane implements Dataplane {
     const present = links.filter((l) => this.links.has(l));
     return new Map(present.map((l) => [l, [...this.routes].filter(([, d]) => d === l).map(([ip]) => ip)]));
   }
+  /** Bridges with IPv6 on, by name: the gateway on it and the NIC it was asked for. */
+  bridges6 = new Map<string, { gateway6: string; nic: string }>();
+  forwarding6 = false;
+  routes6 = new Map<string, string>(); // ip6 -> bridge
+  async ensureBridgeIpv6(bridge: string, gateway6: string, nic: string): Promise<void> {
+    this.step("ensureBridgeIpv6");
+    if (!this.links.has(bridge)) throw new Error(`bridge ${bridge} does not exist`);
+    this.bridges6.set(bridge, { gateway6, nic });
+    this.forwarding6 = true;
+  }
+  async addContainerRoute6(ip6: string, dev: string): Promise<void> {
+    this.step("addContainerRoute6");
+    this.routes6.set(ip6, dev);
+  }
+  async removeContainerRoute6(ip6: string, dev: string): Promise<void> {
+    this.step("removeContainerRoute6");
+    if (this.routes6.get(ip6) === dev) this.routes6.delete(ip6);
+  }
+  async listContainerRoutes6On(links: readonly string[]): Promise<Map<string, string[]>> {
+    const present = links.filter((l) => this.links.has(l));
+    return new Map(present.map((l) => [l, [...this.routes6].filter(([, d]) => d === l).map(([ip]) => ip)]));
+  }
+  async ipv6State(link: string): Promise<{ addresses: string[]; forwarding: boolean }> {
+    const b = this.links.has(link) ? this.bridges6.get(link) : undefined;
+    return { addresses: b ? [b.gateway6] : [], forwarding: this.forwarding6 };
+  }
   async ensureForwarding(): Promise<void> {
     this.step("ensureForwarding");
     this.forwarding = true;
   }
-  async ensureRoutedPort(hostName: string, group: number): Promise<void> {
+  /** Routed ports set up with IPv6 on (a dual-stack network's): name -> gateway. */
+  ports6 = new Map<string, string>();
+  async ensureRoutedPort(hostName: string, group: number, opts: { gateway6?: string } = {}): Promise<void> {
     this.step("ensureRoutedPort");
     const link = this.links.get(hostName);
     if (!link) throw new Error(`link ${hostName} does not exist`);
     link.group = group;
     this.ports.set(hostName, group);
+    if (opts.gateway6) this.ports6.set(hostName, opts.gateway6);
+    else this.ports6.delete(hostName);
+  }
+  async ensureIpv6Forwarding(): Promise<void> {
+    this.step("ensureIpv6Forwarding");
+    this.forwarding6 = true;
   }
   async addPortRoute(ip: string, hostName: string): Promise<void> {
     this.step("addPortRoute");
@@ -117,7 +155,7 @@ export class FakeDataplane implements Dataplane {
       proxyArp: routed,
       proxyDelay: routed ? 0 : 100,
       rpFilter: routed ? 1 : 0,
-      ipv6Disabled: routed,
+      ipv6Disabled: routed && !this.ports6.has(hostName),
     };
   }
   async forgetFlows(ip: string): Promise<boolean> {

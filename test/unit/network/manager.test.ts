@@ -144,11 +144,11 @@ describe("NetworkManager", () => {
       assert.equal(t.dp.calls.length, 0, "nothing reached the kernel");
     });
 
-    it("refuses IPv6, several subnets, and pools not allocated by its own IPAM", async () => {
+    it("refuses a foreign IPv6 pool, several subnets, and pools not allocated by its own IPAM", async () => {
       const t = setup();
       const v6 = createReq();
       v6.IPv6Data = [{ AddressSpace: "AzureVNetLocal", Pool: "fd00::/64" }];
-      await assert.rejects(t.mgr.createNetwork(v6), /does not support IPv6/);
+      await assert.rejects(t.mgr.createNetwork(v6), /IPv6 subnet fd00::\/64 was not allocated by the azure-vnet IPAM driver/);
       const two = createReq();
       two.IPv4Data.push({ AddressSpace: "AzureVNetLocal", Pool: "10.0.1.0/24" });
       await assert.rejects(t.mgr.createNetwork(two), /exactly one IPv4 subnet/);

@@ -648,17 +648,21 @@ describe("reconciliation with Docker, IPv6 pools", () => {
     assert.deepEqual((await t.r.runOnce()).poolsSettled, [`${POOL6} 1->0`]);
   });
 
-  it("adopts a lost network and endpoint through its IPv4 pool whatever order Docker lists the pools in", async () => {
-    const t = setup(emptyNetworkState());
-    t.setNetworks([dualStack("v6-first")]);
-    t.setContainers([withIpv6(container(EP(3), "10.0.0.13"), "fd00:db8:deca::13")]);
-    const report = await t.r.runOnce();
-    assert.equal(report.networksAdopted, 1);
-    assert.deepEqual(t.calls, [
-      "adoptPool AzureVNetLocal/10.0.0.0/24",
-      `createNetwork aaaa 10.0.0.0/24 10.0.0.1/24 {"snat":"false"}`,
-      "adoptAddress AzureVNetLocal/10.0.0.0/24 10.0.0.13 app-10.0.0.13",
-      `adoptEndpoint ${EP(3).slice(0, 4)} 10.0.0.13`,
-    ]);
+  it("adopts a lost dual-stack network and endpoint with both pools whatever order Docker lists the pools in", async () => {
+    for (const order of ["v6-first", "v4-first"] as const) {
+      const t = setup(emptyNetworkState());
+      t.setNetworks([dualStack(order)]);
+      t.setContainers([withIpv6(container(EP(3), "10.0.0.13"), "fd00:db8:deca::13")]);
+      const report = await t.r.runOnce();
+      assert.equal(report.networksAdopted, 1);
+      assert.deepEqual(t.calls, [
+        "adoptPool AzureVNetLocal/10.0.0.0/24",
+        "adoptPool AzureVNetLocal/fd00:db8:deca::/64",
+        `createNetwork aaaa 10.0.0.0/24 10.0.0.1/24 {"snat":"false"}`,
+        "adoptAddress AzureVNetLocal/10.0.0.0/24 10.0.0.13 app-10.0.0.13",
+        "adoptAddress AzureVNetLocal/fd00:db8:deca::/64 fd00:db8:deca::13 app-10.0.0.13",
+        `adoptEndpoint ${EP(3).slice(0, 4)} 10.0.0.13`,
+      ]);
+    }
   });
 });
