@@ -66,7 +66,8 @@ done
 for m in "$XTDIR"/*.so; do put_elf "$m"; done
 
 # The names the dataplane runs: both iptables variants (it follows Docker's
-# choice), plain iptables (nft, the default of current distributions) for its
+# choice) and their ip6tables twins for dual-stack networks, plain iptables
+# (nft, the default of current distributions) for its
 # version probe, ebtables to remove the bridge port guards of earlier versions
 # (nft only: the legacy ebtables kernel side is gone from many current
 # kernels), and nft for the port guards' table.
@@ -79,7 +80,10 @@ LEGACYDIR=$(dirname "$LEGACY")
 [ "$(dirname "$CONNTRACK")" = /usr/sbin ] || mv "$DEST$CONNTRACK" "$SBIN/conntrack"
 [ "$(dirname "$NFTCLI")" = /usr/sbin ] || mv "$DEST$NFTCLI" "$SBIN/nft"
 for v in nft legacy; do
-  for suffix in "" -save -restore; do ln -sf "xtables-$v-multi" "$SBIN/iptables-$v$suffix"; done
+  for suffix in "" -save -restore; do
+    ln -sf "xtables-$v-multi" "$SBIN/iptables-$v$suffix"
+    ln -sf "xtables-$v-multi" "$SBIN/ip6tables-$v$suffix"
+  done
 done
 for suffix in "" -save -restore; do
   ln -sf xtables-nft-multi "$SBIN/iptables$suffix"

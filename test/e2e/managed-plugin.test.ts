@@ -80,6 +80,12 @@ describe("azure-vnet as a managed plugin with real Docker on the simulator", fun
     assert.match(nft.stdout, /--comment "azure-vnet /);
     const legacy = await plugin.inRootfs("vm1", "/usr/sbin/iptables-legacy-save", []);
     assert.equal(legacy.code, 0, legacy.stderr);
+    // Dual-stack networks run the ip6tables twin of the variant in use (a name made at run time).
+    for (const v of ["nft", "legacy"])
+      for (const suffix of ["", "-save", "-restore"])
+        assert.ok(existsSync(join(plugin.dir, "rootfs/usr/sbin", `ip6tables-${v}${suffix}`)), `the rootfs lacks ip6tables-${v}${suffix}`);
+    const six = await plugin.inRootfs("vm1", "/usr/sbin/ip6tables-nft-save", ["-t", "filter"]);
+    assert.equal(six.code, 0, six.stderr);
     const ebtables = await plugin.inRootfs("vm1", "/usr/sbin/ebtables-save", ["-t", "nat"]);
     assert.equal(ebtables.code, 0, ebtables.stderr);
     const tables = await plugin.inRootfs("vm1", "/usr/sbin/nft", ["-j", "list", "tables"]);
