@@ -13,7 +13,8 @@ import { join, resolve } from "node:path";
 import { Simulator } from "../../sim/simulator";
 import { parseTopology, type Topology } from "../../sim/topology";
 import { PluginProcess } from "../../sim/plugin-process";
-import { CREATE_NETWORK, DockerCli, E2E_MODE, WHOAMI_CMD, fetchInContainer } from "./helpers/docker";
+import { CREATE_NETWORK, DockerCli, E2E_MODE, WHOAMI_CMD, fetchInContainer, fetchOnceUp } from "./helpers/docker";
+import { waitFor } from "../../sim/exec";
 import { Harness } from "./helpers/sim-harness";
 
 const SEND_NA = resolve(__dirname, "../../../sim/tools/send-na.py");
@@ -155,7 +156,7 @@ describe("dual-stack networks (--ipv6)", function () {
 
   after(async function () {
     this.timeout(180_000);
-    await docker.remove(["c1", "c2", "c3"]).catch(() => undefined);
+    await docker.remove(["c1", "c2", "c3", "boot6"]).catch(() => undefined);
     await docker2.remove(["r1"]).catch(() => undefined);
     await h.stopAll();
     await plugin.stop();
@@ -299,8 +300,26 @@ describe("dual-stack networks (--ipv6)", function () {
     assert.deepEqual(await drops6(), d0);
   });
 
+  it("brings a dual-stack restart-policy container back after a VM reboot, reached over IPv6 with its own address", async function () {
+    const r = await docker.run([
+      ...["run", "-d", "--init", "--restart", "always", "--name", "boot6", "--network", "dual"],
+      ...["--ip6", VM1_SECONDARIES6[1], "local/busybox", ...WHOAMI_CMD],
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const d0 = await drops6();
+    // The plugin's unit starts before docker.service, as on a real VM.
+    await sim.rebootVm("vm1", { beforeDocker: async () => void (await plugin.start()) });
+    const running = async () => (await docker.run(["inspect", "-f", "{{.State.Running}}", "boot6"])).stdout.trim() === "true";
+    await waitFor("boot6 running again after the reboot", running, 60_000, 500);
+    assert.equal(await ip6Of(docker, "boot6"), VM1_SECONDARIES6[1]);
+    const url = `http://[${VM1_SECONDARIES6[1]}]:8080/cgi-bin/ip`;
+    assert.equal(caller(await fetchOnceUp(sim, "vm2", "r1", url)), await ip6Of(docker2, "r1"));
+    assert.equal((await sim.exec("vm1", "sysctl", ["-n", "net.ipv6.conf.all.forwarding"])).stdout.trim(), "1");
+    assert.deepEqual(await drops6(), d0);
+  });
+
   it("removing the containers and the network leaves no IPv6 route or ip6tables chain behind (forwarding stays on)", async function () {
-    await docker.remove(["c1", "c2"]);
+    await docker.remove(["c1", "c2", "boot6"]);
     await docker.ok(["network", "rm", "dual"]);
     const after = await vmIpv6();
     assert.equal(after.routes, before6.routes);
