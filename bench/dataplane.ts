@@ -27,6 +27,8 @@ export interface Endpoint {
   /** Command prefix that runs a program in this place's network namespace, inside its VM. */
   prefix: string[];
   address: string;
+  /** A container's IPv6 address, on a dual-stack network. */
+  address6?: string;
 }
 
 export async function container(ctx: BenchContext, vm: VmName, name: string, network = VNET): Promise<Endpoint> {
@@ -35,12 +37,12 @@ export async function container(ctx: BenchContext, vm: VmName, name: string, net
   const r = await ctx.docker(vm, [
     "inspect",
     "-f",
-    "{{.NetworkSettings.SandboxKey}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+    "{{.NetworkSettings.SandboxKey}} {{range .NetworkSettings.Networks}}{{.IPAddress}} {{.GlobalIPv6Address}}{{end}}",
     name,
   ]);
-  const [key, address] = r.stdout.trim().split(/\s+/);
+  const [key, address, address6] = r.stdout.trim().split(/\s+/);
   if (r.code !== 0 || !key || !address) throw new Error(`cannot inspect ${name} on ${vm}: ${r.stderr.trim() || r.stdout.trim()}`);
-  return { prefix: ["nsenter", `--net=${key}`], address };
+  return { prefix: ["nsenter", `--net=${key}`], address, ...(address6 && { address6 }) };
 }
 
 function inPlace(ctx: BenchContext, vm: VmName, at: Endpoint, cmd: string[], timeoutMs: number) {

@@ -1,0 +1,106 @@
+/**
+ * The dataplane rows again over IPv6: a dual-stack network (--ipv6) in bridge
+ * mode on each VM, on the bench subnet and the VNet's IPv6 /64, with one
+ * container on each VM. Container to container over IPv6 is set against vm1's
+ * primary IPv6 to vm2's, host to host, and against the same pair of
+ * containers over IPv4 (what IPv6 costs the plugin's path by itself). A
+ * container's IPv6 address is a /128 with its default route via fe80::1 on
+ * its bridge, and the VM holds a /128 route to it: removing the network must
+ * leave none of those routes.
+ */
+import { BenchContext, VMS } from "./context";
+import { container, iperfServer, measureRounds, type Endpoint } from "./dataplane";
+import { BENCH_SUBNET, BENCH_SUBNET6, IPV6_PRIMARY } from "./topology";
+import { median } from "./stats";
+import { killAndWait } from "../sim/vm";
+
+const NETWORK = "benchvnet-ipv6";
+const NAMES = { vm1: "bench-v6-src", vm2: "bench-v6-dst" } as const;
+const CHECK = "iperf3 and ping over IPv6 between containers on vm1 and vm2";
+
+export async function ipv6Dataplane(ctx: BenchContext): Promise<void> {
+  const host6 = (vm: "vm1" | "vm2"): Endpoint => ({ prefix: [], address: IPV6_PRIMARY[vm] });
+  const over6 = (e: Endpoint): Endpoint => {
+    if (!e.address6) throw new Error(`no IPv6 address on a container of ${NETWORK}`);
+    return { prefix: e.prefix, address: e.address6 };
+  };
+  const servers: number[] = [];
+  const container6: string[] = [];
+  try {
+    for (const vm of VMS) {
+      const r = await ctx.docker(vm, [
+        ...["network", "create", "-d", "azure-vnet", "--ipam-driver", "azure-vnet", "--ipv6"],
+        ...["--subnet", BENCH_SUBNET, "--subnet", BENCH_SUBNET6, NETWORK],
+      ]);
+      if (r.code !== 0) throw new Error(`docker network create ${NETWORK} on ${vm} failed: ${r.stderr.trim()}`);
+    }
+    const src = await container(ctx, "vm1", NAMES.vm1, NETWORK);
+    const dst = await container(ctx, "vm2", NAMES.vm2, NETWORK);
+    const paths = {
+      host6: { from: host6("vm1"), to: host6("vm2") },
+      container6: { from: over6(src), to: over6(dst) },
+      container4: { from: src, to: dst },
+    };
+    container6.push(paths.container6.from.address, paths.container6.to.address);
+    // iperf3 -s listens on both families: one server per namespace answers the IPv4 and IPv6 paths.
+    servers.push(await iperfServer(ctx, host6("vm2"), "ipv6-host"), await iperfServer(ctx, dst, "ipv6-container"));
+    const { gbps, rtt } = await measureRounds(ctx, paths);
+    ctx.check(
+      CHECK,
+      true,
+      `${ctx.opts.dataplaneRounds} rounds, ${paths.container6.from.address} -> ${paths.container6.to.address}, and the same pair over IPv4`,
+    );
+    ctx.details.dataplaneIpv6 = { gbps, rttMs: rtt };
+    const rows = [
+      {
+        id: "",
+        what: "container -> container over IPv6",
+        base: "host6",
+        baseName: "vm1 -> vm2 over IPv6, host to host",
+        limits: { gbps: 0.9, rtt: 1.25 },
+      },
+      {
+        id: "-vs-ipv4",
+        what: "container -> container over IPv6",
+        base: "container4",
+        baseName: "the same pair over IPv4",
+        limits: { gbps: 0.97, rtt: 1.03 },
+      },
+    ] as const;
+    const metrics = [
+      { id: "throughput", what: "TCP throughput", unit: "Gbit/s", data: gbps, op: ">=", limit: "gbps" },
+      { id: "rtt", what: "ping RTT", unit: "ms", data: rtt, op: "<=", limit: "rtt" },
+    ] as const;
+    for (const row of rows) {
+      for (const m of metrics) {
+        ctx.addFigure({
+          id: `dp-${m.id}-ipv6${row.id}`,
+          name: `${m.what} ${row.what}, bridge, median`,
+          unit: m.unit,
+          value: median(m.data.container6),
+          baseline: median(m.data[row.base]),
+          baselineName: row.baseName,
+          target: { on: "ratio", op: m.op, limit: row.limits[m.limit] },
+        });
+      }
+    }
+  } catch (err) {
+    ctx.check(CHECK, false, (err as Error).message);
+  } finally {
+    for (const pid of servers) await killAndWait(pid, 3_000);
+    await ctx.docker("vm1", ["rm", "-f", NAMES.vm1]);
+    await ctx.docker("vm2", ["rm", "-f", NAMES.vm2]);
+    for (const vm of VMS) await ctx.docker(vm, ["network", "rm", NETWORK]);
+    const left: string[] = [];
+    for (const vm of VMS) {
+      const routes = await ctx.sim.exec(vm, "ip", ["-6", "route", "show"], { allowFailure: true });
+      const own = routes.stdout.split("\n").filter((l) => container6.some((a) => l.startsWith(`${a} `) || l.startsWith(`${a}/128 `)));
+      left.push(...own.map((l) => `${vm}: ${l.trim()}`));
+    }
+    ctx.check(
+      "no /128 route of the IPv6 containers left on either VM after their network is removed",
+      container6.length > 0 && left.length === 0,
+      container6.length === 0 ? "no IPv6 container was made" : left.join("; ") || "none",
+    );
+  }
+}
