@@ -9,10 +9,8 @@
  * leave none of those routes.
  */
 import { BenchContext, VMS } from "./context";
-import { container, iperfServer, measureRounds, type Endpoint } from "./dataplane";
+import { addPathFigures, container, iperfServer, linesOnVms, measureRounds, removePathsAndNetwork, type Endpoint } from "./dataplane";
 import { BENCH_SUBNET, BENCH_SUBNET6, IPV6_PRIMARY } from "./topology";
-import { median } from "./stats";
-import { killAndWait } from "../sim/vm";
 
 const NETWORK = "benchvnet-ipv6";
 const NAMES = { vm1: "bench-v6-src", vm2: "bench-v6-dst" } as const;
@@ -55,44 +53,27 @@ export async function ipv6Dataplane(ctx: BenchContext): Promise<void> {
     ctx.details.dataplaneIpv6 = { gbps, rttMs: rtt };
     const rows = [
       {
-        id: "",
+        id: "ipv6",
+        path: "container6",
         what: "container -> container over IPv6",
         base: "host6",
         baseName: "vm1 -> vm2 over IPv6, host to host",
         limits: { gbps: 0.9, rtt: 1.25 },
       },
       {
-        id: "-vs-ipv4",
+        id: "ipv6-vs-ipv4",
+        path: "container6",
         what: "container -> container, IPv6 vs IPv4",
         base: "container4",
         baseName: "the same pair over IPv4",
         limits: { gbps: 0.97, rtt: 1.03 },
       },
     ] as const;
-    const metrics = [
-      { id: "throughput", what: "TCP throughput", unit: "Gbit/s", data: gbps, op: ">=", limit: "gbps" },
-      { id: "rtt", what: "ping RTT", unit: "ms", data: rtt, op: "<=", limit: "rtt" },
-    ] as const;
-    for (const row of rows) {
-      for (const m of metrics) {
-        ctx.addFigure({
-          id: `dp-${m.id}-ipv6${row.id}`,
-          name: `${m.what} ${row.what}, bridge, median`,
-          unit: m.unit,
-          value: median(m.data.container6),
-          baseline: median(m.data[row.base]),
-          baselineName: row.baseName,
-          target: { on: "ratio", op: m.op, limit: row.limits[m.limit] },
-        });
-      }
-    }
+    addPathFigures(ctx, { gbps, rtt }, rows);
   } catch (err) {
     ctx.check(CHECK, false, (err as Error).message);
   } finally {
-    for (const pid of servers) await killAndWait(pid, 3_000);
-    await ctx.docker("vm1", ["rm", "-f", NAMES.vm1]);
-    await ctx.docker("vm2", ["rm", "-f", NAMES.vm2]);
-    for (const vm of VMS) await ctx.docker(vm, ["network", "rm", NETWORK]);
+    await removePathsAndNetwork(ctx, servers, { vm1: [NAMES.vm1], vm2: [NAMES.vm2] }, NETWORK);
     const left = await containerRoutes(ctx, container6);
     // Each VM routes its own container's /128 to its bridge: both must have been there for "none left" to mean anything.
     ctx.check(
@@ -104,12 +85,6 @@ export async function ipv6Dataplane(ctx: BenchContext): Promise<void> {
 }
 
 /** The VMs' IPv6 routes to any of the given addresses (a /128 shows as the bare address). */
-async function containerRoutes(ctx: BenchContext, addresses: string[]): Promise<string[]> {
-  const found: string[] = [];
-  for (const vm of VMS) {
-    const routes = await ctx.sim.exec(vm, "ip", ["-6", "route", "show"], { allowFailure: true });
-    const own = routes.stdout.split("\n").filter((l) => addresses.some((a) => l.startsWith(`${a} `) || l.startsWith(`${a}/128 `)));
-    found.push(...own.map((l) => `${vm}: ${l.trim()}`));
-  }
-  return found;
+function containerRoutes(ctx: BenchContext, addresses: string[]): Promise<string[]> {
+  return linesOnVms(ctx, ["ip", "-6", "route", "show"], (l) => addresses.some((a) => l.startsWith(`${a} `) || l.startsWith(`${a}/128 `)));
 }
