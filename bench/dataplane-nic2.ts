@@ -11,10 +11,8 @@
  * eth1, with its eth0 address, which Azure drops.
  */
 import { ARM_VM, BenchContext, VMS, VNET, type VmName } from "./context";
-import { container, iperfServer, measureRounds, type Endpoint } from "./dataplane";
+import { addPathFigures, container, iperfServer, linesOnVms, measureRounds, removePathsAndNetwork, type Endpoint } from "./dataplane";
 import { BENCH_SUBNET2, NIC2_PRIMARY } from "./topology";
-import { median } from "./stats";
-import { killAndWait } from "../sim/vm";
 
 const NETWORK = "benchvnet-nic2";
 const NAMES: Record<"vm1" | "vm2", string> = { vm1: "bench-nic2-src", vm2: "bench-nic2-dst" };
@@ -61,7 +59,7 @@ export async function secondNicDataplane(ctx: BenchContext): Promise<void> {
     ctx.details.dataplaneNic2 = { gbps, rttMs: rtt };
     const rows = [
       {
-        id: "container",
+        id: "nic2-container",
         what: "container -> container on the second NICs",
         path: "container",
         base: "hostNic2",
@@ -69,7 +67,7 @@ export async function secondNicDataplane(ctx: BenchContext): Promise<void> {
         limits: { gbps: 0.9, rtt: 1.25 },
       },
       {
-        id: "vs-primary",
+        id: "nic2-vs-primary",
         what: "container -> container on the second NICs",
         path: "container",
         base: "primaryContainer",
@@ -77,7 +75,7 @@ export async function secondNicDataplane(ctx: BenchContext): Promise<void> {
         limits: { gbps: 0.97, rtt: 1.03 },
       },
       {
-        id: "cross-subnet",
+        id: "nic2-cross-subnet",
         what: "container on vm1's second NIC -> vm3 host (other subnet)",
         path: "crossSubnet",
         base: "host",
@@ -85,36 +83,12 @@ export async function secondNicDataplane(ctx: BenchContext): Promise<void> {
         limits: { gbps: 0.9, rtt: 1.25 },
       },
     ] as const;
-    const metrics = [
-      { id: "throughput", what: "TCP throughput", unit: "Gbit/s", data: gbps, op: ">=", limit: "gbps" },
-      { id: "rtt", what: "ping RTT", unit: "ms", data: rtt, op: "<=", limit: "rtt" },
-    ] as const;
-    for (const row of rows) {
-      for (const m of metrics) {
-        ctx.addFigure({
-          id: `dp-${m.id}-nic2-${row.id}`,
-          name: `${m.what} ${row.what}, bridge, median`,
-          unit: m.unit,
-          value: median(m.data[row.path]),
-          baseline: median(m.data[row.base]),
-          baselineName: row.baseName,
-          target: { on: "ratio", op: m.op, limit: row.limits[m.limit] },
-        });
-      }
-    }
+    addPathFigures(ctx, { gbps, rtt }, rows);
   } catch (err) {
     ctx.check(CHECK, false, (err as Error).message);
   } finally {
-    for (const pid of servers) await killAndWait(pid, 3_000);
-    await ctx.docker("vm1", ["rm", "-f", NAMES.vm1, PRIMARY_NAMES.vm1]);
-    await ctx.docker("vm2", ["rm", "-f", NAMES.vm2, PRIMARY_NAMES.vm2]);
-    for (const vm of VMS) await ctx.docker(vm, ["network", "rm", NETWORK]);
-    const left: string[] = [];
-    for (const vm of VMS) {
-      const rules = await ctx.sim.exec(vm, "ip", ["-4", "rule", "show"], { allowFailure: true });
-      const own = rules.stdout.split("\n").filter((l) => l.includes(`from ${BENCH_SUBNET2}`));
-      left.push(...own.map((l) => `${vm}: ${l.trim()}`));
-    }
+    await removePathsAndNetwork(ctx, servers, { vm1: [NAMES.vm1, PRIMARY_NAMES.vm1], vm2: [NAMES.vm2, PRIMARY_NAMES.vm2] }, NETWORK);
+    const left = await linesOnVms(ctx, ["ip", "-4", "rule", "show"], (l) => l.includes(`from ${BENCH_SUBNET2}`));
     ctx.check(
       "no source rule left for the second NIC's subnet after its networks are removed",
       left.length === 0,

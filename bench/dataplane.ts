@@ -27,6 +27,8 @@ export interface Endpoint {
   /** Command prefix that runs a program in this place's network namespace, inside its VM. */
   prefix: string[];
   address: string;
+  /** A container's IPv6 address, on a dual-stack network. */
+  address6?: string;
 }
 
 export async function container(ctx: BenchContext, vm: VmName, name: string, network = VNET): Promise<Endpoint> {
@@ -35,12 +37,12 @@ export async function container(ctx: BenchContext, vm: VmName, name: string, net
   const r = await ctx.docker(vm, [
     "inspect",
     "-f",
-    "{{.NetworkSettings.SandboxKey}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+    "{{.NetworkSettings.SandboxKey}} {{range .NetworkSettings.Networks}}{{.IPAddress}} {{.GlobalIPv6Address}}{{end}}",
     name,
   ]);
-  const [key, address] = r.stdout.trim().split(/\s+/);
+  const [key, address, address6] = r.stdout.trim().split(/\s+/);
   if (r.code !== 0 || !key || !address) throw new Error(`cannot inspect ${name} on ${vm}: ${r.stderr.trim() || r.stdout.trim()}`);
-  return { prefix: ["nsenter", `--net=${key}`], address };
+  return { prefix: ["nsenter", `--net=${key}`], address, ...(address6 && { address6 }) };
 }
 
 function inPlace(ctx: BenchContext, vm: VmName, at: Endpoint, cmd: string[], timeoutMs: number) {
@@ -111,6 +113,70 @@ export async function measureRounds<K extends string>(
     }
   }
   return { gbps, rtt };
+}
+
+/** Stops a phase's iperf3 servers, removes its containers on each VM, then its network on both. */
+export async function removePathsAndNetwork(
+  ctx: BenchContext,
+  servers: number[],
+  names: Record<(typeof VMS)[number], string[]>,
+  network: string,
+): Promise<void> {
+  for (const pid of servers) await killAndWait(pid, 3_000);
+  for (const vm of VMS) await ctx.docker(vm, ["rm", "-f", ...names[vm]]);
+  for (const vm of VMS) await ctx.docker(vm, ["network", "rm", network]);
+}
+
+/** The lines of a command's output on vm1 and vm2 that match, each after its VM's name: what a removal left. */
+export async function linesOnVms(ctx: BenchContext, cmd: string[], match: (line: string) => boolean): Promise<string[]> {
+  const found: string[] = [];
+  for (const vm of VMS) {
+    const r = await ctx.sim.exec(vm, cmd[0], cmd.slice(1), { allowFailure: true });
+    found.push(
+      ...r.stdout
+        .split("\n")
+        .filter(match)
+        .map((l) => `${vm}: ${l.trim()}`),
+    );
+  }
+  return found;
+}
+
+/** A figure pair (throughput, RTT) of one path against a baseline path measured in the same rounds. */
+export interface PathRow<K extends string> {
+  /** The figures' ids are dp-throughput-ID and dp-rtt-ID. */
+  id: string;
+  what: string;
+  path: K;
+  base: K;
+  baseName: string;
+  /** Ratio targets: throughput no lower, RTT no higher. */
+  limits: { gbps: number; rtt: number };
+}
+
+/** Adds the throughput and RTT figures of each row, medians against medians, on a bridge network. */
+export function addPathFigures<K extends string>(
+  ctx: BenchContext,
+  samples: { gbps: Record<K, number[]>; rtt: Record<K, number[]> },
+  rows: readonly PathRow<K>[],
+): void {
+  const metrics = [
+    { id: "throughput", what: "TCP throughput", unit: "Gbit/s", data: samples.gbps, op: ">=", limit: "gbps" },
+    { id: "rtt", what: "ping RTT", unit: "ms", data: samples.rtt, op: "<=", limit: "rtt" },
+  ] as const;
+  for (const row of rows) {
+    for (const m of metrics) {
+      ctx.addFigure({
+        id: `dp-${m.id}-${row.id}`,
+        name: `${m.what} ${row.what}, bridge, median`,
+        unit: m.unit,
+        value: median(m.data[row.path]),
+        baseline: median(m.data[row.base]),
+        baselineName: row.baseName,
+        target: { on: "ratio", op: m.op, limit: row.limits[m.limit] },
+      });
+    }
+  }
 }
 
 export async function dataplane(ctx: BenchContext): Promise<void> {

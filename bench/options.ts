@@ -3,7 +3,7 @@
  * keeps every measurement and check but shrinks the counts so CI finishes it
  * in a few minutes on two cores.
  */
-export const PHASES = ["footprint", "docker-run", "attach", "control-plane", "dataplane", "nic2", "arm-pool"] as const;
+export const PHASES = ["footprint", "docker-run", "attach", "control-plane", "dataplane", "nic2", "ipv6", "arm-pool"] as const;
 export type Phase = (typeof PHASES)[number];
 
 export interface BenchOptions {

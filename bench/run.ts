@@ -24,6 +24,7 @@ import { attachAtLimit } from "./attach";
 import { controlPlane } from "./control-plane";
 import { dataplane } from "./dataplane";
 import { secondNicDataplane } from "./dataplane-nic2";
+import { ipv6Dataplane } from "./dataplane-ipv6";
 import { armPool } from "./arm-pool";
 import { checksTable, figuresTable } from "./report";
 import { profileText, readProfile, summarizeProfile } from "./profile";
@@ -58,6 +59,7 @@ async function runPhases(ctx: BenchContext, profileDir: string | undefined): Pro
     await dataplane(ctx);
   }
   if (opts.phases.has("nic2")) await secondNicDataplane(ctx);
+  if (opts.phases.has("ipv6")) await ipv6Dataplane(ctx);
   if (opts.phases.has("arm-pool")) await armPool(ctx);
 }
 
