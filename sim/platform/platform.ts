@@ -143,9 +143,12 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     await Promise.allSettled(listeners.map((l) => l.stop()));
     throw err;
   }
+  // A knobs change may be starting a listener when close() comes: close waits
+  // for it, and no change is applied after, so no listener outlives the platform.
   let applying = Promise.resolve();
+  let closed = false;
   state.on("knobs", (knobs) => {
-    applying = applyDown(knobs);
+    if (!closed) applying = applyDown(knobs);
   });
   state.on("topology", (t) => dns?.setTopology(t));
 
@@ -160,7 +163,9 @@ export async function startPlatform(opts: PlatformOptions): Promise<Platform> {
     }),
     settled: () => applying,
     close: async () => {
+      closed = true;
       state.close();
+      await applying;
       operations.close();
       await Promise.allSettled(listeners.map((l) => l.stop()));
     },

@@ -37,6 +37,17 @@ describe("platform fault knobs", function () {
     removeStateDir(dir);
   });
 
+  it("starts no listener again for a knobs change that arrives after close (a poll in flight)", async () => {
+    const imds = platform.addresses().imds;
+    await platform.close();
+    // What a poll that was reading knobs.json when close() came would emit.
+    platform.state.emit("knobs", {});
+    await platform.settled();
+    await new Promise((r) => setTimeout(r, 100));
+    await assert.rejects(httpGet(imds, "/metadata/instance?api-version=2021-02-01"), /ECONNREFUSED/);
+    // afterEach closes it again: close is idempotent.
+  });
+
   it("latencyMs delays IMDS answers by at least that much", async () => {
     await applyKnobs({ imds: { latencyMs: 300 } });
     const start = Date.now();
