@@ -572,10 +572,10 @@ export class NetworkManager implements NetworkDriver {
   }
 
   /**
-   * Puts the secondary NICs' rules and table routes back where someone took
-   * them away (a tool that flushed `ip rule`, a NIC re-plugged), and removes
-   * the plugin's own that no network needs. Run on every reconciliation; with
-   * no network on a secondary NIC it reads nothing.
+   * Puts the NICs' rules and table routes back where someone took them away
+   * (a tool that flushed `ip rule`, a NIC re-plugged), and removes the
+   * plugin's own that no network needs. Run on every reconciliation; on a VM
+   * with one NIC it reads nothing.
    */
   repairNicRouting(): Promise<NicRoutingResult> {
     return this.mutex.runExclusive(async () => {
@@ -684,7 +684,7 @@ export class NetworkManager implements NetworkDriver {
     );
   }
 
-  /** The rules and table routes of secondary NICs the networks need now (before a change, to undo it). */
+  /** The NICs' rules and table routes the networks need now (before a change, to undo it). */
   private async nicRoutingPlan(): Promise<NicRoutingPlan> {
     return planNicRouting(Object.values(this.state.networks), await this.dp.listLinks());
   }
