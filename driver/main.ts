@@ -3,7 +3,6 @@
  * azure-vnet-plugin: the Docker network and IPAM plugin daemon (`serve`) and
  * its operator commands.
  */
-import { isOffloadWorker } from "./dataplane/offload";
 import { Command } from "commander";
 import { ConfigError, registerServeOptions, resolveServeConfig } from "./config";
 import { createLogger } from "./log";
@@ -51,5 +50,4 @@ function main(): void {
   });
 }
 
-// Bundled into one file, the driver also runs as its own kernel worker (dataplane/offload.ts).
-if (!isOffloadWorker()) main();
+main();

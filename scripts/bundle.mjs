@@ -61,7 +61,7 @@ const BUILD_INFO = { version: JSON.parse(readFileSync(join(ROOT, "package.json")
 writeFileSync(join(ROOT, "dist/version.json"), `${JSON.stringify(BUILD_INFO)}\n`);
 
 rmSync(OUT_DIR, { recursive: true, force: true });
-/** The kernel worker thread (driver/dataplane/offload.ts) runs its own small file, not the whole daemon again. */
+/** The kernel worker thread (driver/dataplane/offload.ts) runs its own small file (kernel-worker.ts), not the whole daemon again. */
 const WORKER = "kernel-worker.js";
 const common = {
   absWorkingDir: ROOT,
@@ -77,7 +77,7 @@ const common = {
   minifySyntax: true,
   logLevel: "warning",
 };
-await build({ ...common, entryPoints: ["driver/dataplane/offload.ts"], outfile: join(OUT_DIR, WORKER) });
+await build({ ...common, entryPoints: ["driver/dataplane/kernel-worker.ts"], outfile: join(OUT_DIR, WORKER) });
 const result = await build({
   ...common,
   entryPoints: ["driver/main.ts"],
@@ -114,6 +114,20 @@ for (const file of loaded) {
   for (const extra of readdirSync(pkg)) if (extra === "package.json" || /^(licen[cs]e|copying)/i.test(extra)) files.add(join(pkg, extra));
 }
 for (const file of files) cpSync(file, join(OUT_DIR, "node_modules", relative(modules, file)));
+
+/**
+ * netlink's netlink.js takes Node's util through TypeScript's __importStar, which reads every
+ * property of util and so loads each part of it Node keeps for first use (parseArgs, diff,
+ * worker_threads and more): 1.2 MiB of resident memory in the daemon, and again in its kernel
+ * worker, for the one function netlink uses (getSystemErrorName). The copy shipped takes util
+ * itself. The build fails if netlink changes that line, rather than silently keep the cost.
+ */
+const NETLINK_UTIL = 'const util = __importStar(require("util"));';
+const netlinkJs = join(OUT_DIR, "node_modules/netlink/dist/netlink.js");
+const netlinkText = readFileSync(netlinkJs, "utf8");
+if (!netlinkText.includes(NETLINK_UTIL))
+  throw new Error(`bundle: ${NETLINK_UTIL} is no longer in netlink's dist/netlink.js; update scripts/bundle.mjs`);
+writeFileSync(netlinkJs, netlinkText.replace(NETLINK_UTIL, 'const util = require("util");'));
 
 // Nothing of this repository's node_modules can be found from a copy in the temp directory.
 const check = mkdtempSync(join(tmpdir(), "azure-vnet-bundle-"));

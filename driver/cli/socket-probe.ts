@@ -4,7 +4,7 @@
  * (AzureVnet.Status). Nothing else is sent: a read-only check must not
  * change the plugin's state.
  */
-import { promises as fs } from "node:fs";
+import * as fs from "../lib/fs-async";
 import { request } from "node:http";
 import { z } from "zod";
 import { errorMessage } from "../errors";

@@ -12,7 +12,11 @@
  * opened; everything here acts on that namespace.
  */
 import { endianness } from "node:os";
-import { createRtNetlink, FlagsNew, RtNetlinkSocket, rt } from "netlink";
+// netlink's own parts, not its index: the index also loads its nl80211, genetlink and WireGuard
+// definitions, which the plugin never uses and which cost the daemon and its kernel worker memory.
+import { FlagsNew } from "netlink/dist/constants";
+import { createRtNetlink, RtNetlinkSocket } from "netlink/dist/rt/rt";
+import * as rt from "netlink/dist/rt/structs";
 import { formatIpv4, formatIpv6, macFromBytes, parseIpv4, parseIpv6 } from "../lib/address";
 import { SerialQueue } from "../lib/serial";
 import { DataplaneError } from "./errors";

@@ -19,7 +19,7 @@
  */
 import { endianness } from "node:os";
 import { getSystemErrorName } from "node:util";
-import { RawNetlinkSocket } from "netlink";
+import { RawNetlinkSocket } from "netlink/dist/raw";
 import { SerialQueue } from "../lib/serial";
 import { DataplaneError } from "./errors";
 

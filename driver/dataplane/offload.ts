@@ -7,20 +7,16 @@
  * request in flight; in the worker, with sockets of its own in the same
  * network namespace, the main thread keeps answering Docker meanwhile.
  *
- * The worker runs this same file (whether the driver is compiled file by
- * file or bundled into one), told apart by its workerData; it is started on
- * first use and stopped with the dataplane.
+ * The worker runs kernel-worker.ts (bundled, its own small file); it is
+ * started on first use and stopped when idle and with the dataplane. Node's
+ * worker_threads is loaded with the first worker, not with the daemon.
  */
 import { join } from "node:path";
-import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
-import { forgetFlows } from "./conntrack";
+import type { Worker } from "node:worker_threads";
 import { PluginError, type PluginErrorCode } from "../errors";
 import { DataplaneError } from "./errors";
-import { LinkOps } from "./links";
-import { Rtnl } from "./netlink";
-import { Nfnl } from "./nfnetlink";
 
-const ROLE = "azure-vnet-kernel-offload";
+export const ROLE = "azure-vnet-kernel-offload";
 /** An idle worker is stopped after this long (a V8 isolate costs memory); the next call starts one again. */
 const IDLE_STOP_MS = 10_000;
 /**
@@ -31,12 +27,12 @@ const IDLE_STOP_MS = 10_000;
  */
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 64 };
 
-/** The bundled daemon names the worker's own bundled file; compiled file by file, it is this one. */
+/** The bundled daemon names the worker's own bundled file; compiled file by file, it is kernel-worker.js beside this one. */
 declare const AZURE_VNET_KERNEL_WORKER: string | undefined;
-const WORKER_FILE = typeof AZURE_VNET_KERNEL_WORKER === "string" ? join(__dirname, AZURE_VNET_KERNEL_WORKER) : __filename;
+const WORKER_FILE = join(__dirname, typeof AZURE_VNET_KERNEL_WORKER === "string" ? AZURE_VNET_KERNEL_WORKER : "kernel-worker.js");
 
-type Op = "removeEndpointLink" | "forgetFlows";
-interface Call {
+export type Op = "removeEndpointLink" | "forgetFlows";
+export interface Call {
   id: number;
   op: Op;
   arg: string;
@@ -48,9 +44,9 @@ interface WireError {
   op?: string;
   code?: string;
 }
-type Reply = { id: number; result: unknown } | { id: number; error: WireError };
+export type Reply = { id: number; result: unknown } | { id: number; error: WireError };
 
-function toWire(err: unknown): WireError {
+export function toWire(err: unknown): WireError {
   if (err instanceof DataplaneError) return { name: err.name, message: err.message, op: err.op, code: err.code };
   if (err instanceof PluginError) return { name: err.name, message: err.message, code: err.code };
   return { name: "Error", message: err instanceof Error ? err.message : String(err) };
@@ -92,6 +88,8 @@ export class KernelOffload {
 
   private started(): Worker {
     if (this.worker) return this.worker;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { Worker } = require("node:worker_threads") as typeof import("node:worker_threads");
     const worker = new Worker(WORKER_FILE, { workerData: { role: ROLE, timeoutMs: this.opts.timeoutMs }, resourceLimits: WORKER_LIMITS });
     worker.on("message", (reply: Reply) => {
       const w = this.waiting.get(reply.id);
@@ -139,35 +137,3 @@ function stopWorker(worker: Worker): Promise<void> {
     worker.postMessage("stop");
   });
 }
-
-/** The worker's side: its own sockets, one call at a time per socket (their queues see to that). */
-function serve(): void {
-  const port = parentPort;
-  if (!port) return;
-  const { timeoutMs } = workerData as { timeoutMs?: number };
-  const rtnl = new Rtnl({ timeoutMs });
-  const links = new LinkOps(rtnl);
-  const nfnl = new Nfnl({ timeoutMs });
-  port.on("message", (call: Call | "stop") => {
-    if (call === "stop") {
-      // The sockets are closed here, then the thread ends on its own: the
-      // netlink add-on aborts the process if a thread is torn down with one open.
-      void rtnl.close().finally(() => {
-        nfnl.close();
-        port.close();
-      });
-      return;
-    }
-    const work = call.op === "removeEndpointLink" ? links.removeEndpointLink(call.arg) : forgetFlows(call.arg, { nfnl });
-    work.then(
-      (result) => port.postMessage({ id: call.id, result } satisfies Reply),
-      (err: unknown) => port.postMessage({ id: call.id, error: toWire(err) } satisfies Reply),
-    );
-  });
-}
-
-export function isOffloadWorker(): boolean {
-  return !isMainThread && (workerData as { role?: string } | null)?.role === ROLE;
-}
-
-if (isOffloadWorker()) serve();

@@ -5,7 +5,7 @@
  * Writes happen only when the value differs, so a correctly configured host
  * with a read-only /proc/sys still works.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "../lib/fs-async";
 import { DataplaneError } from "./errors";
 import { assertIfName } from "./validate";
 

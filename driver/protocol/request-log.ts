@@ -9,8 +9,8 @@ export type ProtocolLogLevel = "error" | "warn" | "info" | "debug";
 type LogFields = Record<string, unknown>;
 
 /**
- * The part of a logger this layer uses. A winston.Logger fits, and so does
- * any thin wrapper around one, so callers are not tied to a logging library.
+ * The part of a logger this layer uses: the daemon's logger (log.ts) fits,
+ * and so does any object with this method, so tests need no logging setup.
  */
 export interface ProtocolLogger {
   log(level: ProtocolLogLevel, message: string, fields?: LogFields): void;

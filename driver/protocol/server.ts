@@ -10,7 +10,7 @@
  *   message is shown to the user as "<Interface>.<Method>: message";
  * - 404 means "not implemented", so it is reserved for unknown paths.
  */
-import express, { type Express, type NextFunction, type Request, type Response } from "express";
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { PluginError, errorMessage } from "../errors";
 import { BodyTooLargeError, readBody } from "./body";
 import { parseJsonBody } from "./decode";
@@ -35,7 +35,7 @@ const INTERNAL_MESSAGE_LIMIT = 1000;
 export interface ProtocolDeps {
   network: NetworkDriver;
   ipam: IpamDriver;
-  /** A winston.Logger, or anything with the same log/warn/error methods. */
+  /** The daemon's logger (log.ts), or anything with the same log/warn/error methods. */
   logger: ProtocolLogger;
   /** How long a driver call may take before Docker gets a timeout error. */
   handlerTimeoutMs?: number;
@@ -52,47 +52,59 @@ export interface RequestObservation {
   durationMs: number;
 }
 
-export function createProtocolApp(deps: ProtocolDeps): Express {
+/**
+ * The plugin's request listener, for node:http (serveUnixSocket). Every path
+ * is one method with its own body decoding, so a web framework would add
+ * nothing but its weight: it cost the daemon about 4 MiB of resident memory.
+ */
+export function createProtocolApp(deps: ProtocolDeps): RequestListener {
   const drivers: Drivers = { network: deps.network, ipam: deps.ipam, ...(deps.status && { status: deps.status }) };
   const timeoutMs = deps.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
-  const app = express();
-  app.disable("x-powered-by");
-  app.disable("etag");
-  app.set("query parser", false);
-
-  app.use(async (req: Request, res: Response) => {
-    await handleRequest(req, res, drivers, deps.logger, timeoutMs, deps.onRequest);
-  });
-
-  // Last line of defence: handleRequest catches everything itself, so this
-  // only runs if Express fails before reaching it.
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    deps.logger.error("protocol request failed outside its handler", {
-      method: cleanText(req.path),
-      error: cleanText(errorMessage(err), INTERNAL_MESSAGE_LIMIT),
-      stack: err instanceof Error ? err.stack : undefined,
+  return (req, res) => {
+    handleRequest(req, res, drivers, deps.logger, timeoutMs, deps.onRequest).catch((err: unknown) => {
+      // Last line of defence: handleRequest catches the driver's failures itself,
+      // so this only runs if answering or logging failed.
+      const path = cleanText(requestPath(req));
+      deps.logger.error("protocol request failed outside its handler", {
+        method: path,
+        error: cleanText(errorMessage(err), INTERNAL_MESSAGE_LIMIT),
+        stack: err instanceof Error ? err.stack : undefined,
+      });
+      sendJson(res, 500, { Err: `internal error in ${path}` });
     });
-    sendJson(res, 500, { Err: `internal error in ${cleanText(req.path)}` });
-  });
+  };
+}
 
-  return app;
+/** The request's path without its query, also for a request line in absolute form (`POST http://plugin/Plugin.Activate`). */
+export function requestPath(req: IncomingMessage): string {
+  const target = req.url ?? "/";
+  if (!target.startsWith("/")) {
+    try {
+      return new URL(target).pathname;
+    } catch {
+      return target;
+    }
+  }
+  const query = target.indexOf("?");
+  return query < 0 ? target : target.slice(0, query);
 }
 
 async function handleRequest(
-  req: Request,
-  res: Response,
+  req: IncomingMessage,
+  res: ServerResponse,
   drivers: Drivers,
   logger: ProtocolLogger,
   timeoutMs: number,
   onRequest: ProtocolDeps["onRequest"],
 ): Promise<void> {
   const started = performance.now();
-  const route = routesByPath.get(req.path);
+  const path = requestPath(req);
+  const route = routesByPath.get(path);
   if (!route) {
-    const message = `unknown method ${cleanText(req.path)}`;
+    const message = `unknown method ${cleanText(path)}`;
     sendJson(res, 404, { Err: message });
     logRequest(logger, {
-      method: cleanText(req.path),
+      method: cleanText(path),
       quiet: false,
       body: undefined,
       reply: undefined,
@@ -109,7 +121,7 @@ async function handleRequest(
   let programs = 0;
   try {
     if (req.method !== "POST") {
-      throw new PluginError(`${route.method} must be called with POST, not ${cleanText(req.method)}`, "invalid");
+      throw new PluginError(`${route.method} must be called with POST, not ${cleanText(req.method ?? "")}`, "invalid");
     }
     body = parseJsonBody(route.method, await readBody(req, route.method));
     const call = route.prepare(body, drivers);
@@ -159,10 +171,10 @@ function classifyFailure(method: string, err: unknown): Exclude<Outcome, { kind:
   };
 }
 
-function sendJson(res: Response, status: number, payload: object | string, opts: { closeConnection?: boolean } = {}): void {
+function sendJson(res: ServerResponse, status: number, payload: object | string, opts: { closeConnection?: boolean } = {}): void {
   if (res.headersSent) return;
   const data = Buffer.from(typeof payload === "string" ? payload : JSON.stringify(payload), "utf8");
-  res.status(status);
+  res.statusCode = status;
   res.setHeader("Content-Type", CONTENT_TYPE);
   res.setHeader("Content-Length", data.length);
   if (opts.closeConnection) res.setHeader("Connection", "close");

@@ -3,7 +3,7 @@
  * a plugin: /run/docker/plugins/<name>.sock for legacy plugins, or the path
  * from config.json's interface.socket for managed ones.
  */
-import { promises as fs } from "node:fs";
+import * as fs from "../lib/fs-async";
 import http, { type RequestListener } from "node:http";
 import net from "node:net";
 import path from "node:path";

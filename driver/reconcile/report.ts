@@ -4,7 +4,7 @@
  * daemon's own answer to AzureVnet.Status on its socket, which carries it too
  * (a managed plugin's state directory need not be visible on the host).
  */
-import { promises as fs } from "node:fs";
+import * as fs from "../lib/fs-async";
 import { join } from "node:path";
 import type { DockerReconcileReport } from "./docker";
 

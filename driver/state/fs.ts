@@ -1,5 +1,6 @@
 /** The few file system operations the checkpoint store needs, durable where it matters, replaceable in tests. */
-import fs, { promises as fsp } from "node:fs";
+import fs from "node:fs";
+import { readFile } from "../lib/fs-async";
 
 /**
  * The file operations the checkpoint store needs, behind a seam so tests can
@@ -33,7 +34,7 @@ const LINK_UNSUPPORTED = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS", "E
  * asynchronous.
  */
 export const nodeStateFs: StateFs = {
-  readFile: (path) => fsp.readFile(path),
+  readFile: (path) => readFile(path),
 
   async writeFileDurable(path, data) {
     const fd = fs.openSync(path, "w", 0o600);

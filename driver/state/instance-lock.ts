@@ -12,7 +12,7 @@
  * network namespace, which is also the scope of the kernel state a daemon
  * manages.
  */
-import { mkdir, stat } from "node:fs/promises";
+import { mkdir, stat } from "../lib/fs-async";
 import { createConnection, createServer, type Server } from "node:net";
 import { PluginError, errorMessage } from "../errors";
 

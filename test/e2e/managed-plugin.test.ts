@@ -216,8 +216,17 @@ describe("azure-vnet as a managed plugin with real Docker on the simulator", fun
         // The reconciliation with Docker right after a dockerd restart may time out while dockerd
         // is still starting; it runs again later, and is not this file's subject.
         if (m && m[1] >= startedAt && !/reconciled with Docker/.test(m[3])) bad.push(`${vm}: ${m[2]} ${m[3].slice(0, 300)}`);
+        // node's own warnings (a flag of the entrypoint it does not like, a deprecation) in the plugin's output.
+        const node = /msg="((?:Warning: |\(node:\d+\) ).*)" plugin=/.exec(line);
+        if (node && lineTime(line) >= startedAt) bad.push(`${vm}: node: ${node[1].slice(0, 300)}`);
       }
     }
     assert.deepEqual(bad, []);
   });
 });
+
+/** A dockerd log line's time="…" as an ISO string (UTC, milliseconds), "" without one. */
+function lineTime(line: string): string {
+  const at = Date.parse(/^time="([^"]+)"/.exec(line)?.[1] ?? "");
+  return Number.isNaN(at) ? "" : new Date(at).toISOString();
+}

@@ -3,7 +3,7 @@
  * setting is on (a dynamic import in driver/plugin.ts): the managed identity,
  * the ARM client and the warm pool over the NIC the plugin uses.
  */
-import { readFile } from "node:fs/promises";
+import { readFile } from "../../lib/fs-async";
 import type { ServeConfig } from "../../config";
 import { errorMessage, PluginError } from "../../errors";
 import type { Logger } from "../../log";

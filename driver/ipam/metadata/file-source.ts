@@ -1,5 +1,5 @@
 /** Owns the "file" metadata source: the NICs read from a JSON file in the wireserver's shape. */
-import { readFile } from "node:fs/promises";
+import { readFile } from "../../lib/fs-async";
 import { z } from "zod";
 import { addressText, booleanish, cidrText, macText, wireserverStyleToNics } from "./interfaces-document";
 import type { MetadataSource, NicInfo } from "./types";

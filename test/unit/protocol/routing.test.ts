@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { PluginError } from "../../../driver/errors";
-import { EP_ID, NET_ID, startHarness, type Harness } from "./harness";
+import { EP_ID, NET_ID, rawExchange, startHarness, type Harness } from "./harness";
 
 const CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json";
 
@@ -57,6 +57,15 @@ describe("protocol routing", () => {
   it("answers a query string path like the plain path", async () => {
     const r = await h.call("/Plugin.Activate?x=1");
     assert.equal(r.status, 200);
+  });
+
+  it("answers a request line in absolute form by its path", async () => {
+    const reply = await rawExchange(
+      h.socketPath,
+      "POST http://plugin/Plugin.Activate?x=1 HTTP/1.1\r\nHost: plugin\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert.match(reply, /^HTTP\/1\.1 200 /);
+    assert.match(reply, /\{"Implements":\["NetworkDriver","IpamDriver"\]\}$/);
   });
 
   describe("NetworkDriver", () => {
