@@ -8,7 +8,7 @@
  * migrated to the new schema with nothing lost, and new containers work.
  */
 import { strict as assert } from "node:assert";
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Simulator } from "../../sim/simulator";
@@ -50,7 +50,7 @@ describe("docker plugin upgrade from the previous release, across a checkpoint s
   const checkpoint = (vm: string): Checkpoint =>
     JSON.parse(readFileSync(join(sim.paths(vm).pluginState, "state.json"), "utf8")) as Checkpoint;
 
-  /** The previous release's tree from git, bundled with this checkout's packages, built and pushed from vm1. */
+  /** The previous release's tree from git, bundled with the packages its own package-lock.json pins, built and pushed from vm1. */
   async function pushPrevious(): Promise<void> {
     workdir = mkdtempSync(join(tmpdir(), "azv-previous-"));
     const tree = join(workdir, "tree");
@@ -58,7 +58,8 @@ describe("docker plugin upgrade from the previous release, across a checkpoint s
     const archive = join(workdir, "tree.tar");
     await run("git", ["-C", REPO, "archive", "-o", archive, PREVIOUS.commit]);
     await run("tar", ["-xf", archive, "-C", tree]);
-    symlinkSync(join(REPO, "node_modules"), join(tree, "node_modules"));
+    // Its own packages, not this checkout's: a release may use one that this checkout has since dropped.
+    await run("npm", ["ci", "--prefix", tree, "--no-audit", "--no-fund", "--prefer-offline"], { timeoutMs: 600_000 });
     await run("node", [join(tree, "scripts/bundle.mjs")], { timeoutMs: 120_000 });
     const ref = releaseRef(sim, PREVIOUS.version);
     const build = await sim.exec("vm1", "bash", [join(tree, "scripts/plugin-build.sh"), "--offline-base", "--name", ref, "--replace"], {
