@@ -106,7 +106,7 @@ async function checkReleased(ctx: BenchContext, addrs: string[], round: number):
       ? `still held: ${held.slice(0, 10).join(", ")}; endpoint records: ${endpoints}`
       : `${addrs.length} released, ${waitedMs} ms after the last rm returned`,
   );
-  // Each endpoint's kernel clean-up runs right after DeleteEndpoint's answer, in the plugin's kernel worker.
+  // Each endpoint's kernel clean-up runs after DeleteEndpoint's answer, in the plugin's next lull between requests.
   const t1 = Date.now();
   let left = await kernelLeftovers(ctx, VM, addrs);
   while ((left.hostVeths > 0 || left.routes.length > 0) && Date.now() - t1 < RELEASE_WAIT_MS) {

@@ -30,8 +30,8 @@ const SETTLE_MS = 2_000;
  * bare node server alike. The reading at SETTLE_MS is printed too.
  */
 const IDLE_MS = 15_000;
-/** How long the kernel worker stays after its last call (driver/dataplane/offload.ts). */
-const WORKER_IDLE_MS = 10_000;
+/** The second reading with endpoints, this long after the first: V8's memory reducer has run by then (see IDLE_MS). */
+const REDUCED_MS = 12_000;
 /** Resident memory split into what only this process holds and file pages (the node binary) shared with every other node. */
 function residentMiB(pid: number): Resident {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -166,11 +166,11 @@ export async function footprint(ctx: BenchContext, firstStartMs: number, profile
     value: withEndpoints.rss,
     ...bare,
     target: { on: "value", op: "<=", limit: 70 },
-    note: `of which ${split(withEndpoints, withEndpoints.heap)}; the kernel worker thread is running`,
+    note: `of which ${split(withEndpoints, withEndpoints.heap)}; ${SETTLE_MS / 1000} s after the last removal`,
   });
   ctx.addFigure({
     id: "rss-socket-endpoints-settled",
-    name: `plugin RSS with ${n} endpoints, once the kernel worker has stopped`,
+    name: `plugin RSS with ${n} endpoints, ${(SETTLE_MS + REDUCED_MS) / 1000} s after the last removal`,
     unit: "MiB",
     value: withEndpoints.settled.rss,
     ...bare,
@@ -185,8 +185,8 @@ function residentNaN(): Resident {
 
 /**
  * Makes a network and n endpoints over the socket, then one more lifecycle, so that what the plugin
- * sets up on its first removal (the kernel worker) is counted as in any plugin that has run a while;
- * reads the memory once settled, and removes them again.
+ * sets up on its first removal (its clean-up's code and sockets) is counted as in any plugin that has
+ * run a while; reads the memory once settled and again once V8 has reduced, and removes them again.
  */
 async function residentWithEndpoints(
   ctx: BenchContext,
@@ -202,8 +202,8 @@ async function residentWithEndpoints(
   await sleep(SETTLE_MS);
   const resident = residentMiB(pid);
   const heap = await heapMiB(client);
-  // The kernel worker stops after 10 s without work; what is left is the steady state of a plugin without churn.
-  await sleep(WORKER_IDLE_MS + SETTLE_MS);
+  // What is left once V8's memory reducer has run: the steady state of a plugin without churn.
+  await sleep(REDUCED_MS);
   const settled = residentMiB(pid);
   const settledHeap = await heapMiB(client);
   ctx.check(`footprint: ${n} endpoints made over the socket, all distinct`, new Set(eps.map((e) => e.address)).size === n, `${n} asked`);

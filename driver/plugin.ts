@@ -4,6 +4,7 @@
  * Docker talks to; then reconcile with Docker in the background. The rules
  * themselves live in the modules wired here.
  */
+import { IdleGate } from "./lib/idle-gate";
 import type { ServeConfig } from "./config";
 import type { Logger } from "./log";
 import { CHECKPOINT_SCHEMA, Checkpoint, emptyCheckpoint, openCheckpointStore, type Persist } from "./checkpoint";
@@ -105,7 +106,9 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
   // Loaded only with --ipconfig-management arm, so that static mode starts and idles as before.
   const warmPool = config.ipconfigManagement === "arm" ? await armManagement(config, logger, ipam, metadata) : undefined;
   const onNetlinkError = (err: Error) => logger.error("netlink socket error", { error: err.message });
-  const dataplane = opts.dataplane ?? new LinuxDataplane({ onNetlinkError });
+  // Kernel clean-up that holds the event loop waits for a lull between Docker's requests.
+  const idle = new IdleGate();
+  const dataplane = opts.dataplane ?? new LinuxDataplane({ onNetlinkError, idle });
   const network = new NetworkManager({
     dataplane,
     pools: ipam,
@@ -114,6 +117,7 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
     logger,
     defaultNonMasqueradeCidrs: config.nonMasqueradeCidrs,
     memberships: warmPool,
+    idle,
   });
   warmPool?.setMemberships((address) => network.membershipOf(address));
 
@@ -150,7 +154,14 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
     lastReconcile: docker.last ?? null,
     memory: daemonMemory(),
   });
-  const app = createProtocolApp({ network, ipam, logger, status, ...(metrics && { onRequest: (o) => metrics.observeRequest(o) }) });
+  const app = createProtocolApp({
+    network,
+    ipam,
+    logger,
+    status,
+    activity: idle,
+    ...(metrics && { onRequest: (o) => metrics.observeRequest(o) }),
+  });
   const server = await serveUnixSocket(app, config.socket);
   logger.info("listening", { socket: config.socket, startupMs: Date.now() - t0 });
 
@@ -166,6 +177,7 @@ async function startLocked(opts: StartOptions, lock: InstanceLock): Promise<Runn
     await server.close();
     await metricsServer?.close();
     await network.settled();
+    idle.close();
     await flush();
     await dataplane.close();
     await lock.release();

@@ -61,8 +61,6 @@ const BUILD_INFO = { version: JSON.parse(readFileSync(join(ROOT, "package.json")
 writeFileSync(join(ROOT, "dist/version.json"), `${JSON.stringify(BUILD_INFO)}\n`);
 
 rmSync(OUT_DIR, { recursive: true, force: true });
-/** The kernel worker thread (driver/dataplane/offload.ts) runs its own small file (kernel-worker.ts), not the whole daemon again. */
-const WORKER = "kernel-worker.js";
 const common = {
   absWorkingDir: ROOT,
   bundle: true,
@@ -77,12 +75,10 @@ const common = {
   minifySyntax: true,
   logLevel: "warning",
 };
-await build({ ...common, entryPoints: ["driver/dataplane/kernel-worker.ts"], outfile: join(OUT_DIR, WORKER) });
 const result = await build({
   ...common,
   entryPoints: ["driver/main.ts"],
   outfile: OUT,
-  define: { ...common.define, AZURE_VNET_KERNEL_WORKER: JSON.stringify(WORKER) },
   // The bundled packages' licence notices, in azure-vnet-plugin.js.LEGAL.txt next to it.
   legalComments: "external",
   // For reading stack traces against the sources; not shipped in the plugin.
@@ -118,8 +114,8 @@ for (const file of files) cpSync(file, join(OUT_DIR, "node_modules", relative(mo
 /**
  * netlink's netlink.js takes Node's util through TypeScript's __importStar, which reads every
  * property of util and so loads each part of it Node keeps for first use (parseArgs, diff,
- * worker_threads and more): 1.2 MiB of resident memory in the daemon, and again in its kernel
- * worker, for the one function netlink uses (getSystemErrorName). The copy shipped takes util
+ * worker_threads and more): 1.2 MiB of resident memory in the daemon, for the one function
+ * netlink uses (getSystemErrorName). The copy shipped takes util
  * itself. The build fails if netlink changes that line, rather than silently keep the cost.
  */
 const NETLINK_UTIL = 'const util = __importStar(require("util"));';

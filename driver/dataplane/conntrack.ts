@@ -9,10 +9,10 @@
  * Each dump walks the kernel's whole hash table (about 9 ms for 262144
  * buckets, however few entries there are) and each entry copied out costs
  * about 6 µs to move and parse. So a small table is dumped once and filtered
- * here; a busy one (more than FULL_DUMP_MAX_ENTRIES, from ctnetlink's own
- * count) is filtered in the kernel (CTA_FILTER, Linux 5.8 and later), with one
- * dump per place the address can stand: original or reply tuple, source or
- * destination. Every entry is checked here either way, so a kernel that
+ * here, for every address of a batch at once; a busy one (more than
+ * FULL_DUMP_MAX_ENTRIES per address, from ctnetlink's own count) is filtered
+ * in the kernel (CTA_FILTER, Linux 5.8 and later), with one dump per place the
+ * address can stand: original or reply tuple, source or destination. Every entry is checked here either way, so a kernel that
  * ignores the filter costs time, not correctness.
  */
 import { decodeIPv4, encodeIPv4 } from "./netlink";
@@ -149,25 +149,29 @@ async function tableSize(nfnl: Nfnl): Promise<number | undefined> {
   }
 }
 
-/** The entries whose either tuple has ip at either end. */
-async function flowsOf(nfnl: Nfnl, ip: string): Promise<Flow[]> {
+/** The entries whose either tuple has one of the addresses at either end. */
+async function flowsOf(nfnl: Nfnl, ips: readonly string[]): Promise<Flow[]> {
+  const wanted = new Set(ips);
   const found = new Map<string, Flow>();
   const keep = (flows: Flow[]) => {
-    for (const f of flows) if (flowAddresses(f).includes(ip)) found.set(flowKey(f), f);
+    for (const f of flows) if (flowAddresses(f).some((a) => wanted.has(a))) found.set(flowKey(f), f);
   };
   const size = await tableSize(nfnl);
-  if (size !== undefined && size <= FULL_DUMP_MAX_ENTRIES) {
+  // One whole dump serves every address of a batch; filtered dumps cost four table walks per address.
+  if (size !== undefined && size <= FULL_DUMP_MAX_ENTRIES * wanted.size) {
     keep(await dumpFlows(nfnl, dumpRequest()));
     return [...found.values()];
   }
-  for (const place of PLACES) {
-    try {
-      keep(await dumpFlows(nfnl, dumpRequest({ ip, ...place })));
-    } catch (err) {
-      // A kernel without CTA_FILTER for this: one whole dump, filtered here.
-      if (!(err instanceof DataplaneError && (err.code === "EINVAL" || err.code === "EOPNOTSUPP"))) throw err;
-      keep(await dumpFlows(nfnl, dumpRequest()));
-      break;
+  for (const ip of wanted) {
+    for (const place of PLACES) {
+      try {
+        keep(await dumpFlows(nfnl, dumpRequest({ ip, ...place })));
+      } catch (err) {
+        // A kernel without CTA_FILTER for this: one whole dump, filtered here, for them all.
+        if (!(err instanceof DataplaneError && (err.code === "EINVAL" || err.code === "EOPNOTSUPP"))) throw err;
+        keep(await dumpFlows(nfnl, dumpRequest()));
+        return [...found.values()];
+      }
     }
   }
   return [...found.values()];
@@ -175,9 +179,15 @@ async function flowsOf(nfnl: Nfnl, ip: string): Promise<Flow[]> {
 
 /** Deletes every IPv4 conntrack entry that has ip as source or destination of either direction. */
 export async function forgetFlows(ip: string, opts: ConntrackOptions): Promise<boolean> {
-  assertIPv4(ip, "container address");
-  await deleteFlows(opts.nfnl, await flowsOf(opts.nfnl, ip));
+  await forgetFlowsOf([ip], opts);
   return true;
+}
+
+/** The same for several addresses at once (a batch of released ones), sharing the dumps. */
+export async function forgetFlowsOf(ips: readonly string[], opts: ConntrackOptions): Promise<void> {
+  for (const ip of ips) assertIPv4(ip, "container address");
+  if (ips.length === 0) return;
+  await deleteFlows(opts.nfnl, await flowsOf(opts.nfnl, ips));
 }
 
 /**

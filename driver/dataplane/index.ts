@@ -6,7 +6,10 @@
  * nftables (bridge family) for the port guards. It acts on the network namespace the process
  * runs in.
  */
+import { DeferredBatch } from "../lib/deferred-batch";
+import type { IdleGate } from "../lib/idle-gate";
 import { SerialQueue } from "../lib/serial";
+import { forgetFlowsOf } from "./conntrack";
 import { Runner } from "./exec";
 import {
   applyFirewall,
@@ -24,9 +27,9 @@ import { type BackendsProbe, probeBackends } from "./iptables";
 import { EndpointLink, EndpointLinkSpec, LinkOps, NicLinkInfo, RoutedPortState } from "./links";
 import { LinkInfo, RouteInfo, RuleInfo, Rtnl, TableRouteSpec } from "./netlink";
 import { Nfnl } from "./nfnetlink";
-import { KernelOffload } from "./offload";
 import { NftPortGuards, type PortGuard } from "./nft-guards";
 import { getIpForward, getIpv6Forwarding, getProxyArp, setIpForward } from "./sysctl";
+import { assertIfName, assertIPv4 } from "./validate";
 
 export type { EndpointLink, EndpointLinkSpec, NicLinkInfo, RoutedPortState } from "./links";
 export type { LinkInfo, RouteInfo, AddressInfo, RuleInfo, TableRouteSpec } from "./netlink";
@@ -130,6 +133,12 @@ export interface LinuxDataplaneOptions {
   iptables?: IptablesBackend;
   run?: Runner;
   onNetlinkError?: (err: Error) => void;
+  /**
+   * When the daemon is between requests: veth deletions and conntrack clean-up
+   * (which hold the event loop inside the kernel) wait for it. Without one they
+   * run at once, still batched with whatever arrives while one runs.
+   */
+  idle?: Pick<IdleGate, "whenIdle">;
 }
 
 export class LinuxDataplane implements Dataplane {
@@ -137,8 +146,13 @@ export class LinuxDataplane implements Dataplane {
   /** The netfilter netlink socket: conntrack clean-up and nf_tables. */
   private readonly netfilter: Nfnl;
   private readonly links: LinkOps;
-  /** Kernel calls that would stall the event loop (veth deletion, conntrack dumps) run in a worker thread. */
-  private readonly offload: KernelOffload;
+  /**
+   * Kernel calls that hold the event loop (a veth deletion waits for grace
+   * periods, a conntrack dump walks the whole table) are made in batches, in
+   * the daemon's lulls: one call for many veths, one dump for many addresses.
+   */
+  private readonly retiringLinks: DeferredBatch<string, boolean>;
+  private readonly releasedFlows: DeferredBatch<string, boolean>;
   private backend?: IptablesBackend;
   /** Firewall changes are serialized so two applies cannot both add a jump. */
   private readonly firewallQueue = new SerialQueue();
@@ -150,7 +164,11 @@ export class LinuxDataplane implements Dataplane {
     this.nl = new Rtnl({ timeoutMs: opts.netlinkTimeoutMs, onError: opts.onNetlinkError });
     this.netfilter = new Nfnl({ timeoutMs: opts.netlinkTimeoutMs });
     this.links = new LinkOps(this.nl);
-    this.offload = new KernelOffload({ timeoutMs: opts.netlinkTimeoutMs });
+    this.retiringLinks = new DeferredBatch((names) => this.links.removeEndpointLinks(names), opts.idle);
+    this.releasedFlows = new DeferredBatch<string, boolean>(async (ips) => {
+      await forgetFlowsOf(ips, { nfnl: this.netfilter });
+      return ips.map(() => ({ status: "fulfilled", value: true }));
+    }, opts.idle);
     this.backend = opts.iptables;
     this.guards = new NftPortGuards({ nfnl: () => this.nfnl, run: opts.run, timeoutMs: opts.commandTimeoutMs });
   }
@@ -164,8 +182,9 @@ export class LinuxDataplane implements Dataplane {
   createEndpointLink(spec: EndpointLinkSpec): Promise<EndpointLink> {
     return this.links.createEndpointLink(spec);
   }
-  removeEndpointLink(hostName: string): Promise<boolean> {
-    return this.offload.removeEndpointLink(hostName);
+  async removeEndpointLink(hostName: string): Promise<boolean> {
+    assertIfName(hostName, "host interface name");
+    return this.retiringLinks.add(hostName);
   }
   addContainerRoute(ip: string, bridge: string): Promise<void> {
     return this.links.addContainerRoute(ip, bridge);
@@ -180,8 +199,9 @@ export class LinuxDataplane implements Dataplane {
   get nfnl(): Nfnl {
     return this.netfilter;
   }
-  forgetFlows(ip: string): Promise<boolean> {
-    return this.offload.forgetFlows(ip);
+  async forgetFlows(ip: string): Promise<boolean> {
+    assertIPv4(ip, "container address");
+    return this.releasedFlows.add(ip);
   }
   findLinkByMac(mac: string): Promise<LinkInfo | undefined> {
     return this.links.findLinkByMac(mac);
@@ -321,7 +341,6 @@ export class LinuxDataplane implements Dataplane {
     await this.firewallQueue.idle();
     await this.nl.close();
     this.netfilter.close();
-    await this.offload.close();
   }
 
   private guarded<T>(fn: () => Promise<T>): Promise<T> {

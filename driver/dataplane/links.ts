@@ -35,6 +35,21 @@ import {
 } from "./sysctl";
 import { assertIfName, assertIPv4, assertIPv6, assertMac, assertMtu } from "./validate";
 
+/**
+ * The link group of host veths being deleted (see removeEndpointLinks): every
+ * link in it is deleted with the next batch, so the plugin puts nothing else
+ * there. Outside the range of transparent networks' port groups (records.ts).
+ */
+export const RETIRING_GROUP = 0x20000000;
+
+async function settle<T>(work: Promise<T>): Promise<PromiseSettledResult<T>> {
+  try {
+    return { status: "fulfilled", value: await work };
+  } catch (reason) {
+    return { status: "rejected", reason };
+  }
+}
+
 export interface EndpointLinkSpec {
   /** The bridge the host end joins; none for a routed (transparent) port, which joins nothing. */
   bridge?: string;
@@ -281,11 +296,64 @@ export class LinkOps {
 
   /** Deletes the pair through its host end. False if it was already gone. */
   async removeEndpointLink(hostName: string): Promise<boolean> {
-    assertIfName(hostName, "host interface name");
-    const link = await this.nl.getLink(hostName);
-    if (!link) return false;
-    this.expectKind(link, "veth");
-    return this.nl.deleteLink(link.index);
+    const [outcome] = await this.removeEndpointLinks([hostName]);
+    if (outcome.status === "rejected") throw outcome.reason;
+    return outcome.value;
+  }
+
+  /**
+   * Deletes pairs through their host ends, together: the kernel spends most of
+   * a veth deletion waiting for grace periods with the caller's thread held,
+   * and a batch waits for them once. Two or more pairs are moved into
+   * RETIRING_GROUP and deleted with one call; one goes by itself. Each name
+   * gets its own outcome: false if it was already gone, an error if it names
+   * something other than a veth (which is left alone).
+   */
+  async removeEndpointLinks(hostNames: readonly string[]): Promise<PromiseSettledResult<boolean>[]> {
+    const found = await Promise.allSettled(
+      hostNames.map(async (name) => {
+        assertIfName(name, "host interface name");
+        const link = await this.nl.getLink(name);
+        if (link) this.expectKind(link, "veth");
+        return link;
+      }),
+    );
+    const present = found.flatMap((f) => (f.status === "fulfilled" && f.value ? [f.value] : []));
+    const removed = await this.deleteVeths(present);
+    return found.map((f): PromiseSettledResult<boolean> => {
+      if (f.status === "rejected") return f;
+      return f.value ? (removed.get(f.value.name) ?? { status: "fulfilled", value: false }) : { status: "fulfilled", value: false };
+    });
+  }
+
+  private async deleteVeths(links: LinkInfo[]): Promise<Map<string, PromiseSettledResult<boolean>>> {
+    const one = async (link: LinkInfo) => [link.name, await settle(this.nl.deleteLink(link.index))] as const;
+    if (links.length < 2) return new Map(await Promise.all(links.map(one)));
+    const marked: LinkInfo[] = [];
+    const out = new Map<string, PromiseSettledResult<boolean>>();
+    for (const link of links) {
+      try {
+        await this.nl.setGroup(link.name, RETIRING_GROUP);
+        marked.push(link);
+      } catch (err) {
+        // Gone in the meantime (its container's namespace took it): nothing to delete.
+        out.set(
+          link.name,
+          err instanceof DataplaneError && err.code === "ENODEV"
+            ? { status: "fulfilled", value: false }
+            : { status: "rejected", reason: err },
+        );
+      }
+    }
+    if (marked.length === 0) return out;
+    try {
+      await this.nl.deleteGroup(RETIRING_GROUP);
+      for (const link of marked) out.set(link.name, { status: "fulfilled", value: true });
+    } catch {
+      // A kernel that refuses the group (a link in it that cannot be deleted so): one by one.
+      for (const [name, outcome] of await Promise.all(marked.map(one))) out.set(name, outcome);
+    }
+    return out;
   }
 
   /**

@@ -13,7 +13,7 @@
  */
 import { endianness } from "node:os";
 // netlink's own parts, not its index: the index also loads its nl80211, genetlink and WireGuard
-// definitions, which the plugin never uses and which cost the daemon and its kernel worker memory.
+// definitions, which the plugin never uses and which cost the daemon memory.
 import { FlagsNew } from "netlink/dist/constants";
 import { createRtNetlink, RtNetlinkSocket } from "netlink/dist/rt/rt";
 import * as rt from "netlink/dist/rt/structs";
@@ -459,6 +459,17 @@ export class Rtnl {
       if (err instanceof DataplaneError && err.code === "ENODEV") return false;
       throw err;
     }
+  }
+
+  /**
+   * Deletes every link in a link group in one call (RTM_DELLINK by IFLA_GROUP):
+   * the kernel unregisters them together and waits for its grace periods once,
+   * not once per link. Fails whole (EOPNOTSUPP) if a link in the group cannot be
+   * deleted that way; an empty group is no error.
+   */
+  async deleteGroup(group: number): Promise<void> {
+    if (!Number.isInteger(group) || group <= 0 || group > 0xffffffff) throw new DataplaneError("delete group", "EINVAL", String(group));
+    await this.run(`delete link group ${group}`, (s, o) => s.delLink({ index: 0 }, { group }, o));
   }
 
   /**

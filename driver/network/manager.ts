@@ -2,6 +2,7 @@
  * The NetworkDriver: what to build for each network and endpoint, and the
  * records that let it be rebuilt. The kernel work itself is the dataplane's.
  */
+import type { IdleGate } from "../lib/idle-gate";
 import { PluginError, errorMessage, throwIfAbandoned } from "../errors";
 import type { Dataplane, FirewallInput } from "../dataplane";
 import type { Logger } from "../log";
@@ -79,6 +80,11 @@ export interface NetworkManagerOptions {
   defaultNonMasqueradeCidrs?: string[];
   /** Present in ARM mode only: networks with application-security-groups or lb-backend-pools need it. */
   memberships?: MembershipSupply;
+  /**
+   * The gate the dataplane's deferred clean-up waits on (between requests): a
+   * request that waits for that clean-up itself hurries it.
+   */
+  idle?: Pick<IdleGate, "hurry">;
 }
 
 export class NetworkManager implements NetworkDriver {
@@ -204,7 +210,8 @@ export class NetworkManager implements NetworkDriver {
       await this.o.persist();
       // The records are gone first: a crash from here on leaves only kernel
       // leftovers, which the start-up reconciliation removes.
-      for (const ep of stale) await this.removeEndpointKernel(endpointKernel(ep, net));
+      // Together: the dataplane deletes their veths in one batch.
+      await this.hurried(Promise.all(stale.map((ep) => this.removeEndpointKernel(endpointKernel(ep, net)))));
       await this.dp.removeBridge(net.bridge);
       await this.applyFirewall();
       // What only this network needed: its NIC's rules and table once it was the NIC's last.
@@ -255,7 +262,7 @@ export class NetworkManager implements NetworkDriver {
     }
     if (this.state.endpoints[req.EndpointID]) return undefined;
     // Clean-up of the address's previous endpoint comes first.
-    await this.teardowns.get(address);
+    await this.hurried(this.teardowns.get(address));
     const holder = Object.values(this.state.endpoints).find((e) => e.address === address);
     if (holder) {
       // A holder whose host veth is there is live: its container runs, or
@@ -270,7 +277,7 @@ export class NetworkManager implements NetworkDriver {
       this.o.logger.warn("replacing a stale endpoint that held the address", { endpointId: short(holder.id), address });
       delete this.state.endpoints[holder.id];
       await this.o.pools.unbindAddress(address, holder.id);
-      await this.removeEndpointKernel(endpointKernel(holder, this.state.networks[holder.networkId]));
+      await this.hurried(this.removeEndpointKernel(endpointKernel(holder, this.state.networks[holder.networkId])));
       // Its published ports would otherwise reach the address's new holder.
       if (holder.published) await this.applyFirewall();
     }
@@ -287,7 +294,7 @@ export class NetworkManager implements NetworkDriver {
       throwIfAbandoned(ctx.signal);
       await this.o.pools.bindAddress(net, address, record.id);
     } catch (err) {
-      await this.removeEndpointKernel(kernel);
+      await this.hurried(this.removeEndpointKernel(kernel));
       throw err;
     }
     this.state.endpoints[record.id] = record;
@@ -301,7 +308,7 @@ export class NetworkManager implements NetworkDriver {
     delete this.state.endpoints[kernel.endpointId];
     await this.o.pools.unbindAddress(kernel.address, kernel.endpointId);
     await this.o.persist("soon");
-    await this.removeEndpointKernel(kernel);
+    await this.hurried(this.removeEndpointKernel(kernel));
   }
 
   deleteEndpoint(req: EndpointRequest): Promise<void> {
@@ -366,7 +373,13 @@ export class NetworkManager implements NetworkDriver {
 
   /** Resolves once every clean-up started so far has finished (network removal, shutdown, tests). */
   async settled(): Promise<void> {
-    while (this.teardowns.size > 0) await Promise.all(this.teardowns.values());
+    while (this.teardowns.size > 0) await this.hurried(Promise.all(this.teardowns.values()));
+  }
+
+  /** Waits for clean-up that may be waiting for the daemon to be idle, while a request (or shutdown) waits for it. */
+  private async hurried(work: Promise<unknown> | undefined): Promise<void> {
+    if (!work) return;
+    await (this.o.idle ? this.o.idle.hurry(work) : work);
   }
 
   async join(req: JoinRequest): Promise<JoinResponse> {

@@ -91,16 +91,22 @@ export async function repairKernel(state: NetworkState, dp: Dataplane, opts: Rep
     let routes = new Map<string, string[]>();
     await attempt("read container routes", async () => void (routes = await dp.listContainerRoutesOn([...desired.routes.keys()])));
     const diff = diffKernel(desired, { links, routes });
-    for (const name of diff.orphanLinks) {
-      const remove = name.startsWith(BRIDGE_PREFIX) ? () => dp.removeBridge(name) : () => removeOrphanPort(dp, name);
-      if (await attempt(`remove ${name}`, remove)) report.orphanLinksRemoved.push(name);
-    }
+    // All at once: the dataplane deletes veths and drops flows in batches.
+    const linksRemoved = await Promise.all(
+      diff.orphanLinks.map((name) =>
+        attempt(`remove ${name}`, name.startsWith(BRIDGE_PREFIX) ? () => dp.removeBridge(name) : () => removeOrphanPort(dp, name)),
+      ),
+    );
+    report.orphanLinksRemoved.push(...diff.orphanLinks.filter((_, i) => linksRemoved[i]));
     // An endpoint's clean-up removes its route last: a route left over means
     // the clean-up was cut short, so the address's flows go too.
-    for (const { address, dev } of diff.leftoverRoutes) {
-      await attempt(`flows of ${address}`, () => dp.forgetFlows(address));
-      if (await attempt(`remove route ${address}`, () => dp.removeContainerRoute(address, dev))) report.orphanRoutesRemoved.push(address);
-    }
+    const routesRemoved = await Promise.all(
+      diff.leftoverRoutes.map(async ({ address, dev }) => {
+        await attempt(`flows of ${address}`, () => dp.forgetFlows(address));
+        return attempt(`remove route ${address}`, () => dp.removeContainerRoute(address, dev));
+      }),
+    );
+    report.orphanRoutesRemoved.push(...diff.leftoverRoutes.filter((_, i) => routesRemoved[i]).map((r) => r.address));
   }
 
   // One step for every guard, however many endpoints there are; an endpoint

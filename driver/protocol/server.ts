@@ -43,6 +43,8 @@ export interface ProtocolDeps {
   onRequest?: (observation: RequestObservation) => void;
   /** The daemon's own state, answered to AzureVnet.Status (for the operator commands). */
   status?: () => object;
+  /** Told when each request arrives and when its connection is done with it (IdleGate: deferred work waits for a lull). */
+  activity?: { enter(): void; leave(): void };
 }
 
 export interface RequestObservation {
@@ -60,7 +62,12 @@ export interface RequestObservation {
 export function createProtocolApp(deps: ProtocolDeps): RequestListener {
   const drivers: Drivers = { network: deps.network, ipam: deps.ipam, ...(deps.status && { status: deps.status }) };
   const timeoutMs = deps.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
+  const activity = deps.activity;
   return (req, res) => {
+    if (activity) {
+      activity.enter();
+      res.once("close", () => activity.leave());
+    }
     handleRequest(req, res, drivers, deps.logger, timeoutMs, deps.onRequest).catch((err: unknown) => {
       // Last line of defence: handleRequest catches the driver's failures itself,
       // so this only runs if answering or logging failed.

@@ -9,8 +9,16 @@
  */
 import { strict as assert } from "node:assert";
 import dgram from "node:dgram";
+import sinon from "sinon";
 import { assertThrowawayNetns } from "./support/guard";
-import { deleteRequest, dumpRequest, forgetFlows, forgetFlowsOutside, FULL_DUMP_MAX_ENTRIES } from "../../driver/dataplane/conntrack";
+import {
+  deleteRequest,
+  dumpRequest,
+  forgetFlows,
+  forgetFlowsOf,
+  forgetFlowsOutside,
+  FULL_DUMP_MAX_ENTRIES,
+} from "../../driver/dataplane/conntrack";
 import { DataplaneError } from "../../driver/dataplane/errors";
 import { nested, Nfnl, NFNL_SUBSYS_NFTABLES, type NfMessage, strAttr, attr } from "../../driver/dataplane/nfnetlink";
 import { cmd, sh } from "./support/host";
@@ -152,6 +160,38 @@ describe("conntrack clean-up through ctnetlink", function () {
     const after = await table();
     assert.deepEqual(entriesOf(after, A), []);
     assert.equal(entriesOf(after, B).length, FULL_DUMP_MAX_ENTRIES + 100);
+  });
+
+  it("a batch of addresses shares one whole dump and deletes the entries of each, and no others", async () => {
+    await flows(A, C, range(1000, 3));
+    await flows(D, B, range(2000, 2));
+    await flows(C, D, range(3000, 4));
+    const dumps = sinon.spy(nfnl, "dump");
+    try {
+      await forgetFlowsOf([A, B], { nfnl });
+      assert.equal(dumps.callCount, 1, "one dump for both addresses");
+    } finally {
+      dumps.restore();
+    }
+    const after = await table();
+    assert.deepEqual(entriesOf(after, A), []);
+    assert.deepEqual(entriesOf(after, B), []);
+    assert.equal(entriesOf(after, C).filter((l) => !names(l, A)).length, 4, after.join("\n"));
+  });
+
+  it("a batch on a busy table filters in the kernel for each address", async () => {
+    await flows(B, D, range(10_000, 2 * FULL_DUMP_MAX_ENTRIES + 100));
+    await flows(A, C, range(1000, 5));
+    await flows(C, Z, range(1000, 3));
+    // Too many lines to list: counted, and each address asked for by itself.
+    const count = async () => Number((await sh("conntrack", "-C")).trim());
+    const of = async (ip: string) =>
+      (await cmd("conntrack", ["-L", "-s", ip])).stdout.trim() + (await cmd("conntrack", ["-L", "-d", ip])).stdout.trim();
+    assert.equal(await count(), 2 * FULL_DUMP_MAX_ENTRIES + 108);
+    await forgetFlowsOf([A, Z], { nfnl });
+    assert.equal(await of(A), "");
+    assert.equal(await of(Z), "");
+    assert.equal(await count(), 2 * FULL_DUMP_MAX_ENTRIES + 100, "B's entries are all there");
   });
 
   it("two clean-ups of the same address at once both succeed (entries already gone are fine)", async () => {

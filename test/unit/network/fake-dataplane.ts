@@ -1,4 +1,5 @@
 /** An in-memory Dataplane that records what the network layer asks of the kernel. */
+import type { IdleGate } from "../../../driver/lib/idle-gate";
 import type {
   BackendsProbe,
   Dataplane,
@@ -29,6 +30,8 @@ export class FakeDataplane implements Dataplane {
   flowsForgotten: string[] = [];
   /** While set, endpoint clean-up (veth removal, flows) waits for it: a clean-up caught mid-way. */
   hold: Promise<void> | undefined;
+  /** Like the real dataplane's deferred clean-up: veth removal and flows wait for this gate. */
+  idle: Pick<IdleGate, "whenIdle"> | undefined;
   private nextIndex = 10;
 
   constructor() {
@@ -69,6 +72,7 @@ export class FakeDataplane implements Dataplane {
   }
   async removeEndpointLink(hostName: string): Promise<boolean> {
     await this.hold;
+    await this.idle?.whenIdle();
     this.step("removeEndpointLink");
     const peer = hostName.replace(/^azvh/, "azvc");
     this.links.delete(peer);
@@ -160,6 +164,7 @@ export class FakeDataplane implements Dataplane {
   }
   async forgetFlows(ip: string): Promise<boolean> {
     await this.hold;
+    await this.idle?.whenIdle();
     this.step("forgetFlows");
     this.flowsForgotten.push(ip);
     return true;

@@ -5,6 +5,7 @@ import { DEFAULT_NON_MASQUERADE } from "../../../driver/network/options";
 import { PluginError } from "../../../driver/errors";
 import type { CreateNetworkRequest } from "../../../driver/protocol/types";
 import { FakeDataplane } from "./fake-dataplane";
+import { IdleGate } from "../../../driver/lib/idle-gate";
 import { silent } from "../support/silent-logger";
 import { oneNicDirectory } from "./one-nic";
 
@@ -49,8 +50,9 @@ function createReq(id = NET, generic: Record<string, string> = {}): CreateNetwor
   };
 }
 
-function setup(defaultNonMasqueradeCidrs?: string[], memberships?: MembershipSupply) {
+function setup(defaultNonMasqueradeCidrs?: string[], memberships?: MembershipSupply, idle?: IdleGate) {
   const dp = new FakeDataplane();
+  dp.idle = idle;
   const state: NetworkState = emptyNetworkState();
   const saved: string[] = [];
   let failPersist = false;
@@ -62,7 +64,7 @@ function setup(defaultNonMasqueradeCidrs?: string[], memberships?: MembershipSup
     saved.push(data);
   };
   const p = pools();
-  const mgr = new NetworkManager({ dataplane: dp, pools: p, state, persist, logger: silent, defaultNonMasqueradeCidrs, memberships });
+  const mgr = new NetworkManager({ dataplane: dp, pools: p, state, persist, logger: silent, defaultNonMasqueradeCidrs, memberships, idle });
   return {
     dp,
     state,
@@ -282,6 +284,49 @@ describe("NetworkManager", () => {
       );
       assert.equal(Object.keys(t.state.endpoints).length, 50);
       assert.equal(t.dp.routes.size, 50);
+    });
+  });
+
+  describe("clean-up deferred to a lull between requests", () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    it("runs while a CreateEndpoint for the address waits for it, not after that request", async () => {
+      const gate = new IdleGate({ quietMs: 20, maxWaitMs: 60_000 });
+      const t = setup(undefined, undefined, gate);
+      try {
+        await t.mgr.createNetwork(createReq());
+        await t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24"));
+        gate.enter();
+        await t.mgr.deleteEndpoint({ NetworkID: NET, EndpointID: ep(1) });
+        // Docker's next request, in flight: the clean-up would otherwise wait for its end.
+        assert.equal(t.mgr.cleaningUp("10.0.0.10"), true);
+        const created = t.mgr.createEndpoint(endpoint(ep(2), "10.0.0.10/24"));
+        const outcome = await Promise.race([created.then(() => "created"), sleep(2_000).then(() => "still waiting")]);
+        assert.equal(outcome, "created");
+        assert.equal(t.mgr.cleaningUp("10.0.0.10"), false);
+        assert.deepEqual(t.dp.flowsForgotten, ["10.0.0.10"]);
+        assert.equal(t.dp.routes.get("10.0.0.10"), t.state.networks[NET].bridge, "the new endpoint's route");
+        gate.leave();
+      } finally {
+        gate.close();
+      }
+    });
+
+    it("waits for the lull after DeleteEndpoint's reply while requests keep coming", async () => {
+      const gate = new IdleGate({ quietMs: 20, maxWaitMs: 60_000 });
+      const t = setup(undefined, undefined, gate);
+      try {
+        await t.mgr.createNetwork(createReq());
+        await t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24"));
+        gate.enter();
+        await t.mgr.deleteEndpoint({ NetworkID: NET, EndpointID: ep(1) });
+        await sleep(100);
+        assert.equal(t.dp.links.has("azvheeeeeeeeeee"), true, "nothing removed while a request is in flight");
+        gate.leave();
+        await t.mgr.settled();
+        assert.equal(t.dp.links.has("azvheeeeeeeeeee"), false);
+      } finally {
+        gate.close();
+      }
     });
   });
 

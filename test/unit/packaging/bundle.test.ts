@@ -27,7 +27,7 @@ function nodeModulesLoadedBy(script: string): string[] {
   return list(script).filter((m) => !bare.has(m));
 }
 
-/** Loaded only by code the daemon never runs: the promise fs API (it pulls in readline), the worker API before a worker starts, util's lazily loaded parts. */
+/** Loaded only by code the daemon never runs: the promise fs API (it pulls in readline), the worker API (the daemon has one thread), util's lazily loaded parts. */
 const UNUSED = [
   "fs/promises",
   "internal/fs/promises",
