@@ -6,7 +6,9 @@
  * The plugin's footprint with that many endpoints is read on the way.
  */
 import { BRIDGE, BenchContext, IMAGE, NULLNET, VNET, VmName } from "./context";
-import { sleep, statusMiB, timed, runPool } from "./measure";
+import { sleep, timed, runPool } from "./measure";
+import { heapMiB, residentMiB, split } from "./footprint";
+import { PluginClient } from "./plugin-client";
 import { median, rotation } from "./stats";
 import { kernelLeftovers, readCheckpoint, unreachableFrom } from "./vm-checks";
 import { callTimesTable, readCallTimes } from "./plugin-log";
@@ -130,6 +132,7 @@ export async function attachAtLimit(ctx: BenchContext, idleRssMiB: number | unde
     [NULLNET]: { start: [], remove: [] },
   };
   let rssMiB = Number.NaN;
+  let rssNote: string | undefined;
   const releaseWaits: number[] = [];
   for (let round = 0; round < ctx.opts.attachRounds; round++) {
     for (const network of rotation([VNET, BRIDGE, NULLNET], round)) {
@@ -156,7 +159,11 @@ export async function attachAtLimit(ctx: BenchContext, idleRssMiB: number | unde
       let addrs: string[] = [];
       if (network === VNET && started) {
         addrs = await checkRunning(ctx, batch, round);
-        if (round === 0) rssMiB = statusMiB(ctx.plugin(VM).pid, "VmRSS");
+        if (round === 0) {
+          const resident = residentMiB(ctx.plugin(VM).pid);
+          rssMiB = resident.rss;
+          rssNote = `of which ${split(resident, await heapMiB(new PluginClient(ctx.plugin(VM).socket)))}`;
+        }
         if (round === ctx.opts.attachRounds - 1) await restartWithEndpoints(ctx, addrs);
       }
       const removeFrom = Date.now();
@@ -215,6 +222,7 @@ export async function attachAtLimit(ctx: BenchContext, idleRssMiB: number | unde
     value: rssMiB,
     ...(idleRssMiB !== undefined && { baseline: idleRssMiB, baselineName: "plugin idle" }),
     target: { on: "value", op: "<=", limit: 70 },
+    ...(rssNote && { note: rssNote }),
   });
 }
 

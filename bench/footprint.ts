@@ -33,15 +33,15 @@ const IDLE_MS = 15_000;
 /** The second reading with endpoints, this long after the first: V8's memory reducer has run by then (see IDLE_MS). */
 const REDUCED_MS = 12_000;
 /** Resident memory split into what only this process holds and file pages (the node binary) shared with every other node. */
-function residentMiB(pid: number): Resident {
+export function residentMiB(pid: number): Resident {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? Number.NaN) / 1024;
   return { rss: field("VmRSS"), anon: field("RssAnon"), file: field("RssFile") };
 }
 
-type Resident = { rss: number; anon: number; file: number };
+export type Resident = { rss: number; anon: number; file: number };
 /** What the daemon says of its own memory (AzureVnet.Status), in MiB; NaN when it does not say. */
-async function heapMiB(client: PluginClient): Promise<{ heap: number; external: number }> {
+export async function heapMiB(client: PluginClient): Promise<{ heap: number; external: number }> {
   const reply = await client
     .call<{ memory?: { heapTotal: number; external: number } }>("AzureVnet.Status")
     .catch(() => ({ memory: undefined }));
@@ -49,7 +49,7 @@ async function heapMiB(client: PluginClient): Promise<{ heap: number; external: 
   return { heap: mib(reply.memory?.heapTotal), external: mib(reply.memory?.external) };
 }
 /** Where resident memory is: the node binary and libraries, V8's heap, and what is left (malloc, thread stacks, code space). */
-function split(r: Resident, h: { heap: number; external: number }): string {
+export function split(r: Resident, h: { heap: number; external: number }): string {
   const other = r.rss - r.file - h.heap - h.external;
   return `node binary and libraries ${r.file.toFixed(1)} MiB, V8 heap ${h.heap.toFixed(1)} MiB, buffers ${h.external.toFixed(1)} MiB, other native memory ${other.toFixed(1)} MiB`;
 }

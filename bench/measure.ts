@@ -25,18 +25,6 @@ export async function runPool<T, R>(items: readonly T[], concurrency: number, fn
   return results;
 }
 
-/** A field of /proc/<pid>/status in MiB (VmRSS, VmHWM, …); NaN if the process is gone. */
-export function statusMiB(pid: number, field: "VmRSS" | "VmHWM"): number {
-  try {
-    const line = readFileSync(`/proc/${pid}/status`, "utf8")
-      .split("\n")
-      .find((l) => l.startsWith(`${field}:`));
-    return line ? Number(line.split(/\s+/)[1]) / 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
-}
-
 /** User plus system CPU time the process has used, in ms (/proc counts in USER_HZ ticks, 100 per second on Linux). */
 export function cpuMs(pid: number): number {
   try {

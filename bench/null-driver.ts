@@ -2,7 +2,8 @@
  * The least a remote network driver can do for Docker: answer both plugin
  * protocols over a unix socket, hand out addresses from a counter, make the
  * veth pair Docker moves into the container (with the plugin's own netlink
- * module) and delete it after answering DeleteEndpoint, and keep Docker from
+ * module) and delete it after answering DeleteEndpoint (in a lull between
+ * requests, as the plugin's dataplane does it), and keep Docker from
  * adding its gateway bridge (as a driver that routes does). No validation, state,
  * locking, guard, route or firewall. `docker run` on its network against
  * Docker's built-in bridge is what Docker's remote-driver path itself costs;
@@ -13,13 +14,15 @@
 import { createServer } from "node:http";
 import { rmSync } from "node:fs";
 import { LinuxDataplane } from "../driver/dataplane";
+import { IdleGate } from "../driver/lib/idle-gate";
 import { addressAfter } from "./topology";
 
 const MTU = 1500;
 const socket = process.argv[2];
 if (!socket) throw new Error("usage: null-driver.js SOCKET");
 
-const dp = new LinuxDataplane();
+const idle = new IdleGate();
+const dp = new LinuxDataplane({ idle });
 let nextLink = 0;
 let nextAddress = 0;
 const hostEnds = new Map<string, string>();
@@ -68,6 +71,8 @@ async function answer(path: string, body: Body): Promise<{ reply: unknown; after
 
 rmSync(socket, { force: true });
 const server = createServer((req, res) => {
+  idle.enter();
+  res.once("close", () => idle.leave());
   const chunks: Buffer[] = [];
   req.on("data", (c: Buffer) => chunks.push(c));
   req.on("end", () => {

@@ -289,7 +289,8 @@ describe("NetworkManager", () => {
 
   describe("clean-up deferred to a lull between requests", () => {
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    it("runs while a CreateEndpoint for the address waits for it, not after that request", async () => {
+    /** A network with endpoint 1 at 10.0.0.10, removed by a DeleteEndpoint while Docker's next request is in flight. */
+    async function removedWhileBusy(check: (t: ReturnType<typeof setup>, gate: IdleGate) => Promise<void>): Promise<void> {
       const gate = new IdleGate({ quietMs: 20, maxWaitMs: 60_000 });
       const t = setup(undefined, undefined, gate);
       try {
@@ -297,7 +298,14 @@ describe("NetworkManager", () => {
         await t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24"));
         gate.enter();
         await t.mgr.deleteEndpoint({ NetworkID: NET, EndpointID: ep(1) });
-        // Docker's next request, in flight: the clean-up would otherwise wait for its end.
+        await check(t, gate);
+      } finally {
+        gate.close();
+      }
+    }
+
+    it("runs while a CreateEndpoint for the address waits for it, not after that request", () =>
+      removedWhileBusy(async (t, gate) => {
         assert.equal(t.mgr.cleaningUp("10.0.0.10"), true);
         const created = t.mgr.createEndpoint(endpoint(ep(2), "10.0.0.10/24"));
         const outcome = await Promise.race([created.then(() => "created"), sleep(2_000).then(() => "still waiting")]);
@@ -306,28 +314,16 @@ describe("NetworkManager", () => {
         assert.deepEqual(t.dp.flowsForgotten, ["10.0.0.10"]);
         assert.equal(t.dp.routes.get("10.0.0.10"), t.state.networks[NET].bridge, "the new endpoint's route");
         gate.leave();
-      } finally {
-        gate.close();
-      }
-    });
+      }));
 
-    it("waits for the lull after DeleteEndpoint's reply while requests keep coming", async () => {
-      const gate = new IdleGate({ quietMs: 20, maxWaitMs: 60_000 });
-      const t = setup(undefined, undefined, gate);
-      try {
-        await t.mgr.createNetwork(createReq());
-        await t.mgr.createEndpoint(endpoint(ep(1), "10.0.0.10/24"));
-        gate.enter();
-        await t.mgr.deleteEndpoint({ NetworkID: NET, EndpointID: ep(1) });
+    it("waits for the lull after DeleteEndpoint's reply while requests keep coming", () =>
+      removedWhileBusy(async (t, gate) => {
         await sleep(100);
         assert.equal(t.dp.links.has("azvheeeeeeeeeee"), true, "nothing removed while a request is in flight");
         gate.leave();
         await t.mgr.settled();
         assert.equal(t.dp.links.has("azvheeeeeeeeeee"), false);
-      } finally {
-        gate.close();
-      }
-    });
+      }));
   });
 
   describe("DeleteNetwork", () => {
