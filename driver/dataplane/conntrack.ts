@@ -12,8 +12,9 @@
  * here, for every address of a batch at once; a busy one (more than
  * FULL_DUMP_MAX_ENTRIES per address, from ctnetlink's own count) is filtered
  * in the kernel (CTA_FILTER, Linux 5.8 and later), with one dump per place the
- * address can stand: original or reply tuple, source or destination. Every entry is checked here either way, so a kernel that
- * ignores the filter costs time, not correctness.
+ * address can stand: original or reply tuple, source or destination. Every
+ * entry is checked here either way, so a kernel that ignores the filter costs
+ * time, not correctness.
  */
 import { decodeIPv4, encodeIPv4 } from "./netlink";
 import { attr, nested, NFNL_SUBSYS_CTNETLINK, Nfnl, NfMessage, parseAttrs, u32host } from "./nfnetlink";

@@ -42,14 +42,6 @@ import { assertIfName, assertIPv4, assertIPv6, assertMac, assertMtu } from "./va
  */
 export const RETIRING_GROUP = 0x20000000;
 
-async function settle<T>(work: Promise<T>): Promise<PromiseSettledResult<T>> {
-  try {
-    return { status: "fulfilled", value: await work };
-  } catch (reason) {
-    return { status: "rejected", reason };
-  }
-}
-
 export interface EndpointLinkSpec {
   /** The bridge the host end joins; none for a routed (transparent) port, which joins nothing. */
   bridge?: string;
@@ -327,7 +319,7 @@ export class LinkOps {
   }
 
   private async deleteVeths(links: LinkInfo[]): Promise<Map<string, PromiseSettledResult<boolean>>> {
-    const one = async (link: LinkInfo) => [link.name, await settle(this.nl.deleteLink(link.index))] as const;
+    const one = async (link: LinkInfo) => [link.name, (await Promise.allSettled([this.nl.deleteLink(link.index)]))[0]] as const;
     if (links.length < 2) return new Map(await Promise.all(links.map(one)));
     const marked: LinkInfo[] = [];
     const out = new Map<string, PromiseSettledResult<boolean>>();

@@ -56,11 +56,6 @@ export class IdleGate {
     this.check();
   }
 
-  /** Requests being answered now. */
-  get busy(): number {
-    return this.inFlight;
-  }
-
   whenIdle(): Promise<void> {
     return new Promise((resolve) => {
       this.waiters.push({ resolve, deadline: this.now() + this.maxWaitMs });
