@@ -2,7 +2,8 @@
  * The plugin's one checkpoint: the IPAM's pools and addresses and the network
  * layer's networks and endpoints, saved together after every change.
  */
-import { z } from "zod";
+import * as v from "valibot";
+import { describeIssues, object } from "./lib/valid";
 import { CheckpointStore } from "./state/store";
 import type { StateFs } from "./state/fs";
 import { IpamState, emptyIpamState, parseIpamState } from "./ipam";
@@ -69,11 +70,20 @@ export function emptyCheckpoint(): Checkpoint {
   return { ipam: emptyIpamState(), network: emptyNetworkState() };
 }
 
+const TOP_SCHEMA = object({ ipam: v.unknown(), network: v.unknown(), trusted: v.optional(v.boolean()) });
+
+/** The valid value, or an Error naming the first problems and where they are. */
+function parseOrThrow<S extends v.GenericSchema>(schema: S, value: unknown, root: string): v.InferOutput<S> {
+  const result = v.safeParse(schema, value);
+  if (!result.success) throw new Error(`invalid ${root}: ${describeIssues(result.issues, { root })}`);
+  return result.output;
+}
+
 export function validateCheckpoint(doc: unknown): Checkpoint {
-  const top = z.object({ ipam: z.unknown(), network: z.unknown(), trusted: z.boolean().optional() }).parse(doc);
+  const top = parseOrThrow(TOP_SCHEMA, doc, "the document");
   const checkpoint: Checkpoint = {
     ipam: parseIpamState(top.ipam),
-    network: NetworkStateSchema.parse(top.network),
+    network: parseOrThrow(NetworkStateSchema, top.network, "network state"),
     ...(top.trusted === false ? { trusted: false } : {}),
   };
   return checkpoint;

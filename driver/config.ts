@@ -2,8 +2,9 @@
 import { isAbsolute } from "node:path";
 import { isIP } from "node:net";
 import { Command, CommanderError } from "commander";
-import { z } from "zod";
+import * as v from "valibot";
 import { errorMessage } from "./errors";
+import { issuePath } from "./lib/valid";
 import { DEFAULT_NON_MASQUERADE, parseCidrList } from "./network/options";
 
 export const METADATA_SOURCES = ["auto", "imds", "wireserver", "file"] as const;
@@ -235,38 +236,64 @@ export function parseServeConfig(argv: string[], env: NodeJS.ProcessEnv): ServeC
   return resolveServeConfig(cmd.opts(), env);
 }
 
-const absolutePath = z.string().refine(isAbsolute, "must be an absolute path");
+const absolutePath = v.pipe(v.string(), v.check(isAbsolute, "must be an absolute path"));
 
 /** Case-insensitive choice, because LOG_LEVEL=INFO is a common spelling. */
 function choice<const V extends readonly [string, ...string[]]>(values: V) {
-  return z
-    .string()
-    .transform((s) => s.toLowerCase())
-    .pipe(z.enum(values, { error: `must be one of ${values.join(", ")}` }));
+  return v.pipe(
+    v.string(),
+    v.transform((s) => s.toLowerCase()),
+    v.picklist(values, `must be one of ${values.join(", ")}`),
+  );
 }
 
-const baseUrl = z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).transform((u) => u.replace(/\/+$/, ""));
+/** A URL of the http or https scheme, kept without trailing slashes. */
+function baseUrl(message: string) {
+  return v.pipe(
+    v.string(),
+    v.check((s) => URL.canParse(s) && ["http:", "https:"].includes(new URL(s).protocol), message),
+    v.transform((u) => u.replace(/\/+$/, "")),
+  );
+}
 
 function seconds(min: number, max: number) {
   return wholeNumber(min, max, "a whole number of seconds");
 }
 
 function wholeNumber(min: number, max: number, what = "a whole number") {
-  return z
-    .string()
-    .regex(/^\d+$/, `must be ${what}`)
-    .transform(Number)
-    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+  return v.pipe(
+    v.string(),
+    v.regex(/^\d+$/, `must be ${what}`),
+    v.transform(Number),
+    v.minValue(min, `must be at least ${min}`),
+    v.maxValue(max, `must be at most ${max}`),
+  );
 }
 
-const fieldSchema = z.object({
+/** A string read by `parse`, which returns the value or a sentence saying what is wrong. */
+function parsedText<T extends object>(parse: (text: string) => T | string) {
+  return v.pipe(
+    v.string(),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const parsed = parse(dataset.value);
+      if (typeof parsed !== "string") return parsed;
+      addIssue({ message: parsed });
+      return NEVER;
+    }),
+  );
+}
+
+const fieldSchema = v.object({
   // sun_path holds 108 bytes including the terminating NUL.
-  socket: absolutePath.refine((p) => Buffer.byteLength(p) <= 107, "is longer than 107 bytes, the limit for a unix socket path"),
+  socket: v.pipe(
+    absolutePath,
+    v.check((p) => Buffer.byteLength(p) <= 107, "is longer than 107 bytes, the limit for a unix socket path"),
+  ),
   stateDir: absolutePath,
   metadataSource: choice(METADATA_SOURCES),
-  metadataFile: absolutePath.optional(),
-  imdsUrl: baseUrl,
-  wireserverUrl: baseUrl,
+  metadataFile: v.optional(absolutePath),
+  imdsUrl: baseUrl("must be an http:// or https:// URL"),
+  wireserverUrl: baseUrl("must be an http:// or https:// URL"),
   logLevel: choice(LOG_LEVELS),
   logFormat: choice(LOG_FORMATS),
   reconcileInterval: seconds(1, 3600),
@@ -276,32 +303,18 @@ const fieldSchema = z.object({
   minIpTarget: wholeNumber(0, MAX_SECONDARY_IPCONFIGS),
   maxIpTarget: wholeNumber(1, MAX_SECONDARY_IPCONFIGS),
   ipCooldown: seconds(0, 86_400),
-  armEndpoint: z
-    .url({ protocol: /^https?$/, error: "must be an https:// URL (http:// only for tests)" })
-    .transform((u) => u.replace(/\/+$/, "")),
-  armCaFile: absolutePath.optional(),
-  nonMasqueradeCidrs: z
-    .string()
-    .transform((text, ctx) => {
+  armEndpoint: baseUrl("must be an https:// URL (http:// only for tests)"),
+  armCaFile: v.optional(absolutePath),
+  nonMasqueradeCidrs: v.optional(
+    parsedText((text) => {
       try {
         return parseCidrList(text, "the list");
       } catch (err) {
-        ctx.addIssue({ code: "custom", message: errorMessage(err).replace(/^the list: /, ""), input: text });
-        return z.NEVER;
+        return errorMessage(err).replace(/^the list: /, "");
       }
-    })
-    .optional(),
-  metricsListen: z
-    .string()
-    .transform((text, ctx) => {
-      const parsed = parseListenAddress(text);
-      if (typeof parsed === "string") {
-        ctx.addIssue({ code: "custom", message: parsed, input: text });
-        return z.NEVER;
-      }
-      return parsed;
-    })
-    .optional(),
+    }),
+  ),
+  metricsListen: v.optional(parsedText(parseListenAddress)),
 });
 
 /** Applies flag > environment > default to already-parsed flag values, then validates. */
@@ -319,10 +332,10 @@ export function resolveServeConfig(flags: Record<string, unknown>, env: NodeJS.P
   }
 
   const problems: string[] = [];
-  const result = fieldSchema.safeParse(raw);
+  const result = v.safeParse(fieldSchema, raw);
   if (!result.success) {
-    for (const issue of result.error.issues) {
-      const key = issue.path[0] as Key;
+    for (const issue of result.issues) {
+      const key = issuePath(issue)[0] as Key;
       problems.push(`invalid value ${JSON.stringify(raw[key])} for ${origin[key]}: ${issue.message}`);
     }
   }
@@ -336,14 +349,14 @@ export function resolveServeConfig(flags: Record<string, unknown>, env: NodeJS.P
       `${origin.ipconfigManagement} is "arm" but ${origin.metadataSource} is "file": the ipconfigs ARM creates are seen through IMDS or the wireserver, never in a file; use --metadata-source auto, imds or wireserver`,
     );
   }
-  if (result.success && result.data.minIpTarget > result.data.maxIpTarget) {
+  if (result.success && result.output.minIpTarget > result.output.maxIpTarget) {
     problems.push(
-      `${origin.minIpTarget} (${result.data.minIpTarget}) is above ${origin.maxIpTarget} (${result.data.maxIpTarget}): the minimum cannot exceed the maximum`,
+      `${origin.minIpTarget} (${result.output.minIpTarget}) is above ${origin.maxIpTarget} (${result.output.maxIpTarget}): the minimum cannot exceed the maximum`,
     );
   }
   if (!result.success || problems.length > 0) throw new ConfigError(problems);
   // Optional in the schema, but always present (possibly undefined) in ServeConfig.
-  const { metadataFile, metricsListen, nonMasqueradeCidrs, armCaFile, ...rest } = result.data;
+  const { metadataFile, metricsListen, nonMasqueradeCidrs, armCaFile, ...rest } = result.output;
   return { ...rest, metadataFile, metricsListen, nonMasqueradeCidrs, armCaFile };
 }
 

@@ -6,7 +6,8 @@
  */
 import * as fs from "../lib/fs-async";
 import { request } from "node:http";
-import { z } from "zod";
+import * as v from "valibot";
+import { describeIssues } from "../lib/valid";
 import { errorMessage } from "../errors";
 import type { PluginStatusReply } from "../reconcile/report";
 
@@ -41,34 +42,35 @@ export async function probeSocket(path: string, timeoutMs: number): Promise<Sock
   }
 }
 
-const reconcileReport = z.object({
-  at: z.string(),
-  ok: z.boolean(),
-  error: z.string().optional(),
-  unreachable: z.string().optional(),
-  networksAdopted: z.number(),
-  endpointsAdopted: z.number(),
-  endpointsReleased: z.array(z.string()),
-  addressesReleased: z.array(z.string()),
-  networksRemoved: z.array(z.string()),
+const reconcileReport = v.object({
+  at: v.string(),
+  ok: v.boolean(),
+  error: v.optional(v.string()),
+  unreachable: v.optional(v.string()),
+  networksAdopted: v.number(),
+  endpointsAdopted: v.number(),
+  endpointsReleased: v.array(v.string()),
+  addressesReleased: v.array(v.string()),
+  networksRemoved: v.array(v.string()),
   /** Absent from older daemons. */
-  poolsSettled: z.array(z.string()).optional(),
-  itemErrors: z.array(z.string()),
+  poolsSettled: v.optional(v.array(v.string())),
+  itemErrors: v.array(v.string()),
 });
 
-const statusReply = z.object({
-  startedAt: z.string(),
-  reconcileIntervalSeconds: z.number(),
-  dockerHost: z.string(),
-  lastReconcile: reconcileReport.nullable(),
-  memory: z.object({ rss: z.number(), heapTotal: z.number(), heapUsed: z.number(), external: z.number() }).optional(),
+const statusReply = v.object({
+  startedAt: v.string(),
+  reconcileIntervalSeconds: v.number(),
+  dockerHost: v.string(),
+  lastReconcile: v.nullable(reconcileReport),
+  memory: v.optional(v.object({ rss: v.number(), heapTotal: v.number(), heapUsed: v.number(), external: v.number() })),
 });
 
 /** The daemon's own state; rejects when it does not answer AzureVnet.Status (an older plugin) or answers something else. */
 export async function probePluginStatus(path: string, timeoutMs: number): Promise<PluginStatusReply> {
-  const parsed = statusReply.safeParse(await callPlugin(path, "AzureVnet.Status", timeoutMs));
-  if (!parsed.success) throw new Error(`AzureVnet.Status answered something unexpected: ${parsed.error.issues[0]?.message ?? "?"}`);
-  return parsed.data;
+  const parsed = v.safeParse(statusReply, await callPlugin(path, "AzureVnet.Status", timeoutMs));
+  if (!parsed.success)
+    throw new Error(`AzureVnet.Status answered something unexpected: ${describeIssues(parsed.issues, { root: "the reply", max: 1 })}`);
+  return parsed.output;
 }
 
 function callPlugin(socketPath: string, method: string, timeoutMs: number): Promise<unknown> {

@@ -4,34 +4,35 @@
  * published as asked, and finds the endpoint that already holds a port. The
  * rules themselves are the firewall plan's (dataplane/firewall-plan.ts).
  */
-import { z } from "zod";
+import * as v from "valibot";
 import { PluginError } from "../errors";
 import { parseIpv4 } from "../lib/address";
+import { object } from "../lib/valid";
 import { samePublishedPort } from "../dataplane/firewall-plan";
 
 /** The option Docker puts the `-p` bindings in (a list of Go `types.PortBinding`). */
 export const PORTMAP_OPTION = "com.docker.network.portmap";
 
-export const PublishedPortSchema = z.object({
-  proto: z.enum(["tcp", "udp"]),
+export const PublishedPortSchema = v.object({
+  proto: v.picklist(["tcp", "udp"]),
   /** One of the VM's IPv4 addresses; absent for all of them. */
-  hostIp: z.string().optional(),
-  hostPort: z.number().int(),
-  containerPort: z.number().int(),
+  hostIp: v.optional(v.string()),
+  hostPort: v.pipe(v.number(), v.integer()),
+  containerPort: v.pipe(v.number(), v.integer()),
 });
-export type PublishedPort = z.infer<typeof PublishedPortSchema>;
+export type PublishedPort = v.InferOutput<typeof PublishedPortSchema>;
 
 /** IANA protocol numbers, as Docker sends them. */
 const PROTOCOLS: Record<number, PublishedPort["proto"] | undefined> = { 6: "tcp", 17: "udp" };
 
-const port = z.number().int().min(0).max(65535);
-const binding = z.object({
-  Proto: z.number().int(),
-  IP: z.string().nullish(),
+const port = v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(65535));
+const binding = object({
+  Proto: v.pipe(v.number(), v.integer()),
+  IP: v.nullish(v.string()),
   Port: port,
-  HostIP: z.string().nullish(),
-  HostPort: port.nullish(),
-  HostPortEnd: port.nullish(),
+  HostIP: v.nullish(v.string()),
+  HostPort: v.nullish(port),
+  HostPortEnd: v.nullish(port),
 });
 
 /** `8080/tcp`, or with an address `10.0.0.4:8080/tcp`. */
@@ -47,10 +48,10 @@ export function describePort(p: Pick<PublishedPort, "proto" | "hostIp" | "hostPo
 export function parsePortBindings(options: Record<string, unknown>): PublishedPort[] {
   const raw = options[PORTMAP_OPTION];
   if (raw === undefined || raw === null) return [];
-  const parsed = z.array(binding).safeParse(raw);
+  const parsed = v.safeParse(v.array(binding), raw);
   if (!parsed.success) throw new PluginError(`Docker's port bindings (${PORTMAP_OPTION}) are not in the expected form`);
   const out: PublishedPort[] = [];
-  for (const b of parsed.data) {
+  for (const b of parsed.output) {
     const proto = PROTOCOLS[b.Proto];
     const asked = `${b.HostIP ? `${b.HostIP}:` : ""}${b.HostPort ?? 0}:${b.Port}`;
     if (!proto) throw new PluginError(`cannot publish ${asked}: azure-vnet publishes tcp and udp ports only`);

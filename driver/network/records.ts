@@ -6,73 +6,73 @@ import { createHash } from "node:crypto";
 import { PluginError } from "../errors";
 import { NETWORK_ID_RULE, networkIdForm } from "../lib/docker-id";
 import { cleanText } from "../lib/text";
-import { z } from "zod";
+import * as v from "valibot";
 import { NETWORK_MODES } from "./options";
 import { PublishedPortSchema } from "./ports";
 
-export const NetworkRecordSchema = z.object({
-  id: z.string(),
+export const NetworkRecordSchema = v.object({
+  id: v.string(),
   /** The network's bridge name; reserved but never made in the kernel for a transparent network. */
-  bridge: z.string(),
-  addressSpace: z.string(),
-  subnet: z.string(),
-  gateway: z.string(),
-  primaryAddress: z.string(),
-  nicMac: z.string(),
+  bridge: v.string(),
+  addressSpace: v.string(),
+  subnet: v.string(),
+  gateway: v.string(),
+  primaryAddress: v.string(),
+  nicMac: v.string(),
   /**
    * Whether that NIC is the VM's primary one in the metadata; false brings the
    * NIC's policy routing (nic-routing.ts). Absent on records made before the
    * plugin told NICs apart: treated as primary, as they were.
    */
-  nicPrimary: z.boolean().optional(),
+  nicPrimary: v.optional(v.boolean()),
   /**
    * On the primary NIC of a VM with more NICs: their subnets. The VM's
    * connected routes send those out of the other NICs, whose fabric ports
    * drop this network's addresses; the NIC's policy routing sends them out
    * of this NIC to the subnet gateway instead.
    */
-  otherNicSubnets: z.array(z.string()).optional(),
-  mtu: z.number().int(),
+  otherNicSubnets: v.optional(v.array(v.string())),
+  mtu: v.pipe(v.number(), v.integer()),
   /** A dual-stack network (--ipv6): the IPv6 /64 of the same NIC, whose ipconfigs its containers get. */
-  subnet6: z.string().optional(),
+  subnet6: v.optional(v.string()),
   /** That NIC's primary IPv6 address: the source for SNATed IPv6. */
-  primaryAddress6: z.string().optional(),
-  options: z.object({
-    mode: z.enum(NETWORK_MODES),
-    snat: z.boolean(),
-    nonMasqueradeCidrs: z.array(z.string()).optional(),
-    allowImds: z.boolean(),
-    parent: z.string().optional(),
-    applicationSecurityGroups: z.array(z.string()).optional(),
-    lbBackendPools: z.array(z.string()).optional(),
+  primaryAddress6: v.optional(v.string()),
+  options: v.object({
+    mode: v.picklist(NETWORK_MODES),
+    snat: v.boolean(),
+    nonMasqueradeCidrs: v.optional(v.array(v.string())),
+    allowImds: v.boolean(),
+    parent: v.optional(v.string()),
+    applicationSecurityGroups: v.optional(v.array(v.string())),
+    lbBackendPools: v.optional(v.array(v.string())),
   }),
-  createdAt: z.string(),
+  createdAt: v.string(),
 });
 
-export const EndpointRecordSchema = z.object({
-  id: z.string(),
-  networkId: z.string(),
+export const EndpointRecordSchema = v.object({
+  id: v.string(),
+  networkId: v.string(),
   /** Dotted address without prefix. */
-  address: z.string(),
-  hostVeth: z.string(),
-  peerVeth: z.string(),
+  address: v.string(),
+  hostVeth: v.string(),
+  peerVeth: v.string(),
   /** Its IPv6 address (canonical, without prefix), on a dual-stack network. */
-  address6: z.string().optional(),
-  mac: z.string().optional(),
+  address6: v.optional(v.string()),
+  mac: v.optional(v.string()),
   /** The ports `docker run -p` published for it (ProgramExternalConnectivity); absent when none. */
-  published: z.array(PublishedPortSchema).optional(),
-  joined: z.boolean(),
-  createdAt: z.string(),
+  published: v.optional(v.array(PublishedPortSchema)),
+  joined: v.boolean(),
+  createdAt: v.string(),
 });
 
-export const NetworkStateSchema = z.object({
-  networks: z.record(z.string(), NetworkRecordSchema),
-  endpoints: z.record(z.string(), EndpointRecordSchema),
+export const NetworkStateSchema = v.object({
+  networks: v.record(v.string(), NetworkRecordSchema),
+  endpoints: v.record(v.string(), EndpointRecordSchema),
 });
 
-export type NetworkRecord = z.infer<typeof NetworkRecordSchema>;
-export type EndpointRecord = z.infer<typeof EndpointRecordSchema>;
-export type NetworkState = z.infer<typeof NetworkStateSchema>;
+export type NetworkRecord = v.InferOutput<typeof NetworkRecordSchema>;
+export type EndpointRecord = v.InferOutput<typeof EndpointRecordSchema>;
+export type NetworkState = v.InferOutput<typeof NetworkStateSchema>;
 
 export function emptyNetworkState(): NetworkState {
   return { networks: {}, endpoints: {} };

@@ -2,9 +2,10 @@
  * Owns the way from raw request bytes to a validated request object, or a
  * PluginError whose message tells the user which field is wrong and why.
  */
-import { z } from "zod";
+import * as v from "valibot";
 import { PluginError } from "../errors";
 import { ECHO_LIMIT, cleanText } from "../lib/text";
+import { issuePath } from "../lib/valid";
 import { describeValue } from "./display";
 
 /** At most this many problems are listed in one error message. */
@@ -29,16 +30,17 @@ export function parseJsonBody(method: string, body: Buffer): unknown {
 }
 
 /** Validate an already parsed body against `schema`; throws PluginError listing the problems. */
-export function decodeRequest<S extends z.ZodType>(method: string, schema: S, body: unknown): z.output<S> {
-  const result = schema.safeParse(body, { error: issueMessage });
-  if (result.success) return result.data;
-  throw new PluginError(`invalid ${method} request: ${formatIssues(result.error.issues)}`, "invalid");
+export function decodeRequest<S extends v.GenericSchema>(method: string, schema: S, body: unknown): v.InferOutput<S> {
+  const result = v.safeParse(schema, body, { message: issueMessage });
+  if (result.success) return result.output;
+  throw new PluginError(`invalid ${method} request: ${formatIssues(result.issues)}`, "invalid");
 }
 
+/** What a value must be, by the type of the schema or check that refused it. */
 const TYPE_NAMES: Record<string, string> = {
   string: "a string",
   number: "a number",
-  int: "an integer",
+  integer: "an integer",
   boolean: "true or false",
   object: "an object",
   record: "an object",
@@ -46,24 +48,23 @@ const TYPE_NAMES: Record<string, string> = {
 };
 
 /**
- * Messages for zod's built-in checks, in the same "must be ... (got ...)"
- * style as ours. Returning undefined keeps zod's own text for rarer issues.
+ * Messages for valibot's built-in schemas and checks, in the same
+ * "must be ... (got ...)" style as ours. The schemas' own messages come first;
+ * returning the issue's message keeps valibot's text for rarer issues.
  */
-function issueMessage(issue: z.core.$ZodRawIssue): string | undefined {
-  if (issue.code === "invalid_type") {
-    if (issue.input === undefined) return "is required";
-    const expected = TYPE_NAMES[issue.expected] ?? issue.expected;
-    return `must be ${expected} (got ${describeValue(issue.input)})`;
-  }
-  // A map key failed its own check; the path already names the key.
-  if (issue.code === "invalid_key" && issue.issues.length > 0) {
-    return `key ${issue.issues.map((i) => i.message).join("; ")}`;
-  }
-  return undefined;
+function issueMessage(issue: v.BaseIssue<unknown>): string {
+  const expected = TYPE_NAMES[issue.type];
+  if (issue.kind === "schema" && issue.input === undefined) return "is required";
+  if (expected !== undefined) return `must be ${expected} (got ${describeValue(issue.input)})`;
+  return issue.message;
 }
 
-function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
-  const listed = issues.slice(0, MAX_LISTED_ISSUES).map((i) => `${formatPath(i.path)}: ${i.message}`);
+function formatIssues(issues: readonly v.BaseIssue<unknown>[]): string {
+  const listed = issues.slice(0, MAX_LISTED_ISSUES).map((i) => {
+    // A map key failed its own check; the path already names the key.
+    const onKey = i.path?.at(-1)?.origin === "key" && i.input !== undefined;
+    return `${formatPath(issuePath(i))}: ${onKey ? "key " : ""}${i.message}`;
+  });
   const more = issues.length - listed.length;
   if (more > 0) listed.push(`and ${more} more`);
   return listed.join("; ");

@@ -3,7 +3,7 @@
  * schema its body must match and how to turn the validated request into a
  * driver call and a reply body.
  */
-import { z } from "zod";
+import type * as v from "valibot";
 import type { CallContext, IpamDriver, NetworkDriver } from "./types";
 import * as s from "./schemas";
 import { decodeRequest } from "./decode";
@@ -24,10 +24,10 @@ export interface Route {
   prepare(body: unknown, drivers: Drivers): (ctx: CallContext) => Promise<object>;
 }
 
-function route<S extends z.ZodType>(
+function route<S extends v.GenericSchema>(
   method: string,
   schema: S,
-  call: (req: z.output<S>, drivers: Drivers, ctx: CallContext) => object | Promise<object>,
+  call: (req: v.InferOutput<S>, drivers: Drivers, ctx: CallContext) => object | Promise<object>,
   opts: { quiet: boolean } = { quiet: false },
 ): Route {
   return {

@@ -1,5 +1,5 @@
 /**
- * Owns the zod schemas for every request body Docker sends to the plugin.
+ * Owns the schemas for every request body Docker sends to the plugin.
  *
  * They check shape and syntax only (IDs, CIDRs, IPs, MACs, paths), never
  * whether a network or pool exists: that is the drivers' business. Unknown
@@ -8,10 +8,11 @@
  * encodes a nil map or slice as null and older engines omit some fields.
  */
 import { Address6 } from "ip-address";
-import { z } from "zod";
+import * as v from "valibot";
 import { parseCidrAsWritten, parseIpv4 } from "../lib/address";
 import { hasUnsafeChars } from "../lib/text";
 import { ENDPOINT_ID_RULE, NETWORK_ID_RULE, isEndpointId, networkIdForm } from "../lib/docker-id";
+import { object, record } from "../lib/valid";
 import { describeValue } from "./display";
 import type { IPAMData } from "./types";
 
@@ -27,16 +28,18 @@ type StringCheck = (s: string) => string | undefined;
  * whose message quotes a cleaned, shortened copy of the bad value.
  */
 function text(check?: StringCheck) {
-  return z.string().superRefine((s, ctx) => {
-    let problem: string | undefined;
-    if (s.length > MAX_FIELD_LENGTH) {
-      ctx.addIssue({ code: "custom", message: `must be at most ${MAX_FIELD_LENGTH} characters (got ${s.length})` });
-      return;
-    }
-    if (hasUnsafeChars(s)) problem = "must not contain control characters or line breaks";
-    else problem = check?.(s);
-    if (problem) ctx.addIssue({ code: "custom", message: `${problem} (got ${describeValue(s)})` });
-  });
+  const problem = (s: string): string | undefined => {
+    if (s.length > MAX_FIELD_LENGTH) return `must be at most ${MAX_FIELD_LENGTH} characters (got ${s.length})`;
+    const found = hasUnsafeChars(s) ? "must not contain control characters or line breaks" : check?.(s);
+    return found && `${found} (got ${describeValue(s)})`;
+  };
+  return v.pipe(
+    v.string(),
+    v.check(
+      (s) => problem(s) === undefined,
+      (issue) => problem(issue.input) ?? "",
+    ),
+  );
 }
 
 /** The same check, but "" is also accepted (Docker's way of saying "unset"). */
@@ -122,33 +125,30 @@ const sandboxKey = text(
 );
 
 /** A string field Docker may leave out; missing means "". */
-function defaultEmpty(schema: z.ZodType<string>) {
-  return schema.optional().transform((v) => v ?? "");
+function defaultEmpty(schema: v.GenericSchema<string>) {
+  return v.optional(schema, "");
 }
 
 /** A map that may be null or missing; both become {}. */
-function optionMap<V extends z.ZodType>(value: V) {
-  return z
-    .record(text(), value)
-    .nullish()
-    .transform((m): Record<string, z.output<V>> => m ?? {});
+function optionMap<V extends v.GenericSchema>(value: V) {
+  return v.nullish(record(text(), value), () => ({}));
 }
 
 /** Driver options: values are whatever JSON Docker put there (bools, lists, maps). */
-const driverOptions = optionMap(z.unknown());
+const driverOptions = optionMap(v.unknown());
 /** IPAM and swarm options: Go map[string]string. */
 const stringOptions = optionMap(text());
 
 function ipamData(family: Family) {
   const cidr = text(cidrCheck([family]));
-  return z
-    .object({
+  return v.pipe(
+    object({
       AddressSpace: defaultEmpty(optionalToken),
       Pool: cidr,
-      Gateway: text(emptyOr(cidrCheck([family]))).nullish(),
-      AuxAddresses: z.record(text(), cidr).nullish(),
-    })
-    .transform(({ Gateway, AuxAddresses, ...rest }): IPAMData => {
+      Gateway: v.nullish(text(emptyOr(cidrCheck([family])))),
+      AuxAddresses: v.nullish(record(text(), cidr)),
+    }),
+    v.transform(({ Gateway, AuxAddresses, ...rest }): IPAMData => {
       // Docker omits Gateway when none was reserved and AuxAddresses when
       // there are none; "" and null are read the same way, and the keys are
       // left out so drivers see one shape only.
@@ -156,108 +156,110 @@ function ipamData(family: Family) {
       if (Gateway) data.Gateway = Gateway;
       if (AuxAddresses) data.AuxAddresses = AuxAddresses;
       return data;
-    });
+    }),
+  );
 }
 
 function ipamDataList(family: Family) {
-  return z
-    .array(ipamData(family))
-    .nullish()
-    .transform((list) => list ?? []);
+  return v.nullish(v.array(ipamData(family)), () => []);
 }
 
 // ---- request bodies ---------------------------------------------------------
 
 /** Calls that carry no arguments (Docker sends an empty body). */
-export const emptyRequest = z.object({});
+export const emptyRequest = object({});
 
-export const networkRequest = z.object({ NetworkID: networkId });
+export const networkRequest = object({ NetworkID: networkId });
 
-export const createNetworkRequest = z.object({
+export const createNetworkRequest = object({
   NetworkID: networkId,
   Options: driverOptions,
   IPv4Data: ipamDataList(4),
   IPv6Data: ipamDataList(6),
 });
 
-export const endpointRequest = z.object({ NetworkID: networkId, EndpointID: endpointId });
+export const endpointRequest = object({ NetworkID: networkId, EndpointID: endpointId });
 
-const endpointInterface = z.object({
+const endpointInterface = object({
   Address: defaultEmpty(text(emptyOr(cidrCheck([4])))),
   AddressIPv6: defaultEmpty(text(emptyOr(cidrCheck([6])))),
   MacAddress: defaultEmpty(macAddress),
 });
 
-export const createEndpointRequest = z.object({
+export const createEndpointRequest = object({
   NetworkID: networkId,
   EndpointID: endpointId,
-  Interface: endpointInterface.nullish().transform((i) => i ?? { Address: "", AddressIPv6: "", MacAddress: "" }),
+  Interface: v.nullish(endpointInterface, () => ({ Address: "", AddressIPv6: "", MacAddress: "" })),
   Options: driverOptions,
 });
 
-export const joinRequest = z.object({
+export const joinRequest = object({
   NetworkID: networkId,
   EndpointID: endpointId,
   SandboxKey: defaultEmpty(sandboxKey),
   Options: driverOptions,
 });
 
-export const programExternalConnectivityRequest = z.object({
+export const programExternalConnectivityRequest = object({
   NetworkID: networkId,
   EndpointID: endpointId,
   Options: driverOptions,
 });
 
-export const allocateNetworkRequest = z.object({
+export const allocateNetworkRequest = object({
   NetworkID: networkId,
   Options: stringOptions,
   IPv4Data: ipamDataList(4),
   IPv6Data: ipamDataList(6),
 });
 
-export const discoverRequest = z.object({
-  DiscoveryType: z.number().int(),
-  DiscoveryData: z.unknown(),
+export const discoverRequest = object({
+  DiscoveryType: v.pipe(v.number(), v.integer()),
+  DiscoveryData: v.unknown(),
 });
 
-export const requestPoolRequest = z
-  .object({
+export const requestPoolRequest = v.pipe(
+  object({
     AddressSpace: defaultEmpty(optionalToken),
     Pool: defaultEmpty(text(emptyOr(cidrCheck([4, 6])))),
     SubPool: defaultEmpty(text(emptyOr(cidrCheck([4, 6])))),
     Options: stringOptions,
-    V6: z
-      .boolean()
-      .optional()
-      .transform((v) => v ?? false),
-  })
-  .superRefine((req, ctx) => {
+    V6: v.optional(v.boolean(), false),
+  }),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const req = dataset.value;
     // Docker sends one request per family; a mismatch means a confused caller.
     const family: Family = req.V6 ? 6 : 4;
     for (const field of ["Pool", "SubPool"] as const) {
       const actual = req[field] === "" ? undefined : cidrFamily(req[field]);
       if (actual !== undefined && actual !== family) {
-        ctx.addIssue({
-          code: "custom",
-          path: [field],
+        addIssue({
+          path: [fieldPath(req, field)],
           message: `must be an IPv${family} CIDR because V6 is ${req.V6} (got ${describeValue(req[field])})`,
         });
       }
     }
     if (req.Pool === "" && req.SubPool !== "") {
-      ctx.addIssue({ code: "custom", path: ["SubPool"], message: "needs Pool (an --ip-range needs a --subnet)" });
+      addIssue({ path: [fieldPath(req, "SubPool")], message: "needs Pool (an --ip-range needs a --subnet)" });
     }
-  });
+  }),
+);
 
-export const releasePoolRequest = z.object({ PoolID: token });
+/** The path item of a field of an already validated request, for an issue about that field. */
+function fieldPath<T extends Record<string, unknown>>(req: T, key: keyof T & string): v.ObjectPathItem {
+  return { type: "object", origin: "value", input: req, key, value: req[key] };
+}
 
-export const requestAddressRequest = z.object({
+export const releasePoolRequest = object({ PoolID: token });
+
+export const requestAddressRequest = object({
   PoolID: token,
   Address: defaultEmpty(text(emptyOr(ipCheck([4, 6])))),
   Options: stringOptions,
 });
 
-export const releaseAddressRequest = z.object({
+export const releaseAddressRequest = object({
   PoolID: token,
   Address: text(ipCheck([4, 6])),
 });

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { z } from "zod";
+import * as v from "valibot";
 import type { Simulator } from "../../../sim/simulator";
 import { ManagedPlugin } from "./managed-plugin";
 
@@ -24,7 +24,7 @@ export function releasePlugin(sim: Simulator, version = PACKAGE_VERSION): Manage
   return new ManagedPlugin(sim, releaseRef(sim, version));
 }
 
-const TagList = z.object({ name: z.string(), tags: z.array(z.string()).nullable() });
+const TagList = v.object({ name: v.string(), tags: v.nullable(v.array(v.string())) });
 
 /** The tags a repository holds on the registry host, read with its HTTP API from the registry's own namespace. */
 export async function registryTags(sim: Simulator, repository: string): Promise<string[]> {
@@ -33,7 +33,7 @@ export async function registryTags(sim: Simulator, repository: string): Promise<
     allowFailure: true,
   });
   if (r.code !== 0) throw new Error(`the registry did not answer for ${repository}: ${r.stderr}`);
-  const parsed = TagList.safeParse(JSON.parse(r.stdout));
+  const parsed = v.safeParse(TagList, JSON.parse(r.stdout));
   if (!parsed.success) return [];
-  return parsed.data.tags ?? [];
+  return parsed.output.tags ?? [];
 }

@@ -5,6 +5,7 @@
  * wires them (the pool bound to the parent's NIC at CreateNetwork).
  */
 import { strict as assert } from "node:assert";
+import * as v from "valibot";
 import { AddressManager, MetadataCache } from "../../../driver/ipam";
 import { emptyIpamState } from "../../../driver/ipam/ipam-state";
 import type { NicInfo } from "../../../driver/ipam/metadata/types";
@@ -80,7 +81,7 @@ describe("the parent network option", () => {
       options,
       createdAt: "2026-01-01T00:00:00.000Z",
     };
-    const loaded = NetworkStateSchema.parse(JSON.parse(JSON.stringify({ networks: { [NET]: record }, endpoints: {} })));
+    const loaded = v.parse(NetworkStateSchema, JSON.parse(JSON.stringify({ networks: { [NET]: record }, endpoints: {} })));
     assert.equal(loaded.networks[NET].options.parent, MAC2);
     assert.equal(loaded.networks[NET].nicPrimary, false);
   });

@@ -99,11 +99,35 @@ describe("protocol schemas", () => {
     );
   });
 
-  it("drops a __proto__ key instead of letting it reach the drivers", () => {
-    const body = JSON.parse(`{"PoolID":"p","Address":"","Options":{"__proto__":"x","k":"v"}}`) as unknown;
+  for (const key of ["__proto__", "constructor", "prototype"]) {
+    it(`refuses a map key named ${key} instead of dropping it or letting it reach the drivers`, () => {
+      const body = JSON.parse(`{"PoolID":"p","Address":"","Options":{"${key}":"x","k":"v"}}`) as unknown;
+      assert.throws(
+        () => decodeRequest("IpamDriver.RequestAddress", schemas.requestAddressRequest, body),
+        (err: Error) => {
+          assert.equal(
+            err.message,
+            `invalid IpamDriver.RequestAddress request: Options.${key}: key must not be "${key}", a name JavaScript reserves`,
+          );
+          return true;
+        },
+      );
+    });
+  }
+
+  it("keeps every other key of a map, with a plain prototype", () => {
+    const body = JSON.parse(`{"PoolID":"p","Address":"","Options":{"toString":"x","k":"v"}}`) as unknown;
     const req = decodeRequest("IpamDriver.RequestAddress", schemas.requestAddressRequest, body);
-    assert.deepEqual(Object.keys(req.Options), ["k"]);
+    assert.deepEqual(Object.keys(req.Options), ["toString", "k"]);
     assert.equal(Object.getPrototypeOf(req.Options), Object.prototype);
+  });
+
+  it("refuses an array where an object belongs, at any depth", () => {
+    const body = { NetworkID: "n".repeat(64), EndpointID: "e".repeat(64), Interface: [], Options: {} };
+    assert.throws(
+      () => decodeRequest("NetworkDriver.CreateEndpoint", schemas.createEndpointRequest, body),
+      /^PluginError: invalid NetworkDriver.CreateEndpoint request: Interface: must be an object \(got an array\)$|Interface: must be an object \(got an array\)$/,
+    );
   });
 
   describe("display helpers", () => {
