@@ -1,5 +1,7 @@
 /** The IPAM's part of the checkpoint: pools, held addresses with their holders and leases, and its schema. */
-import { z } from "zod";
+import * as v from "valibot";
+import { issuePath, record } from "../lib/valid";
+import { issueMessage, jsonObject } from "./metadata/source-error";
 
 /**
  * Everything the IPAM must remember across restarts (Docker replays nothing).
@@ -65,45 +67,48 @@ export function emptyIpamState(): IpamState {
   return { version: 1, pools: {}, addresses: {} };
 }
 
-const stateSchema = z.object({
-  version: z.literal(1),
-  pools: z.record(
-    z.string(),
-    z.object({
-      addressSpace: z.enum(["AzureVNetLocal", "AzureVNetGlobal"]),
-      subnet: z.string(),
-      subPool: z.string().optional(),
-      nicMac: z.string(),
-      primaryAddress: z.string(),
-      refCount: z.number().int().min(0),
-      options: z.record(z.string(), z.string()),
-      unconfirmedAutoPick: z.boolean().optional(),
-      auxAddresses: z.array(z.string()),
+/** A whole number of at least `min`; a fraction is not also said to be too small. */
+const count = (min: number) => v.config(v.pipe(v.number(), v.safeInteger(), v.minValue(min)), { abortPipeEarly: true });
+
+const stateSchema = jsonObject({
+  version: v.literal(1),
+  pools: record(
+    v.string(),
+    jsonObject({
+      addressSpace: v.picklist(["AzureVNetLocal", "AzureVNetGlobal"]),
+      subnet: v.string(),
+      subPool: v.optional(v.string()),
+      nicMac: v.string(),
+      primaryAddress: v.string(),
+      refCount: count(0),
+      options: record(v.string(), v.string()),
+      unconfirmedAutoPick: v.optional(v.boolean()),
+      auxAddresses: v.array(v.string()),
     }),
   ),
-  addresses: z.record(
-    z.string(),
-    z.object({
-      poolId: z.string(),
-      kind: z.enum(["endpoint", "aux"]),
-      name: z.string().optional(),
-      flagged: z.boolean().optional(),
-      endpointId: z.string().optional(),
-      lease: z.number().int().min(0).optional(),
+  addresses: record(
+    v.string(),
+    jsonObject({
+      poolId: v.string(),
+      kind: v.picklist(["endpoint", "aux"]),
+      name: v.optional(v.string()),
+      flagged: v.optional(v.boolean()),
+      endpointId: v.optional(v.string()),
+      lease: v.optional(count(0)),
     }),
   ),
-  nextLease: z.number().int().min(1).optional(),
+  nextLease: v.optional(count(1)),
 });
 
 /** Checks state read back from a checkpoint; throws an Error describing the first problems. */
 export function parseIpamState(value: unknown): IpamState {
-  const result = stateSchema.safeParse(value);
+  const result = v.safeParse(stateSchema, value, { message: issueMessage });
   if (!result.success) {
-    const problems = result.error.issues
+    const problems = result.issues
       .slice(0, 3)
-      .map((issue) => `${issue.path.join(".") || "state"}: ${issue.message}`)
+      .map((issue) => `${issuePath(issue).join(".") || "state"}: ${issue.message}`)
       .join("; ");
     throw new Error(`invalid IPAM state: ${problems}`);
   }
-  return result.data;
+  return result.output;
 }

@@ -1,5 +1,6 @@
 /** Owns who the VM is (IMDS compute metadata) and its managed identity's ARM token, cached until shortly before it expires. */
-import { z } from "zod";
+import * as v from "valibot";
+import { object } from "../../lib/valid";
 import { httpGet } from "../metadata/http-get";
 import { ArmError, noIdentity, type VmRef } from "./errors";
 import { sendWithRetries, type Timing } from "./retry";
@@ -10,18 +11,20 @@ const TOKEN_PATH = "/metadata/identity/oauth2/token?api-version=2018-02-01";
 const RENEW_BEFORE_MS = 5 * 60_000;
 const IMDS_ATTEMPTS = 5;
 
-const computeSchema = z.object({
-  subscriptionId: z.string().min(1),
-  resourceGroupName: z.string().min(1),
-  name: z.string().min(1),
-  resourceId: z.string().optional(),
+const nonEmpty = v.pipe(v.string(), v.minLength(1));
+
+const computeSchema = object({
+  subscriptionId: nonEmpty,
+  resourceGroupName: nonEmpty,
+  name: nonEmpty,
+  resourceId: v.optional(v.string()),
 });
 
 // IMDS writes the numbers as strings.
-const tokenSchema = z.object({
-  access_token: z.string().min(1),
-  expires_on: z.union([z.string(), z.number()]).transform(Number).pipe(z.number().positive()),
-  client_id: z.string().optional(),
+const tokenSchema = object({
+  access_token: nonEmpty,
+  expires_on: v.pipe(v.union([v.string(), v.number()]), v.transform(Number), v.number(), v.finite(), v.gtValue(0)),
+  client_id: v.optional(v.string()),
 });
 
 export interface TokenSource {
@@ -58,9 +61,9 @@ export class ManagedIdentity implements TokenSource {
     const result = await this.imds(COMPUTE_PATH, "compute metadata");
     if (result.status !== 200)
       throw new ArmError(`IMDS compute metadata: HTTP ${result.status} ${result.body.slice(0, 200)}`, result.status, undefined);
-    const parsed = computeSchema.safeParse(parseJson(result.body));
+    const parsed = v.safeParse(computeSchema, parseJson(result.body));
     if (!parsed.success) throw new ArmError("IMDS compute metadata lacks subscriptionId, resourceGroupName or name", 200, undefined);
-    const c = parsed.data;
+    const c = parsed.output;
     const resourceId =
       c.resourceId ||
       `/subscriptions/${c.subscriptionId}/resourceGroups/${c.resourceGroupName}/providers/Microsoft.Compute/virtualMachines/${c.name}`;
@@ -91,9 +94,9 @@ export class ManagedIdentity implements TokenSource {
         undefined,
       );
     }
-    const parsed = tokenSchema.safeParse(parseJson(result.body));
+    const parsed = v.safeParse(tokenSchema, parseJson(result.body));
     if (!parsed.success) throw new ArmError("IMDS's token answer lacks access_token or expires_on", 200, undefined);
-    const { access_token: token, expires_on: expiresOn, client_id: clientId } = parsed.data;
+    const { access_token: token, expires_on: expiresOn, client_id: clientId } = parsed.output;
     this.principal = tokenObjectId(token) ?? clientId ?? this.principal;
     const expiresAt = expiresOn * 1000;
     const now = this.options.timing.now();

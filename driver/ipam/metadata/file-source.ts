@@ -1,20 +1,20 @@
 /** Owns the "file" metadata source: the NICs read from a JSON file in the wireserver's shape. */
 import { readFile } from "../../lib/fs-async";
-import { z } from "zod";
+import * as v from "valibot";
 import { addressText, booleanish, cidrText, macText, wireserverStyleToNics } from "./interfaces-document";
 import type { MetadataSource, NicInfo } from "./types";
-import { MetadataSourceError, validate } from "./source-error";
+import { jsonObject, MetadataSourceError, validate } from "./source-error";
 
 /** The wireserver's shape as JSON, as the earlier Microsoft plugin read it (Azure Stack, tests). */
-const fileSchema = z.object({
-  Interfaces: z.array(
-    z.object({
+const fileSchema = jsonObject({
+  Interfaces: v.array(
+    jsonObject({
       MacAddress: macText,
       IsPrimary: booleanish,
-      IPSubnets: z.array(
-        z.object({
+      IPSubnets: v.array(
+        jsonObject({
           Prefix: cidrText,
-          IPAddresses: z.array(z.object({ Address: addressText, IsPrimary: booleanish })),
+          IPAddresses: v.array(jsonObject({ Address: addressText, IsPrimary: booleanish })),
         }),
       ),
     }),

@@ -1,10 +1,12 @@
 /** Owns the "imds" metadata source: the NICs from the Azure Instance Metadata Service. */
-import { z } from "zod";
+import * as v from "valibot";
 import { describeHttpFailure, httpGet } from "./http-get";
 import { AZURE_IPV6_PREFIX, canonicalAddress, canonicalCidr, canonicalIpCidr, normaliseMac, parseIpv6 } from "../../lib/address";
 import type { IpConfig, MetadataSource, NicInfo, NicSubnet } from "./types";
 import { subnetContaining } from "./nic-model";
-import { MetadataSourceError, validate } from "./source-error";
+// Whitespace around a MAC is tolerated, as in the other metadata documents.
+import { macText as mac } from "./interfaces-document";
+import { jsonObject, MetadataSourceError, validate } from "./source-error";
 
 export const IMDS_BASE_URL = "http://169.254.169.254";
 /** The whole instance document: the network category, and the compute one for the resource group. */
@@ -16,55 +18,56 @@ export interface ImdsSourceOptions {
   timeoutMs?: number;
 }
 
-// Whitespace around a MAC is tolerated, as in the other metadata documents.
-const mac = z.string().refine((value) => normaliseMac(value.trim()) !== undefined, "not a MAC address");
-const prefix = z
-  .union([z.string().regex(/^\d{1,2}$/), z.number().int()])
-  .transform(Number)
-  .refine((value) => value >= 0 && value <= 32, "prefix must be 0-32");
+const prefix = v.pipe(
+  v.union([v.pipe(v.string(), v.regex(/^\d{1,2}$/)), v.pipe(v.number(), v.safeInteger())]),
+  v.transform(Number),
+  v.check((value) => value >= 0 && value <= 32, "prefix must be 0-32"),
+);
 
-const ipv6 = z.string().refine((value) => parseIpv6(value) !== undefined, "not an IPv6 address");
+const ipv4 = v.pipe(v.string(), v.ipv4());
+const ipv6 = v.pipe(
+  v.string(),
+  v.check((value) => parseIpv6(value) !== undefined, "not an IPv6 address"),
+);
 
-const imdsSchema = z.object({
-  interface: z
-    .array(
-      z.object({
+const imdsSchema = jsonObject({
+  interface: v.pipe(
+    v.array(
+      jsonObject({
         macAddress: mac,
-        ipv4: z.object({
-          ipAddress: z.array(
-            z.object({
-              privateIpAddress: z.ipv4(),
+        ipv4: jsonObject({
+          ipAddress: v.array(
+            jsonObject({
+              privateIpAddress: ipv4,
               // Basic-SKU public IPs only; Standard-SKU ones come back as "".
-              publicIpAddress: z.union([z.literal(""), z.ipv4()]).optional(),
+              publicIpAddress: v.optional(v.union([v.literal(""), ipv4])),
             }),
           ),
-          subnet: z.array(z.object({ address: z.ipv4(), prefix })),
+          subnet: v.array(jsonObject({ address: ipv4, prefix })),
         }),
         // IPv6 ipconfigs, the primary one first; IMDS lists no IPv6 subnet.
-        ipv6: z
-          .object({
-            ipAddress: z.array(
-              z.object({
+        ipv6: v.optional(
+          jsonObject({
+            ipAddress: v.array(
+              jsonObject({
                 privateIpAddress: ipv6,
-                publicIpAddress: z.union([z.literal(""), ipv6]).optional(),
+                publicIpAddress: v.optional(v.union([v.literal(""), ipv6])),
               }),
             ),
-          })
-          .optional(),
+          }),
+        ),
       }),
-    )
-    .min(1, "the VM has no network interfaces"),
+    ),
+    v.minLength(1, "the VM has no network interfaces"),
+  ),
 });
 
-type ImdsInterface = z.output<typeof imdsSchema>["interface"][number];
+type ImdsInterface = v.InferOutput<typeof imdsSchema>["interface"][number];
 
-const instanceSchema = z.object({
+const instanceSchema = jsonObject({
   // Only the resource group is read; a compute document without it is still usable.
-  compute: z
-    .object({ resourceGroupName: z.string().optional().catch(undefined) })
-    .optional()
-    .catch(undefined),
-  network: z.unknown(),
+  compute: v.fallback(v.optional(jsonObject({ resourceGroupName: v.fallback(v.optional(v.string()), undefined) })), undefined),
+  network: v.nonOptional(v.unknown()),
 });
 
 /** The Azure Instance Metadata Service, the documented source of the VM's ipconfigs. */

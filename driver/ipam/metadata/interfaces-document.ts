@@ -1,5 +1,5 @@
 /** Owns the "Interfaces" document the wireserver and the metadata file share, and its conversion to NicInfo. */
-import { z } from "zod";
+import * as v from "valibot";
 import { canonicalAddress, canonicalIpCidr, type IpCidr, ipCidrContains, normaliseMac, parseIp, parseIpCidr } from "../../lib/address";
 import type { NicInfo } from "./types";
 import { MetadataSourceError } from "./source-error";
@@ -16,14 +16,20 @@ export interface InterfacesDocument {
   }[];
 }
 
-/** XML attributes are strings, JSON may hold either; both spell booleans "true"/"false". */
-export const booleanish = z
-  .union([z.boolean(), z.enum(["true", "false", "True", "False", "TRUE", "FALSE"])])
-  .optional()
-  .transform((value) => value === true || (typeof value === "string" && value.toLowerCase() === "true"));
+/** XML attributes are strings, JSON may hold either; both spell booleans "true"/"false". Absent is false. */
+export const booleanish = v.optional(
+  v.pipe(
+    v.union([v.boolean(), v.picklist(["true", "false", "True", "False", "TRUE", "FALSE"])]),
+    v.transform((value) => value === true || (typeof value === "string" && value.toLowerCase() === "true")),
+  ),
+  () => false,
+);
 
 // Values may come padded with whitespace (a hand-written file); it is ignored.
-export const macText = z.string().refine((value) => normaliseMac(value.trim()) !== undefined, "not a MAC address");
+export const macText = v.pipe(
+  v.string(),
+  v.check((value) => normaliseMac(value.trim()) !== undefined, "not a MAC address"),
+);
 export const cidrText = checked(
   (value) => canonicalIpCidr(value) !== undefined,
   (family) => `not an ${family} CIDR`,
@@ -36,9 +42,10 @@ export const addressText = checked(
 
 /** A string `valid` accepts; the complaint names the family the text looks like (IPv6 if it has a colon). */
 function checked(valid: (value: string) => boolean, complaint: (family: string) => string) {
-  return z.string().superRefine((value, ctx) => {
-    if (!valid(value)) ctx.addIssue({ code: "custom", input: value, message: complaint(value.includes(":") ? "IPv6" : "IPv4") });
-  });
+  return v.pipe(
+    v.string(),
+    v.check(valid, (issue) => complaint(issue.input.includes(":") ? "IPv6" : "IPv4")),
+  );
 }
 
 /** The wireserver's interface list, and the metadata file that is its JSON twin, once their nesting is read. */

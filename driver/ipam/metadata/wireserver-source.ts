@@ -1,10 +1,10 @@
 /** Owns the "wireserver" metadata source: the NICs from the wireserver's NMAgent XML. */
 import type { XMLParser, XMLValidator } from "fast-xml-parser";
-import { z } from "zod";
+import * as v from "valibot";
 import { describeHttpFailure, httpGet } from "./http-get";
 import { addressText, booleanish, cidrText, macText, wireserverStyleToNics } from "./interfaces-document";
 import type { MetadataSource, NicInfo } from "./types";
-import { MetadataSourceError, validate } from "./source-error";
+import { jsonObject, MetadataSourceError, validate } from "./source-error";
 
 export const WIRESERVER_BASE_URL = "http://168.63.129.16";
 const WIRESERVER_PATH = "/machine/plugins?comp=nmagent&type=getinterfaceinfov1";
@@ -16,33 +16,35 @@ export interface WireserverSourceOptions {
 }
 
 // An element with no children parses as "" rather than an object.
-const emptyAsObject = (value: unknown): unknown => (value === "" ? {} : value);
+function elementObject<const E extends v.ObjectEntries>(entries: E) {
+  return v.pipe(
+    v.unknown(),
+    v.transform((value: unknown) => (value === "" ? {} : value)),
+    jsonObject(entries),
+  );
+}
 
-const xmlSchema = z.object({
-  Interfaces: z.preprocess(
-    emptyAsObject,
-    z.object({
-      Interface: z
-        .array(
-          z.object({
-            MacAddress: macText,
-            IsPrimary: booleanish,
-            IPSubnet: z
-              .array(
-                z.preprocess(
-                  emptyAsObject,
-                  z.object({
-                    Prefix: cidrText,
-                    IPAddress: z.array(z.object({ Address: addressText, IsPrimary: booleanish })).default([]),
-                  }),
-                ),
-              )
-              .default([]),
-          }),
-        )
-        .default([]),
-    }),
-  ),
+const xmlSchema = jsonObject({
+  Interfaces: elementObject({
+    Interface: v.optional(
+      v.array(
+        jsonObject({
+          MacAddress: macText,
+          IsPrimary: booleanish,
+          IPSubnet: v.optional(
+            v.array(
+              elementObject({
+                Prefix: cidrText,
+                IPAddress: v.optional(v.array(jsonObject({ Address: addressText, IsPrimary: booleanish })), () => []),
+              }),
+            ),
+            () => [],
+          ),
+        }),
+      ),
+      () => [],
+    ),
+  }),
 });
 
 let xml: { parser: XMLParser; validator: typeof XMLValidator } | undefined;

@@ -15,4 +15,32 @@ describe("IpamState", () => {
       /invalid IPAM state: addresses\.10\.0\.0\.10\.poolId: /,
     );
   });
+
+  it("refuses an array where the state, a map or a record belongs, even an empty one", () => {
+    assert.throws(() => parseIpamState([]), /^Error: invalid IPAM state: state: must be an object \(got an array\)/);
+    assert.throws(() => parseIpamState({ version: 1, pools: [], addresses: {} }), /invalid IPAM state: pools: must be an object/);
+    const pool = {
+      addressSpace: "AzureVNetLocal",
+      subnet: "10.0.0.0/24",
+      nicMac: "m",
+      primaryAddress: "10.0.0.4",
+      refCount: 1,
+      auxAddresses: [],
+    };
+    assert.throws(
+      () => parseIpamState({ version: 1, pools: { "AzureVNetLocal/10.0.0.0/24": { ...pool, options: [] } }, addresses: {} }),
+      /pools\.AzureVNetLocal\/10\.0\.0\.0\/24\.options: must be an object/,
+    );
+  });
+
+  it("names what a missing field should hold, and a fraction only as not whole", () => {
+    assert.throws(
+      () => parseIpamState({ version: 1, pools: {}, addresses: { "10.0.0.10": { kind: "endpoint" } } }),
+      /addresses\.10\.0\.0\.10\.poolId: Invalid input: expected string, received undefined$/,
+    );
+    assert.throws(
+      () => parseIpamState({ version: 1, pools: {}, addresses: {}, nextLease: 0.5 }),
+      /nextLease: Invalid input: expected int, received number$/,
+    );
+  });
 });

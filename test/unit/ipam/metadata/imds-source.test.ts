@@ -222,6 +222,7 @@ describe("parseImdsNetwork", () => {
   it("rejects a bad MAC, a missing ipv4 block and a bad prefix", () => {
     assert.throws(() => parseImdsNetwork(one({ ...base, macAddress: "xyz" })), /interface\[0\]\.macAddress: not a MAC address/);
     assert.throws(() => parseImdsNetwork(one({ macAddress: "000D3AF8A1B2" })), /interface\[0\]\.ipv4: Invalid input/);
+    assert.throws(() => parseImdsNetwork(one({ ...base, ipv4: [] })), /interface\[0\]\.ipv4: must be an object \(got an array\)$/);
     const badPrefix = { ...base, ipv4: { ...base.ipv4, subnet: [{ address: "10.0.0.0", prefix: "33" }] } };
     assert.throws(() => parseImdsNetwork(one(badPrefix)), /subnet\[0\]\.prefix: prefix must be 0-32/);
   });
