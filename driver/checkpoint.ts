@@ -3,7 +3,7 @@
  * layer's networks and endpoints, saved together after every change.
  */
 import * as v from "valibot";
-import { describeIssues, object } from "./lib/valid";
+import { object, parseDocument } from "./lib/valid";
 import { CheckpointStore } from "./state/store";
 import type { StateFs } from "./state/fs";
 import { IpamState, emptyIpamState, parseIpamState } from "./ipam";
@@ -74,8 +74,8 @@ const TOP_SCHEMA = object({ ipam: v.unknown(), network: v.unknown(), trusted: v.
 
 /** The valid value, or an Error naming the first problems and where they are. */
 function parseOrThrow<S extends v.GenericSchema>(schema: S, value: unknown, root: string): v.InferOutput<S> {
-  const result = v.safeParse(schema, value);
-  if (!result.success) throw new Error(`invalid ${root}: ${describeIssues(result.issues, { root })}`);
+  const result = parseDocument(schema, value, { root });
+  if (!result.ok) throw new Error(`invalid ${root}: ${result.problems}`);
   return result.output;
 }
 

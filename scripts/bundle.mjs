@@ -29,23 +29,6 @@ const OUT = join(OUT_DIR, "azure-vnet-plugin.js");
 /** Packages required at run time from OUT_DIR/node_modules rather than bundled. */
 const EXTERNAL = ["netlink"];
 
-/**
- * zod's namespace object carries its ~40 translations of error messages (`z.locales`), which
- * bundling cannot leave out because `z` is imported whole; the driver uses none (zod sets up
- * English itself). Their index is replaced by one exporting English only: 15% of the bundle, and
- * 1.5 MiB of resident memory. The build fails if zod moves the file, rather than silently keep them.
- */
-let localesReplaced = false;
-const zodEnglishOnly = {
-  name: "zod-english-only",
-  setup(b) {
-    b.onLoad({ filter: /[\\/]node_modules[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, (args) => {
-      localesReplaced = true;
-      return { contents: 'export { default as en } from "./en.js";', resolveDir: dirname(args.path), loader: "js" };
-    });
-  },
-};
-
 /** The commit this is built from, "-dirty" with uncommitted changes, "unknown" outside a git checkout. */
 function gitCommit() {
   const git = (args) => execFileSync("git", args, { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
@@ -84,9 +67,7 @@ const result = await build({
   // For reading stack traces against the sources; not shipped in the plugin.
   sourcemap: "external",
   metafile: true,
-  plugins: [zodEnglishOnly],
 });
-if (!localesReplaced) throw new Error("bundle: zod's v4/locales/index.js was not found; update zodEnglishOnly in scripts/bundle.mjs");
 
 // The externals' files as Node loads them (a native add-on is in require.cache too), plus each package's manifest and licence.
 const loaded = JSON.parse(

@@ -8,11 +8,11 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
+import * as v from "valibot";
 
 export const ENGINES = ["debian12", "debian13"] as const;
-export const EngineSchema = z.enum(ENGINES);
-export type Engine = z.infer<typeof EngineSchema>;
+export const EngineSchema = v.picklist(ENGINES);
+export type Engine = v.InferOutput<typeof EngineSchema>;
 
 /** Where scripts/debian13-tools.sh unpacks Debian 13's tools (AZSIM_DEBIAN13_DIR overrides). */
 export function debian13Dir(): string {
@@ -22,9 +22,9 @@ export function debian13Dir(): string {
 /** The engine a VM gets when its topology names none: AZSIM_ENGINE, else debian12. */
 export function defaultEngine(value: string | undefined = process.env.AZSIM_ENGINE): Engine {
   if (value === undefined || value === "") return "debian12";
-  const parsed = EngineSchema.safeParse(value);
+  const parsed = v.safeParse(EngineSchema, value);
   if (!parsed.success) throw new Error(`AZSIM_ENGINE=${JSON.stringify(value)}: use ${ENGINES.join(" or ")}`);
-  return parsed.data;
+  return parsed.output;
 }
 
 /** A program of Debian 13's folder, or an error saying how to get it. */

@@ -4,178 +4,189 @@
  * derived from one Topology object.
  */
 import { readFileSync } from "node:fs";
-import { z } from "zod";
+import * as v from "valibot";
+import { issuePath } from "../driver/lib/valid";
 import { Address4, Address6 } from "ip-address";
 import { EngineSchema } from "./engines";
 import { lbBackendPoolId } from "./platform/arm-ids";
 
-const ipv4 = z.string().refine((s) => Address4.isValid(s) && !s.includes("/"), "must be a dotted IPv4 address");
-const cidr = z.string().refine((s) => s.includes("/") && Address4.isValid(s), "must be an IPv4 CIDR such as 10.0.0.0/24");
-const mac = z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, "must be a lower-case MAC such as 00:0d:3a:00:00:01");
-const name = z.string().regex(/^[a-z][a-z0-9]{0,9}$/, "must be 1-10 lower-case letters and digits, starting with a letter");
+const ipv4 = v.pipe(
+  v.string(),
+  v.check((s) => Address4.isValid(s) && !s.includes("/"), "must be a dotted IPv4 address"),
+);
+const cidr = v.pipe(
+  v.string(),
+  v.check((s) => s.includes("/") && Address4.isValid(s), "must be an IPv4 CIDR such as 10.0.0.0/24"),
+);
+const mac = v.pipe(v.string(), v.regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, "must be a lower-case MAC such as 00:0d:3a:00:00:01"));
+const name = v.pipe(v.string(), v.regex(/^[a-z][a-z0-9]{0,9}$/, "must be 1-10 lower-case letters and digits, starting with a letter"));
+const port = v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535));
+const resourceName = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,78}$/, "must be an Azure resource name"));
 
 /** Azure's rule for ipconfig names: 1-80 letters, digits, '_', '.', '-'; starts with a letter, digit or '_', ends with a letter, digit or '_'. */
-const ipConfigNameSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$/, "must be an Azure ipconfig name (1-80 letters, digits, _ . -)");
-const resourceIds = z.array(z.string().min(1)).max(64);
+const ipConfigNameSchema = v.pipe(
+  v.string(),
+  v.regex(/^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$/, "must be an Azure ipconfig name (1-80 letters, digits, _ . -)"),
+);
+const resourceIds = v.pipe(v.array(v.pipe(v.string(), v.minLength(1))), v.maxLength(64));
 
 /** An IPv6 address, kept in canonical text (lower case, compressed). */
-const ipv6 = z
-  .string()
-  .refine((s) => !s.includes("/") && !s.includes(".") && Address6.isValid(s), "must be an IPv6 address such as fd00:db8:deca:1::4")
-  .transform((s) => new Address6(s).correctForm());
+const ipv6 = v.pipe(
+  v.string(),
+  v.check((s) => !s.includes("/") && !s.includes(".") && Address6.isValid(s), "must be an IPv6 address such as fd00:db8:deca:1::4"),
+  v.transform((s) => new Address6(s).correctForm()),
+);
 /** An IPv6 network (no host bits), kept as canonical address/prefix. */
-const cidr6 = z
-  .string()
-  .refine((s) => s.includes("/") && !s.includes(".") && Address6.isValid(s), "must be an IPv6 CIDR such as fd00:db8:deca::/48")
-  .refine(
+const cidr6 = v.pipe(
+  v.string(),
+  v.check((s) => s.includes("/") && !s.includes(".") && Address6.isValid(s), "must be an IPv6 CIDR such as fd00:db8:deca::/48"),
+  v.check(
     (s) => new Address6(s).startAddress().bigInt() === new Address6(s.split("/")[0]).bigInt(),
     "must be a network address (no host bits set)",
-  )
-  .transform((s) => `${new Address6(s).startAddress().correctForm()}/${new Address6(s).subnetMask}`);
+  ),
+  v.transform((s) => `${new Address6(s).startAddress().correctForm()}/${new Address6(s).subnetMask}`),
+);
 
-export const Ip6ConfigSchema = z.object({
+export const Ip6ConfigSchema = v.object({
   address: ipv6,
   /** A public IPv6 address of its own: the only way an IPv6 ipconfig reaches the internet (SNAT to it). */
-  publicIp6: ipv6.optional(),
+  publicIp6: v.optional(ipv6),
   /** The ipconfig's name in Azure Resource Manager; ipConfigName6() when absent. */
-  name: ipConfigNameSchema.optional(),
+  name: v.optional(ipConfigNameSchema),
 });
 
-export const IpConfigSchema = z.object({
+export const IpConfigSchema = v.object({
   address: ipv4,
-  publicIp: ipv4.optional(),
+  publicIp: v.optional(ipv4),
   /** The ipconfig's name in Azure Resource Manager; ipConfigName() when absent. */
-  name: ipConfigNameSchema.optional(),
+  name: v.optional(ipConfigNameSchema),
   /** How ARM reports the address was chosen; secondaries default to Static, the primary to Dynamic. */
-  allocation: z.enum(["Static", "Dynamic"]).optional(),
+  allocation: v.optional(v.picklist(["Static", "Dynamic"])),
   /** Resource ids ARM keeps on the ipconfig; a backend pool of a load balancer with a `name` takes the address in (see lbBackends). */
-  applicationSecurityGroups: resourceIds.optional(),
-  loadBalancerBackendAddressPools: resourceIds.optional(),
+  applicationSecurityGroups: v.optional(resourceIds),
+  loadBalancerBackendAddressPools: v.optional(resourceIds),
 });
 
 const nicFields = {
   mac,
   primary: IpConfigSchema,
-  secondaries: z.array(IpConfigSchema).max(255),
+  secondaries: v.pipe(v.array(IpConfigSchema), v.maxLength(255)),
 };
 
 /** The VM's primary NIC (eth0), in vnet.subnet. */
-export const NicSchema = z.object({
+export const NicSchema = v.object({
   ...nicFields,
   /** IPv6 ipconfigs beside the IPv4 ones (a dual-stack subnet, vnet.subnet6). */
-  ipv6: z.object({ primary: Ip6ConfigSchema, secondaries: z.array(Ip6ConfigSchema).max(255).default([]) }).optional(),
+  ipv6: v.optional(
+    v.object({ primary: Ip6ConfigSchema, secondaries: v.optional(v.pipe(v.array(Ip6ConfigSchema), v.maxLength(255)), () => []) }),
+  ),
 });
 
 /** A further NIC (eth1, eth2) in vnet.subnet or one of vnet.extraSubnets; IPv4 only (IPv6 is the primary NIC's). */
-export const ExtraNicSchema = z.object({
+export const ExtraNicSchema = v.object({
   ...nicFields,
   subnet: cidr,
-  ipv6: z.undefined({ error: "IPv6 ipconfigs are only on the primary NIC (vms[].nic.ipv6)" }).optional(),
+  ipv6: v.optional(v.undefined("IPv6 ipconfigs are only on the primary NIC (vms[].nic.ipv6)")),
 });
 
 /** Most NICs a VM has besides its primary one. */
 export const MAX_EXTRA_NICS = 2;
 
-export const VmSchema = z.object({
+export const VmSchema = v.object({
   name,
   nic: NicSchema,
   /** NICs after the primary one, as eth1, eth2 in the VM. */
-  extraNics: z.array(ExtraNicSchema).max(MAX_EXTRA_NICS).default([]),
+  extraNics: v.optional(v.pipe(v.array(ExtraNicSchema), v.maxLength(MAX_EXTRA_NICS)), () => []),
   /** The VM's Docker engine; AZSIM_ENGINE (or debian12) when not given. */
-  engine: EngineSchema.optional(),
+  engine: v.optional(EngineSchema),
 });
 
-export const NsgRuleSchema = z
-  .object({
-    action: z.enum(["allow", "deny"]),
+export const NsgRuleSchema = v.pipe(
+  v.object({
+    action: v.picklist(["allow", "deny"]),
     /** Destination ipconfig address the rule applies to. */
-    destination: ipv4.optional(),
+    destination: v.optional(ipv4),
     /** Or every ipconfig in this Application Security Group (its ARM id), as ARM has them at the moment. */
-    destinationAsg: z.string().min(1).optional(),
-    protocol: z.enum(["tcp", "udp", "icmp", "any"]),
-    port: z.number().int().min(1).max(65535).optional(),
-  })
-  .refine((r) => (r.destination === undefined) !== (r.destinationAsg === undefined), "needs one of destination and destinationAsg");
+    destinationAsg: v.optional(v.pipe(v.string(), v.minLength(1))),
+    protocol: v.picklist(["tcp", "udp", "icmp", "any"]),
+    port: v.optional(port),
+  }),
+  v.check((r) => (r.destination === undefined) !== (r.destinationAsg === undefined), "needs one of destination and destinationAsg"),
+);
 
-export const LoadBalancerSchema = z
-  .object({
+export const LoadBalancerSchema = v.pipe(
+  v.object({
     /** Its name in Azure Resource Manager: with one, ipconfigs join its pool through ARM (lbPoolIdOf). */
-    name: z
-      .string()
-      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,78}$/, "must be an Azure resource name")
-      .optional(),
+    name: v.optional(resourceName),
     /** The backend pool's name in ARM. */
-    pool: z
-      .string()
-      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,78}$/, "must be an Azure resource name")
-      .default("backend"),
+    pool: v.optional(resourceName, "backend"),
     frontendIp: ipv4,
-    frontendPort: z.number().int().min(1).max(65535),
-    backendPort: z.number().int().min(1).max(65535),
-    protocol: z.enum(["tcp", "udp"]).default("tcp"),
+    frontendPort: port,
+    backendPort: port,
+    protocol: v.optional(v.picklist(["tcp", "udp"]), "tcp"),
     /** Addresses always in the pool, whatever ARM says. */
-    backendPool: z.array(ipv4).default([]),
-  })
-  .refine(
+    backendPool: v.optional(v.array(ipv4), () => []),
+  }),
+  v.check(
     (lb) => lb.backendPool.length > 0 || lb.name !== undefined,
     "needs a backendPool, or a name so ipconfigs can join it through ARM",
-  );
+  ),
+);
 
-export const TopologySchema = z.object({
-  vnet: z.object({
+export const TopologySchema = v.object({
+  vnet: v.object({
     addressSpace: cidr,
     subnet: cidr,
     gateway: ipv4,
     /** The VNet's IPv6 address space (ULA such as fd00:db8:deca::/48, or a global range). */
-    addressSpace6: cidr6.optional(),
+    addressSpace6: v.optional(cidr6),
     /** The subnet's IPv6 range: exactly a /64 inside addressSpace6. Its gateway is fe80::1234:5678:9abc. */
-    subnet6: cidr6.optional(),
+    subnet6: v.optional(cidr6),
     /** More subnets of the VNet, for NICs after a VM's primary one; gateway: Azure's is the subnet's first usable address. */
-    extraSubnets: z
-      .array(z.object({ subnet: cidr, gateway: ipv4 }))
-      .max(8)
-      .default([]),
+    extraSubnets: v.optional(v.pipe(v.array(v.object({ subnet: cidr, gateway: ipv4 })), v.maxLength(8)), () => []),
   }),
-  vms: z.array(VmSchema).min(1).max(8),
-  internet: z.object({
+  vms: v.pipe(v.array(VmSchema), v.minLength(1), v.maxLength(8)),
+  internet: v.object({
     hostAddress: ipv4,
     /** The internet host's IPv6 address (outside the VNet), when the VNet has IPv6. */
-    hostAddress6: ipv6.optional(),
+    hostAddress6: v.optional(ipv6),
     /** Names the platform DNS answers for internet hosts. */
-    names: z.record(z.string(), ipv4).default({}),
+    names: v.optional(v.record(v.string(), ipv4), () => ({})),
   }),
-  onPrem: z.object({
+  onPrem: v.object({
     cidr,
     hostAddress: ipv4,
     /** An on-premises IPv6 range routed by the fabric without NAT, and the host's address in it. */
-    cidr6: cidr6.optional(),
-    hostAddress6: ipv6.optional(),
+    cidr6: v.optional(cidr6),
+    hostAddress6: v.optional(ipv6),
   }),
   /** The container registry host (Debian 13's docker-registry), reached from the VNet through the fabric. */
-  registry: z
-    .object({
-      hostAddress: ipv4.default("192.0.2.10"),
-      name: z
-        .string()
-        .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/, "must be a lower-case DNS name with a dot")
-        .default("registry.azsim.internal"),
-      port: z.number().int().min(1).max(65535).default(5000),
-    })
-    .prefault({}),
-  nsg: z.array(NsgRuleSchema).default([]),
-  loadBalancers: z.array(LoadBalancerSchema).default([]),
+  registry: v.optional(
+    v.object({
+      hostAddress: v.optional(ipv4, "192.0.2.10"),
+      name: v.optional(
+        v.pipe(
+          v.string(),
+          v.regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/, "must be a lower-case DNS name with a dot"),
+        ),
+        "registry.azsim.internal",
+      ),
+      port: v.optional(port, 5000),
+    }),
+    () => ({}),
+  ),
+  nsg: v.optional(v.array(NsgRuleSchema), () => []),
+  loadBalancers: v.optional(v.array(LoadBalancerSchema), () => []),
 });
 
-export type Topology = z.infer<typeof TopologySchema>;
-export type Vm = z.infer<typeof VmSchema>;
-export type SimIpConfig = z.infer<typeof IpConfigSchema>;
+export type Topology = v.InferOutput<typeof TopologySchema>;
+export type Vm = v.InferOutput<typeof VmSchema>;
+export type SimIpConfig = v.InferOutput<typeof IpConfigSchema>;
 /** What every NIC has: a MAC and its ipconfigs. */
-export type SimNic = z.infer<typeof NicSchema>;
-export type LoadBalancer = z.infer<typeof LoadBalancerSchema>;
-export type NsgRule = z.infer<typeof NsgRuleSchema>;
-export type SimIp6Config = z.infer<typeof Ip6ConfigSchema>;
+export type SimNic = v.InferOutput<typeof NicSchema>;
+export type LoadBalancer = v.InferOutput<typeof LoadBalancerSchema>;
+export type NsgRule = v.InferOutput<typeof NsgRuleSchema>;
+export type SimIp6Config = v.InferOutput<typeof Ip6ConfigSchema>;
 
 /** The ARM id of a load balancer's backend pool, when it has a name. */
 export function lbPoolIdOf(lb: LoadBalancer): string | undefined {
@@ -213,7 +224,7 @@ export function lbBackends(topo: Topology, lb: LoadBalancer): string[] {
 /** Two VMs in 10.0.0.0/24, eight secondary ipconfigs each, one with its own public IP. */
 export function defaultTopology(): Topology {
   const secondaries = (first: number, count: number) => Array.from({ length: count }, (_, i) => ({ address: `10.0.0.${first + i}` }));
-  return TopologySchema.parse({
+  return v.parse(TopologySchema, {
     vnet: { addressSpace: "10.0.0.0/16", subnet: "10.0.0.0/24", gateway: "10.0.0.1" },
     vms: [
       {
@@ -251,12 +262,12 @@ export function defaultTopology(): Topology {
 
 /** Parse and cross-check a topology; errors name the field and the problem. */
 export function parseTopology(raw: unknown): Topology {
-  const result = TopologySchema.safeParse(raw);
+  const result = v.safeParse(TopologySchema, raw);
   if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+    const problems = result.issues.map((i) => `${issuePath(i).join(".") || "(root)"}: ${i.message}`);
     throw new Error(`invalid topology: ${problems.join("; ")}`);
   }
-  const topo = result.data;
+  const topo = result.output;
   const invalid = (message: string) => new Error(`invalid topology: ${message}`);
   const space = new Address4(topo.vnet.addressSpace);
   const subnets = [{ subnet: topo.vnet.subnet, gateway: topo.vnet.gateway, field: "vnet.subnet" }];

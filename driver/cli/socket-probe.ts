@@ -7,7 +7,7 @@
 import * as fs from "../lib/fs-async";
 import { request } from "node:http";
 import * as v from "valibot";
-import { describeIssues } from "../lib/valid";
+import { parseDocument } from "../lib/valid";
 import { errorMessage } from "../errors";
 import type { PluginStatusReply } from "../reconcile/report";
 
@@ -67,9 +67,8 @@ const statusReply = v.object({
 
 /** The daemon's own state; rejects when it does not answer AzureVnet.Status (an older plugin) or answers something else. */
 export async function probePluginStatus(path: string, timeoutMs: number): Promise<PluginStatusReply> {
-  const parsed = v.safeParse(statusReply, await callPlugin(path, "AzureVnet.Status", timeoutMs));
-  if (!parsed.success)
-    throw new Error(`AzureVnet.Status answered something unexpected: ${describeIssues(parsed.issues, { root: "the reply", max: 1 })}`);
+  const parsed = parseDocument(statusReply, await callPlugin(path, "AzureVnet.Status", timeoutMs), { root: "the reply" });
+  if (!parsed.ok) throw new Error(`AzureVnet.Status answered something unexpected: ${parsed.problems}`);
   return parsed.output;
 }
 

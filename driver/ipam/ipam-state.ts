@@ -1,7 +1,6 @@
 /** The IPAM's part of the checkpoint: pools, held addresses with their holders and leases, and its schema. */
 import * as v from "valibot";
-import { issuePath, record } from "../lib/valid";
-import { issueMessage, jsonObject } from "./metadata/source-error";
+import { object, parseDocument, record } from "../lib/valid";
 
 /**
  * Everything the IPAM must remember across restarts (Docker replays nothing).
@@ -70,11 +69,11 @@ export function emptyIpamState(): IpamState {
 /** A whole number of at least `min`; a fraction is not also said to be too small. */
 const count = (min: number) => v.config(v.pipe(v.number(), v.safeInteger(), v.minValue(min)), { abortPipeEarly: true });
 
-const stateSchema = jsonObject({
+const stateSchema = object({
   version: v.literal(1),
   pools: record(
     v.string(),
-    jsonObject({
+    object({
       addressSpace: v.picklist(["AzureVNetLocal", "AzureVNetGlobal"]),
       subnet: v.string(),
       subPool: v.optional(v.string()),
@@ -88,7 +87,7 @@ const stateSchema = jsonObject({
   ),
   addresses: record(
     v.string(),
-    jsonObject({
+    object({
       poolId: v.string(),
       kind: v.picklist(["endpoint", "aux"]),
       name: v.optional(v.string()),
@@ -102,13 +101,7 @@ const stateSchema = jsonObject({
 
 /** Checks state read back from a checkpoint; throws an Error describing the first problems. */
 export function parseIpamState(value: unknown): IpamState {
-  const result = v.safeParse(stateSchema, value, { message: issueMessage });
-  if (!result.success) {
-    const problems = result.issues
-      .slice(0, 3)
-      .map((issue) => `${issuePath(issue).join(".") || "state"}: ${issue.message}`)
-      .join("; ");
-    throw new Error(`invalid IPAM state: ${problems}`);
-  }
+  const result = parseDocument(stateSchema, value, { root: "state" });
+  if (!result.ok) throw new Error(`invalid IPAM state: ${result.problems}`);
   return result.output;
 }

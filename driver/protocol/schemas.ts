@@ -224,7 +224,7 @@ export const requestPoolRequest = v.pipe(
     Pool: defaultEmpty(text(emptyOr(cidrCheck([4, 6])))),
     SubPool: defaultEmpty(text(emptyOr(cidrCheck([4, 6])))),
     Options: stringOptions,
-    V6: v.optional(v.boolean(), false),
+    V6: v.optional(v.boolean(), () => false),
   }),
   v.rawCheck(({ dataset, addIssue }) => {
     if (!dataset.typed) return;

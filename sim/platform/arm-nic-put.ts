@@ -7,7 +7,8 @@
  * the NIC's new secondaries or the error ARM would send.
  */
 import { Address4, Address6 } from "ip-address";
-import { z } from "zod";
+import * as v from "valibot";
+import { issuePath } from "../../driver/lib/valid";
 import {
   ipConfigName,
   ipConfigName6,
@@ -34,31 +35,33 @@ export interface ArmError {
 
 export type PutPlan = { ok: true; secondaries: SimIpConfig[] } | { ok: false; error: ArmError };
 
-const idRef = z.looseObject({ id: z.string().min(1) });
-const allocation = z
-  .string()
-  .transform((s) => s.toLowerCase())
-  .pipe(z.enum(["static", "dynamic"]));
+const idRef = v.looseObject({ id: v.pipe(v.string(), v.minLength(1)) });
+const allocation = v.pipe(
+  v.string(),
+  v.transform((s) => s.toLowerCase()),
+  v.picklist(["static", "dynamic"]),
+);
 
-const IpConfigBody = z.looseObject({
-  name: z.string().min(1),
-  properties: z
-    .looseObject({
-      privateIPAddress: z.string().nullish(),
-      privateIPAllocationMethod: allocation.nullish(),
-      privateIPAddressVersion: z.enum(["IPv4", "IPv6"]).nullish(),
-      primary: z.boolean().nullish(),
-      subnet: idRef.nullish(),
-      publicIPAddress: idRef.nullish(),
-      applicationSecurityGroups: z.array(idRef).nullish(),
-      loadBalancerBackendAddressPools: z.array(idRef).nullish(),
-    })
-    .prefault({}),
+const IpConfigBody = v.looseObject({
+  name: v.pipe(v.string(), v.minLength(1)),
+  properties: v.optional(
+    v.looseObject({
+      privateIPAddress: v.nullish(v.string()),
+      privateIPAllocationMethod: v.nullish(allocation),
+      privateIPAddressVersion: v.nullish(v.picklist(["IPv4", "IPv6"])),
+      primary: v.nullish(v.boolean()),
+      subnet: v.nullish(idRef),
+      publicIPAddress: v.nullish(idRef),
+      applicationSecurityGroups: v.nullish(v.array(idRef)),
+      loadBalancerBackendAddressPools: v.nullish(v.array(idRef)),
+    }),
+    () => ({}),
+  ),
 });
 
-const NicBody = z.looseObject({
-  location: z.string().nullish(),
-  properties: z.looseObject({ ipConfigurations: z.array(IpConfigBody).min(1) }),
+const NicBody = v.looseObject({
+  location: v.nullish(v.string()),
+  properties: v.looseObject({ ipConfigurations: v.pipe(v.array(IpConfigBody), v.minLength(1)) }),
 });
 
 const bad = (code: string, message: string): PutPlan => ({ ok: false, error: { status: 400, code, message } });
@@ -98,12 +101,12 @@ export function planNicPut(topo: Topology, vm: Vm, raw: unknown, pending: Map<st
   if (!nic) throw new Error(`${vm.name} has no NIC ${index}`);
   const thisNic = nicId(vm.name, index);
   const thisSubnet = subnetId(nic.subnetName);
-  const parsed = NicBody.safeParse(raw);
+  const parsed = v.safeParse(NicBody, raw);
   if (!parsed.success) {
-    const where = parsed.error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`).join("; ");
+    const where = parsed.issues.map((i) => `${issuePath(i).join(".") || "(body)"}: ${i.message}`).join("; ");
     return bad("InvalidRequestFormat", `Cannot parse the request. ${where}`);
   }
-  const requested = parsed.data.properties.ipConfigurations;
+  const requested = parsed.output.properties.ipConfigurations;
   if (requested.length > MAX_IPCONFIGS_PER_NIC)
     return bad(
       IPCONFIG_LIMIT_CODE,

@@ -5,72 +5,75 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
+import * as v from "valibot";
+import { issuePath } from "../../driver/lib/valid";
 
 export const KNOBS_FILE = "knobs.json";
 
 /** Knobs every endpoint understands. Strict so a typo fails loudly instead of silently doing nothing. */
-export const EndpointKnobsSchema = z.strictObject({
+export const EndpointKnobsSchema = v.strictObject({
   /** Delay before each answer. */
-  latencyMs: z.number().int().min(0).max(120_000).optional(),
+  latencyMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(120_000))),
   /** HTTP: answer every request with this status. DNS: answer SERVFAIL. */
-  status: z.number().int().min(100).max(599).optional(),
+  status: v.optional(v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(599))),
   /** Answer 200 (DNS: NOERROR) with a truncated, unparseable body. */
-  malformed: z.boolean().optional(),
+  malformed: v.optional(v.boolean()),
   /** Stop listening: HTTP connections are refused, DNS queries go unanswered. */
-  down: z.boolean().optional(),
+  down: v.optional(v.boolean()),
 });
 
-export const ImdsKnobsSchema = EndpointKnobsSchema.extend({
+export const ImdsKnobsSchema = v.strictObject({
+  ...EndpointKnobsSchema.entries,
   /** Like Azure's IMDS throttling: more than this many requests per second from one source get 429. */
-  rateLimitPerSecond: z.number().int().min(1).optional(),
+  rateLimitPerSecond: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
 });
 
 /** Azure Resource Manager (management.azure.com). `status` answers every ARM request with that status and an ARM error body. */
-export const ArmKnobsSchema = EndpointKnobsSchema.extend({
+export const ArmKnobsSchema = v.strictObject({
+  ...EndpointKnobsSchema.entries,
   /** How long a NIC PUT stays "Updating" before it takes effect (default 1500; real Azure takes seconds). */
-  provisioningDelayMs: z.number().int().min(0).max(600_000).optional(),
+  provisioningDelayMs: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(600_000))),
   /** Like ARM's throttling per principal: the call past this many in a sliding minute gets 429 with Retry-After. */
-  callsPerMinute: z.number().int().min(1).optional(),
+  callsPerMinute: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
   /** Answer every PUT with this status (e.g. 409, 500, 503) while GETs keep working. */
-  writeStatus: z.number().int().min(400).max(599).optional(),
+  writeStatus: v.optional(v.pipe(v.number(), v.integer(), v.minValue(400), v.maxValue(599))),
   /** NIC operations end "Failed" (InternalServerError) instead of taking effect. */
-  operationsFail: z.boolean().optional(),
+  operationsFail: v.optional(v.boolean()),
 });
 
 /** Per-VM managed identity and its role. */
-export const VmKnobsSchema = z.strictObject({
+export const VmKnobsSchema = v.strictObject({
   /** false: the VM has no managed identity (IMDS answers 400 Identity not found). Default true. */
-  identity: z.boolean().optional(),
+  identity: v.optional(v.boolean()),
   /** false: the identity has no role on the resource group (ARM answers 403 AuthorizationFailed). Default true. */
-  role: z.boolean().optional(),
+  role: v.optional(v.boolean()),
   /** IMDS's token endpoint answers this VM with this status. */
-  tokenStatus: z.number().int().min(400).max(599).optional(),
+  tokenStatus: v.optional(v.pipe(v.number(), v.integer(), v.minValue(400), v.maxValue(599))),
 });
 
-export const KnobsSchema = z.strictObject({
-  imds: ImdsKnobsSchema.optional(),
-  wireserver: EndpointKnobsSchema.optional(),
-  dns: EndpointKnobsSchema.optional(),
-  arm: ArmKnobsSchema.optional(),
+export const KnobsSchema = v.strictObject({
+  imds: v.optional(ImdsKnobsSchema),
+  wireserver: v.optional(EndpointKnobsSchema),
+  dns: v.optional(EndpointKnobsSchema),
+  arm: v.optional(ArmKnobsSchema),
   /** Keyed by VM name. */
-  vms: z.record(z.string(), VmKnobsSchema).optional(),
+  vms: v.optional(v.record(v.string(), VmKnobsSchema)),
 });
 
-export type EndpointKnobs = z.infer<typeof EndpointKnobsSchema>;
-export type ImdsKnobs = z.infer<typeof ImdsKnobsSchema>;
-export type ArmKnobs = z.infer<typeof ArmKnobsSchema>;
-export type VmKnobs = z.infer<typeof VmKnobsSchema>;
-export type Knobs = z.infer<typeof KnobsSchema>;
+export type EndpointKnobs = v.InferOutput<typeof EndpointKnobsSchema>;
+export type ImdsKnobs = v.InferOutput<typeof ImdsKnobsSchema>;
+export type ArmKnobs = v.InferOutput<typeof ArmKnobsSchema>;
+export type VmKnobs = v.InferOutput<typeof VmKnobsSchema>;
+export type Knobs = v.InferOutput<typeof KnobsSchema>;
 export type EndpointName = Exclude<keyof Knobs, "vms">;
 
 export function parseKnobs(raw: unknown): Knobs {
-  const result = KnobsSchema.safeParse(raw);
+  const result = v.safeParse(KnobsSchema, raw);
   if (!result.success) {
-    const problems = result.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+    const problems = result.issues.map((i) => `${issuePath(i).join(".") || "(root)"}: ${i.message}`);
     throw new Error(`invalid knobs: ${problems.join("; ")}`);
   }
-  return result.data;
+  return result.output;
 }
 
 /** Knobs currently in stateDir; no file means no faults. */

@@ -3,18 +3,19 @@ import { readFile } from "../../lib/fs-async";
 import * as v from "valibot";
 import { addressText, booleanish, cidrText, macText, wireserverStyleToNics } from "./interfaces-document";
 import type { MetadataSource, NicInfo } from "./types";
-import { jsonObject, MetadataSourceError, validate } from "./source-error";
+import { object } from "../../lib/valid";
+import { MetadataSourceError, validate } from "./source-error";
 
 /** The wireserver's shape as JSON, as the earlier Microsoft plugin read it (Azure Stack, tests). */
-const fileSchema = jsonObject({
+const fileSchema = object({
   Interfaces: v.array(
-    jsonObject({
+    object({
       MacAddress: macText,
       IsPrimary: booleanish,
       IPSubnets: v.array(
-        jsonObject({
+        object({
           Prefix: cidrText,
-          IPAddresses: v.array(jsonObject({ Address: addressText, IsPrimary: booleanish })),
+          IPAddresses: v.array(object({ Address: addressText, IsPrimary: booleanish })),
         }),
       ),
     }),

@@ -6,7 +6,8 @@ import type { IpConfig, MetadataSource, NicInfo, NicSubnet } from "./types";
 import { subnetContaining } from "./nic-model";
 // Whitespace around a MAC is tolerated, as in the other metadata documents.
 import { macText as mac } from "./interfaces-document";
-import { jsonObject, MetadataSourceError, validate } from "./source-error";
+import { object } from "../../lib/valid";
+import { MetadataSourceError, validate } from "./source-error";
 
 export const IMDS_BASE_URL = "http://169.254.169.254";
 /** The whole instance document: the network category, and the compute one for the resource group. */
@@ -30,26 +31,26 @@ const ipv6 = v.pipe(
   v.check((value) => parseIpv6(value) !== undefined, "not an IPv6 address"),
 );
 
-const imdsSchema = jsonObject({
+const imdsSchema = object({
   interface: v.pipe(
     v.array(
-      jsonObject({
+      object({
         macAddress: mac,
-        ipv4: jsonObject({
+        ipv4: object({
           ipAddress: v.array(
-            jsonObject({
+            object({
               privateIpAddress: ipv4,
               // Basic-SKU public IPs only; Standard-SKU ones come back as "".
               publicIpAddress: v.optional(v.union([v.literal(""), ipv4])),
             }),
           ),
-          subnet: v.array(jsonObject({ address: ipv4, prefix })),
+          subnet: v.array(object({ address: ipv4, prefix })),
         }),
         // IPv6 ipconfigs, the primary one first; IMDS lists no IPv6 subnet.
         ipv6: v.optional(
-          jsonObject({
+          object({
             ipAddress: v.array(
-              jsonObject({
+              object({
                 privateIpAddress: ipv6,
                 publicIpAddress: v.optional(v.union([v.literal(""), ipv6])),
               }),
@@ -64,9 +65,9 @@ const imdsSchema = jsonObject({
 
 type ImdsInterface = v.InferOutput<typeof imdsSchema>["interface"][number];
 
-const instanceSchema = jsonObject({
+const instanceSchema = object({
   // Only the resource group is read; a compute document without it is still usable.
-  compute: v.fallback(v.optional(jsonObject({ resourceGroupName: v.fallback(v.optional(v.string()), undefined) })), undefined),
+  compute: v.fallback(v.optional(object({ resourceGroupName: v.fallback(v.optional(v.string()), undefined) })), undefined),
   network: v.nonOptional(v.unknown()),
 });
 

@@ -4,7 +4,8 @@ import * as v from "valibot";
 import { describeHttpFailure, httpGet } from "./http-get";
 import { addressText, booleanish, cidrText, macText, wireserverStyleToNics } from "./interfaces-document";
 import type { MetadataSource, NicInfo } from "./types";
-import { jsonObject, MetadataSourceError, validate } from "./source-error";
+import { object } from "../../lib/valid";
+import { MetadataSourceError, validate } from "./source-error";
 
 export const WIRESERVER_BASE_URL = "http://168.63.129.16";
 const WIRESERVER_PATH = "/machine/plugins?comp=nmagent&type=getinterfaceinfov1";
@@ -20,22 +21,22 @@ function elementObject<const E extends v.ObjectEntries>(entries: E) {
   return v.pipe(
     v.unknown(),
     v.transform((value: unknown) => (value === "" ? {} : value)),
-    jsonObject(entries),
+    object(entries),
   );
 }
 
-const xmlSchema = jsonObject({
+const xmlSchema = object({
   Interfaces: elementObject({
     Interface: v.optional(
       v.array(
-        jsonObject({
+        object({
           MacAddress: macText,
           IsPrimary: booleanish,
           IPSubnet: v.optional(
             v.array(
               elementObject({
                 Prefix: cidrText,
-                IPAddress: v.optional(v.array(jsonObject({ Address: addressText, IsPrimary: booleanish })), () => []),
+                IPAddress: v.optional(v.array(object({ Address: addressText, IsPrimary: booleanish })), () => []),
               }),
             ),
             () => [],

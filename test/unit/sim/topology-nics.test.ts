@@ -99,7 +99,7 @@ describe("simulator topology with more NICs", () => {
           secondaries: [],
         }));
       }),
-      /vms\.0\.extraNics: Too big/,
+      /vms\.0\.extraNics: Invalid length: Expected <=2 but received 3/,
     );
     // A second NIC in the primary NIC's subnet is fine.
     const same = broken((t) => {
